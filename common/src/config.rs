@@ -1,0 +1,74 @@
+//! Command-line flags shared by several processes; each has an environment-variable fallback.
+
+use std::time::Duration;
+
+/// How a service reaches Postgres.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// Postgres connection URL. Each service works in its own schema of this database.
+    #[arg(
+        long = "database-url",
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/parley"
+    )]
+    pub url: String,
+
+    /// Upper bound of the connection pool. Batched write paths need few connections; the bound
+    /// keeps several replicas from exhausting Postgres' `max_connections`.
+    #[arg(
+        long = "db-max-connections",
+        env = "PARLEY_DB_MAX_CONNECTIONS",
+        default_value_t = 10
+    )]
+    pub max_connections: u32,
+
+    /// How long a request waits for a free connection before it fails with `UNAVAILABLE`.
+    #[arg(
+        long = "db-acquire-timeout",
+        env = "PARLEY_DB_ACQUIRE_TIMEOUT",
+        default_value = "5s",
+        value_parser = parse_duration
+    )]
+    pub acquire_timeout: Duration,
+}
+
+/// Parses durations written as `250ms`, `5s`, `2m` or `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("`{text}` has no unit: write e.g. 500ms, 5s, 2m or 1h"))?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` does not start with a whole number"))?;
+    let millis = match unit {
+        "ms" => number,
+        "s" => number.saturating_mul(1_000),
+        "m" => number.saturating_mul(60_000),
+        "h" => number.saturating_mul(3_600_000),
+        _ => return Err(format!("`{unit}` is not a unit: use ms, s, m or h")),
+    };
+    Ok(Duration::from_millis(millis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_each_unit() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn durations_without_a_known_unit_are_refused() {
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5 days").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}

@@ -1,0 +1,34 @@
+//! The Postgres pool and per-service schema migrations.
+
+use sqlx::{
+    PgPool,
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+
+use crate::config::DatabaseArgs;
+
+/// Opens a pool. Connections are made lazily, so a service starts (and reports itself
+/// not ready) while Postgres is still coming up, and reconnects by itself after an outage.
+pub fn pool(args: &DatabaseArgs) -> Result<PgPool, sqlx::Error> {
+    let options: PgConnectOptions = args.url.parse()?;
+    Ok(PgPoolOptions::new()
+        .max_connections(args.max_connections)
+        .acquire_timeout(args.acquire_timeout)
+        .connect_lazy_with(options))
+}
+
+/// Applies a service's migrations inside its own schema.
+///
+/// The schema is created first and the migrations table lives inside it, so services that
+/// share a database never see each other's migration history. Concurrent replicas are safe:
+/// sqlx takes an advisory lock for the duration.
+pub async fn migrate(
+    pool: &PgPool,
+    schema: &'static str,
+    mut migrator: Migrator,
+) -> Result<(), sqlx::migrate::MigrateError> {
+    migrator.create_schema(schema);
+    migrator.dangerous_set_table_name(format!("{schema}._sqlx_migrations"));
+    migrator.run(pool).await
+}

@@ -1,0 +1,105 @@
+//! The one table between gRPC status codes (what services answer) and the error codes that
+//! clients see (PROTOCOL.md "Requests, acknowledgements, errors").
+
+use tonic::Code;
+
+/// A client-facing error code, as written in PROTOCOL.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    InvalidArgument,
+    Unauthenticated,
+    PermissionDenied,
+    NotFound,
+    AlreadyExists,
+    FailedPrecondition,
+    RateLimited,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code exactly as clients receive it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidArgument => "INVALID_ARGUMENT",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::PermissionDenied => "PERMISSION_DENIED",
+            Self::NotFound => "NOT_FOUND",
+            Self::AlreadyExists => "ALREADY_EXISTS",
+            Self::FailedPrecondition => "FAILED_PRECONDITION",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::Unavailable => "UNAVAILABLE",
+            Self::Internal => "INTERNAL",
+        }
+    }
+
+    /// What a client sees for a gRPC status a service answered.
+    ///
+    /// Codes that carry an internal detail (a bug, a missing operation, a corrupt message) become
+    /// `INTERNAL`, whose details stay in the server log and trace. A deadline or a cancelled call
+    /// means the backend did not answer in time: the client may retry, so `UNAVAILABLE`.
+    pub fn from_grpc(code: Code) -> Self {
+        match code {
+            Code::InvalidArgument | Code::OutOfRange => Self::InvalidArgument,
+            Code::Unauthenticated => Self::Unauthenticated,
+            Code::PermissionDenied => Self::PermissionDenied,
+            Code::NotFound => Self::NotFound,
+            Code::AlreadyExists => Self::AlreadyExists,
+            Code::FailedPrecondition | Code::Aborted => Self::FailedPrecondition,
+            Code::ResourceExhausted => Self::RateLimited,
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => Self::Unavailable,
+            Code::Ok | Code::Unknown | Code::Unimplemented | Code::Internal | Code::DataLoss => {
+                Self::Internal
+            }
+        }
+    }
+
+    /// Whether the message of a status with this code may be shown to the client. Internal
+    /// details never leave the server.
+    pub fn message_is_public(self) -> bool {
+        self != Self::Internal
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_grpc_code_maps_to_a_protocol_code() {
+        let expected = [
+            (Code::Ok, "INTERNAL"),
+            (Code::Cancelled, "UNAVAILABLE"),
+            (Code::Unknown, "INTERNAL"),
+            (Code::InvalidArgument, "INVALID_ARGUMENT"),
+            (Code::DeadlineExceeded, "UNAVAILABLE"),
+            (Code::NotFound, "NOT_FOUND"),
+            (Code::AlreadyExists, "ALREADY_EXISTS"),
+            (Code::PermissionDenied, "PERMISSION_DENIED"),
+            (Code::ResourceExhausted, "RATE_LIMITED"),
+            (Code::FailedPrecondition, "FAILED_PRECONDITION"),
+            (Code::Aborted, "FAILED_PRECONDITION"),
+            (Code::OutOfRange, "INVALID_ARGUMENT"),
+            (Code::Unimplemented, "INTERNAL"),
+            (Code::Internal, "INTERNAL"),
+            (Code::Unavailable, "UNAVAILABLE"),
+            (Code::DataLoss, "INTERNAL"),
+            (Code::Unauthenticated, "UNAUTHENTICATED"),
+        ];
+        for (grpc, client) in expected {
+            assert_eq!(ErrorCode::from_grpc(grpc).as_str(), client, "{grpc:?}");
+        }
+    }
+
+    #[test]
+    fn internal_details_are_not_public() {
+        assert!(!ErrorCode::Internal.message_is_public());
+        assert!(ErrorCode::NotFound.message_is_public());
+    }
+}

@@ -1,0 +1,75 @@
+//! gRPC server scaffolding shared by every service: health, reflection, trace context and
+//! graceful shutdown around one service implementation.
+
+use std::{convert::Infallible, future::Future};
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{body::Body, server::NamedService, transport::Server};
+
+use crate::propagation::grpc_request_span;
+
+/// Why a gRPC server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC transport failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serves `service` on an already bound `listener` until `shutdown` resolves, then drains the
+/// calls in flight.
+///
+/// Binding first is the caller's job so that tests can listen on port 0 and learn the address
+/// before anything is served. Alongside the service this serves `grpc.health.v1` (SERVING
+/// until shutdown begins) and server reflection v1 and v1alpha (grpcurl 1.8 speaks v1alpha)
+/// built from `descriptor_set`.
+pub async fn serve<S>(
+    listener: TcpListener,
+    service: S,
+    descriptor_set: &'static [u8],
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<S>().await;
+
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(descriptor_set)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+
+    let address = listener.local_addr().ok();
+    tracing::info!(service = S::NAME, ?address, "serving gRPC");
+
+    let shutdown = async move {
+        shutdown.await;
+        // Tell load balancers and probes first, then stop accepting and drain.
+        health.set_not_serving::<S>().await;
+        health
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+    };
+
+    Server::builder()
+        .trace_fn(grpc_request_span)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! What every Parley process does the same way: configuration, telemetry, trace propagation,
+//! gRPC server scaffolding, the Postgres pool and migrations, shutdown, and the table that maps
+//! gRPC status codes to the client-facing error codes of PROTOCOL.md.
+//!
+//! No domain code lives here.
+
+pub mod config;
+pub mod db;
+pub mod error_code;
+pub mod grpc;
+pub mod propagation;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use error_code::ErrorCode;

@@ -1,0 +1,113 @@
+//! Flags of the edge, each with an environment-variable fallback.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use parley_common::config::parse_duration;
+
+/// The `edge` command line: serve (the default) or print a development token.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "edge",
+    version,
+    about = "Parley Socket.IO edge",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub serve: Config,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Run the edge (what plain `edge` does).
+    Serve(Config),
+    /// Print an HS256 token for a development user, signed with PARLEY_JWT_SECRET.
+    Token(TokenArgs),
+}
+
+/// How the edge runs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address the HTTP and Socket.IO server listens on. Port 0 picks a free port.
+    #[arg(long, env = "PARLEY_EDGE_ADDR", default_value = "127.0.0.1:3000")]
+    pub listen_addr: SocketAddr,
+
+    /// gRPC address of chat-svc.
+    #[arg(
+        long,
+        env = "PARLEY_CHAT_URL",
+        default_value = "http://127.0.0.1:50053"
+    )]
+    pub chat_url: String,
+
+    /// gRPC address of presence-svc.
+    #[arg(
+        long,
+        env = "PARLEY_PRESENCE_URL",
+        default_value = "http://127.0.0.1:50052"
+    )]
+    pub presence_url: String,
+
+    /// gRPC address of friends-svc.
+    #[arg(
+        long,
+        env = "PARLEY_FRIENDS_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub friends_url: String,
+
+    /// Deadline of every unary gRPC call; past it the client gets `UNAVAILABLE`.
+    #[arg(long, env = "PARLEY_GRPC_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub grpc_timeout: Duration,
+
+    /// Largest Socket.IO packet (and HTTP long-polling body) accepted from a client.
+    #[arg(long, env = "PARLEY_MAX_PACKET_BYTES", default_value_t = 64 * 1024)]
+    pub max_packet_bytes: u64,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+/// Which tokens the edge accepts.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuthArgs {
+    /// Shared secret for HS256 tokens.
+    #[arg(long, env = "PARLEY_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// PEM file with an RSA or Ed25519 public key, for RS256/RS384/RS512/PS256/PS384/PS512
+    /// or EdDSA tokens.
+    #[arg(long, env = "PARLEY_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// When set, tokens must carry exactly this `iss`.
+    #[arg(long, env = "PARLEY_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// When set, tokens must list this `aud`.
+    #[arg(long, env = "PARLEY_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Clock skew tolerated on `exp` and `nbf`.
+    #[arg(long, env = "PARLEY_JWT_LEEWAY", default_value = "30s", value_parser = parse_duration)]
+    pub jwt_leeway: Duration,
+}
+
+/// `edge token`: a token for local development and tests.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TokenArgs {
+    /// The username; the user id is derived from it, so the same name always gets the same id.
+    #[arg(long)]
+    pub user: String,
+
+    /// How long the token is valid.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub ttl: Duration,
+
+    /// Secret to sign with.
+    #[arg(long, env = "PARLEY_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: String,
+}

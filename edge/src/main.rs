@@ -1,0 +1,27 @@
+use clap::Parser;
+use parley_edge::{
+    auth,
+    config::{Cli, Command},
+    startup::Application,
+};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = match cli.command {
+        Some(Command::Token(args)) => {
+            println!(
+                "{}",
+                auth::dev_token(&args.jwt_secret, &args.user, args.ttl)?
+            );
+            return Ok(());
+        }
+        Some(Command::Serve(config)) => config,
+        None => cli.serve,
+    };
+    let _telemetry = parley_common::telemetry::init("edge");
+    let app = Application::build(&config).await?;
+    app.run_until_stopped(parley_common::shutdown::signal())
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! Answering a client event: the ack envelope when the client passed a callback, the `error`
+//! event when it did not (PROTOCOL.md "Requests, acknowledgements, errors").
+
+use std::{convert::Infallible, sync::Arc};
+
+use serde::Serialize;
+use socketioxide::handler::Value;
+use socketioxide::{
+    adapter::LocalAdapter,
+    extract::{AckSender, Event, SocketRef},
+    handler::FromMessageParts,
+    socket::Socket,
+};
+
+use crate::error::ApiError;
+
+/// The answer channel of one client event; an extractor for event handlers.
+pub struct Reply {
+    socket: SocketRef,
+    ack: AckSender,
+    event: String,
+    /// The event's label in metrics; `unknown` for names no handler knows, so that clients
+    /// cannot grow the metric series without bound.
+    metric_label: String,
+    wants_ack: bool,
+}
+
+#[derive(Serialize)]
+struct Success<'a, T: Serialize> {
+    ok: bool,
+    data: &'a T,
+}
+
+#[derive(Serialize)]
+struct Failure<'a> {
+    ok: bool,
+    error: &'a ApiError,
+}
+
+/// The `error` event, for failures of events sent without an ack callback.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorEvent<'a> {
+    event: &'a str,
+    code: &'static str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_ms: Option<u64>,
+}
+
+impl Reply {
+    /// The client event this answers.
+    pub fn event(&self) -> &str {
+        &self.event
+    }
+
+    /// Counts this event under `unknown` in metrics: its name came from the client and names
+    /// no handler.
+    pub fn unknown_event(mut self) -> Self {
+        self.metric_label = "unknown".to_owned();
+        self
+    }
+
+    /// The socket the event came from.
+    pub fn socket(&self) -> &SocketRef {
+        &self.socket
+    }
+
+    /// Sends the outcome: `{ ok: true, data }` or `{ ok: false, error }` through the ack, or,
+    /// without an ack callback, a failure as the `error` event (success needs no answer then).
+    pub fn send<T: Serialize>(self, outcome: Result<T, ApiError>) {
+        match outcome {
+            Ok(data) => self.ok(&data),
+            Err(error) => self.fail(&error),
+        }
+    }
+
+    pub fn ok<T: Serialize>(self, data: &T) {
+        crate::metrics::event_handled(&self.metric_label, "OK");
+        self.acknowledge(&Success { ok: true, data });
+    }
+
+    pub fn fail(self, error: &ApiError) {
+        crate::metrics::event_handled(&self.metric_label, error.code.as_str());
+        if self.wants_ack {
+            self.acknowledge(&Failure { ok: false, error });
+            return;
+        }
+        let event = ErrorEvent {
+            event: &self.event,
+            code: error.code.as_str(),
+            message: &error.message,
+            retry_after_ms: error.retry_after_ms,
+        };
+        if let Err(send_error) = self.socket.emit("error", &event) {
+            tracing::debug!(%send_error, event = self.event, "cannot emit an error event");
+        }
+    }
+
+    fn acknowledge<T: Serialize>(self, envelope: &T) {
+        if let Err(send_error) = self.ack.send(envelope) {
+            tracing::debug!(%send_error, event = self.event, "cannot send an ack");
+        }
+    }
+}
+
+impl FromMessageParts<LocalAdapter> for Reply {
+    type Error = Infallible;
+
+    fn from_message_parts(
+        socket: &Arc<Socket<LocalAdapter>>,
+        value: &mut Value,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        let event = Event::from_message_parts(socket, value, ack_id)
+            .map(|Event(name)| name)
+            .unwrap_or_default();
+        Ok(Self {
+            socket: SocketRef::from_message_parts(socket, value, ack_id)?,
+            ack: AckSender::from_message_parts(socket, value, ack_id)?,
+            metric_label: event.clone(),
+            event,
+            wants_ack: ack_id.is_some(),
+        })
+    }
+}

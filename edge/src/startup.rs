@@ -1,0 +1,62 @@
+//! Building and running the edge; `main` and the tests go through the same entry.
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use socketioxide::SocketIo;
+use tokio::net::TcpListener;
+
+use crate::{auth::Authenticator, backends::Backends, config::Config, handlers, http};
+
+/// A bound, not yet serving edge.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    io: SocketIo,
+}
+
+impl Application {
+    /// Loads the keys (refusing to start without one), prepares the backend clients and
+    /// binds the listener, so that the address is known before serving starts.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let authenticator = Arc::new(Authenticator::from_args(&config.auth)?);
+        let backends = Backends::connect_lazy(config)?;
+
+        let (socket_layer, io) = SocketIo::builder()
+            .with_state(authenticator)
+            .with_state(backends.clone())
+            .max_payload(config.max_packet_bytes)
+            .ws_max_message_size(usize::try_from(config.max_packet_bytes)?)
+            .build_layer();
+        handlers::register(&io);
+
+        let router = http::routes(backends, crate::metrics::prometheus()).layer(socket_layer);
+        let listener = TcpListener::bind(config.listen_addr).await?;
+        tracing::info!(address = ?listener.local_addr().ok(), "edge listening");
+        Ok(Self {
+            listener,
+            router,
+            io,
+        })
+    }
+
+    /// The address actually bound (the real port when the configuration asked for port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then closes every socket (clients reconnect, to
+    /// another edge if there is one) and finishes the HTTP requests in flight.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let io = self.io;
+        let shutdown = async move {
+            shutdown.await;
+            io.close().await;
+        };
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

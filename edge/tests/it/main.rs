@@ -1,0 +1,11 @@
+//! Integration tests of the edge: the real services and the edge in-process on port 0,
+//! a fresh Postgres database per test, and real Socket.IO clients.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod support;
+
+mod auth;
+mod envelope;
+mod http_endpoints;
+mod official_client;

@@ -1,0 +1,98 @@
+//! The official socket.io-client (npm, v4) against the edge: what real apps use.
+//!
+//! Needs Node.js and `npm ci --prefix edge/tests/js` (the README's test command does it).
+
+use std::{
+    io::Write,
+    path::PathBuf,
+    process::{Command, Stdio},
+};
+
+use parley_edge::NAMESPACES;
+use serde_json::{Value, json};
+
+use crate::support::{
+    TestSystem,
+    tokens::{bad_tokens, claims, hs256},
+};
+
+fn js_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js")
+}
+
+/// Runs the conformance script with `plan` on stdin; returns its report.
+async fn run_conformance(plan: Value) -> Value {
+    assert!(
+        js_dir().join("node_modules/socket.io-client").exists(),
+        "socket.io-client is not installed: run `npm ci --prefix edge/tests/js`"
+    );
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new("node")
+            .arg(js_dir().join("conformance.mjs"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("node is installed");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(plan.to_string().as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "conformance.mjs failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("a JSON report")
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_official_client_connects_with_a_valid_token_and_is_refused_with_a_bad_one() {
+    let system = TestSystem::spawn().await;
+    let bad: Vec<Value> = bad_tokens()
+        .into_iter()
+        .map(|(reason, token)| json!({ "reason": reason, "token": token }))
+        .collect();
+    let plan = json!({
+        "url": system.edge_url(),
+        "namespaces": NAMESPACES,
+        "validToken": hs256(&claims("alice")),
+        "badTokens": bad,
+    });
+
+    let report = run_conformance(plan).await;
+
+    let valid = report["valid"].as_array().unwrap();
+    assert_eq!(valid.len(), NAMESPACES.len() * 2, "{report}");
+    for connection in valid {
+        assert_eq!(connection["outcome"], "connected", "{connection}");
+        assert_eq!(connection["ack"]["ok"], json!(false), "{connection}");
+        assert_eq!(
+            connection["ack"]["error"]["code"], "INVALID_ARGUMENT",
+            "{connection}"
+        );
+        assert_eq!(
+            connection["errorEvent"]["event"], "no-such-event",
+            "{connection}"
+        );
+        assert_eq!(
+            connection["errorEvent"]["code"], "INVALID_ARGUMENT",
+            "{connection}"
+        );
+        assert_eq!(connection["stillConnected"], json!(true), "{connection}");
+    }
+    let refused = report["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), NAMESPACES.len() * bad_tokens().len());
+    for connection in refused {
+        assert_eq!(
+            connection["outcome"], "connect_error:UNAUTHENTICATED",
+            "{connection}"
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! The test harness: a whole Parley system per test, tokens, and a Socket.IO client.
+
+pub mod client;
+pub mod system;
+pub mod tokens;
+
+pub use client::SioClient;
+pub use system::TestSystem;

@@ -1,0 +1,227 @@
+//! Starts the three services and an edge in-process on port 0 against a fresh database.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use parley_common::config::DatabaseArgs;
+use parley_edge::config::{AuthArgs, Config as EdgeConfig};
+// Database names are ours (a UUID), never input: formatting them into SQL is safe.
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+/// The shared secret of the HS256 tokens the test edges accept.
+pub const JWT_SECRET: &str = "parley-test-secret";
+
+/// Where the harness creates and drops its databases.
+fn admin_url() -> String {
+    std::env::var("PARLEY_TEST_ADMIN_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A process-like part of the system that can be stopped on its own.
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops it gracefully and waits until it no longer serves.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+}
+
+fn spawn_until_stopped<F, Fut>(addr: SocketAddr, run: F) -> Running
+where
+    F: FnOnce(oneshot::Receiver<()>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(run(stopped));
+    Running {
+        addr,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+async fn stop_signal(stopped: oneshot::Receiver<()>) {
+    let _ = stopped.await;
+}
+
+/// How the test edge checks tokens.
+#[derive(Clone)]
+pub struct EdgeAuth {
+    pub secret: Option<String>,
+    pub public_key: Option<PathBuf>,
+}
+
+impl Default for EdgeAuth {
+    /// HS256 with [`JWT_SECRET`] and RS256 with `rsa_public.pem`.
+    fn default() -> Self {
+        Self {
+            secret: Some(JWT_SECRET.to_owned()),
+            public_key: Some(fixture("rsa_public.pem")),
+        }
+    }
+}
+
+/// One whole Parley system. Dropping it drops its database.
+#[allow(dead_code, reason = "each part is there for the tests that stop it")]
+pub struct TestSystem {
+    pub database: String,
+    pub friends: Running,
+    pub presence: Running,
+    pub chat: Running,
+    pub edge: Running,
+}
+
+impl TestSystem {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(EdgeAuth::default()).await
+    }
+
+    pub async fn spawn_with(auth: EdgeAuth) -> Self {
+        let database = format!("parley_test_{}", Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&admin_url())
+            .await
+            .expect("Postgres is reachable (see README: tests need PostgreSQL)");
+        admin
+            .execute(AssertSqlSafe(format!("CREATE DATABASE {database}")))
+            .await
+            .expect("create the test database");
+        let database_args = DatabaseArgs {
+            url: replace_database(&admin_url(), &database),
+            max_connections: 5,
+            acquire_timeout: Duration::from_secs(5),
+        };
+        let any_port: SocketAddr = "127.0.0.1:0".parse().unwrap();
+
+        let friends =
+            parley_friends_svc::startup::Application::build(&parley_friends_svc::config::Config {
+                listen_addr: any_port,
+                database: database_args.clone(),
+            })
+            .await
+            .expect("friends-svc starts");
+        let friends_addr = friends.local_addr().unwrap();
+        let friends = spawn_until_stopped(friends_addr, |stopped| async move {
+            friends
+                .run_until_stopped(stop_signal(stopped))
+                .await
+                .unwrap();
+        });
+
+        let presence = parley_presence_svc::startup::Application::build(
+            &parley_presence_svc::config::Config {
+                listen_addr: any_port,
+                database: database_args.clone(),
+            },
+        )
+        .await
+        .expect("presence-svc starts");
+        let presence_addr = presence.local_addr().unwrap();
+        let presence = spawn_until_stopped(presence_addr, |stopped| async move {
+            presence
+                .run_until_stopped(stop_signal(stopped))
+                .await
+                .unwrap();
+        });
+
+        let chat = parley_chat_svc::startup::Application::build(&parley_chat_svc::config::Config {
+            listen_addr: any_port,
+            database: database_args.clone(),
+        })
+        .await
+        .expect("chat-svc starts");
+        let chat_addr = chat.local_addr().unwrap();
+        let chat = spawn_until_stopped(chat_addr, |stopped| async move {
+            chat.run_until_stopped(stop_signal(stopped)).await.unwrap();
+        });
+
+        let edge_config = EdgeConfig {
+            listen_addr: any_port,
+            chat_url: format!("http://{chat_addr}"),
+            presence_url: format!("http://{presence_addr}"),
+            friends_url: format!("http://{friends_addr}"),
+            grpc_timeout: Duration::from_secs(5),
+            max_packet_bytes: 64 * 1024,
+            auth: AuthArgs {
+                jwt_secret: auth.secret,
+                jwt_public_key_file: auth.public_key,
+                jwt_issuer: None,
+                jwt_audience: None,
+                jwt_leeway: Duration::from_secs(0),
+            },
+        };
+        let edge = parley_edge::startup::Application::build(&edge_config)
+            .await
+            .expect("the edge starts");
+        let edge_addr = edge.local_addr().unwrap();
+        let edge = spawn_until_stopped(edge_addr, |stopped| async move {
+            edge.run_until_stopped(stop_signal(stopped)).await.unwrap();
+        });
+
+        Self {
+            database,
+            friends,
+            presence,
+            chat,
+            edge,
+        }
+    }
+
+    /// `http://127.0.0.1:<port>` of the edge.
+    pub fn edge_url(&self) -> String {
+        format!("http://{}", self.edge.addr)
+    }
+}
+
+impl Drop for TestSystem {
+    fn drop(&mut self) {
+        let database = self.database.clone();
+        // Drop runs inside the test's runtime, which cannot block on itself: a thread of its
+        // own does the cleanup. FORCE ends the connections the servers still hold.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
+                    let _ = admin
+                        .execute(AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
+                        )))
+                        .await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// The same server URL with another database name.
+fn replace_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let base = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    match query {
+        Some(query) => format!("{base}/{database}?{query}"),
+        None => format!("{base}/{database}"),
+    }
+}

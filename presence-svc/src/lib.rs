@@ -1,0 +1,11 @@
+//! `presence-svc`: sessions, statuses, heartbeats and last seen; tells friends of changes.
+//!
+//! It owns the Postgres schema `presence`; other services ask it over gRPC
+//! (`parley.presence.v1.PresenceService`) and never read its tables.
+
+pub mod config;
+mod grpc;
+pub mod startup;
+
+/// The Postgres schema this service owns, its migrations table included.
+pub const SCHEMA: &str = "presence";

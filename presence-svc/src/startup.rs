@@ -1,0 +1,48 @@
+//! Building and running the service; `main` and the tests go through the same entry.
+
+use std::{future::Future, net::SocketAddr};
+
+use parley_common::{db, grpc};
+use parley_proto::presence::v1::presence_service_server::PresenceServiceServer;
+use tokio::net::TcpListener;
+
+use crate::{SCHEMA, config::Config, grpc::PresenceGrpc};
+
+/// A migrated, bound, not yet serving `presence-svc`.
+pub struct Application {
+    listener: TcpListener,
+    service: PresenceGrpc,
+}
+
+impl Application {
+    /// Connects to Postgres, applies the `presence` schema's migrations and binds the listener,
+    /// so that the address is known (and connectable) before serving starts.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let pool = db::pool(&config.database)?;
+        db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
+        let listener = TcpListener::bind(config.listen_addr).await?;
+        Ok(Self {
+            listener,
+            service: PresenceGrpc::new(pool),
+        })
+    }
+
+    /// The address actually bound (the real port when the configuration asked for port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the calls in flight.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), grpc::ServeError> {
+        grpc::serve(
+            self.listener,
+            PresenceServiceServer::new(self.service),
+            parley_proto::FILE_DESCRIPTOR_SET,
+            shutdown,
+        )
+        .await
+    }
+}
