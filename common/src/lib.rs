@@ -11,5 +11,7 @@ pub mod grpc;
 pub mod propagation;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error_code::ErrorCode;

@@ -9,3 +9,4 @@ mod auth;
 mod envelope;
 mod http_endpoints;
 mod official_client;
+mod services;

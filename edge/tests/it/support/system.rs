@@ -2,21 +2,12 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use parley_common::config::DatabaseArgs;
+use parley_common::testing::TestDatabase;
 use parley_edge::config::{AuthArgs, Config as EdgeConfig};
-// Database names are ours (a UUID), never input: formatting them into SQL is safe.
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 use tokio::sync::oneshot;
-use uuid::Uuid;
 
 /// The shared secret of the HS256 tokens the test edges accept.
 pub const JWT_SECRET: &str = "parley-test-secret";
-
-/// Where the harness creates and drops its databases.
-fn admin_url() -> String {
-    std::env::var("PARLEY_TEST_ADMIN_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
 
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -81,7 +72,7 @@ impl Default for EdgeAuth {
 /// One whole Parley system. Dropping it drops its database.
 #[allow(dead_code, reason = "each part is there for the tests that stop it")]
 pub struct TestSystem {
-    pub database: String,
+    pub database: TestDatabase,
     pub friends: Running,
     pub presence: Running,
     pub chat: Running,
@@ -94,19 +85,8 @@ impl TestSystem {
     }
 
     pub async fn spawn_with(auth: EdgeAuth) -> Self {
-        let database = format!("parley_test_{}", Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(&admin_url())
-            .await
-            .expect("Postgres is reachable (see README: tests need PostgreSQL)");
-        admin
-            .execute(AssertSqlSafe(format!("CREATE DATABASE {database}")))
-            .await
-            .expect("create the test database");
-        let database_args = DatabaseArgs {
-            url: replace_database(&admin_url(), &database),
-            max_connections: 5,
-            acquire_timeout: Duration::from_secs(5),
-        };
+        let database = TestDatabase::create().await;
+        let database_args = database.args();
         let any_port: SocketAddr = "127.0.0.1:0".parse().unwrap();
 
         let friends =
@@ -186,42 +166,5 @@ impl TestSystem {
     /// `http://127.0.0.1:<port>` of the edge.
     pub fn edge_url(&self) -> String {
         format!("http://{}", self.edge.addr)
-    }
-}
-
-impl Drop for TestSystem {
-    fn drop(&mut self) {
-        let database = self.database.clone();
-        // Drop runs inside the test's runtime, which cannot block on itself: a thread of its
-        // own does the cleanup. FORCE ends the connections the servers still hold.
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(async {
-                if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
-                    let _ = admin
-                        .execute(AssertSqlSafe(format!(
-                            "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
-                        )))
-                        .await;
-                }
-            });
-        });
-        let _ = cleanup.join();
-    }
-}
-
-/// The same server URL with another database name.
-fn replace_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let base = base.rsplit_once('/').map_or(base, |(server, _)| server);
-    match query {
-        Some(query) => format!("{base}/{database}?{query}"),
-        None => format!("{base}/{database}"),
     }
 }

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, and integration tests that start the services and the edge
+# in-process against a real PostgreSQL (127.0.0.1:5432, user postgres; override with
+# PARLEY_TEST_ADMIN_DATABASE_URL) and drive the edge with real Socket.IO clients, among them
+# the official socket.io-client from npm.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+# The official JS client the conformance test drives; npm ci installs exactly the locked one.
+if [[ ! -d edge/tests/js/node_modules/socket.io-client ]] ||
+   [[ edge/tests/js/package-lock.json -nt edge/tests/js/node_modules/.package-lock.json ]]; then
+  npm ci --prefix edge/tests/js --no-audit --no-fund --loglevel=error
+fi
+
+cargo test --workspace --locked "$@"
