@@ -40,7 +40,7 @@ impl Application {
         grpc::serve(
             self.listener,
             ChatServiceServer::new(self.service),
-            parley_proto::FILE_DESCRIPTOR_SET,
+            parley_proto::chat::v1::FILE_DESCRIPTOR_SET,
             shutdown,
         )
         .await

@@ -40,7 +40,7 @@ impl Application {
         grpc::serve(
             self.listener,
             PresenceServiceServer::new(self.service),
-            parley_proto::FILE_DESCRIPTOR_SET,
+            parley_proto::presence::v1::FILE_DESCRIPTOR_SET,
             shutdown,
         )
         .await

@@ -11,6 +11,10 @@ pub mod chat {
             reason = "generated from .proto comments"
         )]
         tonic::include_proto!("parley.chat.v1");
+
+        /// The encoded descriptor set of this package, for gRPC server reflection.
+        pub const FILE_DESCRIPTOR_SET: &[u8] =
+            tonic::include_file_descriptor_set!("chat_descriptor");
     }
 }
 
@@ -22,6 +26,10 @@ pub mod presence {
             reason = "generated from .proto comments"
         )]
         tonic::include_proto!("parley.presence.v1");
+
+        /// The encoded descriptor set of this package, for gRPC server reflection.
+        pub const FILE_DESCRIPTOR_SET: &[u8] =
+            tonic::include_file_descriptor_set!("presence_descriptor");
     }
 }
 
@@ -33,8 +41,9 @@ pub mod friends {
             reason = "generated from .proto comments"
         )]
         tonic::include_proto!("parley.friends.v1");
+
+        /// The encoded descriptor set of this package, for gRPC server reflection.
+        pub const FILE_DESCRIPTOR_SET: &[u8] =
+            tonic::include_file_descriptor_set!("friends_descriptor");
     }
 }
-
-/// The encoded descriptor set of every Parley package, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("parley_descriptor");
