@@ -32,3 +32,33 @@ pub async fn migrate(
     migrator.dangerous_set_table_name(format!("{schema}._sqlx_migrations"));
     migrator.run(pool).await
 }
+
+/// The gRPC status for a database failure the caller cannot fix: `UNAVAILABLE` when Postgres
+/// is unreachable or the pool is exhausted (retry later), `INTERNAL` otherwise. Details go to
+/// the log, never to the caller.
+pub fn status_from_sqlx(error: &sqlx::Error) -> tonic::Status {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => {
+            tracing::warn!(%error, "database unavailable");
+            tonic::Status::unavailable("database unavailable")
+        }
+        _ => {
+            tracing::error!(%error, "database error");
+            tonic::Status::internal("database error")
+        }
+    }
+}
+
+/// Whether `error` is a unique violation of the constraint or index named `constraint`.
+pub fn is_unique_violation(error: &sqlx::Error, constraint: &str) -> bool {
+    match error {
+        sqlx::Error::Database(db) => {
+            db.is_unique_violation() && db.constraint() == Some(constraint)
+        }
+        _ => false,
+    }
+}

@@ -7,11 +7,13 @@
 pub mod config;
 pub mod db;
 pub mod error_code;
+pub mod events;
 pub mod grpc;
 pub mod propagation;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod time;
 
 pub use error_code::ErrorCode;

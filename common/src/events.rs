@@ -1,0 +1,163 @@
+//! The event log behind each service's long-lived `Subscribe` stream.
+//!
+//! Events get consecutive ids in publish order. Recent ones are kept in a bounded ring so a
+//! subscriber that reconnects with the last id it processed gets what it missed; older ones
+//! are gone, and the jump in ids tells the subscriber so. A subscriber that cannot keep up
+//! is cut off with `RESOURCE_EXHAUSTED` instead of being buffered without bound.
+
+use std::{collections::VecDeque, pin::Pin, sync::Mutex};
+
+use futures_util::Stream;
+use tokio::sync::broadcast;
+use tonic::Status;
+
+/// A stream of events for one subscriber, as tonic wants it.
+pub type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// Ordered, replayable, bounded fan-out of one service's events to its subscribers.
+pub struct EventLog<T> {
+    inner: Mutex<Ring<T>>,
+    live: broadcast::Sender<(u64, T)>,
+}
+
+struct Ring<T> {
+    /// Id of the newest event; 0 before the first.
+    last_id: u64,
+    recent: VecDeque<(u64, T)>,
+    capacity: usize,
+}
+
+impl<T: Clone + Send + Sync + 'static> EventLog<T> {
+    /// Keeps the last `retained` events for replay; a subscriber more than `lag_limit` events
+    /// behind is cut off.
+    pub fn new(retained: usize, lag_limit: usize) -> Self {
+        let (live, _) = broadcast::channel(lag_limit.max(1));
+        Self {
+            inner: Mutex::new(Ring {
+                last_id: 0,
+                recent: VecDeque::with_capacity(retained),
+                capacity: retained,
+            }),
+            live,
+        }
+    }
+
+    /// Publishes one event; `build` receives the event's id.
+    pub fn publish(&self, build: impl FnOnce(u64) -> T) {
+        let mut ring = self.lock();
+        ring.last_id += 1;
+        let id = ring.last_id;
+        let event = build(id);
+        if ring.capacity > 0 {
+            if ring.recent.len() == ring.capacity {
+                ring.recent.pop_front();
+            }
+            ring.recent.push_back((id, event.clone()));
+        }
+        // No receiver is fine: nobody is subscribed yet.
+        let _ = self.live.send((id, event));
+    }
+
+    /// The id of the newest event published so far.
+    pub fn last_id(&self) -> u64 {
+        self.lock().last_id
+    }
+
+    /// Every event after `after_id` that is still retained, then the live ones.
+    pub fn subscribe(&self, after_id: Option<u64>) -> EventStream<T> {
+        let (backlog, live) = {
+            // Replaying and subscribing under the one lock leaves no gap and no duplicate.
+            let ring = self.lock();
+            let backlog: Vec<T> = match after_id {
+                Some(after) => ring
+                    .recent
+                    .iter()
+                    .filter(|(id, _)| *id > after)
+                    .map(|(_, event)| event.clone())
+                    .collect(),
+                None => Vec::new(),
+            };
+            (backlog, self.live.subscribe())
+        };
+        // The receiver is dropped after a lag error: the stream ends, and says why first.
+        let live = futures_util::stream::unfold(Some(live), |receiver| async move {
+            let mut receiver = receiver?;
+            match receiver.recv().await {
+                Ok((_, event)) => Some((Ok(event), Some(receiver))),
+                Err(broadcast::error::RecvError::Lagged(missed)) => Some((
+                    Err(Status::resource_exhausted(format!(
+                        "subscriber fell {missed} events behind; resubscribe with the last event id"
+                    ))),
+                    None,
+                )),
+                Err(broadcast::error::RecvError::Closed) => None,
+            }
+        });
+        Box::pin(futures_util::StreamExt::chain(
+            futures_util::stream::iter(backlog.into_iter().map(Ok)),
+            live,
+        ))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ring<T>> {
+        // A panic while holding the lock cannot leave the ring inconsistent (each step is a
+        // single push or pop), so a poisoned lock is still usable.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_reconnecting_subscriber_gets_what_it_missed_then_live_events() {
+        let log = EventLog::new(10, 10);
+        for n in 0..3 {
+            log.publish(|id| (id, n));
+        }
+        let mut stream = log.subscribe(Some(1));
+        log.publish(|id| (id, 3));
+        let ids: Vec<u64> = stream
+            .by_ref()
+            .take(3)
+            .map(|event| event.expect("an event").0)
+            .collect()
+            .await;
+        assert_eq!(ids, vec![2, 3, 4]);
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_is_cut_off() {
+        let log = EventLog::new(0, 2);
+        let mut stream = log.subscribe(None);
+        for n in 0..5 {
+            log.publish(|id| (id, n));
+        }
+        let first = stream.next().await.expect("an item");
+        assert_eq!(
+            first.expect_err("cut off").code(),
+            tonic::Code::ResourceExhausted
+        );
+        assert!(
+            stream.next().await.is_none(),
+            "the stream ends after the error"
+        );
+    }
+
+    #[tokio::test]
+    async fn only_retained_events_are_replayed() {
+        let log = EventLog::new(2, 10);
+        for n in 0..5 {
+            log.publish(|id| (id, n));
+        }
+        assert_eq!(log.last_id(), 5);
+        let mut stream = log.subscribe(Some(0));
+        let first = stream.next().await.expect("an item").expect("an event");
+        assert_eq!(first.0, 4, "events 1 to 3 fell out of the ring");
+    }
+}
