@@ -1,25 +1,270 @@
-//! The gRPC face of `friends-svc`: converts requests, delegates, converts answers.
-//!
-//! Operations not built yet keep the generated default, which answers `UNIMPLEMENTED`.
+//! The gRPC face of `friends-svc`: converts requests, delegates to [`Friends`], converts
+//! answers.
 
-use parley_proto::friends::v1::friends_service_server::FriendsService;
-use sqlx::PgPool;
+use parley_common::events::EventStream;
+use parley_proto::friends::v1::{self as pb, friends_service_server::FriendsService};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    convert,
+    domain::parse_id,
+    service::{Friends, Sent, Target},
+};
 
 /// The `parley.friends.v1.FriendsService` implementation.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FriendsGrpc {
-    /// Connections to the `friends` schema.
-    #[allow(
-        dead_code,
-        reason = "the operations that query it arrive with their issue"
-    )]
-    pool: PgPool,
+    friends: Friends,
 }
 
 impl FriendsGrpc {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(friends: Friends) -> Self {
+        Self { friends }
     }
 }
 
-impl FriendsService for FriendsGrpc {}
+type Answer<T> = Result<Response<T>, Status>;
+
+fn users(users: &[crate::repo::User]) -> Vec<pb::User> {
+    users.iter().map(convert::user).collect()
+}
+
+#[tonic::async_trait]
+impl FriendsService for FriendsGrpc {
+    async fn send_friend_request(
+        &self,
+        request: Request<pb::SendFriendRequestRequest>,
+    ) -> Answer<pb::SendFriendRequestResponse> {
+        let request = request.into_inner();
+        let me = parse_id("acting_user_id", &request.acting_user_id)?;
+        let target = match request.target {
+            Some(pb::send_friend_request_request::Target::UserId(id)) => {
+                Target::Id(parse_id("userId", &id)?)
+            }
+            Some(pb::send_friend_request_request::Target::Username(name)) => Target::Username(name),
+            None => return Err(Status::invalid_argument("userId or username is required")),
+        };
+        let response = match self.friends.send_request(me, target).await? {
+            Sent::Requested(request) => pb::SendFriendRequestResponse {
+                request: Some(convert::request(&request)),
+                friend: None,
+            },
+            Sent::Accepted { request, since } => pb::SendFriendRequestResponse {
+                friend: Some(convert::friend(&request.from, since)),
+                request: Some(convert::request(&request)),
+            },
+        };
+        Ok(Response::new(response))
+    }
+
+    async fn accept_friend_request(
+        &self,
+        request: Request<pb::AcceptFriendRequestRequest>,
+    ) -> Answer<pb::AcceptFriendRequestResponse> {
+        let request = request.into_inner();
+        let me = parse_id("acting_user_id", &request.acting_user_id)?;
+        let id = parse_id("requestId", &request.request_id)?;
+        let (friend, since) = self.friends.accept(me, id).await?;
+        Ok(Response::new(pb::AcceptFriendRequestResponse {
+            friend: Some(convert::friend(&friend, since)),
+        }))
+    }
+
+    async fn decline_friend_request(
+        &self,
+        request: Request<pb::DeclineFriendRequestRequest>,
+    ) -> Answer<pb::DeclineFriendRequestResponse> {
+        let request = request.into_inner();
+        let me = parse_id("acting_user_id", &request.acting_user_id)?;
+        let id = parse_id("requestId", &request.request_id)?;
+        self.friends.decline(me, id).await?;
+        Ok(Response::new(pb::DeclineFriendRequestResponse {}))
+    }
+
+    async fn cancel_friend_request(
+        &self,
+        request: Request<pb::CancelFriendRequestRequest>,
+    ) -> Answer<pb::CancelFriendRequestResponse> {
+        let request = request.into_inner();
+        let me = parse_id("acting_user_id", &request.acting_user_id)?;
+        let id = parse_id("requestId", &request.request_id)?;
+        self.friends.cancel(me, id).await?;
+        Ok(Response::new(pb::CancelFriendRequestResponse {}))
+    }
+
+    async fn remove_friend(
+        &self,
+        request: Request<pb::RemoveFriendRequest>,
+    ) -> Answer<pb::RemoveFriendResponse> {
+        let request = request.into_inner();
+        let me = parse_id("acting_user_id", &request.acting_user_id)?;
+        let other = parse_id("userId", &request.user_id)?;
+        self.friends.remove_friend(me, other).await?;
+        Ok(Response::new(pb::RemoveFriendResponse {}))
+    }
+
+    async fn block_user(
+        &self,
+        request: Request<pb::BlockUserRequest>,
+    ) -> Answer<pb::BlockUserResponse> {
+        let request = request.into_inner();
+        let me = parse_id("acting_user_id", &request.acting_user_id)?;
+        let other = parse_id("userId", &request.user_id)?;
+        self.friends.block(me, other).await?;
+        Ok(Response::new(pb::BlockUserResponse {}))
+    }
+
+    async fn unblock_user(
+        &self,
+        request: Request<pb::UnblockUserRequest>,
+    ) -> Answer<pb::UnblockUserResponse> {
+        let request = request.into_inner();
+        let me = parse_id("acting_user_id", &request.acting_user_id)?;
+        let other = parse_id("userId", &request.user_id)?;
+        self.friends.unblock(me, other).await?;
+        Ok(Response::new(pb::UnblockUserResponse {}))
+    }
+
+    async fn list_friends(
+        &self,
+        request: Request<pb::ListFriendsRequest>,
+    ) -> Answer<pb::ListFriendsResponse> {
+        let me = parse_id("acting_user_id", &request.into_inner().acting_user_id)?;
+        let friends = self.friends.friends(me).await?;
+        Ok(Response::new(pb::ListFriendsResponse {
+            friends: friends.iter().map(pb::Friend::from).collect(),
+        }))
+    }
+
+    async fn list_friend_requests(
+        &self,
+        request: Request<pb::ListFriendRequestsRequest>,
+    ) -> Answer<pb::ListFriendRequestsResponse> {
+        let me = parse_id("acting_user_id", &request.into_inner().acting_user_id)?;
+        let (incoming, outgoing) = self.friends.requests(me).await?;
+        Ok(Response::new(pb::ListFriendRequestsResponse {
+            incoming: incoming.iter().map(convert::request).collect(),
+            outgoing: outgoing.iter().map(convert::request).collect(),
+        }))
+    }
+
+    async fn list_blocked(
+        &self,
+        request: Request<pb::ListBlockedRequest>,
+    ) -> Answer<pb::ListBlockedResponse> {
+        let me = parse_id("acting_user_id", &request.into_inner().acting_user_id)?;
+        let blocked = self.friends.blocked(me).await?;
+        Ok(Response::new(pb::ListBlockedResponse {
+            users: users(&blocked),
+        }))
+    }
+
+    async fn search_users(
+        &self,
+        request: Request<pb::SearchUsersRequest>,
+    ) -> Answer<pb::SearchUsersResponse> {
+        let request = request.into_inner();
+        let me = parse_id("acting_user_id", &request.acting_user_id)?;
+        let found = self
+            .friends
+            .search(me, &request.query, request.limit)
+            .await?;
+        Ok(Response::new(pb::SearchUsersResponse {
+            users: users(&found),
+        }))
+    }
+
+    async fn upsert_user(
+        &self,
+        request: Request<pb::UpsertUserRequest>,
+    ) -> Answer<pb::UpsertUserResponse> {
+        let request = request.into_inner();
+        let id = parse_id("id", &request.id)?;
+        let (user, created) = self
+            .friends
+            .upsert_user(id, &request.username, request.avatar.as_deref())
+            .await?;
+        Ok(Response::new(pb::UpsertUserResponse {
+            user: Some(convert::user(&user)),
+            created,
+        }))
+    }
+
+    async fn get_users(
+        &self,
+        request: Request<pb::GetUsersRequest>,
+    ) -> Answer<pb::GetUsersResponse> {
+        let ids = request
+            .into_inner()
+            .user_ids
+            .iter()
+            .map(|id| parse_id("user_ids", id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let found = self.friends.users(&ids).await?;
+        Ok(Response::new(pb::GetUsersResponse {
+            users: users(&found),
+        }))
+    }
+
+    async fn are_friends(
+        &self,
+        request: Request<pb::AreFriendsRequest>,
+    ) -> Answer<pb::AreFriendsResponse> {
+        let request = request.into_inner();
+        let a = parse_id("user_id", &request.user_id)?;
+        let b = parse_id("other_user_id", &request.other_user_id)?;
+        Ok(Response::new(pb::AreFriendsResponse {
+            are_friends: self.friends.are_friends(a, b).await?,
+        }))
+    }
+
+    async fn list_friend_ids(
+        &self,
+        request: Request<pb::ListFriendIdsRequest>,
+    ) -> Answer<pb::ListFriendIdsResponse> {
+        let request = request.into_inner();
+        let user = parse_id("user_id", &request.user_id)?;
+        let (ids, next) = self
+            .friends
+            .friend_ids(user, request.page_size, request.page_token.as_deref())
+            .await?;
+        Ok(Response::new(pb::ListFriendIdsResponse {
+            friend_ids: ids.iter().map(ToString::to_string).collect(),
+            next_page_token: next,
+        }))
+    }
+
+    async fn is_blocked(
+        &self,
+        request: Request<pb::IsBlockedRequest>,
+    ) -> Answer<pb::IsBlockedResponse> {
+        let request = request.into_inner();
+        let a = parse_id("user_id", &request.user_id)?;
+        let b = parse_id("other_user_id", &request.other_user_id)?;
+        Ok(Response::new(pb::IsBlockedResponse {
+            blocked: self.friends.is_blocked(a, b).await?,
+        }))
+    }
+
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Answer<EventStream<pb::FriendsEvent>> {
+        let request = request.into_inner();
+        tracing::info!(edge = request.edge_id, after = ?request.after_event_id, "edge subscribed");
+        Ok(Response::new(
+            self.friends.events.client.subscribe(request.after_event_id),
+        ))
+    }
+
+    async fn watch_graph(
+        &self,
+        request: Request<pb::WatchGraphRequest>,
+    ) -> Answer<EventStream<pb::GraphChange>> {
+        let request = request.into_inner();
+        tracing::info!(subscriber = request.subscriber_id, after = ?request.after_event_id, "graph watcher subscribed");
+        Ok(Response::new(
+            self.friends.events.graph.subscribe(request.after_event_id),
+        ))
+    }
+}

@@ -4,7 +4,13 @@
 //! (`parley.friends.v1.FriendsService`) and never read its tables.
 
 pub mod config;
+mod convert;
+pub mod domain;
+pub mod error;
+mod events;
 mod grpc;
+pub mod repo;
+pub mod service;
 pub mod startup;
 
 /// The Postgres schema this service owns, its migrations table included.

@@ -6,7 +6,7 @@ use parley_common::{db, grpc};
 use parley_proto::friends::v1::friends_service_server::FriendsServiceServer;
 use tokio::net::TcpListener;
 
-use crate::{SCHEMA, config::Config, grpc::FriendsGrpc};
+use crate::{SCHEMA, config::Config, grpc::FriendsGrpc, service::Friends};
 
 /// A migrated, bound, not yet serving `friends-svc`.
 pub struct Application {
@@ -23,7 +23,7 @@ impl Application {
         let listener = TcpListener::bind(config.listen_addr).await?;
         Ok(Self {
             listener,
-            service: FriendsGrpc::new(pool),
+            service: FriendsGrpc::new(Friends::new(pool)),
         })
     }
 
@@ -40,7 +40,7 @@ impl Application {
         grpc::serve(
             self.listener,
             FriendsServiceServer::new(self.service),
-            parley_proto::FILE_DESCRIPTOR_SET,
+            parley_proto::friends::v1::FILE_DESCRIPTOR_SET,
             shutdown,
         )
         .await

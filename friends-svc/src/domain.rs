@@ -1,0 +1,170 @@
+//! The rules of friends-svc that need no database: validated inputs and naming.
+
+use uuid::Uuid;
+
+use crate::error::Error;
+
+/// Longest username a token may ask for (the edge cuts longer ones to this).
+pub const MAX_USERNAME_CHARS: usize = 64;
+/// Default and largest page of `search-users`.
+pub const DEFAULT_SEARCH_LIMIT: u32 = 20;
+pub const MAX_SEARCH_LIMIT: u32 = 50;
+/// Longest `search-users` query.
+pub const MAX_QUERY_CHARS: usize = 100;
+
+/// Reads a UUID sent as a string; `field` names it in the error.
+pub fn parse_id(field: &str, text: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(text).map_err(|_| Error::invalid(field, "must be a UUID"))
+}
+
+/// The key under which a username is unique and searched: its lowercase form.
+pub fn username_key(username: &str) -> String {
+    username.to_lowercase()
+}
+
+/// A username as a token asks for it: trimmed, 1–64 characters, no control characters.
+pub fn requested_username(raw: &str) -> Result<String, Error> {
+    let name = raw.trim();
+    let length = name.chars().count();
+    if length == 0 || length > MAX_USERNAME_CHARS {
+        return Err(Error::invalid(
+            "username",
+            format!("must be 1–{MAX_USERNAME_CHARS} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "username",
+            "must not contain control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// The names a user may get, best first, when the token asks for `requested`.
+///
+/// Usernames are unique regardless of case. When another user already holds the name, the
+/// newer claimant gets it with a suffix made of its own id (`alice-1f3a`), longer if that is
+/// taken too; the last candidate carries the whole id, so one always fits.
+pub fn username_candidates(requested: &str, user_id: Uuid) -> Vec<String> {
+    let id = user_id.simple().to_string();
+    let mut candidates = vec![requested.to_owned()];
+    for length in [4, 8, 32] {
+        let suffix: String = id.chars().take(length).collect();
+        candidates.push(format!("{requested}-{suffix}"));
+    }
+    candidates
+}
+
+/// A validated `search-users` query: the lowercased prefix and the page size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSearch {
+    pub prefix: String,
+    pub limit: u32,
+}
+
+impl UserSearch {
+    pub fn parse(query: &str, limit: Option<u32>) -> Result<Self, Error> {
+        let prefix = username_key(query.trim());
+        let length = prefix.chars().count();
+        if length == 0 || length > MAX_QUERY_CHARS {
+            return Err(Error::invalid(
+                "query",
+                format!("must be 1–{MAX_QUERY_CHARS} characters"),
+            ));
+        }
+        let limit = limit.unwrap_or(DEFAULT_SEARCH_LIMIT);
+        if !(1..=MAX_SEARCH_LIMIT).contains(&limit) {
+            return Err(Error::invalid(
+                "limit",
+                format!("must be 1–{MAX_SEARCH_LIMIT}"),
+            ));
+        }
+        Ok(Self { prefix, limit })
+    }
+
+    /// The smallest string greater than every string that starts with the prefix, in code
+    /// point order, so that `key >= prefix AND key < bound` is an index range scan. `None`
+    /// when no such string exists (a prefix made only of U+10FFFF).
+    pub fn upper_bound(&self) -> Option<String> {
+        let mut chars: Vec<char> = self.prefix.chars().collect();
+        while let Some(last) = chars.pop() {
+            let next = match last {
+                '\u{D7FF}' => Some('\u{E000}'),
+                other => char::from_u32(u32::from(other) + 1),
+            };
+            if let Some(next) = next {
+                chars.push(next);
+                return Some(chars.into_iter().collect());
+            }
+        }
+        None
+    }
+}
+
+/// One advisory-lock key per unordered pair of users: every change to a pair's requests,
+/// friendship or blocks takes it, so concurrent changes to one pair run one after another.
+pub fn pair_lock_key(a: Uuid, b: Uuid) -> i64 {
+    let (low, high) = if a < b { (a, b) } else { (b, a) };
+    let mixed = low.as_u128() ^ high.as_u128().rotate_left(64);
+    // Folding 128 bits into 64: a collision only serializes two unrelated pairs.
+    i64::from_ne_bytes(((mixed >> 64) as u64 ^ mixed as u64).to_ne_bytes())
+}
+
+/// The two ids of a friendship in the order the table stores them.
+pub fn ordered_pair(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
+    if a < b { (a, b) } else { (b, a) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_trimmed_and_bounded() {
+        assert_eq!(requested_username("  Alice ").unwrap(), "Alice");
+        assert!(requested_username("   ").is_err());
+        assert!(requested_username(&"x".repeat(65)).is_err());
+        assert!(requested_username("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn a_clash_falls_back_to_suffixes_made_of_the_users_own_id() {
+        let id = Uuid::parse_str("1f3a5b7c-0000-4000-8000-000000000000").unwrap();
+        assert_eq!(
+            username_candidates("alice", id),
+            vec![
+                "alice",
+                "alice-1f3a",
+                "alice-1f3a5b7c",
+                "alice-1f3a5b7c000040008000000000000000"
+            ]
+        );
+    }
+
+    #[test]
+    fn search_limits_default_to_20_and_stop_at_50() {
+        assert_eq!(UserSearch::parse("Al", None).unwrap().limit, 20);
+        assert_eq!(UserSearch::parse("Al", Some(50)).unwrap().limit, 50);
+        assert!(UserSearch::parse("Al", Some(51)).is_err());
+        assert!(UserSearch::parse("Al", Some(0)).is_err());
+        assert!(UserSearch::parse("  ", None).is_err());
+        assert_eq!(UserSearch::parse(" AL ", None).unwrap().prefix, "al");
+    }
+
+    #[test]
+    fn the_upper_bound_is_the_next_string_after_every_match() {
+        let bound = |prefix: &str| UserSearch::parse(prefix, None).unwrap().upper_bound();
+        assert_eq!(bound("al").as_deref(), Some("am"));
+        assert_eq!(bound("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(bound("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(bound("\u{10FFFF}"), None);
+    }
+
+    #[test]
+    fn a_pair_has_one_lock_key_whatever_the_order() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        assert_eq!(pair_lock_key(a, b), pair_lock_key(b, a));
+        assert_eq!(ordered_pair(a, b), ordered_pair(b, a));
+    }
+}

@@ -1,0 +1,120 @@
+//! What friends-svc tells edges (client events) and other services (graph changes).
+
+use chrono::{DateTime, Utc};
+use parley_common::{events::EventLog, time::to_timestamp};
+use parley_proto::friends::v1::{self as pb, friends_event::Payload, graph_change::Change};
+use uuid::Uuid;
+
+use crate::{
+    convert,
+    repo::{FriendRequest, User},
+};
+
+/// Events kept for subscribers that reconnect, and how far one may fall behind.
+const RETAINED: usize = 4096;
+const LAG_LIMIT: usize = 8192;
+
+/// The two event logs of friends-svc. Events are published after their change commits.
+pub struct Events {
+    pub client: EventLog<pb::FriendsEvent>,
+    pub graph: EventLog<pb::GraphChange>,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Self {
+            client: EventLog::new(RETAINED, LAG_LIMIT),
+            graph: EventLog::new(RETAINED, LAG_LIMIT),
+        }
+    }
+}
+
+impl Events {
+    fn to_users(&self, recipients: &[Uuid], payload: Payload) {
+        let recipient_user_ids = recipients.iter().map(Uuid::to_string).collect();
+        self.client.publish(|event_id| pb::FriendsEvent {
+            event_id,
+            recipient_user_ids,
+            payload: Some(payload),
+        });
+    }
+
+    fn graph_change(&self, change: Change) {
+        self.graph.publish(|event_id| pb::GraphChange {
+            event_id,
+            change: Some(change),
+        });
+    }
+
+    /// `friend-request-received` to the recipient.
+    pub fn request_received(&self, request: &FriendRequest) {
+        self.to_users(
+            &[request.to.id],
+            Payload::FriendRequestReceived(pb::FriendRequestReceived {
+                request: Some(convert::request(request)),
+            }),
+        );
+    }
+
+    /// `friend-request-accepted` to both users, and the new edge of the graph.
+    pub fn request_accepted(
+        &self,
+        request_id: Uuid,
+        requester: &User,
+        accepter: &User,
+        since: DateTime<Utc>,
+    ) {
+        self.to_users(
+            &[requester.id, accepter.id],
+            Payload::FriendRequestAccepted(pb::FriendRequestAccepted {
+                request_id: request_id.to_string(),
+                requester: Some(convert::user(requester)),
+                accepter: Some(convert::user(accepter)),
+                since: Some(to_timestamp(since)),
+            }),
+        );
+        self.graph_change(Change::FriendshipAdded(pb::FriendshipAdded {
+            user_id: requester.id.to_string(),
+            other_user_id: accepter.id.to_string(),
+            since: Some(to_timestamp(since)),
+        }));
+    }
+
+    /// `friend-request-cancelled` to the request's recipient.
+    pub fn request_cancelled(&self, request_id: Uuid, recipient: Uuid) {
+        self.to_users(
+            &[recipient],
+            Payload::FriendRequestCancelled(pb::FriendRequestCancelled {
+                request_id: request_id.to_string(),
+            }),
+        );
+    }
+
+    /// `friend-removed` to the former friend, and the removed edge of the graph.
+    pub fn friendship_ended(&self, by: Uuid, former_friend: Uuid) {
+        self.to_users(
+            &[former_friend],
+            Payload::FriendRemoved(pb::FriendRemoved {
+                user_id: by.to_string(),
+            }),
+        );
+        self.graph_change(Change::FriendshipRemoved(pb::FriendshipRemoved {
+            user_id: by.to_string(),
+            other_user_id: former_friend.to_string(),
+        }));
+    }
+
+    pub fn block_added(&self, blocker: Uuid, blocked: Uuid) {
+        self.graph_change(Change::BlockAdded(pb::BlockAdded {
+            blocker_id: blocker.to_string(),
+            blocked_id: blocked.to_string(),
+        }));
+    }
+
+    pub fn block_removed(&self, blocker: Uuid, blocked: Uuid) {
+        self.graph_change(Change::BlockRemoved(pb::BlockRemoved {
+            blocker_id: blocker.to_string(),
+            blocked_id: blocked.to_string(),
+        }));
+    }
+}

@@ -1,0 +1,438 @@
+//! All SQL of friends-svc. Functions take a connection so that callers choose the transaction.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::username_key;
+
+/// A user as others see them.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct User {
+    pub id: Uuid,
+    pub username: String,
+    pub avatar: Option<String>,
+}
+
+/// A user's row with what the latest token asked for.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredUser {
+    pub id: Uuid,
+    pub username: String,
+    pub requested_username: String,
+    pub avatar: Option<String>,
+}
+
+impl From<StoredUser> for User {
+    fn from(stored: StoredUser) -> Self {
+        Self {
+            id: stored.id,
+            username: stored.username,
+            avatar: stored.avatar,
+        }
+    }
+}
+
+/// A pending request, by ids.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct RequestIds {
+    pub id: Uuid,
+    pub from_user_id: Uuid,
+    pub to_user_id: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A pending request with both users.
+#[derive(Debug, Clone)]
+pub struct FriendRequest {
+    pub id: Uuid,
+    pub from: User,
+    pub to: User,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RequestRow {
+    id: Uuid,
+    created_at: DateTime<Utc>,
+    from_id: Uuid,
+    from_username: String,
+    from_avatar: Option<String>,
+    to_id: Uuid,
+    to_username: String,
+    to_avatar: Option<String>,
+}
+
+impl From<RequestRow> for FriendRequest {
+    fn from(row: RequestRow) -> Self {
+        Self {
+            id: row.id,
+            created_at: row.created_at,
+            from: User {
+                id: row.from_id,
+                username: row.from_username,
+                avatar: row.from_avatar,
+            },
+            to: User {
+                id: row.to_id,
+                username: row.to_username,
+                avatar: row.to_avatar,
+            },
+        }
+    }
+}
+
+/// A friend and since when.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Friend {
+    #[sqlx(flatten)]
+    pub user: User,
+    pub since: DateTime<Utc>,
+}
+
+// --- users ---
+
+pub async fn stored_user(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<StoredUser>> {
+    sqlx::query_as(
+        "SELECT id, username, requested_username, avatar FROM friends.users WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn user(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<User>> {
+    sqlx::query_as("SELECT id, username, avatar FROM friends.users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn user_by_username_key(db: &mut PgConnection, key: &str) -> sqlx::Result<Option<User>> {
+    sqlx::query_as("SELECT id, username, avatar FROM friends.users WHERE username_key = $1")
+        .bind(key)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn users(db: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<User>> {
+    sqlx::query_as("SELECT id, username, avatar FROM friends.users WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_all(db)
+        .await
+}
+
+/// The unique constraint a clashing username violates.
+pub const USERNAME_TAKEN: &str = "users_username_key_unique";
+
+/// Inserts or updates a user; fails with a unique violation of [`USERNAME_TAKEN`] when
+/// another user holds `username` regardless of case.
+pub async fn save_user(
+    db: &mut PgConnection,
+    id: Uuid,
+    username: &str,
+    requested_username: &str,
+    avatar: Option<&str>,
+) -> sqlx::Result<User> {
+    sqlx::query_as(
+        "INSERT INTO friends.users (id, username, username_key, requested_username, avatar)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (id) DO UPDATE SET
+             username = EXCLUDED.username,
+             username_key = EXCLUDED.username_key,
+             requested_username = EXCLUDED.requested_username,
+             avatar = EXCLUDED.avatar,
+             updated_at = now()
+         RETURNING id, username, avatar",
+    )
+    .bind(id)
+    .bind(username)
+    .bind(username_key(username))
+    .bind(requested_username)
+    .bind(avatar)
+    .fetch_one(db)
+    .await
+}
+
+/// Users whose lowercased name starts with `prefix`, by name, without `viewer` and without
+/// those who blocked `viewer`. The prefix is matched as the range `[prefix, upper)` so that
+/// the plan is an index range scan even for a prepared statement (`LIKE $1` is not).
+pub async fn search_users(
+    db: &mut PgConnection,
+    viewer: Uuid,
+    prefix: &str,
+    upper: Option<&str>,
+    limit: u32,
+) -> sqlx::Result<Vec<User>> {
+    let query = match upper {
+        Some(_) => SEARCH_IN_RANGE,
+        // Only for a prefix of U+10FFFF characters, which has no upper bound.
+        None => SEARCH_FROM_PREFIX,
+    };
+    sqlx::query_as(query)
+        .bind(viewer)
+        .bind(prefix)
+        .bind(i64::from(limit))
+        .bind(upper)
+        .fetch_all(db)
+        .await
+}
+
+const SEARCH_IN_RANGE: &str = "
+    SELECT u.id, u.username, u.avatar FROM friends.users u
+    WHERE u.username_key >= $2 AND u.username_key < $4
+      AND u.id <> $1
+      AND NOT EXISTS (
+          SELECT 1 FROM friends.blocks b WHERE b.blocker_id = u.id AND b.blocked_id = $1)
+    ORDER BY u.username_key
+    LIMIT $3";
+
+const SEARCH_FROM_PREFIX: &str = "
+    SELECT u.id, u.username, u.avatar FROM friends.users u
+    WHERE u.username_key >= $2 AND starts_with(u.username_key, $2)
+      AND u.id <> $1 AND $4::text IS NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM friends.blocks b WHERE b.blocker_id = u.id AND b.blocked_id = $1)
+    ORDER BY u.username_key
+    LIMIT $3";
+
+// --- pairs ---
+
+/// Serializes every change to the pair that `key` stands for until the transaction ends.
+pub async fn lock_pair(db: &mut PgConnection, key: i64) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(key)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// Who blocked whom between `me` and `other`: (`me` blocked `other`, `other` blocked `me`).
+pub async fn blocks_between(
+    db: &mut PgConnection,
+    me: Uuid,
+    other: Uuid,
+) -> sqlx::Result<(bool, bool)> {
+    let blockers: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT blocker_id FROM friends.blocks
+         WHERE (blocker_id = $1 AND blocked_id = $2) OR (blocker_id = $2 AND blocked_id = $1)",
+    )
+    .bind(me)
+    .bind(other)
+    .fetch_all(db)
+    .await?;
+    Ok((blockers.contains(&me), blockers.contains(&other)))
+}
+
+pub async fn friendship_since(
+    db: &mut PgConnection,
+    (low, high): (Uuid, Uuid),
+) -> sqlx::Result<Option<DateTime<Utc>>> {
+    sqlx::query_scalar(
+        "SELECT since FROM friends.friendships WHERE user_low = $1 AND user_high = $2",
+    )
+    .bind(low)
+    .bind(high)
+    .fetch_optional(db)
+    .await
+}
+
+/// Stores the friendship (once) and returns since when it exists.
+pub async fn add_friendship(
+    db: &mut PgConnection,
+    (low, high): (Uuid, Uuid),
+) -> sqlx::Result<DateTime<Utc>> {
+    sqlx::query_scalar(
+        "INSERT INTO friends.friendships (user_low, user_high) VALUES ($1, $2)
+         ON CONFLICT (user_low, user_high) DO UPDATE SET since = friends.friendships.since
+         RETURNING since",
+    )
+    .bind(low)
+    .bind(high)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn remove_friendship(
+    db: &mut PgConnection,
+    (low, high): (Uuid, Uuid),
+) -> sqlx::Result<bool> {
+    let result =
+        sqlx::query("DELETE FROM friends.friendships WHERE user_low = $1 AND user_high = $2")
+            .bind(low)
+            .bind(high)
+            .execute(db)
+            .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+// --- requests ---
+
+pub async fn request(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<RequestIds>> {
+    sqlx::query_as(
+        "SELECT id, from_user_id, to_user_id, created_at FROM friends.friend_requests
+         WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn request_between(
+    db: &mut PgConnection,
+    a: Uuid,
+    b: Uuid,
+) -> sqlx::Result<Option<RequestIds>> {
+    sqlx::query_as(
+        "SELECT id, from_user_id, to_user_id, created_at FROM friends.friend_requests
+         WHERE LEAST(from_user_id, to_user_id) = LEAST($1::uuid, $2::uuid)
+           AND GREATEST(from_user_id, to_user_id) = GREATEST($1::uuid, $2::uuid)",
+    )
+    .bind(a)
+    .bind(b)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn insert_request(
+    db: &mut PgConnection,
+    id: Uuid,
+    from: Uuid,
+    to: Uuid,
+) -> sqlx::Result<DateTime<Utc>> {
+    sqlx::query_scalar(
+        "INSERT INTO friends.friend_requests (id, from_user_id, to_user_id) VALUES ($1, $2, $3)
+         RETURNING created_at",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn delete_request(db: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+    let result = sqlx::query("DELETE FROM friends.friend_requests WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// The pending requests of `user`, with both users, newest first.
+pub async fn requests_of(
+    db: &mut PgConnection,
+    user: Uuid,
+    incoming: bool,
+) -> sqlx::Result<Vec<FriendRequest>> {
+    let query = if incoming {
+        REQUESTS_SELECT_INCOMING
+    } else {
+        REQUESTS_SELECT_OUTGOING
+    };
+    let rows: Vec<RequestRow> = sqlx::query_as(query).bind(user).fetch_all(db).await?;
+    Ok(rows.into_iter().map(FriendRequest::from).collect())
+}
+
+const REQUESTS_SELECT_INCOMING: &str = "
+    SELECT r.id, r.created_at,
+           f.id AS from_id, f.username AS from_username, f.avatar AS from_avatar,
+           t.id AS to_id, t.username AS to_username, t.avatar AS to_avatar
+    FROM friends.friend_requests r
+    JOIN friends.users f ON f.id = r.from_user_id
+    JOIN friends.users t ON t.id = r.to_user_id
+    WHERE r.to_user_id = $1
+    ORDER BY r.created_at DESC";
+
+const REQUESTS_SELECT_OUTGOING: &str = "
+    SELECT r.id, r.created_at,
+           f.id AS from_id, f.username AS from_username, f.avatar AS from_avatar,
+           t.id AS to_id, t.username AS to_username, t.avatar AS to_avatar
+    FROM friends.friend_requests r
+    JOIN friends.users f ON f.id = r.from_user_id
+    JOIN friends.users t ON t.id = r.to_user_id
+    WHERE r.from_user_id = $1
+    ORDER BY r.created_at DESC";
+
+// --- friends ---
+
+/// The friends of `user`, by name.
+pub async fn friends_of(db: &mut PgConnection, user: Uuid) -> sqlx::Result<Vec<Friend>> {
+    sqlx::query_as(
+        "SELECT u.id, u.username, u.avatar, f.since
+         FROM (SELECT user_high AS friend_id, since FROM friends.friendships WHERE user_low = $1
+               UNION ALL
+               SELECT user_low, since FROM friends.friendships WHERE user_high = $1) f
+         JOIN friends.users u ON u.id = f.friend_id
+         ORDER BY u.username_key",
+    )
+    .bind(user)
+    .fetch_all(db)
+    .await
+}
+
+/// One page of the ids of `user`'s friends, in id order, after `after`.
+pub async fn friend_ids_page(
+    db: &mut PgConnection,
+    user: Uuid,
+    after: Option<Uuid>,
+    limit: u32,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT friend_id FROM (
+             SELECT user_high AS friend_id FROM friends.friendships WHERE user_low = $1
+             UNION ALL
+             SELECT user_low FROM friends.friendships WHERE user_high = $1) f
+         WHERE $2::uuid IS NULL OR friend_id > $2::uuid
+         ORDER BY friend_id
+         LIMIT $3",
+    )
+    .bind(user)
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(db)
+    .await
+}
+
+// --- blocks ---
+
+/// Whether the block was new.
+pub async fn add_block(db: &mut PgConnection, blocker: Uuid, blocked: Uuid) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "INSERT INTO friends.blocks (blocker_id, blocked_id) VALUES ($1, $2)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(blocker)
+    .bind(blocked)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Whether there was a block to lift.
+pub async fn remove_block(
+    db: &mut PgConnection,
+    blocker: Uuid,
+    blocked: Uuid,
+) -> sqlx::Result<bool> {
+    let result =
+        sqlx::query("DELETE FROM friends.blocks WHERE blocker_id = $1 AND blocked_id = $2")
+            .bind(blocker)
+            .bind(blocked)
+            .execute(db)
+            .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Users `blocker` has blocked, by name.
+pub async fn blocked_by(db: &mut PgConnection, blocker: Uuid) -> sqlx::Result<Vec<User>> {
+    sqlx::query_as(
+        "SELECT u.id, u.username, u.avatar FROM friends.blocks b
+         JOIN friends.users u ON u.id = b.blocked_id
+         WHERE b.blocker_id = $1
+         ORDER BY u.username_key",
+    )
+    .bind(blocker)
+    .fetch_all(db)
+    .await
+}

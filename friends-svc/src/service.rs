@@ -1,0 +1,391 @@
+//! The operations of friends-svc: each checks its rules, commits in one transaction, then
+//! publishes its events.
+//!
+//! Every change to a pair of users (requests, friendship, blocks) first takes the pair's
+//! advisory lock, so concurrent accepts, or requests crossing each other, run one after the
+//! other and see each other's result. The unique constraints are the backstop.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::{
+    domain::{self, UserSearch},
+    error::Error,
+    events::Events,
+    repo::{self, Friend, FriendRequest, User},
+};
+
+/// Whom a friend request is for.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Id(Uuid),
+    Username(String),
+}
+
+/// What `send-friend-request` did.
+#[derive(Debug, Clone)]
+pub enum Sent {
+    /// A new pending request.
+    Requested(FriendRequest),
+    /// The target had already asked: their request was accepted; the two are friends.
+    Accepted {
+        request: FriendRequest,
+        since: DateTime<Utc>,
+    },
+}
+
+/// Largest page of `ListFriendIds`, and its default.
+const MAX_FRIEND_IDS_PAGE: u32 = 10_000;
+const DEFAULT_FRIEND_IDS_PAGE: u32 = 1_000;
+/// Most ids one `GetUsers` may ask for.
+const MAX_USERS_LOOKUP: usize = 1_000;
+
+#[derive(Clone)]
+pub struct Friends {
+    pool: PgPool,
+    pub events: Arc<Events>,
+}
+
+impl Friends {
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            events: Arc::new(Events::default()),
+        }
+    }
+
+    // --- users ---
+
+    /// Records a user as their token describes them. Writes nothing when nothing changed, so
+    /// reconnecting costs one read. Returns the user and whether they are new.
+    pub async fn upsert_user(
+        &self,
+        id: Uuid,
+        username: &str,
+        avatar: Option<&str>,
+    ) -> Result<(User, bool), Error> {
+        let requested = domain::requested_username(username)?;
+        let avatar = avatar.map(str::trim).filter(|avatar| !avatar.is_empty());
+        let mut db = self.pool.acquire().await?;
+        let stored = repo::stored_user(&mut db, id).await?;
+        let candidates = match &stored {
+            Some(stored)
+                if stored.requested_username == requested && stored.avatar.as_deref() == avatar =>
+            {
+                if stored.username == requested {
+                    return Ok((stored.clone().into(), false));
+                }
+                // Holding a suffixed name: the plain one may have been freed since.
+                vec![requested.clone(), stored.username.clone()]
+            }
+            _ => domain::username_candidates(&requested, id),
+        };
+        for candidate in candidates {
+            match repo::save_user(&mut db, id, &candidate, &requested, avatar).await {
+                Ok(user) => return Ok((user, stored.is_none())),
+                Err(error)
+                    if parley_common::db::is_unique_violation(&error, repo::USERNAME_TAKEN) =>
+                {
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        // The last candidate embeds the user's whole id, so only a user who already holds that
+        // exact name (impossible unless names are forged to match) gets here.
+        Err(Error::AlreadyExists("username taken"))
+    }
+
+    pub async fn users(&self, ids: &[Uuid]) -> Result<Vec<User>, Error> {
+        if ids.len() > MAX_USERS_LOOKUP {
+            return Err(Error::invalid(
+                "user_ids",
+                format!("at most {MAX_USERS_LOOKUP}"),
+            ));
+        }
+        let mut db = self.pool.acquire().await?;
+        Ok(repo::users(&mut db, ids).await?)
+    }
+
+    pub async fn search(
+        &self,
+        me: Uuid,
+        query: &str,
+        limit: Option<u32>,
+    ) -> Result<Vec<User>, Error> {
+        let search = UserSearch::parse(query, limit)?;
+        let upper = search.upper_bound();
+        let mut db = self.pool.acquire().await?;
+        Ok(repo::search_users(&mut db, me, &search.prefix, upper.as_deref(), search.limit).await?)
+    }
+
+    // --- requests ---
+
+    pub async fn send_request(&self, me: Uuid, target: Target) -> Result<Sent, Error> {
+        let mut tx = self.pool.begin().await?;
+        let sender = known_user(&mut tx, me).await?;
+        let target = match target {
+            Target::Id(id) => repo::user(&mut tx, id).await?,
+            Target::Username(name) => {
+                repo::user_by_username_key(&mut tx, &domain::username_key(name.trim())).await?
+            }
+        }
+        .ok_or(Error::NotFound("no such user"))?;
+        if target.id == me {
+            return Err(Error::invalid("userId", "you cannot befriend yourself"));
+        }
+
+        repo::lock_pair(&mut tx, domain::pair_lock_key(me, target.id)).await?;
+        let (i_blocked, they_blocked) = repo::blocks_between(&mut tx, me, target.id).await?;
+        if they_blocked {
+            return Err(Error::PermissionDenied(
+                "you cannot send this user a friend request",
+            ));
+        }
+        if i_blocked {
+            return Err(Error::FailedPrecondition(
+                "you blocked this user: unblock them first",
+            ));
+        }
+        let pair = domain::ordered_pair(me, target.id);
+        if repo::friendship_since(&mut tx, pair).await?.is_some() {
+            return Err(Error::AlreadyExists("you are already friends"));
+        }
+        if let Some(pending) = repo::request_between(&mut tx, me, target.id).await? {
+            if pending.from_user_id == me {
+                return Err(Error::AlreadyExists(
+                    "your friend request is already pending",
+                ));
+            }
+            // They asked first: asking back accepts.
+            repo::delete_request(&mut tx, pending.id).await?;
+            let since = repo::add_friendship(&mut tx, pair).await?;
+            tx.commit().await?;
+            let request = FriendRequest {
+                id: pending.id,
+                from: target,
+                to: sender,
+                created_at: pending.created_at,
+            };
+            self.events
+                .request_accepted(request.id, &request.from, &request.to, since);
+            return Ok(Sent::Accepted { request, since });
+        }
+
+        let id = Uuid::new_v4();
+        let created_at = repo::insert_request(&mut tx, id, me, target.id).await?;
+        tx.commit().await?;
+        let request = FriendRequest {
+            id,
+            from: sender,
+            to: target,
+            created_at,
+        };
+        self.events.request_received(&request);
+        Ok(Sent::Requested(request))
+    }
+
+    /// Accepts a request sent to `me`; returns the new friend and since when.
+    pub async fn accept(&self, me: Uuid, request_id: Uuid) -> Result<(User, DateTime<Utc>), Error> {
+        let mut tx = self.pool.begin().await?;
+        let pending = locked_request(&mut tx, me, request_id).await?;
+        if pending.to_user_id != me {
+            return Err(Error::PermissionDenied(
+                "only the recipient can accept a friend request",
+            ));
+        }
+        repo::delete_request(&mut tx, pending.id).await?;
+        let since =
+            repo::add_friendship(&mut tx, domain::ordered_pair(me, pending.from_user_id)).await?;
+        let accepter = known_user(&mut tx, me).await?;
+        let requester = known_user(&mut tx, pending.from_user_id).await?;
+        tx.commit().await?;
+        self.events
+            .request_accepted(pending.id, &requester, &accepter, since);
+        Ok((requester, since))
+    }
+
+    /// Declines a request sent to `me`; the requester is not told.
+    pub async fn decline(&self, me: Uuid, request_id: Uuid) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await?;
+        let pending = locked_request(&mut tx, me, request_id).await?;
+        if pending.to_user_id != me {
+            return Err(Error::PermissionDenied(
+                "only the recipient can decline a friend request",
+            ));
+        }
+        repo::delete_request(&mut tx, pending.id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Withdraws a request `me` sent; the recipient is told.
+    pub async fn cancel(&self, me: Uuid, request_id: Uuid) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await?;
+        let pending = locked_request(&mut tx, me, request_id).await?;
+        if pending.from_user_id != me {
+            return Err(Error::PermissionDenied(
+                "only the sender can cancel a friend request",
+            ));
+        }
+        repo::delete_request(&mut tx, pending.id).await?;
+        tx.commit().await?;
+        self.events
+            .request_cancelled(pending.id, pending.to_user_id);
+        Ok(())
+    }
+
+    // --- friendships and blocks ---
+
+    pub async fn remove_friend(&self, me: Uuid, other: Uuid) -> Result<(), Error> {
+        if other == me {
+            return Err(Error::invalid("userId", "you cannot unfriend yourself"));
+        }
+        let mut tx = self.pool.begin().await?;
+        repo::lock_pair(&mut tx, domain::pair_lock_key(me, other)).await?;
+        if !repo::remove_friendship(&mut tx, domain::ordered_pair(me, other)).await? {
+            return Err(Error::NotFound("you are not friends"));
+        }
+        tx.commit().await?;
+        self.events.friendship_ended(me, other);
+        Ok(())
+    }
+
+    /// Blocks `other`: ends the friendship and the pending requests between the two. Blocking
+    /// again changes nothing.
+    pub async fn block(&self, me: Uuid, other: Uuid) -> Result<(), Error> {
+        if other == me {
+            return Err(Error::invalid("userId", "you cannot block yourself"));
+        }
+        let mut tx = self.pool.begin().await?;
+        known_user(&mut tx, other).await?;
+        repo::lock_pair(&mut tx, domain::pair_lock_key(me, other)).await?;
+        let was_friend = repo::remove_friendship(&mut tx, domain::ordered_pair(me, other)).await?;
+        let pending = repo::request_between(&mut tx, me, other).await?;
+        if let Some(pending) = pending {
+            repo::delete_request(&mut tx, pending.id).await?;
+        }
+        let new_block = repo::add_block(&mut tx, me, other).await?;
+        tx.commit().await?;
+
+        if was_friend {
+            self.events.friendship_ended(me, other);
+        }
+        // My pending request disappears as if cancelled; theirs as if declined (no event).
+        if let Some(pending) = pending.filter(|pending| pending.from_user_id == me) {
+            self.events.request_cancelled(pending.id, other);
+        }
+        if new_block {
+            self.events.block_added(me, other);
+        }
+        Ok(())
+    }
+
+    /// Lifts a block; the friendship does not come back.
+    pub async fn unblock(&self, me: Uuid, other: Uuid) -> Result<(), Error> {
+        if other == me {
+            return Err(Error::invalid("userId", "you cannot unblock yourself"));
+        }
+        let mut tx = self.pool.begin().await?;
+        known_user(&mut tx, other).await?;
+        repo::lock_pair(&mut tx, domain::pair_lock_key(me, other)).await?;
+        let lifted = repo::remove_block(&mut tx, me, other).await?;
+        tx.commit().await?;
+        if lifted {
+            self.events.block_removed(me, other);
+        }
+        Ok(())
+    }
+
+    // --- reads ---
+
+    pub async fn friends(&self, me: Uuid) -> Result<Vec<Friend>, Error> {
+        let mut db = self.pool.acquire().await?;
+        Ok(repo::friends_of(&mut db, me).await?)
+    }
+
+    /// (incoming, outgoing) pending requests, newest first.
+    pub async fn requests(
+        &self,
+        me: Uuid,
+    ) -> Result<(Vec<FriendRequest>, Vec<FriendRequest>), Error> {
+        let mut db = self.pool.acquire().await?;
+        let incoming = repo::requests_of(&mut db, me, true).await?;
+        let outgoing = repo::requests_of(&mut db, me, false).await?;
+        Ok((incoming, outgoing))
+    }
+
+    pub async fn blocked(&self, me: Uuid) -> Result<Vec<User>, Error> {
+        let mut db = self.pool.acquire().await?;
+        Ok(repo::blocked_by(&mut db, me).await?)
+    }
+
+    pub async fn are_friends(&self, a: Uuid, b: Uuid) -> Result<bool, Error> {
+        let mut db = self.pool.acquire().await?;
+        Ok(repo::friendship_since(&mut db, domain::ordered_pair(a, b))
+            .await?
+            .is_some())
+    }
+
+    pub async fn is_blocked(&self, a: Uuid, b: Uuid) -> Result<bool, Error> {
+        let mut db = self.pool.acquire().await?;
+        let (a_blocked, b_blocked) = repo::blocks_between(&mut db, a, b).await?;
+        Ok(a_blocked || b_blocked)
+    }
+
+    /// One page of friend ids and the token of the next page (the last id), if any.
+    pub async fn friend_ids(
+        &self,
+        user: Uuid,
+        page_size: Option<u32>,
+        page_token: Option<&str>,
+    ) -> Result<(Vec<Uuid>, Option<String>), Error> {
+        let size = page_size.unwrap_or(DEFAULT_FRIEND_IDS_PAGE);
+        if !(1..=MAX_FRIEND_IDS_PAGE).contains(&size) {
+            return Err(Error::invalid(
+                "page_size",
+                format!("must be 1–{MAX_FRIEND_IDS_PAGE}"),
+            ));
+        }
+        let after = page_token
+            .map(|token| domain::parse_id("page_token", token))
+            .transpose()?;
+        let mut db = self.pool.acquire().await?;
+        let ids = repo::friend_ids_page(&mut db, user, after, size).await?;
+        let next = (ids.len() == size as usize)
+            .then(|| ids.last().map(Uuid::to_string))
+            .flatten();
+        Ok((ids, next))
+    }
+}
+
+/// A user who must exist for the operation to make sense.
+async fn known_user(db: &mut PgConnection, id: Uuid) -> Result<User, Error> {
+    repo::user(db, id)
+        .await?
+        .ok_or(Error::NotFound("no such user"))
+}
+
+/// A pending request `me` is party to, with its pair locked. Requests of others are
+/// `NOT_FOUND`, so ids reveal nothing.
+async fn locked_request(
+    db: &mut PgConnection,
+    me: Uuid,
+    request_id: Uuid,
+) -> Result<repo::RequestIds, Error> {
+    const GONE: Error = Error::NotFound("no such friend request");
+    let seen = repo::request(db, request_id).await?.ok_or(GONE)?;
+    if seen.from_user_id != me && seen.to_user_id != me {
+        return Err(GONE);
+    }
+    repo::lock_pair(
+        db,
+        domain::pair_lock_key(seen.from_user_id, seen.to_user_id),
+    )
+    .await?;
+    // Another transaction may have accepted, declined or cancelled it while we waited.
+    repo::request(db, request_id).await?.ok_or(GONE)
+}
