@@ -72,6 +72,14 @@ impl Backends {
         })
     }
 
+    /// A request carrying the unary-call deadline (sent as `grpc-timeout`; the service
+    /// abandons the call past it and the edge answers `UNAVAILABLE`).
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(self.timeout);
+        request
+    }
+
     /// Asks every backend's `grpc.health.v1` service at once.
     pub async fn readiness(&self) -> Readiness {
         let checks = self.health.iter().map(|(name, client)| {

@@ -8,11 +8,13 @@ pub mod auth;
 pub mod backends;
 pub mod config;
 pub mod error;
+mod fan_in;
 mod handlers;
 mod http;
 mod metrics;
 pub mod payload;
 pub mod reply;
 pub mod startup;
+mod wire;
 
 pub use handlers::NAMESPACES;

@@ -5,13 +5,14 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 
-use crate::{auth::Authenticator, backends::Backends, config::Config, handlers, http};
+use crate::{auth::Authenticator, backends::Backends, config::Config, fan_in, handlers, http};
 
 /// A bound, not yet serving edge.
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     io: SocketIo,
+    backends: Backends,
 }
 
 impl Application {
@@ -29,13 +30,15 @@ impl Application {
             .build_layer();
         handlers::register(&io);
 
-        let router = http::routes(backends, crate::metrics::prometheus()).layer(socket_layer);
+        let router =
+            http::routes(backends.clone(), crate::metrics::prometheus()).layer(socket_layer);
         let listener = TcpListener::bind(config.listen_addr).await?;
         tracing::info!(address = ?listener.local_addr().ok(), "edge listening");
         Ok(Self {
             listener,
             router,
             io,
+            backends,
         })
     }
 
@@ -50,13 +53,18 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        // Identifies this edge to the services, in their logs.
+        let edge_id = format!("edge-{}", uuid::Uuid::new_v4().simple());
+        let friends_events = fan_in::spawn_friends(self.io.clone(), self.backends, edge_id);
         let io = self.io;
         let shutdown = async move {
             shutdown.await;
             io.close().await;
         };
-        axum::serve(self.listener, self.router)
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        friends_events.abort();
+        served
     }
 }

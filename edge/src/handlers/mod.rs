@@ -1,24 +1,37 @@
-//! The Socket.IO namespaces: the handshake's authentication, and what every socket gets.
+//! The Socket.IO namespaces: the handshake's authentication, what every socket gets, and the
+//! event handlers of each namespace.
 
-use std::sync::Arc;
+mod friends;
+
+use std::{future::Future, sync::Arc};
 
 use parley_common::ErrorCode;
+use parley_proto::friends::v1::UpsertUserRequest;
+use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use socketioxide::{
-    SocketIo,
+    ParserError, SocketIo,
     extract::{SocketRef, State, TryData},
     handler::ConnectHandler,
     socket::DisconnectReason,
 };
 
 use crate::{
-    auth::{Authenticator, Unauthenticated},
+    auth::{Authenticator, Identity},
+    backends::Backends,
     error::ApiError,
+    payload,
     reply::Reply,
 };
 
 /// The namespaces of PROTOCOL.md; one client multiplexes them over one connection.
 pub const NAMESPACES: [&str; 3] = ["/chat", "/status", "/friends"];
+
+/// The socketioxide room that holds every socket of one user in a namespace: events for a
+/// user are emitted to it, so all their devices receive them.
+pub fn user_room(user_id: &str) -> String {
+    format!("user:{user_id}")
+}
 
 /// Registers every namespace behind the JWT check.
 pub fn register(io: &SocketIo) {
@@ -27,37 +40,71 @@ pub fn register(io: &SocketIo) {
     }
 }
 
+/// Why a handshake was refused; its text is all the client learns (`connect_error`'s
+/// message).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.as_str())]
+struct Refused(ErrorCode);
+
 /// Connect middleware: admits a socket only with a valid token in its handshake's
-/// `auth.token`, and keeps who it is in the socket's extensions. A refusal reaches the client
-/// as `connect_error` whose message is exactly `UNAUTHENTICATED`.
+/// `auth.token`, records the user with friends-svc (that is how users become known), and
+/// keeps who it is in the socket's extensions.
 async fn authenticate(
     socket: SocketRef,
     State(authenticator): State<Arc<Authenticator>>,
+    State(backends): State<Backends>,
     TryData(auth): TryData<Value>,
-) -> Result<(), Unauthenticated> {
+) -> Result<(), Refused> {
     let token = auth
         .ok()
         .as_ref()
         .and_then(|auth| auth.get("token"))
         .and_then(Value::as_str)
         .map(|token| token.strip_prefix("Bearer ").unwrap_or(token).to_owned());
-    let verified = token
-        .ok_or(Unauthenticated)
-        .and_then(|token| authenticator.verify(&token));
-    match verified {
-        Ok(identity) => {
-            socket.extensions.insert(identity);
-            Ok(())
+    let Some(mut identity) = token.and_then(|token| authenticator.verify(&token).ok()) else {
+        crate::metrics::connection_refused(socket.ns());
+        return Err(Refused(ErrorCode::Unauthenticated));
+    };
+
+    let upsert = UpsertUserRequest {
+        id: identity.user_id.to_string(),
+        username: identity.username.clone(),
+        avatar: identity.avatar.clone(),
+    };
+    match backends
+        .friends
+        .clone()
+        .upsert_user(backends.request(upsert))
+        .await
+    {
+        Ok(response) => {
+            // The stored name may carry a suffix when another user holds the token's name.
+            if let Some(user) = response.into_inner().user {
+                identity.username = user.username;
+            }
         }
-        Err(refused) => {
+        Err(status) => {
+            let error = ApiError::from(status);
+            tracing::warn!(code = %error.code, "cannot record the connecting user");
             crate::metrics::connection_refused(socket.ns());
-            Err(refused)
+            return Err(Refused(match error.code {
+                ErrorCode::InvalidArgument => ErrorCode::Unauthenticated,
+                _ => ErrorCode::Unavailable,
+            }));
         }
     }
+    socket.extensions.insert(identity);
+    Ok(())
 }
 
 async fn on_connect(socket: SocketRef) {
     crate::metrics::connections_changed(socket.ns(), 1.0);
+    if let Some(identity) = socket.extensions.get::<Identity>() {
+        socket.join(user_room(&identity.user_id.to_string()));
+    }
+    if socket.ns() == "/friends" {
+        friends::register(&socket);
+    }
     socket.on_fallback(unknown_event);
     socket.on_disconnect(async |socket: SocketRef, _: DisconnectReason| {
         crate::metrics::connections_changed(socket.ns(), -1.0);
@@ -76,4 +123,20 @@ async fn unknown_event(reply: Reply) {
         ),
     );
     reply.fail(&error);
+}
+
+/// Answers one client event: parses its payload as `P`, runs `call` with it, and replies with
+/// the outcome (ack envelope, or `error` event without an ack).
+async fn answer<P, T, F, Fut>(reply: Reply, raw: Result<Value, ParserError>, call: F)
+where
+    P: DeserializeOwned,
+    T: Serialize,
+    F: FnOnce(P) -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    let outcome = match payload::parse::<P>(raw) {
+        Ok(payload) => call(payload).await,
+        Err(error) => Err(error),
+    };
+    reply.send(outcome);
 }

@@ -1,0 +1,149 @@
+//! Service event streams into Socket.IO emits.
+//!
+//! The edge holds one long-lived `Subscribe` stream per service and receives each event once,
+//! however many recipients it has; it then emits it to the recipients' sockets on this edge
+//! through socketioxide rooms. A broken stream is reopened with backoff and jitter, asking
+//! the service to replay what was missed since the last event id.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use parley_proto::friends::v1::{self as friends, friends_event::Payload};
+use serde::Serialize;
+use serde_json::json;
+use socketioxide::SocketIo;
+use tokio::task::JoinHandle;
+
+use crate::{backends::Backends, handlers::user_room, wire};
+
+/// Reconnection backoff of an event stream.
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+const LAST_RETRY: Duration = Duration::from_secs(5);
+
+/// Starts relaying friends-svc's events to `/friends` sockets; runs until aborted.
+pub fn spawn_friends(io: SocketIo, backends: Backends, edge_id: String) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last_event_id: Option<u64> = None;
+        let mut retry = FIRST_RETRY;
+        loop {
+            let request = friends::SubscribeRequest {
+                edge_id: edge_id.clone(),
+                after_event_id: last_event_id,
+            };
+            match backends.friends.clone().subscribe(request).await {
+                Ok(response) => {
+                    tracing::info!(after = ?last_event_id, "subscribed to friends events");
+                    retry = FIRST_RETRY;
+                    let mut events = response.into_inner();
+                    while let Some(item) = events.next().await {
+                        match item {
+                            Ok(event) => {
+                                note_gap(last_event_id, event.event_id, "friends");
+                                last_event_id = Some(event.event_id);
+                                relay_friends_event(&io, event).await;
+                            }
+                            Err(status) => {
+                                tracing::warn!(%status, "friends event stream broke");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(status) => tracing::warn!(%status, "cannot subscribe to friends events"),
+            }
+            tokio::time::sleep(with_jitter(retry)).await;
+            retry = (retry * 2).min(LAST_RETRY);
+        }
+    })
+}
+
+/// Logs events that were lost between two stream connections (the service no longer had
+/// them, or it restarted and its ids began again).
+fn note_gap(last: Option<u64>, next: u64, service: &str) {
+    if let Some(last) = last
+        && next != last + 1
+    {
+        tracing::warn!(
+            service,
+            last,
+            next,
+            "event ids jumped: some events were not relayed"
+        );
+    }
+}
+
+/// Somewhere between half and all of `delay`, so that edges do not reconnect in lockstep.
+fn with_jitter(delay: Duration) -> Duration {
+    let random = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
+    delay / 2 + delay / 2 * random / 1000
+}
+
+async fn relay_friends_event(io: &SocketIo, event: friends::FriendsEvent) {
+    let recipients = event.recipient_user_ids;
+    match event.payload {
+        Some(Payload::FriendRequestReceived(received)) => {
+            let request = received.request.map(wire::FriendRequest::from);
+            emit(
+                io,
+                "/friends",
+                &recipients,
+                "friend-request-received",
+                &json!({ "request": request }),
+            )
+            .await;
+        }
+        Some(Payload::FriendRequestAccepted(accepted)) => {
+            // Each side is told about the other person.
+            let since = wire::time(accepted.since.as_ref());
+            let requester = wire::user(accepted.requester);
+            let accepter = wire::user(accepted.accepter);
+            for (recipient, friend) in [(&requester, &accepter), (&accepter, &requester)] {
+                let payload = json!({
+                    "requestId": accepted.request_id,
+                    "friend": { "user": friend, "since": since },
+                });
+                emit(
+                    io,
+                    "/friends",
+                    std::slice::from_ref(&recipient.id),
+                    "friend-request-accepted",
+                    &payload,
+                )
+                .await;
+            }
+        }
+        Some(Payload::FriendRequestCancelled(cancelled)) => {
+            let payload = json!({ "requestId": cancelled.request_id });
+            emit(
+                io,
+                "/friends",
+                &recipients,
+                "friend-request-cancelled",
+                &payload,
+            )
+            .await;
+        }
+        Some(Payload::FriendRemoved(removed)) => {
+            let payload = json!({ "userId": removed.user_id });
+            emit(io, "/friends", &recipients, "friend-removed", &payload).await;
+        }
+        None => tracing::warn!(event_id = event.event_id, "friends event without payload"),
+    }
+}
+
+/// Emits one event to every socket of `users` in `namespace`, serialized once.
+async fn emit<T: Serialize>(
+    io: &SocketIo,
+    namespace: &str,
+    users: &[String],
+    event: &str,
+    payload: &T,
+) {
+    let Some(namespace) = io.of(namespace) else {
+        return;
+    };
+    let rooms: Vec<String> = users.iter().map(|user| user_room(user)).collect();
+    if let Err(error) = namespace.to(rooms).emit(event, payload).await {
+        tracing::warn!(%error, event, "some sockets did not receive an event");
+    }
+}

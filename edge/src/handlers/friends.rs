@@ -1,0 +1,312 @@
+//! `/friends`: friend requests, friendships, blocks and user search.
+
+use parley_proto::friends::v1::{self as pb, send_friend_request_request::Target};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use socketioxide::extract::{Extension, SocketRef, State, TryData};
+use uuid::Uuid;
+
+use super::answer;
+use crate::{auth::Identity, backends::Backends, error::ApiError, reply::Reply, wire};
+
+/// Registers the `/friends` events on a new socket.
+pub fn register(socket: &SocketRef) {
+    socket.on("send-friend-request", send_friend_request);
+    socket.on("accept-friend-request", accept_friend_request);
+    socket.on("decline-friend-request", decline_friend_request);
+    socket.on("cancel-friend-request", cancel_friend_request);
+    socket.on("remove-friend", remove_friend);
+    socket.on("block-user", block_user);
+    socket.on("unblock-user", unblock_user);
+    socket.on("list-friends", list_friends);
+    socket.on("list-friend-requests", list_friend_requests);
+    socket.on("list-blocked", list_blocked);
+    socket.on("search-users", search_users);
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SendFriendRequest {
+    user_id: Option<Uuid>,
+    username: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ByRequestId {
+    request_id: Uuid,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ByUserId {
+    user_id: Uuid,
+}
+
+/// Events without fields; whatever the client sends is ignored.
+#[derive(Deserialize)]
+struct NoFields {}
+
+#[derive(Deserialize)]
+struct SearchUsers {
+    query: String,
+    limit: Option<u32>,
+}
+
+async fn send_friend_request(
+    reply: Reply,
+    TryData(raw): TryData<Value>,
+    Extension(me): Extension<Identity>,
+    State(backends): State<Backends>,
+) {
+    answer(reply, raw, move |payload: SendFriendRequest| async move {
+        let target = match (payload.user_id, payload.username) {
+            (Some(id), None) => Target::UserId(id.to_string()),
+            (None, Some(name)) => Target::Username(name),
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid(
+                    "payload",
+                    "give userId or username, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(ApiError::invalid(
+                    "userId",
+                    "userId or username is required",
+                ));
+            }
+        };
+        let request = pb::SendFriendRequestRequest {
+            acting_user_id: me.user_id.to_string(),
+            target: Some(target),
+        };
+        let response = backends
+            .friends
+            .clone()
+            .send_friend_request(backends.request(request))
+            .await?
+            .into_inner();
+        Ok(json!({ "request": response.request.map(wire::FriendRequest::from) }))
+    })
+    .await;
+}
+
+async fn accept_friend_request(
+    reply: Reply,
+    TryData(raw): TryData<Value>,
+    Extension(me): Extension<Identity>,
+    State(backends): State<Backends>,
+) {
+    answer(reply, raw, move |payload: ByRequestId| async move {
+        let request = pb::AcceptFriendRequestRequest {
+            acting_user_id: me.user_id.to_string(),
+            request_id: payload.request_id.to_string(),
+        };
+        let response = backends
+            .friends
+            .clone()
+            .accept_friend_request(backends.request(request))
+            .await?
+            .into_inner();
+        Ok(json!({ "friend": response.friend.map(wire::Friend::from) }))
+    })
+    .await;
+}
+
+async fn decline_friend_request(
+    reply: Reply,
+    TryData(raw): TryData<Value>,
+    Extension(me): Extension<Identity>,
+    State(backends): State<Backends>,
+) {
+    answer(reply, raw, move |payload: ByRequestId| async move {
+        let request = pb::DeclineFriendRequestRequest {
+            acting_user_id: me.user_id.to_string(),
+            request_id: payload.request_id.to_string(),
+        };
+        backends
+            .friends
+            .clone()
+            .decline_friend_request(backends.request(request))
+            .await?;
+        Ok(json!({}))
+    })
+    .await;
+}
+
+async fn cancel_friend_request(
+    reply: Reply,
+    TryData(raw): TryData<Value>,
+    Extension(me): Extension<Identity>,
+    State(backends): State<Backends>,
+) {
+    answer(reply, raw, move |payload: ByRequestId| async move {
+        let request = pb::CancelFriendRequestRequest {
+            acting_user_id: me.user_id.to_string(),
+            request_id: payload.request_id.to_string(),
+        };
+        backends
+            .friends
+            .clone()
+            .cancel_friend_request(backends.request(request))
+            .await?;
+        Ok(json!({}))
+    })
+    .await;
+}
+
+async fn remove_friend(
+    reply: Reply,
+    TryData(raw): TryData<Value>,
+    Extension(me): Extension<Identity>,
+    State(backends): State<Backends>,
+) {
+    answer(reply, raw, move |payload: ByUserId| async move {
+        let request = pb::RemoveFriendRequest {
+            acting_user_id: me.user_id.to_string(),
+            user_id: payload.user_id.to_string(),
+        };
+        backends
+            .friends
+            .clone()
+            .remove_friend(backends.request(request))
+            .await?;
+        Ok(json!({}))
+    })
+    .await;
+}
+
+async fn block_user(
+    reply: Reply,
+    TryData(raw): TryData<Value>,
+    Extension(me): Extension<Identity>,
+    State(backends): State<Backends>,
+) {
+    answer(reply, raw, move |payload: ByUserId| async move {
+        let request = pb::BlockUserRequest {
+            acting_user_id: me.user_id.to_string(),
+            user_id: payload.user_id.to_string(),
+        };
+        backends
+            .friends
+            .clone()
+            .block_user(backends.request(request))
+            .await?;
+        Ok(json!({}))
+    })
+    .await;
+}
+
+async fn unblock_user(
+    reply: Reply,
+    TryData(raw): TryData<Value>,
+    Extension(me): Extension<Identity>,
+    State(backends): State<Backends>,
+) {
+    answer(reply, raw, move |payload: ByUserId| async move {
+        let request = pb::UnblockUserRequest {
+            acting_user_id: me.user_id.to_string(),
+            user_id: payload.user_id.to_string(),
+        };
+        backends
+            .friends
+            .clone()
+            .unblock_user(backends.request(request))
+            .await?;
+        Ok(json!({}))
+    })
+    .await;
+}
+
+async fn list_friends(
+    reply: Reply,
+    TryData(raw): TryData<Value>,
+    Extension(me): Extension<Identity>,
+    State(backends): State<Backends>,
+) {
+    answer(reply, raw, move |_: NoFields| async move {
+        let request = pb::ListFriendsRequest {
+            acting_user_id: me.user_id.to_string(),
+        };
+        let response = backends
+            .friends
+            .clone()
+            .list_friends(backends.request(request))
+            .await?
+            .into_inner();
+        let friends: Vec<wire::Friend> = response.friends.into_iter().map(Into::into).collect();
+        Ok(json!({ "friends": friends }))
+    })
+    .await;
+}
+
+async fn list_friend_requests(
+    reply: Reply,
+    TryData(raw): TryData<Value>,
+    Extension(me): Extension<Identity>,
+    State(backends): State<Backends>,
+) {
+    answer(reply, raw, move |_: NoFields| async move {
+        let request = pb::ListFriendRequestsRequest {
+            acting_user_id: me.user_id.to_string(),
+        };
+        let response = backends
+            .friends
+            .clone()
+            .list_friend_requests(backends.request(request))
+            .await?
+            .into_inner();
+        let incoming: Vec<wire::FriendRequest> =
+            response.incoming.into_iter().map(Into::into).collect();
+        let outgoing: Vec<wire::FriendRequest> =
+            response.outgoing.into_iter().map(Into::into).collect();
+        Ok(json!({ "incoming": incoming, "outgoing": outgoing }))
+    })
+    .await;
+}
+
+async fn list_blocked(
+    reply: Reply,
+    TryData(raw): TryData<Value>,
+    Extension(me): Extension<Identity>,
+    State(backends): State<Backends>,
+) {
+    answer(reply, raw, move |_: NoFields| async move {
+        let request = pb::ListBlockedRequest {
+            acting_user_id: me.user_id.to_string(),
+        };
+        let response = backends
+            .friends
+            .clone()
+            .list_blocked(backends.request(request))
+            .await?
+            .into_inner();
+        let users: Vec<wire::User> = response.users.into_iter().map(Into::into).collect();
+        Ok(json!({ "users": users }))
+    })
+    .await;
+}
+
+async fn search_users(
+    reply: Reply,
+    TryData(raw): TryData<Value>,
+    Extension(me): Extension<Identity>,
+    State(backends): State<Backends>,
+) {
+    answer(reply, raw, move |payload: SearchUsers| async move {
+        let request = pb::SearchUsersRequest {
+            acting_user_id: me.user_id.to_string(),
+            query: payload.query,
+            limit: payload.limit,
+        };
+        let response = backends
+            .friends
+            .clone()
+            .search_users(backends.request(request))
+            .await?
+            .into_inner();
+        let users: Vec<wire::User> = response.users.into_iter().map(Into::into).collect();
+        Ok(json!({ "users": users }))
+    })
+    .await;
+}
