@@ -7,6 +7,7 @@ mod support;
 
 mod auth;
 mod envelope;
+mod friends;
 mod http_endpoints;
 mod official_client;
 mod services;

@@ -170,6 +170,14 @@ impl SioClient {
             .unwrap_or_else(|_| panic!("no {name} event"))
     }
 
+    /// The next event, whatever its name.
+    pub async fn next_any_event(&mut self) -> (String, Value) {
+        tokio::time::timeout(PATIENCE, self.events.recv())
+            .await
+            .expect("an event in time")
+            .expect("the client is open")
+    }
+
     pub async fn disconnect(self) {
         let _ = self.client.disconnect().await;
     }

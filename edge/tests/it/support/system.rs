@@ -163,6 +163,17 @@ impl TestSystem {
         }
     }
 
+    /// A socket of `person` on `namespace`, connected.
+    pub async fn connect(
+        &self,
+        person: &super::tokens::Person,
+        namespace: &str,
+    ) -> super::SioClient {
+        super::SioClient::connect(&self.edge_url(), namespace, Some(&person.token))
+            .await
+            .unwrap_or_else(|refusal| panic!("{} refused on {namespace}: {refusal}", person.name))
+    }
+
     /// `http://127.0.0.1:<port>` of the edge.
     pub fn edge_url(&self) -> String {
         format!("http://{}", self.edge.addr)

@@ -121,3 +121,23 @@ pub fn bad_tokens() -> Vec<(&'static str, Option<String>)> {
         ),
     ]
 }
+
+/// A user of the tests: their id, name and a valid token.
+#[derive(Clone)]
+pub struct Person {
+    pub id: Uuid,
+    pub name: String,
+    pub token: String,
+}
+
+impl Person {
+    pub fn new(name: &str) -> Self {
+        let claims = claims(name);
+        let id = Uuid::parse_str(claims["sub"].as_str().unwrap()).unwrap();
+        Self {
+            id,
+            name: name.to_owned(),
+            token: hs256(&claims),
+        }
+    }
+}

@@ -1,0 +1,425 @@
+//! `/friends` end to end: two people find each other, become friends, block and unblock, with
+//! every refusal the rules call for.
+
+use serde_json::{Value, json};
+
+use crate::support::{SioClient, TestSystem, tokens::Person};
+
+fn data(ack: Value) -> Value {
+    assert_eq!(ack["ok"], json!(true), "{ack}");
+    ack["data"].clone()
+}
+
+fn error_code(ack: &Value) -> &str {
+    assert_eq!(ack["ok"], json!(false), "{ack}");
+    ack["error"]["code"].as_str().unwrap()
+}
+
+async fn friends_of(client: &SioClient) -> Vec<String> {
+    let listed = data(client.call("list-friends", json!({})).await);
+    listed["friends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|friend| friend["user"]["username"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn two_people_find_each_other_and_become_friends_on_every_device() {
+    let system = TestSystem::spawn().await;
+    let (alice, bob) = (Person::new("alice"), Person::new("Bob"));
+    let mut alice_phone = system.connect(&alice, "/friends").await;
+    let mut bob_phone = system.connect(&bob, "/friends").await;
+    let mut bob_laptop = system.connect(&bob, "/friends").await;
+
+    let found = data(
+        alice_phone
+            .call("search-users", json!({ "query": "bO" }))
+            .await,
+    );
+    assert_eq!(
+        found["users"],
+        json!([{ "id": bob.id, "username": "Bob", "avatar": null }])
+    );
+
+    let sent = data(
+        alice_phone
+            .call("send-friend-request", json!({ "userId": bob.id }))
+            .await,
+    );
+    let request = &sent["request"];
+    assert_eq!(request["from"]["id"], json!(alice.id));
+    assert_eq!(request["to"]["id"], json!(bob.id));
+    assert!(request["createdAt"].as_str().unwrap().ends_with('Z'));
+
+    for device in [&mut bob_phone, &mut bob_laptop] {
+        let received = device.next_event("friend-request-received").await;
+        assert_eq!(received["request"]["id"], request["id"]);
+        assert_eq!(received["request"]["from"]["username"], "alice");
+    }
+    let listed = data(bob_phone.call("list-friend-requests", json!({})).await);
+    assert_eq!(listed["incoming"][0]["id"], request["id"]);
+    assert_eq!(listed["outgoing"], json!([]));
+
+    let accepted = data(
+        bob_phone
+            .call(
+                "accept-friend-request",
+                json!({ "requestId": request["id"] }),
+            )
+            .await,
+    );
+    assert_eq!(accepted["friend"]["user"]["id"], json!(alice.id));
+
+    let told = alice_phone.next_event("friend-request-accepted").await;
+    assert_eq!(told["requestId"], request["id"]);
+    assert_eq!(
+        told["friend"]["user"]["id"],
+        json!(bob.id),
+        "alice hears about bob"
+    );
+    let told = bob_laptop.next_event("friend-request-accepted").await;
+    assert_eq!(
+        told["friend"]["user"]["id"],
+        json!(alice.id),
+        "bob hears about alice"
+    );
+
+    assert_eq!(friends_of(&alice_phone).await, vec!["Bob"]);
+    assert_eq!(friends_of(&bob_laptop).await, vec!["alice"]);
+}
+
+#[tokio::test]
+async fn requests_by_username_ignore_case_and_crossing_requests_make_friends_at_once() {
+    let system = TestSystem::spawn().await;
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    let mut alice_socket = system.connect(&alice, "/friends").await;
+    let mut bob_socket = system.connect(&bob, "/friends").await;
+
+    data(
+        alice_socket
+            .call("send-friend-request", json!({ "username": "BOB" }))
+            .await,
+    );
+    bob_socket.next_event("friend-request-received").await;
+    let back = data(
+        bob_socket
+            .call("send-friend-request", json!({ "username": "Alice" }))
+            .await,
+    );
+    assert_eq!(
+        back["request"]["from"]["id"],
+        json!(alice.id),
+        "bob accepted alice's request"
+    );
+
+    for socket in [&mut alice_socket, &mut bob_socket] {
+        socket.next_event("friend-request-accepted").await;
+    }
+    assert_eq!(friends_of(&alice_socket).await, vec!["bob"]);
+}
+
+#[tokio::test]
+async fn every_rule_of_friend_requests_refuses_with_its_code() {
+    let system = TestSystem::spawn().await;
+    let (alice, bob, eve) = (Person::new("alice"), Person::new("bob"), Person::new("eve"));
+    let alice_socket = system.connect(&alice, "/friends").await;
+    let bob_socket = system.connect(&bob, "/friends").await;
+    let eve_socket = system.connect(&eve, "/friends").await;
+
+    let to_self = alice_socket
+        .call("send-friend-request", json!({ "userId": alice.id }))
+        .await;
+    assert_eq!(error_code(&to_self), "INVALID_ARGUMENT");
+    let nobody = alice_socket
+        .call(
+            "send-friend-request",
+            json!({ "userId": uuid::Uuid::new_v4() }),
+        )
+        .await;
+    assert_eq!(error_code(&nobody), "NOT_FOUND");
+    let no_target = alice_socket.call("send-friend-request", json!({})).await;
+    assert_eq!(error_code(&no_target), "INVALID_ARGUMENT");
+
+    let request = data(
+        alice_socket
+            .call("send-friend-request", json!({ "userId": bob.id }))
+            .await,
+    )["request"]["id"]
+        .clone();
+    let again = alice_socket
+        .call("send-friend-request", json!({ "userId": bob.id }))
+        .await;
+    assert_eq!(error_code(&again), "ALREADY_EXISTS");
+
+    let by_sender = alice_socket
+        .call("accept-friend-request", json!({ "requestId": request }))
+        .await;
+    assert_eq!(error_code(&by_sender), "PERMISSION_DENIED");
+    let declined_by_sender = alice_socket
+        .call("decline-friend-request", json!({ "requestId": request }))
+        .await;
+    assert_eq!(error_code(&declined_by_sender), "PERMISSION_DENIED");
+    let cancelled_by_receiver = bob_socket
+        .call("cancel-friend-request", json!({ "requestId": request }))
+        .await;
+    assert_eq!(error_code(&cancelled_by_receiver), "PERMISSION_DENIED");
+    let by_stranger = eve_socket
+        .call("accept-friend-request", json!({ "requestId": request }))
+        .await;
+    assert_eq!(
+        error_code(&by_stranger),
+        "NOT_FOUND",
+        "a stranger learns nothing"
+    );
+
+    data(
+        bob_socket
+            .call("accept-friend-request", json!({ "requestId": request }))
+            .await,
+    );
+    let friends_already = alice_socket
+        .call("send-friend-request", json!({ "userId": bob.id }))
+        .await;
+    assert_eq!(error_code(&friends_already), "ALREADY_EXISTS");
+    let gone = bob_socket
+        .call("accept-friend-request", json!({ "requestId": request }))
+        .await;
+    assert_eq!(error_code(&gone), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn malformed_payloads_are_refused_naming_the_field() {
+    let system = TestSystem::spawn().await;
+    let alice = Person::new("alice");
+    let socket = system.connect(&alice, "/friends").await;
+
+    let cases = [
+        ("send-friend-request", json!({ "userId": 5 }), "userId"),
+        (
+            "send-friend-request",
+            json!({ "userId": "not-a-uuid" }),
+            "userId",
+        ),
+        ("accept-friend-request", json!({}), "requestId"),
+        ("remove-friend", json!({ "userId": null }), "userId"),
+        ("search-users", json!({ "query": 1 }), "query"),
+        (
+            "search-users",
+            json!({ "query": "a", "limit": 51 }),
+            "limit",
+        ),
+        (
+            "search-users",
+            json!({ "query": "a", "limit": -1 }),
+            "limit",
+        ),
+        ("search-users", json!({ "query": "" }), "query"),
+        ("block-user", json!("bob"), "payload"),
+    ];
+    for (event, payload, field) in cases {
+        let ack = socket.call(event, payload.clone()).await;
+        assert_eq!(error_code(&ack), "INVALID_ARGUMENT", "{event} {payload}");
+        let message = ack["error"]["message"].as_str().unwrap();
+        assert!(message.contains(field), "{event} {payload}: {message}");
+    }
+    // Still connected and served.
+    assert_eq!(friends_of(&socket).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn cancelling_tells_the_receiver_and_declining_tells_nobody() {
+    let system = TestSystem::spawn().await;
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    let mut alice_socket = system.connect(&alice, "/friends").await;
+    let mut bob_socket = system.connect(&bob, "/friends").await;
+
+    let first = data(
+        alice_socket
+            .call("send-friend-request", json!({ "userId": bob.id }))
+            .await,
+    );
+    bob_socket.next_event("friend-request-received").await;
+    data(
+        alice_socket
+            .call(
+                "cancel-friend-request",
+                json!({ "requestId": first["request"]["id"] }),
+            )
+            .await,
+    );
+    let cancelled = bob_socket.next_event("friend-request-cancelled").await;
+    assert_eq!(cancelled["requestId"], first["request"]["id"]);
+
+    let second = data(
+        alice_socket
+            .call("send-friend-request", json!({ "userId": bob.id }))
+            .await,
+    );
+    bob_socket.next_event("friend-request-received").await;
+    data(
+        bob_socket
+            .call(
+                "decline-friend-request",
+                json!({ "requestId": second["request"]["id"] }),
+            )
+            .await,
+    );
+    // The next event alice gets is bob's own request: nothing was sent about the decline.
+    data(
+        bob_socket
+            .call("send-friend-request", json!({ "userId": alice.id }))
+            .await,
+    );
+    let (event, _) = alice_socket.next_any_event().await;
+    assert_eq!(event, "friend-request-received");
+}
+
+#[tokio::test]
+async fn removing_a_friend_tells_the_other() {
+    let system = TestSystem::spawn().await;
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    let alice_socket = system.connect(&alice, "/friends").await;
+    let mut bob_socket = system.connect(&bob, "/friends").await;
+    let sent = data(
+        alice_socket
+            .call("send-friend-request", json!({ "userId": bob.id }))
+            .await,
+    );
+    data(
+        bob_socket
+            .call(
+                "accept-friend-request",
+                json!({ "requestId": sent["request"]["id"] }),
+            )
+            .await,
+    );
+
+    data(
+        alice_socket
+            .call("remove-friend", json!({ "userId": bob.id }))
+            .await,
+    );
+    let removed = bob_socket.next_event("friend-removed").await;
+    assert_eq!(removed["userId"], json!(alice.id));
+    assert_eq!(friends_of(&bob_socket).await, Vec::<String>::new());
+    let again = alice_socket
+        .call("remove-friend", json!({ "userId": bob.id }))
+        .await;
+    assert_eq!(error_code(&again), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn blocking_ends_everything_between_two_people_and_unblocking_restores_nothing() {
+    let system = TestSystem::spawn().await;
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    let alice_socket = system.connect(&alice, "/friends").await;
+    let mut bob_socket = system.connect(&bob, "/friends").await;
+    let sent = data(
+        alice_socket
+            .call("send-friend-request", json!({ "userId": bob.id }))
+            .await,
+    );
+    data(
+        bob_socket
+            .call(
+                "accept-friend-request",
+                json!({ "requestId": sent["request"]["id"] }),
+            )
+            .await,
+    );
+    // A pending request from bob too would be removed: send one after unfriending below.
+
+    data(
+        alice_socket
+            .call("block-user", json!({ "userId": bob.id }))
+            .await,
+    );
+    let removed = bob_socket.next_event("friend-removed").await;
+    assert_eq!(removed["userId"], json!(alice.id));
+    assert_eq!(friends_of(&alice_socket).await, Vec::<String>::new());
+    let blocked = data(alice_socket.call("list-blocked", json!({})).await);
+    assert_eq!(blocked["users"][0]["id"], json!(bob.id));
+
+    let refused = bob_socket
+        .call("send-friend-request", json!({ "userId": alice.id }))
+        .await;
+    assert_eq!(error_code(&refused), "PERMISSION_DENIED");
+    let search = data(
+        bob_socket
+            .call("search-users", json!({ "query": "ali" }))
+            .await,
+    );
+    assert_eq!(
+        search["users"],
+        json!([]),
+        "the blocker is hidden from the blocked"
+    );
+    let own = alice_socket
+        .call("send-friend-request", json!({ "userId": bob.id }))
+        .await;
+    assert_eq!(error_code(&own), "FAILED_PRECONDITION", "unblock first");
+
+    data(
+        alice_socket
+            .call("unblock-user", json!({ "userId": bob.id }))
+            .await,
+    );
+    assert_eq!(
+        friends_of(&alice_socket).await,
+        Vec::<String>::new(),
+        "no friendship comes back"
+    );
+    assert_eq!(
+        data(alice_socket.call("list-blocked", json!({})).await)["users"],
+        json!([])
+    );
+    data(
+        bob_socket
+            .call("send-friend-request", json!({ "userId": alice.id }))
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn blocking_removes_pending_requests_in_both_directions() {
+    let system = TestSystem::spawn().await;
+    let (alice, bob, carol) = (
+        Person::new("alice"),
+        Person::new("bob"),
+        Person::new("carol"),
+    );
+    let alice_socket = system.connect(&alice, "/friends").await;
+    let mut bob_socket = system.connect(&bob, "/friends").await;
+    let carol_socket = system.connect(&carol, "/friends").await;
+
+    data(
+        alice_socket
+            .call("send-friend-request", json!({ "userId": bob.id }))
+            .await,
+    );
+    bob_socket.next_event("friend-request-received").await;
+    data(
+        alice_socket
+            .call("block-user", json!({ "userId": bob.id }))
+            .await,
+    );
+    let cancelled = bob_socket.next_event("friend-request-cancelled").await;
+    assert!(cancelled["requestId"].is_string());
+
+    data(
+        carol_socket
+            .call("send-friend-request", json!({ "userId": alice.id }))
+            .await,
+    );
+    data(
+        alice_socket
+            .call("block-user", json!({ "userId": carol.id }))
+            .await,
+    );
+    let requests = data(alice_socket.call("list-friend-requests", json!({})).await);
+    assert_eq!(requests, json!({ "incoming": [], "outgoing": [] }));
+    let requests = data(bob_socket.call("list-friend-requests", json!({})).await);
+    assert_eq!(requests, json!({ "incoming": [], "outgoing": [] }));
+}

@@ -1,0 +1,529 @@
+//! friends-svc over real gRPC against a real Postgres: the rules, the internal queries, the
+//! graph stream, concurrency and the search index.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use parley_common::testing::TestDatabase;
+use parley_friends_svc::{config::Config, startup::Application};
+use parley_proto::friends::v1::{
+    self as pb, friends_service_client::FriendsServiceClient, graph_change::Change,
+    send_friend_request_request::Target,
+};
+use sqlx::{Connection, PgConnection};
+use tokio::sync::oneshot;
+use tonic::{Code, transport::Channel};
+use uuid::Uuid;
+
+struct Service {
+    client: FriendsServiceClient<Channel>,
+    database: TestDatabase,
+    _stop: oneshot::Sender<()>,
+}
+
+async fn spawn() -> Service {
+    let database = TestDatabase::create().await;
+    let app = Application::build(&Config {
+        listen_addr: "127.0.0.1:0".parse().unwrap(),
+        database: database.args(),
+    })
+    .await
+    .unwrap();
+    let addr = app.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let client = FriendsServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    Service {
+        client,
+        database,
+        _stop: stop,
+    }
+}
+
+impl Service {
+    fn client(&self) -> FriendsServiceClient<Channel> {
+        self.client.clone()
+    }
+
+    async fn user(&self, name: &str) -> Uuid {
+        let id = Uuid::new_v4();
+        self.client()
+            .upsert_user(pb::UpsertUserRequest {
+                id: id.to_string(),
+                username: name.to_owned(),
+                avatar: None,
+            })
+            .await
+            .unwrap();
+        id
+    }
+
+    async fn request(
+        &self,
+        from: Uuid,
+        to: Uuid,
+    ) -> Result<pb::SendFriendRequestResponse, tonic::Status> {
+        self.client()
+            .send_friend_request(pb::SendFriendRequestRequest {
+                acting_user_id: from.to_string(),
+                target: Some(Target::UserId(to.to_string())),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    async fn accept(&self, me: Uuid, request_id: &str) -> Result<pb::Friend, tonic::Status> {
+        self.client()
+            .accept_friend_request(pb::AcceptFriendRequestRequest {
+                acting_user_id: me.to_string(),
+                request_id: request_id.to_owned(),
+            })
+            .await
+            .map(|response| response.into_inner().friend.unwrap())
+    }
+
+    async fn befriend(&self, a: Uuid, b: Uuid) {
+        let request = self.request(a, b).await.unwrap().request.unwrap();
+        self.accept(b, &request.id).await.unwrap();
+    }
+
+    async fn are_friends(&self, a: Uuid, b: Uuid) -> bool {
+        self.client()
+            .are_friends(pb::AreFriendsRequest {
+                user_id: a.to_string(),
+                other_user_id: b.to_string(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .are_friends
+    }
+
+    async fn is_blocked(&self, a: Uuid, b: Uuid) -> bool {
+        self.client()
+            .is_blocked(pb::IsBlockedRequest {
+                user_id: a.to_string(),
+                other_user_id: b.to_string(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .blocked
+    }
+
+    async fn block(&self, me: Uuid, other: Uuid) {
+        self.client()
+            .block_user(pb::BlockUserRequest {
+                acting_user_id: me.to_string(),
+                user_id: other.to_string(),
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn search(&self, me: Uuid, query: &str) -> Vec<String> {
+        self.client()
+            .search_users(pb::SearchUsersRequest {
+                acting_user_id: me.to_string(),
+                query: query.to_owned(),
+                limit: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .users
+            .into_iter()
+            .map(|user| user.username)
+            .collect()
+    }
+
+    async fn db(&self) -> PgConnection {
+        PgConnection::connect(&self.database.url).await.unwrap()
+    }
+
+    async fn count(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&mut self.db().await)
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_username_clash_gives_the_newer_user_a_suffix_and_the_name_follows_the_token() {
+    let service = spawn().await;
+    let first = service.user("Alice").await;
+    let second = Uuid::new_v4();
+    let clash = service
+        .client()
+        .upsert_user(pb::UpsertUserRequest {
+            id: second.to_string(),
+            username: "alice".into(),
+            avatar: Some("https://example.test/a.png".into()),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let suffix: String = second.simple().to_string().chars().take(4).collect();
+    assert_eq!(clash.user.unwrap().username, format!("alice-{suffix}"));
+    assert!(clash.created);
+
+    // The first user takes another name: the second gets the plain name on its next connect.
+    let renamed = service
+        .client()
+        .upsert_user(pb::UpsertUserRequest {
+            id: first.to_string(),
+            username: "Alicia".into(),
+            avatar: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(renamed.user.unwrap().username, "Alicia");
+    assert!(!renamed.created);
+    let reconnect = service
+        .client()
+        .upsert_user(pb::UpsertUserRequest {
+            id: second.to_string(),
+            username: "alice".into(),
+            avatar: Some("https://example.test/a.png".into()),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let user = reconnect.user.unwrap();
+    assert_eq!(user.username, "alice");
+    assert_eq!(user.avatar.as_deref(), Some("https://example.test/a.png"));
+}
+
+#[tokio::test]
+async fn reconnecting_with_the_same_token_writes_nothing() {
+    let service = spawn().await;
+    let id = service.user("bob").await;
+    // xmin names the transaction that wrote the row's current version: any update changes it.
+    let version = "SELECT xmin::text FROM friends.users";
+    let before: String = sqlx::query_scalar(version)
+        .fetch_one(&mut service.db().await)
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        service
+            .client()
+            .upsert_user(pb::UpsertUserRequest {
+                id: id.to_string(),
+                username: "bob".into(),
+                avatar: None,
+            })
+            .await
+            .unwrap();
+    }
+    let after: String = sqlx::query_scalar(version)
+        .fetch_one(&mut service.db().await)
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+}
+
+#[tokio::test]
+async fn concurrent_accepts_make_one_friendship_and_one_success() {
+    let service = spawn().await;
+    let (alice, bob) = (service.user("alice").await, service.user("bob").await);
+    let request = service.request(alice, bob).await.unwrap().request.unwrap();
+
+    let accepts = (0..8).map(|_| {
+        let service = &service;
+        let id = request.id.clone();
+        async move { service.accept(bob, &id).await }
+    });
+    let outcomes = futures_util::future::join_all(accepts).await;
+
+    let successes = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+    assert_eq!(successes, 1, "{outcomes:?}");
+    for failure in outcomes.iter().filter_map(|outcome| outcome.as_ref().err()) {
+        assert_eq!(failure.code(), Code::NotFound);
+    }
+    assert_eq!(
+        service
+            .count("SELECT count(*) FROM friends.friendships")
+            .await,
+        1
+    );
+    assert_eq!(
+        service
+            .count("SELECT count(*) FROM friends.friend_requests")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn requests_crossing_each_other_become_one_friendship() {
+    let service = spawn().await;
+    for round in 0..10 {
+        let a = service.user(&format!("a{round}")).await;
+        let b = service.user(&format!("b{round}")).await;
+        let (ab, ba) = tokio::join!(service.request(a, b), service.request(b, a));
+        let accepted = [&ab, &ba]
+            .iter()
+            .filter(|outcome| {
+                outcome
+                    .as_ref()
+                    .is_ok_and(|response| response.friend.is_some())
+            })
+            .count();
+        assert!(ab.is_ok() && ba.is_ok(), "{ab:?} {ba:?}");
+        assert_eq!(accepted, 1, "exactly one of the two accepted the other");
+        assert!(service.are_friends(a, b).await);
+    }
+    assert_eq!(
+        service
+            .count("SELECT count(*) FROM friends.friendships")
+            .await,
+        10
+    );
+    assert_eq!(
+        service
+            .count("SELECT count(*) FROM friends.friend_requests")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn the_pair_constraints_hold_even_without_the_service() {
+    let service = spawn().await;
+    let (a, b) = (service.user("a").await, service.user("b").await);
+    let mut db = service.db().await;
+    let insert =
+        "INSERT INTO friends.friend_requests (id, from_user_id, to_user_id) VALUES ($1, $2, $3)";
+    sqlx::query(insert)
+        .bind(Uuid::new_v4())
+        .bind(a)
+        .bind(b)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let crossing = sqlx::query(insert)
+        .bind(Uuid::new_v4())
+        .bind(b)
+        .bind(a)
+        .execute(&mut db)
+        .await;
+    assert!(
+        crossing.is_err(),
+        "a second request between a pair is refused by the index"
+    );
+    let (low, high) = if a < b { (a, b) } else { (b, a) };
+    let reversed =
+        sqlx::query("INSERT INTO friends.friendships (user_low, user_high) VALUES ($1, $2)")
+            .bind(high)
+            .bind(low)
+            .execute(&mut db)
+            .await;
+    assert!(
+        reversed.is_err(),
+        "friendships are stored in one order only"
+    );
+}
+
+#[tokio::test]
+async fn are_friends_is_blocked_and_friend_ids_answer_other_services() {
+    let service = spawn().await;
+    let me = service.user("me").await;
+    let mut friends = Vec::new();
+    for n in 0..5 {
+        let friend = service.user(&format!("friend{n}")).await;
+        service.befriend(me, friend).await;
+        friends.push(friend.to_string());
+    }
+    let stranger = service.user("stranger").await;
+    assert!(
+        service
+            .are_friends(me, Uuid::parse_str(&friends[0]).unwrap())
+            .await
+    );
+    assert!(!service.are_friends(me, stranger).await);
+
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let page = service
+            .client()
+            .list_friend_ids(pb::ListFriendIdsRequest {
+                user_id: me.to_string(),
+                page_size: Some(2),
+                page_token: token.take(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.friend_ids.len() <= 2);
+        seen.extend(page.friend_ids);
+        match page.next_page_token {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    seen.sort();
+    friends.sort();
+    assert_eq!(seen, friends);
+
+    service.block(stranger, me).await;
+    assert!(service.is_blocked(me, stranger).await, "either direction");
+    assert!(service.is_blocked(stranger, me).await);
+
+    let bad = service
+        .client()
+        .list_friend_ids(pb::ListFriendIdsRequest {
+            user_id: me.to_string(),
+            page_size: Some(0),
+            page_token: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn the_graph_stream_carries_friendships_and_blocks() {
+    let service = spawn().await;
+    let mut graph = service
+        .client()
+        .watch_graph(pb::WatchGraphRequest {
+            subscriber_id: "test".into(),
+            after_event_id: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let (a, b) = (service.user("a").await, service.user("b").await);
+    service.befriend(a, b).await;
+    service.block(a, b).await;
+    service
+        .client()
+        .unblock_user(pb::UnblockUserRequest {
+            acting_user_id: a.to_string(),
+            user_id: b.to_string(),
+        })
+        .await
+        .unwrap();
+
+    let mut changes = Vec::new();
+    for _ in 0..4 {
+        let change = tokio::time::timeout(Duration::from_secs(5), graph.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        changes.push(change);
+    }
+    let ids: Vec<u64> = changes.iter().map(|change| change.event_id).collect();
+    assert_eq!(ids, vec![1, 2, 3, 4]);
+    assert!(matches!(
+        changes[0].change,
+        Some(Change::FriendshipAdded(_))
+    ));
+    assert!(matches!(
+        changes[1].change,
+        Some(Change::FriendshipRemoved(_))
+    ));
+    assert!(
+        matches!(&changes[2].change, Some(Change::BlockAdded(block)) if block.blocker_id == a.to_string() && block.blocked_id == b.to_string())
+    );
+    assert!(matches!(changes[3].change, Some(Change::BlockRemoved(_))));
+    assert!(
+        !service.are_friends(a, b).await,
+        "unblocking restores nothing"
+    );
+}
+
+#[tokio::test]
+async fn search_is_a_case_insensitive_prefix_match_that_hides_blockers() {
+    let service = spawn().await;
+    let me = service.user("me").await;
+    for name in ["Alice", "alfred", "ALBERT", "bob", "al%x"] {
+        service.user(name).await;
+    }
+    assert_eq!(
+        service.search(me, "AL").await,
+        vec!["al%x", "ALBERT", "alfred", "Alice"]
+    );
+    assert_eq!(
+        service.search(me, "al%").await,
+        vec!["al%x"],
+        "no wildcard meaning"
+    );
+    assert_eq!(
+        service.search(me, "me").await,
+        Vec::<String>::new(),
+        "not yourself"
+    );
+
+    let blocker = service.user("alvin").await;
+    service.block(blocker, me).await;
+    assert!(!service.search(me, "al").await.contains(&"alvin".to_owned()));
+    assert!(
+        service
+            .search(blocker, "m")
+            .await
+            .contains(&"me".to_owned()),
+        "the blocker still finds them"
+    );
+
+    let too_many = service
+        .client()
+        .search_users(pb::SearchUsersRequest {
+            acting_user_id: me.to_string(),
+            query: "a".into(),
+            limit: Some(51),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(too_many.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn search_users_reads_the_username_index_not_the_whole_table() {
+    let service = spawn().await;
+    let me = service.user("me").await;
+    let mut db = service.db().await;
+    sqlx::query(
+        "INSERT INTO friends.users (id, username, username_key, requested_username)
+         SELECT gen_random_uuid(), 'user' || n, 'user' || n, 'user' || n
+         FROM generate_series(1, 20000) AS n",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE friends.users")
+        .execute(&mut db)
+        .await
+        .unwrap();
+
+    // The statement search-users runs, planned generically as a prepared statement would be.
+    sqlx::query("SET plan_cache_mode = force_generic_plan")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN SELECT u.id, u.username, u.avatar FROM friends.users u
+         WHERE u.username_key >= 'user12' AND u.username_key < 'user13'
+           AND u.id <> $1
+           AND NOT EXISTS (
+               SELECT 1 FROM friends.blocks b WHERE b.blocker_id = u.id AND b.blocked_id = $1)
+         ORDER BY u.username_key LIMIT 20",
+    )
+    .bind(me)
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    let plan = plan.join("\n");
+    assert!(plan.contains("users_username_key_unique"), "{plan}");
+    assert!(!plan.contains("Seq Scan on users"), "{plan}");
+}
