@@ -7,8 +7,8 @@
 
 use std::{collections::VecDeque, pin::Pin, sync::Mutex};
 
-use futures_util::Stream;
-use tokio::sync::broadcast;
+use futures_util::{Stream, StreamExt};
+use tokio::sync::{broadcast, watch};
 use tonic::Status;
 
 /// A stream of events for one subscriber, as tonic wants it.
@@ -18,6 +18,10 @@ pub type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 pub struct EventLog<T> {
     inner: Mutex<Ring<T>>,
     live: broadcast::Sender<(u64, T)>,
+    /// Set when the service shuts down: every stream ends (with `UNAVAILABLE`, so that
+    /// subscribers reconnect, to another replica if there is one) instead of holding the
+    /// graceful shutdown open forever.
+    closed: watch::Sender<bool>,
 }
 
 struct Ring<T> {
@@ -39,7 +43,13 @@ impl<T: Clone + Send + Sync + 'static> EventLog<T> {
                 capacity: retained,
             }),
             live,
+            closed: watch::Sender::new(false),
         }
+    }
+
+    /// Ends every stream, present and future.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
     }
 
     /// Publishes one event; `build` receives the event's id.
@@ -93,10 +103,22 @@ impl<T: Clone + Send + Sync + 'static> EventLog<T> {
                 Err(broadcast::error::RecvError::Closed) => None,
             }
         });
-        Box::pin(futures_util::StreamExt::chain(
-            futures_util::stream::iter(backlog.into_iter().map(Ok)),
-            live,
-        ))
+        let mut closed = self.closed.subscribe();
+        let shutdown = async move {
+            // An error means the log itself is gone: that ends the stream too.
+            let _ = closed.wait_for(|closed| *closed).await;
+        };
+        let events = futures_util::stream::iter(backlog.into_iter().map(Ok))
+            .chain(live)
+            .take_until(shutdown);
+        let goodbye = futures_util::stream::once({
+            let closed = self.closed.subscribe();
+            async move { *closed.borrow() }
+        })
+        .filter_map(|closed| async move {
+            closed.then(|| Err(Status::unavailable("the service is shutting down")))
+        });
+        Box::pin(events.chain(goodbye))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Ring<T>> {
@@ -147,6 +169,21 @@ mod tests {
             stream.next().await.is_none(),
             "the stream ends after the error"
         );
+    }
+
+    #[tokio::test]
+    async fn closing_ends_every_stream_with_unavailable() {
+        let log = EventLog::<(u64, i32)>::new(10, 10);
+        let mut stream = log.subscribe(None);
+        log.close();
+        let last = stream.next().await.expect("a farewell");
+        assert_eq!(
+            last.expect_err("unavailable").code(),
+            tonic::Code::Unavailable
+        );
+        assert!(stream.next().await.is_none());
+        let mut late = log.subscribe(None);
+        assert!(late.next().await.expect("a farewell").is_err());
     }
 
     #[tokio::test]

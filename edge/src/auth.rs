@@ -28,6 +28,8 @@ pub struct Identity {
     pub username: String,
     /// The token's `picture`, an avatar URL.
     pub avatar: Option<String>,
+    /// The token's `iat`: friends-svc keeps the name and avatar of the newest token.
+    pub issued_at: Option<i64>,
 }
 
 /// Why the edge cannot start with the given key configuration.
@@ -153,6 +155,8 @@ struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     picture: Option<String>,
     exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
 }
 
 impl Claims {
@@ -170,6 +174,7 @@ impl Claims {
             user_id,
             username,
             avatar,
+            issued_at: self.iat,
         })
     }
 }
@@ -194,6 +199,7 @@ pub fn dev_token(secret: &str, username: &str, ttl: Duration) -> Result<String, 
         name: Some(username.to_owned()),
         picture: None,
         exp: now.saturating_add(ttl.as_secs()),
+        iat: i64::try_from(now).ok(),
     };
     encode(
         &Header::new(Algorithm::HS256),
@@ -250,6 +256,7 @@ mod tests {
             name: None,
             picture: Some(" ".into()),
             exp: 0,
+            iat: None,
         };
         let identity = claims.into_identity().expect("accepted");
         assert_eq!(identity.username, "user-0b0e5f5c");
@@ -263,6 +270,7 @@ mod tests {
             name: None,
             picture: None,
             exp: 0,
+            iat: None,
         };
         assert!(claims.into_identity().is_none());
     }

@@ -11,6 +11,7 @@ pub mod error;
 mod fan_in;
 mod handlers;
 mod http;
+mod known_users;
 mod metrics;
 pub mod payload;
 pub mod reply;

@@ -5,7 +5,10 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 
-use crate::{auth::Authenticator, backends::Backends, config::Config, fan_in, handlers, http};
+use crate::{
+    auth::Authenticator, backends::Backends, config::Config, fan_in, handlers, http,
+    known_users::KnownUsers,
+};
 
 /// A bound, not yet serving edge.
 pub struct Application {
@@ -25,6 +28,7 @@ impl Application {
         let (socket_layer, io) = SocketIo::builder()
             .with_state(authenticator)
             .with_state(backends.clone())
+            .with_state(Arc::new(KnownUsers::default()))
             .max_payload(config.max_packet_bytes)
             .ws_max_message_size(usize::try_from(config.max_packet_bytes)?)
             .build_layer();

@@ -11,6 +11,9 @@ CREATE TABLE friends.users (
     -- The name the latest token asked for; differs from `username` after a clash.
     requested_username text NOT NULL,
     avatar text,
+    -- `iat` of the token the stored name and avatar come from: an older token that is still
+    -- valid (another device) does not bring back an old name.
+    claims_issued_at bigint,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT users_username_key_unique UNIQUE (username_key)

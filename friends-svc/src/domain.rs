@@ -22,20 +22,15 @@ pub fn username_key(username: &str) -> String {
     username.to_lowercase()
 }
 
-/// A username as a token asks for it: trimmed, 1–64 characters, no control characters.
+/// A username as a token asks for it: control characters dropped, trimmed, 1–64 characters.
 pub fn requested_username(raw: &str) -> Result<String, Error> {
-    let name = raw.trim();
+    let printable: String = raw.chars().filter(|c| !c.is_control()).collect();
+    let name = printable.trim();
     let length = name.chars().count();
     if length == 0 || length > MAX_USERNAME_CHARS {
         return Err(Error::invalid(
             "username",
-            format!("must be 1–{MAX_USERNAME_CHARS} characters"),
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "username",
-            "must not contain control characters",
+            format!("must be 1–{MAX_USERNAME_CHARS} printable characters"),
         ));
     }
     Ok(name.to_owned())
@@ -45,16 +40,29 @@ pub fn requested_username(raw: &str) -> Result<String, Error> {
 ///
 /// Usernames are unique regardless of case. When another user already holds the name, the
 /// newer claimant gets it with a suffix made of its own id (`alice-1f3a`), longer if that is
-/// taken too; the last candidate carries the whole id, so one always fits.
+/// taken too. Ids are public, so someone could take those on purpose: random suffixes
+/// follow, and a connection is never refused over a name.
 pub fn username_candidates(requested: &str, user_id: Uuid) -> Vec<String> {
     let id = user_id.simple().to_string();
     let mut candidates = vec![requested.to_owned()];
-    for length in [4, 8, 32] {
+    for length in [4, 8] {
         let suffix: String = id.chars().take(length).collect();
         candidates.push(format!("{requested}-{suffix}"));
     }
+    for _ in 0..RANDOM_SUFFIX_TRIES {
+        let random: String = Uuid::new_v4()
+            .simple()
+            .to_string()
+            .chars()
+            .take(12)
+            .collect();
+        candidates.push(format!("{requested}-{random}"));
+    }
     candidates
 }
+
+/// Random suffixes tried after the id-based ones; 48 random bits each.
+const RANDOM_SUFFIX_TRIES: usize = 4;
 
 /// A validated `search-users` query: the lowercased prefix and the page size.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,21 +133,22 @@ mod tests {
         assert_eq!(requested_username("  Alice ").unwrap(), "Alice");
         assert!(requested_username("   ").is_err());
         assert!(requested_username(&"x".repeat(65)).is_err());
-        assert!(requested_username("a\u{0}b").is_err());
+        assert_eq!(requested_username("a\u{0}b\n").unwrap(), "ab");
     }
 
     #[test]
-    fn a_clash_falls_back_to_suffixes_made_of_the_users_own_id() {
+    fn a_clash_falls_back_to_suffixes_of_the_users_own_id_then_random_ones() {
         let id = Uuid::parse_str("1f3a5b7c-0000-4000-8000-000000000000").unwrap();
-        assert_eq!(
-            username_candidates("alice", id),
-            vec![
-                "alice",
-                "alice-1f3a",
-                "alice-1f3a5b7c",
-                "alice-1f3a5b7c000040008000000000000000"
-            ]
+        let candidates = username_candidates("alice", id);
+        assert_eq!(candidates[..3], ["alice", "alice-1f3a", "alice-1f3a5b7c"]);
+        assert_eq!(candidates.len(), 3 + RANDOM_SUFFIX_TRIES);
+        let random = &candidates[3..];
+        assert!(
+            random
+                .iter()
+                .all(|name| name.starts_with("alice-") && name.len() == 18)
         );
+        assert_ne!(random[0], random[1]);
     }
 
     #[test]

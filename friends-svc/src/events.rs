@@ -30,6 +30,12 @@ impl Default for Events {
 }
 
 impl Events {
+    /// Ends every subscriber's stream: the service is shutting down.
+    pub fn close(&self) {
+        self.client.close();
+        self.graph.close();
+    }
+
     fn to_users(&self, recipients: &[Uuid], payload: Payload) {
         let recipient_user_ids = recipients.iter().map(Uuid::to_string).collect();
         self.client.publish(|event_id| pb::FriendsEvent {

@@ -21,6 +21,11 @@ impl FriendsGrpc {
     pub fn new(friends: Friends) -> Self {
         Self { friends }
     }
+
+    /// The event logs behind the streams, to close them at shutdown.
+    pub fn events(&self) -> std::sync::Arc<crate::events::Events> {
+        self.friends.events.clone()
+    }
 }
 
 type Answer<T> = Result<Response<T>, Status>;
@@ -182,7 +187,12 @@ impl FriendsService for FriendsGrpc {
         let id = parse_id("id", &request.id)?;
         let (user, created) = self
             .friends
-            .upsert_user(id, &request.username, request.avatar.as_deref())
+            .upsert_user(
+                id,
+                &request.username,
+                request.avatar.as_deref(),
+                request.issued_at,
+            )
             .await?;
         Ok(Response::new(pb::UpsertUserResponse {
             user: Some(convert::user(&user)),

@@ -21,6 +21,7 @@ pub struct StoredUser {
     pub username: String,
     pub requested_username: String,
     pub avatar: Option<String>,
+    pub claims_issued_at: Option<i64>,
 }
 
 impl From<StoredUser> for User {
@@ -94,7 +95,8 @@ pub struct Friend {
 
 pub async fn stored_user(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<StoredUser>> {
     sqlx::query_as(
-        "SELECT id, username, requested_username, avatar FROM friends.users WHERE id = $1",
+        "SELECT id, username, requested_username, avatar, claims_issued_at FROM friends.users
+         WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(db)
@@ -125,33 +127,59 @@ pub async fn users(db: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<User
 /// The unique constraint a clashing username violates.
 pub const USERNAME_TAKEN: &str = "users_username_key_unique";
 
-/// Inserts or updates a user; fails with a unique violation of [`USERNAME_TAKEN`] when
-/// another user holds `username` regardless of case.
+/// What a token says about its user.
+#[derive(Debug, Clone, Copy)]
+pub struct Claims<'a> {
+    pub requested_username: &'a str,
+    pub avatar: Option<&'a str>,
+    pub issued_at: Option<i64>,
+}
+
+/// Inserts or updates a user under `username`; fails with a unique violation of
+/// [`USERNAME_TAKEN`] when another user holds it regardless of case. A row written from a
+/// newer token than `claims` is left as it is (and returned).
 pub async fn save_user(
     db: &mut PgConnection,
     id: Uuid,
     username: &str,
-    requested_username: &str,
-    avatar: Option<&str>,
+    claims: Claims<'_>,
 ) -> sqlx::Result<User> {
-    sqlx::query_as(
-        "INSERT INTO friends.users (id, username, username_key, requested_username, avatar)
-         VALUES ($1, $2, $3, $4, $5)
+    let saved: Option<User> = sqlx::query_as(
+        "INSERT INTO friends.users
+             (id, username, username_key, requested_username, avatar, claims_issued_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (id) DO UPDATE SET
              username = EXCLUDED.username,
              username_key = EXCLUDED.username_key,
              requested_username = EXCLUDED.requested_username,
              avatar = EXCLUDED.avatar,
+             claims_issued_at = EXCLUDED.claims_issued_at,
              updated_at = now()
+         WHERE EXCLUDED.claims_issued_at IS NULL
+            OR friends.users.claims_issued_at IS NULL
+            OR friends.users.claims_issued_at <= EXCLUDED.claims_issued_at
          RETURNING id, username, avatar",
     )
     .bind(id)
     .bind(username)
     .bind(username_key(username))
-    .bind(requested_username)
-    .bind(avatar)
-    .fetch_one(db)
-    .await
+    .bind(claims.requested_username)
+    .bind(claims.avatar)
+    .bind(claims.issued_at)
+    .fetch_optional(&mut *db)
+    .await?;
+    match saved {
+        Some(user) => Ok(user),
+        None => user(db, id).await?.ok_or(sqlx::Error::RowNotFound),
+    }
+}
+
+/// Who holds `username` (regardless of case), if anyone.
+pub async fn username_holder(db: &mut PgConnection, username: &str) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT id FROM friends.users WHERE username_key = $1")
+        .bind(username_key(username))
+        .fetch_optional(db)
+        .await
 }
 
 /// Users whose lowercased name starts with `prefix`, by name, without `viewer` and without
@@ -383,7 +411,8 @@ pub async fn friend_ids_page(
              SELECT user_high AS friend_id FROM friends.friendships WHERE user_low = $1
              UNION ALL
              SELECT user_low FROM friends.friendships WHERE user_high = $1) f
-         WHERE $2::uuid IS NULL OR friend_id > $2::uuid
+         -- The nil UUID sorts first and is nobody's id: one plan serves every page.
+         WHERE friend_id > COALESCE($2::uuid, '00000000-0000-0000-0000-000000000000')
          ORDER BY friend_id
          LIMIT $3",
     )

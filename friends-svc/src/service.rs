@@ -11,6 +11,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use parley_common::db::is_unique_violation;
+use tokio::sync::Mutex;
+
 use crate::{
     domain::{self, UserSearch},
     error::Error,
@@ -47,56 +50,86 @@ const MAX_USERS_LOOKUP: usize = 1_000;
 pub struct Friends {
     pool: PgPool,
     pub events: Arc<Events>,
+    /// Held from a change's commit until its events are published, so that events leave in
+    /// commit order. Without it, a friendship could be removed and its removal published
+    /// before the event of its creation, leaving caches with a friendship that is gone.
+    publish_order: Arc<Mutex<()>>,
 }
+
+/// The unique index that makes a second pending request between a pair impossible.
+const ONE_REQUEST_PER_PAIR: &str = "friend_requests_one_per_pair";
 
 impl Friends {
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
             events: Arc::new(Events::default()),
+            publish_order: Arc::new(Mutex::new(())),
         }
+    }
+
+    /// Commits `tx`, then publishes its events, in commit order.
+    async fn commit_then_publish(
+        &self,
+        tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        publish: impl FnOnce(&Events),
+    ) -> Result<(), Error> {
+        let _order = self.publish_order.lock().await;
+        tx.commit().await?;
+        publish(&self.events);
+        Ok(())
     }
 
     // --- users ---
 
-    /// Records a user as their token describes them. Writes nothing when nothing changed, so
-    /// reconnecting costs one read. Returns the user and whether they are new.
+    /// Records a user as their token describes them and returns the user and whether they
+    /// are new. A reconnect with unchanged claims costs one read and writes nothing; a token
+    /// older (`iat`) than the one the row came from changes nothing.
     pub async fn upsert_user(
         &self,
         id: Uuid,
         username: &str,
         avatar: Option<&str>,
+        issued_at: Option<i64>,
     ) -> Result<(User, bool), Error> {
         let requested = domain::requested_username(username)?;
-        let avatar = avatar.map(str::trim).filter(|avatar| !avatar.is_empty());
+        let claims = repo::Claims {
+            requested_username: &requested,
+            avatar: avatar.map(str::trim).filter(|avatar| !avatar.is_empty()),
+            issued_at,
+        };
         let mut db = self.pool.acquire().await?;
         let stored = repo::stored_user(&mut db, id).await?;
-        let candidates = match &stored {
-            Some(stored)
-                if stored.requested_username == requested && stored.avatar.as_deref() == avatar =>
-            {
-                if stored.username == requested {
-                    return Ok((stored.clone().into(), false));
-                }
-                // Holding a suffixed name: the plain one may have been freed since.
-                vec![requested.clone(), stored.username.clone()]
+        if let Some(stored) = &stored {
+            let older_token = matches!(
+                (stored.claims_issued_at, issued_at),
+                (Some(stored_at), Some(given_at)) if given_at < stored_at
+            );
+            let same_claims =
+                stored.requested_username == requested && stored.avatar.as_deref() == claims.avatar;
+            if older_token || (same_claims && stored.username == requested) {
+                return Ok((stored.clone().into(), false));
             }
-            _ => domain::username_candidates(&requested, id),
-        };
-        for candidate in candidates {
-            match repo::save_user(&mut db, id, &candidate, &requested, avatar).await {
+            if same_claims
+                && repo::username_holder(&mut db, &requested)
+                    .await?
+                    .is_some_and(|holder| holder != id)
+            {
+                // Still suffixed because the plain name is still someone else's.
+                return Ok((stored.clone().into(), false));
+            }
+        }
+        for candidate in domain::username_candidates(&requested, id) {
+            match repo::save_user(&mut db, id, &candidate, claims).await {
                 Ok(user) => return Ok((user, stored.is_none())),
-                Err(error)
-                    if parley_common::db::is_unique_violation(&error, repo::USERNAME_TAKEN) =>
-                {
-                    continue;
-                }
+                Err(error) if is_unique_violation(&error, repo::USERNAME_TAKEN) => continue,
                 Err(error) => return Err(error.into()),
             }
         }
-        // The last candidate embeds the user's whole id, so only a user who already holds that
-        // exact name (impossible unless names are forged to match) gets here.
-        Err(Error::AlreadyExists("username taken"))
+        // Only reachable if every random suffix collided, which 48 random bits each rule out.
+        Err(Error::Database(sqlx::Error::Protocol(
+            "no free username candidate".into(),
+        )))
     }
 
     pub async fn users(&self, ids: &[Uuid]) -> Result<Vec<User>, Error> {
@@ -163,28 +196,36 @@ impl Friends {
             // They asked first: asking back accepts.
             repo::delete_request(&mut tx, pending.id).await?;
             let since = repo::add_friendship(&mut tx, pair).await?;
-            tx.commit().await?;
             let request = FriendRequest {
                 id: pending.id,
                 from: target,
                 to: sender,
                 created_at: pending.created_at,
             };
-            self.events
-                .request_accepted(request.id, &request.from, &request.to, since);
+            self.commit_then_publish(tx, |events| {
+                events.request_accepted(request.id, &request.from, &request.to, since);
+            })
+            .await?;
             return Ok(Sent::Accepted { request, since });
         }
 
         let id = Uuid::new_v4();
-        let created_at = repo::insert_request(&mut tx, id, me, target.id).await?;
-        tx.commit().await?;
+        let created_at = repo::insert_request(&mut tx, id, me, target.id)
+            .await
+            .map_err(
+                |error| match is_unique_violation(&error, ONE_REQUEST_PER_PAIR) {
+                    true => Error::AlreadyExists("a friend request between you is already pending"),
+                    false => error.into(),
+                },
+            )?;
         let request = FriendRequest {
             id,
             from: sender,
             to: target,
             created_at,
         };
-        self.events.request_received(&request);
+        self.commit_then_publish(tx, |events| events.request_received(&request))
+            .await?;
         Ok(Sent::Requested(request))
     }
 
@@ -202,9 +243,10 @@ impl Friends {
             repo::add_friendship(&mut tx, domain::ordered_pair(me, pending.from_user_id)).await?;
         let accepter = known_user(&mut tx, me).await?;
         let requester = known_user(&mut tx, pending.from_user_id).await?;
-        tx.commit().await?;
-        self.events
-            .request_accepted(pending.id, &requester, &accepter, since);
+        self.commit_then_publish(tx, |events| {
+            events.request_accepted(pending.id, &requester, &accepter, since);
+        })
+        .await?;
         Ok((requester, since))
     }
 
@@ -249,9 +291,8 @@ impl Friends {
         if !repo::remove_friendship(&mut tx, domain::ordered_pair(me, other)).await? {
             return Err(Error::NotFound("you are not friends"));
         }
-        tx.commit().await?;
-        self.events.friendship_ended(me, other);
-        Ok(())
+        self.commit_then_publish(tx, |events| events.friendship_ended(me, other))
+            .await
     }
 
     /// Blocks `other`: ends the friendship and the pending requests between the two. Blocking
@@ -269,19 +310,19 @@ impl Friends {
             repo::delete_request(&mut tx, pending.id).await?;
         }
         let new_block = repo::add_block(&mut tx, me, other).await?;
-        tx.commit().await?;
-
-        if was_friend {
-            self.events.friendship_ended(me, other);
-        }
-        // My pending request disappears as if cancelled; theirs as if declined (no event).
-        if let Some(pending) = pending.filter(|pending| pending.from_user_id == me) {
-            self.events.request_cancelled(pending.id, other);
-        }
-        if new_block {
-            self.events.block_added(me, other);
-        }
-        Ok(())
+        self.commit_then_publish(tx, |events| {
+            if was_friend {
+                events.friendship_ended(me, other);
+            }
+            // My pending request disappears as if cancelled; theirs as if declined (no event).
+            if let Some(pending) = pending.filter(|pending| pending.from_user_id == me) {
+                events.request_cancelled(pending.id, other);
+            }
+            if new_block {
+                events.block_added(me, other);
+            }
+        })
+        .await
     }
 
     /// Lifts a block; the friendship does not come back.
@@ -293,11 +334,12 @@ impl Friends {
         known_user(&mut tx, other).await?;
         repo::lock_pair(&mut tx, domain::pair_lock_key(me, other)).await?;
         let lifted = repo::remove_block(&mut tx, me, other).await?;
-        tx.commit().await?;
-        if lifted {
-            self.events.block_removed(me, other);
-        }
-        Ok(())
+        self.commit_then_publish(tx, |events| {
+            if lifted {
+                events.block_removed(me, other);
+            }
+        })
+        .await
     }
 
     // --- reads ---

@@ -37,6 +37,12 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), grpc::ServeError> {
+        let events = self.service.events();
+        let shutdown = async move {
+            shutdown.await;
+            // Open Subscribe/WatchGraph streams would hold the graceful shutdown forever.
+            events.close();
+        };
         grpc::serve(
             self.listener,
             FriendsServiceServer::new(self.service),

@@ -53,15 +53,30 @@ impl Service {
 
     async fn user(&self, name: &str) -> Uuid {
         let id = Uuid::new_v4();
-        self.client()
+        self.upsert(id, name, None, None).await;
+        id
+    }
+
+    /// Records a user as a token with these claims would; returns (stored user, created).
+    async fn upsert(
+        &self,
+        id: Uuid,
+        name: &str,
+        avatar: Option<&str>,
+        issued_at: Option<i64>,
+    ) -> (pb::User, bool) {
+        let response = self
+            .client()
             .upsert_user(pb::UpsertUserRequest {
                 id: id.to_string(),
                 username: name.to_owned(),
-                avatar: None,
+                avatar: avatar.map(str::to_owned),
+                issued_at,
             })
             .await
-            .unwrap();
-        id
+            .unwrap()
+            .into_inner();
+        (response.user.unwrap(), response.created)
     }
 
     async fn request(
@@ -158,48 +173,76 @@ impl Service {
 #[tokio::test]
 async fn a_username_clash_gives_the_newer_user_a_suffix_and_the_name_follows_the_token() {
     let service = spawn().await;
+    let avatar = Some("https://example.test/a.png");
     let first = service.user("Alice").await;
     let second = Uuid::new_v4();
-    let clash = service
-        .client()
-        .upsert_user(pb::UpsertUserRequest {
-            id: second.to_string(),
-            username: "alice".into(),
-            avatar: Some("https://example.test/a.png".into()),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let (clashed, created) = service.upsert(second, "alice", avatar, None).await;
     let suffix: String = second.simple().to_string().chars().take(4).collect();
-    assert_eq!(clash.user.unwrap().username, format!("alice-{suffix}"));
-    assert!(clash.created);
+    assert_eq!(clashed.username, format!("alice-{suffix}"));
+    assert!(created);
+
+    // While the plain name is taken, reconnecting changes nothing.
+    let (again, created) = service.upsert(second, "alice", avatar, None).await;
+    assert_eq!(again.username, clashed.username);
+    assert!(!created);
 
     // The first user takes another name: the second gets the plain name on its next connect.
-    let renamed = service
-        .client()
-        .upsert_user(pb::UpsertUserRequest {
-            id: first.to_string(),
-            username: "Alicia".into(),
-            avatar: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(renamed.user.unwrap().username, "Alicia");
-    assert!(!renamed.created);
-    let reconnect = service
-        .client()
-        .upsert_user(pb::UpsertUserRequest {
-            id: second.to_string(),
-            username: "alice".into(),
-            avatar: Some("https://example.test/a.png".into()),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let user = reconnect.user.unwrap();
+    let (renamed, _) = service.upsert(first, "Alicia", None, None).await;
+    assert_eq!(renamed.username, "Alicia");
+    let (user, _) = service.upsert(second, "alice", avatar, None).await;
     assert_eq!(user.username, "alice");
-    assert_eq!(user.avatar.as_deref(), Some("https://example.test/a.png"));
+    assert_eq!(user.avatar.as_deref(), avatar);
+}
+
+#[tokio::test]
+async fn squatting_every_suffix_of_a_victims_id_still_leaves_the_victim_a_name() {
+    let service = spawn().await;
+    let victim = Uuid::new_v4();
+    let id = victim.simple().to_string();
+    for squatted in [
+        "bob".to_owned(),
+        format!("bob-{}", &id[..4]),
+        format!("bob-{}", &id[..8]),
+    ] {
+        service.user(&squatted).await;
+    }
+    let (user, _) = service.upsert(victim, "bob", None, None).await;
+    assert!(user.username.starts_with("bob-"), "{}", user.username);
+    assert_eq!(user.username.len(), "bob-".len() + 12, "a random suffix");
+}
+
+#[tokio::test]
+async fn an_older_token_does_not_bring_back_an_old_name() {
+    let service = spawn().await;
+    let id = Uuid::new_v4();
+    service.upsert(id, "old-name", None, Some(1_000)).await;
+    let (renamed, _) = service.upsert(id, "new-name", None, Some(2_000)).await;
+    assert_eq!(renamed.username, "new-name");
+    let (still, _) = service.upsert(id, "old-name", None, Some(1_500)).await;
+    assert_eq!(
+        still.username, "new-name",
+        "the token from 1500 is older than the one from 2000"
+    );
+}
+
+#[tokio::test]
+async fn control_characters_are_dropped_from_names_and_an_empty_name_is_refused() {
+    let service = spawn().await;
+    let (user, _) = service
+        .upsert(Uuid::new_v4(), "e\u{7}ve\n", None, None)
+        .await;
+    assert_eq!(user.username, "eve");
+    let refused = service
+        .client()
+        .upsert_user(pb::UpsertUserRequest {
+            id: Uuid::new_v4().to_string(),
+            username: "\u{0}\u{1} ".into(),
+            avatar: None,
+            issued_at: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
 }
 
 #[tokio::test]
@@ -213,15 +256,7 @@ async fn reconnecting_with_the_same_token_writes_nothing() {
         .await
         .unwrap();
     for _ in 0..5 {
-        service
-            .client()
-            .upsert_user(pb::UpsertUserRequest {
-                id: id.to_string(),
-                username: "bob".into(),
-                avatar: None,
-            })
-            .await
-            .unwrap();
+        service.upsert(id, "bob", None, None).await;
     }
     let after: String = sqlx::query_scalar(version)
         .fetch_one(&mut service.db().await)

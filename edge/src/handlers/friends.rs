@@ -86,7 +86,12 @@ async fn send_friend_request(
             .send_friend_request(backends.request(request))
             .await?
             .into_inner();
-        Ok(json!({ "request": response.request.map(wire::FriendRequest::from) }))
+        // `friend` is there only when this request accepted theirs.
+        let mut data = json!({ "request": response.request.map(wire::FriendRequest::from) });
+        if let Some(friend) = response.friend {
+            data["friend"] = json!(wire::Friend::from(friend));
+        }
+        Ok(data)
     })
     .await;
 }

@@ -20,6 +20,7 @@ use crate::{
     auth::{Authenticator, Identity},
     backends::Backends,
     error::ApiError,
+    known_users::KnownUsers,
     payload,
     reply::Reply,
 };
@@ -53,6 +54,7 @@ async fn authenticate(
     socket: SocketRef,
     State(authenticator): State<Arc<Authenticator>>,
     State(backends): State<Backends>,
+    State(known_users): State<Arc<KnownUsers>>,
     TryData(auth): TryData<Value>,
 ) -> Result<(), Refused> {
     let token = auth
@@ -66,35 +68,54 @@ async fn authenticate(
         return Err(Refused(ErrorCode::Unauthenticated));
     };
 
-    let upsert = UpsertUserRequest {
-        id: identity.user_id.to_string(),
-        username: identity.username.clone(),
-        avatar: identity.avatar.clone(),
-    };
-    match backends
-        .friends
-        .clone()
-        .upsert_user(backends.request(upsert))
-        .await
-    {
-        Ok(response) => {
-            // The stored name may carry a suffix when another user holds the token's name.
-            if let Some(user) = response.into_inner().user {
-                identity.username = user.username;
-            }
-        }
-        Err(status) => {
-            let error = ApiError::from(status);
-            tracing::warn!(code = %error.code, "cannot record the connecting user");
+    match record_user(&backends, &known_users, &identity).await {
+        Ok(stored_username) => identity.username = stored_username,
+        Err(code) => {
             crate::metrics::connection_refused(socket.ns());
-            return Err(Refused(match error.code {
-                ErrorCode::InvalidArgument => ErrorCode::Unauthenticated,
-                _ => ErrorCode::Unavailable,
-            }));
+            return Err(Refused(code));
         }
     }
     socket.extensions.insert(identity);
     Ok(())
+}
+
+/// Records the user with friends-svc, unless this edge did so recently with the same claims,
+/// and returns the stored username: it carries a suffix when another user holds the token's
+/// name.
+async fn record_user(
+    backends: &Backends,
+    known_users: &KnownUsers,
+    identity: &Identity,
+) -> Result<String, ErrorCode> {
+    if let Some(stored_username) = known_users.stored_username(identity) {
+        return Ok(stored_username);
+    }
+    let upsert = UpsertUserRequest {
+        id: identity.user_id.to_string(),
+        username: identity.username.clone(),
+        avatar: identity.avatar.clone(),
+        issued_at: identity.issued_at,
+    };
+    let recorded = backends
+        .friends
+        .clone()
+        .upsert_user(backends.request(upsert))
+        .await
+        .map_err(|status| {
+            let error = ApiError::from(status);
+            tracing::warn!(code = %error.code, "cannot record the connecting user");
+            match error.code {
+                // The token's name is unusable (nothing printable): the token is at fault.
+                ErrorCode::InvalidArgument => ErrorCode::Unauthenticated,
+                _ => ErrorCode::Unavailable,
+            }
+        })?;
+    let stored_username = recorded
+        .into_inner()
+        .user
+        .map_or_else(|| identity.username.clone(), |user| user.username);
+    known_users.remember(identity, stored_username.clone());
+    Ok(stored_username)
 }
 
 async fn on_connect(socket: SocketRef) {

@@ -117,3 +117,47 @@ async fn every_service_migrates_its_own_schema_with_the_migrations_table_inside(
         "no migrations table outside the schemas"
     );
 }
+
+#[tokio::test]
+async fn a_service_shuts_down_gracefully_while_edges_hold_its_event_stream() {
+    let mut system = TestSystem::spawn().await;
+    // The edge subscribes to friends events at start; give it a moment to be connected.
+    let alice = crate::support::tokens::Person::new("alice");
+    let _socket = system.connect(&alice, "/friends").await;
+
+    let started = std::time::Instant::now();
+    assert!(
+        system.friends.stop().await,
+        "friends-svc did not stop within 10 s"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn each_service_lists_only_its_own_api() {
+    let system = TestSystem::spawn().await;
+    let all: Vec<&str> = services(&system).iter().map(|(_, name, _)| *name).collect();
+    for (_, service, addr) in services(&system) {
+        let mut reflection = ServerReflectionClient::new(channel(addr).await);
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut answers = reflection
+            .server_reflection_info(futures_util::stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let Some(MessageResponse::ListServicesResponse(list)) =
+            answers.next().await.unwrap().unwrap().message_response
+        else {
+            panic!("not a service list");
+        };
+        for other in all.iter().filter(|other| **other != service) {
+            assert!(
+                !list.service.iter().any(|s| s.name == *other),
+                "{service} lists {other}"
+            );
+        }
+    }
+}

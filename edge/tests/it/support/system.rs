@@ -23,13 +23,17 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops it gracefully and waits until it no longer serves.
-    pub async fn stop(&mut self) {
+    /// Stops it gracefully and waits until it no longer serves; false if that took longer
+    /// than 10 s.
+    pub async fn stop(&mut self) -> bool {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(task) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        match self.task.take() {
+            Some(task) => tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .is_ok(),
+            None => true,
         }
     }
 }
