@@ -13,22 +13,22 @@ use serde_json::{Value, json};
 
 use crate::support::{
     TestSystem,
-    tokens::{bad_tokens, claims, hs256},
+    tokens::{Person, bad_tokens, claims, hs256},
 };
 
 fn js_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js")
 }
 
-/// Runs the conformance script with `plan` on stdin; returns its report.
-async fn run_conformance(plan: Value) -> Value {
+/// Runs `script` (in edge/tests/js) with `plan` on stdin; returns its report.
+async fn run_script(script: &'static str, plan: Value) -> Value {
     assert!(
         js_dir().join("node_modules/socket.io-client").exists(),
         "socket.io-client is not installed: run `npm ci --prefix edge/tests/js`"
     );
     tokio::task::spawn_blocking(move || {
         let mut child = Command::new("node")
-            .arg(js_dir().join("conformance.mjs"))
+            .arg(js_dir().join(script))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -43,7 +43,7 @@ async fn run_conformance(plan: Value) -> Value {
         let output = child.wait_with_output().unwrap();
         assert!(
             output.status.success(),
-            "conformance.mjs failed: {}",
+            "{script} failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
         serde_json::from_slice(&output.stdout).expect("a JSON report")
@@ -66,7 +66,7 @@ async fn the_official_client_connects_with_a_valid_token_and_is_refused_with_a_b
         "badTokens": bad,
     });
 
-    let report = run_conformance(plan).await;
+    let report = run_script("conformance.mjs", plan).await;
 
     let valid = report["valid"].as_array().unwrap();
     assert_eq!(valid.len(), NAMESPACES.len() * 2, "{report}");
@@ -95,4 +95,42 @@ async fn the_official_client_connects_with_a_valid_token_and_is_refused_with_a_b
             "{connection}"
         );
     }
+}
+
+#[tokio::test]
+async fn two_people_on_the_official_client_become_friends_then_block_and_unblock() {
+    let system = TestSystem::spawn().await;
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    let plan = json!({
+        "url": system.edge_url(),
+        "alice": { "id": alice.id, "token": alice.token },
+        "bob": { "id": bob.id, "token": bob.token },
+    });
+
+    let report = run_script("friends-flow.mjs", plan).await;
+
+    let ok = |name: &str| {
+        assert_eq!(report[name]["ok"], json!(true), "{name}: {}", report[name]);
+        report[name]["data"].clone()
+    };
+    assert_eq!(ok("search")["users"][0]["id"], json!(bob.id));
+    let request_id = ok("sent")["request"]["id"].clone();
+    assert_eq!(report["received"]["request"]["id"], request_id);
+    assert_eq!(ok("accept")["friend"]["user"]["id"], json!(alice.id));
+    assert_eq!(
+        report["acceptedEvent"]["friend"]["user"]["id"],
+        json!(bob.id)
+    );
+    assert_eq!(ok("aliceFriends")["friends"][0]["user"]["username"], "bob");
+    assert_eq!(ok("bobFriends")["friends"][0]["user"]["username"], "alice");
+    ok("block");
+    assert_eq!(report["removedEvent"]["userId"], json!(alice.id));
+    assert_eq!(
+        report["blockedRequest"]["error"]["code"],
+        "PERMISSION_DENIED"
+    );
+    assert_eq!(ok("blockedSearch")["users"], json!([]));
+    assert_eq!(ok("listBlocked")["users"][0]["id"], json!(bob.id));
+    ok("unblock");
+    assert_eq!(ok("friendsAfterUnblock")["friends"], json!([]));
 }
