@@ -1,11 +1,15 @@
 //! gRPC server scaffolding shared by every service: health, reflection, trace context and
 //! graceful shutdown around one service implementation.
 
-use std::{convert::Infallible, future::Future};
+use std::{convert::Infallible, future::Future, time::Duration};
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{body::Body, server::NamedService, transport::Server};
+use tonic::{
+    body::Body,
+    server::NamedService,
+    transport::{Channel, Endpoint, Server},
+};
 
 use crate::propagation::grpc_request_span;
 
@@ -72,4 +76,16 @@ where
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())
+}
+
+/// A client channel to `url` that connects on first use and reconnects after the peer
+/// restarts, so that start order does not matter.
+pub fn lazy_channel(url: &str) -> Result<Channel, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        // Notice a dead peer on an idle connection without waiting for the OS.
+        .http2_keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_while_idle(true)
+        .connect_lazy())
 }

@@ -9,10 +9,7 @@ use parley_proto::{
     presence::v1::presence_service_client::PresenceServiceClient,
 };
 use serde::Serialize;
-use tonic::{
-    service::interceptor::InterceptedService,
-    transport::{Channel, Endpoint},
-};
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -112,16 +109,9 @@ impl Backends {
 }
 
 fn channel(name: &'static str, url: &str) -> Result<Channel, InvalidUrl> {
-    let endpoint = Endpoint::from_shared(url.to_owned()).map_err(|source| InvalidUrl {
+    parley_common::grpc::lazy_channel(url).map_err(|source| InvalidUrl {
         name,
         url: url.to_owned(),
         source,
-    })?;
-    Ok(endpoint
-        .connect_timeout(Duration::from_secs(2))
-        .tcp_nodelay(true)
-        // Notice a dead peer on an idle connection without waiting for the OS.
-        .http2_keep_alive_interval(Duration::from_secs(20))
-        .keep_alive_while_idle(true)
-        .connect_lazy())
+    })
 }

@@ -63,6 +63,11 @@ pub struct Config {
     #[arg(long, env = "PARLEY_GRPC_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub grpc_timeout: Duration,
 
+    /// How often the edge renews its presence lease (one call for all its `/status`
+    /// sessions). Keep it well under presence-svc's `PARLEY_EDGE_LEASE_TTL`.
+    #[arg(long, env = "PARLEY_EDGE_LEASE_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub lease_interval: Duration,
+
     /// Largest Socket.IO packet (and HTTP long-polling body) accepted from a client.
     #[arg(long, env = "PARLEY_MAX_PACKET_BYTES", default_value_t = 64 * 1024)]
     pub max_packet_bytes: u64,

@@ -7,8 +7,13 @@
 
 use std::time::Duration;
 
+use std::future::Future;
+
 use futures_util::StreamExt;
-use parley_proto::friends::v1::{self as friends, friends_event::Payload};
+use parley_proto::{
+    friends::v1::{self as friends, friends_event::Payload},
+    presence::v1 as presence,
+};
 use serde::Serialize;
 use serde_json::json;
 use socketioxide::SocketIo;
@@ -22,39 +27,85 @@ const LAST_RETRY: Duration = Duration::from_secs(5);
 
 /// Starts relaying friends-svc's events to `/friends` sockets; runs until aborted.
 pub fn spawn_friends(io: SocketIo, backends: Backends, edge_id: String) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut last_event_id: Option<u64> = None;
-        let mut retry = FIRST_RETRY;
-        loop {
+    tokio::spawn(follow(
+        "friends",
+        move |after_event_id| {
+            let mut client = backends.friends.clone();
             let request = friends::SubscribeRequest {
                 edge_id: edge_id.clone(),
-                after_event_id: last_event_id,
+                after_event_id,
             };
-            match backends.friends.clone().subscribe(request).await {
-                Ok(response) => {
-                    tracing::info!(after = ?last_event_id, "subscribed to friends events");
-                    retry = FIRST_RETRY;
-                    let mut events = response.into_inner();
-                    while let Some(item) = events.next().await {
-                        match item {
-                            Ok(event) => {
-                                note_gap(last_event_id, event.event_id, "friends");
-                                last_event_id = Some(event.event_id);
-                                relay_friends_event(&io, event).await;
-                            }
-                            Err(status) => {
-                                tracing::warn!(%status, "friends event stream broke");
-                                break;
-                            }
+            async move { client.subscribe(request).await }
+        },
+        |event: &friends::FriendsEvent| event.event_id,
+        move |event| {
+            let io = io.clone();
+            async move { relay_friends_event(&io, event).await }
+        },
+    ))
+}
+
+/// Starts relaying presence-svc's events to `/status` sockets; runs until aborted.
+pub fn spawn_presence(io: SocketIo, backends: Backends, edge_id: String) -> JoinHandle<()> {
+    tokio::spawn(follow(
+        "presence",
+        move |after_event_id| {
+            let mut client = backends.presence.clone();
+            let request = presence::SubscribeRequest {
+                edge_id: edge_id.clone(),
+                after_event_id,
+            };
+            async move { client.subscribe(request).await }
+        },
+        |event: &presence::PresenceEvent| event.event_id,
+        move |event| {
+            let io = io.clone();
+            async move { relay_presence_event(&io, event).await }
+        },
+    ))
+}
+
+/// Keeps one event stream of `service` open, relaying each event in order; reopens it with
+/// backoff and jitter, asking for what was missed since the last event id.
+async fn follow<E, Subscribe, Opened, Relay, Relayed>(
+    service: &'static str,
+    subscribe: Subscribe,
+    event_id: fn(&E) -> u64,
+    relay: Relay,
+) where
+    Subscribe: Fn(Option<u64>) -> Opened,
+    Opened: Future<Output = Result<tonic::Response<tonic::Streaming<E>>, tonic::Status>>,
+    Relay: Fn(E) -> Relayed,
+    Relayed: Future<Output = ()>,
+{
+    let mut last_event_id: Option<u64> = None;
+    let mut retry = FIRST_RETRY;
+    loop {
+        match subscribe(last_event_id).await {
+            Ok(response) => {
+                tracing::info!(service, after = ?last_event_id, "subscribed to events");
+                retry = FIRST_RETRY;
+                let mut events = response.into_inner();
+                while let Some(item) = events.next().await {
+                    match item {
+                        Ok(event) => {
+                            let id = event_id(&event);
+                            note_gap(last_event_id, id, service);
+                            last_event_id = Some(id);
+                            relay(event).await;
+                        }
+                        Err(status) => {
+                            tracing::warn!(service, %status, "event stream broke");
+                            break;
                         }
                     }
                 }
-                Err(status) => tracing::warn!(%status, "cannot subscribe to friends events"),
             }
-            tokio::time::sleep(with_jitter(retry)).await;
-            retry = (retry * 2).min(LAST_RETRY);
+            Err(status) => tracing::warn!(service, %status, "cannot subscribe to events"),
         }
-    })
+        tokio::time::sleep(with_jitter(retry)).await;
+        retry = (retry * 2).min(LAST_RETRY);
+    }
 }
 
 /// Logs events that were lost between two stream connections (the service no longer had
@@ -128,6 +179,23 @@ async fn relay_friends_event(io: &SocketIo, event: friends::FriendsEvent) {
             emit(io, "/friends", &recipients, "friend-removed", &payload).await;
         }
         None => tracing::warn!(event_id = event.event_id, "friends event without payload"),
+    }
+}
+
+async fn relay_presence_event(io: &SocketIo, event: presence::PresenceEvent) {
+    match event.payload {
+        Some(presence::presence_event::Payload::FriendStatusChanged(changed)) => {
+            let payload = wire::FriendStatusChanged::from(changed);
+            emit(
+                io,
+                "/status",
+                &event.recipient_user_ids,
+                "friend-status-changed",
+                &payload,
+            )
+            .await;
+        }
+        None => tracing::warn!(event_id = event.event_id, "presence event without payload"),
     }
 }
 

@@ -15,6 +15,7 @@ mod known_users;
 mod metrics;
 pub mod payload;
 pub mod reply;
+mod sessions;
 pub mod startup;
 mod wire;
 

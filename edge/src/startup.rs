@@ -6,8 +6,12 @@ use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 
 use crate::{
-    auth::Authenticator, backends::Backends, config::Config, fan_in, handlers, http,
+    auth::Authenticator,
+    backends::Backends,
+    config::Config,
+    fan_in, handlers, http,
     known_users::KnownUsers,
+    sessions::{self, EdgeId, Sessions},
 };
 
 /// A bound, not yet serving edge.
@@ -16,6 +20,9 @@ pub struct Application {
     router: axum::Router,
     io: SocketIo,
     backends: Backends,
+    edge: EdgeId,
+    sessions: Arc<Sessions>,
+    lease_interval: std::time::Duration,
 }
 
 impl Application {
@@ -25,10 +32,14 @@ impl Application {
         let authenticator = Arc::new(Authenticator::from_args(&config.auth)?);
         let backends = Backends::connect_lazy(config)?;
 
+        let edge = EdgeId::new();
+        let sessions = Arc::new(Sessions::default());
         let (socket_layer, io) = SocketIo::builder()
             .with_state(authenticator)
             .with_state(backends.clone())
             .with_state(Arc::new(KnownUsers::default()))
+            .with_state(edge.clone())
+            .with_state(sessions.clone())
             .max_payload(config.max_packet_bytes)
             .ws_max_message_size(usize::try_from(config.max_packet_bytes)?)
             .build_layer();
@@ -43,6 +54,9 @@ impl Application {
             router,
             io,
             backends,
+            edge,
+            sessions,
+            lease_interval: config.lease_interval,
         })
     }
 
@@ -57,9 +71,12 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        // Identifies this edge to the services, in their logs.
-        let edge_id = format!("edge-{}", uuid::Uuid::new_v4().simple());
-        let friends_events = fan_in::spawn_friends(self.io.clone(), self.backends, edge_id);
+        let edge_id = self.edge.0.to_string();
+        let background = [
+            fan_in::spawn_friends(self.io.clone(), self.backends.clone(), edge_id.clone()),
+            fan_in::spawn_presence(self.io.clone(), self.backends.clone(), edge_id),
+            sessions::spawn_lease(self.sessions, self.backends, self.edge, self.lease_interval),
+        ];
         let io = self.io;
         let shutdown = async move {
             shutdown.await;
@@ -68,7 +85,9 @@ impl Application {
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
-        friends_events.abort();
+        for task in background {
+            task.abort();
+        }
         served
     }
 }

@@ -3,7 +3,7 @@
 
 use chrono::SecondsFormat;
 use parley_common::time::from_timestamp;
-use parley_proto::friends::v1 as friends;
+use parley_proto::{friends::v1 as friends, presence::v1 as presence};
 use prost_types::Timestamp;
 use serde::Serialize;
 
@@ -70,6 +70,59 @@ impl From<friends::Friend> for Friend {
         Self {
             since: time(friend.since.as_ref()),
             user: user(friend.user),
+        }
+    }
+}
+
+/// A status as clients write it.
+pub fn status(status: i32) -> &'static str {
+    match presence::Status::try_from(status) {
+        Ok(presence::Status::Online) => "ONLINE",
+        Ok(presence::Status::Away) => "AWAY",
+        Ok(presence::Status::DoNotDisturb) => "DO_NOT_DISTURB",
+        Ok(presence::Status::Invisible) => "INVISIBLE",
+        _ => "OFFLINE",
+    }
+}
+
+/// `friend-status-changed`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FriendStatusChanged {
+    pub user_id: String,
+    pub status: &'static str,
+    pub last_seen: Option<String>,
+}
+
+impl From<presence::FriendStatusChanged> for FriendStatusChanged {
+    fn from(changed: presence::FriendStatusChanged) -> Self {
+        Self {
+            status: status(changed.status),
+            last_seen: time(changed.last_seen.as_ref()),
+            user_id: changed.user_id,
+        }
+    }
+}
+
+/// One entry of `friends-status`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FriendStatus {
+    pub user_id: String,
+    pub username: String,
+    pub status: &'static str,
+    pub last_seen: Option<String>,
+    pub is_online: bool,
+}
+
+impl From<presence::FriendStatus> for FriendStatus {
+    fn from(friend: presence::FriendStatus) -> Self {
+        Self {
+            status: status(friend.status),
+            last_seen: time(friend.last_seen.as_ref()),
+            user_id: friend.user_id,
+            username: friend.username,
+            is_online: friend.is_online,
         }
     }
 }

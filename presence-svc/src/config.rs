@@ -1,8 +1,10 @@
 //! Flags of `presence-svc`, each with an environment-variable fallback.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
-use parley_common::config::DatabaseArgs;
+use parley_common::config::{DatabaseArgs, parse_duration};
+
+use crate::state::Timing;
 
 /// How `presence-svc` runs.
 #[derive(Debug, Clone, clap::Parser)]
@@ -16,6 +18,48 @@ pub struct Config {
     #[arg(long, env = "PARLEY_PRESENCE_ADDR", default_value = "127.0.0.1:50052")]
     pub listen_addr: SocketAddr,
 
+    /// gRPC address of friends-svc, for friend lists.
+    #[arg(
+        long,
+        env = "PARLEY_FRIENDS_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub friends_url: String,
+
+    /// A session without a heartbeat for this long no longer counts as online.
+    #[arg(long, env = "PARLEY_HEARTBEAT_TIMEOUT", default_value = "90s", value_parser = parse_duration)]
+    pub heartbeat_timeout: Duration,
+
+    /// How long after a user's last session goes friends still see them as before: a device
+    /// that reconnects within it causes no OFFLINE/ONLINE pair.
+    #[arg(long, env = "PARLEY_PRESENCE_GRACE", default_value = "5s", value_parser = parse_duration)]
+    pub grace: Duration,
+
+    /// How long an edge's sessions live without the edge renewing its lease.
+    #[arg(long, env = "PARLEY_EDGE_LEASE_TTL", default_value = "30s", value_parser = parse_duration)]
+    pub lease_ttl: Duration,
+
+    /// How often changed last-seen times are written (in one batch); a crash loses at most
+    /// this much.
+    #[arg(long, env = "PARLEY_LAST_SEEN_FLUSH_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub flush_interval: Duration,
+
     #[command(flatten)]
     pub database: DatabaseArgs,
+}
+
+impl Config {
+    pub fn timing(&self) -> Timing {
+        Timing {
+            heartbeat_timeout: self.heartbeat_timeout,
+            grace: self.grace,
+            lease_ttl: self.lease_ttl,
+        }
+    }
+
+    /// How often time-based rules are applied: fine enough for the shortest of them.
+    pub fn tick_interval(&self) -> Duration {
+        (self.grace.min(self.heartbeat_timeout) / 5)
+            .clamp(Duration::from_millis(50), Duration::from_secs(1))
+    }
 }

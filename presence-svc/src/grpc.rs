@@ -1,25 +1,153 @@
-//! The gRPC face of `presence-svc`: converts requests, delegates, converts answers.
-//!
-//! Operations not built yet keep the generated default, which answers `UNIMPLEMENTED`.
+//! The gRPC face of `presence-svc`: converts requests, delegates to [`Presence`], converts
+//! answers.
 
-use parley_proto::presence::v1::presence_service_server::PresenceService;
-use sqlx::PgPool;
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use parley_common::{events::EventStream, time::to_timestamp};
+use parley_proto::presence::v1::{self as pb, presence_service_server::PresenceService};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::service::{Presence, from_pb, to_pb};
 
 /// The `parley.presence.v1.PresenceService` implementation.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PresenceGrpc {
-    /// Connections to the `presence` schema.
-    #[allow(
-        dead_code,
-        reason = "the operations that query it arrive with their issue"
-    )]
-    pool: PgPool,
+    presence: Arc<Presence>,
+    lease_ttl: Duration,
 }
 
 impl PresenceGrpc {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(presence: Arc<Presence>, lease_ttl: Duration) -> Self {
+        Self {
+            presence,
+            lease_ttl,
+        }
     }
 }
 
-impl PresenceService for PresenceGrpc {}
+type Answer<T> = Result<Response<T>, Status>;
+
+fn parse_id(field: &str, text: &str) -> Result<Uuid, Status> {
+    Uuid::parse_str(text).map_err(|_| Status::invalid_argument(format!("{field}: must be a UUID")))
+}
+
+fn required<'a>(field: &str, text: &'a str) -> Result<&'a str, Status> {
+    if text.is_empty() || text.len() > 128 {
+        return Err(Status::invalid_argument(format!(
+            "{field}: must be 1–128 bytes"
+        )));
+    }
+    Ok(text)
+}
+
+#[tonic::async_trait]
+impl PresenceService for PresenceGrpc {
+    async fn open_session(
+        &self,
+        request: Request<pb::OpenSessionRequest>,
+    ) -> Answer<pb::OpenSessionResponse> {
+        let request = request.into_inner();
+        let user = parse_id("user_id", &request.user_id)?;
+        let session = required("session_id", &request.session_id)?;
+        let edge = required("edge_id", &request.edge_id)?;
+        let chosen = self.presence.open_session(user, session, edge).await?;
+        Ok(Response::new(pb::OpenSessionResponse {
+            status: to_pb(chosen).into(),
+        }))
+    }
+
+    async fn close_session(
+        &self,
+        request: Request<pb::CloseSessionRequest>,
+    ) -> Answer<pb::CloseSessionResponse> {
+        let request = request.into_inner();
+        self.presence
+            .close_session(required("session_id", &request.session_id)?);
+        Ok(Response::new(pb::CloseSessionResponse {}))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<pb::HeartbeatRequest>,
+    ) -> Answer<pb::HeartbeatResponse> {
+        let request = request.into_inner();
+        let user = parse_id("acting_user_id", &request.acting_user_id)?;
+        let session = required("session_id", &request.session_id)?;
+        let edge = required("edge_id", &request.edge_id)?;
+        self.presence.heartbeat(user, session, edge).await?;
+        Ok(Response::new(pb::HeartbeatResponse {
+            server_time: Some(to_timestamp(Utc::now())),
+        }))
+    }
+
+    async fn update_status(
+        &self,
+        request: Request<pb::UpdateStatusRequest>,
+    ) -> Answer<pb::UpdateStatusResponse> {
+        let request = request.into_inner();
+        let user = parse_id("acting_user_id", &request.acting_user_id)?;
+        let status = pb::Status::try_from(request.status)
+            .ok()
+            .and_then(from_pb)
+            .ok_or_else(|| Status::invalid_argument("status: unknown status"))?;
+        let stored = self.presence.update_status(user, status).await?;
+        Ok(Response::new(pb::UpdateStatusResponse {
+            status: to_pb(stored).into(),
+        }))
+    }
+
+    async fn get_friends_status(
+        &self,
+        request: Request<pb::GetFriendsStatusRequest>,
+    ) -> Answer<pb::GetFriendsStatusResponse> {
+        let user = parse_id("acting_user_id", &request.into_inner().acting_user_id)?;
+        let friends = self.presence.friends_status(user).await?;
+        Ok(Response::new(pb::GetFriendsStatusResponse {
+            friends: friends
+                .into_iter()
+                .map(|friend| pb::FriendStatus {
+                    user_id: friend.user_id.to_string(),
+                    username: friend.username,
+                    status: to_pb(friend.status).into(),
+                    last_seen: friend.last_seen.map(to_timestamp),
+                    is_online: friend.status != crate::state::Status::Offline,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn renew_edge_lease(
+        &self,
+        request: Request<pb::RenewEdgeLeaseRequest>,
+    ) -> Answer<pb::RenewEdgeLeaseResponse> {
+        let request = request.into_inner();
+        let edge = required("edge_id", &request.edge_id)?;
+        let sessions = request
+            .sessions
+            .iter()
+            .map(|session| {
+                Ok((
+                    required("session_id", &session.session_id)?.to_owned(),
+                    parse_id("user_id", &session.user_id)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, Status>>()?;
+        self.presence.renew_lease(edge, &sessions).await?;
+        Ok(Response::new(pb::RenewEdgeLeaseResponse {
+            lease_ttl_ms: u32::try_from(self.lease_ttl.as_millis()).unwrap_or(u32::MAX),
+        }))
+    }
+
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Answer<EventStream<pb::PresenceEvent>> {
+        let request = request.into_inner();
+        tracing::info!(edge = request.edge_id, after = ?request.after_event_id, "edge subscribed");
+        Ok(Response::new(
+            self.presence.events.subscribe(request.after_event_id),
+        ))
+    }
+}

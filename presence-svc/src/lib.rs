@@ -4,8 +4,13 @@
 //! (`parley.presence.v1.PresenceService`) and never read its tables.
 
 pub mod config;
+pub mod error;
+pub mod graph;
 mod grpc;
+pub mod service;
 pub mod startup;
+pub mod state;
+mod store;
 
 /// The Postgres schema this service owns, its migrations table included.
 pub const SCHEMA: &str = "presence";

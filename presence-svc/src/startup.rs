@@ -1,29 +1,39 @@
 //! Building and running the service; `main` and the tests go through the same entry.
 
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use parley_common::{db, grpc};
-use parley_proto::presence::v1::presence_service_server::PresenceServiceServer;
-use tokio::net::TcpListener;
+use parley_common::{db, grpc, propagation::InjectTraceContext};
+use parley_proto::{
+    friends::v1::friends_service_client::FriendsServiceClient,
+    presence::v1::presence_service_server::PresenceServiceServer,
+};
+use tokio::{net::TcpListener, task::JoinHandle};
 
-use crate::{SCHEMA, config::Config, grpc::PresenceGrpc};
+use crate::{SCHEMA, config::Config, graph, grpc::PresenceGrpc, service::Presence};
 
 /// A migrated, bound, not yet serving `presence-svc`.
 pub struct Application {
     listener: TcpListener,
-    service: PresenceGrpc,
+    presence: Arc<Presence>,
+    config: Config,
 }
 
 impl Application {
-    /// Connects to Postgres, applies the `presence` schema's migrations and binds the listener,
-    /// so that the address is known (and connectable) before serving starts.
+    /// Connects to Postgres, applies the `presence` schema's migrations and binds the
+    /// listener, so that the address is known (and connectable) before serving starts.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let pool = db::pool(&config.database)?;
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
+        let friends = FriendsServiceClient::with_interceptor(
+            grpc::lazy_channel(&config.friends_url)?,
+            InjectTraceContext,
+        );
+        let presence = Arc::new(Presence::new(pool, friends, config.timing()));
         let listener = TcpListener::bind(config.listen_addr).await?;
         Ok(Self {
             listener,
-            service: PresenceGrpc::new(pool),
+            presence,
+            config: config.clone(),
         })
     }
 
@@ -32,17 +42,86 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then finishes the calls in flight.
+    /// The service's core, for tests that look inside.
+    pub fn presence(&self) -> Arc<Presence> {
+        self.presence.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the calls in flight and writes the
+    /// last-seen times still in memory.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), grpc::ServeError> {
-        grpc::serve(
+        let presence = self.presence;
+        let background = [
+            every(self.config.tick_interval(), {
+                let presence = presence.clone();
+                move || {
+                    presence.tick();
+                    async {}
+                }
+            }),
+            every(self.config.flush_interval, {
+                let presence = presence.clone();
+                move || {
+                    let presence = presence.clone();
+                    async move {
+                        if let Err(error) = presence.flush(false).await {
+                            tracing::warn!(%error, "cannot write last-seen times; will retry");
+                        }
+                    }
+                }
+            }),
+            tokio::spawn(graph::watch(
+                presence.graph.clone(),
+                presence.friends_client(),
+                format!("presence-svc-{}", uuid::Uuid::new_v4().simple()),
+                {
+                    let presence = presence.clone();
+                    move |new_friends| presence.friendship_formed(new_friends)
+                },
+            )),
+        ];
+
+        let service = PresenceGrpc::new(presence.clone(), self.config.lease_ttl);
+        let closing = presence.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // Open Subscribe streams would hold the graceful shutdown forever.
+            closing.events.close();
+        };
+        let served = grpc::serve(
             self.listener,
-            PresenceServiceServer::new(self.service),
+            PresenceServiceServer::new(service),
             parley_proto::presence::v1::FILE_DESCRIPTOR_SET,
             shutdown,
         )
-        .await
+        .await;
+        for task in background {
+            task.abort();
+        }
+        match presence.flush(true).await {
+            Ok(written) => tracing::info!(written, "last-seen times written at shutdown"),
+            Err(error) => tracing::error!(%error, "last-seen times lost at shutdown"),
+        }
+        served
     }
+}
+
+/// Runs `work` every `period` until aborted.
+fn every<F, Fut>(period: Duration, mut work: F) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            work().await;
+        }
+    })
 }

@@ -2,6 +2,7 @@
 //! event handlers of each namespace.
 
 mod friends;
+mod status;
 
 use std::{future::Future, sync::Arc};
 
@@ -23,6 +24,7 @@ use crate::{
     known_users::KnownUsers,
     payload,
     reply::Reply,
+    sessions::{EdgeId, Sessions},
 };
 
 /// The namespaces of PROTOCOL.md; one client multiplexes them over one connection.
@@ -118,18 +120,37 @@ async fn record_user(
     Ok(stored_username)
 }
 
-async fn on_connect(socket: SocketRef) {
+async fn on_connect(
+    socket: SocketRef,
+    State(backends): State<Backends>,
+    State(edge): State<EdgeId>,
+    State(sessions): State<Arc<Sessions>>,
+) {
     crate::metrics::connections_changed(socket.ns(), 1.0);
-    if let Some(identity) = socket.extensions.get::<Identity>() {
-        socket.join(user_room(&identity.user_id.to_string()));
-    }
-    if socket.ns() == "/friends" {
-        friends::register(&socket);
-    }
+    // The middleware admitted the socket with its identity, so this always holds.
+    let Some(identity) = socket.extensions.get::<Identity>() else {
+        return;
+    };
+    socket.join(user_room(&identity.user_id.to_string()));
     socket.on_fallback(unknown_event);
-    socket.on_disconnect(async |socket: SocketRef, _: DisconnectReason| {
-        crate::metrics::connections_changed(socket.ns(), -1.0);
-    });
+    socket.on_disconnect(on_disconnect);
+    match socket.ns() {
+        "/friends" => friends::register(&socket),
+        "/status" => status::connected(&socket, &identity, &backends, &edge, &sessions).await,
+        _ => {}
+    }
+}
+
+async fn on_disconnect(
+    socket: SocketRef,
+    _: DisconnectReason,
+    State(backends): State<Backends>,
+    State(sessions): State<Arc<Sessions>>,
+) {
+    crate::metrics::connections_changed(socket.ns(), -1.0);
+    if socket.ns() == "/status" {
+        status::disconnected(&socket, &backends, &sessions).await;
+    }
 }
 
 /// An event no handler of this namespace knows gets a clear error, not silence.

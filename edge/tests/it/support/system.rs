@@ -73,6 +73,28 @@ impl Default for EdgeAuth {
     }
 }
 
+/// Presence timing of a test system: the defaults, shortened where a test waits for them.
+#[derive(Clone, Copy)]
+pub struct Timing {
+    pub heartbeat_timeout: Duration,
+    pub grace: Duration,
+    pub lease_ttl: Duration,
+    pub lease_interval: Duration,
+    pub flush_interval: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            heartbeat_timeout: Duration::from_secs(90),
+            grace: Duration::from_millis(300),
+            lease_ttl: Duration::from_secs(30),
+            lease_interval: Duration::from_secs(10),
+            flush_interval: Duration::from_secs(30),
+        }
+    }
+}
+
 /// One whole Parley system. Dropping it drops its database.
 #[allow(dead_code, reason = "each part is there for the tests that stop it")]
 pub struct TestSystem {
@@ -89,6 +111,10 @@ impl TestSystem {
     }
 
     pub async fn spawn_with(auth: EdgeAuth) -> Self {
+        Self::spawn_with_timing(auth, Timing::default()).await
+    }
+
+    pub async fn spawn_with_timing(auth: EdgeAuth, timing: Timing) -> Self {
         let database = TestDatabase::create().await;
         let database_args = database.args();
         let any_port: SocketAddr = "127.0.0.1:0".parse().unwrap();
@@ -111,6 +137,11 @@ impl TestSystem {
         let presence = parley_presence_svc::startup::Application::build(
             &parley_presence_svc::config::Config {
                 listen_addr: any_port,
+                friends_url: format!("http://{friends_addr}"),
+                heartbeat_timeout: timing.heartbeat_timeout,
+                grace: timing.grace,
+                lease_ttl: timing.lease_ttl,
+                flush_interval: timing.flush_interval,
                 database: database_args.clone(),
             },
         )
@@ -141,6 +172,7 @@ impl TestSystem {
             presence_url: format!("http://{presence_addr}"),
             friends_url: format!("http://{friends_addr}"),
             grpc_timeout: Duration::from_secs(5),
+            lease_interval: timing.lease_interval,
             max_packet_bytes: 64 * 1024,
             auth: AuthArgs {
                 jwt_secret: auth.secret,

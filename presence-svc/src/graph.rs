@@ -1,0 +1,187 @@
+//! Friend lists, as friends-svc knows them, cached for the users presence-svc holds and kept
+//! fresh by friends-svc's graph stream, so telling friends costs no call.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use futures_util::StreamExt;
+use parley_common::propagation::InjectTraceContext;
+use parley_proto::friends::v1::{
+    self as friends, friends_service_client::FriendsServiceClient, graph_change::Change,
+};
+use tonic::{Status, service::interceptor::InterceptedService, transport::Channel};
+use uuid::Uuid;
+
+pub type FriendsClient = FriendsServiceClient<InterceptedService<Channel, InjectTraceContext>>;
+
+/// A friendship formed: both sides should see each other's status at once.
+pub type NewFriends = (Uuid, Uuid);
+
+/// Friend ids per cached user.
+#[derive(Default)]
+pub struct FriendGraph {
+    lists: RwLock<HashMap<Uuid, HashSet<Uuid>>>,
+}
+
+/// Friend ids per page when loading a list.
+const PAGE_SIZE: u32 = 5_000;
+
+impl FriendGraph {
+    /// The cached friends of `user`; empty when not cached.
+    pub fn friends_of(&self, user: Uuid) -> Vec<Uuid> {
+        self.read()
+            .get(&user)
+            .map(|friends| friends.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn are_friends(&self, user: Uuid, other: Uuid) -> bool {
+        self.read()
+            .get(&user)
+            .is_some_and(|friends| friends.contains(&other))
+    }
+
+    pub fn is_cached(&self, user: Uuid) -> bool {
+        self.read().contains_key(&user)
+    }
+
+    /// Loads `user`'s list from friends-svc unless cached.
+    pub async fn ensure(&self, client: &FriendsClient, user: Uuid) -> Result<(), Status> {
+        if self.is_cached(user) {
+            return Ok(());
+        }
+        let mut ids = HashSet::new();
+        let mut page_token = None;
+        loop {
+            let page = client
+                .clone()
+                .list_friend_ids(friends::ListFriendIdsRequest {
+                    user_id: user.to_string(),
+                    page_size: Some(PAGE_SIZE),
+                    page_token: page_token.take(),
+                })
+                .await?
+                .into_inner();
+            ids.extend(
+                page.friend_ids
+                    .iter()
+                    .filter_map(|id| Uuid::parse_str(id).ok()),
+            );
+            match page.next_page_token {
+                Some(next) => page_token = Some(next),
+                None => break,
+            }
+        }
+        // A change that arrived while loading already updated nothing (not cached yet), and
+        // the page reflects it: keep whatever is there if another load won the race.
+        self.write().entry(user).or_insert(ids);
+        Ok(())
+    }
+
+    /// Applies one graph change to the cached lists; returns a new friendship.
+    pub fn apply(&self, change: &Change) -> Option<NewFriends> {
+        let pair = |a: &str, b: &str| Some((Uuid::parse_str(a).ok()?, Uuid::parse_str(b).ok()?));
+        let mut lists = self.write();
+        match change {
+            Change::FriendshipAdded(added) => {
+                let (a, b) = pair(&added.user_id, &added.other_user_id)?;
+                if let Some(list) = lists.get_mut(&a) {
+                    list.insert(b);
+                }
+                if let Some(list) = lists.get_mut(&b) {
+                    list.insert(a);
+                }
+                Some((a, b))
+            }
+            Change::FriendshipRemoved(removed) => {
+                let (a, b) = pair(&removed.user_id, &removed.other_user_id)?;
+                if let Some(list) = lists.get_mut(&a) {
+                    list.remove(&b);
+                }
+                if let Some(list) = lists.get_mut(&b) {
+                    list.remove(&a);
+                }
+                None
+            }
+            // A block always ends the friendship first (FriendshipRemoved): nothing more to do.
+            Change::BlockAdded(_) | Change::BlockRemoved(_) => None,
+        }
+    }
+
+    /// Drops every list: changes may have been missed.
+    pub fn clear(&self) {
+        self.write().clear();
+    }
+
+    pub fn forget(&self, users: &[Uuid]) {
+        let mut lists = self.write();
+        for user in users {
+            lists.remove(user);
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Uuid, HashSet<Uuid>>> {
+        // Writers only insert or remove whole entries: a poisoned map is still consistent.
+        self.lists
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Uuid, HashSet<Uuid>>> {
+        self.lists
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Follows friends-svc's graph stream until aborted, calling `on_friendship` for each new
+/// friendship. Every (re)connection that may have missed changes clears the cache, which
+/// then reloads lazily.
+pub async fn watch(
+    graph: Arc<FriendGraph>,
+    client: FriendsClient,
+    subscriber_id: String,
+    on_friendship: impl Fn(NewFriends) + Send + Sync,
+) {
+    let mut last_event_id: Option<u64> = None;
+    let mut retry = Duration::from_millis(100);
+    loop {
+        let request = friends::WatchGraphRequest {
+            subscriber_id: subscriber_id.clone(),
+            after_event_id: last_event_id,
+        };
+        match client.clone().watch_graph(request).await {
+            Ok(response) => {
+                retry = Duration::from_millis(100);
+                if last_event_id.is_none() {
+                    // Lists loaded before the stream was open may predate changes it will
+                    // not replay.
+                    graph.clear();
+                }
+                let mut changes = response.into_inner();
+                while let Some(item) = changes.next().await {
+                    let Ok(change) = item else { break };
+                    let continuous = last_event_id.is_none_or(|last| change.event_id == last + 1);
+                    if !continuous {
+                        tracing::warn!(last = ?last_event_id, next = change.event_id, "graph changes were missed: dropping cached friend lists");
+                        graph.clear();
+                    }
+                    last_event_id = Some(change.event_id);
+                    if let Some(new_friends) = change.change.as_ref().and_then(|c| graph.apply(c)) {
+                        on_friendship(new_friends);
+                    }
+                }
+                tracing::warn!("friends graph stream ended");
+            }
+            Err(status) => tracing::warn!(%status, "cannot watch the friends graph"),
+        }
+        // Whatever happened while disconnected is unknown unless replayed; start clean.
+        graph.clear();
+        last_event_id = None;
+        tokio::time::sleep(retry).await;
+        retry = (retry * 2).min(Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,424 @@
+//! Who is online: sessions, statuses and last seen, in memory. Pure: every call takes the
+//! current time, and returns the changes friends must be told about, so the rules are
+//! tested without a clock or a database.
+//!
+//! A user is online while any of their sessions is live. A session is live until it closes,
+//! misses its heartbeat window, or its edge's lease lapses. When the last live session goes,
+//! the user turns OFFLINE only after a grace period, so a device that reconnects at once
+//! (a flapping network) causes no OFFLINE/ONLINE pair.
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+/// A status as users choose it and as friends see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    Online,
+    Away,
+    DoNotDisturb,
+    Invisible,
+    Offline,
+}
+
+impl Status {
+    /// What friends see of a user who chose `self` and is connected.
+    fn shown(self) -> Status {
+        match self {
+            Status::Invisible => Status::Offline,
+            other => other,
+        }
+    }
+
+    /// The name stored in the database and sent to clients.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Online => "ONLINE",
+            Status::Away => "AWAY",
+            Status::DoNotDisturb => "DO_NOT_DISTURB",
+            Status::Invisible => "INVISIBLE",
+            Status::Offline => "OFFLINE",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Status> {
+        Some(match text {
+            "ONLINE" => Status::Online,
+            "AWAY" => Status::Away,
+            "DO_NOT_DISTURB" => Status::DoNotDisturb,
+            "INVISIBLE" => Status::Invisible,
+            "OFFLINE" => Status::Offline,
+            _ => return None,
+        })
+    }
+}
+
+/// How long things may last.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// A session without a heartbeat for this long is no longer live.
+    pub heartbeat_timeout: Duration,
+    /// How long a user whose last session went stays shown as before.
+    pub grace: Duration,
+    /// How long an edge's sessions live without a lease renewal.
+    pub lease_ttl: Duration,
+}
+
+/// A change of what friends see of `user`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub user: Uuid,
+    pub status: Status,
+    pub last_seen: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+struct Session {
+    user: Uuid,
+    edge: String,
+    last_beat: Instant,
+    live: bool,
+}
+
+#[derive(Debug)]
+struct User {
+    sessions: HashSet<String>,
+    /// The status the user chose; kept while they are away.
+    chosen: Status,
+    /// What friends see now.
+    shown: Status,
+    last_seen: Option<DateTime<Utc>>,
+    /// When the last live session went, while the grace period runs.
+    leaving_since: Option<(Instant, DateTime<Utc>)>,
+}
+
+/// Everything presence-svc knows about who is online.
+#[derive(Debug)]
+pub struct PresenceState {
+    timing: Timing,
+    sessions: HashMap<String, Session>,
+    users: HashMap<Uuid, User>,
+    /// When each edge's lease lapses.
+    leases: HashMap<String, Instant>,
+    /// Last-seen times changed since the last flush to the database.
+    unsaved: HashMap<Uuid, DateTime<Utc>>,
+}
+
+/// A heartbeat or close for a session presence-svc does not hold.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UnknownSession;
+
+impl PresenceState {
+    pub fn new(timing: Timing) -> Self {
+        Self {
+            timing,
+            sessions: HashMap::new(),
+            users: HashMap::new(),
+            leases: HashMap::new(),
+            unsaved: HashMap::new(),
+        }
+    }
+
+    /// Whether `user` is in memory (their stored status and last seen are loaded).
+    pub fn knows(&self, user: Uuid) -> bool {
+        self.users.contains_key(&user)
+    }
+
+    /// Brings a user into memory with what the database holds.
+    pub fn load(&mut self, user: Uuid, chosen: Status, last_seen: Option<DateTime<Utc>>) {
+        self.users.entry(user).or_insert(User {
+            sessions: HashSet::new(),
+            chosen,
+            shown: Status::Offline,
+            last_seen,
+            leaving_since: None,
+        });
+    }
+
+    /// What friends see of `user`: (status, last seen), if in memory.
+    pub fn shown(&self, user: Uuid) -> Option<(Status, Option<DateTime<Utc>>)> {
+        self.users
+            .get(&user)
+            .map(|user| (user.shown, user.last_seen))
+    }
+
+    /// The status `user` chose, if in memory.
+    pub fn chosen(&self, user: Uuid) -> Option<Status> {
+        self.users.get(&user).map(|user| user.chosen)
+    }
+
+    pub fn open_session(
+        &mut self,
+        user: Uuid,
+        session: &str,
+        edge: &str,
+        now: Instant,
+        wall: DateTime<Utc>,
+    ) -> Vec<Change> {
+        self.load(user, Status::Online, None);
+        if let Some(previous) = self.sessions.get(session)
+            && previous.user != user
+        {
+            // A session id reused for someone else: end the old one first.
+            let previous_user = previous.user;
+            self.detach(session);
+            let mut changes = self.settle(previous_user, now, wall);
+            changes.extend(self.attach(user, session, edge, now, wall));
+            return changes;
+        }
+        self.attach(user, session, edge, now, wall)
+    }
+
+    fn attach(
+        &mut self,
+        user: Uuid,
+        session: &str,
+        edge: &str,
+        now: Instant,
+        wall: DateTime<Utc>,
+    ) -> Vec<Change> {
+        self.sessions.insert(
+            session.to_owned(),
+            Session {
+                user,
+                edge: edge.to_owned(),
+                last_beat: now,
+                live: true,
+            },
+        );
+        self.leases
+            .entry(edge.to_owned())
+            .or_insert(now + self.timing.lease_ttl);
+        if let Some(state) = self.users.get_mut(&user) {
+            state.sessions.insert(session.to_owned());
+        }
+        self.settle(user, now, wall)
+    }
+
+    pub fn close_session(
+        &mut self,
+        session: &str,
+        now: Instant,
+        wall: DateTime<Utc>,
+    ) -> Vec<Change> {
+        match self.detach(session) {
+            Some(user) => self.settle(user, now, wall),
+            None => Vec::new(),
+        }
+    }
+
+    fn detach(&mut self, session: &str) -> Option<Uuid> {
+        let removed = self.sessions.remove(session)?;
+        if let Some(state) = self.users.get_mut(&removed.user) {
+            state.sessions.remove(session);
+        }
+        Some(removed.user)
+    }
+
+    /// A heartbeat renews a session's window, and brings a session that missed it back.
+    pub fn heartbeat(
+        &mut self,
+        session: &str,
+        now: Instant,
+        wall: DateTime<Utc>,
+    ) -> Result<Vec<Change>, UnknownSession> {
+        let held = self.sessions.get_mut(session).ok_or(UnknownSession)?;
+        held.last_beat = now;
+        let revived = !held.live;
+        held.live = true;
+        let user = held.user;
+        Ok(if revived {
+            self.settle(user, now, wall)
+        } else {
+            Vec::new()
+        })
+    }
+
+    /// The user chose a status (not `Offline`, which only absence gives).
+    pub fn choose(
+        &mut self,
+        user: Uuid,
+        status: Status,
+        now: Instant,
+        wall: DateTime<Utc>,
+    ) -> Vec<Change> {
+        self.load(user, status, None);
+        if let Some(state) = self.users.get_mut(&user) {
+            state.chosen = status;
+        }
+        self.settle(user, now, wall)
+    }
+
+    /// An edge vouches for its sessions: its lease runs on, sessions presence-svc lost (it
+    /// restarted) are registered again, and those the edge no longer lists end.
+    pub fn renew_lease(
+        &mut self,
+        edge: &str,
+        sessions: &[(String, Uuid)],
+        now: Instant,
+        wall: DateTime<Utc>,
+    ) -> Vec<Change> {
+        self.leases
+            .insert(edge.to_owned(), now + self.timing.lease_ttl);
+        let listed: HashSet<&str> = sessions.iter().map(|(id, _)| id.as_str()).collect();
+        let gone: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|(id, held)| held.edge == edge && !listed.contains(id.as_str()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut changes = Vec::new();
+        for session in gone {
+            changes.extend(self.close_session(&session, now, wall));
+        }
+        for (session, user) in sessions {
+            if !self.sessions.contains_key(session) {
+                changes.extend(self.open_session(*user, session, edge, now, wall));
+            }
+        }
+        changes
+    }
+
+    /// The users whose sessions `renew_lease` would register and who are not in memory yet.
+    pub fn unknown_users(&self, sessions: &[(String, Uuid)]) -> Vec<Uuid> {
+        let mut unknown: Vec<Uuid> = sessions
+            .iter()
+            .map(|(_, user)| *user)
+            .filter(|user| !self.users.contains_key(user))
+            .collect();
+        unknown.sort();
+        unknown.dedup();
+        unknown
+    }
+
+    /// Applies what time did: missed heartbeats, lapsed leases, ended grace periods.
+    pub fn tick(&mut self, now: Instant, wall: DateTime<Utc>) -> Vec<Change> {
+        let lapsed: Vec<String> = self
+            .leases
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(edge, _)| edge.clone())
+            .collect();
+        let mut touched = HashSet::new();
+        for edge in lapsed {
+            self.leases.remove(&edge);
+            let sessions: Vec<String> = self
+                .sessions
+                .iter()
+                .filter(|(_, held)| held.edge == edge)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for session in sessions {
+                touched.extend(self.detach(&session));
+            }
+        }
+        for held in self.sessions.values_mut() {
+            if held.live && now.duration_since(held.last_beat) >= self.timing.heartbeat_timeout {
+                held.live = false;
+                touched.insert(held.user);
+            }
+        }
+        let grace = self.timing.grace;
+        touched.extend(self.users.iter().filter_map(|(id, user)| {
+            let (since, _) = user.leaving_since?;
+            (now.duration_since(since) >= grace).then_some(*id)
+        }));
+        let mut changes = Vec::new();
+        for user in touched {
+            changes.extend(self.settle(user, now, wall));
+        }
+        changes
+    }
+
+    /// Brings what friends see of `user` in line with their sessions and choice.
+    fn settle(&mut self, user: Uuid, now: Instant, wall: DateTime<Utc>) -> Vec<Change> {
+        let live = self.users.get(&user).is_some_and(|state| {
+            state
+                .sessions
+                .iter()
+                .any(|session| self.sessions.get(session).is_some_and(|held| held.live))
+        });
+        let grace = self.timing.grace;
+        let Some(state) = self.users.get_mut(&user) else {
+            return Vec::new();
+        };
+        let target = if live {
+            state.leaving_since = None;
+            state.chosen.shown()
+        } else {
+            match state.leaving_since {
+                None if state.shown != Status::Offline => {
+                    state.leaving_since = Some((now, wall));
+                    return Vec::new();
+                }
+                Some((since, _)) if now.duration_since(since) < grace => return Vec::new(),
+                _ => Status::Offline,
+            }
+        };
+        if target == state.shown {
+            return Vec::new();
+        }
+        // Going offline is dated when the last session went, not when the grace ended.
+        let at = match (target, state.leaving_since.take()) {
+            (Status::Offline, Some((_, left_at))) => left_at,
+            _ => wall,
+        };
+        state.shown = target;
+        state.last_seen = Some(at);
+        self.unsaved.insert(user, at);
+        vec![Change {
+            user,
+            status: target,
+            last_seen: at,
+        }]
+    }
+
+    /// Last-seen times to write, taken out of memory's to-do list.
+    pub fn take_unsaved(&mut self) -> Vec<(Uuid, DateTime<Utc>)> {
+        self.unsaved.drain().collect()
+    }
+
+    /// Puts back a last-seen time whose write failed, unless a newer one is waiting.
+    pub fn mark_unsaved(&mut self, user: Uuid, at: DateTime<Utc>) {
+        self.unsaved.entry(user).or_insert(at);
+    }
+
+    /// At shutdown: whoever friends see online was seen until `wall`.
+    pub fn seen_until(&mut self, wall: DateTime<Utc>) {
+        for (id, user) in &mut self.users {
+            if user.shown != Status::Offline {
+                user.last_seen = Some(wall);
+                self.unsaved.insert(*id, wall);
+            }
+        }
+    }
+
+    /// Forgets users who are offline with nothing pending, to bound memory; returns them.
+    pub fn forget_idle(&mut self) -> Vec<Uuid> {
+        let idle: Vec<Uuid> = self
+            .users
+            .iter()
+            .filter(|(id, user)| {
+                user.sessions.is_empty()
+                    && user.leaving_since.is_none()
+                    && user.shown == Status::Offline
+                    && !self.unsaved.contains_key(id)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &idle {
+            self.users.remove(id);
+        }
+        idle
+    }
+
+    /// How many sessions are held, live or not.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+}
