@@ -422,3 +422,212 @@ impl PresenceState {
         self.sessions.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Time is tokio's paused clock: `advance` moves it exactly, nothing sleeps.
+
+    use super::*;
+    use tokio::time::advance;
+
+    const TIMING: Timing = Timing {
+        heartbeat_timeout: Duration::from_secs(90),
+        grace: Duration::from_secs(5),
+        lease_ttl: Duration::from_secs(30),
+    };
+
+    fn statuses(changes: &[Change]) -> Vec<Status> {
+        changes.iter().map(|change| change.status).collect()
+    }
+
+    fn now() -> (Instant, DateTime<Utc>) {
+        (Instant::now(), Utc::now())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn several_devices_make_one_change_each_way() {
+        let mut state = PresenceState::new(TIMING);
+        let alice = Uuid::new_v4();
+        let (at, wall) = now();
+        assert_eq!(
+            statuses(&state.open_session(alice, "phone", "e1", at, wall)),
+            [Status::Online]
+        );
+        assert!(
+            state
+                .open_session(alice, "laptop", "e1", at, wall)
+                .is_empty()
+        );
+        assert!(
+            state.close_session("phone", at, wall).is_empty(),
+            "one device still live"
+        );
+        assert!(
+            state.close_session("laptop", at, wall).is_empty(),
+            "grace period first"
+        );
+
+        advance(Duration::from_secs(5)).await;
+        let (at, later) = now();
+        let changes = state.tick(at, later);
+        assert_eq!(statuses(&changes), [Status::Offline]);
+        assert_eq!(
+            changes[0].last_seen, wall,
+            "dated when the last device left"
+        );
+        assert!(state.tick(at, later).is_empty(), "told once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_device_that_reconnects_within_the_grace_period_causes_no_change() {
+        let mut state = PresenceState::new(TIMING);
+        let alice = Uuid::new_v4();
+        let (at, wall) = now();
+        state.open_session(alice, "phone", "e1", at, wall);
+        assert!(state.close_session("phone", at, wall).is_empty());
+        advance(Duration::from_secs(4)).await;
+        let (at, wall) = now();
+        assert!(state.tick(at, wall).is_empty());
+        assert!(
+            state
+                .open_session(alice, "phone-2", "e1", at, wall)
+                .is_empty()
+        );
+        advance(Duration::from_secs(10)).await;
+        let (at, wall) = now();
+        assert!(state.tick(at, wall).is_empty(), "no OFFLINE/ONLINE pair");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_without_heartbeats_ends_and_a_heartbeat_brings_it_back() {
+        let mut state = PresenceState::new(TIMING);
+        let alice = Uuid::new_v4();
+        let (at, wall) = now();
+        state.open_session(alice, "phone", "e1", at, wall);
+        for _ in 0..3 {
+            advance(Duration::from_secs(60)).await;
+            let (at, wall) = now();
+            state.heartbeat("phone", at, wall).expect("held");
+            state.renew_lease("e1", &[("phone".into(), alice)], at, wall);
+            assert!(state.tick(at, wall).is_empty(), "heartbeats keep it live");
+        }
+        advance(Duration::from_secs(89)).await;
+        let (at, wall) = now();
+        state.renew_lease("e1", &[("phone".into(), alice)], at, wall);
+        assert!(state.tick(at, wall).is_empty());
+        advance(Duration::from_secs(1)).await;
+        let (at, wall) = now();
+        assert!(
+            state.tick(at, wall).is_empty(),
+            "missed: the grace period starts"
+        );
+        advance(Duration::from_secs(5)).await;
+        let (at, wall) = now();
+        assert_eq!(statuses(&state.tick(at, wall)), [Status::Offline]);
+
+        let (at, wall) = now();
+        let back = state.heartbeat("phone", at, wall).expect("still held");
+        assert_eq!(statuses(&back), [Status::Online]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_an_edge_stops_renewing_its_sessions_end() {
+        let mut state = PresenceState::new(TIMING);
+        let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+        let (at, wall) = now();
+        state.open_session(alice, "a", "dead-edge", at, wall);
+        state.open_session(bob, "b", "live-edge", at, wall);
+        for _ in 0..6 {
+            advance(Duration::from_secs(10)).await;
+            let (at, wall) = now();
+            state.renew_lease("live-edge", &[("b".into(), bob)], at, wall);
+            state.heartbeat("a", at, wall).ok();
+            state.heartbeat("b", at, wall).ok();
+            state.tick(at, wall);
+        }
+        let (at, wall) = now();
+        assert_eq!(
+            state.shown(alice).map(|(status, _)| status),
+            Some(Status::Offline)
+        );
+        assert_eq!(
+            state.shown(bob).map(|(status, _)| status),
+            Some(Status::Online)
+        );
+        assert!(
+            state.heartbeat("a", at, wall).is_err(),
+            "the session is gone"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_renewal_registers_lost_sessions_and_ends_unlisted_ones() {
+        let mut state = PresenceState::new(TIMING);
+        let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+        let (at, wall) = now();
+        state.open_session(bob, "b", "e1", at, wall);
+        // As after a restart: alice's session is unknown here, bob's was closed meanwhile.
+        let changes = state.renew_lease("e1", &[("a".into(), alice)], at, wall);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(
+            (changes[0].user, changes[0].status),
+            (alice, Status::Online)
+        );
+        assert_eq!(state.session_count(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn invisible_users_look_offline_and_their_status_outlives_their_sessions() {
+        let mut state = PresenceState::new(TIMING);
+        let alice = Uuid::new_v4();
+        let (at, wall) = now();
+        state.open_session(alice, "phone", "e1", at, wall);
+        assert_eq!(
+            statuses(&state.choose(alice, Status::Away, at, wall)),
+            [Status::Away]
+        );
+        assert_eq!(
+            statuses(&state.choose(alice, Status::Invisible, at, wall)),
+            [Status::Offline]
+        );
+        assert!(state.close_session("phone", at, wall).is_empty());
+        advance(Duration::from_secs(10)).await;
+        let (at, wall) = now();
+        assert!(state.tick(at, wall).is_empty(), "already shown offline");
+        assert!(
+            state
+                .open_session(alice, "phone", "e1", at, wall)
+                .is_empty(),
+            "still invisible"
+        );
+        assert_eq!(
+            statuses(&state.choose(alice, Status::Online, at, wall)),
+            [Status::Online]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn last_seen_changes_wait_for_the_flush_and_heartbeats_add_none() {
+        let mut state = PresenceState::new(TIMING);
+        let alice = Uuid::new_v4();
+        let (at, wall) = now();
+        state.open_session(alice, "phone", "e1", at, wall);
+        assert_eq!(state.take_unsaved().len(), 1, "coming online is a change");
+        for _ in 0..100 {
+            advance(Duration::from_secs(1)).await;
+            let (at, wall) = now();
+            state.heartbeat("phone", at, wall).expect("held");
+        }
+        assert!(
+            state.take_unsaved().is_empty(),
+            "heartbeats change nothing to store"
+        );
+        let (_, wall) = now();
+        state.seen_until(wall);
+        assert_eq!(
+            state.take_unsaved(),
+            vec![(alice, wall)],
+            "at shutdown, online means seen now"
+        );
+    }
+}

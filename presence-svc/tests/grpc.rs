@@ -1,0 +1,484 @@
+//! presence-svc over real gRPC, with a real friends-svc and Postgres: who hears what, leases,
+//! restarts, and what reaches the database.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::{net::SocketAddr, time::Duration};
+
+use futures_util::StreamExt;
+use parley_common::testing::TestDatabase;
+use parley_proto::{
+    friends::v1::{self as friends, friends_service_client::FriendsServiceClient},
+    presence::v1::{
+        self as pb, presence_event::Payload, presence_service_client::PresenceServiceClient,
+    },
+};
+use sqlx::{Connection, PgConnection};
+use tokio::{sync::oneshot, task::JoinHandle};
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+const GRACE: Duration = Duration::from_millis(200);
+const LEASE_TTL: Duration = Duration::from_millis(800);
+const FLUSH: Duration = Duration::from_millis(300);
+
+struct Running {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("stops in time")
+            .unwrap();
+    }
+}
+
+struct System {
+    database: TestDatabase,
+    friends_addr: SocketAddr,
+    presence_addr: SocketAddr,
+    _friends: Running,
+    presence: Option<Running>,
+}
+
+fn presence_config(
+    system_friends: SocketAddr,
+    database: &TestDatabase,
+    listen: SocketAddr,
+) -> parley_presence_svc::config::Config {
+    parley_presence_svc::config::Config {
+        listen_addr: listen,
+        friends_url: format!("http://{system_friends}"),
+        heartbeat_timeout: Duration::from_secs(60),
+        grace: GRACE,
+        lease_ttl: LEASE_TTL,
+        flush_interval: FLUSH,
+        database: database.args(),
+    }
+}
+
+async fn start_presence(config: &parley_presence_svc::config::Config) -> (SocketAddr, Running) {
+    let app = parley_presence_svc::startup::Application::build(config)
+        .await
+        .unwrap();
+    let addr = app.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        app.run_until_stopped(async move {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    (
+        addr,
+        Running {
+            stop: Some(stop),
+            task,
+        },
+    )
+}
+
+impl System {
+    async fn spawn() -> Self {
+        let database = TestDatabase::create().await;
+        let friends =
+            parley_friends_svc::startup::Application::build(&parley_friends_svc::config::Config {
+                listen_addr: "127.0.0.1:0".parse().unwrap(),
+                database: database.args(),
+            })
+            .await
+            .unwrap();
+        let friends_addr = friends.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            friends
+                .run_until_stopped(async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        let config = presence_config(friends_addr, &database, "127.0.0.1:0".parse().unwrap());
+        let (presence_addr, presence) = start_presence(&config).await;
+        Self {
+            database,
+            friends_addr,
+            presence_addr,
+            _friends: Running {
+                stop: Some(stop),
+                task,
+            },
+            presence: Some(presence),
+        }
+    }
+
+    /// Stops presence-svc gracefully and starts a new one on the same address.
+    async fn restart_presence(&mut self) {
+        if let Some(running) = self.presence.take() {
+            running.stop().await;
+        }
+        let config = presence_config(self.friends_addr, &self.database, self.presence_addr);
+        let (_, running) = start_presence(&config).await;
+        self.presence = Some(running);
+    }
+
+    async fn presence(&self) -> PresenceServiceClient<Channel> {
+        PresenceServiceClient::connect(format!("http://{}", self.presence_addr))
+            .await
+            .unwrap()
+    }
+
+    async fn friends(&self) -> FriendsServiceClient<Channel> {
+        FriendsServiceClient::connect(format!("http://{}", self.friends_addr))
+            .await
+            .unwrap()
+    }
+
+    async fn user(&self, name: &str) -> Uuid {
+        let id = Uuid::new_v4();
+        self.friends()
+            .await
+            .upsert_user(friends::UpsertUserRequest {
+                id: id.to_string(),
+                username: name.into(),
+                avatar: None,
+                issued_at: None,
+            })
+            .await
+            .unwrap();
+        id
+    }
+
+    async fn befriend(&self, a: Uuid, b: Uuid) {
+        let mut client = self.friends().await;
+        let request = client
+            .send_friend_request(friends::SendFriendRequestRequest {
+                acting_user_id: a.to_string(),
+                target: Some(friends::send_friend_request_request::Target::UserId(
+                    b.to_string(),
+                )),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .request
+            .unwrap();
+        client
+            .accept_friend_request(friends::AcceptFriendRequestRequest {
+                acting_user_id: b.to_string(),
+                request_id: request.id,
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn open(&self, user: Uuid, session: &str, edge: &str) {
+        self.presence()
+            .await
+            .open_session(pb::OpenSessionRequest {
+                user_id: user.to_string(),
+                session_id: session.into(),
+                edge_id: edge.into(),
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn close(&self, user: Uuid, session: &str) {
+        self.presence()
+            .await
+            .close_session(pb::CloseSessionRequest {
+                user_id: user.to_string(),
+                session_id: session.into(),
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn friends_status(&self, user: Uuid) -> Vec<pb::FriendStatus> {
+        self.presence()
+            .await
+            .get_friends_status(pb::GetFriendsStatusRequest {
+                acting_user_id: user.to_string(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .friends
+    }
+
+    async fn db(&self) -> PgConnection {
+        PgConnection::connect(&self.database.url).await.unwrap()
+    }
+}
+
+/// Every presence event, as (about whom, status, to whom).
+struct Events(tonic::Streaming<pb::PresenceEvent>);
+
+impl Events {
+    async fn subscribe(system: &System) -> Self {
+        let stream = system
+            .presence()
+            .await
+            .subscribe(pb::SubscribeRequest {
+                edge_id: "test".into(),
+                after_event_id: None,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        Self(stream)
+    }
+
+    async fn next(&mut self) -> (String, pb::Status, Vec<String>, pb::FriendStatusChanged) {
+        let event = tokio::time::timeout(Duration::from_secs(5), self.0.next())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .unwrap();
+        let Some(Payload::FriendStatusChanged(changed)) = event.payload else {
+            panic!("not a status change");
+        };
+        (
+            changed.user_id.clone(),
+            changed.status(),
+            event.recipient_user_ids,
+            changed,
+        )
+    }
+
+    /// Nothing arrives within `wait`.
+    async fn quiet(&mut self, wait: Duration) {
+        if let Ok(Some(event)) = tokio::time::timeout(wait, self.0.next()).await {
+            panic!("unexpected event {event:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn friends_hear_each_change_once_whatever_the_devices_and_strangers_hear_nothing() {
+    let system = System::spawn().await;
+    let (alice, bob, carol) = (
+        system.user("alice").await,
+        system.user("bob").await,
+        system.user("carol").await,
+    );
+    system.befriend(alice, bob).await;
+    let mut events = Events::subscribe(&system).await;
+
+    system.open(alice, "phone", "edge-1").await;
+    system.open(alice, "laptop", "edge-1").await;
+    let (about, status, to, _) = events.next().await;
+    assert_eq!(
+        (about, status, to),
+        (alice.to_string(), pb::Status::Online, vec![bob.to_string()])
+    );
+
+    system.close(alice, "phone").await;
+    system.close(alice, "laptop").await;
+    let (about, status, to, changed) = events.next().await;
+    assert_eq!(
+        (about, status, to),
+        (
+            alice.to_string(),
+            pb::Status::Offline,
+            vec![bob.to_string()]
+        )
+    );
+    assert!(changed.last_seen.is_some());
+    events.quiet(GRACE * 3).await;
+
+    let bob_sees = system.friends_status(bob).await;
+    assert_eq!(bob_sees.len(), 1);
+    assert_eq!(bob_sees[0].username, "alice");
+    assert_eq!(bob_sees[0].status(), pb::Status::Offline);
+    assert!(
+        system.friends_status(carol).await.is_empty(),
+        "carol is nobody's friend"
+    );
+}
+
+#[tokio::test]
+async fn sessions_of_an_edge_that_stops_renewing_its_lease_end() {
+    let system = System::spawn().await;
+    let (alice, bob) = (system.user("alice").await, system.user("bob").await);
+    system.befriend(alice, bob).await;
+    let mut events = Events::subscribe(&system).await;
+    system.open(alice, "phone", "edge-that-dies").await;
+    assert_eq!(events.next().await.1, pb::Status::Online);
+
+    // No renewal from edge-that-dies: its lease lapses, then the grace period runs.
+    let (_, status, _, _) = events.next().await;
+    assert_eq!(status, pb::Status::Offline);
+}
+
+#[tokio::test]
+async fn a_renewing_edge_keeps_its_sessions_and_restores_them_after_a_restart() {
+    let mut system = System::spawn().await;
+    let (alice, bob) = (system.user("alice").await, system.user("bob").await);
+    system.befriend(alice, bob).await;
+    let renew = |presence: PresenceServiceClient<Channel>| async move {
+        let mut presence = presence;
+        presence
+            .renew_edge_lease(pb::RenewEdgeLeaseRequest {
+                edge_id: "edge-1".into(),
+                sessions: vec![pb::EdgeSession {
+                    session_id: "phone".into(),
+                    user_id: alice.to_string(),
+                }],
+            })
+            .await
+            .unwrap();
+    };
+    system.open(alice, "phone", "edge-1").await;
+    for _ in 0..4 {
+        tokio::time::sleep(LEASE_TTL / 2).await;
+        renew(system.presence().await).await;
+    }
+    assert_eq!(
+        system.friends_status(bob).await[0].status(),
+        pb::Status::Online
+    );
+
+    system.restart_presence().await;
+    renew(system.presence().await).await;
+    let seen = system.friends_status(bob).await;
+    assert_eq!(
+        seen[0].status(),
+        pb::Status::Online,
+        "re-registered by the renewal"
+    );
+}
+
+#[tokio::test]
+async fn last_seen_survives_a_restart_of_presence() {
+    let mut system = System::spawn().await;
+    let (alice, bob) = (system.user("alice").await, system.user("bob").await);
+    system.befriend(alice, bob).await;
+    let mut events = Events::subscribe(&system).await;
+    system.open(alice, "phone", "edge-1").await;
+    events.next().await;
+    system.close(alice, "phone").await;
+    let (_, _, _, offline) = events.next().await;
+    let last_seen = offline.last_seen.unwrap();
+
+    system.restart_presence().await;
+    let seen = system.friends_status(bob).await;
+    let stored = seen[0].last_seen.clone().unwrap();
+    assert_eq!(stored.seconds, last_seen.seconds);
+    // Postgres keeps microseconds.
+    assert_eq!(stored.nanos / 1000, last_seen.nanos / 1000);
+    assert_eq!(seen[0].status(), pb::Status::Offline);
+}
+
+#[tokio::test]
+async fn heartbeats_cost_no_database_write() {
+    let system = System::spawn().await;
+    let alice = system.user("alice").await;
+    system.open(alice, "phone", "edge-1").await;
+    tokio::time::sleep(FLUSH * 3).await;
+    // xmin names the transaction that wrote the row's current version.
+    let version = "SELECT xmin::text FROM presence.users WHERE user_id = $1";
+    let before: String = sqlx::query_scalar(version)
+        .bind(alice)
+        .fetch_one(&mut system.db().await)
+        .await
+        .unwrap();
+
+    let mut presence = system.presence().await;
+    for _ in 0..50 {
+        presence
+            .heartbeat(pb::HeartbeatRequest {
+                acting_user_id: alice.to_string(),
+                session_id: "phone".into(),
+                edge_id: "edge-1".into(),
+            })
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(FLUSH * 3).await;
+    let after: String = sqlx::query_scalar(version)
+        .bind(alice)
+        .fetch_one(&mut system.db().await)
+        .await
+        .unwrap();
+    assert_eq!(before, after, "50 heartbeats and 3 flushes wrote nothing");
+}
+
+#[tokio::test]
+async fn a_new_friendship_shows_each_status_at_once_and_an_ended_one_stops_it() {
+    let system = System::spawn().await;
+    let (alice, bob, dave) = (
+        system.user("alice").await,
+        system.user("bob").await,
+        system.user("dave").await,
+    );
+    system.befriend(alice, dave).await;
+    system.open(alice, "a", "edge-1").await;
+    system.open(bob, "b", "edge-1").await;
+    let mut events = Events::subscribe(&system).await;
+
+    system.befriend(alice, bob).await;
+    let mut told = vec![events.next().await, events.next().await];
+    told.sort_by(|x, y| x.0.cmp(&y.0));
+    let mut expected = vec![
+        (alice.to_string(), pb::Status::Online, vec![bob.to_string()]),
+        (bob.to_string(), pb::Status::Online, vec![alice.to_string()]),
+    ];
+    expected.sort_by(|x, y| x.0.cmp(&y.0));
+    let told: Vec<_> = told
+        .into_iter()
+        .map(|(about, status, to, _)| (about, status, to))
+        .collect();
+    assert_eq!(told, expected);
+
+    let mut friends = system.friends().await;
+    friends
+        .block_user(friends::BlockUserRequest {
+            acting_user_id: bob.to_string(),
+            user_id: alice.to_string(),
+        })
+        .await
+        .unwrap();
+    // Let the graph change reach presence-svc.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    system
+        .presence()
+        .await
+        .update_status(pb::UpdateStatusRequest {
+            acting_user_id: alice.to_string(),
+            status: pb::Status::Away.into(),
+        })
+        .await
+        .unwrap();
+    let (about, status, to, _) = events.next().await;
+    assert_eq!((about, status), (alice.to_string(), pb::Status::Away));
+    assert_eq!(
+        to,
+        vec![dave.to_string()],
+        "bob blocked alice: he hears nothing of her"
+    );
+}
+
+#[tokio::test]
+async fn offline_is_not_a_status_one_can_choose() {
+    let system = System::spawn().await;
+    let alice = system.user("alice").await;
+    let refused = system
+        .presence()
+        .await
+        .update_status(pb::UpdateStatusRequest {
+            acting_user_id: alice.to_string(),
+            status: pb::Status::Offline.into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+}
