@@ -11,3 +11,4 @@ mod friends;
 mod http_endpoints;
 mod official_client;
 mod services;
+mod status;

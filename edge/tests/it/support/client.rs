@@ -178,6 +178,16 @@ impl SioClient {
             .expect("the client is open")
     }
 
+    /// Asserts that no event named `name` arrives within `wait`; other events are dropped.
+    pub async fn no_event(&mut self, name: &str, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Ok(Some((event, payload))) =
+            tokio::time::timeout_at(deadline, self.events.recv()).await
+        {
+            assert_ne!(event, name, "unexpected {name}: {payload}");
+        }
+    }
+
     pub async fn disconnect(self) {
         let _ = self.client.disconnect().await;
     }

@@ -52,6 +52,19 @@ where
     }
 }
 
+async fn start_presence(config: parley_presence_svc::config::Config) -> Running {
+    let presence = parley_presence_svc::startup::Application::build(&config)
+        .await
+        .expect("presence-svc starts");
+    let addr = presence.local_addr().unwrap();
+    spawn_until_stopped(addr, |stopped| async move {
+        presence
+            .run_until_stopped(stop_signal(stopped))
+            .await
+            .unwrap();
+    })
+}
+
 async fn stop_signal(stopped: oneshot::Receiver<()>) {
     let _ = stopped.await;
 }
@@ -99,6 +112,7 @@ impl Default for Timing {
 #[allow(dead_code, reason = "each part is there for the tests that stop it")]
 pub struct TestSystem {
     pub database: TestDatabase,
+    presence_config: parley_presence_svc::config::Config,
     pub friends: Running,
     pub presence: Running,
     pub chat: Running,
@@ -134,26 +148,17 @@ impl TestSystem {
                 .unwrap();
         });
 
-        let presence = parley_presence_svc::startup::Application::build(
-            &parley_presence_svc::config::Config {
-                listen_addr: any_port,
-                friends_url: format!("http://{friends_addr}"),
-                heartbeat_timeout: timing.heartbeat_timeout,
-                grace: timing.grace,
-                lease_ttl: timing.lease_ttl,
-                flush_interval: timing.flush_interval,
-                database: database_args.clone(),
-            },
-        )
-        .await
-        .expect("presence-svc starts");
-        let presence_addr = presence.local_addr().unwrap();
-        let presence = spawn_until_stopped(presence_addr, |stopped| async move {
-            presence
-                .run_until_stopped(stop_signal(stopped))
-                .await
-                .unwrap();
-        });
+        let presence_config = parley_presence_svc::config::Config {
+            listen_addr: any_port,
+            friends_url: format!("http://{friends_addr}"),
+            heartbeat_timeout: timing.heartbeat_timeout,
+            grace: timing.grace,
+            lease_ttl: timing.lease_ttl,
+            flush_interval: timing.flush_interval,
+            database: database_args.clone(),
+        };
+        let presence = start_presence(presence_config.clone()).await;
+        let presence_addr = presence.addr;
 
         let chat = parley_chat_svc::startup::Application::build(&parley_chat_svc::config::Config {
             listen_addr: any_port,
@@ -192,6 +197,7 @@ impl TestSystem {
 
         Self {
             database,
+            presence_config,
             friends,
             presence,
             chat,
@@ -208,6 +214,14 @@ impl TestSystem {
         super::SioClient::connect(&self.edge_url(), namespace, Some(&person.token))
             .await
             .unwrap_or_else(|refusal| panic!("{} refused on {namespace}: {refusal}", person.name))
+    }
+
+    /// Stops presence-svc gracefully and starts a new one on the same address.
+    pub async fn restart_presence(&mut self) {
+        assert!(self.presence.stop().await, "presence-svc stops");
+        let mut config = self.presence_config.clone();
+        config.listen_addr = self.presence.addr;
+        self.presence = start_presence(config).await;
     }
 
     /// `http://127.0.0.1:<port>` of the edge.
