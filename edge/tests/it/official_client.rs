@@ -134,3 +134,63 @@ async fn two_people_on_the_official_client_become_friends_then_block_and_unblock
     ok("unblock");
     assert_eq!(ok("friendsAfterUnblock")["friends"], json!([]));
 }
+
+#[tokio::test]
+async fn on_the_official_client_friends_see_each_status_change_once_and_strangers_nothing() {
+    let system = TestSystem::spawn().await;
+    let (alice, bob, carol) = (
+        Person::new("alice"),
+        Person::new("bob"),
+        Person::new("carol"),
+    );
+    let alice_friends = system.connect(&alice, "/friends").await;
+    let bob_friends = system.connect(&bob, "/friends").await;
+    let sent = alice_friends
+        .call("send-friend-request", json!({ "userId": bob.id }))
+        .await;
+    bob_friends
+        .call(
+            "accept-friend-request",
+            json!({ "requestId": sent["data"]["request"]["id"] }),
+        )
+        .await;
+    let plan = json!({
+        "url": system.edge_url(),
+        "alice": { "token": alice.token },
+        "bob": { "token": bob.token },
+        "carol": { "token": carol.token },
+        // Longer than the test system's grace period (300 ms).
+        "settleMs": 400,
+    });
+
+    let report = run_script("status-flow.mjs", plan).await;
+
+    let seen: Vec<(&str, &str)> = report["seenByBob"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| {
+            (
+                event["userId"].as_str().unwrap(),
+                event["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let alice_id = alice.id.to_string();
+    let expected: Vec<(&str, &str)> = ["ONLINE", "AWAY", "OFFLINE", "ONLINE", "OFFLINE"]
+        .into_iter()
+        .map(|status| (alice_id.as_str(), status))
+        .collect();
+    assert_eq!(
+        seen, expected,
+        "two devices, one event per change: {report}"
+    );
+    let last = report["seenByBob"].as_array().unwrap().last().unwrap();
+    assert!(last["lastSeen"].as_str().unwrap().ends_with('Z'));
+    for ack in report["acks"].as_array().unwrap() {
+        assert_eq!(ack["ok"], json!(true), "{ack}");
+    }
+    assert_eq!(report["bobList"]["data"][0]["status"], "OFFLINE");
+    assert_eq!(report["seenByCarol"], json!([]), "the stranger saw nothing");
+    assert_eq!(report["carolList"]["data"], json!([]));
+}
