@@ -211,7 +211,7 @@ impl Presence {
                 })
             })
             .collect();
-        views.sort_by(|a, b| a.username.to_lowercase().cmp(&b.username.to_lowercase()));
+        views.sort_by_key(|view| view.username.to_lowercase());
         Ok(views)
     }
 

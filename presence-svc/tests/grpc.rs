@@ -371,7 +371,7 @@ async fn last_seen_survives_a_restart_of_presence() {
 
     system.restart_presence().await;
     let seen = system.friends_status(bob).await;
-    let stored = seen[0].last_seen.clone().unwrap();
+    let stored = seen[0].last_seen.unwrap();
     assert_eq!(stored.seconds, last_seen.seconds);
     // Postgres keeps microseconds.
     assert_eq!(stored.nanos / 1000, last_seen.nanos / 1000);

@@ -86,12 +86,12 @@ async fn send_friend_request(
             .send_friend_request(backends.request(request))
             .await?
             .into_inner();
+        let request = response.request.map(wire::FriendRequest::from);
         // `friend` is there only when this request accepted theirs.
-        let mut data = json!({ "request": response.request.map(wire::FriendRequest::from) });
-        if let Some(friend) = response.friend {
-            data["friend"] = json!(wire::Friend::from(friend));
-        }
-        Ok(data)
+        Ok(match response.friend {
+            Some(friend) => json!({ "request": request, "friend": wire::Friend::from(friend) }),
+            None => json!({ "request": request }),
+        })
     })
     .await;
 }

@@ -1,19 +1,13 @@
 //! `/friends` end to end: two people find each other, become friends, block and unblock, with
 //! every refusal the rules call for.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{SioClient, TestSystem, tokens::Person};
-
-fn data(ack: Value) -> Value {
-    assert_eq!(ack["ok"], json!(true), "{ack}");
-    ack["data"].clone()
-}
-
-fn error_code(ack: &Value) -> &str {
-    assert_eq!(ack["ok"], json!(false), "{ack}");
-    ack["error"]["code"].as_str().unwrap()
-}
+use crate::support::{
+    SioClient, TestSystem,
+    acks::{befriend_on, data, error_code},
+    tokens::Person,
+};
 
 async fn friends_of(client: &SioClient) -> Vec<String> {
     let listed = data(client.call("list-friends", json!({})).await);
@@ -282,19 +276,7 @@ async fn removing_a_friend_tells_the_other() {
     let (alice, bob) = (Person::new("alice"), Person::new("bob"));
     let alice_socket = system.connect(&alice, "/friends").await;
     let mut bob_socket = system.connect(&bob, "/friends").await;
-    let sent = data(
-        alice_socket
-            .call("send-friend-request", json!({ "userId": bob.id }))
-            .await,
-    );
-    data(
-        bob_socket
-            .call(
-                "accept-friend-request",
-                json!({ "requestId": sent["request"]["id"] }),
-            )
-            .await,
-    );
+    befriend_on(&alice_socket, &bob_socket, &bob).await;
 
     data(
         alice_socket
@@ -316,20 +298,7 @@ async fn blocking_ends_everything_between_two_people_and_unblocking_restores_not
     let (alice, bob) = (Person::new("alice"), Person::new("bob"));
     let alice_socket = system.connect(&alice, "/friends").await;
     let mut bob_socket = system.connect(&bob, "/friends").await;
-    let sent = data(
-        alice_socket
-            .call("send-friend-request", json!({ "userId": bob.id }))
-            .await,
-    );
-    data(
-        bob_socket
-            .call(
-                "accept-friend-request",
-                json!({ "requestId": sent["request"]["id"] }),
-            )
-            .await,
-    );
-    // A pending request from bob too would be removed: send one after unfriending below.
+    befriend_on(&alice_socket, &bob_socket, &bob).await;
 
     data(
         alice_socket

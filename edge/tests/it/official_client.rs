@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::support::{
     TestSystem,
+    acks::befriend,
     tokens::{Person, bad_tokens, claims, hs256},
 };
 
@@ -143,17 +144,7 @@ async fn on_the_official_client_friends_see_each_status_change_once_and_stranger
         Person::new("bob"),
         Person::new("carol"),
     );
-    let alice_friends = system.connect(&alice, "/friends").await;
-    let bob_friends = system.connect(&bob, "/friends").await;
-    let sent = alice_friends
-        .call("send-friend-request", json!({ "userId": bob.id }))
-        .await;
-    bob_friends
-        .call(
-            "accept-friend-request",
-            json!({ "requestId": sent["data"]["request"]["id"] }),
-        )
-        .await;
+    befriend(&system, &alice, &bob).await;
     let plan = json!({
         "url": system.edge_url(),
         "alice": { "token": alice.token },

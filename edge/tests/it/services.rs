@@ -63,25 +63,33 @@ async fn every_service_reports_serving_for_itself_and_overall() {
     }
 }
 
+/// The services a gRPC server lists by reflection (v1).
+async fn listed_services(addr: SocketAddr) -> Vec<String> {
+    let mut reflection = ServerReflectionClient::new(channel(addr).await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = reflection
+        .server_reflection_info(futures_util::stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.next().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("not a service list");
+    };
+    list.service
+        .into_iter()
+        .map(|service| service.name)
+        .collect()
+}
+
 #[tokio::test]
 async fn every_service_lists_its_api_by_reflection() {
     let system = TestSystem::spawn().await;
     for (_, service, addr) in services(&system) {
-        let mut reflection = ServerReflectionClient::new(channel(addr).await);
-        let request = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut answers = reflection
-            .server_reflection_info(futures_util::stream::iter([request]))
-            .await
-            .unwrap()
-            .into_inner();
-        let answer = answers.next().await.unwrap().unwrap();
-        let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
-            panic!("{service}: not a service list");
-        };
-        let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+        let names = listed_services(addr).await;
         assert!(names.iter().any(|name| name == service), "{names:?}");
         assert!(
             names.iter().any(|name| name == "grpc.health.v1.Health"),
@@ -138,24 +146,10 @@ async fn each_service_lists_only_its_own_api() {
     let system = TestSystem::spawn().await;
     let all: Vec<&str> = services(&system).iter().map(|(_, name, _)| *name).collect();
     for (_, service, addr) in services(&system) {
-        let mut reflection = ServerReflectionClient::new(channel(addr).await);
-        let request = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut answers = reflection
-            .server_reflection_info(futures_util::stream::iter([request]))
-            .await
-            .unwrap()
-            .into_inner();
-        let Some(MessageResponse::ListServicesResponse(list)) =
-            answers.next().await.unwrap().unwrap().message_response
-        else {
-            panic!("not a service list");
-        };
+        let names = listed_services(addr).await;
         for other in all.iter().filter(|other| **other != service) {
             assert!(
-                !list.service.iter().any(|s| s.name == *other),
+                !names.iter().any(|name| name == other),
                 "{service} lists {other}"
             );
         }

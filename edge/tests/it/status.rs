@@ -5,30 +5,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{SioClient, TestSystem, tokens::Person};
-
-fn data(ack: Value) -> Value {
-    assert_eq!(ack["ok"], json!(true), "{ack}");
-    ack["data"].clone()
-}
-
-async fn befriend(system: &TestSystem, a: &Person, b: &Person) {
-    let a_socket = system.connect(a, "/friends").await;
-    let b_socket = system.connect(b, "/friends").await;
-    let sent = data(
-        a_socket
-            .call("send-friend-request", json!({ "userId": b.id }))
-            .await,
-    );
-    data(
-        b_socket
-            .call(
-                "accept-friend-request",
-                json!({ "requestId": sent["request"]["id"] }),
-            )
-            .await,
-    );
-}
+use crate::support::{
+    SioClient, TestSystem,
+    acks::{befriend, data},
+    tokens::Person,
+};
 
 async fn status_of(watcher: &mut SioClient, who: &Person) -> Value {
     let changed = watcher.next_event("friend-status-changed").await;

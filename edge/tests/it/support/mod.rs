@@ -1,5 +1,6 @@
 //! The test harness: a whole Parley system per test, tokens, and a Socket.IO client.
 
+pub mod acks;
 pub mod client;
 pub mod system;
 pub mod tokens;
