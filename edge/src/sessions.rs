@@ -62,7 +62,9 @@ impl Sessions {
 
 /// Renews this edge's lease every `interval`, listing its live sessions: presence-svc keeps
 /// them alive, registers those it lost (after a restart) and ends those no longer listed.
-/// If this edge dies, the renewals stop and its sessions end when the lease lapses.
+/// If this edge dies, the renewals stop and its sessions end when the lease lapses. The
+/// interval shrinks to a third of the lease presence-svc announces, so that one lost
+/// renewal never lets the lease lapse.
 pub fn spawn_lease(
     sessions: Arc<Sessions>,
     backends: Backends,
@@ -70,22 +72,30 @@ pub fn spawn_lease(
     interval: Duration,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut period = interval.max(MIN_RENEWAL_INTERVAL);
         loop {
-            ticks.tick().await;
             let request = RenewEdgeLeaseRequest {
                 edge_id: edge.0.to_string(),
                 sessions: sessions.snapshot(),
             };
-            if let Err(status) = backends
+            match backends
                 .presence
                 .clone()
                 .renew_edge_lease(backends.request(request))
                 .await
             {
-                tracing::warn!(%status, "cannot renew the presence lease");
+                Ok(response) => {
+                    let ttl = Duration::from_millis(u64::from(response.into_inner().lease_ttl_ms));
+                    if !ttl.is_zero() {
+                        period = period.min(ttl / 3).max(MIN_RENEWAL_INTERVAL);
+                    }
+                }
+                Err(status) => tracing::warn!(%status, "cannot renew the presence lease"),
             }
+            tokio::time::sleep(period).await;
         }
     })
 }
+
+/// Renewals never come faster than this, whatever the configuration says.
+const MIN_RENEWAL_INTERVAL: Duration = Duration::from_millis(100);

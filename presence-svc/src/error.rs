@@ -8,6 +8,8 @@ pub enum Error {
     InvalidArgument(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    #[error("session id already held by another user")]
+    SessionTaken,
     /// friends-svc did not answer; the caller may retry.
     #[error("friends-svc: {0}")]
     Friends(Status),
@@ -23,6 +25,7 @@ impl From<Error> for Status {
     fn from(error: Error) -> Self {
         match error {
             Error::InvalidArgument(message) => Status::invalid_argument(message),
+            Error::SessionTaken => Status::already_exists("session_id: held by another user"),
             Error::Database(error) => parley_common::db::status_from_sqlx(&error),
             Error::Friends(status) => {
                 tracing::warn!(%status, "friends-svc call failed");

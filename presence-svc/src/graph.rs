@@ -3,7 +3,10 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -24,7 +27,13 @@ pub type NewFriends = (Uuid, Uuid);
 #[derive(Default)]
 pub struct FriendGraph {
     lists: RwLock<HashMap<Uuid, HashSet<Uuid>>>,
+    /// Counts applied changes and clears: a list loaded while it moved may have missed a
+    /// change, so it is loaded again.
+    generation: AtomicU64,
 }
+
+/// How often a list is reloaded because changes kept arriving while it loaded.
+const LOAD_ATTEMPTS: usize = 3;
 
 /// Friend ids per page when loading a list.
 const PAGE_SIZE: u32 = 5_000;
@@ -53,36 +62,74 @@ impl FriendGraph {
         if self.is_cached(user) {
             return Ok(());
         }
-        let mut ids = HashSet::new();
-        let mut page_token = None;
-        loop {
-            let page = client
-                .clone()
-                .list_friend_ids(friends::ListFriendIdsRequest {
-                    user_id: user.to_string(),
-                    page_size: Some(PAGE_SIZE),
-                    page_token: page_token.take(),
-                })
-                .await?
-                .into_inner();
-            ids.extend(
-                page.friend_ids
-                    .iter()
-                    .filter_map(|id| Uuid::parse_str(id).ok()),
-            );
-            match page.next_page_token {
-                Some(next) => page_token = Some(next),
-                None => break,
-            }
-        }
-        // A change that arrived while loading already updated nothing (not cached yet), and
-        // the page reflects it: keep whatever is there if another load won the race.
-        self.write().entry(user).or_insert(ids);
-        Ok(())
+        self.load(client, user).await
     }
 
+    /// (Re)loads `user`'s list. If the graph changed meanwhile, the pages may predate a
+    /// change the cache never saw for this user: load again.
+    async fn load(&self, client: &FriendsClient, user: Uuid) -> Result<(), Status> {
+        for _ in 0..LOAD_ATTEMPTS {
+            let before = self.generation.load(Ordering::SeqCst);
+            let ids = fetch(client, user).await?;
+            if self.generation.load(Ordering::SeqCst) == before {
+                self.write().insert(user, ids);
+                return Ok(());
+            }
+        }
+        Err(Status::unavailable(
+            "the friend graph keeps changing; try again",
+        ))
+    }
+
+    /// Reloads every cached list, e.g. after changes may have been missed; lists stay in
+    /// use (possibly stale) until their reload lands.
+    pub async fn refresh_all(&self, client: &FriendsClient) {
+        let users: Vec<Uuid> = self.read().keys().copied().collect();
+        futures_util::stream::iter(users)
+            .for_each_concurrent(LOAD_CONCURRENCY, |user| async move {
+                if let Err(status) = self.load(client, user).await {
+                    tracing::warn!(%status, %user, "cannot reload a friend list; dropping it");
+                    self.write().remove(&user);
+                }
+            })
+            .await;
+    }
+}
+
+/// Friend lists loaded at once when many are needed.
+pub const LOAD_CONCURRENCY: usize = 16;
+
+/// All of `user`'s friend ids, page by page.
+async fn fetch(client: &FriendsClient, user: Uuid) -> Result<HashSet<Uuid>, Status> {
+    let mut ids = HashSet::new();
+    let mut page_token = None;
+    loop {
+        let page = client
+            .clone()
+            .list_friend_ids(friends::ListFriendIdsRequest {
+                user_id: user.to_string(),
+                page_size: Some(PAGE_SIZE),
+                page_token: page_token.take(),
+            })
+            .await?
+            .into_inner();
+        ids.extend(
+            page.friend_ids
+                .iter()
+                .filter_map(|id| Uuid::parse_str(id).ok()),
+        );
+        match page.next_page_token {
+            Some(next) => page_token = Some(next),
+            None => break,
+        }
+    }
+    Ok(ids)
+}
+
+impl FriendGraph {
     /// Applies one graph change to the cached lists; returns a new friendship.
     pub fn apply(&self, change: &Change) -> Option<NewFriends> {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         let pair = |a: &str, b: &str| Some((Uuid::parse_str(a).ok()?, Uuid::parse_str(b).ok()?));
         let mut lists = self.write();
         match change {
@@ -111,16 +158,9 @@ impl FriendGraph {
         }
     }
 
-    /// Drops every list: changes may have been missed.
-    pub fn clear(&self) {
-        self.write().clear();
-    }
-
-    pub fn forget(&self, users: &[Uuid]) {
-        let mut lists = self.write();
-        for user in users {
-            lists.remove(user);
-        }
+    /// Keeps only the lists of users `keep` wants (those presence-svc holds in memory).
+    pub fn retain(&self, keep: impl Fn(Uuid) -> bool) {
+        self.write().retain(|user, _| keep(*user));
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Uuid, HashSet<Uuid>>> {
@@ -138,8 +178,8 @@ impl FriendGraph {
 }
 
 /// Follows friends-svc's graph stream until aborted, calling `on_friendship` for each new
-/// friendship. Every (re)connection that may have missed changes clears the cache, which
-/// then reloads lazily.
+/// friendship. Every (re)connection, and every gap in the event ids, reloads the cached
+/// lists, which stay in use meanwhile.
 pub async fn watch(
     graph: Arc<FriendGraph>,
     client: FriendsClient,
@@ -159,15 +199,15 @@ pub async fn watch(
                 if last_event_id.is_none() {
                     // Lists loaded before the stream was open may predate changes it will
                     // not replay.
-                    graph.clear();
+                    graph.refresh_all(&client).await;
                 }
                 let mut changes = response.into_inner();
                 while let Some(item) = changes.next().await {
                     let Ok(change) = item else { break };
                     let continuous = last_event_id.is_none_or(|last| change.event_id == last + 1);
                     if !continuous {
-                        tracing::warn!(last = ?last_event_id, next = change.event_id, "graph changes were missed: dropping cached friend lists");
-                        graph.clear();
+                        tracing::warn!(last = ?last_event_id, next = change.event_id, "graph changes were missed: reloading cached friend lists");
+                        graph.refresh_all(&client).await;
                     }
                     last_event_id = Some(change.event_id);
                     if let Some(new_friends) = change.change.as_ref().and_then(|c| graph.apply(c)) {
@@ -178,8 +218,8 @@ pub async fn watch(
             }
             Err(status) => tracing::warn!(%status, "cannot watch the friends graph"),
         }
-        // Whatever happened while disconnected is unknown unless replayed; start clean.
-        graph.clear();
+        // Whatever happened while disconnected is unknown: the next connection starts live
+        // and reloads the lists.
         last_event_id = None;
         tokio::time::sleep(retry).await;
         retry = (retry * 2).min(Duration::from_secs(5));

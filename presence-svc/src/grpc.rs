@@ -63,8 +63,9 @@ impl PresenceService for PresenceGrpc {
         request: Request<pb::CloseSessionRequest>,
     ) -> Answer<pb::CloseSessionResponse> {
         let request = request.into_inner();
+        let user = parse_id("user_id", &request.user_id)?;
         self.presence
-            .close_session(required("session_id", &request.session_id)?);
+            .close_session(user, required("session_id", &request.session_id)?);
         Ok(Response::new(pb::CloseSessionResponse {}))
     }
 

@@ -1,9 +1,13 @@
 //! The operations of presence-svc: the in-memory state behind a lock, the friend lists,
 //! what is stored, and the events friends receive.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{
+    Arc, Mutex, MutexGuard,
+    atomic::{AtomicU64, Ordering},
+};
 
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 use parley_common::{events::EventLog, time::to_timestamp};
 use parley_proto::{friends::v1 as friends, presence::v1 as pb};
 use sqlx::PgPool;
@@ -12,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     error::Error,
-    graph::{FriendGraph, FriendsClient, NewFriends},
+    graph::{FriendGraph, FriendsClient, LOAD_CONCURRENCY, NewFriends},
     state::{Change, PresenceState, Status, Timing},
     store,
 };
@@ -20,6 +24,8 @@ use crate::{
 /// Events kept for edges that reconnect, and how far one may fall behind.
 const RETAINED_EVENTS: usize = 4096;
 const LAG_LIMIT: usize = 16_384;
+/// The most ids friends-svc's `GetUsers` takes in one call.
+const NAMES_PER_CALL: usize = 1000;
 
 /// A friend as `get-friends-status` shows them.
 #[derive(Debug, Clone)]
@@ -30,12 +36,20 @@ pub struct FriendView {
     pub last_seen: Option<DateTime<Utc>>,
 }
 
+/// What the last-seen flushes wrote so far, for tests and metrics.
+#[derive(Debug, Default)]
+pub struct FlushStats {
+    pub flushes: AtomicU64,
+    pub rows: AtomicU64,
+}
+
 pub struct Presence {
     state: Mutex<PresenceState>,
     pub events: EventLog<pb::PresenceEvent>,
     pub graph: Arc<FriendGraph>,
     friends: FriendsClient,
     pool: PgPool,
+    pub flush_stats: FlushStats,
 }
 
 impl Presence {
@@ -46,6 +60,7 @@ impl Presence {
             graph: Arc::new(FriendGraph::default()),
             friends,
             pool,
+            flush_stats: FlushStats::default(),
         }
     }
 
@@ -57,39 +72,19 @@ impl Presence {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Brings `users` into memory (stored status and last seen, and their friend lists) so
-    /// that their changes can be told to friends without waiting.
-    async fn ensure_loaded(&self, users: &[Uuid]) -> Result<(), Error> {
-        let unknown: Vec<Uuid> = {
-            let state = self.state();
-            users
-                .iter()
-                .copied()
-                .filter(|user| !state.knows(*user))
-                .collect()
-        };
-        if !unknown.is_empty() {
-            let stored = store::load(&self.pool, &unknown).await?;
-            let mut state = self.state();
-            for (user, chosen, last_seen) in stored {
-                state.load(user, chosen, last_seen);
-            }
-        }
-        for user in users {
-            self.graph
-                .ensure(&self.friends, *user)
-                .await
-                .map_err(Error::Friends)?;
-        }
-        Ok(())
-    }
-
-    /// Tells each change to the friends of its user.
-    fn publish(&self, changes: Vec<Change>) {
+    /// Changes the state and tells friends before the lock is released, so that events
+    /// leave in the order the state changed.
+    fn apply<T>(
+        &self,
+        change: impl FnOnce(&mut PresenceState, Instant, DateTime<Utc>) -> (T, Vec<Change>),
+    ) -> T {
+        let mut state = self.state();
+        let (result, changes) = change(&mut state, Instant::now(), Utc::now());
         for change in changes {
             let recipients = self.graph.friends_of(change.user);
             self.tell(&change, &recipients);
         }
+        result
     }
 
     fn tell(&self, change: &Change, recipients: &[Uuid]) {
@@ -110,6 +105,34 @@ impl Presence {
         });
     }
 
+    /// Brings `users` into memory (stored status and last seen in one read, friend lists a
+    /// few at a time) so that their changes can be told to friends without waiting.
+    async fn ensure_loaded(&self, users: &[Uuid]) -> Result<(), Error> {
+        let unknown: Vec<Uuid> = {
+            let state = self.state();
+            users
+                .iter()
+                .copied()
+                .filter(|user| !state.knows(*user))
+                .collect()
+        };
+        if !unknown.is_empty() {
+            let stored = store::load(&self.pool, &unknown).await?;
+            let mut state = self.state();
+            for (user, chosen, last_seen) in stored {
+                state.load(user, chosen, last_seen);
+            }
+        }
+        futures_util::stream::iter(users.iter().copied().map(Ok))
+            .try_for_each_concurrent(LOAD_CONCURRENCY, |user| async move {
+                self.graph
+                    .ensure(&self.friends, user)
+                    .await
+                    .map_err(Error::Friends)
+            })
+            .await
+    }
+
     pub async fn open_session(
         &self,
         user: Uuid,
@@ -117,29 +140,37 @@ impl Presence {
         edge: &str,
     ) -> Result<Status, Error> {
         self.ensure_loaded(&[user]).await?;
-        let changes = self
-            .state()
-            .open_session(user, session, edge, Instant::now(), Utc::now());
-        self.publish(changes);
-        Ok(self.state().chosen(user).unwrap_or(Status::Online))
+        self.apply(
+            |state, now, wall| match state.open_session(user, session, edge, now, wall) {
+                Ok(changes) => (Ok(state.chosen(user).unwrap_or(Status::Online)), changes),
+                Err(_taken) => (Err(Error::SessionTaken), Vec::new()),
+            },
+        )
     }
 
-    pub fn close_session(&self, session: &str) {
-        let changes = self
-            .state()
-            .close_session(session, Instant::now(), Utc::now());
-        self.publish(changes);
+    /// Ends `user`'s session; a session of someone else is left alone.
+    pub fn close_session(&self, user: Uuid, session: &str) {
+        self.apply(|state, now, wall| {
+            if state.owner(session) != Some(user) {
+                return ((), Vec::new());
+            }
+            ((), state.close_session(session, now, wall))
+        });
     }
 
     /// Renews a session's heartbeat window; a session presence-svc does not hold (it
     /// restarted) is registered again for `edge`.
     pub async fn heartbeat(&self, user: Uuid, session: &str, edge: &str) -> Result<(), Error> {
-        let beat = self.state().heartbeat(session, Instant::now(), Utc::now());
-        match beat {
-            Ok(changes) => self.publish(changes),
-            Err(_unknown) => {
-                self.open_session(user, session, edge).await?;
-            }
+        let held = self.apply(|state, now, wall| match state.owner(session) {
+            Some(owner) if owner == user => (
+                true,
+                state.heartbeat(session, now, wall).unwrap_or_default(),
+            ),
+            Some(_) => (true, Vec::new()),
+            None => (false, Vec::new()),
+        });
+        if !held {
+            self.open_session(user, session, edge).await?;
         }
         Ok(())
     }
@@ -154,15 +185,12 @@ impl Presence {
         }
         self.ensure_loaded(&[user]).await?;
         store::save_chosen(&self.pool, user, status).await?;
-        let changes = self
-            .state()
-            .choose(user, status, Instant::now(), Utc::now());
-        self.publish(changes);
+        self.apply(|state, now, wall| ((), state.choose(user, status, now, wall)));
         Ok(status)
     }
 
     /// The status of each of `user`'s friends, from memory: one read loads the friends not
-    /// in memory yet, one call names them all.
+    /// in memory yet, and friends-svc names them in calls of up to 1000.
     pub async fn friends_status(&self, user: Uuid) -> Result<Vec<FriendView>, Error> {
         self.graph
             .ensure(&self.friends, user)
@@ -187,18 +215,22 @@ impl Presence {
                 state.load(id, chosen, last_seen);
             }
         }
-        let names = self
-            .friends
-            .clone()
-            .get_users(friends::GetUsersRequest {
-                user_ids: friend_ids.iter().map(Uuid::to_string).collect(),
-            })
-            .await
-            .map_err(Error::Friends)?
-            .into_inner()
-            .users;
+        let mut named = Vec::with_capacity(friend_ids.len());
+        for chunk in friend_ids.chunks(NAMES_PER_CALL) {
+            let users = self
+                .friends
+                .clone()
+                .get_users(friends::GetUsersRequest {
+                    user_ids: chunk.iter().map(Uuid::to_string).collect(),
+                })
+                .await
+                .map_err(Error::Friends)?
+                .into_inner()
+                .users;
+            named.extend(users);
+        }
         let state = self.state();
-        let mut views: Vec<FriendView> = names
+        let mut views: Vec<FriendView> = named
             .into_iter()
             .filter_map(|named| {
                 let id = Uuid::parse_str(&named.id).ok()?;
@@ -215,51 +247,46 @@ impl Presence {
         Ok(views)
     }
 
-    /// An edge vouches for its live sessions (see [`PresenceState::renew_lease`]).
+    /// An edge vouches for its live sessions. The lease is extended first, so that a slow or
+    /// failed load of users (after a restart, many at once) never lets the edge's sessions
+    /// lapse; the sessions are registered once their users are loaded.
     pub async fn renew_lease(&self, edge: &str, sessions: &[(String, Uuid)]) -> Result<(), Error> {
-        let unknown = self.state().unknown_users(sessions);
-        self.ensure_loaded(&unknown).await?;
-        let changes = self
-            .state()
-            .renew_lease(edge, sessions, Instant::now(), Utc::now());
-        self.publish(changes);
+        self.apply(|state, now, _| (state.extend_lease(edge, now), Vec::new()));
+        let mut users: Vec<Uuid> = sessions.iter().map(|(_, user)| *user).collect();
+        users.sort();
+        users.dedup();
+        self.ensure_loaded(&users).await?;
+        self.apply(|state, now, wall| ((), state.renew_lease(edge, sessions, now, wall)));
         Ok(())
     }
 
     /// Applies what time did; called every second or so.
     pub fn tick(&self) {
-        let changes = self.state().tick(Instant::now(), Utc::now());
-        self.publish(changes);
+        self.apply(|state, now, wall| ((), state.tick(now, wall)));
     }
 
     /// A friendship formed: each side sees the other's status at once.
     pub fn friendship_formed(&self, (a, b): NewFriends) {
-        let now = Utc::now();
-        let views = {
-            let state = self.state();
-            [(a, b), (b, a)].map(|(user, friend)| (state.shown(user), user, friend))
-        };
-        for (shown, user, friend) in views {
-            if let Some((status, last_seen)) = shown {
+        let state = self.state();
+        for (user, friend) in [(a, b), (b, a)] {
+            if let Some((status, last_seen)) = state.shown(user) {
                 let change = Change {
                     user,
                     status,
-                    last_seen: last_seen.unwrap_or(now),
+                    last_seen: last_seen.unwrap_or_else(Utc::now),
                 };
                 self.tell(&change, &[friend]);
             }
         }
     }
 
-    /// Writes the last-seen times changed since the previous flush, in one statement; with
-    /// `final_flush`, everyone shown online is first marked as seen until now. Users no
-    /// longer online are then dropped from memory.
-    pub async fn flush(&self, final_flush: bool) -> Result<usize, Error> {
+    /// Writes, in one statement, the last-seen times changed since the previous flush and
+    /// "seen until now" for everyone shown online: at most one row per user per flush,
+    /// whatever the heartbeats. Users no longer online are then dropped from memory.
+    pub async fn flush(&self) -> Result<usize, Error> {
         let batch = {
             let mut state = self.state();
-            if final_flush {
-                state.seen_until(Utc::now());
-            }
+            state.seen_until(Utc::now());
             state.take_unsaved()
         };
         if let Err(error) = store::save_last_seen(&self.pool, &batch).await {
@@ -270,8 +297,16 @@ impl Presence {
             }
             return Err(error.into());
         }
-        let forgotten = self.state().forget_idle();
-        self.graph.forget(&forgotten);
+        self.flush_stats.flushes.fetch_add(1, Ordering::Relaxed);
+        self.flush_stats
+            .rows
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let state = {
+            let mut state = self.state();
+            state.forget_idle();
+            state
+        };
+        self.graph.retain(|user| state.knows(user));
         Ok(batch.len())
     }
 

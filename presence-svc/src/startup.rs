@@ -7,7 +7,7 @@ use parley_proto::{
     friends::v1::friends_service_client::FriendsServiceClient,
     presence::v1::presence_service_server::PresenceServiceServer,
 };
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{SCHEMA, config::Config, graph, grpc::PresenceGrpc, service::Presence};
 
@@ -54,37 +54,40 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), grpc::ServeError> {
         let presence = self.presence;
-        let background = [
-            every(self.config.tick_interval(), {
+        // Periodic work stops between runs, never in the middle of a flush.
+        let (stop, stopped) = watch::channel(false);
+        let ticker = every(self.config.tick_interval(), stopped.clone(), {
+            let presence = presence.clone();
+            move || {
+                presence.tick();
+                async {}
+            }
+        });
+        let flusher = every(self.config.flush_interval, stopped, {
+            let presence = presence.clone();
+            move || {
                 let presence = presence.clone();
-                move || {
-                    presence.tick();
-                    async {}
-                }
-            }),
-            every(self.config.flush_interval, {
-                let presence = presence.clone();
-                move || {
-                    let presence = presence.clone();
-                    async move {
-                        if let Err(error) = presence.flush(false).await {
-                            tracing::warn!(%error, "cannot write last-seen times; will retry");
-                        }
+                async move {
+                    if let Err(error) = presence.flush().await {
+                        tracing::warn!(%error, "cannot write last-seen times; will retry");
                     }
                 }
-            }),
-            tokio::spawn(graph::watch(
-                presence.graph.clone(),
-                presence.friends_client(),
-                format!("presence-svc-{}", uuid::Uuid::new_v4().simple()),
-                {
-                    let presence = presence.clone();
-                    move |new_friends| presence.friendship_formed(new_friends)
-                },
-            )),
-        ];
+            }
+        });
+        let graph_watch = tokio::spawn(graph::watch(
+            presence.graph.clone(),
+            presence.friends_client(),
+            format!("presence-svc-{}", uuid::Uuid::new_v4().simple()),
+            {
+                let presence = presence.clone();
+                move |new_friends| presence.friendship_formed(new_friends)
+            },
+        ));
 
-        let service = PresenceGrpc::new(presence.clone(), self.config.lease_ttl);
+        let service =
+            PresenceServiceServer::new(PresenceGrpc::new(presence.clone(), self.config.lease_ttl))
+                // One renewal lists every session of an edge: tens of thousands of them.
+                .max_decoding_message_size(MAX_RENEWAL_BYTES);
         let closing = presence.clone();
         let shutdown = async move {
             shutdown.await;
@@ -93,15 +96,19 @@ impl Application {
         };
         let served = grpc::serve(
             self.listener,
-            PresenceServiceServer::new(service),
+            service,
             parley_proto::presence::v1::FILE_DESCRIPTOR_SET,
             shutdown,
         )
         .await;
-        for task in background {
-            task.abort();
+        graph_watch.abort();
+        let _ = stop.send(true);
+        for task in [ticker, flusher] {
+            if let Err(error) = task.await {
+                tracing::warn!(%error, "a periodic task failed");
+            }
         }
-        match presence.flush(true).await {
+        match presence.flush().await {
             Ok(written) => tracing::info!(written, "last-seen times written at shutdown"),
             Err(error) => tracing::error!(%error, "last-seen times lost at shutdown"),
         }
@@ -109,19 +116,26 @@ impl Application {
     }
 }
 
-/// Runs `work` every `period` until aborted.
-fn every<F, Fut>(period: Duration, mut work: F) -> JoinHandle<()>
+/// The largest request presence-svc reads: a lease renewal of about 200k sessions.
+const MAX_RENEWAL_BYTES: usize = 16 * 1024 * 1024;
+
+/// Runs `work` every `period` (at least 10 ms) until `stop` turns true; a run in progress
+/// finishes first.
+fn every<F, Fut>(period: Duration, mut stop: watch::Receiver<bool>, mut work: F) -> JoinHandle<()>
 where
     F: FnMut() -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send,
 {
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(period);
+        let mut ticks = tokio::time::interval(period.max(Duration::from_millis(10)));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticks.tick().await;
         loop {
-            ticks.tick().await;
-            work().await;
+            tokio::select! {
+                _ = ticks.tick() => work().await,
+                // Only `true` is ever sent; a dropped sender also means stop.
+                _ = stop.changed() => break,
+            }
         }
     })
 }

@@ -81,8 +81,17 @@ pub struct Change {
 struct Session {
     user: Uuid,
     edge: String,
+    /// A renewal whose list was taken before this cannot know the session: it must not end it.
+    registered_at: Instant,
     last_beat: Instant,
     live: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    until: Instant,
+    /// When the edge last listed its sessions.
+    last_listed: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -103,15 +112,18 @@ pub struct PresenceState {
     timing: Timing,
     sessions: HashMap<String, Session>,
     users: HashMap<Uuid, User>,
-    /// When each edge's lease lapses.
-    leases: HashMap<String, Instant>,
+    leases: HashMap<String, Lease>,
     /// Last-seen times changed since the last flush to the database.
     unsaved: HashMap<Uuid, DateTime<Utc>>,
 }
 
-/// A heartbeat or close for a session presence-svc does not hold.
+/// A heartbeat for a session presence-svc does not hold.
 #[derive(Debug, PartialEq, Eq)]
 pub struct UnknownSession;
+
+/// A session id already held by another user.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SessionTaken;
 
 impl PresenceState {
     pub fn new(timing: Timing) -> Self {
@@ -152,6 +164,11 @@ impl PresenceState {
         self.users.get(&user).map(|user| user.chosen)
     }
 
+    /// The user a session belongs to, if held.
+    pub fn owner(&self, session: &str) -> Option<Uuid> {
+        self.sessions.get(session).map(|held| held.user)
+    }
+
     pub fn open_session(
         &mut self,
         user: Uuid,
@@ -159,19 +176,12 @@ impl PresenceState {
         edge: &str,
         now: Instant,
         wall: DateTime<Utc>,
-    ) -> Vec<Change> {
-        self.load(user, Status::Online, None);
-        if let Some(previous) = self.sessions.get(session)
-            && previous.user != user
-        {
-            // A session id reused for someone else: end the old one first.
-            let previous_user = previous.user;
-            self.detach(session);
-            let mut changes = self.settle(previous_user, now, wall);
-            changes.extend(self.attach(user, session, edge, now, wall));
-            return changes;
+    ) -> Result<Vec<Change>, SessionTaken> {
+        if self.owner(session).is_some_and(|owner| owner != user) {
+            return Err(SessionTaken);
         }
-        self.attach(user, session, edge, now, wall)
+        self.load(user, Status::Online, None);
+        Ok(self.attach(user, session, edge, now, wall))
     }
 
     fn attach(
@@ -182,18 +192,24 @@ impl PresenceState {
         now: Instant,
         wall: DateTime<Utc>,
     ) -> Vec<Change> {
+        let registered_at = self
+            .sessions
+            .get(session)
+            .map_or(now, |held| held.registered_at);
         self.sessions.insert(
             session.to_owned(),
             Session {
                 user,
                 edge: edge.to_owned(),
+                registered_at,
                 last_beat: now,
                 live: true,
             },
         );
-        self.leases
-            .entry(edge.to_owned())
-            .or_insert(now + self.timing.lease_ttl);
+        self.leases.entry(edge.to_owned()).or_insert(Lease {
+            until: now + self.timing.lease_ttl,
+            last_listed: None,
+        });
         if let Some(state) = self.users.get_mut(&user) {
             state.sessions.insert(session.to_owned());
         }
@@ -254,8 +270,21 @@ impl PresenceState {
         self.settle(user, now, wall)
     }
 
-    /// An edge vouches for its sessions: its lease runs on, sessions presence-svc lost (it
-    /// restarted) are registered again, and those the edge no longer lists end.
+    /// Keeps an edge's sessions alive for another lease period.
+    pub fn extend_lease(&mut self, edge: &str, now: Instant) {
+        let until = now + self.timing.lease_ttl;
+        self.leases
+            .entry(edge.to_owned())
+            .and_modify(|lease| lease.until = until)
+            .or_insert(Lease {
+                until,
+                last_listed: None,
+            });
+    }
+
+    /// An edge lists its sessions: its lease runs on, sessions presence-svc lost (it
+    /// restarted) are registered again, and those the edge no longer lists end, unless they
+    /// were registered after the edge's previous list (this list may predate them).
     pub fn renew_lease(
         &mut self,
         edge: &str,
@@ -263,13 +292,20 @@ impl PresenceState {
         now: Instant,
         wall: DateTime<Utc>,
     ) -> Vec<Change> {
-        self.leases
-            .insert(edge.to_owned(), now + self.timing.lease_ttl);
+        self.extend_lease(edge, now);
+        let previous_list = self
+            .leases
+            .get_mut(edge)
+            .and_then(|lease| lease.last_listed.replace(now));
         let listed: HashSet<&str> = sessions.iter().map(|(id, _)| id.as_str()).collect();
         let gone: Vec<String> = self
             .sessions
             .iter()
-            .filter(|(id, held)| held.edge == edge && !listed.contains(id.as_str()))
+            .filter(|(id, held)| {
+                held.edge == edge
+                    && !listed.contains(id.as_str())
+                    && previous_list.is_some_and(|listed_at| held.registered_at <= listed_at)
+            })
             .map(|(id, _)| id.clone())
             .collect();
         let mut changes = Vec::new();
@@ -278,7 +314,11 @@ impl PresenceState {
         }
         for (session, user) in sessions {
             if !self.sessions.contains_key(session) {
-                changes.extend(self.open_session(*user, session, edge, now, wall));
+                // A session id held by someone else is skipped, never taken over.
+                changes.extend(
+                    self.open_session(*user, session, edge, now, wall)
+                        .unwrap_or_default(),
+                );
             }
         }
         changes
@@ -301,7 +341,7 @@ impl PresenceState {
         let lapsed: Vec<String> = self
             .leases
             .iter()
-            .filter(|(_, until)| **until <= now)
+            .filter(|(_, lease)| lease.until <= now)
             .map(|(edge, _)| edge.clone())
             .collect();
         let mut touched = HashSet::new();
@@ -388,7 +428,8 @@ impl PresenceState {
         self.unsaved.entry(user).or_insert(at);
     }
 
-    /// At shutdown: whoever friends see online was seen until `wall`.
+    /// Whoever friends see online was seen until `wall` (written at every flush, so that a
+    /// crash loses at most one flush interval of last seen).
     pub fn seen_until(&mut self, wall: DateTime<Utc>) {
         for (id, user) in &mut self.users {
             if user.shown != Status::Offline {
@@ -450,12 +491,17 @@ mod tests {
         let alice = Uuid::new_v4();
         let (at, wall) = now();
         assert_eq!(
-            statuses(&state.open_session(alice, "phone", "e1", at, wall)),
+            statuses(
+                &state
+                    .open_session(alice, "phone", "e1", at, wall)
+                    .expect("a free session id")
+            ),
             [Status::Online]
         );
         assert!(
             state
                 .open_session(alice, "laptop", "e1", at, wall)
+                .expect("a free session id")
                 .is_empty()
         );
         assert!(
@@ -483,7 +529,9 @@ mod tests {
         let mut state = PresenceState::new(TIMING);
         let alice = Uuid::new_v4();
         let (at, wall) = now();
-        state.open_session(alice, "phone", "e1", at, wall);
+        state
+            .open_session(alice, "phone", "e1", at, wall)
+            .expect("a free session id");
         assert!(state.close_session("phone", at, wall).is_empty());
         advance(Duration::from_secs(4)).await;
         let (at, wall) = now();
@@ -491,6 +539,7 @@ mod tests {
         assert!(
             state
                 .open_session(alice, "phone-2", "e1", at, wall)
+                .expect("a free session id")
                 .is_empty()
         );
         advance(Duration::from_secs(10)).await;
@@ -503,7 +552,9 @@ mod tests {
         let mut state = PresenceState::new(TIMING);
         let alice = Uuid::new_v4();
         let (at, wall) = now();
-        state.open_session(alice, "phone", "e1", at, wall);
+        state
+            .open_session(alice, "phone", "e1", at, wall)
+            .expect("a free session id");
         for _ in 0..3 {
             advance(Duration::from_secs(60)).await;
             let (at, wall) = now();
@@ -535,8 +586,12 @@ mod tests {
         let mut state = PresenceState::new(TIMING);
         let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
         let (at, wall) = now();
-        state.open_session(alice, "a", "dead-edge", at, wall);
-        state.open_session(bob, "b", "live-edge", at, wall);
+        state
+            .open_session(alice, "a", "dead-edge", at, wall)
+            .expect("a free session id");
+        state
+            .open_session(bob, "b", "live-edge", at, wall)
+            .expect("a free session id");
         for _ in 0..6 {
             advance(Duration::from_secs(10)).await;
             let (at, wall) = now();
@@ -565,7 +620,12 @@ mod tests {
         let mut state = PresenceState::new(TIMING);
         let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
         let (at, wall) = now();
-        state.open_session(bob, "b", "e1", at, wall);
+        state
+            .open_session(bob, "b", "e1", at, wall)
+            .expect("a free session id");
+        state.renew_lease("e1", &[("b".into(), bob)], at, wall);
+        advance(Duration::from_secs(10)).await;
+        let (at, wall) = now();
         // As after a restart: alice's session is unknown here, bob's was closed meanwhile.
         let changes = state.renew_lease("e1", &[("a".into(), alice)], at, wall);
         assert_eq!(changes.len(), 1);
@@ -573,7 +633,39 @@ mod tests {
             (changes[0].user, changes[0].status),
             (alice, Status::Online)
         );
-        assert_eq!(state.session_count(), 1);
+        assert_eq!(state.owner("b"), None, "no longer listed");
+        assert_eq!(state.owner("a"), Some(alice));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_renewal_listed_before_a_session_opened_does_not_end_it() {
+        let mut state = PresenceState::new(TIMING);
+        let alice = Uuid::new_v4();
+        let (at, wall) = now();
+        state.renew_lease("e1", &[], at, wall);
+        advance(Duration::from_secs(10)).await;
+        let (at, wall) = now();
+        state
+            .open_session(alice, "a", "e1", at, wall)
+            .expect("a free session id");
+        // This renewal's list was taken before "a" opened, so it does not mention it.
+        assert!(state.renew_lease("e1", &[], at, wall).is_empty());
+        assert_eq!(state.owner("a"), Some(alice));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_id_of_another_user_is_not_taken_over() {
+        let mut state = PresenceState::new(TIMING);
+        let (alice, mallory) = (Uuid::new_v4(), Uuid::new_v4());
+        let (at, wall) = now();
+        state
+            .open_session(alice, "a", "e1", at, wall)
+            .expect("a free session id");
+        assert_eq!(
+            state.open_session(mallory, "a", "e1", at, wall),
+            Err(SessionTaken)
+        );
+        assert_eq!(state.owner("a"), Some(alice));
     }
 
     #[tokio::test(start_paused = true)]
@@ -581,7 +673,9 @@ mod tests {
         let mut state = PresenceState::new(TIMING);
         let alice = Uuid::new_v4();
         let (at, wall) = now();
-        state.open_session(alice, "phone", "e1", at, wall);
+        state
+            .open_session(alice, "phone", "e1", at, wall)
+            .expect("a free session id");
         assert_eq!(
             statuses(&state.choose(alice, Status::Away, at, wall)),
             [Status::Away]
@@ -597,6 +691,7 @@ mod tests {
         assert!(
             state
                 .open_session(alice, "phone", "e1", at, wall)
+                .expect("a free session id")
                 .is_empty(),
             "still invisible"
         );
@@ -611,7 +706,9 @@ mod tests {
         let mut state = PresenceState::new(TIMING);
         let alice = Uuid::new_v4();
         let (at, wall) = now();
-        state.open_session(alice, "phone", "e1", at, wall);
+        state
+            .open_session(alice, "phone", "e1", at, wall)
+            .expect("a free session id");
         assert_eq!(state.take_unsaved().len(), 1, "coming online is a change");
         for _ in 0..100 {
             advance(Duration::from_secs(1)).await;
