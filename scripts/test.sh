@@ -13,4 +13,14 @@ if [[ ! -d edge/tests/js/node_modules/socket.io-client ]] ||
   npm ci --prefix edge/tests/js --no-audit --no-fund --loglevel=error
 fi
 
-cargo test --workspace --locked "$@"
+# cargo prints one result line per test binary, the last often an empty doc-test run: add a
+# total so the end of the log says what ran.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
