@@ -12,6 +12,14 @@ pub struct Config {
     #[arg(long, env = "PARLEY_CHAT_ADDR", default_value = "127.0.0.1:50053")]
     pub listen_addr: SocketAddr,
 
+    /// gRPC address of friends-svc: names of members and blocks between users.
+    #[arg(
+        long,
+        env = "PARLEY_FRIENDS_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub friends_url: String,
+
     #[command(flatten)]
     pub database: DatabaseArgs,
 }

@@ -4,8 +4,14 @@
 //! (`parley.chat.v1.ChatService`) and never read its tables.
 
 pub mod config;
+pub mod domain;
+pub mod error;
+mod events;
 mod grpc;
+mod repo;
+pub mod service;
 pub mod startup;
+mod users;
 
 /// The Postgres schema this service owns, its migrations table included.
 pub const SCHEMA: &str = "chat";

@@ -2,11 +2,14 @@
 
 use std::{future::Future, net::SocketAddr};
 
-use parley_common::{db, grpc};
-use parley_proto::chat::v1::chat_service_server::ChatServiceServer;
+use parley_common::{db, grpc, propagation::InjectTraceContext};
+use parley_proto::{
+    chat::v1::chat_service_server::ChatServiceServer,
+    friends::v1::friends_service_client::FriendsServiceClient,
+};
 use tokio::net::TcpListener;
 
-use crate::{SCHEMA, config::Config, grpc::ChatGrpc};
+use crate::{SCHEMA, config::Config, grpc::ChatGrpc, service::Chat};
 
 /// A migrated, bound, not yet serving `chat-svc`.
 pub struct Application {
@@ -20,10 +23,14 @@ impl Application {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let pool = db::pool(&config.database)?;
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
+        let friends = FriendsServiceClient::with_interceptor(
+            grpc::lazy_channel(&config.friends_url)?,
+            InjectTraceContext,
+        );
         let listener = TcpListener::bind(config.listen_addr).await?;
         Ok(Self {
             listener,
-            service: ChatGrpc::new(pool),
+            service: ChatGrpc::new(Chat::new(pool, friends)),
         })
     }
 
@@ -37,6 +44,12 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), grpc::ServeError> {
+        let events = self.service.events();
+        let shutdown = async move {
+            shutdown.await;
+            // Open Subscribe streams would hold the graceful shutdown forever.
+            events.log.close();
+        };
         grpc::serve(
             self.listener,
             ChatServiceServer::new(self.service),

@@ -11,6 +11,7 @@ use std::future::Future;
 
 use futures_util::StreamExt;
 use parley_proto::{
+    chat::v1::{self as chat, chat_event::Payload as ChatPayload},
     friends::v1::{self as friends, friends_event::Payload},
     presence::v1 as presence,
 };
@@ -19,7 +20,11 @@ use serde_json::json;
 use socketioxide::SocketIo;
 use tokio::task::JoinHandle;
 
-use crate::{backends::Backends, handlers::user_room, wire};
+use crate::{
+    backends::Backends,
+    handlers::{chat_room, user_room},
+    wire,
+};
 
 /// Reconnection backoff of an event stream.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
@@ -61,6 +66,26 @@ pub fn spawn_presence(io: SocketIo, backends: Backends, edge_id: String) -> Join
         move |event| {
             let io = io.clone();
             async move { relay_presence_event(&io, event).await }
+        },
+    ))
+}
+
+/// Starts relaying chat-svc's events to `/chat` sockets; runs until aborted.
+pub fn spawn_chat(io: SocketIo, backends: Backends, edge_id: String) -> JoinHandle<()> {
+    tokio::spawn(follow(
+        "chat",
+        move |after_event_id| {
+            let mut client = backends.chat.clone();
+            let request = chat::SubscribeRequest {
+                edge_id: edge_id.clone(),
+                after_event_id,
+            };
+            async move { client.subscribe(request).await }
+        },
+        |event: &chat::ChatEvent| event.event_id,
+        move |event| {
+            let io = io.clone();
+            async move { relay_chat_event(&io, event).await }
         },
     ))
 }
@@ -199,6 +224,57 @@ async fn relay_presence_event(io: &SocketIo, event: presence::PresenceEvent) {
     }
 }
 
+async fn relay_chat_event(io: &SocketIo, event: chat::ChatEvent) {
+    let users: Vec<String> = event.user_ids.iter().map(|user| user_room(user)).collect();
+    let room: Vec<String> = event.room_id.iter().map(|room| chat_room(room)).collect();
+    match event.payload {
+        Some(ChatPayload::MembershipChanged(changed)) => {
+            let Some(namespace) = io.of("/chat") else {
+                return;
+            };
+            let target = chat_room(&changed.room_id);
+            for user in &changed.added_user_ids {
+                if let Err(error) = namespace
+                    .clone()
+                    .to(user_room(user))
+                    .join(target.clone())
+                    .await
+                {
+                    tracing::warn!(%error, "cannot put a member's sockets in their room");
+                }
+            }
+            for user in &changed.removed_user_ids {
+                if let Err(error) = namespace
+                    .clone()
+                    .to(user_room(user))
+                    .leave(target.clone())
+                    .await
+                {
+                    tracing::warn!(%error, "cannot take a former member's sockets out of a room");
+                }
+            }
+        }
+        Some(ChatPayload::RoomCreated(created)) => {
+            let payload = json!({ "room": created.room.map(wire::Room::from) });
+            emit_to(io, "/chat", users, "room-created", &payload).await;
+        }
+        Some(ChatPayload::UserJoined(joined)) => {
+            let payload =
+                json!({ "roomId": joined.room_id, "user": joined.user.map(wire::User::from) });
+            emit_to(io, "/chat", [room, users].concat(), "user-joined", &payload).await;
+        }
+        Some(ChatPayload::UserLeft(left)) => {
+            let payload = json!({ "roomId": left.room_id, "userId": left.user_id });
+            emit_to(io, "/chat", [room, users].concat(), "user-left", &payload).await;
+        }
+        Some(_) => tracing::debug!(
+            event_id = event.event_id,
+            "chat event not relayed by this edge version"
+        ),
+        None => tracing::warn!(event_id = event.event_id, "chat event without payload"),
+    }
+}
+
 /// Emits one event to every socket of `users` in `namespace`, serialized once.
 async fn emit<T: Serialize>(
     io: &SocketIo,
@@ -207,10 +283,25 @@ async fn emit<T: Serialize>(
     event: &str,
     payload: &T,
 ) {
+    let rooms: Vec<String> = users.iter().map(|user| user_room(user)).collect();
+    emit_to(io, namespace, rooms, event, payload).await;
+}
+
+/// Emits one event to every socket in any of `rooms` of `namespace` (once per socket),
+/// serialized once.
+async fn emit_to<T: Serialize>(
+    io: &SocketIo,
+    namespace: &str,
+    rooms: Vec<String>,
+    event: &str,
+    payload: &T,
+) {
     let Some(namespace) = io.of(namespace) else {
         return;
     };
-    let rooms: Vec<String> = users.iter().map(|user| user_room(user)).collect();
+    if rooms.is_empty() {
+        return;
+    }
     if let Err(error) = namespace.to(rooms).emit(event, payload).await {
         tracing::warn!(%error, event, "some sockets did not receive an event");
     }

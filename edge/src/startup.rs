@@ -74,7 +74,8 @@ impl Application {
         let edge_id = self.edge.0.to_string();
         let background = [
             fan_in::spawn_friends(self.io.clone(), self.backends.clone(), edge_id.clone()),
-            fan_in::spawn_presence(self.io.clone(), self.backends.clone(), edge_id),
+            fan_in::spawn_presence(self.io.clone(), self.backends.clone(), edge_id.clone()),
+            fan_in::spawn_chat(self.io.clone(), self.backends.clone(), edge_id),
             sessions::spawn_lease(self.sessions, self.backends, self.edge, self.lease_interval),
         ];
         let io = self.io;

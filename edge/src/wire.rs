@@ -3,9 +3,10 @@
 
 use chrono::SecondsFormat;
 use parley_common::time::from_timestamp;
-use parley_proto::{friends::v1 as friends, presence::v1 as presence};
+use parley_proto::{chat::v1 as chat, friends::v1 as friends, presence::v1 as presence};
 use prost_types::Timestamp;
 use serde::Serialize;
+use serde_json::Value;
 
 /// A time as clients see it, e.g. `2026-11-25T18:04:05.120Z`; `None` for a missing or
 /// impossible value.
@@ -70,6 +71,86 @@ impl From<friends::Friend> for Friend {
         Self {
             since: time(friend.since.as_ref()),
             user: user(friend.user),
+        }
+    }
+}
+
+impl From<chat::User> for User {
+    fn from(user: chat::User) -> Self {
+        Self {
+            id: user.id,
+            username: user.username,
+            avatar: user.avatar,
+        }
+    }
+}
+
+/// A member of a room.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub user: Option<User>,
+    pub role: &'static str,
+    pub joined_at: Option<String>,
+}
+
+/// A room; `members` is left out when the answer does not carry them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Room {
+    pub id: String,
+    pub name: Option<String>,
+    pub is_group: bool,
+    pub is_public: bool,
+    pub created_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<Member>>,
+}
+
+impl From<chat::Room> for Room {
+    fn from(room: chat::Room) -> Self {
+        let members = (!room.members.is_empty()).then(|| {
+            room.members
+                .into_iter()
+                .map(|member| Member {
+                    role: match chat::Role::try_from(member.role) {
+                        Ok(chat::Role::Owner) => "OWNER",
+                        Ok(chat::Role::Admin) => "ADMIN",
+                        _ => "MEMBER",
+                    },
+                    joined_at: time(member.joined_at.as_ref()),
+                    user: member.user.map(User::from),
+                })
+                .collect()
+        });
+        Self {
+            created_at: time(room.created_at.as_ref()),
+            id: room.id,
+            name: room.name,
+            is_group: room.is_group,
+            is_public: room.is_public,
+            members,
+        }
+    }
+}
+
+/// A room in `list-rooms`: the room's fields plus what the caller has not read.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomSummary {
+    #[serde(flatten)]
+    pub room: Option<Room>,
+    pub unread_count: u32,
+    /// Filled once messages exist (the messaging slice); `null` until then.
+    pub last_message: Option<Value>,
+}
+
+impl From<chat::RoomSummary> for RoomSummary {
+    fn from(summary: chat::RoomSummary) -> Self {
+        Self {
+            room: summary.room.map(Room::from),
+            unread_count: summary.unread_count,
+            last_message: None,
         }
     }
 }

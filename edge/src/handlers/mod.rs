@@ -1,8 +1,11 @@
 //! The Socket.IO namespaces: the handshake's authentication, what every socket gets, and the
 //! event handlers of each namespace.
 
+mod chat;
 mod friends;
 mod status;
+
+pub use chat::chat_room;
 
 use std::{future::Future, sync::Arc};
 
@@ -136,6 +139,7 @@ async fn on_connect(
     socket.on_disconnect(on_disconnect);
     match socket.ns() {
         "/friends" => friends::register(&socket),
+        "/chat" => chat::connected(&socket, &identity, &backends).await,
         "/status" => status::connected(&socket, &identity, &backends, &edge, &sessions).await,
         _ => {}
     }

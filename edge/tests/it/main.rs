@@ -6,6 +6,7 @@
 mod support;
 
 mod auth;
+mod chat_rooms;
 mod envelope;
 mod friends;
 mod http_endpoints;

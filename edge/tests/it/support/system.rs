@@ -162,6 +162,7 @@ impl TestSystem {
 
         let chat = parley_chat_svc::startup::Application::build(&parley_chat_svc::config::Config {
             listen_addr: any_port,
+            friends_url: format!("http://{friends_addr}"),
             database: database_args.clone(),
         })
         .await

@@ -1,0 +1,121 @@
+//! The rules of chat-svc that need no database: roles, names, limits.
+
+use uuid::Uuid;
+
+use crate::error::Error;
+
+/// Longest room name.
+pub const MAX_ROOM_NAME_CHARS: usize = 100;
+/// Most members a room may have.
+pub const MAX_MEMBERS: usize = 1000;
+/// Default and largest page of `list-rooms`.
+pub const DEFAULT_ROOMS_PAGE: u32 = 50;
+pub const MAX_ROOMS_PAGE: u32 = 100;
+
+/// What a member may do in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Everything an admin may, and removing admins; one per group room.
+    Owner,
+    /// Adding and removing members.
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "OWNER",
+            Role::Admin => "ADMIN",
+            Role::Member => "MEMBER",
+        }
+    }
+
+    pub fn parse(text: &str) -> Role {
+        match text {
+            "OWNER" => Role::Owner,
+            "ADMIN" => Role::Admin,
+            _ => Role::Member,
+        }
+    }
+
+    pub fn is_admin(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+
+    /// Whether a member with this role may remove one with `other`.
+    pub fn may_remove(self, other: Role) -> bool {
+        match self {
+            Role::Owner => other != Role::Owner,
+            Role::Admin => other == Role::Member,
+            Role::Member => false,
+        }
+    }
+}
+
+pub fn parse_id(field: &str, text: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(text).map_err(|_| Error::invalid(field, "must be a UUID"))
+}
+
+/// A room name: trimmed, 1–100 characters; `None` stays `None`.
+pub fn room_name(raw: Option<&str>) -> Result<Option<String>, Error> {
+    let Some(raw) = raw else { return Ok(None) };
+    let name = raw.trim();
+    let length = name.chars().count();
+    if length == 0 || length > MAX_ROOM_NAME_CHARS {
+        return Err(Error::invalid(
+            "name",
+            format!("must be 1–{MAX_ROOM_NAME_CHARS} characters"),
+        ));
+    }
+    Ok(Some(name.to_owned()))
+}
+
+/// The other members a new room starts with: the ids given, without duplicates and
+/// without the creator, at most `MAX_MEMBERS - 1`.
+pub fn invited(creator: Uuid, member_ids: &[String]) -> Result<Vec<Uuid>, Error> {
+    let mut ids = member_ids
+        .iter()
+        .map(|id| parse_id("memberIds", id))
+        .collect::<Result<Vec<_>, _>>()?;
+    ids.retain(|id| *id != creator);
+    ids.sort();
+    ids.dedup();
+    if ids.len() >= MAX_MEMBERS {
+        return Err(Error::invalid(
+            "memberIds",
+            format!("a room has at most {MAX_MEMBERS} members"),
+        ));
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_remove_anyone_but_owners_and_admins_remove_members() {
+        assert!(Role::Owner.may_remove(Role::Admin));
+        assert!(!Role::Owner.may_remove(Role::Owner));
+        assert!(Role::Admin.may_remove(Role::Member));
+        assert!(!Role::Admin.may_remove(Role::Admin));
+        assert!(!Role::Member.may_remove(Role::Member));
+    }
+
+    #[test]
+    fn invited_members_lose_duplicates_and_the_creator() {
+        let (me, you) = (Uuid::new_v4(), Uuid::new_v4());
+        let ids = [you.to_string(), me.to_string(), you.to_string()];
+        assert_eq!(invited(me, &ids).unwrap(), vec![you]);
+        assert!(invited(me, &["nope".to_owned()]).is_err());
+    }
+
+    #[test]
+    fn room_names_are_trimmed_and_bounded() {
+        assert_eq!(room_name(Some(" team ")).unwrap().as_deref(), Some("team"));
+        assert!(room_name(Some("  ")).is_err());
+        assert!(room_name(Some(&"x".repeat(101))).is_err());
+        assert_eq!(room_name(None).unwrap(), None);
+    }
+}

@@ -1,0 +1,81 @@
+//! What chat-svc tells edges. Each event names a room (whose sockets edges keep in a
+//! socketioxide room) and/or users; membership changes come first, so that the sockets of a
+//! new member are in the room before the room's next event.
+
+use parley_common::events::EventLog;
+use parley_proto::chat::v1::{self as pb, chat_event::Payload};
+use uuid::Uuid;
+
+const RETAINED: usize = 8192;
+const LAG_LIMIT: usize = 32_768;
+
+pub struct Events {
+    pub log: EventLog<pb::ChatEvent>,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Self {
+            log: EventLog::new(RETAINED, LAG_LIMIT),
+        }
+    }
+}
+
+impl Events {
+    fn publish(&self, room_id: Option<Uuid>, user_ids: &[Uuid], payload: Payload) {
+        let user_ids = user_ids.iter().map(Uuid::to_string).collect();
+        self.log.publish(|event_id| pb::ChatEvent {
+            event_id,
+            room_id: room_id.map(|id| id.to_string()),
+            user_ids,
+            exclude_user_ids: Vec::new(),
+            origin_socket_id: None,
+            payload: Some(payload),
+        });
+    }
+
+    pub fn membership(&self, room: Uuid, added: &[Uuid], removed: &[Uuid]) {
+        self.publish(
+            None,
+            &[],
+            Payload::MembershipChanged(pb::MembershipChanged {
+                room_id: room.to_string(),
+                added_user_ids: added.iter().map(Uuid::to_string).collect(),
+                removed_user_ids: removed.iter().map(Uuid::to_string).collect(),
+            }),
+        );
+    }
+
+    /// `room-created` to every member.
+    pub fn room_created(&self, room: pb::Room, members: &[Uuid]) {
+        self.publish(
+            None,
+            members,
+            Payload::RoomCreated(pb::RoomCreated { room: Some(room) }),
+        );
+    }
+
+    /// `user-joined` to the room (the new member's sockets included).
+    pub fn user_joined(&self, room: Uuid, user: pb::User) {
+        self.publish(
+            Some(room),
+            &[],
+            Payload::UserJoined(pb::UserJoined {
+                room_id: room.to_string(),
+                user: Some(user),
+            }),
+        );
+    }
+
+    /// `user-left` to the room and to the user who left.
+    pub fn user_left(&self, room: Uuid, user: Uuid) {
+        self.publish(
+            Some(room),
+            &[user],
+            Payload::UserLeft(pb::UserLeft {
+                room_id: room.to_string(),
+                user_id: user.to_string(),
+            }),
+        );
+    }
+}

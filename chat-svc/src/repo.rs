@@ -1,0 +1,240 @@
+//! All SQL of chat-svc. Functions take a connection so that callers choose the transaction.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::Role;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Room {
+    pub id: Uuid,
+    pub name: Option<String>,
+    pub is_group: bool,
+    pub is_public: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub user_id: Uuid,
+    pub role: Role,
+    pub joined_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    user_id: Uuid,
+    role: String,
+    joined_at: DateTime<Utc>,
+}
+
+impl From<MemberRow> for Member {
+    fn from(row: MemberRow) -> Self {
+        Self {
+            user_id: row.user_id,
+            role: Role::parse(&row.role),
+            joined_at: row.joined_at,
+        }
+    }
+}
+
+/// A room in a member's list, with what they have not read.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RoomSummary {
+    #[sqlx(flatten)]
+    pub room: Room,
+    pub activity: DateTime<Utc>,
+    pub unread: i64,
+}
+
+const ROOM_COLUMNS: &str = "id, name, is_group, is_public, created_at";
+
+pub async fn room(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Room>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ROOM_COLUMNS} FROM chat.rooms WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Locks a room's row until the transaction ends: membership changes of one room run one
+/// after the other (an owner leaving while an admin is removed, say).
+pub async fn lock_room(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Room>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ROOM_COLUMNS} FROM chat.rooms WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn insert_group(
+    db: &mut PgConnection,
+    id: Uuid,
+    name: Option<&str>,
+    is_public: bool,
+) -> sqlx::Result<Room> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO chat.rooms (id, name, is_group, is_public) VALUES ($1, $2, true, $3)
+         RETURNING {ROOM_COLUMNS}"
+    )))
+    .bind(id)
+    .bind(name)
+    .bind(is_public)
+    .fetch_one(db)
+    .await
+}
+
+/// The DM room of a pair, made if it does not exist; `true` when this call made it. Safe
+/// when both users create it at once: the unique pair lets one insert through, and the
+/// other reads the winner's room.
+pub async fn dm_room(
+    db: &mut PgConnection,
+    id: Uuid,
+    (low, high): (Uuid, Uuid),
+) -> sqlx::Result<(Room, bool)> {
+    let made: Option<Room> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO chat.rooms (id, is_group, is_public, dm_low, dm_high)
+         VALUES ($1, false, false, $2, $3)
+         ON CONFLICT (dm_low, dm_high) DO NOTHING
+         RETURNING {ROOM_COLUMNS}"
+    )))
+    .bind(id)
+    .bind(low)
+    .bind(high)
+    .fetch_optional(&mut *db)
+    .await?;
+    if let Some(room) = made {
+        return Ok((room, true));
+    }
+    let existing = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ROOM_COLUMNS} FROM chat.rooms WHERE dm_low = $1 AND dm_high = $2"
+    )))
+    .bind(low)
+    .bind(high)
+    .fetch_one(db)
+    .await?;
+    Ok((existing, false))
+}
+
+/// Adds members (those already in are left as they are); returns who was added.
+pub async fn add_members(
+    db: &mut PgConnection,
+    room: Uuid,
+    users: &[Uuid],
+    role: Role,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "INSERT INTO chat.members (room_id, user_id, role)
+         SELECT $1, user_id, $3 FROM UNNEST($2::uuid[]) AS user_id
+         ON CONFLICT (room_id, user_id) DO NOTHING
+         RETURNING user_id",
+    )
+    .bind(room)
+    .bind(users)
+    .bind(role.as_str())
+    .fetch_all(db)
+    .await
+}
+
+pub async fn members(db: &mut PgConnection, room: Uuid) -> sqlx::Result<Vec<Member>> {
+    let rows: Vec<MemberRow> = sqlx::query_as(
+        "SELECT user_id, role, joined_at FROM chat.members WHERE room_id = $1
+         ORDER BY joined_at, user_id",
+    )
+    .bind(room)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(Member::from).collect())
+}
+
+pub async fn role(db: &mut PgConnection, room: Uuid, user: Uuid) -> sqlx::Result<Option<Role>> {
+    let role: Option<String> =
+        sqlx::query_scalar("SELECT role FROM chat.members WHERE room_id = $1 AND user_id = $2")
+            .bind(room)
+            .bind(user)
+            .fetch_optional(db)
+            .await?;
+    Ok(role.as_deref().map(Role::parse))
+}
+
+pub async fn member_count(db: &mut PgConnection, room: Uuid) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM chat.members WHERE room_id = $1")
+        .bind(room)
+        .fetch_one(db)
+        .await
+}
+
+pub async fn remove_member(db: &mut PgConnection, room: Uuid, user: Uuid) -> sqlx::Result<bool> {
+    let result = sqlx::query("DELETE FROM chat.members WHERE room_id = $1 AND user_id = $2")
+        .bind(room)
+        .bind(user)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Hands ownership to the longest-standing admin, or else the longest-standing member;
+/// returns the new owner, if anyone is left.
+pub async fn hand_on_ownership(db: &mut PgConnection, room: Uuid) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "UPDATE chat.members SET role = 'OWNER'
+         WHERE room_id = $1 AND user_id = (
+             SELECT user_id FROM chat.members WHERE room_id = $1
+             ORDER BY (role = 'ADMIN') DESC, joined_at, user_id
+             LIMIT 1)
+         RETURNING user_id",
+    )
+    .bind(room)
+    .fetch_optional(db)
+    .await
+}
+
+/// One page of `user`'s rooms, most recently active first, after the cursor
+/// (activity, room id) of the previous page.
+pub async fn rooms_of(
+    db: &mut PgConnection,
+    user: Uuid,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: u32,
+) -> sqlx::Result<Vec<RoomSummary>> {
+    let (after_activity, after_id) = after.unzip();
+    sqlx::query_as(
+        "SELECT r.id, r.name, r.is_group, r.is_public, r.created_at,
+                COALESCE(r.last_message_at, r.created_at) AS activity,
+                GREATEST(r.last_seq - m.last_read_seq, 0) AS unread
+         FROM chat.members m JOIN chat.rooms r ON r.id = m.room_id
+         WHERE m.user_id = $1
+           AND ($2::timestamptz IS NULL
+                OR (COALESCE(r.last_message_at, r.created_at), r.id) < ($2, $3))
+         ORDER BY activity DESC, r.id DESC
+         LIMIT $4",
+    )
+    .bind(user)
+    .bind(after_activity)
+    .bind(after_id)
+    .bind(i64::from(limit))
+    .fetch_all(db)
+    .await
+}
+
+/// One page of the ids of `user`'s rooms, in id order, after `after`.
+pub async fn room_ids_of(
+    db: &mut PgConnection,
+    user: Uuid,
+    after: Option<Uuid>,
+    limit: u32,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT room_id FROM chat.members
+         WHERE user_id = $1 AND room_id > COALESCE($2, '00000000-0000-0000-0000-000000000000'::uuid)
+         ORDER BY room_id LIMIT $3",
+    )
+    .bind(user)
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(db)
+    .await
+}

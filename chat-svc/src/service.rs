@@ -1,0 +1,414 @@
+//! The room operations of chat-svc: each checks its rules, commits in one transaction, then
+//! publishes its events in commit order.
+
+use std::{collections::HashMap, sync::Arc};
+
+use chrono::{DateTime, Utc};
+use parley_common::time::to_timestamp;
+use parley_proto::chat::v1 as pb;
+use sqlx::PgPool;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use crate::{
+    domain::{self, MAX_MEMBERS, Role},
+    error::Error,
+    events::Events,
+    repo::{self, Member, Room},
+    users::{self, FriendsClient},
+};
+
+#[derive(Clone)]
+pub struct Chat {
+    pool: PgPool,
+    friends: FriendsClient,
+    pub events: Arc<Events>,
+    /// Held from a change's commit until its events are published, so that events leave in
+    /// commit order.
+    publish_order: Arc<Mutex<()>>,
+}
+
+/// A page of the caller's rooms.
+pub struct RoomsPage {
+    pub rooms: Vec<(pb::Room, u32)>,
+    pub next_cursor: Option<String>,
+}
+
+impl Chat {
+    pub fn new(pool: PgPool, friends: FriendsClient) -> Self {
+        Self {
+            pool,
+            friends,
+            events: Arc::new(Events::default()),
+            publish_order: Arc::new(Mutex::new(())),
+        }
+    }
+
+    async fn commit_then_publish(
+        &self,
+        tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        publish: impl FnOnce(&Events),
+    ) -> Result<(), Error> {
+        let _order = self.publish_order.lock().await;
+        tx.commit().await?;
+        publish(&self.events);
+        Ok(())
+    }
+
+    /// A room as clients see it, with its members named by friends-svc.
+    async fn render(&self, room: &Room, members: &[Member]) -> Result<pb::Room, Error> {
+        let ids: Vec<Uuid> = members.iter().map(|member| member.user_id).collect();
+        let profiles = users::profiles(&self.friends, &ids).await?;
+        Ok(to_pb(room, members, &profiles))
+    }
+
+    pub async fn create_room(
+        &self,
+        me: Uuid,
+        name: Option<&str>,
+        is_group: bool,
+        member_ids: &[String],
+        is_public: bool,
+    ) -> Result<pb::Room, Error> {
+        let invited = domain::invited(me, member_ids)?;
+        if is_group {
+            return self.create_group(me, name, invited, is_public).await;
+        }
+        let [other] = invited[..] else {
+            return Err(Error::invalid(
+                "memberIds",
+                "a room that is not a group has exactly one other member",
+            ));
+        };
+        if is_public {
+            return Err(Error::invalid("isPublic", "a direct room cannot be public"));
+        }
+        self.direct_room(me, other).await.map(|(room, _)| room)
+    }
+
+    /// The DM room of `me` and `other`, made on first use (`true` then).
+    pub async fn direct_room(&self, me: Uuid, other: Uuid) -> Result<(pb::Room, bool), Error> {
+        let profiles = users::require_known(&self.friends, &[me, other]).await?;
+        users::require_no_block(&self.friends, me, &[other]).await?;
+        let pair = if me < other { (me, other) } else { (other, me) };
+        let mut tx = self.pool.begin().await?;
+        let (room, made) = repo::dm_room(&mut tx, Uuid::new_v4(), pair).await?;
+        if made {
+            repo::add_members(&mut tx, room.id, &[me, other], Role::Member).await?;
+        }
+        let members = repo::members(&mut tx, room.id).await?;
+        let rendered = to_pb(&room, &members, &profiles);
+        let event = rendered.clone();
+        self.commit_then_publish(tx, |events| {
+            if made {
+                events.membership(room.id, &[me, other], &[]);
+                events.room_created(event, &[me, other]);
+            }
+        })
+        .await?;
+        Ok((rendered, made))
+    }
+
+    async fn create_group(
+        &self,
+        me: Uuid,
+        name: Option<&str>,
+        invited: Vec<Uuid>,
+        is_public: bool,
+    ) -> Result<pb::Room, Error> {
+        let name = domain::room_name(name)?;
+        let mut everyone = invited.clone();
+        everyone.push(me);
+        let profiles = users::require_known(&self.friends, &everyone).await?;
+        users::require_no_block(&self.friends, me, &invited).await?;
+        let mut tx = self.pool.begin().await?;
+        let room = repo::insert_group(&mut tx, Uuid::new_v4(), name.as_deref(), is_public).await?;
+        repo::add_members(&mut tx, room.id, &[me], Role::Owner).await?;
+        repo::add_members(&mut tx, room.id, &invited, Role::Member).await?;
+        let members = repo::members(&mut tx, room.id).await?;
+        let rendered = to_pb(&room, &members, &profiles);
+        let event = rendered.clone();
+        self.commit_then_publish(tx, |events| {
+            events.membership(room.id, &everyone, &[]);
+            events.room_created(event, &everyone);
+        })
+        .await?;
+        Ok(rendered)
+    }
+
+    /// A room the caller belongs to, or a public one.
+    pub async fn get_room(&self, me: Uuid, room_id: Uuid) -> Result<pb::Room, Error> {
+        let mut db = self.pool.acquire().await?;
+        let room = repo::room(&mut db, room_id)
+            .await?
+            .ok_or(Error::NotFound("no such room"))?;
+        let members = repo::members(&mut db, room_id).await?;
+        drop(db);
+        if !room.is_public && !members.iter().any(|member| member.user_id == me) {
+            return Err(Error::PermissionDenied("you are not a member of this room"));
+        }
+        self.render(&room, &members).await
+    }
+
+    pub async fn add_members(
+        &self,
+        me: Uuid,
+        room_id: Uuid,
+        user_ids: &[String],
+    ) -> Result<pb::Room, Error> {
+        let wanted = domain::invited(me, user_ids)?;
+        let profiles = users::require_known(&self.friends, &wanted).await?;
+        users::require_no_block(&self.friends, me, &wanted).await?;
+        let mut tx = self.pool.begin().await?;
+        let room = group_for_admin(&mut tx, me, room_id).await?;
+        let added = repo::add_members(&mut tx, room_id, &wanted, Role::Member).await?;
+        let members = repo::members(&mut tx, room_id).await?;
+        if members.len() > MAX_MEMBERS {
+            // Dropping the transaction undoes the additions.
+            return Err(Error::FailedPrecondition("a room has at most 1000 members"));
+        }
+        let mut all_profiles = users::profiles(
+            &self.friends,
+            &members.iter().map(|m| m.user_id).collect::<Vec<_>>(),
+        )
+        .await?;
+        all_profiles.extend(profiles);
+        let rendered = to_pb(&room, &members, &all_profiles);
+        self.commit_then_publish(tx, |events| {
+            if !added.is_empty() {
+                events.membership(room_id, &added, &[]);
+            }
+            for user in &added {
+                if let Some(profile) = all_profiles.get(user) {
+                    events.user_joined(room_id, profile.clone());
+                }
+            }
+        })
+        .await?;
+        Ok(rendered)
+    }
+
+    pub async fn remove_member(&self, me: Uuid, room_id: Uuid, user: Uuid) -> Result<(), Error> {
+        if user == me {
+            return Err(Error::invalid("userId", "to leave a room, use leave-room"));
+        }
+        let mut tx = self.pool.begin().await?;
+        group_for_admin(&mut tx, me, room_id).await?;
+        let my_role = repo::role(&mut tx, room_id, me)
+            .await?
+            .unwrap_or(Role::Member);
+        let their_role = repo::role(&mut tx, room_id, user)
+            .await?
+            .ok_or(Error::NotFound("no such member"))?;
+        if !my_role.may_remove(their_role) {
+            return Err(Error::PermissionDenied(
+                "your role cannot remove this member",
+            ));
+        }
+        repo::remove_member(&mut tx, room_id, user).await?;
+        self.commit_then_publish(tx, |events| {
+            events.user_left(room_id, user);
+            events.membership(room_id, &[], &[user]);
+        })
+        .await
+    }
+
+    /// Joins a public group room; joining again changes nothing.
+    pub async fn join_room(&self, me: Uuid, room_id: Uuid) -> Result<pb::Room, Error> {
+        let mut tx = self.pool.begin().await?;
+        let room = repo::lock_room(&mut tx, room_id)
+            .await?
+            .ok_or(Error::NotFound("no such room"))?;
+        if !room.is_public {
+            return Err(Error::PermissionDenied("only public rooms can be joined"));
+        }
+        let count = repo::member_count(&mut tx, room_id).await?;
+        let already = repo::role(&mut tx, room_id, me).await?.is_some();
+        if !already && usize::try_from(count).unwrap_or(usize::MAX) >= MAX_MEMBERS {
+            return Err(Error::FailedPrecondition("the room is full"));
+        }
+        let added = repo::add_members(&mut tx, room_id, &[me], Role::Member).await?;
+        let members = repo::members(&mut tx, room_id).await?;
+        let profiles = users::profiles(
+            &self.friends,
+            &members.iter().map(|m| m.user_id).collect::<Vec<_>>(),
+        )
+        .await?;
+        let rendered = to_pb(&room, &members, &profiles);
+        let joined = profiles.get(&me).cloned();
+        self.commit_then_publish(tx, |events| {
+            if !added.is_empty() {
+                events.membership(room_id, &added, &[]);
+                if let Some(profile) = joined {
+                    events.user_joined(room_id, profile);
+                }
+            }
+        })
+        .await?;
+        Ok(rendered)
+    }
+
+    /// Leaves a group room; an owner who leaves hands ownership on.
+    pub async fn leave_room(&self, me: Uuid, room_id: Uuid) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await?;
+        let room = repo::lock_room(&mut tx, room_id)
+            .await?
+            .ok_or(Error::NotFound("no such room"))?;
+        let role = repo::role(&mut tx, room_id, me)
+            .await?
+            .ok_or(Error::PermissionDenied("you are not a member of this room"))?;
+        if !room.is_group {
+            return Err(Error::FailedPrecondition("a direct room cannot be left"));
+        }
+        repo::remove_member(&mut tx, room_id, me).await?;
+        if role == Role::Owner {
+            repo::hand_on_ownership(&mut tx, room_id).await?;
+        }
+        self.commit_then_publish(tx, |events| {
+            events.user_left(room_id, me);
+            events.membership(room_id, &[], &[me]);
+        })
+        .await
+    }
+
+    /// The caller's rooms, most recently active first, with unread counts; direct rooms
+    /// carry their two members, so clients can name them.
+    pub async fn list_rooms(
+        &self,
+        me: Uuid,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<RoomsPage, Error> {
+        let limit = limit.unwrap_or(domain::DEFAULT_ROOMS_PAGE);
+        if !(1..=domain::MAX_ROOMS_PAGE).contains(&limit) {
+            return Err(Error::invalid(
+                "limit",
+                format!("must be 1–{}", domain::MAX_ROOMS_PAGE),
+            ));
+        }
+        let after = cursor.map(parse_cursor).transpose()?;
+        let mut db = self.pool.acquire().await?;
+        let page = repo::rooms_of(&mut db, me, after, limit).await?;
+        let mut members: HashMap<Uuid, Vec<Member>> = HashMap::new();
+        for summary in page.iter().filter(|summary| !summary.room.is_group) {
+            members.insert(
+                summary.room.id,
+                repo::members(&mut db, summary.room.id).await?,
+            );
+        }
+        drop(db);
+        let ids: Vec<Uuid> = members
+            .values()
+            .flatten()
+            .map(|member| member.user_id)
+            .collect();
+        let profiles = users::profiles(&self.friends, &ids).await?;
+        let next_cursor = (page.len() == limit as usize)
+            .then(|| {
+                page.last()
+                    .map(|last| format!("{}_{}", last.activity.timestamp_micros(), last.room.id))
+            })
+            .flatten();
+        let rooms = page
+            .iter()
+            .map(|summary| {
+                let room_members = members
+                    .get(&summary.room.id)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                let unread = u32::try_from(summary.unread).unwrap_or(u32::MAX);
+                (to_pb(&summary.room, room_members, &profiles), unread)
+            })
+            .collect();
+        Ok(RoomsPage { rooms, next_cursor })
+    }
+
+    /// One page of the ids of `user`'s rooms, for edges that put a new socket in its rooms.
+    pub async fn room_ids(
+        &self,
+        user: Uuid,
+        page_size: Option<u32>,
+        token: Option<&str>,
+    ) -> Result<(Vec<Uuid>, Option<String>), Error> {
+        let size = page_size.unwrap_or(1000);
+        if !(1..=10_000).contains(&size) {
+            return Err(Error::invalid("page_size", "must be 1–10000"));
+        }
+        let after = token
+            .map(|token| domain::parse_id("page_token", token))
+            .transpose()?;
+        let mut db = self.pool.acquire().await?;
+        let ids = repo::room_ids_of(&mut db, user, after, size).await?;
+        let next = (ids.len() == size as usize)
+            .then(|| ids.last().map(Uuid::to_string))
+            .flatten();
+        Ok((ids, next))
+    }
+}
+
+/// The room, which must be a group the caller administers.
+async fn group_for_admin(
+    db: &mut sqlx::PgConnection,
+    me: Uuid,
+    room_id: Uuid,
+) -> Result<Room, Error> {
+    let room = repo::lock_room(db, room_id)
+        .await?
+        .ok_or(Error::NotFound("no such room"))?;
+    let role = repo::role(db, room_id, me)
+        .await?
+        .ok_or(Error::PermissionDenied("you are not a member of this room"))?;
+    if !role.is_admin() {
+        return Err(Error::PermissionDenied(
+            "only the room's admins can do this",
+        ));
+    }
+    if !room.is_group {
+        return Err(Error::FailedPrecondition(
+            "a direct room's members cannot change",
+        ));
+    }
+    Ok(room)
+}
+
+/// `list-rooms` cursors are `<activity in µs>_<room id>` of the last room of a page.
+fn parse_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), Error> {
+    let invalid = || Error::invalid("cursor", "is not a cursor this server gave");
+    let (micros, id) = cursor.split_once('_').ok_or_else(invalid)?;
+    let micros: i64 = micros.parse().map_err(|_| invalid())?;
+    let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
+    let id = Uuid::parse_str(id).map_err(|_| invalid())?;
+    Ok((at, id))
+}
+
+pub fn to_pb(room: &Room, members: &[Member], profiles: &HashMap<Uuid, pb::User>) -> pb::Room {
+    pb::Room {
+        id: room.id.to_string(),
+        name: room.name.clone(),
+        is_group: room.is_group,
+        is_public: room.is_public,
+        created_at: Some(to_timestamp(room.created_at)),
+        members: members
+            .iter()
+            .map(|member| pb::Member {
+                user: Some(
+                    profiles
+                        .get(&member.user_id)
+                        .cloned()
+                        .unwrap_or_else(|| pb::User {
+                            id: member.user_id.to_string(),
+                            username: String::new(),
+                            avatar: None,
+                        }),
+                ),
+                role: match member.role {
+                    Role::Owner => pb::Role::Owner,
+                    Role::Admin => pb::Role::Admin,
+                    Role::Member => pb::Role::Member,
+                }
+                .into(),
+                joined_at: Some(to_timestamp(member.joined_at)),
+            })
+            .collect(),
+    }
+}
