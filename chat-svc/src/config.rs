@@ -20,6 +20,10 @@ pub struct Config {
     )]
     pub friends_url: String,
 
+    /// `send-message` calls allowed per user per minute (0: no limit).
+    #[arg(long, env = "PARLEY_MESSAGE_RATE_PER_MINUTE", default_value_t = 60)]
+    pub message_rate_per_minute: u32,
+
     #[command(flatten)]
     pub database: DatabaseArgs,
 }

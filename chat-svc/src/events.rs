@@ -23,15 +23,107 @@ impl Default for Events {
 
 impl Events {
     fn publish(&self, room_id: Option<Uuid>, user_ids: &[Uuid], payload: Payload) {
+        self.publish_to(room_id, user_ids, &[], None, payload);
+    }
+
+    fn publish_to(
+        &self,
+        room_id: Option<Uuid>,
+        user_ids: &[Uuid],
+        exclude: &[Uuid],
+        origin_socket_id: Option<String>,
+        payload: Payload,
+    ) {
         let user_ids = user_ids.iter().map(Uuid::to_string).collect();
+        let exclude_user_ids = exclude.iter().map(Uuid::to_string).collect();
         self.log.publish(|event_id| pb::ChatEvent {
             event_id,
             room_id: room_id.map(|id| id.to_string()),
             user_ids,
-            exclude_user_ids: Vec::new(),
-            origin_socket_id: None,
+            exclude_user_ids,
+            origin_socket_id,
             payload: Some(payload),
         });
+    }
+
+    /// `new-message` to the room.
+    pub fn new_message(&self, room: Uuid, message: pb::Message) {
+        self.publish(
+            Some(room),
+            &[],
+            Payload::NewMessage(pb::NewMessage {
+                message: Some(message),
+            }),
+        );
+    }
+
+    /// `new-private-message` to both users but the socket that sent it.
+    pub fn private_message(&self, message: pb::Message, users: &[Uuid], origin: Option<String>) {
+        self.publish_to(
+            None,
+            users,
+            &[],
+            origin,
+            Payload::NewPrivateMessage(pb::NewPrivateMessage {
+                message: Some(message),
+            }),
+        );
+    }
+
+    pub fn message_updated(&self, room: Uuid, message: pb::Message) {
+        self.publish(
+            Some(room),
+            &[],
+            Payload::MessageUpdated(pb::MessageUpdated {
+                message: Some(message),
+            }),
+        );
+    }
+
+    pub fn message_deleted(&self, room: Uuid, message: Uuid) {
+        self.publish(
+            Some(room),
+            &[],
+            Payload::MessageDeleted(pb::MessageDeleted {
+                room_id: room.to_string(),
+                message_id: message.to_string(),
+            }),
+        );
+    }
+
+    pub fn messages_read(
+        &self,
+        room: Uuid,
+        user: Uuid,
+        message: Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) {
+        self.publish(
+            Some(room),
+            &[],
+            Payload::MessagesRead(pb::MessagesRead {
+                room_id: room.to_string(),
+                user_id: user.to_string(),
+                message_id: message.to_string(),
+                read_at: Some(parley_common::time::to_timestamp(at)),
+            }),
+        );
+    }
+
+    /// `user-typing` to the room's other members.
+    pub fn typing(&self, room: Uuid, user: Uuid, username: &str, is_typing: bool) {
+        self.publish_to(
+            Some(room),
+            &[],
+            &[user],
+            None,
+            Payload::UserTyping(pb::UserTyping {
+                room_id: room.to_string(),
+                user_id: user.to_string(),
+                username: username.to_owned(),
+                is_typing,
+            }),
+        );
     }
 
     pub fn membership(&self, room: Uuid, added: &[Uuid], removed: &[Uuid]) {

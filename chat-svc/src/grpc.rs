@@ -6,17 +6,29 @@ use parley_common::events::EventStream;
 use parley_proto::chat::v1::{self as pb, chat_service_server::ChatService};
 use tonic::{Request, Response, Status};
 
-use crate::{domain::parse_id, service::Chat};
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::{
+    domain::parse_id,
+    messages::{Messages, Outgoing, Target},
+    service::Chat,
+};
 
 /// The `parley.chat.v1.ChatService` implementation.
 #[derive(Clone)]
 pub struct ChatGrpc {
     chat: Chat,
+    messages: Arc<Messages>,
 }
 
 impl ChatGrpc {
-    pub fn new(chat: Chat) -> Self {
-        Self { chat }
+    pub fn new(chat: Chat, messages: Messages) -> Self {
+        Self {
+            chat,
+            messages: Arc::new(messages),
+        }
     }
 
     /// The event log behind `Subscribe`, to close it at shutdown.
@@ -58,15 +70,20 @@ impl ChatService for ChatGrpc {
             .chat
             .list_rooms(me, request.limit, request.cursor.as_deref())
             .await?;
+        let ids: Vec<Uuid> = page
+            .rooms
+            .iter()
+            .filter_map(|(room, _)| Uuid::parse_str(&room.id).ok())
+            .collect();
+        let mut last = self.messages.last_messages(&ids).await?;
         Ok(Response::new(pb::ListRoomsResponse {
             rooms: page
                 .rooms
                 .into_iter()
                 .map(|(room, unread_count)| pb::RoomSummary {
+                    last_message: last.remove(&room.id),
                     room: Some(room),
                     unread_count,
-                    // Messages arrive with the messaging slice; no room has one yet.
-                    last_message: None,
                 })
                 .collect(),
             next_cursor: page.next_cursor,
@@ -143,6 +160,123 @@ impl ChatService for ChatGrpc {
             room_ids: ids.iter().map(ToString::to_string).collect(),
             next_page_token: next,
         }))
+    }
+
+    async fn send_message(
+        &self,
+        request: Request<pb::SendMessageRequest>,
+    ) -> Answer<pb::SendMessageResponse> {
+        let request = request.into_inner();
+        let me = parse_id("acting_user_id", &request.acting_user_id)?;
+        let target = match &request.target {
+            Some(pb::send_message_request::Target::RoomId(id)) => {
+                Target::Room(parse_id("chatRoomId", id)?)
+            }
+            Some(pb::send_message_request::Target::ReceiverId(id)) => {
+                Target::Receiver(parse_id("receiverId", id)?)
+            }
+            None => {
+                return Err(Status::invalid_argument(
+                    "chatRoomId or receiverId is required",
+                ));
+            }
+        };
+        let message_type = pb::MessageType::try_from(request.message_type).ok();
+        let reply_to_id = request
+            .reply_to_id
+            .as_deref()
+            .map(|id| parse_id("replyToId", id))
+            .transpose()?;
+        let message = self
+            .messages
+            .send(
+                me,
+                Outgoing {
+                    target,
+                    content: request.content,
+                    message_type,
+                    client_msg_id: request.client_msg_id,
+                    reply_to_id,
+                    origin_socket_id: request.origin_socket_id,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::SendMessageResponse {
+            message: Some(message),
+        }))
+    }
+
+    async fn get_history(
+        &self,
+        request: Request<pb::GetHistoryRequest>,
+    ) -> Answer<pb::GetHistoryResponse> {
+        let request = request.into_inner();
+        let me = parse_id("acting_user_id", &request.acting_user_id)?;
+        let room = parse_id("roomId", &request.room_id)?;
+        let (messages, has_more) = self
+            .messages
+            .history(me, room, request.limit, request.cursor)
+            .await?;
+        Ok(Response::new(pb::GetHistoryResponse { messages, has_more }))
+    }
+
+    async fn mark_read(
+        &self,
+        request: Request<pb::MarkReadRequest>,
+    ) -> Answer<pb::MarkReadResponse> {
+        let request = request.into_inner();
+        let me = parse_id("acting_user_id", &request.acting_user_id)?;
+        let room = parse_id("roomId", &request.room_id)?;
+        let message = request
+            .message_id
+            .as_deref()
+            .map(|id| parse_id("messageId", id))
+            .transpose()?;
+        Ok(Response::new(
+            self.messages.mark_read(me, room, message).await?,
+        ))
+    }
+
+    async fn typing(&self, request: Request<pb::TypingRequest>) -> Answer<pb::TypingResponse> {
+        let request = request.into_inner();
+        let me = parse_id("acting_user_id", &request.acting_user_id)?;
+        let room = parse_id("roomId", &request.room_id)?;
+        self.messages.typing(me, room, request.is_typing).await?;
+        Ok(Response::new(pb::TypingResponse {}))
+    }
+
+    async fn edit_message(
+        &self,
+        request: Request<pb::EditMessageRequest>,
+    ) -> Answer<pb::EditMessageResponse> {
+        let request = request.into_inner();
+        let me = parse_id("acting_user_id", &request.acting_user_id)?;
+        let id = parse_id("messageId", &request.message_id)?;
+        let message = self.messages.edit(me, id, &request.content).await?;
+        Ok(Response::new(pb::EditMessageResponse {
+            message: Some(message),
+        }))
+    }
+
+    async fn delete_message(
+        &self,
+        request: Request<pb::DeleteMessageRequest>,
+    ) -> Answer<pb::DeleteMessageResponse> {
+        let request = request.into_inner();
+        let me = parse_id("acting_user_id", &request.acting_user_id)?;
+        let id = parse_id("messageId", &request.message_id)?;
+        self.messages.delete(me, id).await?;
+        Ok(Response::new(pb::DeleteMessageResponse {}))
+    }
+
+    async fn sync(&self, request: Request<pb::SyncRequest>) -> Answer<pb::SyncResponse> {
+        let request = request.into_inner();
+        let me = parse_id("acting_user_id", &request.acting_user_id)?;
+        let rooms = self
+            .messages
+            .sync(me, &request.rooms, request.limit)
+            .await?;
+        Ok(Response::new(pb::SyncResponse { rooms }))
     }
 
     async fn subscribe(

@@ -8,10 +8,14 @@ pub mod domain;
 pub mod error;
 mod events;
 mod grpc;
+mod limits;
+pub mod messages;
+mod profiles;
 mod repo;
 pub mod service;
 pub mod startup;
 mod users;
+mod writer;
 
 /// The Postgres schema this service owns, its migrations table included.
 pub const SCHEMA: &str = "chat";

@@ -238,3 +238,250 @@ pub async fn room_ids_of(
     .fetch_all(db)
     .await
 }
+
+// --- messages ---
+
+/// A stored message.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Message {
+    pub id: Uuid,
+    pub room_id: Uuid,
+    pub seq: i64,
+    pub sender_id: Uuid,
+    pub content: Option<String>,
+    pub message_type: String,
+    pub client_msg_id: Option<String>,
+    pub reply_to_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub edited_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+const MESSAGE_COLUMNS: &str = "id, room_id, seq, sender_id, content, message_type, client_msg_id, \
+     reply_to_id, created_at, edited_at, deleted_at";
+
+/// A message to store; its seq is given by [`reserve_seqs`].
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: Uuid,
+    pub room_id: Uuid,
+    pub seq: i64,
+    pub sender_id: Uuid,
+    pub content: String,
+    pub message_type: &'static str,
+    pub client_msg_id: Option<String>,
+    pub reply_to_id: Option<Uuid>,
+}
+
+pub async fn message(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Message>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM chat.messages WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Messages already stored under these (sender, clientMsgId) pairs.
+pub async fn messages_by_client_id(
+    db: &mut PgConnection,
+    senders: &[Uuid],
+    client_ids: &[String],
+) -> sqlx::Result<Vec<Message>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM chat.messages
+         WHERE (sender_id, client_msg_id) IN (SELECT * FROM UNNEST($1::uuid[], $2::text[]))"
+    )))
+    .bind(senders)
+    .bind(client_ids)
+    .fetch_all(db)
+    .await
+}
+
+/// Reserves `counts[i]` consecutive seqs in room `rooms[i]`; returns each room's last seq
+/// after the reservation. The row locks serialize writers of one room until commit, so seqs
+/// have no gaps and no duplicates, across replicas too.
+pub async fn reserve_seqs(
+    db: &mut PgConnection,
+    rooms: &[Uuid],
+    counts: &[i64],
+) -> sqlx::Result<Vec<(Uuid, i64)>> {
+    sqlx::query_as(
+        "UPDATE chat.rooms r SET last_seq = r.last_seq + c.n, last_message_at = now()
+         FROM UNNEST($1::uuid[], $2::bigint[]) AS c(id, n)
+         WHERE r.id = c.id
+         RETURNING r.id, r.last_seq",
+    )
+    .bind(rooms)
+    .bind(counts)
+    .fetch_all(db)
+    .await
+}
+
+/// Stores a batch of messages in one statement.
+pub async fn insert_messages(
+    db: &mut PgConnection,
+    batch: &[NewMessage],
+) -> sqlx::Result<Vec<Message>> {
+    let column = |f: fn(&NewMessage) -> Uuid| batch.iter().map(f).collect::<Vec<_>>();
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO chat.messages
+             (id, room_id, seq, sender_id, content, message_type, client_msg_id, reply_to_id)
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[],
+                              $6::text[], $7::text[], $8::uuid[])
+         RETURNING {MESSAGE_COLUMNS}"
+    )))
+    .bind(column(|m| m.id))
+    .bind(column(|m| m.room_id))
+    .bind(batch.iter().map(|m| m.seq).collect::<Vec<_>>())
+    .bind(column(|m| m.sender_id))
+    .bind(batch.iter().map(|m| m.content.clone()).collect::<Vec<_>>())
+    .bind(batch.iter().map(|m| m.message_type).collect::<Vec<_>>())
+    .bind(
+        batch
+            .iter()
+            .map(|m| m.client_msg_id.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(batch.iter().map(|m| m.reply_to_id).collect::<Vec<_>>())
+    .fetch_all(db)
+    .await
+}
+
+/// Moves read pointers forward (never back), one row per (room, user).
+pub async fn advance_read(
+    db: &mut PgConnection,
+    rooms: &[Uuid],
+    users: &[Uuid],
+    seqs: &[i64],
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE chat.members m SET last_read_seq = GREATEST(m.last_read_seq, c.seq)
+         FROM (SELECT room_id, user_id, max(seq) AS seq
+               FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[]) AS t(room_id, user_id, seq)
+               GROUP BY room_id, user_id) c
+         WHERE m.room_id = c.room_id AND m.user_id = c.user_id",
+    )
+    .bind(rooms)
+    .bind(users)
+    .bind(seqs)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// A page of a room's history: before/after a seq, newest first (oldest first with
+/// `after`), or skipping `offset` newest; one more than `limit` to tell if there is more.
+pub async fn history(
+    db: &mut PgConnection,
+    room: Uuid,
+    cursor: HistoryCursor,
+    limit: u32,
+) -> sqlx::Result<Vec<Message>> {
+    let fetch = i64::from(limit) + 1;
+    let (condition, order, offset) = match cursor {
+        HistoryCursor::Before(seq) => (format!("seq < {seq}"), "DESC", 0),
+        HistoryCursor::After(seq) => (format!("seq > {seq}"), "ASC", 0),
+        HistoryCursor::Offset(offset) => ("true".to_owned(), "DESC", i64::from(offset)),
+    };
+    // Only integers are formatted into the statement.
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM chat.messages
+         WHERE room_id = $1 AND {condition}
+         ORDER BY seq {order} LIMIT $2 OFFSET $3"
+    )))
+    .bind(room)
+    .bind(fetch)
+    .bind(offset)
+    .fetch_all(db)
+    .await
+}
+
+/// Where a history page starts.
+#[derive(Debug, Clone, Copy)]
+pub enum HistoryCursor {
+    Before(i64),
+    After(i64),
+    Offset(u32),
+}
+
+/// The room's newest seq.
+pub async fn last_seq(db: &mut PgConnection, room: Uuid) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT last_seq FROM chat.rooms WHERE id = $1")
+        .bind(room)
+        .fetch_one(db)
+        .await
+}
+
+/// The member's read pointer and the room's newest seq.
+pub async fn read_state(
+    db: &mut PgConnection,
+    room: Uuid,
+    user: Uuid,
+) -> sqlx::Result<Option<(i64, i64)>> {
+    sqlx::query_as(
+        "SELECT m.last_read_seq, r.last_seq FROM chat.members m JOIN chat.rooms r ON r.id = m.room_id
+         WHERE m.room_id = $1 AND m.user_id = $2",
+    )
+    .bind(room)
+    .bind(user)
+    .fetch_optional(db)
+    .await
+}
+
+/// The id of the message with `seq` in `room`.
+pub async fn message_at(db: &mut PgConnection, room: Uuid, seq: i64) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT id FROM chat.messages WHERE room_id = $1 AND seq = $2")
+        .bind(room)
+        .bind(seq)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn edit_message(
+    db: &mut PgConnection,
+    id: Uuid,
+    content: &str,
+) -> sqlx::Result<Option<Message>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE chat.messages SET content = $2, edited_at = now()
+         WHERE id = $1 AND deleted_at IS NULL
+         RETURNING {MESSAGE_COLUMNS}"
+    )))
+    .bind(id)
+    .bind(content)
+    .fetch_optional(db)
+    .await
+}
+
+/// Turns a message into a tombstone; `false` if it already was one.
+pub async fn delete_message(db: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE chat.messages SET content = NULL, deleted_at = now()
+         WHERE id = $1 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// The two members of a direct room.
+pub async fn dm_pair(db: &mut PgConnection, room: Uuid) -> sqlx::Result<Option<(Uuid, Uuid)>> {
+    sqlx::query_as("SELECT dm_low, dm_high FROM chat.rooms WHERE id = $1 AND NOT is_group")
+        .bind(room)
+        .fetch_optional(db)
+        .await
+}
+
+/// The latest message of each room, for `list-rooms`.
+pub async fn last_messages(db: &mut PgConnection, rooms: &[Uuid]) -> sqlx::Result<Vec<Message>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM chat.messages m
+         WHERE (m.room_id, m.seq) IN (
+             SELECT id, last_seq FROM chat.rooms WHERE id = ANY($1) AND last_seq > 0)"
+    )))
+    .bind(rooms)
+    .fetch_all(db)
+    .await
+}

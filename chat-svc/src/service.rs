@@ -14,6 +14,8 @@ use crate::{
     domain::{self, MAX_MEMBERS, Role},
     error::Error,
     events::Events,
+    limits::MemberCache,
+    profiles::Profiles,
     repo::{self, Member, Room},
     users::{self, FriendsClient},
 };
@@ -21,7 +23,9 @@ use crate::{
 #[derive(Clone)]
 pub struct Chat {
     pool: PgPool,
-    friends: FriendsClient,
+    pub(crate) friends: FriendsClient,
+    pub(crate) profiles: Arc<Profiles>,
+    pub(crate) members: Arc<MemberCache>,
     pub events: Arc<Events>,
     /// Held from a change's commit until its events are published, so that events leave in
     /// commit order.
@@ -38,19 +42,25 @@ impl Chat {
     pub fn new(pool: PgPool, friends: FriendsClient) -> Self {
         Self {
             pool,
+            profiles: Arc::new(Profiles::new(friends.clone())),
+            members: Arc::new(MemberCache::default()),
             friends,
             events: Arc::new(Events::default()),
             publish_order: Arc::new(Mutex::new(())),
         }
     }
 
+    /// Commits a change to `room`'s membership or settings, then publishes its events, in
+    /// commit order; the room's cached members are dropped.
     async fn commit_then_publish(
         &self,
         tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        room: Uuid,
         publish: impl FnOnce(&Events),
     ) -> Result<(), Error> {
         let _order = self.publish_order.lock().await;
         tx.commit().await?;
+        self.members.forget(room);
         publish(&self.events);
         Ok(())
     }
@@ -99,7 +109,7 @@ impl Chat {
         let members = repo::members(&mut tx, room.id).await?;
         let rendered = to_pb(&room, &members, &profiles);
         let event = rendered.clone();
-        self.commit_then_publish(tx, |events| {
+        self.commit_then_publish(tx, room.id, |events| {
             if made {
                 events.membership(room.id, &[me, other], &[]);
                 events.room_created(event, &[me, other]);
@@ -128,7 +138,7 @@ impl Chat {
         let members = repo::members(&mut tx, room.id).await?;
         let rendered = to_pb(&room, &members, &profiles);
         let event = rendered.clone();
-        self.commit_then_publish(tx, |events| {
+        self.commit_then_publish(tx, room.id, |events| {
             events.membership(room.id, &everyone, &[]);
             events.room_created(event, &everyone);
         })
@@ -174,7 +184,7 @@ impl Chat {
         .await?;
         all_profiles.extend(profiles);
         let rendered = to_pb(&room, &members, &all_profiles);
-        self.commit_then_publish(tx, |events| {
+        self.commit_then_publish(tx, room_id, |events| {
             if !added.is_empty() {
                 events.membership(room_id, &added, &[]);
             }
@@ -206,7 +216,7 @@ impl Chat {
             ));
         }
         repo::remove_member(&mut tx, room_id, user).await?;
-        self.commit_then_publish(tx, |events| {
+        self.commit_then_publish(tx, room_id, |events| {
             events.user_left(room_id, user);
             events.membership(room_id, &[], &[user]);
         })
@@ -236,7 +246,7 @@ impl Chat {
         .await?;
         let rendered = to_pb(&room, &members, &profiles);
         let joined = profiles.get(&me).cloned();
-        self.commit_then_publish(tx, |events| {
+        self.commit_then_publish(tx, room_id, |events| {
             if !added.is_empty() {
                 events.membership(room_id, &added, &[]);
                 if let Some(profile) = joined {
@@ -264,7 +274,7 @@ impl Chat {
         if role == Role::Owner {
             repo::hand_on_ownership(&mut tx, room_id).await?;
         }
-        self.commit_then_publish(tx, |events| {
+        self.commit_then_publish(tx, room_id, |events| {
             events.user_left(room_id, me);
             events.membership(room_id, &[], &[me]);
         })

@@ -9,7 +9,7 @@ use parley_proto::{
 };
 use tokio::net::TcpListener;
 
-use crate::{SCHEMA, config::Config, grpc::ChatGrpc, service::Chat};
+use crate::{SCHEMA, config::Config, grpc::ChatGrpc, messages::Messages, service::Chat};
 
 /// A migrated, bound, not yet serving `chat-svc`.
 pub struct Application {
@@ -30,7 +30,11 @@ impl Application {
         let listener = TcpListener::bind(config.listen_addr).await?;
         Ok(Self {
             listener,
-            service: ChatGrpc::new(Chat::new(pool, friends)),
+            service: {
+                let chat = Chat::new(pool.clone(), friends);
+                let messages = Messages::new(pool, chat.clone(), config.message_rate_per_minute);
+                ChatGrpc::new(chat, messages)
+            },
         })
     }
 

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 
 use crate::{
     backends::Backends,
-    handlers::{chat_room, user_room},
+    handlers::{chat_room, own_socket, user_room},
     wire,
 };
 
@@ -267,10 +267,79 @@ async fn relay_chat_event(io: &SocketIo, event: chat::ChatEvent) {
             let payload = json!({ "roomId": left.room_id, "userId": left.user_id });
             emit_to(io, "/chat", [room, users].concat(), "user-left", &payload).await;
         }
-        Some(_) => tracing::debug!(
-            event_id = event.event_id,
-            "chat event not relayed by this edge version"
-        ),
+        Some(ChatPayload::NewMessage(new)) => {
+            if let Some(message) = new.message {
+                emit_to(
+                    io,
+                    "/chat",
+                    room,
+                    "new-message",
+                    &wire::Message::from(message),
+                )
+                .await;
+            }
+        }
+        Some(ChatPayload::NewPrivateMessage(new)) => {
+            let (Some(message), Some(namespace)) = (new.message, io.of("/chat")) else {
+                return;
+            };
+            // The receiver's sockets and the sender's other sockets.
+            let mut operators = namespace.to(users);
+            if let Some(origin) = &event.origin_socket_id {
+                operators = operators.except(own_socket(origin));
+            }
+            if let Err(error) = operators
+                .emit("new-private-message", &wire::Message::from(message))
+                .await
+            {
+                tracing::warn!(%error, "some sockets did not receive a private message");
+            }
+        }
+        Some(ChatPayload::MessageUpdated(updated)) => {
+            let payload = json!({ "message": updated.message.map(wire::Message::from) });
+            emit_to(io, "/chat", room, "message-updated", &payload).await;
+        }
+        Some(ChatPayload::MessageDeleted(deleted)) => {
+            let payload = json!({ "roomId": deleted.room_id, "messageId": deleted.message_id });
+            emit_to(io, "/chat", room, "message-deleted", &payload).await;
+        }
+        Some(ChatPayload::MessagesRead(read)) => {
+            let payload = json!({
+                "roomId": read.room_id,
+                "userId": read.user_id,
+                "messageId": read.message_id,
+                "readAt": wire::time(read.read_at.as_ref()),
+            });
+            emit_to(io, "/chat", room, "messages-read", &payload).await;
+        }
+        Some(ChatPayload::UserTyping(typing)) => {
+            let Some(namespace) = io.of("/chat") else {
+                return;
+            };
+            if room.is_empty() {
+                return;
+            }
+            let payload = json!({
+                "roomId": typing.room_id,
+                "userId": typing.user_id,
+                "username": typing.username,
+                "isTyping": typing.is_typing,
+            });
+            // To the other members: every socket of the typist is skipped.
+            let excluded: Vec<String> = event
+                .exclude_user_ids
+                .iter()
+                .map(|user| user_room(user))
+                .collect();
+            if let Err(error) = namespace
+                .to(room)
+                .except(excluded)
+                .emit("user-typing", &payload)
+                .await
+            {
+                tracing::debug!(%error, "some sockets did not receive a typing event");
+            }
+        }
         None => tracing::warn!(event_id = event.event_id, "chat event without payload"),
     }
 }

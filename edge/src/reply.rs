@@ -61,6 +61,11 @@ impl Reply {
         self
     }
 
+    /// Whether the client passed an ack callback.
+    pub fn wants_ack(&self) -> bool {
+        self.wants_ack
+    }
+
     /// The socket the event came from.
     pub fn socket(&self) -> &SocketRef {
         &self.socket

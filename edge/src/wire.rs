@@ -6,7 +6,6 @@ use parley_common::time::from_timestamp;
 use parley_proto::{chat::v1 as chat, friends::v1 as friends, presence::v1 as presence};
 use prost_types::Timestamp;
 use serde::Serialize;
-use serde_json::Value;
 
 /// A time as clients see it, e.g. `2026-11-25T18:04:05.120Z`; `None` for a missing or
 /// impossible value.
@@ -141,8 +140,7 @@ pub struct RoomSummary {
     #[serde(flatten)]
     pub room: Option<Room>,
     pub unread_count: u32,
-    /// Filled once messages exist (the messaging slice); `null` until then.
-    pub last_message: Option<Value>,
+    pub last_message: Option<Message>,
 }
 
 impl From<chat::RoomSummary> for RoomSummary {
@@ -150,7 +148,54 @@ impl From<chat::RoomSummary> for RoomSummary {
         Self {
             room: summary.room.map(Room::from),
             unread_count: summary.unread_count,
-            last_message: None,
+            last_message: summary.last_message.map(Message::from),
+        }
+    }
+}
+
+/// A message; a deleted one keeps its place (`deleted: true`) without content.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub id: String,
+    pub room_id: String,
+    pub seq: u64,
+    pub content: String,
+    pub message_type: &'static str,
+    pub sender: Option<User>,
+    pub timestamp: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_to_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_msg_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receiver_id: Option<String>,
+    pub deleted: bool,
+}
+
+impl From<chat::Message> for Message {
+    fn from(message: chat::Message) -> Self {
+        Self {
+            message_type: match chat::MessageType::try_from(message.message_type) {
+                Ok(chat::MessageType::Image) => "IMAGE",
+                Ok(chat::MessageType::File) => "FILE",
+                Ok(chat::MessageType::System) => "SYSTEM",
+                Ok(chat::MessageType::Call) => "CALL",
+                _ => "TEXT",
+            },
+            timestamp: time(message.created_at.as_ref()),
+            edited_at: time(message.edited_at.as_ref()),
+            sender: message.sender.map(User::from),
+            id: message.id,
+            room_id: message.room_id,
+            seq: message.seq,
+            content: message.content,
+            reply_to_id: message.reply_to_id,
+            client_msg_id: message.client_msg_id,
+            receiver_id: message.receiver_id,
+            deleted: message.deleted,
         }
     }
 }

@@ -28,6 +28,7 @@ pub async fn connected(socket: &SocketRef, identity: &Identity, backends: &Backe
     for event in ["leave-room", "leave-user"] {
         socket.on(event, leave_room);
     }
+    register_messages(socket);
 
     let mut page_token = None;
     loop {
@@ -253,6 +254,354 @@ async fn leave_room(
             .leave_room(backends.request(request))
             .await?;
         Ok(json!({}))
+    })
+    .await;
+}
+
+/// The socketioxide room of one socket, so that an event can skip the socket that caused it.
+pub fn own_socket(socket_id: &str) -> String {
+    format!("socket:{socket_id}")
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SendMessage {
+    chat_room_id: Option<Uuid>,
+    receiver_id: Option<Uuid>,
+    content: String,
+    message_type: Option<MessageType>,
+    client_msg_id: Option<String>,
+    reply_to_id: Option<Uuid>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+enum MessageType {
+    Text,
+    Image,
+    File,
+    System,
+    Call,
+}
+
+impl From<MessageType> for pb::MessageType {
+    fn from(kind: MessageType) -> Self {
+        match kind {
+            MessageType::Text => pb::MessageType::Text,
+            MessageType::Image => pb::MessageType::Image,
+            MessageType::File => pb::MessageType::File,
+            MessageType::System => pb::MessageType::System,
+            MessageType::Call => pb::MessageType::Call,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetHistory {
+    room_id: Uuid,
+    limit: Option<u32>,
+    before: Option<Uuid>,
+    after: Option<Uuid>,
+    offset: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MarkRead {
+    room_id: Uuid,
+    message_id: Option<Uuid>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Typing {
+    room_id: Uuid,
+    is_typing: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EditMessage {
+    message_id: Uuid,
+    content: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ByMessage {
+    message_id: Uuid,
+}
+
+#[derive(Deserialize)]
+struct Sync {
+    rooms: std::collections::HashMap<Uuid, u64>,
+    limit: Option<u32>,
+}
+
+/// Registers the message events on a `/chat` socket.
+pub fn register_messages(socket: &SocketRef) {
+    socket.join(own_socket(&socket.id.to_string()));
+    socket.on("send-message", send_message);
+    socket.on("get-history", get_history);
+    socket.on("mark-read", mark_read);
+    socket.on("typing", typing);
+    socket.on("typing-start", typing_start);
+    socket.on("typing-stop", typing_stop);
+    socket.on("edit-message", edit_message);
+    socket.on("delete-message", delete_message);
+    socket.on("sync", sync);
+}
+
+async fn send_message(
+    reply: Reply,
+    TryData(raw): TryData<Value>,
+    Extension(me): Extension<Identity>,
+    State(backends): State<Backends>,
+) {
+    let socket = reply.socket().clone();
+    let wants_ack = reply.wants_ack();
+    // Read before parsing the rest, so that a refused send can still name its clientMsgId.
+    let client_msg_id = raw
+        .as_ref()
+        .ok()
+        .and_then(|payload| payload.get("clientMsgId"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let outcome = super::run(raw, move |payload: SendMessage| async move {
+        let target = match (payload.chat_room_id, payload.receiver_id) {
+            (Some(room), None) => pb::send_message_request::Target::RoomId(room.to_string()),
+            (None, Some(receiver)) => {
+                pb::send_message_request::Target::ReceiverId(receiver.to_string())
+            }
+            (Some(_), Some(_)) => {
+                return Err(crate::error::ApiError::invalid(
+                    "payload",
+                    "give chatRoomId or receiverId, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(crate::error::ApiError::invalid(
+                    "chatRoomId",
+                    "chatRoomId or receiverId is required",
+                ));
+            }
+        };
+        let request = pb::SendMessageRequest {
+            acting_user_id: me.user_id.to_string(),
+            target: Some(target),
+            content: payload.content,
+            message_type: payload
+                .message_type
+                .map_or(pb::MessageType::Text, Into::into)
+                .into(),
+            client_msg_id: payload.client_msg_id,
+            reply_to_id: payload.reply_to_id.map(|id| id.to_string()),
+            origin_socket_id: Some(socket.id.to_string()),
+        };
+        let response = backends
+            .chat
+            .clone()
+            .send_message(backends.request(request))
+            .await?;
+        Ok(json!({ "message": response.into_inner().message.map(wire::Message::from) }))
+    })
+    .await;
+    if let (Err(error), false) = (&outcome, wants_ack) {
+        let payload = json!({ "error": error.message, "code": error.code.as_str(), "clientMsgId": client_msg_id });
+        if let Err(send_error) = reply.socket().emit("message-error", &payload) {
+            tracing::debug!(%send_error, "cannot emit message-error");
+        }
+    }
+    reply.send(outcome);
+}
+
+async fn get_history(
+    reply: Reply,
+    TryData(raw): TryData<Value>,
+    Extension(me): Extension<Identity>,
+    State(backends): State<Backends>,
+) {
+    answer(reply, raw, move |payload: GetHistory| async move {
+        use pb::get_history_request::Cursor;
+        let cursor = match (payload.before, payload.after, payload.offset) {
+            (Some(before), None, None) => Some(Cursor::BeforeMessageId(before.to_string())),
+            (None, Some(after), None) => Some(Cursor::AfterMessageId(after.to_string())),
+            (None, None, Some(offset)) => Some(Cursor::Offset(offset)),
+            (None, None, None) => None,
+            _ => {
+                return Err(crate::error::ApiError::invalid(
+                    "payload",
+                    "give at most one of before, after and offset",
+                ));
+            }
+        };
+        let request = pb::GetHistoryRequest {
+            acting_user_id: me.user_id.to_string(),
+            room_id: payload.room_id.to_string(),
+            limit: payload.limit,
+            cursor,
+        };
+        let response = backends
+            .chat
+            .clone()
+            .get_history(backends.request(request))
+            .await?
+            .into_inner();
+        let messages: Vec<wire::Message> = response.messages.into_iter().map(Into::into).collect();
+        Ok(json!({ "messages": messages, "hasMore": response.has_more }))
+    })
+    .await;
+}
+
+async fn mark_read(
+    reply: Reply,
+    TryData(raw): TryData<Value>,
+    Extension(me): Extension<Identity>,
+    State(backends): State<Backends>,
+) {
+    answer(reply, raw, move |payload: MarkRead| async move {
+        let request = pb::MarkReadRequest {
+            acting_user_id: me.user_id.to_string(),
+            room_id: payload.room_id.to_string(),
+            message_id: payload.message_id.map(|id| id.to_string()),
+        };
+        let response = backends.chat.clone().mark_read(backends.request(request)).await?.into_inner();
+        Ok(json!({ "roomId": response.room_id, "messageId": response.message_id, "unreadCount": response.unread_count }))
+    })
+    .await;
+}
+
+async fn send_typing(
+    me: &Identity,
+    backends: &Backends,
+    room: Uuid,
+    is_typing: bool,
+) -> Result<Value, crate::error::ApiError> {
+    let request = pb::TypingRequest {
+        acting_user_id: me.user_id.to_string(),
+        room_id: room.to_string(),
+        is_typing,
+    };
+    backends
+        .chat
+        .clone()
+        .typing(backends.request(request))
+        .await?;
+    Ok(json!({}))
+}
+
+async fn typing(
+    reply: Reply,
+    TryData(raw): TryData<Value>,
+    Extension(me): Extension<Identity>,
+    State(backends): State<Backends>,
+) {
+    answer(reply, raw, move |payload: Typing| async move {
+        send_typing(&me, &backends, payload.room_id, payload.is_typing).await
+    })
+    .await;
+}
+
+async fn typing_start(
+    reply: Reply,
+    TryData(raw): TryData<Value>,
+    Extension(me): Extension<Identity>,
+    State(backends): State<Backends>,
+) {
+    answer(reply, raw, move |payload: ByRoom| async move {
+        send_typing(&me, &backends, payload.room_id, true).await
+    })
+    .await;
+}
+
+async fn typing_stop(
+    reply: Reply,
+    TryData(raw): TryData<Value>,
+    Extension(me): Extension<Identity>,
+    State(backends): State<Backends>,
+) {
+    answer(reply, raw, move |payload: ByRoom| async move {
+        send_typing(&me, &backends, payload.room_id, false).await
+    })
+    .await;
+}
+
+async fn edit_message(
+    reply: Reply,
+    TryData(raw): TryData<Value>,
+    Extension(me): Extension<Identity>,
+    State(backends): State<Backends>,
+) {
+    answer(reply, raw, move |payload: EditMessage| async move {
+        let request = pb::EditMessageRequest {
+            acting_user_id: me.user_id.to_string(),
+            message_id: payload.message_id.to_string(),
+            content: payload.content,
+        };
+        let response = backends
+            .chat
+            .clone()
+            .edit_message(backends.request(request))
+            .await?;
+        Ok(json!({ "message": response.into_inner().message.map(wire::Message::from) }))
+    })
+    .await;
+}
+
+async fn delete_message(
+    reply: Reply,
+    TryData(raw): TryData<Value>,
+    Extension(me): Extension<Identity>,
+    State(backends): State<Backends>,
+) {
+    answer(reply, raw, move |payload: ByMessage| async move {
+        let request = pb::DeleteMessageRequest {
+            acting_user_id: me.user_id.to_string(),
+            message_id: payload.message_id.to_string(),
+        };
+        backends
+            .chat
+            .clone()
+            .delete_message(backends.request(request))
+            .await?;
+        Ok(json!({}))
+    })
+    .await;
+}
+
+async fn sync(
+    reply: Reply,
+    TryData(raw): TryData<Value>,
+    Extension(me): Extension<Identity>,
+    State(backends): State<Backends>,
+) {
+    answer(reply, raw, move |payload: Sync| async move {
+        let request = pb::SyncRequest {
+            acting_user_id: me.user_id.to_string(),
+            rooms: payload
+                .rooms
+                .into_iter()
+                .map(|(room, seq)| (room.to_string(), seq))
+                .collect(),
+            limit: payload.limit,
+        };
+        let response = backends
+            .chat
+            .clone()
+            .sync(backends.request(request))
+            .await?
+            .into_inner();
+        let rooms: Vec<Value> = response
+            .rooms
+            .into_iter()
+            .map(|room| {
+                let messages: Vec<wire::Message> =
+                    room.messages.into_iter().map(Into::into).collect();
+                json!({ "roomId": room.room_id, "messages": messages, "hasMore": room.has_more })
+            })
+            .collect();
+        Ok(json!({ "rooms": rooms }))
     })
     .await;
 }

@@ -5,7 +5,7 @@ mod chat;
 mod friends;
 mod status;
 
-pub use chat::chat_room;
+pub use chat::{chat_room, own_socket};
 
 use std::{future::Future, sync::Arc};
 
@@ -180,9 +180,15 @@ where
     F: FnOnce(P) -> Fut,
     Fut: Future<Output = Result<T, ApiError>>,
 {
-    let outcome = match payload::parse::<P>(raw) {
-        Ok(payload) => call(payload).await,
-        Err(error) => Err(error),
-    };
-    reply.send(outcome);
+    reply.send(run(raw, call).await);
+}
+
+/// Parses an event's payload as `P` and runs `call` with it.
+async fn run<P, T, F, Fut>(raw: Result<Value, ParserError>, call: F) -> Result<T, ApiError>
+where
+    P: DeserializeOwned,
+    F: FnOnce(P) -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    call(payload::parse::<P>(raw)?).await
 }

@@ -6,6 +6,7 @@
 mod support;
 
 mod auth;
+mod chat_messages;
 mod chat_rooms;
 mod envelope;
 mod friends;

@@ -94,6 +94,8 @@ pub struct Timing {
     pub lease_ttl: Duration,
     pub lease_interval: Duration,
     pub flush_interval: Duration,
+    /// chat-svc's `send-message` limit per user per minute.
+    pub message_rate_per_minute: u32,
 }
 
 impl Default for Timing {
@@ -104,6 +106,7 @@ impl Default for Timing {
             lease_ttl: Duration::from_secs(30),
             lease_interval: Duration::from_secs(10),
             flush_interval: Duration::from_secs(30),
+            message_rate_per_minute: 60,
         }
     }
 }
@@ -163,6 +166,7 @@ impl TestSystem {
         let chat = parley_chat_svc::startup::Application::build(&parley_chat_svc::config::Config {
             listen_addr: any_port,
             friends_url: format!("http://{friends_addr}"),
+            message_rate_per_minute: timing.message_rate_per_minute,
             database: database_args.clone(),
         })
         .await

@@ -1,0 +1,158 @@
+//! In-memory state that must never touch the database: who is in which room (for checks on
+//! hot paths), who is typing, and how fast each user sends.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use uuid::Uuid;
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every write is a single insert, update or removal: a poisoned map is still consistent.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Members of recently used rooms. Filled from the database on a miss and dropped by every
+/// membership change this process commits.
+#[derive(Default)]
+pub struct MemberCache {
+    rooms: Mutex<HashMap<Uuid, Arc<HashSet<Uuid>>>>,
+}
+
+/// Rooms whose members are kept; past it the cache starts over.
+const CACHED_ROOMS: usize = 50_000;
+
+impl MemberCache {
+    pub fn get(&self, room: Uuid) -> Option<Arc<HashSet<Uuid>>> {
+        lock(&self.rooms).get(&room).cloned()
+    }
+
+    pub fn put(&self, room: Uuid, members: HashSet<Uuid>) {
+        let mut rooms = lock(&self.rooms);
+        if rooms.len() >= CACHED_ROOMS {
+            rooms.clear();
+        }
+        rooms.insert(room, Arc::new(members));
+    }
+
+    pub fn forget(&self, room: Uuid) {
+        lock(&self.rooms).remove(&room);
+    }
+}
+
+/// A per-user token bucket: `per_minute` sends a minute, in bursts of at most as many.
+pub struct RateLimiter {
+    per_minute: u32,
+    buckets: Mutex<HashMap<Uuid, (f64, Instant)>>,
+}
+
+/// Users tracked at once; full buckets are dropped past it.
+const TRACKED_USERS: usize = 100_000;
+
+impl RateLimiter {
+    /// `per_minute` 0 turns the limit off.
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one send from `user`'s allowance, or says in how many ms one is available.
+    pub fn check(&self, user: Uuid) -> Result<(), u64> {
+        if self.per_minute == 0 {
+            return Ok(());
+        }
+        let capacity = f64::from(self.per_minute);
+        let per_ms = capacity / 60_000.0;
+        let now = Instant::now();
+        let mut buckets = lock(&self.buckets);
+        if buckets.len() >= TRACKED_USERS {
+            buckets.retain(|_, (tokens, at)| {
+                *tokens + at.elapsed().as_millis() as f64 * per_ms < capacity
+            });
+        }
+        let (tokens, at) = buckets.entry(user).or_insert((capacity, now));
+        *tokens = (*tokens + now.duration_since(*at).as_millis() as f64 * per_ms).min(capacity);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / per_ms).ceil() as u64)
+        }
+    }
+}
+
+/// Who is typing where: a `true` without a refresh expires after [`TYPING_EXPIRY`].
+#[derive(Default)]
+pub struct Typing {
+    /// The latest `true` of each (room, user), by counter, so that an expiry timer knows
+    /// whether a newer `true` or a `false` came since it was set.
+    latest: Mutex<HashMap<(Uuid, Uuid), u64>>,
+    counter: Mutex<u64>,
+}
+
+/// How long `isTyping: true` lasts without a refresh.
+pub const TYPING_EXPIRY: Duration = Duration::from_secs(6);
+
+impl Typing {
+    /// Records a `true`; the returned mark is what its expiry timer checks.
+    pub fn started(&self, room: Uuid, user: Uuid) -> u64 {
+        let mark = {
+            let mut counter = lock(&self.counter);
+            *counter += 1;
+            *counter
+        };
+        lock(&self.latest).insert((room, user), mark);
+        mark
+    }
+
+    /// Records a `false`; whether the user was typing.
+    pub fn stopped(&self, room: Uuid, user: Uuid) -> bool {
+        lock(&self.latest).remove(&(room, user)).is_some()
+    }
+
+    /// Ends the `true` marked `mark` if nothing newer came since; whether it did.
+    pub fn expire(&self, room: Uuid, user: Uuid, mark: u64) -> bool {
+        let mut latest = lock(&self.latest);
+        if latest.get(&(room, user)) == Some(&mark) {
+            latest.remove(&(room, user));
+            return true;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_refuses_the_sixty_first_send_of_a_minute_with_a_wait() {
+        let limiter = RateLimiter::new(60);
+        let user = Uuid::new_v4();
+        for _ in 0..60 {
+            assert!(limiter.check(user).is_ok());
+        }
+        let wait = limiter.check(user).expect_err("limited");
+        assert!((1..=1000).contains(&wait), "{wait}");
+        assert!(limiter.check(Uuid::new_v4()).is_ok(), "per user");
+        assert!(RateLimiter::new(0).check(user).is_ok(), "0 disables");
+    }
+
+    #[test]
+    fn only_the_latest_typing_mark_expires() {
+        let typing = Typing::default();
+        let (room, user) = (Uuid::new_v4(), Uuid::new_v4());
+        let first = typing.started(room, user);
+        let second = typing.started(room, user);
+        assert!(!typing.expire(room, user, first), "refreshed since");
+        assert!(typing.expire(room, user, second));
+        assert!(!typing.stopped(room, user), "already expired");
+    }
+}

@@ -1,0 +1,473 @@
+//! The message operations of chat-svc: send (through the batching writer), history, read
+//! state, edits and deletes, typing, and catch-up after a reconnect.
+
+use std::{collections::HashMap, sync::Arc};
+
+use chrono::Utc;
+use parley_common::time::to_timestamp;
+use parley_proto::chat::v1 as pb;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::{
+    domain,
+    error::Error,
+    events::Events,
+    limits::{MemberCache, RateLimiter, TYPING_EXPIRY, Typing},
+    profiles::{self, Profiles},
+    repo::{self, HistoryCursor, Message},
+    service::Chat,
+    users,
+    writer::{SendJob, Stored, Writer},
+};
+
+/// Longest message content, in characters.
+pub const MAX_CONTENT_CHARS: usize = 4000;
+/// Longest clientMsgId.
+const MAX_CLIENT_MSG_ID: usize = 128;
+/// History pages: default and largest.
+const DEFAULT_HISTORY: u32 = 50;
+const MAX_HISTORY: u32 = 100;
+/// Catch-up: messages per room per call, rooms per call.
+const DEFAULT_SYNC: u32 = 100;
+const MAX_SYNC_ROOMS: usize = 1000;
+
+/// Whom a message is for.
+pub enum Target {
+    Room(Uuid),
+    /// A DM by receiver: the pair's room is made on first use.
+    Receiver(Uuid),
+}
+
+/// What a client sends.
+pub struct Outgoing {
+    pub target: Target,
+    pub content: String,
+    pub message_type: Option<pb::MessageType>,
+    pub client_msg_id: Option<String>,
+    pub reply_to_id: Option<Uuid>,
+    /// The sending socket, which does not get its own `new-private-message`.
+    pub origin_socket_id: Option<String>,
+}
+
+pub struct Messages {
+    pool: PgPool,
+    chat: Chat,
+    events: Arc<Events>,
+    profiles: Arc<Profiles>,
+    members: Arc<MemberCache>,
+    typing: Arc<Typing>,
+    rate: RateLimiter,
+    writer: Writer,
+}
+
+impl Messages {
+    pub fn new(pool: PgPool, chat: Chat, per_minute: u32) -> Self {
+        let events = chat.events.clone();
+        let profiles = chat.profiles.clone();
+        let publish = {
+            let events = events.clone();
+            // Announced here, in commit order, before any sender hears back.
+            move |stored: Vec<Stored<'_>>| {
+                for Stored { message, job } in stored {
+                    let names = HashMap::from([(job.sender_id, job.sender.clone())]);
+                    match &job.private {
+                        Some((receiver, origin)) => {
+                            let rendered = render(message, &names, Some(*receiver));
+                            events.private_message(
+                                rendered,
+                                &[*receiver, job.sender_id],
+                                origin.clone(),
+                            );
+                        }
+                        None => events.new_message(message.room_id, render(message, &names, None)),
+                    }
+                }
+            }
+        };
+        Self {
+            writer: Writer::spawn(pool.clone(), publish),
+            members: chat.members.clone(),
+            pool,
+            chat,
+            events,
+            profiles,
+            typing: Arc::new(Typing::default()),
+            rate: RateLimiter::new(per_minute),
+        }
+    }
+
+    /// Whether `user` is a member of `room`, from memory when possible.
+    async fn is_member(&self, room: Uuid, user: Uuid) -> Result<bool, Error> {
+        if let Some(members) = self.members.get(room) {
+            return Ok(members.contains(&user));
+        }
+        let mut db = self.pool.acquire().await?;
+        let members = repo::members(&mut db, room).await?;
+        let ids = members.iter().map(|member| member.user_id).collect();
+        self.members.put(room, ids);
+        Ok(members.iter().any(|member| member.user_id == user))
+    }
+
+    async fn require_member(&self, room: Uuid, user: Uuid) -> Result<(), Error> {
+        if self.is_member(room, user).await? {
+            return Ok(());
+        }
+        let mut db = self.pool.acquire().await?;
+        match repo::room(&mut db, room).await? {
+            Some(_) => Err(Error::PermissionDenied("you are not a member of this room")),
+            None => Err(Error::NotFound("no such room")),
+        }
+    }
+
+    pub async fn send(&self, me: Uuid, outgoing: Outgoing) -> Result<pb::Message, Error> {
+        let content = validate_content(&outgoing.content)?;
+        let message_type = match outgoing.message_type.unwrap_or(pb::MessageType::Text) {
+            pb::MessageType::Text | pb::MessageType::Unspecified => "TEXT",
+            pb::MessageType::Image => "IMAGE",
+            pb::MessageType::File => "FILE",
+            pb::MessageType::Call => "CALL",
+            pb::MessageType::System => {
+                return Err(Error::invalid(
+                    "messageType",
+                    "SYSTEM messages come from the server",
+                ));
+            }
+        };
+        if let Some(id) = &outgoing.client_msg_id
+            && (id.is_empty() || id.chars().count() > MAX_CLIENT_MSG_ID)
+        {
+            return Err(Error::invalid(
+                "clientMsgId",
+                format!("must be 1–{MAX_CLIENT_MSG_ID} characters"),
+            ));
+        }
+        self.rate.check(me).map_err(Error::RateLimited)?;
+
+        let (room, private_to) = match outgoing.target {
+            Target::Room(room) => {
+                self.require_member(room, me).await?;
+                let mut db = self.pool.acquire().await?;
+                if let Some((low, high)) = repo::dm_pair(&mut db, room).await? {
+                    let other = if low == me { high } else { low };
+                    users::require_no_block(&self.chat.friends, me, &[other]).await?;
+                }
+                (room, None)
+            }
+            Target::Receiver(receiver) => {
+                if receiver == me {
+                    return Err(Error::invalid("receiverId", "you cannot message yourself"));
+                }
+                let (room, _) = self.chat.direct_room(me, receiver).await?;
+                let room = domain::parse_id("roomId", &room.id)?;
+                (room, Some(receiver))
+            }
+        };
+        if let Some(reply_to) = outgoing.reply_to_id {
+            let mut db = self.pool.acquire().await?;
+            let target = repo::message(&mut db, reply_to).await?;
+            if target.is_none_or(|target| target.room_id != room) {
+                return Err(Error::invalid(
+                    "replyToId",
+                    "must be a message of the same room",
+                ));
+            }
+        }
+
+        let profiles = self.profiles.get(&[me]).await?;
+        let written = self
+            .writer
+            .send(SendJob {
+                room_id: room,
+                sender_id: me,
+                sender: profiles::or_unknown(&profiles, me),
+                private: private_to.map(|receiver| (receiver, outgoing.origin_socket_id.clone())),
+                content,
+                message_type,
+                client_msg_id: outgoing.client_msg_id,
+                reply_to_id: outgoing.reply_to_id,
+                done: tokio::sync::oneshot::channel().0,
+            })
+            .await?;
+        let dm = match private_to {
+            Some(receiver) => Some(receiver),
+            None => {
+                let mut db = self.pool.acquire().await?;
+                repo::dm_pair(&mut db, room)
+                    .await?
+                    .map(|(low, high)| if low == me { high } else { low })
+            }
+        };
+        Ok(render(&written.message, &profiles, dm))
+    }
+
+    pub async fn history(
+        &self,
+        me: Uuid,
+        room: Uuid,
+        limit: Option<u32>,
+        cursor: Option<pb::get_history_request::Cursor>,
+    ) -> Result<(Vec<pb::Message>, bool), Error> {
+        let limit = limit.unwrap_or(DEFAULT_HISTORY);
+        if !(1..=MAX_HISTORY).contains(&limit) {
+            return Err(Error::invalid("limit", format!("must be 1–{MAX_HISTORY}")));
+        }
+        self.require_member(room, me).await?;
+        let mut db = self.pool.acquire().await?;
+        let seq_of = |id: &str, field: &'static str| {
+            let id = domain::parse_id(field, id);
+            async move {
+                let id = id?;
+                let mut db = self.pool.acquire().await?;
+                match repo::message(&mut db, id).await? {
+                    Some(message) if message.room_id == room => Ok(message.seq),
+                    _ => Err(Error::invalid(field, "must be a message of this room")),
+                }
+            }
+        };
+        use pb::get_history_request::Cursor;
+        let cursor = match cursor {
+            None => HistoryCursor::Offset(0),
+            Some(Cursor::Offset(offset)) => HistoryCursor::Offset(offset),
+            Some(Cursor::BeforeMessageId(id)) => {
+                HistoryCursor::Before(seq_of(&id, "before").await?)
+            }
+            Some(Cursor::AfterMessageId(id)) => HistoryCursor::After(seq_of(&id, "after").await?),
+        };
+        let mut page = repo::history(&mut db, room, cursor, limit).await?;
+        let has_more = page.len() > limit as usize;
+        page.truncate(limit as usize);
+        let receiver = repo::dm_pair(&mut db, room).await?;
+        drop(db);
+        Ok((self.render_all(&page, receiver).await?, has_more))
+    }
+
+    async fn render_all(
+        &self,
+        page: &[Message],
+        dm: Option<(Uuid, Uuid)>,
+    ) -> Result<Vec<pb::Message>, Error> {
+        let senders: Vec<Uuid> = page.iter().map(|message| message.sender_id).collect();
+        let profiles = self.profiles.get(&senders).await?;
+        Ok(page
+            .iter()
+            .map(|message| {
+                let receiver =
+                    dm.map(|(low, high)| if message.sender_id == low { high } else { low });
+                render(message, &profiles, receiver)
+            })
+            .collect())
+    }
+
+    /// Moves the caller's read pointer to `message` (default: the newest) and tells the room.
+    pub async fn mark_read(
+        &self,
+        me: Uuid,
+        room: Uuid,
+        message: Option<Uuid>,
+    ) -> Result<pb::MarkReadResponse, Error> {
+        self.require_member(room, me).await?;
+        let mut db = self.pool.acquire().await?;
+        let (target_id, target_seq) = match message {
+            Some(id) => match repo::message(&mut db, id).await? {
+                Some(found) if found.room_id == room => (Some(found.id), found.seq),
+                _ => {
+                    return Err(Error::invalid(
+                        "messageId",
+                        "must be a message of this room",
+                    ));
+                }
+            },
+            None => {
+                let last = repo::last_seq(&mut db, room).await?;
+                (repo::message_at(&mut db, room, last).await?, last)
+            }
+        };
+        repo::advance_read(&mut db, &[room], &[me], &[target_seq]).await?;
+        let (read, last) = repo::read_state(&mut db, room, me)
+            .await?
+            .ok_or(Error::PermissionDenied("you are not a member of this room"))?;
+        if let Some(id) = target_id {
+            self.events.messages_read(room, me, id, Utc::now());
+        }
+        Ok(pb::MarkReadResponse {
+            room_id: room.to_string(),
+            message_id: target_id.map(|id| id.to_string()),
+            unread_count: u32::try_from((last - read).max(0)).unwrap_or(u32::MAX),
+        })
+    }
+
+    pub async fn edit(&self, me: Uuid, id: Uuid, content: &str) -> Result<pb::Message, Error> {
+        let content = validate_content(content)?;
+        let mut db = self.pool.acquire().await?;
+        let found = repo::message(&mut db, id)
+            .await?
+            .ok_or(Error::NotFound("no such message"))?;
+        if !self.is_member(found.room_id, me).await? {
+            return Err(Error::NotFound("no such message"));
+        }
+        if found.sender_id != me {
+            return Err(Error::PermissionDenied(
+                "only the author can edit a message",
+            ));
+        }
+        let edited =
+            repo::edit_message(&mut db, id, &content)
+                .await?
+                .ok_or(Error::FailedPrecondition(
+                    "a deleted message cannot be edited",
+                ))?;
+        let dm = repo::dm_pair(&mut db, edited.room_id).await?;
+        drop(db);
+        let rendered = self
+            .render_all(std::slice::from_ref(&edited), dm)
+            .await?
+            .pop()
+            .ok_or(Error::NotFound("no such message"))?;
+        self.events
+            .message_updated(edited.room_id, rendered.clone());
+        Ok(rendered)
+    }
+
+    pub async fn delete(&self, me: Uuid, id: Uuid) -> Result<(), Error> {
+        let mut db = self.pool.acquire().await?;
+        let found = repo::message(&mut db, id)
+            .await?
+            .ok_or(Error::NotFound("no such message"))?;
+        let role = repo::role(&mut db, found.room_id, me)
+            .await?
+            .ok_or(Error::NotFound("no such message"))?;
+        if found.sender_id != me && !role.is_admin() {
+            return Err(Error::PermissionDenied(
+                "only the author or a room admin can delete a message",
+            ));
+        }
+        if repo::delete_message(&mut db, id).await? {
+            self.events.message_deleted(found.room_id, id);
+        }
+        Ok(())
+    }
+
+    /// Relays typing to the other members; an unrefreshed `true` ends after 6 s with a
+    /// `false`. Nothing here touches the database once the room's members are cached.
+    pub async fn typing(&self, me: Uuid, room: Uuid, is_typing: bool) -> Result<(), Error> {
+        self.require_member(room, me).await?;
+        let username = self
+            .profiles
+            .get(&[me])
+            .await?
+            .get(&me)
+            .map(|user| user.username.clone())
+            .unwrap_or_default();
+        if !is_typing {
+            if self.typing.stopped(room, me) {
+                self.events.typing(room, me, &username, false);
+            }
+            return Ok(());
+        }
+        let mark = self.typing.started(room, me);
+        self.events.typing(room, me, &username, true);
+        let (typing, events) = (self.typing.clone(), self.events.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(TYPING_EXPIRY).await;
+            if typing.expire(room, me, mark) {
+                events.typing(room, me, &username, false);
+            }
+        });
+        Ok(())
+    }
+
+    /// What the caller missed in each room since the seq it saw last, oldest first.
+    pub async fn sync(
+        &self,
+        me: Uuid,
+        rooms: &HashMap<String, u64>,
+        limit: Option<u32>,
+    ) -> Result<Vec<pb::RoomMessages>, Error> {
+        if rooms.len() > MAX_SYNC_ROOMS {
+            return Err(Error::invalid(
+                "rooms",
+                format!("at most {MAX_SYNC_ROOMS} rooms per call"),
+            ));
+        }
+        let limit = limit.unwrap_or(DEFAULT_SYNC);
+        if !(1..=MAX_HISTORY).contains(&limit) {
+            return Err(Error::invalid("limit", format!("must be 1–{MAX_HISTORY}")));
+        }
+        let mut answers = Vec::with_capacity(rooms.len());
+        for (room, seen) in rooms {
+            let room_id = domain::parse_id("rooms", room)?;
+            if !self.is_member(room_id, me).await? {
+                continue; // Not (or no longer) a member: the room is left out.
+            }
+            let seen = i64::try_from(*seen).unwrap_or(i64::MAX);
+            let mut db = self.pool.acquire().await?;
+            let mut page =
+                repo::history(&mut db, room_id, HistoryCursor::After(seen), limit).await?;
+            let has_more = page.len() > limit as usize;
+            page.truncate(limit as usize);
+            let dm = repo::dm_pair(&mut db, room_id).await?;
+            drop(db);
+            answers.push(pb::RoomMessages {
+                room_id: room.clone(),
+                messages: self.render_all(&page, dm).await?,
+                has_more,
+            });
+        }
+        Ok(answers)
+    }
+
+    /// The newest message of each room, rendered, for `list-rooms`.
+    pub async fn last_messages(
+        &self,
+        rooms: &[Uuid],
+    ) -> Result<HashMap<String, pb::Message>, Error> {
+        let mut db = self.pool.acquire().await?;
+        let last = repo::last_messages(&mut db, rooms).await?;
+        drop(db);
+        let rendered = self.render_all(&last, None).await?;
+        Ok(rendered
+            .into_iter()
+            .map(|message| (message.room_id.clone(), message))
+            .collect())
+    }
+}
+
+fn validate_content(content: &str) -> Result<String, Error> {
+    let length = content.chars().count();
+    if content.trim().is_empty() || length > MAX_CONTENT_CHARS {
+        return Err(Error::invalid(
+            "content",
+            format!("must be 1–{MAX_CONTENT_CHARS} characters"),
+        ));
+    }
+    Ok(content.to_owned())
+}
+
+pub fn render(
+    message: &Message,
+    profiles: &HashMap<Uuid, pb::User>,
+    receiver: Option<Uuid>,
+) -> pb::Message {
+    let message_type = match message.message_type.as_str() {
+        "IMAGE" => pb::MessageType::Image,
+        "FILE" => pb::MessageType::File,
+        "SYSTEM" => pb::MessageType::System,
+        "CALL" => pb::MessageType::Call,
+        _ => pb::MessageType::Text,
+    };
+    pb::Message {
+        id: message.id.to_string(),
+        room_id: message.room_id.to_string(),
+        seq: u64::try_from(message.seq).unwrap_or_default(),
+        content: message.content.clone().unwrap_or_default(),
+        message_type: message_type.into(),
+        sender: Some(profiles::or_unknown(profiles, message.sender_id)),
+        created_at: Some(to_timestamp(message.created_at)),
+        edited_at: message.edited_at.map(to_timestamp),
+        reply_to_id: message.reply_to_id.map(|id| id.to_string()),
+        client_msg_id: message.client_msg_id.clone(),
+        receiver_id: receiver.map(|id| id.to_string()),
+        deleted: message.deleted_at.is_some(),
+    }
+}

@@ -1,0 +1,243 @@
+//! The message write path, built for throughput: concurrent sends are grouped into one
+//! transaction (seqs reserved for all rooms at once, one multi-row INSERT, one commit), and
+//! each send is answered only after that commit.
+
+use std::collections::HashMap;
+
+use parley_proto::chat::v1 as pb;
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::{
+    error::Error,
+    repo::{self, Message, NewMessage},
+};
+
+/// Most sends written in one transaction.
+const MAX_BATCH: usize = 512;
+/// Sends waiting for the writer; past it, callers wait (back-pressure, bounded memory).
+const QUEUE: usize = 4096;
+
+/// One send, as the writer receives it.
+pub struct SendJob {
+    pub room_id: Uuid,
+    pub sender_id: Uuid,
+    /// How the sender is shown; known before the write so that announcing is not a call.
+    pub sender: pb::User,
+    /// For a DM by receiver: the receiver, and the socket that sent it (which does not get
+    /// its own message back).
+    pub private: Option<(Uuid, Option<String>)>,
+    pub content: String,
+    pub message_type: &'static str,
+    pub client_msg_id: Option<String>,
+    pub reply_to_id: Option<Uuid>,
+    pub done: oneshot::Sender<Result<Written, Error>>,
+}
+
+/// A send's outcome: the message, and whether this send stored it (`false`: a retry of a
+/// clientMsgId already stored, answered with the stored message and announced to nobody).
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub message: Message,
+    pub fresh: bool,
+}
+
+/// Hands sends to the writer task.
+#[derive(Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<SendJob>,
+}
+
+impl Writer {
+    /// Starts the writer; `committed` runs after each commit, before the senders are
+    /// answered, with what the batch stored, in seq order (to publish their events).
+    pub fn spawn(
+        pool: PgPool,
+        committed: impl Fn(Vec<Stored<'_>>) + Send + Sync + 'static,
+    ) -> Self {
+        let (queue, mut jobs) = mpsc::channel::<SendJob>(QUEUE);
+        tokio::spawn(async move {
+            while let Some(first) = jobs.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match jobs.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                write_batch(&pool, batch, &committed).await;
+            }
+        });
+        Self { queue }
+    }
+
+    pub async fn send(&self, mut job: SendJob) -> Result<Written, Error> {
+        let (done, outcome) = oneshot::channel();
+        job.done = done;
+        self.queue
+            .send(job)
+            .await
+            .map_err(|_| Error::Unavailable("the message writer stopped"))?;
+        outcome
+            .await
+            .map_err(|_| Error::Unavailable("the message writer stopped"))?
+    }
+}
+
+/// A message a batch stored, with the send it came from.
+pub struct Stored<'a> {
+    pub message: &'a Message,
+    pub job: &'a SendJob,
+}
+
+async fn write_batch(
+    pool: &PgPool,
+    batch: Vec<SendJob>,
+    committed: &(impl Fn(Vec<Stored<'_>>) + Sync),
+) {
+    match store(pool, &batch).await {
+        Ok(outcomes) => {
+            let stored: Vec<Stored<'_>> = batch
+                .iter()
+                .zip(&outcomes)
+                .filter_map(|(job, outcome)| match outcome {
+                    Ok(written) if written.fresh => Some(Stored {
+                        message: &written.message,
+                        job,
+                    }),
+                    _ => None,
+                })
+                .collect();
+            committed(stored);
+            for (job, outcome) in batch.into_iter().zip(outcomes) {
+                let _ = job.done.send(outcome);
+            }
+        }
+        Err(error) => {
+            // Nothing of the batch was stored: every sender may retry with its clientMsgId.
+            tracing::warn!(%error, size = batch.len(), "a message batch failed");
+            for job in batch {
+                let _ = job.done.send(Err(Error::Unavailable(
+                    "the message could not be stored; retry",
+                )));
+            }
+        }
+    }
+}
+
+/// Stores the batch in one transaction; returns each send's outcome, in order.
+async fn store(pool: &PgPool, batch: &[SendJob]) -> sqlx::Result<Vec<Result<Written, Error>>> {
+    let mut tx = pool.begin().await?;
+
+    // Retries: clientMsgIds stored before, or sent twice within this batch.
+    let keyed: Vec<(Uuid, String)> = batch
+        .iter()
+        .filter_map(|job| Some((job.sender_id, job.client_msg_id.clone()?)))
+        .collect();
+    let (senders, client_ids): (Vec<Uuid>, Vec<String>) = keyed.iter().cloned().unzip();
+    let mut stored: HashMap<(Uuid, String), Message> =
+        repo::messages_by_client_id(&mut tx, &senders, &client_ids)
+            .await?
+            .into_iter()
+            .filter_map(|message| {
+                Some(((message.sender_id, message.client_msg_id.clone()?), message))
+            })
+            .collect();
+
+    // The sends that store something: the first of each key, and every send without one.
+    let mut seen = std::collections::HashSet::new();
+    let leaders: Vec<(usize, &SendJob)> = batch
+        .iter()
+        .enumerate()
+        .filter(
+            |(_, job)| match job.client_msg_id.clone().map(|id| (job.sender_id, id)) {
+                Some(key) => !stored.contains_key(&key) && seen.insert(key),
+                None => true,
+            },
+        )
+        .collect();
+
+    let mut per_room: Vec<(Uuid, i64)> = Vec::new();
+    for (_, job) in &leaders {
+        match per_room.iter_mut().find(|(id, _)| *id == job.room_id) {
+            Some((_, count)) => *count += 1,
+            None => per_room.push((job.room_id, 1)),
+        }
+    }
+    let (rooms, counts): (Vec<Uuid>, Vec<i64>) = per_room.iter().copied().unzip();
+    let reserved: HashMap<Uuid, i64> = repo::reserve_seqs(&mut tx, &rooms, &counts)
+        .await?
+        .into_iter()
+        .collect();
+    // The next seq to hand out in each room: the first of its reserved range.
+    let mut next: HashMap<Uuid, i64> = per_room
+        .iter()
+        .filter_map(|(room, count)| Some((*room, reserved.get(room)? - count + 1)))
+        .collect();
+
+    let mut positions = Vec::with_capacity(leaders.len());
+    let mut new_messages = Vec::with_capacity(leaders.len());
+    for (index, job) in &leaders {
+        let Some(seq) = next.get_mut(&job.room_id) else {
+            continue; // The room was deleted meanwhile.
+        };
+        positions.push(*index);
+        new_messages.push(NewMessage {
+            id: Uuid::new_v4(),
+            room_id: job.room_id,
+            seq: *seq,
+            sender_id: job.sender_id,
+            content: job.content.clone(),
+            message_type: job.message_type,
+            client_msg_id: job.client_msg_id.clone(),
+            reply_to_id: job.reply_to_id,
+        });
+        *seq += 1;
+    }
+    let fresh = repo::insert_messages(&mut tx, &new_messages).await?;
+    // A sender has read what they sent.
+    repo::advance_read(
+        &mut tx,
+        &fresh.iter().map(|m| m.room_id).collect::<Vec<_>>(),
+        &fresh.iter().map(|m| m.sender_id).collect::<Vec<_>>(),
+        &fresh.iter().map(|m| m.seq).collect::<Vec<_>>(),
+    )
+    .await?;
+    tx.commit().await?;
+
+    let by_id: HashMap<Uuid, &Message> = fresh.iter().map(|m| (m.id, m)).collect();
+    let mut by_position: HashMap<usize, Message> = positions
+        .iter()
+        .zip(&new_messages)
+        .filter_map(|(index, new)| Some((*index, (*by_id.get(&new.id)?).clone())))
+        .collect();
+    for message in &fresh {
+        if let Some(key) = message.client_msg_id.clone() {
+            stored
+                .entry((message.sender_id, key))
+                .or_insert_with(|| message.clone());
+        }
+    }
+    let outcomes = batch
+        .iter()
+        .enumerate()
+        .map(|(index, job)| {
+            if let Some(message) = by_position.remove(&index) {
+                return Ok(Written {
+                    message,
+                    fresh: true,
+                });
+            }
+            let key = job.client_msg_id.clone().map(|id| (job.sender_id, id));
+            match key.and_then(|key| stored.get(&key).cloned()) {
+                Some(message) => Ok(Written {
+                    message,
+                    fresh: false,
+                }),
+                None => Err(Error::NotFound("no such room")),
+            }
+        })
+        .collect();
+    Ok(outcomes)
+}
