@@ -31,6 +31,11 @@ impl ChatGrpc {
         }
     }
 
+    /// The block cache, for the task that keeps it fresh.
+    pub fn blocks(&self) -> Arc<crate::blocks::Blocks> {
+        self.chat.blocks.clone()
+    }
+
     /// The event log behind `Subscribe`, to close it at shutdown.
     pub fn events(&self) -> std::sync::Arc<crate::events::Events> {
         self.chat.events.clone()

@@ -3,6 +3,7 @@
 //! It owns the Postgres schema `chat`; other services ask it over gRPC
 //! (`parley.chat.v1.ChatService`) and never read its tables.
 
+mod blocks;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -17,7 +17,6 @@ use crate::{
     profiles::{self, Profiles},
     repo::{self, HistoryCursor, Message},
     service::Chat,
-    users,
     writer::{SendJob, Stored, Writer},
 };
 
@@ -150,7 +149,7 @@ impl Messages {
                 let mut db = self.pool.acquire().await?;
                 if let Some((low, high)) = repo::dm_pair(&mut db, room).await? {
                     let other = if low == me { high } else { low };
-                    users::require_no_block(&self.chat.friends, me, &[other]).await?;
+                    self.chat.blocks.require_none(me, &[other]).await?;
                 }
                 (room, None)
             }

@@ -150,6 +150,30 @@ pub async fn members(db: &mut PgConnection, room: Uuid) -> sqlx::Result<Vec<Memb
     Ok(rows.into_iter().map(Member::from).collect())
 }
 
+/// The members of several rooms in one read.
+pub async fn members_of(
+    db: &mut PgConnection,
+    rooms: &[Uuid],
+) -> sqlx::Result<Vec<(Uuid, Member)>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        room_id: Uuid,
+        #[sqlx(flatten)]
+        member: MemberRow,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT room_id, user_id, role, joined_at FROM chat.members WHERE room_id = ANY($1)
+         ORDER BY room_id, joined_at, user_id",
+    )
+    .bind(rooms)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.room_id, row.member.into()))
+        .collect())
+}
+
 pub async fn role(db: &mut PgConnection, room: Uuid, user: Uuid) -> sqlx::Result<Option<Role>> {
     let role: Option<String> =
         sqlx::query_scalar("SELECT role FROM chat.members WHERE room_id = $1 AND user_id = $2")

@@ -11,6 +11,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::{
+    blocks::Blocks,
     domain::{self, MAX_MEMBERS, Role},
     error::Error,
     events::Events,
@@ -26,6 +27,7 @@ pub struct Chat {
     pub(crate) friends: FriendsClient,
     pub(crate) profiles: Arc<Profiles>,
     pub(crate) members: Arc<MemberCache>,
+    pub(crate) blocks: Arc<Blocks>,
     pub events: Arc<Events>,
     /// Held from a change's commit until its events are published, so that events leave in
     /// commit order.
@@ -44,6 +46,7 @@ impl Chat {
             pool,
             profiles: Arc::new(Profiles::new(friends.clone())),
             members: Arc::new(MemberCache::default()),
+            blocks: Arc::new(Blocks::new(friends.clone())),
             friends,
             events: Arc::new(Events::default()),
             publish_order: Arc::new(Mutex::new(())),
@@ -99,7 +102,7 @@ impl Chat {
     /// The DM room of `me` and `other`, made on first use (`true` then).
     pub async fn direct_room(&self, me: Uuid, other: Uuid) -> Result<(pb::Room, bool), Error> {
         let profiles = users::require_known(&self.friends, &[me, other]).await?;
-        users::require_no_block(&self.friends, me, &[other]).await?;
+        self.blocks.require_none(me, &[other]).await?;
         let pair = if me < other { (me, other) } else { (other, me) };
         let mut tx = self.pool.begin().await?;
         let (room, made) = repo::dm_room(&mut tx, Uuid::new_v4(), pair).await?;
@@ -130,7 +133,7 @@ impl Chat {
         let mut everyone = invited.clone();
         everyone.push(me);
         let profiles = users::require_known(&self.friends, &everyone).await?;
-        users::require_no_block(&self.friends, me, &invited).await?;
+        self.blocks.require_none(me, &invited).await?;
         let mut tx = self.pool.begin().await?;
         let room = repo::insert_group(&mut tx, Uuid::new_v4(), name.as_deref(), is_public).await?;
         repo::add_members(&mut tx, room.id, &[me], Role::Owner).await?;
@@ -168,7 +171,7 @@ impl Chat {
     ) -> Result<pb::Room, Error> {
         let wanted = domain::invited(me, user_ids)?;
         let profiles = users::require_known(&self.friends, &wanted).await?;
-        users::require_no_block(&self.friends, me, &wanted).await?;
+        self.blocks.require_none(me, &wanted).await?;
         let mut tx = self.pool.begin().await?;
         let room = group_for_admin(&mut tx, me, room_id).await?;
         let added = repo::add_members(&mut tx, room_id, &wanted, Role::Member).await?;
@@ -299,12 +302,15 @@ impl Chat {
         let after = cursor.map(parse_cursor).transpose()?;
         let mut db = self.pool.acquire().await?;
         let page = repo::rooms_of(&mut db, me, after, limit).await?;
+        // Direct rooms carry their two members, read for the whole page at once.
+        let direct: Vec<Uuid> = page
+            .iter()
+            .filter(|summary| !summary.room.is_group)
+            .map(|summary| summary.room.id)
+            .collect();
         let mut members: HashMap<Uuid, Vec<Member>> = HashMap::new();
-        for summary in page.iter().filter(|summary| !summary.room.is_group) {
-            members.insert(
-                summary.room.id,
-                repo::members(&mut db, summary.room.id).await?,
-            );
+        for (room, member) in repo::members_of(&mut db, &direct).await? {
+            members.entry(room).or_default().push(member);
         }
         drop(db);
         let ids: Vec<Uuid> = members

@@ -48,18 +48,24 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), grpc::ServeError> {
+        let watch = tokio::spawn(crate::blocks::watch(
+            self.service.blocks(),
+            format!("chat-svc-{}", uuid::Uuid::new_v4().simple()),
+        ));
         let events = self.service.events();
         let shutdown = async move {
             shutdown.await;
             // Open Subscribe streams would hold the graceful shutdown forever.
             events.log.close();
         };
-        grpc::serve(
+        let served = grpc::serve(
             self.listener,
             ChatServiceServer::new(self.service),
             parley_proto::chat::v1::FILE_DESCRIPTOR_SET,
             shutdown,
         )
-        .await
+        .await;
+        watch.abort();
+        served
     }
 }

@@ -60,29 +60,3 @@ pub async fn require_known(
     }
     Ok(found)
 }
-
-/// Fails with `PERMISSION_DENIED` when either of `me` and any of `others` blocked the other.
-pub async fn require_no_block(
-    client: &FriendsClient,
-    me: Uuid,
-    others: &[Uuid],
-) -> Result<(), Error> {
-    for other in others {
-        let blocked = client
-            .clone()
-            .is_blocked(friends::IsBlockedRequest {
-                user_id: me.to_string(),
-                other_user_id: other.to_string(),
-            })
-            .await
-            .map_err(Error::Friends)?
-            .into_inner()
-            .blocked;
-        if blocked {
-            return Err(Error::PermissionDenied(
-                "a block stands between you and this user",
-            ));
-        }
-    }
-    Ok(())
-}

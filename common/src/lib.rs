@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod error_code;
 pub mod events;
+pub mod follow;
 pub mod grpc;
 pub mod propagation;
 pub mod shutdown;

@@ -5,11 +5,7 @@
 //! through socketioxide rooms. A broken stream is reopened with backoff and jitter, asking
 //! the service to replay what was missed since the last event id.
 
-use std::time::Duration;
-
-use std::future::Future;
-
-use futures_util::StreamExt;
+use parley_common::follow::{Followed, follow};
 use parley_proto::{
     chat::v1::{self as chat, chat_event::Payload as ChatPayload},
     friends::v1::{self as friends, friends_event::Payload},
@@ -26,10 +22,6 @@ use crate::{
     wire,
 };
 
-/// Reconnection backoff of an event stream.
-const FIRST_RETRY: Duration = Duration::from_millis(100);
-const LAST_RETRY: Duration = Duration::from_secs(5);
-
 /// Starts relaying friends-svc's events to `/friends` sockets; runs until aborted.
 pub fn spawn_friends(io: SocketIo, backends: Backends, edge_id: String) -> JoinHandle<()> {
     tokio::spawn(follow(
@@ -43,9 +35,14 @@ pub fn spawn_friends(io: SocketIo, backends: Backends, edge_id: String) -> JoinH
             async move { client.subscribe(request).await }
         },
         |event: &friends::FriendsEvent| event.event_id,
-        move |event| {
+        move |followed| {
             let io = io.clone();
-            async move { relay_friends_event(&io, event).await }
+            async move {
+                // A gap is the clients' to mend: they `sync` (chat) or list again.
+                if let Followed::Event(event) = followed {
+                    relay_friends_event(&io, event).await;
+                }
+            }
         },
     ))
 }
@@ -63,9 +60,14 @@ pub fn spawn_presence(io: SocketIo, backends: Backends, edge_id: String) -> Join
             async move { client.subscribe(request).await }
         },
         |event: &presence::PresenceEvent| event.event_id,
-        move |event| {
+        move |followed| {
             let io = io.clone();
-            async move { relay_presence_event(&io, event).await }
+            async move {
+                // A gap is the clients' to mend: they `sync` (chat) or list again.
+                if let Followed::Event(event) = followed {
+                    relay_presence_event(&io, event).await;
+                }
+            }
         },
     ))
 }
@@ -83,75 +85,16 @@ pub fn spawn_chat(io: SocketIo, backends: Backends, edge_id: String) -> JoinHand
             async move { client.subscribe(request).await }
         },
         |event: &chat::ChatEvent| event.event_id,
-        move |event| {
+        move |followed| {
             let io = io.clone();
-            async move { relay_chat_event(&io, event).await }
-        },
-    ))
-}
-
-/// Keeps one event stream of `service` open, relaying each event in order; reopens it with
-/// backoff and jitter, asking for what was missed since the last event id.
-async fn follow<E, Subscribe, Opened, Relay, Relayed>(
-    service: &'static str,
-    subscribe: Subscribe,
-    event_id: fn(&E) -> u64,
-    relay: Relay,
-) where
-    Subscribe: Fn(Option<u64>) -> Opened,
-    Opened: Future<Output = Result<tonic::Response<tonic::Streaming<E>>, tonic::Status>>,
-    Relay: Fn(E) -> Relayed,
-    Relayed: Future<Output = ()>,
-{
-    let mut last_event_id: Option<u64> = None;
-    let mut retry = FIRST_RETRY;
-    loop {
-        match subscribe(last_event_id).await {
-            Ok(response) => {
-                tracing::info!(service, after = ?last_event_id, "subscribed to events");
-                retry = FIRST_RETRY;
-                let mut events = response.into_inner();
-                while let Some(item) = events.next().await {
-                    match item {
-                        Ok(event) => {
-                            let id = event_id(&event);
-                            note_gap(last_event_id, id, service);
-                            last_event_id = Some(id);
-                            relay(event).await;
-                        }
-                        Err(status) => {
-                            tracing::warn!(service, %status, "event stream broke");
-                            break;
-                        }
-                    }
+            async move {
+                // A gap is the clients' to mend: they `sync` (chat) or list again.
+                if let Followed::Event(event) = followed {
+                    relay_chat_event(&io, event).await;
                 }
             }
-            Err(status) => tracing::warn!(service, %status, "cannot subscribe to events"),
-        }
-        tokio::time::sleep(with_jitter(retry)).await;
-        retry = (retry * 2).min(LAST_RETRY);
-    }
-}
-
-/// Logs events that were lost between two stream connections (the service no longer had
-/// them, or it restarted and its ids began again).
-fn note_gap(last: Option<u64>, next: u64, service: &str) {
-    if let Some(last) = last
-        && next != last + 1
-    {
-        tracing::warn!(
-            service,
-            last,
-            next,
-            "event ids jumped: some events were not relayed"
-        );
-    }
-}
-
-/// Somewhere between half and all of `delay`, so that edges do not reconnect in lockstep.
-fn with_jitter(delay: Duration) -> Duration {
-    let random = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
-    delay / 2 + delay / 2 * random / 1000
+        },
+    ))
 }
 
 async fn relay_friends_event(io: &SocketIo, event: friends::FriendsEvent) {

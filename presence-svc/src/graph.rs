@@ -7,10 +7,10 @@ use std::{
         Arc, RwLock,
         atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
 };
 
 use futures_util::StreamExt;
+use parley_common::follow::{Followed, follow};
 use parley_common::propagation::InjectTraceContext;
 use parley_proto::friends::v1::{
     self as friends, friends_service_client::FriendsServiceClient, graph_change::Change,
@@ -178,7 +178,7 @@ impl FriendGraph {
 }
 
 /// Follows friends-svc's graph stream until aborted, calling `on_friendship` for each new
-/// friendship. Every (re)connection, and every gap in the event ids, reloads the cached
+/// friendship. The first subscription, and every gap in the event ids, reloads the cached
 /// lists, which stay in use meanwhile.
 pub async fn watch(
     graph: Arc<FriendGraph>,
@@ -186,42 +186,34 @@ pub async fn watch(
     subscriber_id: String,
     on_friendship: impl Fn(NewFriends) + Send + Sync,
 ) {
-    let mut last_event_id: Option<u64> = None;
-    let mut retry = Duration::from_millis(100);
-    loop {
+    let subscribe = |after_event_id| {
+        let mut client = client.clone();
         let request = friends::WatchGraphRequest {
             subscriber_id: subscriber_id.clone(),
-            after_event_id: last_event_id,
+            after_event_id,
         };
-        match client.clone().watch_graph(request).await {
-            Ok(response) => {
-                retry = Duration::from_millis(100);
-                if last_event_id.is_none() {
-                    // Lists loaded before the stream was open may predate changes it will
-                    // not replay.
-                    graph.refresh_all(&client).await;
-                }
-                let mut changes = response.into_inner();
-                while let Some(item) = changes.next().await {
-                    let Ok(change) = item else { break };
-                    let continuous = last_event_id.is_none_or(|last| change.event_id == last + 1);
-                    if !continuous {
-                        tracing::warn!(last = ?last_event_id, next = change.event_id, "graph changes were missed: reloading cached friend lists");
-                        graph.refresh_all(&client).await;
+        async move { client.watch_graph(request).await }
+    };
+    follow(
+        "friends graph",
+        subscribe,
+        |change: &friends::GraphChange| change.event_id,
+        |followed| {
+            let (graph, client) = (&graph, &client);
+            let on_friendship = &on_friendship;
+            async move {
+                match followed {
+                    Followed::Gap => graph.refresh_all(client).await,
+                    Followed::Event(change) => {
+                        if let Some(new_friends) =
+                            change.change.as_ref().and_then(|c| graph.apply(c))
+                        {
+                            on_friendship(new_friends);
+                        }
                     }
-                    last_event_id = Some(change.event_id);
-                    if let Some(new_friends) = change.change.as_ref().and_then(|c| graph.apply(c)) {
-                        on_friendship(new_friends);
-                    }
                 }
-                tracing::warn!("friends graph stream ended");
             }
-            Err(status) => tracing::warn!(%status, "cannot watch the friends graph"),
-        }
-        // Whatever happened while disconnected is unknown: the next connection starts live
-        // and reloads the lists.
-        last_event_id = None;
-        tokio::time::sleep(retry).await;
-        retry = (retry * 2).min(Duration::from_secs(5));
-    }
+        },
+    )
+    .await;
 }

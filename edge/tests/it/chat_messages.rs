@@ -519,3 +519,46 @@ async fn sends_past_the_per_minute_limit_are_rate_limited() {
     assert!(limited["error"]["retryAfterMs"].as_u64().unwrap() > 0);
     send(&group.sockets[1], &group.room, "others still send").await;
 }
+
+#[tokio::test]
+async fn a_block_stops_direct_messages_at_once_both_ways() {
+    let system = TestSystem::spawn().await;
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    let alice_chat = system.connect(&alice, "/chat").await;
+    let bob_chat = system.connect(&bob, "/chat").await;
+    let bob_friends = system.connect(&bob, "/friends").await;
+    let first = data(
+        alice_chat
+            .call(
+                "send-message",
+                json!({ "receiverId": bob.id, "content": "hi" }),
+            )
+            .await,
+    );
+
+    data(
+        bob_friends
+            .call("block-user", json!({ "userId": alice.id }))
+            .await,
+    );
+    // The block reaches chat-svc's cache through friends-svc's graph stream.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let by_receiver = alice_chat
+        .call(
+            "send-message",
+            json!({ "receiverId": bob.id, "content": "hi?" }),
+        )
+        .await;
+    assert_eq!(error_code(&by_receiver), "PERMISSION_DENIED");
+    let by_room = bob_chat
+        .call(
+            "send-message",
+            json!({ "chatRoomId": first["message"]["roomId"], "content": "no" }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&by_room),
+        "PERMISSION_DENIED",
+        "the blocker cannot write either"
+    );
+}

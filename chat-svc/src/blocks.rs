@@ -1,0 +1,126 @@
+//! Who blocked whom, as friends-svc answers it, cached and kept fresh by friends-svc's graph
+//! stream, so that a DM does not cost a call to friends-svc each time.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use parley_common::follow::{Followed, follow};
+use parley_proto::friends::v1::{self as friends, graph_change::Change};
+use uuid::Uuid;
+
+use crate::{error::Error, users::FriendsClient};
+
+/// Pairs remembered; past it the cache starts over rather than growing.
+const CAPACITY: usize = 200_000;
+
+pub struct Blocks {
+    client: FriendsClient,
+    /// Whether either of the pair (smaller id first) blocked the other.
+    pairs: Mutex<HashMap<(Uuid, Uuid), bool>>,
+}
+
+fn pair(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
+    if a < b { (a, b) } else { (b, a) }
+}
+
+impl Blocks {
+    pub fn new(client: FriendsClient) -> Self {
+        Self {
+            client,
+            pairs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Uuid, Uuid), bool>> {
+        // Single inserts, removals and clears: a poisoned map is still consistent.
+        self.pairs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether either of `a` and `b` blocked the other.
+    pub async fn between(&self, a: Uuid, b: Uuid) -> Result<bool, Error> {
+        if let Some(blocked) = self.lock().get(&pair(a, b)) {
+            return Ok(*blocked);
+        }
+        let blocked = self
+            .client
+            .clone()
+            .is_blocked(friends::IsBlockedRequest {
+                user_id: a.to_string(),
+                other_user_id: b.to_string(),
+            })
+            .await
+            .map_err(Error::Friends)?
+            .into_inner()
+            .blocked;
+        let mut pairs = self.lock();
+        if pairs.len() >= CAPACITY {
+            pairs.clear();
+        }
+        pairs.insert(pair(a, b), blocked);
+        Ok(blocked)
+    }
+
+    /// Fails with `PERMISSION_DENIED` when a block stands between `me` and any of `others`.
+    pub async fn require_none(&self, me: Uuid, others: &[Uuid]) -> Result<(), Error> {
+        for other in others {
+            if self.between(me, *other).await? {
+                return Err(Error::PermissionDenied(
+                    "a block stands between you and this user",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&self, change: &Change) {
+        let parse =
+            |a: &str, b: &str| Some(pair(Uuid::parse_str(a).ok()?, Uuid::parse_str(b).ok()?));
+        match change {
+            Change::BlockAdded(added) => {
+                if let Some(key) = parse(&added.blocker_id, &added.blocked_id) {
+                    self.lock().insert(key, true);
+                }
+            }
+            // A block the other way may remain: ask again next time.
+            Change::BlockRemoved(removed) => {
+                if let Some(key) = parse(&removed.blocker_id, &removed.blocked_id) {
+                    self.lock().remove(&key);
+                }
+            }
+            Change::FriendshipAdded(_) | Change::FriendshipRemoved(_) => {}
+        }
+    }
+}
+
+/// Keeps `blocks` fresh from friends-svc's graph stream until aborted; a gap drops the cache.
+pub async fn watch(blocks: Arc<Blocks>, subscriber_id: String) {
+    let subscribe = |after_event_id| {
+        let mut client = blocks.client.clone();
+        let request = friends::WatchGraphRequest {
+            subscriber_id: subscriber_id.clone(),
+            after_event_id,
+        };
+        async move { client.watch_graph(request).await }
+    };
+    follow(
+        "friends graph",
+        subscribe,
+        |change: &friends::GraphChange| change.event_id,
+        |followed| {
+            match followed {
+                Followed::Gap => blocks.lock().clear(),
+                Followed::Event(change) => {
+                    if let Some(change) = &change.change {
+                        blocks.apply(change);
+                    }
+                }
+            }
+            async {}
+        },
+    )
+    .await;
+}
