@@ -185,3 +185,66 @@ async fn on_the_official_client_friends_see_each_status_change_once_and_stranger
     assert_eq!(report["seenByCarol"], json!([]), "the stranger saw nothing");
     assert_eq!(report["carolList"]["data"], json!([]));
 }
+
+#[tokio::test]
+async fn three_people_on_the_official_client_chat_in_a_group_and_directly() {
+    let system = TestSystem::spawn().await;
+    let people: Vec<Person> = ["alice", "bob", "carol", "eve"].map(Person::new).into();
+    let mut plan = json!({ "url": system.edge_url() });
+    for person in &people {
+        plan[person.name.as_str()] = json!({ "id": person.id, "token": person.token });
+    }
+
+    let report = run_script("chat-flow.mjs", plan).await;
+
+    let ok = |name: &str| {
+        assert_eq!(report[name]["ok"], json!(true), "{name}: {}", report[name]);
+        report[name]["data"].clone()
+    };
+    let room = ok("create")["room"].clone();
+    assert_eq!(report["created"]["room"]["id"], room["id"]);
+    let seqs: Vec<u64> = report["sends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|ack| ack["data"]["message"]["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4]);
+    assert_eq!(report["received"]["bob"], json!([1, 2, 3, 4]));
+    assert_eq!(report["received"]["carol"], json!([1, 2, 3, 4]));
+    let page = |name: &str| -> Vec<u64> {
+        ok(name)["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["seq"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(page("history"), vec![4, 3]);
+    assert_eq!(page("older"), vec![2, 1]);
+    // Bob's own message (seq 2) moved his read pointer there: 3 and 4 are unread.
+    assert_eq!(report["unreadBefore"], json!(2));
+    assert_eq!(ok("markRead")["unreadCount"], json!(0));
+    assert_eq!(report["readEvent"]["userId"], json!(people[1].id));
+    assert_eq!(report["unreadAfter"], json!(0));
+    assert_eq!(report["typing"]["userId"], json!(people[2].id));
+    assert_eq!(report["typing"]["isTyping"], json!(true));
+    assert_eq!(ok("edit")["message"]["content"], "hi everyone");
+    assert_eq!(report["updated"]["message"]["content"], "hi everyone");
+    ok("delete");
+    assert_eq!(report["deleted"]["roomId"], room["id"]);
+    let dm = ok("dm")["message"].clone();
+    assert_eq!(report["dmReceived"]["id"], dm["id"]);
+    assert_eq!(report["dmOtherDevice"]["id"], dm["id"]);
+    let synced = &ok("sync")["rooms"][0];
+    let missed: Vec<&str> = synced["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    // The deleted fourth message is a tombstone (no content); then what came while away.
+    assert_eq!(missed, vec!["", "while you were away"]);
+    assert_eq!(report["eveSend"]["error"]["code"], "PERMISSION_DENIED");
+    assert_eq!(report["eveHistory"]["error"]["code"], "PERMISSION_DENIED");
+}
