@@ -19,6 +19,9 @@ pub struct Blocks {
     client: FriendsClient,
     /// Whether either of the pair (smaller id first) blocked the other.
     pairs: Mutex<HashMap<(Uuid, Uuid), bool>>,
+    /// Counts graph changes: an answer asked before a change is not cached after it (it
+    /// could undo a block that arrived meanwhile).
+    changes: std::sync::atomic::AtomicU64,
 }
 
 fn pair(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
@@ -30,6 +33,7 @@ impl Blocks {
         Self {
             client,
             pairs: Mutex::new(HashMap::new()),
+            changes: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -45,6 +49,7 @@ impl Blocks {
         if let Some(blocked) = self.lock().get(&pair(a, b)) {
             return Ok(*blocked);
         }
+        let mark = self.changes.load(std::sync::atomic::Ordering::SeqCst);
         let blocked = self
             .client
             .clone()
@@ -57,10 +62,12 @@ impl Blocks {
             .into_inner()
             .blocked;
         let mut pairs = self.lock();
-        if pairs.len() >= CAPACITY {
-            pairs.clear();
+        if self.changes.load(std::sync::atomic::Ordering::SeqCst) == mark {
+            if pairs.len() >= CAPACITY {
+                pairs.clear();
+            }
+            pairs.insert(pair(a, b), blocked);
         }
-        pairs.insert(pair(a, b), blocked);
         Ok(blocked)
     }
 
@@ -77,6 +84,8 @@ impl Blocks {
     }
 
     fn apply(&self, change: &Change) {
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let parse =
             |a: &str, b: &str| Some(pair(Uuid::parse_str(a).ok()?, Uuid::parse_str(b).ok()?));
         match change {
@@ -112,7 +121,12 @@ pub async fn watch(blocks: Arc<Blocks>, subscriber_id: String) {
         |change: &friends::GraphChange| change.event_id,
         |followed| {
             match followed {
-                Followed::Gap => blocks.lock().clear(),
+                Followed::Gap => {
+                    blocks
+                        .changes
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    blocks.lock().clear();
+                }
                 Followed::Event(change) => {
                     if let Some(change) = &change.change {
                         blocks.apply(change);

@@ -6,8 +6,9 @@ use parley_common::events::EventLog;
 use parley_proto::chat::v1::{self as pb, chat_event::Payload};
 use uuid::Uuid;
 
+// As many kept for replay as a subscriber may lag: one cut off for lagging can resume.
 const RETAINED: usize = 8192;
-const LAG_LIMIT: usize = 32_768;
+const LAG_LIMIT: usize = 8192;
 
 pub struct Events {
     pub log: EventLog<pb::ChatEvent>,

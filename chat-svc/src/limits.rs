@@ -21,6 +21,9 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[derive(Default)]
 pub struct MemberCache {
     rooms: Mutex<HashMap<Uuid, Arc<HashSet<Uuid>>>>,
+    /// Counts changes: a list read from the database before a change must not be cached
+    /// after it.
+    changes: Mutex<u64>,
 }
 
 /// Rooms whose members are kept; past it the cache starts over.
@@ -31,7 +34,17 @@ impl MemberCache {
         lock(&self.rooms).get(&room).cloned()
     }
 
-    pub fn put(&self, room: Uuid, members: HashSet<Uuid>) {
+    /// A mark to take before reading members from the database, for [`Self::put`].
+    pub fn mark(&self) -> u64 {
+        *lock(&self.changes)
+    }
+
+    /// Caches members read after `mark`, unless a change came since.
+    pub fn put(&self, room: Uuid, members: HashSet<Uuid>, mark: u64) {
+        let changes = lock(&self.changes);
+        if *changes != mark {
+            return;
+        }
         let mut rooms = lock(&self.rooms);
         if rooms.len() >= CACHED_ROOMS {
             rooms.clear();
@@ -40,6 +53,8 @@ impl MemberCache {
     }
 
     pub fn forget(&self, room: Uuid) {
+        let mut changes = lock(&self.changes);
+        *changes += 1;
         lock(&self.rooms).remove(&room);
     }
 }
@@ -101,15 +116,16 @@ pub struct Typing {
 pub const TYPING_EXPIRY: Duration = Duration::from_secs(6);
 
 impl Typing {
-    /// Records a `true`; the returned mark is what its expiry timer checks.
-    pub fn started(&self, room: Uuid, user: Uuid) -> u64 {
+    /// Records a `true`; returns the mark its expiry timer checks, and whether the user
+    /// was typing already (then nothing is announced: the expiry only moves on).
+    pub fn started(&self, room: Uuid, user: Uuid) -> (u64, bool) {
         let mark = {
             let mut counter = lock(&self.counter);
             *counter += 1;
             *counter
         };
-        lock(&self.latest).insert((room, user), mark);
-        mark
+        let was_typing = lock(&self.latest).insert((room, user), mark).is_some();
+        (mark, was_typing)
     }
 
     /// Records a `false`; whether the user was typing.
@@ -149,8 +165,10 @@ mod tests {
     fn only_the_latest_typing_mark_expires() {
         let typing = Typing::default();
         let (room, user) = (Uuid::new_v4(), Uuid::new_v4());
-        let first = typing.started(room, user);
-        let second = typing.started(room, user);
+        let (first, was_typing) = typing.started(room, user);
+        assert!(!was_typing);
+        let (second, was_typing) = typing.started(room, user);
+        assert!(was_typing, "a refresh");
         assert!(!typing.expire(room, user, first), "refreshed since");
         assert!(typing.expire(room, user, second));
         assert!(!typing.stopped(room, user), "already expired");

@@ -27,8 +27,9 @@ const MAX_CLIENT_MSG_ID: usize = 128;
 /// History pages: default and largest.
 const DEFAULT_HISTORY: u32 = 50;
 const MAX_HISTORY: u32 = 100;
-/// Catch-up: messages per room per call, rooms per call.
+/// Catch-up: messages per room per call, in all per call, rooms per call.
 const DEFAULT_SYNC: u32 = 100;
+const SYNC_BUDGET: u32 = 500;
 const MAX_SYNC_ROOMS: usize = 1000;
 
 /// Whom a message is for.
@@ -85,7 +86,7 @@ impl Messages {
             }
         };
         Self {
-            writer: Writer::spawn(pool.clone(), publish),
+            writer: Writer::spawn(pool.clone(), chat.publish_order.clone(), publish),
             members: chat.members.clone(),
             pool,
             chat,
@@ -101,10 +102,11 @@ impl Messages {
         if let Some(members) = self.members.get(room) {
             return Ok(members.contains(&user));
         }
+        let mark = self.members.mark();
         let mut db = self.pool.acquire().await?;
         let members = repo::members(&mut db, room).await?;
         let ids = members.iter().map(|member| member.user_id).collect();
-        self.members.put(room, ids);
+        self.members.put(room, ids, mark);
         Ok(members.iter().any(|member| member.user_id == user))
     }
 
@@ -141,6 +143,18 @@ impl Messages {
                 format!("must be 1–{MAX_CLIENT_MSG_ID} characters"),
             ));
         }
+        // A retry of a stored send is answered before the rate limit applies: it costs no
+        // write, and a client retrying after a timeout must not be refused.
+        if let Some(client_msg_id) = &outgoing.client_msg_id {
+            let mut db = self.pool.acquire().await?;
+            let stored =
+                repo::messages_by_client_id(&mut db, &[me], std::slice::from_ref(client_msg_id))
+                    .await?;
+            drop(db);
+            if let Some(message) = stored.into_iter().next() {
+                return self.render_sent(me, &message).await;
+            }
+        }
         self.rate.check(me).map_err(Error::RateLimited)?;
 
         let (room, private_to) = match outgoing.target {
@@ -157,8 +171,25 @@ impl Messages {
                 if receiver == me {
                     return Err(Error::invalid("receiverId", "you cannot message yourself"));
                 }
-                let (room, _) = self.chat.direct_room(me, receiver).await?;
-                let room = domain::parse_id("roomId", &room.id)?;
+                // Most DMs go to a room that exists: read it before trying to make it.
+                let pair = if me < receiver {
+                    (me, receiver)
+                } else {
+                    (receiver, me)
+                };
+                let mut db = self.pool.acquire().await?;
+                let existing = repo::existing_dm_room(&mut db, pair).await?;
+                drop(db);
+                let room = match existing {
+                    Some(room) => {
+                        self.chat.blocks.require_none(me, &[receiver]).await?;
+                        room
+                    }
+                    None => {
+                        let (room, _) = self.chat.direct_room(me, receiver).await?;
+                        domain::parse_id("roomId", &room.id)?
+                    }
+                };
                 (room, Some(receiver))
             }
         };
@@ -188,16 +219,20 @@ impl Messages {
                 done: tokio::sync::oneshot::channel().0,
             })
             .await?;
-        let dm = match private_to {
-            Some(receiver) => Some(receiver),
-            None => {
-                let mut db = self.pool.acquire().await?;
-                repo::dm_pair(&mut db, room)
-                    .await?
-                    .map(|(low, high)| if low == me { high } else { low })
-            }
-        };
-        Ok(render(&written.message, &profiles, dm))
+        match private_to {
+            Some(receiver) => Ok(render(&written.message, &profiles, Some(receiver))),
+            None => self.render_sent(me, &written.message).await,
+        }
+    }
+
+    /// A message `me` sent, as the ack shows it (with the receiver in a DM room).
+    async fn render_sent(&self, me: Uuid, message: &Message) -> Result<pb::Message, Error> {
+        let profiles = self.profiles.get(&[me]).await?;
+        let mut db = self.pool.acquire().await?;
+        let receiver = repo::dm_pair(&mut db, message.room_id)
+            .await?
+            .map(|(low, high)| if low == me { high } else { low });
+        Ok(render(message, &profiles, receiver))
     }
 
     pub async fn history(
@@ -267,9 +302,9 @@ impl Messages {
     ) -> Result<pb::MarkReadResponse, Error> {
         self.require_member(room, me).await?;
         let mut db = self.pool.acquire().await?;
-        let (target_id, target_seq) = match message {
+        let target_seq = match message {
             Some(id) => match repo::message(&mut db, id).await? {
-                Some(found) if found.room_id == room => (Some(found.id), found.seq),
+                Some(found) if found.room_id == room => found.seq,
                 _ => {
                     return Err(Error::invalid(
                         "messageId",
@@ -277,21 +312,27 @@ impl Messages {
                     ));
                 }
             },
-            None => {
-                let last = repo::last_seq(&mut db, room).await?;
-                (repo::message_at(&mut db, room, last).await?, last)
-            }
+            None => repo::last_seq(&mut db, room).await?,
         };
-        repo::advance_read(&mut db, &[room], &[me], &[target_seq]).await?;
+        let (before, _) = repo::read_state(&mut db, room, me)
+            .await?
+            .ok_or(Error::PermissionDenied("you are not a member of this room"))?;
+        // The pointer only moves forward: marking an older message changes nothing.
+        if target_seq > before {
+            repo::advance_read(&mut db, &[room], &[me], &[target_seq]).await?;
+        }
         let (read, last) = repo::read_state(&mut db, room, me)
             .await?
             .ok_or(Error::PermissionDenied("you are not a member of this room"))?;
-        if let Some(id) = target_id {
+        let at_pointer = repo::message_at(&mut db, room, read).await?;
+        if read > before
+            && let Some(id) = at_pointer
+        {
             self.events.messages_read(room, me, id, Utc::now());
         }
         Ok(pb::MarkReadResponse {
             room_id: room.to_string(),
-            message_id: target_id.map(|id| id.to_string()),
+            message_id: at_pointer.map(|id| id.to_string()),
             unread_count: u32::try_from((last - read).max(0)).unwrap_or(u32::MAX),
         })
     }
@@ -364,8 +405,10 @@ impl Messages {
             }
             return Ok(());
         }
-        let mark = self.typing.started(room, me);
-        self.events.typing(room, me, &username, true);
+        let (mark, was_typing) = self.typing.started(room, me);
+        if !was_typing {
+            self.events.typing(room, me, &username, true);
+        }
         let (typing, events) = (self.typing.clone(), self.events.clone());
         tokio::spawn(async move {
             tokio::time::sleep(TYPING_EXPIRY).await;
@@ -394,6 +437,8 @@ impl Messages {
             return Err(Error::invalid("limit", format!("must be 1–{MAX_HISTORY}")));
         }
         let mut answers = Vec::with_capacity(rooms.len());
+        // A bound on the whole answer: rooms past it come back with what fit and `has_more`.
+        let mut budget = SYNC_BUDGET;
         for (room, seen) in rooms {
             let room_id = domain::parse_id("rooms", room)?;
             if !self.is_member(room_id, me).await? {
@@ -401,10 +446,17 @@ impl Messages {
             }
             let seen = i64::try_from(*seen).unwrap_or(i64::MAX);
             let mut db = self.pool.acquire().await?;
-            let mut page =
-                repo::history(&mut db, room_id, HistoryCursor::After(seen), limit).await?;
-            let has_more = page.len() > limit as usize;
-            page.truncate(limit as usize);
+            let take = limit.min(budget);
+            let (page, has_more) = if take == 0 {
+                (Vec::new(), repo::last_seq(&mut db, room_id).await? > seen)
+            } else {
+                let mut page =
+                    repo::history(&mut db, room_id, HistoryCursor::After(seen), take).await?;
+                let has_more = page.len() > take as usize;
+                page.truncate(take as usize);
+                (page, has_more)
+            };
+            budget = budget.saturating_sub(u32::try_from(page.len()).unwrap_or(u32::MAX));
             let dm = repo::dm_pair(&mut db, room_id).await?;
             drop(db);
             answers.push(pb::RoomMessages {

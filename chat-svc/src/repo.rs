@@ -119,6 +119,18 @@ pub async fn dm_room(
     Ok((existing, false))
 }
 
+/// The DM room of a pair, if it exists.
+pub async fn existing_dm_room(
+    db: &mut PgConnection,
+    (low, high): (Uuid, Uuid),
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT id FROM chat.rooms WHERE dm_low = $1 AND dm_high = $2")
+        .bind(low)
+        .bind(high)
+        .fetch_optional(db)
+        .await
+}
+
 /// Adds members (those already in are left as they are); returns who was added.
 pub async fn add_members(
     db: &mut PgConnection,
@@ -322,6 +334,23 @@ pub async fn messages_by_client_id(
     .await
 }
 
+/// Which of the (room, user) pairs are memberships now.
+pub async fn memberships(
+    db: &mut PgConnection,
+    rooms: &[Uuid],
+    users: &[Uuid],
+) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
+    sqlx::query_as(
+        "SELECT m.room_id, m.user_id FROM chat.members m
+         JOIN UNNEST($1::uuid[], $2::uuid[]) AS p(room_id, user_id)
+           ON m.room_id = p.room_id AND m.user_id = p.user_id",
+    )
+    .bind(rooms)
+    .bind(users)
+    .fetch_all(db)
+    .await
+}
+
 /// Reserves `counts[i]` consecutive seqs in room `rooms[i]`; returns each room's last seq
 /// after the reservation. The row locks serialize writers of one room until commit, so seqs
 /// have no gaps and no duplicates, across replicas too.
@@ -330,6 +359,12 @@ pub async fn reserve_seqs(
     rooms: &[Uuid],
     counts: &[i64],
 ) -> sqlx::Result<Vec<(Uuid, i64)>> {
+    // Rows are locked in id order first, so that two replicas writing to the same rooms
+    // cannot deadlock.
+    sqlx::query("SELECT id FROM chat.rooms WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(rooms)
+        .execute(&mut *db)
+        .await?;
     sqlx::query_as(
         "UPDATE chat.rooms r SET last_seq = r.last_seq + c.n, last_message_at = now()
          FROM UNNEST($1::uuid[], $2::bigint[]) AS c(id, n)

@@ -30,8 +30,8 @@ pub struct Chat {
     pub(crate) blocks: Arc<Blocks>,
     pub events: Arc<Events>,
     /// Held from a change's commit until its events are published, so that events leave in
-    /// commit order.
-    publish_order: Arc<Mutex<()>>,
+    /// commit order; the message writer holds it too.
+    pub(crate) publish_order: Arc<Mutex<()>>,
 }
 
 /// A page of the caller's rooms.
@@ -180,25 +180,19 @@ impl Chat {
             // Dropping the transaction undoes the additions.
             return Err(Error::FailedPrecondition("a room has at most 1000 members"));
         }
-        let mut all_profiles = users::profiles(
-            &self.friends,
-            &members.iter().map(|m| m.user_id).collect::<Vec<_>>(),
-        )
-        .await?;
-        all_profiles.extend(profiles);
-        let rendered = to_pb(&room, &members, &all_profiles);
         self.commit_then_publish(tx, room_id, |events| {
             if !added.is_empty() {
                 events.membership(room_id, &added, &[]);
             }
             for user in &added {
-                if let Some(profile) = all_profiles.get(user) {
+                if let Some(profile) = profiles.get(user) {
                     events.user_joined(room_id, profile.clone());
                 }
             }
         })
         .await?;
-        Ok(rendered)
+        // Named after the commit: the room's row is not held locked across friends-svc calls.
+        self.render(&room, &members).await
     }
 
     pub async fn remove_member(&self, me: Uuid, room_id: Uuid, user: Uuid) -> Result<(), Error> {
@@ -228,6 +222,9 @@ impl Chat {
 
     /// Joins a public group room; joining again changes nothing.
     pub async fn join_room(&self, me: Uuid, room_id: Uuid) -> Result<pb::Room, Error> {
+        let joined = users::require_known(&self.friends, &[me])
+            .await?
+            .remove(&me);
         let mut tx = self.pool.begin().await?;
         let room = repo::lock_room(&mut tx, room_id)
             .await?
@@ -242,13 +239,6 @@ impl Chat {
         }
         let added = repo::add_members(&mut tx, room_id, &[me], Role::Member).await?;
         let members = repo::members(&mut tx, room_id).await?;
-        let profiles = users::profiles(
-            &self.friends,
-            &members.iter().map(|m| m.user_id).collect::<Vec<_>>(),
-        )
-        .await?;
-        let rendered = to_pb(&room, &members, &profiles);
-        let joined = profiles.get(&me).cloned();
         self.commit_then_publish(tx, room_id, |events| {
             if !added.is_empty() {
                 events.membership(room_id, &added, &[]);
@@ -258,7 +248,7 @@ impl Chat {
             }
         })
         .await?;
-        Ok(rendered)
+        self.render(&room, &members).await
     }
 
     /// Leaves a group room; an owner who leaves hands ownership on.
@@ -374,14 +364,14 @@ async fn group_for_admin(
     let role = repo::role(db, room_id, me)
         .await?
         .ok_or(Error::PermissionDenied("you are not a member of this room"))?;
-    if !role.is_admin() {
-        return Err(Error::PermissionDenied(
-            "only the room's admins can do this",
-        ));
-    }
     if !room.is_group {
         return Err(Error::FailedPrecondition(
             "a direct room's members cannot change",
+        ));
+    }
+    if !role.is_admin() {
+        return Err(Error::PermissionDenied(
+            "only the room's admins can do this",
         ));
     }
     Ok(room)

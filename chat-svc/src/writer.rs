@@ -2,11 +2,13 @@
 //! transaction (seqs reserved for all rooms at once, one multi-row INSERT, one commit), and
 //! each send is answered only after that commit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use parley_proto::chat::v1 as pb;
+use std::sync::Arc;
+
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, MutexGuard, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::{
@@ -52,8 +54,11 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer; `committed` runs after each commit, before the senders are
     /// answered, with what the batch stored, in seq order (to publish their events).
+    /// `publish_order` is held from commit to publish, as for every other change, so that
+    /// events leave in commit order (a new member's room join before the room's messages).
     pub fn spawn(
         pool: PgPool,
+        publish_order: Arc<Mutex<()>>,
         committed: impl Fn(Vec<Stored<'_>>) + Send + Sync + 'static,
     ) -> Self {
         let (queue, mut jobs) = mpsc::channel::<SendJob>(QUEUE);
@@ -66,7 +71,7 @@ impl Writer {
                         Err(_) => break,
                     }
                 }
-                write_batch(&pool, batch, &committed).await;
+                write_batch(&pool, &publish_order, batch, &committed).await;
             }
         });
         Self { queue }
@@ -93,11 +98,12 @@ pub struct Stored<'a> {
 
 async fn write_batch(
     pool: &PgPool,
+    publish_order: &Mutex<()>,
     batch: Vec<SendJob>,
     committed: &(impl Fn(Vec<Stored<'_>>) + Sync),
 ) {
-    match store(pool, &batch).await {
-        Ok(outcomes) => {
+    match store(pool, publish_order, &batch).await {
+        Ok((outcomes, order)) => {
             let stored: Vec<Stored<'_>> = batch
                 .iter()
                 .zip(&outcomes)
@@ -110,6 +116,7 @@ async fn write_batch(
                 })
                 .collect();
             committed(stored);
+            drop(order);
             for (job, outcome) in batch.into_iter().zip(outcomes) {
                 let _ = job.done.send(outcome);
             }
@@ -126,8 +133,13 @@ async fn write_batch(
     }
 }
 
-/// Stores the batch in one transaction; returns each send's outcome, in order.
-async fn store(pool: &PgPool, batch: &[SendJob]) -> sqlx::Result<Vec<Result<Written, Error>>> {
+/// Stores the batch in one transaction; returns each send's outcome, in order, and the
+/// publish-order guard taken for the commit (held until the events are out).
+async fn store<'m>(
+    pool: &PgPool,
+    publish_order: &'m Mutex<()>,
+    batch: &[SendJob],
+) -> sqlx::Result<(Vec<Result<Written, Error>>, MutexGuard<'m, ()>)> {
     let mut tx = pool.begin().await?;
 
     // Retries: clientMsgIds stored before, or sent twice within this batch.
@@ -145,11 +157,21 @@ async fn store(pool: &PgPool, batch: &[SendJob]) -> sqlx::Result<Vec<Result<Writ
             })
             .collect();
 
+    // Membership is checked again here, in the transaction that reserves the seqs: a member
+    // removed since the send was accepted stores nothing, and no seq is spent on them.
+    let (rooms, senders): (Vec<Uuid>, Vec<Uuid>) =
+        batch.iter().map(|job| (job.room_id, job.sender_id)).unzip();
+    let members: HashSet<(Uuid, Uuid)> = repo::memberships(&mut tx, &rooms, &senders)
+        .await?
+        .into_iter()
+        .collect();
+
     // The sends that store something: the first of each key, and every send without one.
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     let leaders: Vec<(usize, &SendJob)> = batch
         .iter()
         .enumerate()
+        .filter(|(_, job)| members.contains(&(job.room_id, job.sender_id)))
         .filter(
             |(_, job)| match job.client_msg_id.clone().map(|id| (job.sender_id, id)) {
                 Some(key) => !stored.contains_key(&key) && seen.insert(key),
@@ -204,6 +226,7 @@ async fn store(pool: &PgPool, batch: &[SendJob]) -> sqlx::Result<Vec<Result<Writ
         &fresh.iter().map(|m| m.seq).collect::<Vec<_>>(),
     )
     .await?;
+    let order = publish_order.lock().await;
     tx.commit().await?;
 
     let by_id: HashMap<Uuid, &Message> = fresh.iter().map(|m| (m.id, m)).collect();
@@ -235,9 +258,12 @@ async fn store(pool: &PgPool, batch: &[SendJob]) -> sqlx::Result<Vec<Result<Writ
                     message,
                     fresh: false,
                 }),
+                None if !members.contains(&(job.room_id, job.sender_id)) => {
+                    Err(Error::PermissionDenied("you are not a member of this room"))
+                }
                 None => Err(Error::NotFound("no such room")),
             }
         })
         .collect();
-    Ok(outcomes)
+    Ok((outcomes, order))
 }

@@ -18,6 +18,9 @@ use crate::config::Config;
 
 type Traced = InterceptedService<Channel, InjectTraceContext>;
 
+/// The largest answer the edge reads from a service.
+const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
 /// How long `/readyz` waits for each backend's health answer.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -57,7 +60,9 @@ impl Backends {
         let presence = channel("presence", &config.presence_url)?;
         let friends = channel("friends", &config.friends_url)?;
         Ok(Self {
-            chat: ChatServiceClient::with_interceptor(chat.clone(), InjectTraceContext),
+            // A `sync` answer may carry hundreds of messages of 4000 characters.
+            chat: ChatServiceClient::with_interceptor(chat.clone(), InjectTraceContext)
+                .max_decoding_message_size(MAX_ANSWER_BYTES),
             presence: PresenceServiceClient::with_interceptor(presence.clone(), InjectTraceContext),
             friends: FriendsServiceClient::with_interceptor(friends.clone(), InjectTraceContext),
             health: [

@@ -85,12 +85,28 @@ pub fn spawn_chat(io: SocketIo, backends: Backends, edge_id: String) -> JoinHand
             async move { client.subscribe(request).await }
         },
         |event: &chat::ChatEvent| event.event_id,
-        move |followed| {
-            let io = io.clone();
-            async move {
-                // A gap is the clients' to mend: they `sync` (chat) or list again.
-                if let Followed::Event(event) = followed {
-                    relay_chat_event(&io, event).await;
+        {
+            // The first subscription reports a gap too; sockets that connected before it
+            // listed their rooms themselves, so only later gaps need mending.
+            let mut first_gap = true;
+            move |followed| {
+                let io = io.clone();
+                let initial = matches!(followed, Followed::Gap) && std::mem::take(&mut first_gap);
+                async move {
+                    match followed {
+                        Followed::Event(event) => relay_chat_event(&io, event).await,
+                        Followed::Gap if initial => {}
+                        // Missed membership changes would leave sockets in the wrong rooms: every
+                        // /chat socket reconnects (the official client does so by itself), joins
+                        // its rooms afresh and catches up with `sync`.
+                        Followed::Gap => {
+                            if let Some(namespace) = io.of("/chat")
+                                && let Err(error) = namespace.disconnect().await
+                            {
+                                tracing::warn!(%error, "cannot disconnect /chat sockets after a gap");
+                            }
+                        }
+                    }
                 }
             }
         },

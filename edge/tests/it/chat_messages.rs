@@ -562,3 +562,99 @@ async fn a_block_stops_direct_messages_at_once_both_ways() {
         "the blocker cannot write either"
     );
 }
+
+#[tokio::test]
+async fn read_pointers_only_move_forward() {
+    let system = TestSystem::spawn().await;
+    let mut group = group(&system).await;
+    let first = send(&group.sockets[0], &group.room, "one").await;
+    send(&group.sockets[0], &group.room, "two").await;
+    let all = data(
+        group.sockets[1]
+            .call("mark-read", json!({ "roomId": group.room["id"] }))
+            .await,
+    );
+    group.sockets[2].next_event("messages-read").await;
+    let back = data(
+        group.sockets[1]
+            .call(
+                "mark-read",
+                json!({ "roomId": group.room["id"], "messageId": first["id"] }),
+            )
+            .await,
+    );
+    assert_eq!(
+        back["messageId"], all["messageId"],
+        "the pointer stays on the newest"
+    );
+    assert_eq!(back["unreadCount"], json!(0));
+    group.sockets[2]
+        .no_event("messages-read", std::time::Duration::from_millis(300))
+        .await;
+}
+
+#[tokio::test]
+async fn a_removed_member_can_no_longer_write() {
+    let system = TestSystem::spawn().await;
+    let group = group(&system).await;
+    send(&group.sockets[2], &group.room, "still here").await;
+    data(
+        group.sockets[0]
+            .call(
+                "remove-member",
+                json!({ "roomId": group.room["id"], "userId": group.people[2].id }),
+            )
+            .await,
+    );
+    let refused = group.sockets[2]
+        .call(
+            "send-message",
+            json!({ "chatRoomId": group.room["id"], "content": "and now?" }),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "PERMISSION_DENIED");
+}
+
+#[tokio::test]
+async fn a_retry_is_answered_even_past_the_rate_limit() {
+    let system = TestSystem::spawn_with_timing(
+        EdgeAuth::default(),
+        Timing {
+            message_rate_per_minute: 3,
+            ..Timing::default()
+        },
+    )
+    .await;
+    let group = group(&system).await;
+    let room = &group.room["id"];
+    let mut first = Value::Null;
+    for n in 0..3 {
+        let ack = data(
+            group.sockets[0]
+                .call(
+                    "send-message",
+                    json!({ "chatRoomId": room, "content": "x", "clientMsgId": format!("k{n}") }),
+                )
+                .await,
+        );
+        if n == 0 {
+            first = ack["message"].clone();
+        }
+    }
+    let retry = data(
+        group.sockets[0]
+            .call(
+                "send-message",
+                json!({ "chatRoomId": room, "content": "x", "clientMsgId": "k0" }),
+            )
+            .await,
+    );
+    assert_eq!(retry["message"]["id"], first["id"]);
+    let fresh = group.sockets[0]
+        .call(
+            "send-message",
+            json!({ "chatRoomId": room, "content": "x", "clientMsgId": "k3" }),
+        )
+        .await;
+    assert_eq!(error_code(&fresh), "RATE_LIMITED");
+}

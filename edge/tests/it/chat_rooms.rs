@@ -105,6 +105,17 @@ async fn a_direct_room_is_one_per_pair_even_when_both_create_it_at_once() {
         .call("leave-room", json!({ "roomId": again["room"]["id"] }))
         .await;
     assert_eq!(error_code(&leave), "FAILED_PRECONDITION");
+    let add = alice_chat
+        .call(
+            "add-members",
+            json!({ "roomId": again["room"]["id"], "userIds": [] }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&add),
+        "FAILED_PRECONDITION",
+        "a DM's members never change"
+    );
     let two = alice_chat
         .call(
             "create-room",
