@@ -133,6 +133,24 @@ impl Typing {
         lock(&self.latest).remove(&(room, user)).is_some()
     }
 
+    /// After [`TYPING_EXPIRY`], ends the `true` marked `mark` unless a newer `true` or a
+    /// `false` came since, and then runs `on_expiry` (to announce the `false`).
+    pub fn expire_later(
+        self: &Arc<Self>,
+        room: Uuid,
+        user: Uuid,
+        mark: u64,
+        on_expiry: impl FnOnce() + Send + 'static,
+    ) {
+        let typing = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(TYPING_EXPIRY).await;
+            if typing.expire(room, user, mark) {
+                on_expiry();
+            }
+        });
+    }
+
     /// Ends the `true` marked `mark` if nothing newer came since; whether it did.
     pub fn expire(&self, room: Uuid, user: Uuid, mark: u64) -> bool {
         let mut latest = lock(&self.latest);
@@ -159,6 +177,33 @@ mod tests {
         assert!((1..=1000).contains(&wait), "{wait}");
         assert!(limiter.check(Uuid::new_v4()).is_ok(), "per user");
         assert!(RateLimiter::new(0).check(user).is_ok(), "0 disables");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unrefreshed_true_expires_after_six_seconds_and_a_refresh_delays_it() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let typing = Arc::new(Typing::default());
+        let expired = Arc::new(AtomicUsize::new(0));
+        let (room, user) = (Uuid::new_v4(), Uuid::new_v4());
+        let start = |typing: &Arc<Typing>| {
+            let (mark, _) = typing.started(room, user);
+            let expired = expired.clone();
+            typing.expire_later(room, user, mark, move || {
+                expired.fetch_add(1, Ordering::SeqCst);
+            });
+        };
+        start(&typing);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        start(&typing); // refreshed at 4 s: ends at 10 s, not 6 s
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(
+            expired.load(Ordering::SeqCst),
+            0,
+            "6.5 s: refreshed, still typing"
+        );
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert_eq!(expired.load(Ordering::SeqCst), 1, "10.5 s: one false, once");
+        assert!(!typing.stopped(room, user), "nothing left to stop");
     }
 
     #[test]

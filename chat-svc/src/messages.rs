@@ -409,12 +409,9 @@ impl Messages {
         if !was_typing {
             self.events.typing(room, me, &username, true);
         }
-        let (typing, events) = (self.typing.clone(), self.events.clone());
-        tokio::spawn(async move {
-            tokio::time::sleep(TYPING_EXPIRY).await;
-            if typing.expire(room, me, mark) {
-                events.typing(room, me, &username, false);
-            }
+        let events = self.events.clone();
+        self.typing.expire_later(room, me, mark, move || {
+            events.typing(room, me, &username, false);
         });
         Ok(())
     }

@@ -195,6 +195,18 @@ async fn admins_add_and_remove_members_and_everyone_hears_of_it() {
         let left = socket.next_event("user-left").await;
         assert_eq!(left["userId"], json!(dave.id));
     }
+    data(
+        alice_chat
+            .call(
+                "send-message",
+                json!({ "chatRoomId": room["id"], "content": "after dave" }),
+            )
+            .await,
+    );
+    bob_chat.next_event("new-message").await;
+    dave_chat
+        .no_event("new-message", std::time::Duration::from_millis(300))
+        .await;
     let outsider = dave_chat
         .call("get-room", json!({ "roomId": room["id"] }))
         .await;
