@@ -13,7 +13,7 @@ use crate::{
     domain,
     error::Error,
     events::Events,
-    limits::{MemberCache, RateLimiter, TYPING_EXPIRY, Typing},
+    limits::{MemberCache, RateLimiter, Typing},
     profiles::{self, Profiles},
     repo::{self, HistoryCursor, Message},
     service::Chat,
