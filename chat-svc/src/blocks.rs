@@ -58,7 +58,7 @@ impl Blocks {
                 other_user_id: b.to_string(),
             })
             .await
-            .map_err(Error::Friends)?
+            .map_err(|status| Error::Dependency("friends-svc", status))?
             .into_inner()
             .blocked;
         let mut pairs = self.lock();

@@ -30,7 +30,7 @@ pub async fn profiles(
                 user_ids: chunk.iter().map(Uuid::to_string).collect(),
             })
             .await
-            .map_err(Error::Friends)?
+            .map_err(|status| Error::Dependency("friends-svc", status))?
             .into_inner()
             .users;
         for user in users {

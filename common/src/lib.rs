@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod db;
+pub mod error;
 pub mod error_code;
 pub mod events;
 pub mod follow;

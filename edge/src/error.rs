@@ -4,7 +4,7 @@ use parley_common::ErrorCode;
 use serde::Serialize;
 
 /// Metadata key a service sets on `RESOURCE_EXHAUSTED` to say when the caller may retry.
-pub const RETRY_AFTER_MS_METADATA: &str = "retry-after-ms";
+pub use parley_common::error::RETRY_AFTER_MS as RETRY_AFTER_MS_METADATA;
 
 /// A failed request: its code, a message meant for the client developer, and for
 /// `RATE_LIMITED` when to retry.

@@ -128,7 +128,7 @@ impl Presence {
                 self.graph
                     .ensure(&self.friends, user)
                     .await
-                    .map_err(Error::Friends)
+                    .map_err(|status| Error::Dependency("friends-svc", status))
             })
             .await
     }
@@ -143,7 +143,10 @@ impl Presence {
         self.apply(
             |state, now, wall| match state.open_session(user, session, edge, now, wall) {
                 Ok(changes) => (Ok(state.chosen(user).unwrap_or(Status::Online)), changes),
-                Err(_taken) => (Err(Error::SessionTaken), Vec::new()),
+                Err(_taken) => (
+                    Err(Error::AlreadyExists("session_id: held by another user")),
+                    Vec::new(),
+                ),
             },
         )
     }
@@ -195,7 +198,7 @@ impl Presence {
         self.graph
             .ensure(&self.friends, user)
             .await
-            .map_err(Error::Friends)?;
+            .map_err(|status| Error::Dependency("friends-svc", status))?;
         let friend_ids = self.graph.friends_of(user);
         if friend_ids.is_empty() {
             return Ok(Vec::new());
@@ -224,7 +227,7 @@ impl Presence {
                     user_ids: chunk.iter().map(Uuid::to_string).collect(),
                 })
                 .await
-                .map_err(Error::Friends)?
+                .map_err(|status| Error::Dependency("friends-svc", status))?
                 .into_inner()
                 .users;
             named.extend(users);
