@@ -3,38 +3,16 @@
 // Prints what they saw as one JSON document; the Rust test `official_client` asserts on it.
 //
 // Plan on stdin: { url, alice, bob, carol, eve: { id, token } }
-import { io } from "socket.io-client";
+import { call, connect, next, readPlan, sleep } from "./lib.mjs";
 
-const plan = JSON.parse(await new Promise((resolve) => {
-  let text = "";
-  process.stdin.setEncoding("utf8");
-  process.stdin.on("data", (chunk) => (text += chunk));
-  process.stdin.on("end", () => resolve(text));
-}));
+const plan = await readPlan();
+const join = (person) => connect(plan.url, "/chat", person);
 
-function connect(person) {
-  const socket = io(plan.url + "/chat", { auth: { token: person.token }, reconnection: false, forceNew: true });
-  return new Promise((resolve, reject) => {
-    socket.once("connect", () => resolve(socket));
-    socket.once("connect_error", (err) => reject(new Error(err.message)));
-  });
-}
-const call = (socket, event, payload) => socket.timeout(5000).emitWithAck(event, payload);
-const next = (socket, event) =>
-  new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${event}`)), 5000);
-    socket.once(event, (payload) => {
-      clearTimeout(timer);
-      resolve(payload);
-    });
-  });
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-const alice = await connect(plan.alice);
-const alice2 = await connect(plan.alice);
-const bob = await connect(plan.bob);
-let carol = await connect(plan.carol);
-const eve = await connect(plan.eve);
+const alice = await join(plan.alice);
+const alice2 = await join(plan.alice);
+const bob = await join(plan.bob);
+let carol = await join(plan.carol);
+const eve = await join(plan.eve);
 const report = {};
 
 const created = next(carol, "room-created");
@@ -80,7 +58,7 @@ report.dmOtherDevice = await dmToAliceLaptop;
 const lastSeen = report.sends[2].data.message.seq;
 carol.close();
 await call(alice, "send-message", { chatRoomId: roomId, content: "while you were away" });
-carol = await connect(plan.carol);
+carol = await join(plan.carol);
 report.sync = await call(carol, "sync", { rooms: { [roomId]: lastSeen } });
 
 report.eveSend = await call(eve, "send-message", { chatRoomId: roomId, content: "let me in" });

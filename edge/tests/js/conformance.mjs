@@ -5,17 +5,7 @@
 // Plan: { url, namespaces: [..], validToken, badTokens: [{ reason, token | null }] }
 import { io } from "socket.io-client";
 
-const TIMEOUT_MS = 5000;
-
-function readStdin() {
-  return new Promise((resolve, reject) => {
-    let text = "";
-    process.stdin.setEncoding("utf8");
-    process.stdin.on("data", (chunk) => (text += chunk));
-    process.stdin.on("end", () => resolve(text));
-    process.stdin.on("error", reject);
-  });
-}
+import { TIMEOUT_MS, readPlan } from "./lib.mjs";
 
 function open(url, namespace, token, transports) {
   return io(url + namespace, {
@@ -73,7 +63,7 @@ async function refusedConnection(plan, namespace, bad) {
   return { namespace, reason: bad.reason, outcome };
 }
 
-const plan = JSON.parse(await readStdin());
+const plan = await readPlan();
 const report = { valid: [], refused: [] };
 for (const namespace of plan.namespaces) {
   report.valid.push(await validConnection(plan, namespace, ["websocket"]));

@@ -3,37 +3,13 @@
 // document; the Rust test `official_client` asserts on it.
 //
 // Plan on stdin: { url, alice: { id, token }, bob: { id, token } }
-import { io } from "socket.io-client";
+import { call, connect, next, readPlan } from "./lib.mjs";
 
-const TIMEOUT_MS = 5000;
+const plan = await readPlan();
+const join = (person) => connect(plan.url, "/friends", person);
 
-const plan = JSON.parse(await new Promise((resolve) => {
-  let text = "";
-  process.stdin.setEncoding("utf8");
-  process.stdin.on("data", (chunk) => (text += chunk));
-  process.stdin.on("end", () => resolve(text));
-}));
-
-function connect(person) {
-  const socket = io(plan.url + "/friends", { auth: { token: person.token }, reconnection: false, forceNew: true });
-  return new Promise((resolve, reject) => {
-    socket.once("connect", () => resolve(socket));
-    socket.once("connect_error", (err) => reject(new Error(err.message)));
-  });
-}
-
-const call = (socket, event, payload) => socket.timeout(TIMEOUT_MS).emitWithAck(event, payload);
-const next = (socket, event) =>
-  new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${event}`)), TIMEOUT_MS);
-    socket.once(event, (payload) => {
-      clearTimeout(timer);
-      resolve(payload);
-    });
-  });
-
-const alice = await connect(plan.alice);
-const bob = await connect(plan.bob);
+const alice = await join(plan.alice);
+const bob = await join(plan.bob);
 const report = {};
 
 report.search = await call(alice, "search-users", { query: "BO" });

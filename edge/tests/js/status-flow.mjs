@@ -3,34 +3,20 @@
 // carol (the stranger) received, in order, as one JSON document for the Rust test.
 //
 // Plan on stdin: { url, alice: { token }, bob: { token }, carol: { token }, settleMs }
-import { io } from "socket.io-client";
+import { call, connect, readPlan, sleep } from "./lib.mjs";
 
-const plan = JSON.parse(await new Promise((resolve) => {
-  let text = "";
-  process.stdin.setEncoding("utf8");
-  process.stdin.on("data", (chunk) => (text += chunk));
-  process.stdin.on("end", () => resolve(text));
-}));
+const plan = await readPlan();
+const join = (person) => connect(plan.url, "/status", person);
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-function connect(person) {
-  const socket = io(plan.url + "/status", { auth: { token: person.token }, reconnection: false, forceNew: true });
-  return new Promise((resolve, reject) => {
-    socket.once("connect", () => resolve(socket));
-    socket.once("connect_error", (err) => reject(new Error(err.message)));
-  });
-}
-const call = (socket, event, payload) => socket.timeout(5000).emitWithAck(event, payload);
-
-const bob = await connect(plan.bob);
-const carol = await connect(plan.carol);
+const bob = await join(plan.bob);
+const carol = await join(plan.carol);
 const seenByBob = [];
 const seenByCarol = [];
 bob.on("friend-status-changed", (event) => seenByBob.push(event));
 carol.on("friend-status-changed", (event) => seenByCarol.push(event));
 
-const phone = await connect(plan.alice);
-const laptop = await connect(plan.alice);
+const phone = await join(plan.alice);
+const laptop = await join(plan.alice);
 await sleep(plan.settleMs);
 const acks = [];
 acks.push(await call(phone, "update-status", { status: "AWAY" }));
