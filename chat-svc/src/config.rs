@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use parley_common::config::DatabaseArgs;
+use parley_common::config::{DatabaseArgs, parse_optional_addr};
 
 /// How `chat-svc` runs.
 #[derive(Debug, Clone, clap::Parser)]
@@ -23,6 +23,11 @@ pub struct Config {
     /// `send-message` calls allowed per user per minute (0: no limit).
     #[arg(long, env = "PARLEY_MESSAGE_RATE_PER_MINUTE", default_value_t = 60)]
     pub message_rate_per_minute: u32,
+
+    /// Where `GET /metrics` (Prometheus text) is served; empty turns it off.
+    #[arg(long, env = "PARLEY_CHAT_METRICS_ADDR", default_value = "127.0.0.1:9103", value_parser = parse_optional_addr)]
+    // Spelled out so that clap takes the parser's own `Option` (empty = off) as the value.
+    pub metrics_addr: ::std::option::Option<SocketAddr>,
 
     #[command(flatten)]
     pub database: DatabaseArgs,

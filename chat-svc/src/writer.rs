@@ -71,7 +71,11 @@ impl Writer {
                         Err(_) => break,
                     }
                 }
+                let (size, started) = (batch.len(), std::time::Instant::now());
                 write_batch(&pool, &publish_order, batch, &committed).await;
+                metrics::histogram!("parley_chat_batch_size").record(size as f64);
+                metrics::histogram!("parley_chat_batch_seconds")
+                    .record(started.elapsed().as_secs_f64());
             }
         });
         Self { queue }

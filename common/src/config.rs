@@ -32,6 +32,17 @@ pub struct DatabaseArgs {
     pub acquire_timeout: Duration,
 }
 
+/// Parses an address that may be left empty (the feature it serves is then off).
+pub fn parse_optional_addr(text: &str) -> Result<Option<std::net::SocketAddr>, String> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    text.trim()
+        .parse()
+        .map(Some)
+        .map_err(|_| format!("`{text}` is not an address like 127.0.0.1:9101"))
+}
+
 /// Parses durations written as `250ms`, `5s`, `2m` or `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();

@@ -69,6 +69,7 @@ where
 
     Server::builder()
         .trace_fn(grpc_request_span)
+        .layer(crate::metrics::GrpcMetricsLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

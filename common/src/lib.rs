@@ -11,6 +11,7 @@ pub mod error_code;
 pub mod events;
 pub mod follow;
 pub mod grpc;
+pub mod metrics;
 pub mod propagation;
 pub mod shutdown;
 pub mod telemetry;

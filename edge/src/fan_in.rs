@@ -330,7 +330,9 @@ async fn emit_to<T: Serialize>(
     if rooms.is_empty() {
         return;
     }
+    crate::metrics::fanned_out(event, rooms.len());
     if let Err(error) = namespace.to(rooms).emit(event, payload).await {
+        crate::metrics::emit_dropped(event);
         tracing::warn!(%error, event, "some sockets did not receive an event");
     }
 }

@@ -1,24 +1,6 @@
 //! Prometheus metrics of the edge, served at `GET /metrics`.
 
-use std::sync::OnceLock;
-
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-
-/// The process-wide recorder's handle. Installed on first use: one process may run several
-/// edges (tests do), and they share the one global recorder.
-pub fn prometheus() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
-            let handle = recorder.handle();
-            if metrics::set_global_recorder(recorder).is_err() {
-                tracing::warn!("another metrics recorder is installed; /metrics stays empty");
-            }
-            handle
-        })
-        .clone()
-}
+pub use parley_common::metrics::recorder as prometheus;
 
 /// A socket connected to (`+1`) or left (`-1`) a namespace.
 pub fn connections_changed(namespace: &str, delta: f64) {
@@ -36,4 +18,15 @@ pub fn event_handled(event: &str, outcome: &'static str) {
 pub fn connection_refused(namespace: &str) {
     metrics::counter!("parley_edge_connections_refused_total", "namespace" => namespace.to_owned())
         .increment(1);
+}
+
+/// An event was emitted to `rooms` socketioxide rooms.
+pub fn fanned_out(event: &str, rooms: usize) {
+    metrics::histogram!("parley_edge_fanout_rooms", "event" => event.to_owned())
+        .record(rooms as f64);
+}
+
+/// Some sockets did not get an emit (a full buffer or a closed socket).
+pub fn emit_dropped(event: &str) {
+    metrics::counter!("parley_edge_dropped_emits_total", "event" => event.to_owned()).increment(1);
 }

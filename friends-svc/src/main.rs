@@ -5,6 +5,10 @@ use parley_friends_svc::{config::Config, startup::Application};
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     let _telemetry = parley_common::telemetry::init("friends-svc");
+    let _metrics = match config.metrics_addr {
+        Some(addr) => Some(parley_common::metrics::serve(addr).await?.1),
+        None => None,
+    };
     let app = Application::build(&config).await?;
     app.run_until_stopped(parley_common::shutdown::signal())
         .await?;

@@ -26,6 +26,7 @@ struct Service {
 async fn spawn() -> Service {
     let database = TestDatabase::create().await;
     let app = Application::build(&Config {
+        metrics_addr: None,
         listen_addr: "127.0.0.1:0".parse().unwrap(),
         database: database.args(),
     })

@@ -2,7 +2,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use parley_common::config::{DatabaseArgs, parse_duration};
+use parley_common::config::{DatabaseArgs, parse_duration, parse_optional_addr};
 
 use crate::state::Timing;
 
@@ -43,6 +43,11 @@ pub struct Config {
     /// this much.
     #[arg(long, env = "PARLEY_LAST_SEEN_FLUSH_INTERVAL", default_value = "30s", value_parser = parse_duration)]
     pub flush_interval: Duration,
+
+    /// Where `GET /metrics` (Prometheus text) is served; empty turns it off.
+    #[arg(long, env = "PARLEY_PRESENCE_METRICS_ADDR", default_value = "127.0.0.1:9102", value_parser = parse_optional_addr)]
+    // Spelled out so that clap takes the parser's own `Option` (empty = off) as the value.
+    pub metrics_addr: ::std::option::Option<SocketAddr>,
 
     #[command(flatten)]
     pub database: DatabaseArgs,

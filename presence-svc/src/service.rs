@@ -266,6 +266,7 @@ impl Presence {
     /// Applies what time did; called every second or so.
     pub fn tick(&self) {
         self.apply(|state, now, wall| ((), state.tick(now, wall)));
+        metrics::gauge!("parley_presence_sessions").set(self.session_count() as f64);
     }
 
     /// A friendship formed: each side sees the other's status at once.
@@ -300,6 +301,8 @@ impl Presence {
             }
             return Err(error.into());
         }
+        metrics::counter!("parley_presence_last_seen_rows_total").increment(batch.len() as u64);
+        metrics::histogram!("parley_presence_flush_rows").record(batch.len() as f64);
         self.flush_stats.flushes.fetch_add(1, Ordering::Relaxed);
         self.flush_stats
             .rows

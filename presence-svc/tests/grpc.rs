@@ -54,6 +54,7 @@ fn presence_config(
     listen: SocketAddr,
 ) -> parley_presence_svc::config::Config {
     parley_presence_svc::config::Config {
+        metrics_addr: None,
         listen_addr: listen,
         friends_url: format!("http://{system_friends}"),
         heartbeat_timeout: Duration::from_secs(60),
@@ -99,6 +100,7 @@ impl System {
         let database = TestDatabase::create().await;
         let friends =
             parley_friends_svc::startup::Application::build(&parley_friends_svc::config::Config {
+                metrics_addr: None,
                 listen_addr: "127.0.0.1:0".parse().unwrap(),
                 database: database.args(),
             })

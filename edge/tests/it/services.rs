@@ -155,3 +155,30 @@ async fn each_service_lists_only_its_own_api() {
         }
     }
 }
+
+#[tokio::test]
+async fn services_count_and_time_their_grpc_requests_in_prometheus_text() {
+    let system = TestSystem::spawn().await;
+    let mut health = HealthClient::new(channel(system.friends.addr).await);
+    health
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap();
+    // The services of this test process share one recorder; serve it as a service does.
+    let (addr, _task) = parley_common::metrics::serve("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let body = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("parley_grpc_server_requests_total"), "{body}");
+    assert!(
+        body.contains("parley_grpc_server_duration_seconds"),
+        "{body}"
+    );
+}

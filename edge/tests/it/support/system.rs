@@ -138,6 +138,7 @@ impl TestSystem {
 
         let friends =
             parley_friends_svc::startup::Application::build(&parley_friends_svc::config::Config {
+                metrics_addr: None,
                 listen_addr: any_port,
                 database: database_args.clone(),
             })
@@ -152,6 +153,7 @@ impl TestSystem {
         });
 
         let presence_config = parley_presence_svc::config::Config {
+            metrics_addr: None,
             listen_addr: any_port,
             friends_url: format!("http://{friends_addr}"),
             heartbeat_timeout: timing.heartbeat_timeout,
@@ -164,6 +166,7 @@ impl TestSystem {
         let presence_addr = presence.addr;
 
         let chat = parley_chat_svc::startup::Application::build(&parley_chat_svc::config::Config {
+            metrics_addr: None,
             listen_addr: any_port,
             friends_url: format!("http://{friends_addr}"),
             message_rate_per_minute: timing.message_rate_per_minute,

@@ -1,0 +1,102 @@
+//! Prometheus metrics: the process-wide recorder, a `/metrics` endpoint for the services,
+//! and the gRPC server's request metrics.
+
+use std::{
+    net::SocketAddr,
+    sync::OnceLock,
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use axum::{Router, routing::get};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::{net::TcpListener, task::JoinHandle};
+
+/// The process-wide recorder's handle. Installed on first use: one process may run several
+/// servers (tests do), and they share the one global recorder.
+pub fn recorder() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("another metrics recorder is installed; /metrics stays empty");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// Serves `GET /metrics` (Prometheus text) on `addr` until the task is aborted; returns the
+/// address bound (port 0 picks one) and the task.
+pub async fn serve(addr: SocketAddr) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let handle = recorder();
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            async move {
+                (
+                    [("content-type", "text/plain; version=0.0.4")],
+                    handle.render(),
+                )
+            }
+        }),
+    );
+    tracing::info!(address = ?listener.local_addr().ok(), "serving metrics");
+    let task = tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "the metrics endpoint stopped");
+        }
+    });
+    Ok((bound, task))
+}
+
+/// A tower layer that counts gRPC requests and times them, by method.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GrpcMetricsLayer;
+
+impl<S> tower::Layer<S> for GrpcMetricsLayer {
+    type Service = GrpcMetrics<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GrpcMetrics { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GrpcMetrics<S> {
+    inner: S,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for GrpcMetrics<S>
+where
+    S: tower::Service<http::Request<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let method = request.uri().path().to_owned();
+        let started = Instant::now();
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let outcome = response.await;
+            // Streams are timed until their headers: their lifetime is not a latency.
+            metrics::histogram!("parley_grpc_server_duration_seconds", "method" => method.clone())
+                .record(started.elapsed().as_secs_f64());
+            metrics::counter!("parley_grpc_server_requests_total", "method" => method).increment(1);
+            outcome
+        })
+    }
+}
