@@ -8,6 +8,7 @@ mod support;
 mod auth;
 mod chat_messages;
 mod chat_rooms;
+mod deploy_files;
 mod envelope;
 mod friends;
 mod http_endpoints;

@@ -1,0 +1,142 @@
+//! The deployment files parse and say what operators rely on: probes, resources, the edge's
+//! disruption budget and autoscaler, services listening beyond loopback, health checks.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_yaml::Value;
+
+fn deploy_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy")
+}
+
+fn documents(file: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(deploy_dir().join(file)).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|document| Value::deserialize(document).unwrap_or_else(|e| panic!("{file}: {e}")))
+        .collect()
+}
+
+fn all_manifests() -> Vec<(String, Value)> {
+    let mut manifests = Vec::new();
+    for entry in std::fs::read_dir(deploy_dir().join("k8s")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "yaml") {
+            let name = format!("k8s/{}", path.file_name().unwrap().to_string_lossy());
+            for document in documents(&name) {
+                manifests.push((name.clone(), document));
+            }
+        }
+    }
+    manifests
+}
+
+fn of_kind<'a>(manifests: &'a [(String, Value)], kind: &str) -> Vec<&'a Value> {
+    manifests
+        .iter()
+        .filter(|(_, doc)| doc["kind"].as_str() == Some(kind))
+        .map(|(_, doc)| doc)
+        .collect()
+}
+
+#[test]
+fn every_deployment_has_probes_resources_and_a_service() {
+    let manifests = all_manifests();
+    let deployments = of_kind(&manifests, "Deployment");
+    let names: Vec<&str> = deployments
+        .iter()
+        .map(|d| d["metadata"]["name"].as_str().unwrap())
+        .collect();
+    for expected in ["edge", "friends-svc", "presence-svc", "chat-svc"] {
+        assert!(names.contains(&expected), "{names:?}");
+    }
+    let services = of_kind(&manifests, "Service");
+    for deployment in deployments {
+        let name = deployment["metadata"]["name"].as_str().unwrap();
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        for probe in ["readinessProbe", "livenessProbe"] {
+            let probe = &container[probe];
+            assert!(
+                probe["grpc"].is_mapping() || probe["httpGet"].is_mapping(),
+                "{name}: {probe:?}"
+            );
+        }
+        assert!(
+            container["resources"]["requests"]["cpu"].is_string(),
+            "{name}"
+        );
+        assert!(
+            container["resources"]["requests"]["memory"].is_string(),
+            "{name}"
+        );
+        let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+        assert!(
+            services.iter().any(|s| s["spec"]["selector"]
+                .as_mapping()
+                .unwrap()
+                .iter()
+                .all(|(k, v)| &labels[k.as_str().unwrap()] == v)),
+            "{name} has no Service"
+        );
+        // Inside a cluster the default loopback addresses would reach nobody.
+        let env = container["env"].as_sequence().unwrap();
+        let listen = env.iter().find(|e| {
+            e["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("_ADDR") && !n.contains("METRICS"))
+        });
+        assert!(
+            listen.is_some_and(|e| e["value"].as_str().unwrap().starts_with("0.0.0.0:")),
+            "{name}: {listen:?}"
+        );
+    }
+}
+
+#[test]
+fn the_edge_scales_and_keeps_a_replica_through_disruptions() {
+    let manifests = all_manifests();
+    let budget = of_kind(&manifests, "PodDisruptionBudget");
+    assert_eq!(budget.len(), 1);
+    assert_eq!(
+        budget[0]["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"],
+        "edge"
+    );
+    let autoscaler = of_kind(&manifests, "HorizontalPodAutoscaler");
+    assert_eq!(autoscaler[0]["spec"]["scaleTargetRef"]["name"], "edge");
+    assert!(autoscaler[0]["spec"]["minReplicas"].as_u64().unwrap() >= 2);
+}
+
+#[test]
+fn compose_runs_everything_with_health_checks_and_jaeger() {
+    let compose = documents("docker-compose.yml").remove(0);
+    let services = compose["services"].as_mapping().unwrap();
+    for name in [
+        "postgres",
+        "jaeger",
+        "friends-svc",
+        "presence-svc",
+        "chat-svc",
+        "edge",
+    ] {
+        assert!(services.contains_key(name), "{name}");
+    }
+    for name in [
+        "postgres",
+        "friends-svc",
+        "presence-svc",
+        "chat-svc",
+        "edge",
+    ] {
+        assert!(
+            compose["services"][name]["healthcheck"]["test"].is_sequence(),
+            "{name}"
+        );
+    }
+    let jaeger_ports: Vec<&str> = compose["services"]["jaeger"]["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(jaeger_ports.contains(&"4317:4317") && jaeger_ports.contains(&"16686:16686"));
+}
