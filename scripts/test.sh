@@ -13,6 +13,11 @@ if [[ ! -d edge/tests/js/node_modules/socket.io-client ]] ||
   npm ci --prefix edge/tests/js --no-audit --no-fund --loglevel=error
 fi
 
+# rotel, a real OTLP collector, receives the spans of the cross-process trace test.
+if ! python3 -c "import rotel" 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check rotel
+fi
+
 # cargo prints one result line per test binary, the last often an empty doc-test run: add a
 # total so the end of the log says what ran.
 log=$(mktemp)

@@ -50,6 +50,7 @@ pub struct RoomSummary {
 
 const ROOM_COLUMNS: &str = "id, name, is_group, is_public, created_at";
 
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn room(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Room>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {ROOM_COLUMNS} FROM chat.rooms WHERE id = $1"
@@ -61,6 +62,7 @@ pub async fn room(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Room>>
 
 /// Locks a room's row until the transaction ends: membership changes of one room run one
 /// after the other (an owner leaving while an admin is removed, say).
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn lock_room(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Room>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {ROOM_COLUMNS} FROM chat.rooms WHERE id = $1 FOR UPDATE"
@@ -70,6 +72,7 @@ pub async fn lock_room(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<R
     .await
 }
 
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn insert_group(
     db: &mut PgConnection,
     id: Uuid,
@@ -90,6 +93,7 @@ pub async fn insert_group(
 /// The DM room of a pair, made if it does not exist; `true` when this call made it. Safe
 /// when both users create it at once: the unique pair lets one insert through, and the
 /// other reads the winner's room.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn dm_room(
     db: &mut PgConnection,
     id: Uuid,
@@ -120,6 +124,7 @@ pub async fn dm_room(
 }
 
 /// The DM room of a pair, if it exists.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn existing_dm_room(
     db: &mut PgConnection,
     (low, high): (Uuid, Uuid),
@@ -132,6 +137,7 @@ pub async fn existing_dm_room(
 }
 
 /// Adds members (those already in are left as they are); returns who was added.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn add_members(
     db: &mut PgConnection,
     room: Uuid,
@@ -151,6 +157,7 @@ pub async fn add_members(
     .await
 }
 
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn members(db: &mut PgConnection, room: Uuid) -> sqlx::Result<Vec<Member>> {
     let rows: Vec<MemberRow> = sqlx::query_as(
         "SELECT user_id, role, joined_at FROM chat.members WHERE room_id = $1
@@ -163,6 +170,7 @@ pub async fn members(db: &mut PgConnection, room: Uuid) -> sqlx::Result<Vec<Memb
 }
 
 /// The members of several rooms in one read.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn members_of(
     db: &mut PgConnection,
     rooms: &[Uuid],
@@ -186,6 +194,7 @@ pub async fn members_of(
         .collect())
 }
 
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn role(db: &mut PgConnection, room: Uuid, user: Uuid) -> sqlx::Result<Option<Role>> {
     let role: Option<String> =
         sqlx::query_scalar("SELECT role FROM chat.members WHERE room_id = $1 AND user_id = $2")
@@ -196,6 +205,7 @@ pub async fn role(db: &mut PgConnection, room: Uuid, user: Uuid) -> sqlx::Result
     Ok(role.as_deref().map(Role::parse))
 }
 
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn member_count(db: &mut PgConnection, room: Uuid) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT count(*) FROM chat.members WHERE room_id = $1")
         .bind(room)
@@ -203,6 +213,7 @@ pub async fn member_count(db: &mut PgConnection, room: Uuid) -> sqlx::Result<i64
         .await
 }
 
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn remove_member(db: &mut PgConnection, room: Uuid, user: Uuid) -> sqlx::Result<bool> {
     let result = sqlx::query("DELETE FROM chat.members WHERE room_id = $1 AND user_id = $2")
         .bind(room)
@@ -214,6 +225,7 @@ pub async fn remove_member(db: &mut PgConnection, room: Uuid, user: Uuid) -> sql
 
 /// Hands ownership to the longest-standing admin, or else the longest-standing member;
 /// returns the new owner, if anyone is left.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn hand_on_ownership(db: &mut PgConnection, room: Uuid) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar(
         "UPDATE chat.members SET role = 'OWNER'
@@ -230,6 +242,7 @@ pub async fn hand_on_ownership(db: &mut PgConnection, room: Uuid) -> sqlx::Resul
 
 /// One page of `user`'s rooms, most recently active first, after the cursor
 /// (activity, room id) of the previous page.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn rooms_of(
     db: &mut PgConnection,
     user: Uuid,
@@ -257,6 +270,7 @@ pub async fn rooms_of(
 }
 
 /// One page of the ids of `user`'s rooms, in id order, after `after`.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn room_ids_of(
     db: &mut PgConnection,
     user: Uuid,
@@ -309,6 +323,7 @@ pub struct NewMessage {
     pub reply_to_id: Option<Uuid>,
 }
 
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn message(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Message>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {MESSAGE_COLUMNS} FROM chat.messages WHERE id = $1"
@@ -319,6 +334,7 @@ pub async fn message(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Mes
 }
 
 /// Messages already stored under these (sender, clientMsgId) pairs.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn messages_by_client_id(
     db: &mut PgConnection,
     senders: &[Uuid],
@@ -335,6 +351,7 @@ pub async fn messages_by_client_id(
 }
 
 /// Which of the (room, user) pairs are memberships now.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn memberships(
     db: &mut PgConnection,
     rooms: &[Uuid],
@@ -354,6 +371,7 @@ pub async fn memberships(
 /// Reserves `counts[i]` consecutive seqs in room `rooms[i]`; returns each room's last seq
 /// after the reservation. The row locks serialize writers of one room until commit, so seqs
 /// have no gaps and no duplicates, across replicas too.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn reserve_seqs(
     db: &mut PgConnection,
     rooms: &[Uuid],
@@ -378,6 +396,7 @@ pub async fn reserve_seqs(
 }
 
 /// Stores a batch of messages in one statement.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn insert_messages(
     db: &mut PgConnection,
     batch: &[NewMessage],
@@ -408,6 +427,7 @@ pub async fn insert_messages(
 }
 
 /// Moves read pointers forward (never back), one row per (room, user).
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn advance_read(
     db: &mut PgConnection,
     rooms: &[Uuid],
@@ -431,6 +451,7 @@ pub async fn advance_read(
 
 /// A page of a room's history: before/after a seq, newest first (oldest first with
 /// `after`), or skipping `offset` newest; one more than `limit` to tell if there is more.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn history(
     db: &mut PgConnection,
     room: Uuid,
@@ -465,6 +486,7 @@ pub enum HistoryCursor {
 }
 
 /// The room's newest seq.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn last_seq(db: &mut PgConnection, room: Uuid) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT last_seq FROM chat.rooms WHERE id = $1")
         .bind(room)
@@ -473,6 +495,7 @@ pub async fn last_seq(db: &mut PgConnection, room: Uuid) -> sqlx::Result<i64> {
 }
 
 /// The member's read pointer and the room's newest seq.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn read_state(
     db: &mut PgConnection,
     room: Uuid,
@@ -489,6 +512,7 @@ pub async fn read_state(
 }
 
 /// The id of the message with `seq` in `room`.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn message_at(db: &mut PgConnection, room: Uuid, seq: i64) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar("SELECT id FROM chat.messages WHERE room_id = $1 AND seq = $2")
         .bind(room)
@@ -497,6 +521,7 @@ pub async fn message_at(db: &mut PgConnection, room: Uuid, seq: i64) -> sqlx::Re
         .await
 }
 
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn edit_message(
     db: &mut PgConnection,
     id: Uuid,
@@ -514,6 +539,7 @@ pub async fn edit_message(
 }
 
 /// Turns a message into a tombstone; `false` if it already was one.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn delete_message(db: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
     let result = sqlx::query(
         "UPDATE chat.messages SET content = NULL, deleted_at = now()
@@ -526,6 +552,7 @@ pub async fn delete_message(db: &mut PgConnection, id: Uuid) -> sqlx::Result<boo
 }
 
 /// The two members of a direct room.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn dm_pair(db: &mut PgConnection, room: Uuid) -> sqlx::Result<Option<(Uuid, Uuid)>> {
     sqlx::query_as("SELECT dm_low, dm_high FROM chat.rooms WHERE id = $1 AND NOT is_group")
         .bind(room)
@@ -534,6 +561,7 @@ pub async fn dm_pair(db: &mut PgConnection, room: Uuid) -> sqlx::Result<Option<(
 }
 
 /// The latest message of each room, for `list-rooms`.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn last_messages(db: &mut PgConnection, rooms: &[Uuid]) -> sqlx::Result<Vec<Message>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {MESSAGE_COLUMNS} FROM chat.messages m

@@ -33,6 +33,7 @@ pub fn grpc_request_span(request: &http::Request<()>) -> tracing::Span {
         otel.kind = "server",
         rpc.system = "grpc",
         rpc.method = path,
+        trace_id = tracing::field::Empty,
     );
     let parent = global::get_text_map_propagator(|propagator| {
         propagator.extract(&HeaderExtractor(request.headers()))
@@ -40,7 +41,18 @@ pub fn grpc_request_span(request: &http::Request<()>) -> tracing::Span {
     if let Err(error) = span.set_parent(parent) {
         tracing::debug!(%error, "cannot parent the request span");
     }
+    record_trace_id(&span);
     span
+}
+
+/// Writes the span's OpenTelemetry trace id into its `trace_id` field (when the span has one
+/// and traces are exported), so that every log line inside it names the trace to look up.
+pub fn record_trace_id(span: &tracing::Span) {
+    use opentelemetry::trace::{TraceContextExt, TraceId};
+    let trace_id = span.context().span().span_context().trace_id();
+    if trace_id != TraceId::INVALID {
+        span.record("trace_id", tracing::field::display(trace_id));
+    }
 }
 
 struct MetadataInjector<'a>(&'a mut MetadataMap);

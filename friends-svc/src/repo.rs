@@ -93,6 +93,7 @@ pub struct Friend {
 
 // --- users ---
 
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn stored_user(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<StoredUser>> {
     sqlx::query_as(
         "SELECT id, username, requested_username, avatar, claims_issued_at FROM friends.users
@@ -103,6 +104,7 @@ pub async fn stored_user(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option
     .await
 }
 
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn user(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<User>> {
     sqlx::query_as("SELECT id, username, avatar FROM friends.users WHERE id = $1")
         .bind(id)
@@ -110,6 +112,7 @@ pub async fn user(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<User>>
         .await
 }
 
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn user_by_username_key(db: &mut PgConnection, key: &str) -> sqlx::Result<Option<User>> {
     sqlx::query_as("SELECT id, username, avatar FROM friends.users WHERE username_key = $1")
         .bind(key)
@@ -117,6 +120,7 @@ pub async fn user_by_username_key(db: &mut PgConnection, key: &str) -> sqlx::Res
         .await
 }
 
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn users(db: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<User>> {
     sqlx::query_as("SELECT id, username, avatar FROM friends.users WHERE id = ANY($1)")
         .bind(ids)
@@ -138,6 +142,7 @@ pub struct Claims<'a> {
 /// Inserts or updates a user under `username`; fails with a unique violation of
 /// [`USERNAME_TAKEN`] when another user holds it regardless of case. A row written from a
 /// newer token than `claims` is left as it is (and returned).
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn save_user(
     db: &mut PgConnection,
     id: Uuid,
@@ -175,6 +180,7 @@ pub async fn save_user(
 }
 
 /// Who holds `username` (regardless of case), if anyone.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn username_holder(db: &mut PgConnection, username: &str) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar("SELECT id FROM friends.users WHERE username_key = $1")
         .bind(username_key(username))
@@ -185,6 +191,7 @@ pub async fn username_holder(db: &mut PgConnection, username: &str) -> sqlx::Res
 /// Users whose lowercased name starts with `prefix`, by name, without `viewer` and without
 /// those who blocked `viewer`. The prefix is matched as the range `[prefix, upper)` so that
 /// the plan is an index range scan even for a prepared statement (`LIKE $1` is not).
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn search_users(
     db: &mut PgConnection,
     viewer: Uuid,
@@ -227,6 +234,7 @@ const SEARCH_FROM_PREFIX: &str = "
 // --- pairs ---
 
 /// Serializes every change to the pair that `key` stands for until the transaction ends.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn lock_pair(db: &mut PgConnection, key: i64) -> sqlx::Result<()> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(key)
@@ -236,6 +244,7 @@ pub async fn lock_pair(db: &mut PgConnection, key: i64) -> sqlx::Result<()> {
 }
 
 /// Who blocked whom between `me` and `other`: (`me` blocked `other`, `other` blocked `me`).
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn blocks_between(
     db: &mut PgConnection,
     me: Uuid,
@@ -252,6 +261,7 @@ pub async fn blocks_between(
     Ok((blockers.contains(&me), blockers.contains(&other)))
 }
 
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn friendship_since(
     db: &mut PgConnection,
     (low, high): (Uuid, Uuid),
@@ -266,6 +276,7 @@ pub async fn friendship_since(
 }
 
 /// Stores the friendship (once) and returns since when it exists.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn add_friendship(
     db: &mut PgConnection,
     (low, high): (Uuid, Uuid),
@@ -281,6 +292,7 @@ pub async fn add_friendship(
     .await
 }
 
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn remove_friendship(
     db: &mut PgConnection,
     (low, high): (Uuid, Uuid),
@@ -296,6 +308,7 @@ pub async fn remove_friendship(
 
 // --- requests ---
 
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn request(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<RequestIds>> {
     sqlx::query_as(
         "SELECT id, from_user_id, to_user_id, created_at FROM friends.friend_requests
@@ -306,6 +319,7 @@ pub async fn request(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Req
     .await
 }
 
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn request_between(
     db: &mut PgConnection,
     a: Uuid,
@@ -322,6 +336,7 @@ pub async fn request_between(
     .await
 }
 
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn insert_request(
     db: &mut PgConnection,
     id: Uuid,
@@ -339,6 +354,7 @@ pub async fn insert_request(
     .await
 }
 
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn delete_request(db: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
     let result = sqlx::query("DELETE FROM friends.friend_requests WHERE id = $1")
         .bind(id)
@@ -348,6 +364,7 @@ pub async fn delete_request(db: &mut PgConnection, id: Uuid) -> sqlx::Result<boo
 }
 
 /// The pending requests of `user`, with both users, newest first.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn requests_of(
     db: &mut PgConnection,
     user: Uuid,
@@ -385,6 +402,7 @@ const REQUESTS_SELECT_OUTGOING: &str = "
 // --- friends ---
 
 /// The friends of `user`, by name.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn friends_of(db: &mut PgConnection, user: Uuid) -> sqlx::Result<Vec<Friend>> {
     sqlx::query_as(
         "SELECT u.id, u.username, u.avatar, f.since
@@ -400,6 +418,7 @@ pub async fn friends_of(db: &mut PgConnection, user: Uuid) -> sqlx::Result<Vec<F
 }
 
 /// One page of the ids of `user`'s friends, in id order, after `after`.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn friend_ids_page(
     db: &mut PgConnection,
     user: Uuid,
@@ -426,6 +445,7 @@ pub async fn friend_ids_page(
 // --- blocks ---
 
 /// Whether the block was new.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn add_block(db: &mut PgConnection, blocker: Uuid, blocked: Uuid) -> sqlx::Result<bool> {
     let result = sqlx::query(
         "INSERT INTO friends.blocks (blocker_id, blocked_id) VALUES ($1, $2)
@@ -439,6 +459,7 @@ pub async fn add_block(db: &mut PgConnection, blocker: Uuid, blocked: Uuid) -> s
 }
 
 /// Whether there was a block to lift.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn remove_block(
     db: &mut PgConnection,
     blocker: Uuid,
@@ -454,6 +475,7 @@ pub async fn remove_block(
 }
 
 /// Users `blocker` has blocked, by name.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn blocked_by(db: &mut PgConnection, blocker: Uuid) -> sqlx::Result<Vec<User>> {
     sqlx::query_as(
         "SELECT u.id, u.username, u.avatar FROM friends.blocks b

@@ -6,11 +6,12 @@ use uuid::Uuid;
 
 use crate::state::Status;
 
+/// What is stored of a user: id, chosen status, last seen.
+pub type Stored = (Uuid, Status, Option<DateTime<Utc>>);
+
 /// A user's stored status and last seen; absent users chose nothing and were never seen.
-pub async fn load(
-    pool: &PgPool,
-    users: &[Uuid],
-) -> sqlx::Result<Vec<(Uuid, Status, Option<DateTime<Utc>>)>> {
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn load(pool: &PgPool, users: &[Uuid]) -> sqlx::Result<Vec<Stored>> {
     let rows: Vec<(Uuid, String, Option<DateTime<Utc>>)> = sqlx::query_as(
         "SELECT user_id, chosen_status, last_seen FROM presence.users WHERE user_id = ANY($1)",
     )
@@ -30,6 +31,7 @@ pub async fn load(
 }
 
 /// Stores a chosen status at once: it was acknowledged to the user.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn save_chosen(pool: &PgPool, user: Uuid, status: Status) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO presence.users (user_id, chosen_status) VALUES ($1, $2)
@@ -43,6 +45,7 @@ pub async fn save_chosen(pool: &PgPool, user: Uuid, status: Status) -> sqlx::Res
 }
 
 /// Writes a batch of last-seen times in one statement and one commit.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn save_last_seen(pool: &PgPool, batch: &[(Uuid, DateTime<Utc>)]) -> sqlx::Result<()> {
     if batch.is_empty() {
         return Ok(());

@@ -5,6 +5,7 @@ use parley_proto::chat::v1 as pb;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use socketioxide::extract::{Extension, SocketRef, State, TryData};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::answer;
@@ -368,6 +369,7 @@ async fn send_message(
         .and_then(|payload| payload.get("clientMsgId"))
         .and_then(Value::as_str)
         .map(str::to_owned);
+    let span = super::event_span(&reply, &raw);
     let outcome = super::run(raw, move |payload: SendMessage| async move {
         let target = match (payload.chat_room_id, payload.receiver_id) {
             (Some(room), None) => pb::send_message_request::Target::RoomId(room.to_string()),
@@ -406,7 +408,9 @@ async fn send_message(
             .await?;
         Ok(json!({ "message": response.into_inner().message.map(wire::Message::from) }))
     })
+    .instrument(span.clone())
     .await;
+    super::record_outcome(&span, &outcome);
     if let (Err(error), false) = (&outcome, wants_ack) {
         let payload = json!({ "error": error.message, "code": error.code.as_str(), "clientMsgId": client_msg_id });
         if let Err(send_error) = reply.socket().emit("message-error", &payload) {

@@ -19,6 +19,7 @@ use socketioxide::{
     handler::ConnectHandler,
     socket::DisconnectReason,
 };
+use tracing::Instrument;
 
 use crate::{
     auth::{Authenticator, Identity},
@@ -180,7 +181,42 @@ where
     F: FnOnce(P) -> Fut,
     Fut: Future<Output = Result<T, ApiError>>,
 {
-    reply.send(run(raw, call).await);
+    let span = event_span(&reply, &raw);
+    let outcome = run(raw, call).instrument(span.clone()).await;
+    record_outcome(&span, &outcome);
+    reply.send(outcome);
+}
+
+/// The span of one client event: the root of its trace, and the parent of the gRPC calls it
+/// makes (their trace context is taken from it). No payload content, no token.
+pub(crate) fn event_span(reply: &Reply, raw: &Result<Value, ParserError>) -> tracing::Span {
+    let room_id = raw.as_ref().ok().and_then(|payload| {
+        payload
+            .get("roomId")
+            .or_else(|| payload.get("chatRoomId"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    let span = tracing::info_span!(
+        "socket.event",
+        otel.name = reply.event(),
+        otel.kind = "server",
+        event = reply.event(),
+        namespace = reply.socket().ns(),
+        room_id = room_id.as_deref(),
+        outcome = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    parley_common::propagation::record_trace_id(&span);
+    span
+}
+
+/// Notes on the event's span how it ended: `OK` or the client-facing error code.
+pub(crate) fn record_outcome<T>(span: &tracing::Span, outcome: &Result<T, ApiError>) {
+    let code = outcome
+        .as_ref()
+        .map_or_else(|error| error.code.as_str(), |_| "OK");
+    span.record("outcome", code);
 }
 
 /// Parses an event's payload as `P` and runs `call` with it.

@@ -15,3 +15,4 @@ mod http_endpoints;
 mod official_client;
 mod services;
 mod status;
+mod traces;
