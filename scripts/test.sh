@@ -18,6 +18,10 @@ if ! python3 -c "import rotel" 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check rotel
 fi
 
+# The cross-process trace test runs the four binaries: build them all first (cargo test
+# builds a package's binaries only when that package has integration tests).
+cargo build --workspace --bins --locked
+
 # cargo prints one result line per test binary, the last often an empty doc-test run: add a
 # total so the end of the log says what ran.
 log=$(mktemp)
