@@ -288,6 +288,7 @@ impl Presence {
     /// "seen until now" for everyone shown online: at most one row per user per flush,
     /// whatever the heartbeats. Users no longer online are then dropped from memory.
     pub async fn flush(&self) -> Result<usize, Error> {
+        let started = std::time::Instant::now();
         let batch = {
             let mut state = self.state();
             state.seen_until(Utc::now());
@@ -303,6 +304,8 @@ impl Presence {
         }
         metrics::counter!("parley_presence_last_seen_rows_total").increment(batch.len() as u64);
         metrics::histogram!("parley_presence_flush_rows").record(batch.len() as f64);
+        metrics::histogram!("parley_presence_flush_seconds")
+            .record(started.elapsed().as_secs_f64());
         self.flush_stats.flushes.fetch_add(1, Ordering::Relaxed);
         self.flush_stats
             .rows

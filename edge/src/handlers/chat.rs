@@ -31,6 +31,34 @@ pub async fn connected(socket: &SocketRef, identity: &Identity, backends: &Backe
     }
     register_messages(socket);
 
+    // Join the rooms of a first listing, then list again and leave what is gone: a removal
+    // committed between the listing and the join would otherwise be undone by the join
+    // (its event found the socket not yet in the room). Additions need no second look:
+    // their events reach the socket through its user room.
+    let Some(listed) = room_ids(identity, backends).await else {
+        // The socket cannot receive its rooms' events: let the client reconnect rather than
+        // stay connected and deaf.
+        let _ = socket.clone().disconnect();
+        return;
+    };
+    socket.join(listed.iter().map(|id| chat_room(id)).collect::<Vec<_>>());
+    if let Some(current) = room_ids(identity, backends).await {
+        let gone: Vec<String> = listed
+            .difference(&current)
+            .map(|id| chat_room(id))
+            .collect();
+        if !gone.is_empty() {
+            socket.leave(gone);
+        }
+    }
+}
+
+/// Every room id of the user, page by page; `None` if chat-svc did not answer.
+async fn room_ids(
+    identity: &Identity,
+    backends: &Backends,
+) -> Option<std::collections::HashSet<String>> {
+    let mut ids = std::collections::HashSet::new();
     let mut page_token = None;
     loop {
         let request = pb::ListRoomIdsRequest {
@@ -46,19 +74,15 @@ pub async fn connected(socket: &SocketRef, identity: &Identity, backends: &Backe
         {
             Ok(page) => {
                 let page = page.into_inner();
-                let rooms: Vec<String> = page.room_ids.iter().map(|id| chat_room(id)).collect();
-                socket.join(rooms);
+                ids.extend(page.room_ids);
                 match page.next_page_token {
                     Some(next) => page_token = Some(next),
-                    None => break,
+                    None => return Some(ids),
                 }
             }
             Err(status) => {
-                // The socket cannot receive its rooms' events: let the client reconnect
-                // rather than stay connected and deaf.
                 tracing::warn!(%status, "cannot list the rooms of a connecting user");
-                let _ = socket.clone().disconnect();
-                break;
+                return None;
             }
         }
     }
