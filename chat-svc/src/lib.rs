@@ -12,6 +12,7 @@ mod grpc;
 mod limits;
 pub mod messages;
 mod profiles;
+mod read_pointers;
 mod repo;
 pub mod service;
 pub mod startup;

@@ -15,6 +15,7 @@ use crate::{
     events::Events,
     limits::{MemberCache, RateLimiter, Typing},
     profiles::{self, Profiles},
+    read_pointers::ReadPointers,
     repo::{self, HistoryCursor, Message},
     service::Chat,
     writer::{SendJob, Stored, Writer},
@@ -59,6 +60,7 @@ pub struct Messages {
     typing: Arc<Typing>,
     rate: RateLimiter,
     writer: Writer,
+    read_pointers: ReadPointers,
 }
 
 impl Messages {
@@ -87,6 +89,7 @@ impl Messages {
         };
         Self {
             writer: Writer::spawn(pool.clone(), chat.publish_order.clone(), publish),
+            read_pointers: ReadPointers::spawn(pool.clone()),
             members: chat.members.clone(),
             pool,
             chat,
@@ -314,16 +317,10 @@ impl Messages {
             },
             None => repo::last_seq(&mut db, room).await?,
         };
-        let (before, _) = repo::read_state(&mut db, room, me)
-            .await?
-            .ok_or(Error::PermissionDenied("you are not a member of this room"))?;
-        // The pointer only moves forward: marking an older message changes nothing.
-        if target_seq > before {
-            repo::advance_read(&mut db, &[room], &[me], &[target_seq]).await?;
-        }
-        let (read, last) = repo::read_state(&mut db, room, me)
-            .await?
-            .ok_or(Error::PermissionDenied("you are not a member of this room"))?;
+        drop(db);
+        let (before, read) = self.read_pointers.advance(room, me, target_seq).await?;
+        let mut db = self.pool.acquire().await?;
+        let last = repo::last_seq(&mut db, room).await?;
         let at_pointer = repo::message_at(&mut db, room, read).await?;
         if read > before
             && let Some(id) = at_pointer

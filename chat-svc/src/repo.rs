@@ -494,23 +494,6 @@ pub async fn last_seq(db: &mut PgConnection, room: Uuid) -> sqlx::Result<i64> {
         .await
 }
 
-/// The member's read pointer and the room's newest seq.
-#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn read_state(
-    db: &mut PgConnection,
-    room: Uuid,
-    user: Uuid,
-) -> sqlx::Result<Option<(i64, i64)>> {
-    sqlx::query_as(
-        "SELECT m.last_read_seq, r.last_seq FROM chat.members m JOIN chat.rooms r ON r.id = m.room_id
-         WHERE m.room_id = $1 AND m.user_id = $2",
-    )
-    .bind(room)
-    .bind(user)
-    .fetch_optional(db)
-    .await
-}
-
 /// The id of the message with `seq` in `room`.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn message_at(db: &mut PgConnection, room: Uuid, seq: i64) -> sqlx::Result<Option<Uuid>> {
@@ -569,6 +552,40 @@ pub async fn last_messages(db: &mut PgConnection, rooms: &[Uuid]) -> sqlx::Resul
              SELECT id, last_seq FROM chat.rooms WHERE id = ANY($1) AND last_seq > 0)"
     )))
     .bind(rooms)
+    .fetch_all(db)
+    .await
+}
+
+/// Moves many read pointers forward in one statement; returns each pointer before and
+/// after, for the (room, user) pairs that are memberships.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn advance_reads(
+    db: &mut PgConnection,
+    rooms: &[Uuid],
+    users: &[Uuid],
+    seqs: &[i64],
+) -> sqlx::Result<Vec<(Uuid, Uuid, i64, i64)>> {
+    // Every part of the statement sees the same snapshot: `old` holds the pointers as they
+    // were before `moved` changed them.
+    sqlx::query_as(
+        "WITH targets AS (
+             SELECT room_id, user_id, max(seq) AS seq
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[]) AS t(room_id, user_id, seq)
+             GROUP BY room_id, user_id),
+         old AS (
+             SELECT m.room_id, m.user_id, m.last_read_seq AS before
+             FROM chat.members m JOIN targets t USING (room_id, user_id)),
+         moved AS (
+             UPDATE chat.members m SET last_read_seq = GREATEST(m.last_read_seq, t.seq)
+             FROM targets t
+             WHERE m.room_id = t.room_id AND m.user_id = t.user_id
+             RETURNING m.room_id, m.user_id, m.last_read_seq)
+         SELECT moved.room_id, moved.user_id, old.before, moved.last_read_seq
+         FROM moved JOIN old USING (room_id, user_id)",
+    )
+    .bind(rooms)
+    .bind(users)
+    .bind(seqs)
     .fetch_all(db)
     .await
 }
