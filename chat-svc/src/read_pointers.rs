@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::{error::Error, repo};
+use crate::{error::Error, repo, writer::next_batch};
 
 /// Most pointers moved in one statement, and moves waiting for the writer.
 const MAX_BATCH: usize = 1024;
@@ -33,14 +33,7 @@ impl ReadPointers {
     pub fn spawn(pool: PgPool) -> Self {
         let (queue, mut jobs) = mpsc::channel::<Job>(QUEUE);
         tokio::spawn(async move {
-            while let Some(first) = jobs.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match jobs.try_recv() {
-                        Ok(job) => batch.push(job),
-                        Err(_) => break,
-                    }
-                }
+            while let Some(batch) = next_batch(&mut jobs, MAX_BATCH).await {
                 write(&pool, batch).await;
             }
         });

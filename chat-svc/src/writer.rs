@@ -63,14 +63,7 @@ impl Writer {
     ) -> Self {
         let (queue, mut jobs) = mpsc::channel::<SendJob>(QUEUE);
         tokio::spawn(async move {
-            while let Some(first) = jobs.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match jobs.try_recv() {
-                        Ok(job) => batch.push(job),
-                        Err(_) => break,
-                    }
-                }
+            while let Some(batch) = next_batch(&mut jobs, MAX_BATCH).await {
                 let (size, started) = (batch.len(), std::time::Instant::now());
                 write_batch(&pool, &publish_order, batch, &committed).await;
                 metrics::histogram!("parley_chat_batch_size").record(size as f64);
@@ -92,6 +85,19 @@ impl Writer {
             .await
             .map_err(|_| Error::Unavailable("the message writer stopped"))?
     }
+}
+
+/// The next batch: waits for one job, then takes every job already waiting, up to `max`.
+/// Under load, batches grow by themselves; when idle, a lone job goes at once.
+pub async fn next_batch<T>(jobs: &mut mpsc::Receiver<T>, max: usize) -> Option<Vec<T>> {
+    let mut batch = vec![jobs.recv().await?];
+    while batch.len() < max {
+        match jobs.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
 }
 
 /// A message a batch stored, with the send it came from.
