@@ -94,6 +94,18 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Processes that are killed if the test fails before it stops them itself.
+struct Running(Vec<Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Stops a process as an orchestrator would (SIGTERM), so that it flushes its spans.
 fn terminate(mut child: Child) {
     let _ = Command::new("kill")
@@ -127,32 +139,34 @@ async fn a_client_event_is_one_trace_from_the_edge_through_grpc_to_sql() {
     let otlp = free_port();
     let log_path = std::env::temp_dir().join(format!("parley-rotel-{otlp}.log"));
     let log_file = std::fs::File::create(&log_path).unwrap();
-    let rotel = Command::new(rotel_agent())
-        .args([
-            "start",
-            "--exporter",
-            "blackhole",
-            "--debug-log",
-            "traces",
-            "--debug-log-verbosity",
-            "detailed",
-            "--disable-batching",
-        ])
-        .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{otlp}")])
-        .args([
-            "--otlp-http-endpoint",
-            &format!("127.0.0.1:{}", free_port()),
-        ])
-        .args([
-            "--log-file",
-            &std::env::temp_dir()
-                .join(format!("parley-rotel-{otlp}.internal"))
-                .to_string_lossy(),
-        ])
-        .stdout(log_file.try_clone().unwrap())
-        .stderr(log_file)
-        .spawn()
-        .expect("rotel-agent starts");
+    let mut rotel = Running(vec![
+        Command::new(rotel_agent())
+            .args([
+                "start",
+                "--exporter",
+                "blackhole",
+                "--debug-log",
+                "traces",
+                "--debug-log-verbosity",
+                "detailed",
+                "--disable-batching",
+            ])
+            .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{otlp}")])
+            .args([
+                "--otlp-http-endpoint",
+                &format!("127.0.0.1:{}", free_port()),
+            ])
+            .args([
+                "--log-file",
+                &std::env::temp_dir()
+                    .join(format!("parley-rotel-{otlp}.internal"))
+                    .to_string_lossy(),
+            ])
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .spawn()
+            .expect("rotel-agent starts"),
+    ]);
 
     let (friends, presence, chat, edge) = (free_port(), free_port(), free_port(), free_port());
     let endpoint = format!("http://127.0.0.1:{otlp}");
@@ -168,7 +182,7 @@ async fn a_client_event_is_one_trace_from_the_edge_through_grpc_to_sql() {
             .spawn()
             .unwrap()
     };
-    let processes = vec![
+    let mut processes = Running(vec![
         service(
             "friends-svc",
             "PARLEY_FRIENDS_ADDR",
@@ -201,7 +215,7 @@ async fn a_client_event_is_one_trace_from_the_edge_through_grpc_to_sql() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
-    ];
+    ]);
     let edge_url = format!("http://127.0.0.1:{edge}");
     wait_ready(&format!("{edge_url}/readyz")).await;
 
@@ -213,11 +227,13 @@ async fn a_client_event_is_one_trace_from_the_edge_through_grpc_to_sql() {
     assert_eq!(ack["ok"], json!(true), "{ack}");
     socket.disconnect().await;
 
-    for process in processes {
+    for process in processes.0.drain(..) {
         terminate(process);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    terminate(rotel);
+    for process in rotel.0.drain(..) {
+        terminate(process);
+    }
     let spans = parse_spans(&std::fs::read_to_string(&log_path).unwrap());
     let _ = std::fs::remove_file(&log_path);
 
