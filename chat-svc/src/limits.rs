@@ -16,11 +16,28 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Who is in a room, and whether it is a direct room (whose two members never change).
+#[derive(Debug)]
+pub struct RoomMembers {
+    pub members: HashSet<Uuid>,
+    pub direct: bool,
+}
+
+impl RoomMembers {
+    /// In a direct room, the member who is not `me`.
+    pub fn other_than(&self, me: Uuid) -> Option<Uuid> {
+        if !self.direct {
+            return None;
+        }
+        self.members.iter().copied().find(|member| *member != me)
+    }
+}
+
 /// Members of recently used rooms. Filled from the database on a miss and dropped by every
 /// membership change this process commits.
 #[derive(Default)]
 pub struct MemberCache {
-    rooms: Mutex<HashMap<Uuid, Arc<HashSet<Uuid>>>>,
+    rooms: Mutex<HashMap<Uuid, Arc<RoomMembers>>>,
     /// Counts changes: a list read from the database before a change must not be cached
     /// after it.
     changes: Mutex<u64>,
@@ -30,7 +47,7 @@ pub struct MemberCache {
 const CACHED_ROOMS: usize = 50_000;
 
 impl MemberCache {
-    pub fn get(&self, room: Uuid) -> Option<Arc<HashSet<Uuid>>> {
+    pub fn get(&self, room: Uuid) -> Option<Arc<RoomMembers>> {
         lock(&self.rooms).get(&room).cloned()
     }
 
@@ -40,7 +57,7 @@ impl MemberCache {
     }
 
     /// Caches members read after `mark`, unless a change came since.
-    pub fn put(&self, room: Uuid, members: HashSet<Uuid>, mark: u64) {
+    pub fn put(&self, room: Uuid, members: Arc<RoomMembers>, mark: u64) {
         let changes = lock(&self.changes);
         if *changes != mark {
             return;
@@ -49,7 +66,7 @@ impl MemberCache {
         if rooms.len() >= CACHED_ROOMS {
             rooms.clear();
         }
-        rooms.insert(room, Arc::new(members));
+        rooms.insert(room, members);
     }
 
     pub fn forget(&self, room: Uuid) {

@@ -13,7 +13,7 @@ use crate::{
     domain,
     error::Error,
     events::Events,
-    limits::{MemberCache, RateLimiter, Typing},
+    limits::{MemberCache, RateLimiter, RoomMembers, Typing},
     profiles::{self, Profiles},
     read_pointers::ReadPointers,
     repo::{self, HistoryCursor, Message},
@@ -100,25 +100,42 @@ impl Messages {
         }
     }
 
-    /// Whether `user` is a member of `room`, from memory when possible.
-    async fn is_member(&self, room: Uuid, user: Uuid) -> Result<bool, Error> {
+    /// Who is in `room` (and whether it is a direct room), from memory when possible;
+    /// `None` when the room does not exist. Sends, typing and reads ask this, so the hot
+    /// paths do not read the database.
+    async fn room_members(&self, room: Uuid) -> Result<Option<Arc<RoomMembers>>, Error> {
         if let Some(members) = self.members.get(room) {
-            return Ok(members.contains(&user));
+            return Ok(Some(members));
         }
         let mark = self.members.mark();
         let mut db = self.pool.acquire().await?;
-        let members = repo::members(&mut db, room).await?;
-        let ids = members.iter().map(|member| member.user_id).collect();
-        self.members.put(room, ids, mark);
-        Ok(members.iter().any(|member| member.user_id == user))
+        let Some(found) = repo::room(&mut db, room).await? else {
+            return Ok(None);
+        };
+        let members = Arc::new(RoomMembers {
+            members: repo::members(&mut db, room)
+                .await?
+                .into_iter()
+                .map(|member| member.user_id)
+                .collect(),
+            direct: !found.is_group,
+        });
+        self.members.put(room, members.clone(), mark);
+        Ok(Some(members))
     }
 
-    async fn require_member(&self, room: Uuid, user: Uuid) -> Result<(), Error> {
-        if self.is_member(room, user).await? {
-            return Ok(());
-        }
-        let mut db = self.pool.acquire().await?;
-        match repo::room(&mut db, room).await? {
+    /// The room's members when `user` is one of them.
+    async fn membership(&self, room: Uuid, user: Uuid) -> Result<Option<Arc<RoomMembers>>, Error> {
+        Ok(self
+            .room_members(room)
+            .await?
+            .filter(|room| room.members.contains(&user)))
+    }
+
+    /// The room's members, if `user` is one of them.
+    async fn require_member(&self, room: Uuid, user: Uuid) -> Result<Arc<RoomMembers>, Error> {
+        match self.room_members(room).await? {
+            Some(members) if members.members.contains(&user) => Ok(members),
             Some(_) => Err(Error::PermissionDenied("you are not a member of this room")),
             None => Err(Error::NotFound("no such room")),
         }
@@ -162,10 +179,7 @@ impl Messages {
 
         let (room, private_to) = match outgoing.target {
             Target::Room(room) => {
-                self.require_member(room, me).await?;
-                let mut db = self.pool.acquire().await?;
-                if let Some((low, high)) = repo::dm_pair(&mut db, room).await? {
-                    let other = if low == me { high } else { low };
+                if let Some(other) = self.require_member(room, me).await?.other_than(me) {
                     self.chat.blocks.require_none(me, &[other]).await?;
                 }
                 (room, None)
@@ -231,10 +245,10 @@ impl Messages {
     /// A message `me` sent, as the ack shows it (with the receiver in a DM room).
     async fn render_sent(&self, me: Uuid, message: &Message) -> Result<pb::Message, Error> {
         let profiles = self.profiles.get(&[me]).await?;
-        let mut db = self.pool.acquire().await?;
-        let receiver = repo::dm_pair(&mut db, message.room_id)
+        let receiver = self
+            .room_members(message.room_id)
             .await?
-            .map(|(low, high)| if low == me { high } else { low });
+            .and_then(|room| room.other_than(me));
         Ok(render(message, &profiles, receiver))
     }
 
@@ -249,8 +263,7 @@ impl Messages {
         if !(1..=MAX_HISTORY).contains(&limit) {
             return Err(Error::invalid("limit", format!("must be 1–{MAX_HISTORY}")));
         }
-        self.require_member(room, me).await?;
-        let mut db = self.pool.acquire().await?;
+        let members = self.require_member(room, me).await?;
         let seq_of = |id: &str, field: &'static str| {
             let id = domain::parse_id(field, id);
             async move {
@@ -271,26 +284,27 @@ impl Messages {
             }
             Some(Cursor::AfterMessageId(id)) => HistoryCursor::After(seq_of(&id, "after").await?),
         };
+        // One connection at a time: the cursor's message was read with its own, now returned.
+        let mut db = self.pool.acquire().await?;
         let mut page = repo::history(&mut db, room, cursor, limit).await?;
+        drop(db);
         let has_more = page.len() > limit as usize;
         page.truncate(limit as usize);
-        let receiver = repo::dm_pair(&mut db, room).await?;
-        drop(db);
-        Ok((self.render_all(&page, receiver).await?, has_more))
+        Ok((self.render_all(&page, Some(&members)).await?, has_more))
     }
 
+    /// Messages as clients see them; in a direct room each names its receiver.
     async fn render_all(
         &self,
         page: &[Message],
-        dm: Option<(Uuid, Uuid)>,
+        room: Option<&RoomMembers>,
     ) -> Result<Vec<pb::Message>, Error> {
         let senders: Vec<Uuid> = page.iter().map(|message| message.sender_id).collect();
         let profiles = self.profiles.get(&senders).await?;
         Ok(page
             .iter()
             .map(|message| {
-                let receiver =
-                    dm.map(|(low, high)| if message.sender_id == low { high } else { low });
+                let receiver = room.and_then(|room| room.other_than(message.sender_id));
                 render(message, &profiles, receiver)
             })
             .collect())
@@ -340,9 +354,10 @@ impl Messages {
         let found = repo::message(&mut db, id)
             .await?
             .ok_or(Error::NotFound("no such message"))?;
-        if !self.is_member(found.room_id, me).await? {
-            return Err(Error::NotFound("no such message"));
-        }
+        let members = self
+            .membership(found.room_id, me)
+            .await?
+            .ok_or(Error::NotFound("no such message"))?;
         if found.sender_id != me {
             return Err(Error::PermissionDenied(
                 "only the author can edit a message",
@@ -354,10 +369,9 @@ impl Messages {
                 .ok_or(Error::FailedPrecondition(
                     "a deleted message cannot be edited",
                 ))?;
-        let dm = repo::dm_pair(&mut db, edited.room_id).await?;
         drop(db);
         let rendered = self
-            .render_all(std::slice::from_ref(&edited), dm)
+            .render_all(std::slice::from_ref(&edited), Some(&members))
             .await?
             .pop()
             .ok_or(Error::NotFound("no such message"))?;
@@ -435,9 +449,9 @@ impl Messages {
         let mut budget = SYNC_BUDGET;
         for (room, seen) in rooms {
             let room_id = domain::parse_id("rooms", room)?;
-            if !self.is_member(room_id, me).await? {
+            let Some(members) = self.membership(room_id, me).await? else {
                 continue; // Not (or no longer) a member: the room is left out.
-            }
+            };
             let seen = i64::try_from(*seen).unwrap_or(i64::MAX);
             let mut db = self.pool.acquire().await?;
             let take = limit.min(budget);
@@ -451,11 +465,10 @@ impl Messages {
                 (page, has_more)
             };
             budget = budget.saturating_sub(u32::try_from(page.len()).unwrap_or(u32::MAX));
-            let dm = repo::dm_pair(&mut db, room_id).await?;
             drop(db);
             answers.push(pb::RoomMessages {
                 room_id: room.clone(),
-                messages: self.render_all(&page, dm).await?,
+                messages: self.render_all(&page, Some(&members)).await?,
                 has_more,
             });
         }

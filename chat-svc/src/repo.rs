@@ -534,15 +534,6 @@ pub async fn delete_message(db: &mut PgConnection, id: Uuid) -> sqlx::Result<boo
     Ok(result.rows_affected() > 0)
 }
 
-/// The two members of a direct room.
-#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn dm_pair(db: &mut PgConnection, room: Uuid) -> sqlx::Result<Option<(Uuid, Uuid)>> {
-    sqlx::query_as("SELECT dm_low, dm_high FROM chat.rooms WHERE id = $1 AND NOT is_group")
-        .bind(room)
-        .fetch_optional(db)
-        .await
-}
-
 /// The latest message of each room, for `list-rooms`.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn last_messages(db: &mut PgConnection, rooms: &[Uuid]) -> sqlx::Result<Vec<Message>> {
