@@ -6,9 +6,8 @@ use parley_common::events::EventLog;
 use parley_proto::chat::v1::{self as pb, chat_event::Payload};
 use uuid::Uuid;
 
-// As many kept for replay as a subscriber may lag: one cut off for lagging can resume.
-const RETAINED: usize = 8192;
-const LAG_LIMIT: usize = 8192;
+/// Events kept for subscribers that reconnect, and as far as one may fall behind.
+const EVENTS_KEPT: usize = 8192;
 
 pub struct Events {
     pub log: EventLog<pb::ChatEvent>,
@@ -17,7 +16,7 @@ pub struct Events {
 impl Default for Events {
     fn default() -> Self {
         Self {
-            log: EventLog::new(RETAINED, LAG_LIMIT),
+            log: EventLog::new(EVENTS_KEPT),
         }
     }
 }

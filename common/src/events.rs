@@ -32,15 +32,17 @@ struct Ring<T> {
 }
 
 impl<T: Clone + Send + Sync + 'static> EventLog<T> {
-    /// Keeps the last `retained` events for replay; a subscriber more than `lag_limit` events
-    /// behind is cut off.
-    pub fn new(retained: usize, lag_limit: usize) -> Self {
-        let (live, _) = broadcast::channel(lag_limit.max(1));
+    /// Keeps the last `capacity` events for replay and cuts off a subscriber that falls
+    /// more than `capacity` behind: the one bound serves both, so a subscriber cut off for
+    /// lagging can always resume from its last id.
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        let (live, _) = broadcast::channel(capacity);
         Self {
             inner: Mutex::new(Ring {
                 last_id: 0,
-                recent: VecDeque::with_capacity(retained),
-                capacity: retained,
+                recent: VecDeque::with_capacity(capacity),
+                capacity,
             }),
             live,
             closed: watch::Sender::new(false),
@@ -138,7 +140,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reconnecting_subscriber_gets_what_it_missed_then_live_events() {
-        let log = EventLog::new(10, 10);
+        let log = EventLog::new(10);
         for n in 0..3 {
             log.publish(|id| (id, n));
         }
@@ -155,7 +157,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_subscriber_that_falls_behind_is_cut_off() {
-        let log = EventLog::new(0, 2);
+        let log = EventLog::new(2);
         let mut stream = log.subscribe(None);
         for n in 0..5 {
             log.publish(|id| (id, n));
@@ -173,7 +175,7 @@ mod tests {
 
     #[tokio::test]
     async fn closing_ends_every_stream_with_unavailable() {
-        let log = EventLog::<(u64, i32)>::new(10, 10);
+        let log = EventLog::<(u64, i32)>::new(10);
         let mut stream = log.subscribe(None);
         log.close();
         let last = stream.next().await.expect("a farewell");
@@ -188,7 +190,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_retained_events_are_replayed() {
-        let log = EventLog::new(2, 10);
+        let log = EventLog::new(2);
         for n in 0..5 {
             log.publish(|id| (id, n));
         }

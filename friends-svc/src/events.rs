@@ -10,9 +10,8 @@ use crate::{
     repo::{FriendRequest, User},
 };
 
-/// Events kept for subscribers that reconnect, and how far one may fall behind.
-const RETAINED: usize = 4096;
-const LAG_LIMIT: usize = 8192;
+/// Events kept for subscribers that reconnect, and as far as one may fall behind.
+const EVENTS_KEPT: usize = 8192;
 
 /// The two event logs of friends-svc. Events are published after their change commits.
 pub struct Events {
@@ -23,8 +22,8 @@ pub struct Events {
 impl Default for Events {
     fn default() -> Self {
         Self {
-            client: EventLog::new(RETAINED, LAG_LIMIT),
-            graph: EventLog::new(RETAINED, LAG_LIMIT),
+            client: EventLog::new(EVENTS_KEPT),
+            graph: EventLog::new(EVENTS_KEPT),
         }
     }
 }

@@ -21,9 +21,8 @@ use crate::{
     store,
 };
 
-/// Events kept for edges that reconnect, and how far one may fall behind.
-const RETAINED_EVENTS: usize = 4096;
-const LAG_LIMIT: usize = 16_384;
+/// Events kept for edges that reconnect, and as far as one may fall behind.
+const EVENTS_KEPT: usize = 16_384;
 /// The most ids friends-svc's `GetUsers` takes in one call.
 const NAMES_PER_CALL: usize = 1000;
 
@@ -56,7 +55,7 @@ impl Presence {
     pub fn new(pool: PgPool, friends: FriendsClient, timing: Timing) -> Self {
         Self {
             state: Mutex::new(PresenceState::new(timing)),
-            events: EventLog::new(RETAINED_EVENTS, LAG_LIMIT),
+            events: EventLog::new(EVENTS_KEPT),
             graph: Arc::new(FriendGraph::default()),
             friends,
             pool,
