@@ -76,6 +76,27 @@ impl MemberCache {
     }
 }
 
+/// The DM room of each recently active pair (smaller id first). A pair's DM room never
+/// changes once made, so an entry never goes stale; past the bound the map starts over.
+#[derive(Default)]
+pub struct DirectRooms {
+    rooms: Mutex<HashMap<(Uuid, Uuid), Uuid>>,
+}
+
+impl DirectRooms {
+    pub fn get(&self, pair: (Uuid, Uuid)) -> Option<Uuid> {
+        lock(&self.rooms).get(&pair).copied()
+    }
+
+    pub fn insert(&self, pair: (Uuid, Uuid), room: Uuid) {
+        let mut rooms = lock(&self.rooms);
+        if rooms.len() >= CACHED_ROOMS && !rooms.contains_key(&pair) {
+            rooms.clear();
+        }
+        rooms.insert(pair, room);
+    }
+}
+
 /// A per-user token bucket: `per_minute` sends a minute, in bursts of at most as many.
 pub struct RateLimiter {
     per_minute: u32,

@@ -13,7 +13,7 @@ use crate::{
     domain,
     error::Error,
     events::Events,
-    limits::{MemberCache, RateLimiter, RoomMembers, Typing},
+    limits::{DirectRooms, MemberCache, RateLimiter, RoomMembers, Typing},
     profiles::{self, Profiles},
     read_pointers::ReadPointers,
     repo::{self, HistoryCursor, Message},
@@ -61,6 +61,7 @@ pub struct Messages {
     rate: RateLimiter,
     writer: Writer,
     read_pointers: ReadPointers,
+    direct_rooms: DirectRooms,
 }
 
 impl Messages {
@@ -97,6 +98,7 @@ impl Messages {
             profiles,
             typing: Arc::new(Typing::default()),
             rate: RateLimiter::new(per_minute),
+            direct_rooms: DirectRooms::default(),
         }
     }
 
@@ -163,19 +165,25 @@ impl Messages {
                 format!("must be 1–{MAX_CLIENT_MSG_ID} characters"),
             ));
         }
-        // A retry of a stored send is answered before the rate limit applies: it costs no
-        // write, and a client retrying after a timeout must not be refused.
-        if let Some(client_msg_id) = &outgoing.client_msg_id {
-            let mut db = self.pool.acquire().await?;
-            let stored =
-                repo::messages_by_client_id(&mut db, &[me], std::slice::from_ref(client_msg_id))
-                    .await?;
-            drop(db);
-            if let Some(message) = stored.into_iter().next() {
-                return self.render_sent(me, &message).await;
+        // A retry of a stored send is never refused: the writer answers it with the stored
+        // message. Only a send the rate limit refuses is looked up first, so the hot path
+        // reads nothing.
+        if let Err(retry_after) = self.rate.check(me) {
+            if let Some(client_msg_id) = &outgoing.client_msg_id {
+                let mut db = self.pool.acquire().await?;
+                let stored = repo::messages_by_client_id(
+                    &mut db,
+                    &[me],
+                    std::slice::from_ref(client_msg_id),
+                )
+                .await?;
+                drop(db);
+                if let Some(message) = stored.into_iter().next() {
+                    return self.render_sent(me, &message).await;
+                }
             }
+            return Err(Error::RateLimited(retry_after));
         }
-        self.rate.check(me).map_err(Error::RateLimited)?;
 
         let (room, private_to) = match outgoing.target {
             Target::Room(room) => {
@@ -194,10 +202,14 @@ impl Messages {
                 } else {
                     (receiver, me)
                 };
-                let mut db = self.pool.acquire().await?;
-                let existing = repo::existing_dm_room(&mut db, pair).await?;
-                drop(db);
-                let room = match existing {
+                let room = match self.direct_rooms.get(pair) {
+                    Some(room) => Some(room),
+                    None => {
+                        let mut db = self.pool.acquire().await?;
+                        repo::existing_dm_room(&mut db, pair).await?
+                    }
+                };
+                let room = match room {
                     Some(room) => {
                         self.chat.blocks.require_none(me, &[receiver]).await?;
                         room
@@ -207,6 +219,7 @@ impl Messages {
                         domain::parse_id("roomId", &room.id)?
                     }
                 };
+                self.direct_rooms.insert(pair, room);
                 (room, Some(receiver))
             }
         };

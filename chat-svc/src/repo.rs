@@ -333,7 +333,9 @@ pub async fn message(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Mes
     .await
 }
 
-/// Messages already stored under these (sender, clientMsgId) pairs.
+/// Messages already stored under these (sender, clientMsgId) pairs. The planner guesses 100
+/// rows for any UNNEST and would hash-join against a seq scan of all messages while the table
+/// is small; `LATERAL ... LIMIT 1` makes it one unique-index probe per pair, whatever the size.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn messages_by_client_id(
     db: &mut PgConnection,
@@ -341,8 +343,10 @@ pub async fn messages_by_client_id(
     client_ids: &[String],
 ) -> sqlx::Result<Vec<Message>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {MESSAGE_COLUMNS} FROM chat.messages
-         WHERE (sender_id, client_msg_id) IN (SELECT * FROM UNNEST($1::uuid[], $2::text[]))"
+        "SELECT {MESSAGE_COLUMNS} FROM UNNEST($1::uuid[], $2::text[]) AS k(sender, client_id)
+         CROSS JOIN LATERAL (SELECT * FROM chat.messages
+                             WHERE sender_id = k.sender AND client_msg_id = k.client_id
+                             LIMIT 1) m"
     )))
     .bind(senders)
     .bind(client_ids)
@@ -350,7 +354,8 @@ pub async fn messages_by_client_id(
     .await
 }
 
-/// Which of the (room, user) pairs are memberships now.
+/// Which of the (room, user) pairs are memberships now (one primary-key probe per pair, as
+/// in `messages_by_client_id`).
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn memberships(
     db: &mut PgConnection,
@@ -358,9 +363,10 @@ pub async fn memberships(
     users: &[Uuid],
 ) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
     sqlx::query_as(
-        "SELECT m.room_id, m.user_id FROM chat.members m
-         JOIN UNNEST($1::uuid[], $2::uuid[]) AS p(room_id, user_id)
-           ON m.room_id = p.room_id AND m.user_id = p.user_id",
+        "SELECT m.room_id, m.user_id FROM UNNEST($1::uuid[], $2::uuid[]) AS p(room_id, user_id)
+         CROSS JOIN LATERAL (SELECT room_id, user_id FROM chat.members
+                             WHERE room_id = p.room_id AND user_id = p.user_id
+                             LIMIT 1) m",
     )
     .bind(rooms)
     .bind(users)
