@@ -1,5 +1,6 @@
 //! Building and running the edge; `main` and the tests go through the same entry.
 
+use axum::serve::ListenerExt;
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use socketioxide::SocketIo;
@@ -13,6 +14,9 @@ use crate::{
     known_users::KnownUsers,
     sessions::{self, EdgeId, Sessions},
 };
+
+/// The read buffer of each WebSocket connection.
+const WS_READ_BUFFER_BYTES: usize = 1024;
 
 /// A bound, not yet serving edge.
 pub struct Application {
@@ -41,12 +45,16 @@ impl Application {
             .with_state(edge.clone())
             .with_state(sessions.clone())
             .max_payload(config.max_packet_bytes)
+            // Client frames are small (a larger one is read in several steps): 1 KiB instead of
+            // the default 4 KiB saves 2-3 KiB per connected client.
+            .ws_read_buffer_size(WS_READ_BUFFER_BYTES)
             .ws_max_message_size(usize::try_from(config.max_packet_bytes)?)
             .build_layer();
         handlers::register(&io);
 
-        let router =
-            http::routes(backends.clone(), crate::metrics::prometheus()).layer(socket_layer);
+        let router = http::routes(backends.clone(), crate::metrics::prometheus())
+            .layer(socket_layer)
+            .layer(axum::middleware::map_request(http::detach_head));
         let listener = TcpListener::bind(config.listen_addr).await?;
         tracing::info!(address = ?listener.local_addr().ok(), "edge listening");
         Ok(Self {
@@ -83,7 +91,14 @@ impl Application {
             shutdown.await;
             io.close().await;
         };
-        let served = axum::serve(self.listener, self.router)
+        // Without TCP_NODELAY a second small frame to a client (an event right after an
+        // ack) waits for the client's delayed ACK: up to 40 ms at p99 in the benchmarks.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
+        let served = axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
         for task in background {

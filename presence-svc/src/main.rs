@@ -1,6 +1,9 @@
 use clap::Parser;
 use parley_presence_svc::{config::Config, startup::Application};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
