@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# Runs one benchmark scenario against Parley and then against the Node.js baseline, on this
+# machine, in one run, and prints both with their ratio. See docs/BENCHMARKS.md.
+#
+#   bench/run.sh SCENARIO [--smoke]
+#
+# SCENARIO: idle | dm | group | big-room | presence | history | all; or `chart`, which draws
+#           docs/benchmarks.png from the results
+# --smoke   a few users for a few seconds, on the debug build: checks that the scenario
+#           works (CI runs this); its figures mean nothing.
+#
+# Settings (environment): BENCH_DATABASE (parley_bench: dropped and made anew per server),
+# BENCH_RESULTS (bench/results/results.jsonl; appended), BENCH_SERVERS ("parley baseline").
+# Needs PostgreSQL at 127.0.0.1:5432 (user postgres), Node.js 20 and npm, cargo.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+scenario=${1:?usage: bench/run.sh SCENARIO [--smoke]}
+if [[ $scenario == chart ]]; then
+  python3 -c "import matplotlib" 2>/dev/null ||
+    python3 -m pip install --quiet --disable-pip-version-check matplotlib
+  exec python3 bench/report.py "${BENCH_RESULTS:-bench/results/results.jsonl}" --chart docs/benchmarks.png
+fi
+smoke=0
+[[ "${2:-}" == "--smoke" ]] && smoke=1
+
+database=${BENCH_DATABASE:-parley_bench}
+results=${BENCH_RESULTS:-$root/bench/results/results.jsonl}
+[[ $smoke == 1 ]] && results=${BENCH_RESULTS:-$root/bench/results/logs/smoke.jsonl}
+servers=${BENCH_SERVERS:-parley baseline}
+admin_url=postgres://postgres@127.0.0.1:5432/postgres
+export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$database
+export PARLEY_JWT_SECRET=parley-bench-secret
+# Ports of their own, so a running `deploy/local.sh up` is left alone.
+edge_addr=127.0.0.1:3400
+baseline_addr=127.0.0.1:3401
+logs=$root/bench/results/logs
+mkdir -p "$logs" "$(dirname "$results")"
+
+say() { printf '%s\n' "$*" >&2; }
+
+if [[ $smoke == 1 ]]; then
+  profile=debug
+  cargo build --locked --bins
+else
+  profile=release
+  cargo build --release --locked --bins
+fi
+bin=$root/target/$profile
+if [[ " $servers " == *" baseline "* ]] && { [[ ! -d bench/baseline-node/node_modules ]] ||
+   [[ bench/baseline-node/package-lock.json -nt bench/baseline-node/node_modules/.package-lock.json ]]; }; then
+  npm ci --prefix bench/baseline-node --no-audit --no-fund --loglevel=error
+fi
+# Thousands of sockets: as many descriptors as this shell may have.
+ulimit -n "$(ulimit -Hn)"
+
+pids=()
+stop_servers() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  pids=()
+}
+trap stop_servers EXIT
+
+fresh_database() {
+  psql "$admin_url" -qc "DROP DATABASE IF EXISTS $database" -c "CREATE DATABASE $database" 2>/dev/null
+}
+
+wait_for() {
+  local url=$1
+  for _ in $(seq 1 120); do
+    curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+    sleep 0.5
+  done
+  say "not ready: $url (logs in $logs)"
+  exit 1
+}
+
+start_parley() {
+  # The per-user send limit (60/min by default) is raised: the scenarios let each user send
+  # up to several messages a second so that a few thousand users make the load.
+  export PARLEY_MESSAGE_RATE_PER_MINUTE=1000000
+  export RUST_LOG=warn
+  export PARLEY_FRIENDS_ADDR=127.0.0.1:50061 PARLEY_PRESENCE_ADDR=127.0.0.1:50062
+  export PARLEY_CHAT_ADDR=127.0.0.1:50063 PARLEY_EDGE_ADDR=$edge_addr
+  export PARLEY_FRIENDS_URL=http://$PARLEY_FRIENDS_ADDR PARLEY_PRESENCE_URL=http://$PARLEY_PRESENCE_ADDR
+  export PARLEY_CHAT_URL=http://$PARLEY_CHAT_ADDR
+  export PARLEY_FRIENDS_METRICS_ADDR=127.0.0.1:9161 PARLEY_PRESENCE_METRICS_ADDR=127.0.0.1:9162
+  export PARLEY_CHAT_METRICS_ADDR=127.0.0.1:9163
+  for name in friends-svc presence-svc chat-svc edge; do
+    "$bin/$name" >"$logs/$name.log" 2>&1 &
+    pids+=($!)
+  done
+  server_pid=${pids[3]}
+  wait_for "http://$edge_addr/readyz"
+  server_addr=$edge_addr
+}
+
+start_baseline() {
+  PORT=${baseline_addr#*:} HOST=${baseline_addr%:*} JWT_SECRET=$PARLEY_JWT_SECRET \
+    node bench/baseline-node/server.mjs >"$logs/baseline.log" 2>&1 &
+  pids+=($!)
+  server_pid=$!
+  for _ in $(seq 1 60); do
+    grep -q "listening" "$logs/baseline.log" 2>/dev/null && break
+    sleep 0.5
+  done
+  server_addr=$baseline_addr
+}
+
+# Friendships for the presence storm: user i and users i+1..i+10 (mod n), so everyone has 20.
+seed_friends() {
+  local server=$1 users=$2
+  if [[ $server == parley ]]; then
+    psql "$DATABASE_URL" -q <<SQL
+INSERT INTO friends.users (id, username, username_key, requested_username)
+SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, 'u' || i, 'u' || i, 'u' || i
+FROM generate_series(0, $users - 1) i;
+INSERT INTO friends.friendships (user_low, user_high)
+SELECT least(a, b), greatest(a, b) FROM (
+  SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid AS a,
+         ('00000000-0000-4000-8000-' || lpad(((i + d) % $users)::text, 12, '0'))::uuid AS b
+  FROM generate_series(0, $users - 1) i, generate_series(1, 10) d) p
+ON CONFLICT DO NOTHING;
+SQL
+  else
+    psql "$DATABASE_URL" -q <<SQL
+INSERT INTO baseline.users (id, username)
+SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, 'u' || i
+FROM generate_series(0, $users - 1) i;
+INSERT INTO baseline.friendships (user_id, friend_id)
+SELECT w.user_id, w.friend_id FROM (
+  SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid AS a,
+         ('00000000-0000-4000-8000-' || lpad(((i + d) % $users)::text, 12, '0'))::uuid AS b
+  FROM generate_series(0, $users - 1) i, generate_series(1, 10) d) p
+CROSS JOIN LATERAL (VALUES (a, b), (b, a)) AS w(user_id, friend_id)
+ON CONFLICT DO NOTHING;
+SQL
+  fi
+}
+
+# Rows the server's presence handling wrote so far (Postgres' own counters).
+writes_command() {
+  local schema=$1
+  echo "psql '$DATABASE_URL' -tAc \"SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)
+    FROM pg_stat_user_tables WHERE schemaname = '$schema' AND relname <> '_sqlx_migrations'\""
+}
+
+# The generator's arguments for a scenario, into the array `args` (smoke runs shrink
+# everything).
+scenario_args() {
+  local server=$1
+  if [[ $smoke == 1 ]]; then
+    case $scenario in
+      idle) args=(idle --users 50 --pids "$server_pid" --settle 1) ;;
+      dm) args=(dm --pairs 20 --rates 20 --warmup 1 --measure 2) ;;
+      group) args=(group --rooms 4 --members 5 --rates 20 --warmup 1 --measure 2) ;;
+      big-room) args=(group --rooms 1 --members 50 --rates 5 --warmup 1 --measure 2) ;;
+      presence) args=(presence --users 100 --waves 1 --wave-size 20 --gap 2) ;;
+      history) args=(history --rooms 4 --members 4 --preload 5 --background-rate 10 --rates 20 --warmup 1 --measure 2) ;;
+    esac
+    return
+  fi
+  case $scenario in
+    idle) args=(idle --users "$idle_users" --pids "$server_pid") ;;
+    dm) args=(dm --pairs 2500 --rates 1000,2000,3000,4000,5000,6000,7000,8000,9000,10000,12000) ;;
+    group) args=(group --rooms 100 --members 10 --rates 250,500,1000,1500,2000,2500,3000,3500,4000,5000,6000) ;;
+    big-room) args=(group --rooms 1 --members 1000 --rates 2,5,10,20,30,40,60,80,100,150 --measure 20) ;;
+    presence)
+      local schema=baseline
+      [[ $server == parley ]] && schema=presence
+      args=(presence --users 5000 --waves 4 --wave-size 1000 --gap 10 --writes-command "$(writes_command "$schema")") ;;
+    history) args=(history --rooms 100 --members 10 --preload 60 --background-rate 500 --rates 500,1000,2000,3000,4000,5000,6000,8000,10000) ;;
+  esac
+}
+
+run_one() {
+  local server=$1
+  fresh_database
+  if [[ $server == parley ]]; then start_parley; else start_baseline; fi
+  [[ $scenario == presence ]] && seed_friends "$server" "$([[ $smoke == 1 ]] && echo 100 || echo 5000)"
+  say "== $scenario on $server ($server_addr)"
+  scenario_args "$server"
+  "$bin/parley-bench" --server "$server_addr" --secret "$PARLEY_JWT_SECRET" --label "$server" \
+    --out "$results" "${args[@]}"
+  stop_servers
+}
+
+run_scenario() {
+  scenario=$1
+  if [[ $scenario == idle && $smoke == 0 ]]; then
+    # 20k users would need 20k descriptors in one process, the hard limit here (see
+    # docs/BENCHMARKS.md): the larger step stops just below it.
+    for idle_users in 10000 19500; do
+      for server in $servers; do run_one "$server"; done
+    done
+  else
+    for server in $servers; do run_one "$server"; done
+  fi
+  python3 bench/report.py "$results" "$scenario"
+}
+
+case $scenario in
+  all) for s in idle dm group big-room presence history; do run_scenario "$s"; done ;;
+  idle|dm|group|big-room|presence|history) run_scenario "$scenario" ;;
+  *) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
