@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Run the edge (what plain `edge` does).
-    Serve(Config),
+    Serve(Box<Config>),
     /// Print an HS256 token for a development user, signed with PARLEY_JWT_SECRET.
     Token(TokenArgs),
 }
@@ -71,6 +71,12 @@ pub struct Config {
     /// Largest Socket.IO packet (and HTTP long-polling body) accepted from a client.
     #[arg(long, env = "PARLEY_MAX_PACKET_BYTES", default_value_t = 64 * 1024)]
     pub max_packet_bytes: u64,
+
+    /// Origins (scheme://host[:port]) whose browsers may connect, comma-separated. A handshake
+    /// that carries another `Origin` is refused with 403; one without `Origin` (native and
+    /// server-side clients) is let through to the token check. Empty: every origin.
+    #[arg(long, env = "PARLEY_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
 
     #[command(flatten)]
     pub auth: AuthArgs,

@@ -1,11 +1,14 @@
 //! Plain HTTP on the edge: liveness, readiness and metrics, and a request layer that keeps
 //! the memory of connected clients small.
 
+use std::sync::Arc;
+
 use axum::{
     Json, Router,
     extract::{Request, State},
-    http::{HeaderMap, HeaderValue, StatusCode, Uri},
-    response::IntoResponse,
+    http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
     routing::get,
 };
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -46,6 +49,46 @@ pub async fn detach_head(mut request: Request) -> Request {
         *request.uri_mut() = uri;
     }
     request
+}
+
+/// The browser origins allowed to connect; empty allows every origin.
+#[derive(Clone, Debug, Default)]
+pub struct AllowedOrigins(Arc<[String]>);
+
+impl AllowedOrigins {
+    pub fn new(origins: &[String]) -> Self {
+        let normalized: Vec<String> = origins
+            .iter()
+            .map(|origin| origin.trim().trim_end_matches('/').to_ascii_lowercase())
+            .filter(|origin| !origin.is_empty())
+            .collect();
+        Self(normalized.into())
+    }
+
+    fn allows(&self, origin: Option<&HeaderValue>) -> bool {
+        let Some(origin) = origin else {
+            return true;
+        };
+        self.0.is_empty()
+            || origin
+                .to_str()
+                .is_ok_and(|origin| self.0.contains(&origin.to_ascii_lowercase()))
+    }
+}
+
+/// Refuses a request whose `Origin` is not allowed, before socketioxide sees it: a page on
+/// another site cannot open a connection with a token it got hold of.
+pub async fn check_origin(
+    State(allowed): State<AllowedOrigins>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if allowed.allows(request.headers().get(header::ORIGIN)) {
+        next.run(request).await
+    } else {
+        crate::metrics::origin_refused();
+        (StatusCode::FORBIDDEN, "origin not allowed").into_response()
+    }
 }
 
 /// The process is up and serving HTTP.

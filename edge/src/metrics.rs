@@ -20,6 +20,11 @@ pub fn connection_refused(namespace: &str) {
         .increment(1);
 }
 
+/// A handshake came from a browser origin that is not allowed.
+pub fn origin_refused() {
+    metrics::counter!("parley_edge_origins_refused_total").increment(1);
+}
+
 /// An event was emitted to `rooms` socketioxide rooms.
 pub fn fanned_out(event: &str, rooms: usize) {
     metrics::histogram!("parley_edge_fanout_rooms", "event" => event.to_owned())

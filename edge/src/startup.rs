@@ -54,7 +54,12 @@ impl Application {
 
         let router = http::routes(backends.clone(), crate::metrics::prometheus())
             .layer(socket_layer)
-            .layer(axum::middleware::map_request(http::detach_head));
+            .layer(axum::middleware::map_request(http::detach_head))
+            // Outermost: a refused origin costs nothing more.
+            .layer(axum::middleware::from_fn_with_state(
+                http::AllowedOrigins::new(&config.allowed_origins),
+                http::check_origin,
+            ));
         let listener = TcpListener::bind(config.listen_addr).await?;
         tracing::info!(address = ?listener.local_addr().ok(), "edge listening");
         Ok(Self {

@@ -88,6 +88,7 @@ async fn an_edge_without_any_key_refuses_to_start() {
         grpc_timeout: std::time::Duration::from_secs(1),
         max_packet_bytes: 1024,
         lease_interval: std::time::Duration::from_secs(10),
+        allowed_origins: Vec::new(),
         auth: parley_edge::config::AuthArgs {
             jwt_secret: None,
             jwt_public_key_file: None,

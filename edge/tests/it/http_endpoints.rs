@@ -64,3 +64,50 @@ async fn metrics_are_served_in_prometheus_text_format() {
         "{body}"
     );
 }
+
+/// The Engine.IO handshake over long-polling, with an optional `Origin`.
+async fn handshake_status(system: &TestSystem, origin: Option<&str>) -> u16 {
+    let client = reqwest::Client::new();
+    let mut request = client.get(format!(
+        "{}/socket.io/?EIO=4&transport=polling",
+        system.edge_url()
+    ));
+    if let Some(origin) = origin {
+        request = request.header("Origin", origin);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn only_allowed_browser_origins_may_open_a_connection() {
+    let system = TestSystem::spawn_with_origins(&["https://app.example.com"]).await;
+    assert_eq!(
+        handshake_status(&system, Some("https://app.example.com")).await,
+        200
+    );
+    assert_eq!(
+        handshake_status(&system, Some("HTTPS://APP.EXAMPLE.COM")).await,
+        200
+    );
+    assert_eq!(
+        handshake_status(&system, Some("https://evil.example.com")).await,
+        403
+    );
+    assert_eq!(handshake_status(&system, Some("null")).await, 403);
+    // Native and server-side clients send no Origin: the token check decides for them.
+    assert_eq!(handshake_status(&system, None).await, 200);
+    // The health endpoints stay reachable for probes, which send no Origin.
+    let health = reqwest::get(format!("{}/healthz", system.edge_url()))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn without_an_allowlist_every_origin_may_connect() {
+    let system = TestSystem::spawn().await;
+    assert_eq!(
+        handshake_status(&system, Some("https://anywhere.example")).await,
+        200
+    );
+}

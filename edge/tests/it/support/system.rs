@@ -132,6 +132,20 @@ impl TestSystem {
     }
 
     pub async fn spawn_with_timing(auth: EdgeAuth, timing: Timing) -> Self {
+        Self::spawn_configured(auth, timing, Vec::new()).await
+    }
+
+    /// A system whose edge admits browsers from `origins` only.
+    pub async fn spawn_with_origins(origins: &[&str]) -> Self {
+        let origins = origins.iter().map(|origin| (*origin).to_owned()).collect();
+        Self::spawn_configured(EdgeAuth::default(), Timing::default(), origins).await
+    }
+
+    async fn spawn_configured(
+        auth: EdgeAuth,
+        timing: Timing,
+        allowed_origins: Vec<String>,
+    ) -> Self {
         let database = TestDatabase::create().await;
         let database_args = database.args();
         let any_port: SocketAddr = "127.0.0.1:0".parse().unwrap();
@@ -187,6 +201,7 @@ impl TestSystem {
             grpc_timeout: Duration::from_secs(5),
             lease_interval: timing.lease_interval,
             max_packet_bytes: 64 * 1024,
+            allowed_origins,
             auth: AuthArgs {
                 jwt_secret: auth.secret,
                 jwt_public_key_file: auth.public_key,
