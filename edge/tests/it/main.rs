@@ -11,6 +11,7 @@ mod chat_rooms;
 mod deploy_files;
 mod envelope;
 mod friends;
+mod hostile_input;
 mod http_endpoints;
 mod official_client;
 mod services;

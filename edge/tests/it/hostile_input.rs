@@ -1,0 +1,305 @@
+//! Thousands of random and malformed payloads over a real socket: each gets `INVALID_ARGUMENT`,
+//! the connection stays up, and the process keeps serving.
+
+use serde_json::{Map, Value, json};
+
+use crate::support::{
+    SioClient, TestSystem,
+    tokens::{claims, hs256},
+};
+
+/// Payloads per event and shape; with every event of the three namespaces, about 3 000 calls.
+const PAYLOADS_PER_SHAPE: usize = 40;
+
+/// A small deterministic generator (xorshift64*), so that a failure can be replayed.
+struct Junk(u64);
+
+impl Junk {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn string(&mut self) -> String {
+        const PIECES: [&str; 8] = ["a", "Z", "9", "-", " ", "é", "\u{1F600}", "\"{}"];
+        let len = match self.below(10) {
+            0 => 5000 + self.below(3000) as usize,
+            _ => self.below(40) as usize,
+        };
+        (0..len)
+            .map(|_| PIECES[self.below(PIECES.len() as u64) as usize])
+            .collect()
+    }
+
+    /// Any JSON value but a string.
+    fn not_string(&mut self, depth: u32) -> Value {
+        match self.below(if depth > 2 { 3 } else { 5 }) {
+            0 => json!(self.next() as i64),
+            1 => json!((self.next() as f64) / 7.0 - 1e15),
+            2 => json!(self.below(2) == 0),
+            3 => Value::Array((0..self.below(4)).map(|_| self.any(depth + 1)).collect()),
+            _ => {
+                let mut object = Map::new();
+                for _ in 0..self.below(4) {
+                    object.insert(self.string(), self.any(depth + 1));
+                }
+                Value::Object(object)
+            }
+        }
+    }
+
+    fn any(&mut self, depth: u32) -> Value {
+        if self.below(3) == 0 {
+            Value::String(self.string())
+        } else {
+            self.not_string(depth)
+        }
+    }
+
+    /// Anything but an object (and but null, which means "no payload").
+    fn not_object(&mut self) -> Value {
+        loop {
+            let value = self.any(0);
+            if !value.is_object() {
+                return value;
+            }
+        }
+    }
+
+    /// A wrong value for a field of `kind`: no UUID for an id, no string for text, no bool
+    /// for a flag, no object for a map.
+    fn wrong(&mut self, kind: Kind) -> Value {
+        match kind {
+            Kind::Id => self.any(0),
+            Kind::Text | Kind::Status => self.not_string(0),
+            Kind::Flag => loop {
+                let value = self.any(0);
+                if !value.is_boolean() {
+                    return value;
+                }
+            },
+            Kind::Map => self.not_object(),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Id,
+    Text,
+    Flag,
+    Status,
+    Map,
+}
+
+/// Every client event of PROTOCOL.md, by namespace, with the field its payload must have
+/// (and the rest of a payload that would otherwise be valid).
+fn events() -> Vec<(
+    &'static str,
+    &'static str,
+    Option<(&'static str, Kind)>,
+    Value,
+)> {
+    let room = json!({ "roomId": "00000000-0000-4000-8000-000000000001" });
+    vec![
+        (
+            "/chat",
+            "create-room",
+            Some(("isGroup", Kind::Flag)),
+            json!({ "memberIds": [] }),
+        ),
+        ("/chat", "list-rooms", None, json!({})),
+        ("/chat", "get-room", Some(("roomId", Kind::Id)), json!({})),
+        (
+            "/chat",
+            "add-members",
+            Some(("roomId", Kind::Id)),
+            json!({ "userIds": [] }),
+        ),
+        (
+            "/chat",
+            "remove-member",
+            Some(("roomId", Kind::Id)),
+            json!({}),
+        ),
+        ("/chat", "join-room", Some(("roomId", Kind::Id)), json!({})),
+        ("/chat", "join-user", Some(("roomId", Kind::Id)), json!({})),
+        ("/chat", "leave-room", Some(("roomId", Kind::Id)), json!({})),
+        ("/chat", "leave-user", Some(("roomId", Kind::Id)), json!({})),
+        (
+            "/chat",
+            "send-message",
+            Some(("content", Kind::Text)),
+            room.clone(),
+        ),
+        (
+            "/chat",
+            "get-history",
+            Some(("roomId", Kind::Id)),
+            json!({}),
+        ),
+        ("/chat", "mark-read", Some(("roomId", Kind::Id)), json!({})),
+        (
+            "/chat",
+            "typing",
+            Some(("roomId", Kind::Id)),
+            json!({ "isTyping": true }),
+        ),
+        (
+            "/chat",
+            "typing-start",
+            Some(("roomId", Kind::Id)),
+            json!({}),
+        ),
+        (
+            "/chat",
+            "typing-stop",
+            Some(("roomId", Kind::Id)),
+            json!({}),
+        ),
+        (
+            "/chat",
+            "edit-message",
+            Some(("messageId", Kind::Id)),
+            json!({ "content": "x" }),
+        ),
+        (
+            "/chat",
+            "delete-message",
+            Some(("messageId", Kind::Id)),
+            json!({}),
+        ),
+        ("/chat", "sync", Some(("rooms", Kind::Map)), json!({})),
+        (
+            "/status",
+            "update-status",
+            Some(("status", Kind::Status)),
+            json!({}),
+        ),
+        ("/status", "get-friends-status", None, json!({})),
+        ("/status", "heartbeat", None, json!({})),
+        (
+            "/friends",
+            "send-friend-request",
+            Some(("userId", Kind::Id)),
+            json!({}),
+        ),
+        (
+            "/friends",
+            "accept-friend-request",
+            Some(("requestId", Kind::Id)),
+            json!({}),
+        ),
+        (
+            "/friends",
+            "decline-friend-request",
+            Some(("requestId", Kind::Id)),
+            json!({}),
+        ),
+        (
+            "/friends",
+            "cancel-friend-request",
+            Some(("requestId", Kind::Id)),
+            json!({}),
+        ),
+        (
+            "/friends",
+            "remove-friend",
+            Some(("userId", Kind::Id)),
+            json!({}),
+        ),
+        (
+            "/friends",
+            "block-user",
+            Some(("userId", Kind::Id)),
+            json!({}),
+        ),
+        (
+            "/friends",
+            "unblock-user",
+            Some(("userId", Kind::Id)),
+            json!({}),
+        ),
+        ("/friends", "list-friends", None, json!({})),
+        ("/friends", "list-friend-requests", None, json!({})),
+        ("/friends", "list-blocked", None, json!({})),
+        (
+            "/friends",
+            "search-users",
+            Some(("query", Kind::Text)),
+            json!({}),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn random_and_malformed_payloads_each_get_invalid_argument_and_hurt_nothing() {
+    let system = TestSystem::spawn().await;
+    let token = hs256(&claims("mallory"));
+    let mut clients = Vec::new();
+    for namespace in ["/chat", "/status", "/friends"] {
+        let client = SioClient::connect(&system.edge_url(), namespace, Some(&token))
+            .await
+            .unwrap();
+        clients.push((namespace, client));
+    }
+    let client_of = |namespace: &str| {
+        clients
+            .iter()
+            .find(|(n, _)| *n == namespace)
+            .map(|(_, client)| client)
+            .unwrap()
+    };
+
+    let mut junk = Junk(0x5eed_1234_abcd_0042);
+    let mut calls = 0;
+    for (namespace, event, field, rest) in events() {
+        let client = client_of(namespace);
+        for round in 0..PAYLOADS_PER_SHAPE * 2 {
+            // Half the payloads are not objects at all; half are the right object with the
+            // required field wrong (events without one get a second non-object).
+            let payload = match (round % 2, field) {
+                (1, Some((name, kind))) => {
+                    let mut object = rest.clone();
+                    object[name] = junk.wrong(kind);
+                    object
+                }
+                _ => junk.not_object(),
+            };
+            let ack = client.call(event, payload.clone()).await;
+            calls += 1;
+            assert_eq!(
+                ack["ok"],
+                json!(false),
+                "{namespace} {event} accepted {payload}"
+            );
+            assert_eq!(
+                ack["error"]["code"],
+                json!("INVALID_ARGUMENT"),
+                "{namespace} {event} with {payload}: {ack}"
+            );
+        }
+    }
+    assert!(calls >= 2_500, "{calls} calls");
+
+    // Every connection still answers, and the edge still serves newcomers.
+    let heartbeat = client_of("/status").call("heartbeat", json!({})).await;
+    assert_eq!(heartbeat["ok"], json!(true), "{heartbeat}");
+    let friends = client_of("/friends").call("list-friends", json!({})).await;
+    assert_eq!(friends["ok"], json!(true), "{friends}");
+    let rooms = client_of("/chat").call("list-rooms", json!({})).await;
+    assert_eq!(rooms["ok"], json!(true), "{rooms}");
+    let newcomer = SioClient::connect(&system.edge_url(), "/chat", Some(&hs256(&claims("nina"))))
+        .await
+        .unwrap();
+    assert_eq!(
+        newcomer.call("list-rooms", json!({})).await["ok"],
+        json!(true)
+    );
+}
