@@ -98,14 +98,17 @@ enum Kind {
     Map,
 }
 
-/// Every client event of PROTOCOL.md, by namespace, with the field its payload must have
-/// (and the rest of a payload that would otherwise be valid).
-fn events() -> Vec<(
+/// Namespace, event, the field its payload must have, and the rest of a valid payload.
+type Case = (
     &'static str,
     &'static str,
     Option<(&'static str, Kind)>,
     Value,
-)> {
+);
+
+/// Every client event of PROTOCOL.md, by namespace, with the field its payload must have
+/// (and the rest of a payload that would otherwise be valid).
+fn events() -> Vec<Case> {
     let room = json!({ "roomId": "00000000-0000-4000-8000-000000000001" });
     vec![
         (
