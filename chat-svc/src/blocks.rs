@@ -6,7 +6,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use parley_common::follow::{Followed, follow};
+use parley_common::{follow::Followed, friends as friends_client};
 use parley_proto::friends::v1::{self as friends, graph_change::Change};
 use uuid::Uuid;
 
@@ -107,34 +107,22 @@ impl Blocks {
 
 /// Keeps `blocks` fresh from friends-svc's graph stream until aborted; a gap drops the cache.
 pub async fn watch(blocks: Arc<Blocks>, subscriber_id: String) {
-    let subscribe = |after_event_id| {
-        let mut client = blocks.client.clone();
-        let request = friends::WatchGraphRequest {
-            subscriber_id: subscriber_id.clone(),
-            after_event_id,
-        };
-        async move { client.watch_graph(request).await }
-    };
-    follow(
-        "friends graph",
-        subscribe,
-        |change: &friends::GraphChange| change.event_id,
-        |followed| {
-            match followed {
-                Followed::Gap => {
-                    blocks
-                        .changes
-                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    blocks.lock().clear();
-                }
-                Followed::Event(change) => {
-                    if let Some(change) = &change.change {
-                        blocks.apply(change);
-                    }
+    let client = blocks.client.clone();
+    friends_client::watch_graph(&client, &subscriber_id, |followed| {
+        match followed {
+            Followed::Gap => {
+                blocks
+                    .changes
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                blocks.lock().clear();
+            }
+            Followed::Event(change) => {
+                if let Some(change) = &change.change {
+                    blocks.apply(change);
                 }
             }
-            async {}
-        },
-    )
+        }
+        async {}
+    })
     .await;
 }

@@ -2,11 +2,8 @@
 
 use std::{future::Future, net::SocketAddr};
 
-use parley_common::{db, grpc, propagation::InjectTraceContext};
-use parley_proto::{
-    chat::v1::chat_service_server::ChatServiceServer,
-    friends::v1::friends_service_client::FriendsServiceClient,
-};
+use parley_common::{db, grpc};
+use parley_proto::chat::v1::chat_service_server::ChatServiceServer;
 use tokio::net::TcpListener;
 
 use crate::{SCHEMA, config::Config, grpc::ChatGrpc, messages::Messages, service::Chat};
@@ -23,10 +20,7 @@ impl Application {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let pool = db::pool(&config.database)?;
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
-        let friends = FriendsServiceClient::with_interceptor(
-            grpc::lazy_channel(&config.friends_url)?,
-            InjectTraceContext,
-        );
+        let friends = parley_common::friends::client(&config.friends_url)?;
         let listener = TcpListener::bind(config.listen_addr).await?;
         Ok(Self {
             listener,

@@ -10,6 +10,7 @@ pub mod error;
 pub mod error_code;
 pub mod events;
 pub mod follow;
+pub mod friends;
 pub mod grpc;
 pub mod metrics;
 pub mod propagation;

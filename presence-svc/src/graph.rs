@@ -10,15 +10,11 @@ use std::{
 };
 
 use futures_util::StreamExt;
-use parley_common::follow::{Followed, follow};
-use parley_common::propagation::InjectTraceContext;
-use parley_proto::friends::v1::{
-    self as friends, friends_service_client::FriendsServiceClient, graph_change::Change,
-};
-use tonic::{Status, service::interceptor::InterceptedService, transport::Channel};
+pub use parley_common::friends::FriendsClient;
+use parley_common::{follow::Followed, friends as friends_client};
+use parley_proto::friends::v1::{self as friends, graph_change::Change};
+use tonic::Status;
 use uuid::Uuid;
-
-pub type FriendsClient = FriendsServiceClient<InterceptedService<Channel, InjectTraceContext>>;
 
 /// A friendship formed: both sides should see each other's status at once.
 pub type NewFriends = (Uuid, Uuid);
@@ -186,34 +182,19 @@ pub async fn watch(
     subscriber_id: String,
     on_friendship: impl Fn(NewFriends) + Send + Sync,
 ) {
-    let subscribe = |after_event_id| {
-        let mut client = client.clone();
-        let request = friends::WatchGraphRequest {
-            subscriber_id: subscriber_id.clone(),
-            after_event_id,
-        };
-        async move { client.watch_graph(request).await }
-    };
-    follow(
-        "friends graph",
-        subscribe,
-        |change: &friends::GraphChange| change.event_id,
-        |followed| {
-            let (graph, client) = (&graph, &client);
-            let on_friendship = &on_friendship;
-            async move {
-                match followed {
-                    Followed::Gap => graph.refresh_all(client).await,
-                    Followed::Event(change) => {
-                        if let Some(new_friends) =
-                            change.change.as_ref().and_then(|c| graph.apply(c))
-                        {
-                            on_friendship(new_friends);
-                        }
+    friends_client::watch_graph(&client, &subscriber_id, |followed| {
+        let (graph, client) = (&graph, &client);
+        let on_friendship = &on_friendship;
+        async move {
+            match followed {
+                Followed::Gap => graph.refresh_all(client).await,
+                Followed::Event(change) => {
+                    if let Some(new_friends) = change.change.as_ref().and_then(|c| graph.apply(c)) {
+                        on_friendship(new_friends);
                     }
                 }
             }
-        },
-    )
+        }
+    })
     .await;
 }

@@ -9,7 +9,7 @@ use std::sync::{
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use parley_common::{events::EventLog, time::to_timestamp};
-use parley_proto::{friends::v1 as friends, presence::v1 as pb};
+use parley_proto::presence::v1 as pb;
 use sqlx::PgPool;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -23,9 +23,6 @@ use crate::{
 
 /// Events kept for edges that reconnect, and as far as one may fall behind.
 const EVENTS_KEPT: usize = 16_384;
-/// The most ids friends-svc's `GetUsers` takes in one call.
-const NAMES_PER_CALL: usize = 1000;
-
 /// A friend as `get-friends-status` shows them.
 #[derive(Debug, Clone)]
 pub struct FriendView {
@@ -217,20 +214,9 @@ impl Presence {
                 state.load(id, chosen, last_seen);
             }
         }
-        let mut named = Vec::with_capacity(friend_ids.len());
-        for chunk in friend_ids.chunks(NAMES_PER_CALL) {
-            let users = self
-                .friends
-                .clone()
-                .get_users(friends::GetUsersRequest {
-                    user_ids: chunk.iter().map(Uuid::to_string).collect(),
-                })
-                .await
-                .map_err(|status| Error::Dependency("friends-svc", status))?
-                .into_inner()
-                .users;
-            named.extend(users);
-        }
+        let named = parley_common::friends::users(&self.friends, &friend_ids)
+            .await
+            .map_err(|status| Error::Dependency("friends-svc", status))?;
         let state = self.state();
         let mut views: Vec<FriendView> = named
             .into_iter()

@@ -2,11 +2,8 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use parley_common::{db, grpc, propagation::InjectTraceContext};
-use parley_proto::{
-    friends::v1::friends_service_client::FriendsServiceClient,
-    presence::v1::presence_service_server::PresenceServiceServer,
-};
+use parley_common::{db, grpc};
+use parley_proto::presence::v1::presence_service_server::PresenceServiceServer;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{SCHEMA, config::Config, graph, grpc::PresenceGrpc, service::Presence};
@@ -24,10 +21,7 @@ impl Application {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let pool = db::pool(&config.database)?;
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
-        let friends = FriendsServiceClient::with_interceptor(
-            grpc::lazy_channel(&config.friends_url)?,
-            InjectTraceContext,
-        );
+        let friends = parley_common::friends::client(&config.friends_url)?;
         let presence = Arc::new(Presence::new(pool, friends, config.timing()));
         let listener = TcpListener::bind(config.listen_addr).await?;
         Ok(Self {
