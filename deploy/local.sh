@@ -1,33 +1,83 @@
 #!/usr/bin/env bash
-# Runs the whole Parley system on one machine: friends-svc, presence-svc, chat-svc and the edge.
+# Runs the whole Parley system on one machine: friends-svc, presence-svc, chat-svc and the edge,
+# each as one or more instances (replicas).
 #
 #   deploy/local.sh up       build (release), start everything, wait until healthy, stay in the
 #                            foreground; Ctrl-C stops it all
 #   deploy/local.sh up -d    the same, but return once healthy and leave it running
-#   deploy/local.sh down     stop exactly the processes that `up` started
+#   deploy/local.sh down     stop exactly the processes that `up` started (every instance)
 #   deploy/local.sh status   show what runs
 #   deploy/local.sh token U  print a development token for user U
+#
+# Replicas: `REPLICAS=N deploy/local.sh up` (or `up --replicas N`) starts N instances of each
+# service and N edges; the default is 1. Instance k (0-based) listens on the default port of
+# its process + 10*k, its metrics port likewise: chat-svc on 50053, 50063, ...; edges on 3000,
+# 3010, .... Every client of a service (the edges; chat-svc and presence-svc, which call
+# friends-svc) gets the comma-separated URLs of all its instances, e.g.
+# PARLEY_CHAT_URL=http://127.0.0.1:50053,http://127.0.0.1:50063. Instance 0 of chat-svc logs
+# to deploy/.run/logs/chat-svc.log, instance k > 0 to chat-svc.k.log (pid files likewise).
 #
 # Settings (environment): DATABASE_URL (default postgres://postgres@127.0.0.1:5432/parley),
 # PARLEY_EDGE_ADDR (127.0.0.1:3000), PARLEY_FRIENDS_ADDR (127.0.0.1:50051),
 # PARLEY_PRESENCE_ADDR (127.0.0.1:50052), PARLEY_CHAT_ADDR (127.0.0.1:50053),
-# PARLEY_JWT_SECRET (a development secret when unset), RUST_LOG (info).
+# PARLEY_FRIENDS_METRICS_ADDR (127.0.0.1:9101), PARLEY_PRESENCE_METRICS_ADDR (127.0.0.1:9102),
+# PARLEY_CHAT_METRICS_ADDR (127.0.0.1:9103) -- all of them the address of instance 0;
+# PARLEY_{FRIENDS,PRESENCE,CHAT}_URL (every instance, as above), PARLEY_JWT_SECRET (a
+# development secret when unset), RUST_LOG (info), REPLICAS (1), BIN_DIR (run the binaries
+# found there and build nothing; default: build into target/release).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 run_dir="$root/deploy/.run"
 log_dir="$run_dir/logs"
 pid_dir="$run_dir/pids"
-bin_dir="$root/target/release"
+bin_dir=${BIN_DIR:-$root/target/release}
+
+say() { printf '%s\n' "$*" >&2; }
+
+# `--replicas N` may come anywhere on the command line; it wins over $REPLICAS.
+replicas=${REPLICAS:-1}
+args=()
+while (($#)); do
+  case "$1" in
+    --replicas) replicas=${2:?--replicas needs a number}; shift 2 ;;
+    --replicas=*) replicas=${1#--replicas=}; shift ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+set -- "${args[@]+"${args[@]}"}"
+if ! [[ "$replicas" =~ ^[1-9][0-9]*$ ]]; then
+  say "REPLICAS must be a number of 1 or more, not '$replicas'"
+  exit 2
+fi
+
+# host:port of instance k: the port of instance 0 + 10*k. An empty address (metrics turned
+# off) stays empty.
+addr_of() {
+  local addr=$1 k=$2
+  [[ -n "$addr" ]] || return 0
+  echo "${addr%:*}:$((${addr##*:} + 10 * k))"
+}
+
+# The comma-separated URLs of every instance whose instance 0 listens on $1.
+urls_of() {
+  local urls=() k
+  for ((k = 0; k < replicas; k++)); do urls+=("http://$(addr_of "$1" "$k")"); done
+  (IFS=,; echo "${urls[*]}")
+}
 
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/parley}
 export PARLEY_EDGE_ADDR=${PARLEY_EDGE_ADDR:-127.0.0.1:3000}
 export PARLEY_FRIENDS_ADDR=${PARLEY_FRIENDS_ADDR:-127.0.0.1:50051}
 export PARLEY_PRESENCE_ADDR=${PARLEY_PRESENCE_ADDR:-127.0.0.1:50052}
 export PARLEY_CHAT_ADDR=${PARLEY_CHAT_ADDR:-127.0.0.1:50053}
-export PARLEY_FRIENDS_URL=${PARLEY_FRIENDS_URL:-http://$PARLEY_FRIENDS_ADDR}
-export PARLEY_PRESENCE_URL=${PARLEY_PRESENCE_URL:-http://$PARLEY_PRESENCE_ADDR}
-export PARLEY_CHAT_URL=${PARLEY_CHAT_URL:-http://$PARLEY_CHAT_ADDR}
+# Without `:`, so that an explicitly empty value still turns metrics off.
+export PARLEY_FRIENDS_METRICS_ADDR=${PARLEY_FRIENDS_METRICS_ADDR-127.0.0.1:9101}
+export PARLEY_PRESENCE_METRICS_ADDR=${PARLEY_PRESENCE_METRICS_ADDR-127.0.0.1:9102}
+export PARLEY_CHAT_METRICS_ADDR=${PARLEY_CHAT_METRICS_ADDR-127.0.0.1:9103}
+export PARLEY_FRIENDS_URL=${PARLEY_FRIENDS_URL:-$(urls_of "$PARLEY_FRIENDS_ADDR")}
+export PARLEY_PRESENCE_URL=${PARLEY_PRESENCE_URL:-$(urls_of "$PARLEY_PRESENCE_ADDR")}
+export PARLEY_CHAT_URL=${PARLEY_CHAT_URL:-$(urls_of "$PARLEY_CHAT_ADDR")}
 export RUST_LOG=${RUST_LOG:-info}
 dev_secret=parley-dev-secret-change-me
 if [[ -z "${PARLEY_JWT_SECRET:-}" ]]; then
@@ -37,17 +87,58 @@ fi
 
 # Start order matters only for readability of the logs: every process retries its peers.
 components=(friends-svc presence-svc chat-svc edge)
+# The variables that hold the addresses of instance 0 of each component.
+declare -A addr_var=([friends-svc]=PARLEY_FRIENDS_ADDR [presence-svc]=PARLEY_PRESENCE_ADDR
+  [chat-svc]=PARLEY_CHAT_ADDR [edge]=PARLEY_EDGE_ADDR)
+declare -A metrics_var=([friends-svc]=PARLEY_FRIENDS_METRICS_ADDR
+  [presence-svc]=PARLEY_PRESENCE_METRICS_ADDR [chat-svc]=PARLEY_CHAT_METRICS_ADDR)
 
-say() { printf '%s\n' "$*" >&2; }
+# Instance names: the component for instance 0 (as with a single replica), COMPONENT.k after.
+instance_name() { if (($2 == 0)); then echo "$1"; else echo "$1.$2"; fi; }
+component_of() { echo "${1%%.*}"; }
+replica_of() { if [[ "$1" == *.* ]]; then echo "${1##*.}"; else echo 0; fi; }
 
-# The pid recorded for a component, if that process still runs our binary.
+# The instances `up` starts, in start order.
+wanted() {
+  local component k
+  for component in "${components[@]}"; do
+    for ((k = 0; k < replicas; k++)); do instance_name "$component" "$k"; done
+  done
+}
+
+# The instances that have a pid file, whatever REPLICAS was when they started.
+recorded() {
+  local component file
+  for component in "${components[@]}"; do
+    for file in "$pid_dir/$component" "$pid_dir/$component".*; do
+      [[ -f "$file" ]] && echo "${file##*/}"
+    done
+  done
+  return 0
+}
+
+# The pid recorded for an instance, if that process still runs the binary of its component.
 live_pid() {
-  local name=$1 pid
+  local name=$1 pid argv0
   [[ -f "$pid_dir/$name" ]] || return 1
   pid=$(cat "$pid_dir/$name")
   [[ -r "/proc/$pid/cmdline" ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$bin_dir/$name" || return 1
+  argv0=$(tr '\0' '\n' <"/proc/$pid/cmdline" | head -n 1)
+  [[ "$argv0" == */"$(component_of "$name")" ]] || return 1
   echo "$pid"
+}
+
+# The settings that differ between instances of a component: its own addresses.
+instance_env() {
+  local component k var
+  component=$(component_of "$1")
+  k=$(replica_of "$1")
+  var=${addr_var[$component]}
+  echo "$var=$(addr_of "${!var}" "$k")"
+  if [[ -n "${metrics_var[$component]:-}" ]]; then
+    var=${metrics_var[$component]}
+    echo "$var=$(addr_of "${!var}" "$k")"
+  fi
 }
 
 ensure_database() {
@@ -60,35 +151,60 @@ ensure_database() {
   fi
 }
 
-wait_healthy() {
-  local url="http://$PARLEY_EDGE_ADDR/readyz"
-  for _ in $(seq 1 120); do
-    for name in "${components[@]}"; do
-      if ! live_pid "$name" >/dev/null; then
-        say "$name stopped; the end of its log ($log_dir/$name.log):"
-        tail -n 20 "$log_dir/$name.log" >&2 || true
-        stop_all
-        exit 1
-      fi
-    done
-    if curl -fsS -o /dev/null "$url" 2>/dev/null; then
-      return 0
+# Fails, stopping everything, when an instance has stopped.
+check_running() {
+  local name
+  while read -r name; do
+    if ! live_pid "$name" >/dev/null; then
+      say "$name stopped; the end of its log ($log_dir/$name.log):"
+      tail -n 20 "$log_dir/$name.log" >&2 || true
+      stop_all
+      exit 1
     fi
+  done < <(wanted)
+}
+
+# Every edge answers /readyz, i.e. reaches its backends.
+all_ready() {
+  local k
+  for ((k = 0; k < replicas; k++)); do
+    curl -fsS -o /dev/null "http://$(addr_of "$PARLEY_EDGE_ADDR" "$k")/readyz" 2>/dev/null || return 1
+  done
+}
+
+wait_healthy() {
+  local k
+  for _ in $(seq 1 120); do
+    check_running
+    all_ready && return 0
     sleep 0.5
   done
   say "not healthy after 60 s: see the logs in $log_dir"
-  curl -sS "$url" >&2 || true
+  for ((k = 0; k < replicas; k++)); do
+    curl -sS "http://$(addr_of "$PARLEY_EDGE_ADDR" "$k")/readyz" >&2 || true
+  done
   stop_all
   exit 1
 }
 
 stop_all() {
-  local pid stopped=0
-  # Reverse order: the edge first, so clients are not answered UNAVAILABLE meanwhile.
+  local names=() batch=() name pid stopped=0 i
+  mapfile -t names < <(recorded)
+  # Reverse order: the edges first, so clients are not answered UNAVAILABLE meanwhile. The
+  # instances of one component stop together.
   for ((i = ${#components[@]} - 1; i >= 0; i--)); do
-    name=${components[i]}
-    if pid=$(live_pid "$name"); then
-      kill -TERM "$pid" 2>/dev/null || true
+    batch=()
+    for name in "${names[@]+"${names[@]}"}"; do
+      [[ "$(component_of "$name")" == "${components[i]}" ]] || continue
+      if pid=$(live_pid "$name"); then
+        kill -TERM "$pid" 2>/dev/null || true
+        batch+=("$name:$pid")
+      fi
+      rm -f "$pid_dir/$name"
+    done
+    for entry in "${batch[@]+"${batch[@]}"}"; do
+      name=${entry%:*}
+      pid=${entry##*:}
       for _ in $(seq 1 50); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.2
@@ -96,34 +212,44 @@ stop_all() {
       kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
       say "stopped $name ($pid)"
       stopped=1
-    fi
-    rm -f "$pid_dir/$name"
+    done
   done
   [[ $stopped == 1 ]] || say "nothing was running"
 }
 
 up() {
-  local detach=0
+  local detach=0 name pid k
   [[ "${1:-}" == "-d" ]] && detach=1
-  for name in "${components[@]}"; do
+  while read -r name; do
     if pid=$(live_pid "$name"); then
       say "$name already runs ($pid): run 'deploy/local.sh down' first"
       exit 1
     fi
-  done
-  say "building (release)..."
-  (cd "$root" && cargo build --release --locked --bins)
+  done < <(recorded)
+  if [[ -z "${BIN_DIR:-}" ]]; then
+    say "building (release)..."
+    (cd "$root" && cargo build --release --locked --bins)
+  fi
   mkdir -p "$log_dir" "$pid_dir"
   ensure_database
-  for name in "${components[@]}"; do
+  local settings=()
+  while read -r name; do
+    mapfile -t settings < <(instance_env "$name")
     # setsid: the processes outlive this shell with `up -d` and ignore its Ctrl-C.
-    setsid "$bin_dir/$name" >"$log_dir/$name.log" 2>&1 </dev/null &
+    env "${settings[@]}" setsid "$bin_dir/$(component_of "$name")" \
+      >"$log_dir/$name.log" 2>&1 </dev/null &
     echo $! >"$pid_dir/$name"
-  done
+  done < <(wanted)
   wait_healthy
 
   say ""
-  say "Parley is up: http://$PARLEY_EDGE_ADDR (Socket.IO namespaces /chat, /status, /friends)"
+  for ((k = 0; k < replicas; k++)); do
+    say "Parley is up: http://$(addr_of "$PARLEY_EDGE_ADDR" "$k") (Socket.IO namespaces /chat, /status, /friends)"
+  done
+  if ((replicas > 1)); then
+    say "  $replicas instances of each process; services: chat $PARLEY_CHAT_URL,"
+    say "  presence $PARLEY_PRESENCE_URL, friends $PARLEY_FRIENDS_URL"
+  fi
   say "  logs:   $log_dir"
   say "  token:  deploy/local.sh token alice"
   if [[ -n "${using_dev_secret:-}" ]]; then
@@ -136,19 +262,17 @@ up() {
   say "  Ctrl-C stops everything."
   trap 'say ""; stop_all; exit 0' INT TERM
   while true; do
-    for name in "${components[@]}"; do
-      if ! live_pid "$name" >/dev/null; then
-        say "$name stopped unexpectedly; see $log_dir/$name.log"
-        stop_all
-        exit 1
-      fi
-    done
+    check_running
     sleep 1
   done
 }
 
 status() {
-  for name in "${components[@]}"; do
+  local names=() name pid
+  # What `up` started (with however many replicas), or else what it would start.
+  mapfile -t names < <(recorded)
+  ((${#names[@]})) || mapfile -t names < <(wanted)
+  for name in "${names[@]}"; do
     if pid=$(live_pid "$name"); then say "$name: running ($pid)"; else say "$name: stopped"; fi
   done
 }
@@ -167,5 +291,5 @@ case "${1:-}" in
   down) stop_all ;;
   status) status ;;
   token) shift; token "$@" ;;
-  *) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
