@@ -2,26 +2,43 @@
 //! socketioxide room) and/or users; membership changes come first, so that the sockets of a
 //! new member are in the room before the room's next event.
 
-use parley_common::events::EventLog;
+use std::sync::Arc;
+
+use parley_common::{
+    bus::{self, Publisher, Topic},
+    events::EventLog,
+};
 use parley_proto::chat::v1::{self as pb, chat_event::Payload};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 /// Events kept for subscribers that reconnect, and as far as one may fall behind.
 const EVENTS_KEPT: usize = 8192;
 
-pub struct Events {
-    pub log: EventLog<pb::ChatEvent>,
-}
+/// How chat events reach every replica.
+const TOPIC: Topic = Topic {
+    table: "chat.outbox",
+    channel: "parley_chat_events",
+};
 
-impl Default for Events {
-    fn default() -> Self {
-        Self {
-            log: EventLog::new(EVENTS_KEPT),
-        }
-    }
+pub struct Events {
+    /// Every replica's events, in commit order: what `Subscribe` streams.
+    pub log: Arc<EventLog<pb::ChatEvent>>,
+    publisher: Publisher<pb::ChatEvent>,
 }
 
 impl Events {
+    /// Publishes through Postgres to every replica (this one included) and fills `log`
+    /// with what every replica publishes.
+    pub fn start(pool: PgPool) -> (Self, bus::Running) {
+        let log = Arc::new(EventLog::new(EVENTS_KEPT));
+        let (publisher, running) =
+            bus::start(pool, TOPIC, log.clone(), |event: &mut pb::ChatEvent, id| {
+                event.event_id = id;
+            });
+        (Self { log, publisher }, running)
+    }
+
     fn publish(&self, room_id: Option<Uuid>, user_ids: &[Uuid], payload: Payload) {
         self.publish_to(room_id, user_ids, &[], None, payload);
     }
@@ -36,8 +53,9 @@ impl Events {
     ) {
         let user_ids = user_ids.iter().map(Uuid::to_string).collect();
         let exclude_user_ids = exclude.iter().map(Uuid::to_string).collect();
-        self.log.publish(|event_id| pb::ChatEvent {
-            event_id,
+        self.publisher.publish(pb::ChatEvent {
+            // Numbered by each replica's log as it arrives.
+            event_id: 0,
             room_id: room_id.map(|id| id.to_string()),
             user_ids,
             exclude_user_ids,

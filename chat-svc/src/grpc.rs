@@ -36,6 +36,11 @@ impl ChatGrpc {
         self.chat.blocks.clone()
     }
 
+    /// The member cache, for the task that keeps it true to other replicas' changes.
+    pub fn members(&self) -> Arc<crate::limits::MemberCache> {
+        self.chat.members.clone()
+    }
+
     /// The event log behind `Subscribe`, to close it at shutdown.
     pub fn events(&self) -> std::sync::Arc<crate::events::Events> {
         self.chat.events.clone()

@@ -7,6 +7,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use futures_util::StreamExt;
+use parley_common::events::EventLog;
+use parley_proto::chat::v1::{self as pb, chat_event::Payload};
 use uuid::Uuid;
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -34,7 +37,8 @@ impl RoomMembers {
 }
 
 /// Members of recently used rooms. Filled from the database on a miss and dropped by every
-/// membership change this process commits.
+/// membership change: at commit by the replica that made it, and on its event by the others
+/// (see [`follow_membership`]).
 #[derive(Default)]
 pub struct MemberCache {
     rooms: Mutex<HashMap<Uuid, Arc<RoomMembers>>>,
@@ -73,6 +77,31 @@ impl MemberCache {
         let mut changes = lock(&self.changes);
         *changes += 1;
         lock(&self.rooms).remove(&room);
+    }
+
+    fn forget_all(&self) {
+        let mut changes = lock(&self.changes);
+        *changes += 1;
+        lock(&self.rooms).clear();
+    }
+}
+
+/// Drops the cached members of every room whose membership another replica changed, as its
+/// event arrives; runs until aborted. After missing events (the stream broke) every room is
+/// dropped.
+pub async fn follow_membership(log: Arc<EventLog<pb::ChatEvent>>, members: Arc<MemberCache>) {
+    loop {
+        let mut events = log.subscribe(None);
+        members.forget_all();
+        while let Some(Ok(event)) = events.next().await {
+            if let Some(Payload::MembershipChanged(changed)) = event.payload
+                && let Ok(room) = changed.room_id.parse()
+            {
+                members.forget(room);
+            }
+        }
+        // Cut off for falling behind, or the service is stopping (and aborts this task).
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 

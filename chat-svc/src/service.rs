@@ -41,14 +41,14 @@ pub struct RoomsPage {
 }
 
 impl Chat {
-    pub fn new(pool: PgPool, friends: FriendsClient) -> Self {
+    pub fn new(pool: PgPool, friends: FriendsClient, events: Events) -> Self {
         Self {
             pool,
             profiles: Arc::new(Profiles::new(friends.clone())),
             members: Arc::new(MemberCache::default()),
             blocks: Arc::new(Blocks::new(friends.clone())),
             friends,
-            events: Arc::new(Events::default()),
+            events: Arc::new(events),
             publish_order: Arc::new(Mutex::new(())),
         }
     }

@@ -2,16 +2,20 @@
 
 use std::{future::Future, net::SocketAddr};
 
-use parley_common::{db, grpc};
+use parley_common::{bus, db, grpc};
 use parley_proto::chat::v1::chat_service_server::ChatServiceServer;
 use tokio::net::TcpListener;
 
-use crate::{SCHEMA, config::Config, grpc::ChatGrpc, messages::Messages, service::Chat};
+use crate::{
+    SCHEMA, config::Config, events::Events, grpc::ChatGrpc, messages::Messages, service::Chat,
+};
 
 /// A migrated, bound, not yet serving `chat-svc`.
 pub struct Application {
     listener: TcpListener,
     service: ChatGrpc,
+    /// The fan-out of events across replicas.
+    bus: bus::Running,
 }
 
 impl Application {
@@ -22,13 +26,13 @@ impl Application {
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
         let friends = parley_common::friends::client(&config.friends_url)?;
         let listener = TcpListener::bind(config.listen_addr).await?;
+        let (events, bus) = Events::start(pool.clone());
+        let chat = Chat::new(pool.clone(), friends, events);
+        let messages = Messages::new(pool, chat.clone(), config.message_rate_per_minute);
         Ok(Self {
             listener,
-            service: {
-                let chat = Chat::new(pool.clone(), friends);
-                let messages = Messages::new(pool, chat.clone(), config.message_rate_per_minute);
-                ChatGrpc::new(chat, messages)
-            },
+            service: ChatGrpc::new(chat, messages),
+            bus,
         })
     }
 
@@ -47,6 +51,10 @@ impl Application {
             format!("chat-svc-{}", uuid::Uuid::new_v4().simple()),
         ));
         let events = self.service.events();
+        let members = tokio::spawn(crate::limits::follow_membership(
+            events.log.clone(),
+            self.service.members(),
+        ));
         let shutdown = async move {
             shutdown.await;
             // Open Subscribe streams would hold the graceful shutdown forever.
@@ -60,6 +68,9 @@ impl Application {
         )
         .await;
         watch.abort();
+        members.abort();
+        // The calls in flight are done: store the events they published.
+        self.bus.stop().await;
         served
     }
 }

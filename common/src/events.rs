@@ -4,6 +4,11 @@
 //! subscriber that reconnects with the last id it processed gets what it missed; older ones
 //! are gone, and the jump in ids tells the subscriber so. A subscriber that cannot keep up
 //! is cut off with `RESOURCE_EXHAUSTED` instead of being buffered without bound.
+//!
+//! Each log numbers from its own starting point, taken from the clock when it is made, so
+//! the ids of two replicas (or of one replica before and after a restart) do not overlap: a
+//! subscriber that resumes on another replica, with an id that replica never issued, gets no
+//! replay, and the jump tells it to resynchronise.
 
 use std::{collections::VecDeque, pin::Pin, sync::Mutex};
 
@@ -31,6 +36,27 @@ struct Ring<T> {
     capacity: usize,
 }
 
+impl<T> Ring<T> {
+    /// Whether `id` is one this log issued and can replay from: between the event before
+    /// the oldest retained one and the newest.
+    fn issued(&self, id: u64) -> bool {
+        let oldest = self
+            .recent
+            .front()
+            .map_or(self.last_id, |(first, _)| first - 1);
+        (oldest..=self.last_id).contains(&id)
+    }
+}
+
+/// Where a new log's ids begin: the clock's milliseconds times 2^20, so that logs made a
+/// millisecond apart are a million ids apart (and the product stays within 2^62 until 2109).
+fn first_id_base() -> u64 {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis());
+    u64::try_from(millis % (1 << 42)).unwrap_or(0) << 20
+}
+
 impl<T: Clone + Send + Sync + 'static> EventLog<T> {
     /// Keeps the last `capacity` events for replay and cuts off a subscriber that falls
     /// more than `capacity` behind: the one bound serves both, so a subscriber cut off for
@@ -40,7 +66,7 @@ impl<T: Clone + Send + Sync + 'static> EventLog<T> {
         let (live, _) = broadcast::channel(capacity);
         Self {
             inner: Mutex::new(Ring {
-                last_id: 0,
+                last_id: first_id_base(),
                 recent: VecDeque::with_capacity(capacity),
                 capacity,
             }),
@@ -70,6 +96,12 @@ impl<T: Clone + Send + Sync + 'static> EventLog<T> {
         let _ = self.live.send((id, event));
     }
 
+    /// Uses up one id without an event: subscribers see the ids jump and know that events
+    /// were missed (see `follow`).
+    pub fn skip(&self) {
+        self.lock().last_id += 1;
+    }
+
     /// The id of the newest event published so far.
     pub fn last_id(&self) -> u64 {
         self.lock().last_id
@@ -81,13 +113,13 @@ impl<T: Clone + Send + Sync + 'static> EventLog<T> {
             // Replaying and subscribing under the one lock leaves no gap and no duplicate.
             let ring = self.lock();
             let backlog: Vec<T> = match after_id {
-                Some(after) => ring
+                Some(after) if ring.issued(after) => ring
                     .recent
                     .iter()
                     .filter(|(id, _)| *id > after)
                     .map(|(_, event)| event.clone())
                     .collect(),
-                None => Vec::new(),
+                _ => Vec::new(),
             };
             (backlog, self.live.subscribe())
         };
@@ -141,15 +173,16 @@ mod tests {
     #[tokio::test]
     async fn a_reconnecting_subscriber_gets_what_it_missed_then_live_events() {
         let log = EventLog::new(10);
+        let before = log.last_id();
         for n in 0..3 {
             log.publish(|id| (id, n));
         }
-        let mut stream = log.subscribe(Some(1));
+        let mut stream = log.subscribe(Some(before + 1));
         log.publish(|id| (id, 3));
         let ids: Vec<u64> = stream
             .by_ref()
             .take(3)
-            .map(|event| event.expect("an event").0)
+            .map(|event| event.expect("an event").0 - before)
             .collect()
             .await;
         assert_eq!(ids, vec![2, 3, 4]);
@@ -191,12 +224,39 @@ mod tests {
     #[tokio::test]
     async fn only_retained_events_are_replayed() {
         let log = EventLog::new(2);
+        let before = log.last_id();
         for n in 0..5 {
             log.publish(|id| (id, n));
         }
-        assert_eq!(log.last_id(), 5);
-        let mut stream = log.subscribe(Some(0));
+        assert_eq!(log.last_id(), before + 5);
+        let mut stream = log.subscribe(Some(before + 3));
         let first = stream.next().await.expect("an item").expect("an event");
-        assert_eq!(first.0, 4, "events 1 to 3 fell out of the ring");
+        assert_eq!(first.0, before + 4);
+        assert!(
+            !log.lock().issued(before + 1),
+            "events 1 and 2 fell out of the ring: no replay from there"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_id_from_another_log_replays_nothing() {
+        let log = EventLog::new(10);
+        for n in 0..3 {
+            log.publish(|id| (id, n));
+        }
+        let mut stream = log.subscribe(Some(1));
+        log.publish(|id| (id, 3));
+        let first = stream.next().await.expect("an item").expect("an event");
+        assert_eq!(first.1, 3, "only the live event");
+    }
+
+    #[tokio::test]
+    async fn a_skipped_id_shows_as_a_jump() {
+        let log = EventLog::new(10);
+        log.publish(|id| (id, 0));
+        let first = log.last_id();
+        log.skip();
+        log.publish(|id| (id, 1));
+        assert_eq!(log.last_id(), first + 2);
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! No domain code lives here.
 
+pub mod bus;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod friends;
 pub mod grpc;
 pub mod metrics;
 pub mod propagation;
+pub mod replicas;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -1,8 +1,15 @@
 //! What friends-svc tells edges (client events) and other services (graph changes).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
-use parley_common::{events::EventLog, time::to_timestamp};
+use parley_common::{
+    bus::{self, Publisher, Topic},
+    events::EventLog,
+    time::to_timestamp,
+};
 use parley_proto::friends::v1::{self as pb, friends_event::Payload, graph_change::Change};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
@@ -13,22 +20,61 @@ use crate::{
 /// Events kept for subscribers that reconnect, and as far as one may fall behind.
 const EVENTS_KEPT: usize = 8192;
 
-/// The two event logs of friends-svc. Events are published after their change commits.
+/// How each stream reaches every replica.
+const CLIENT_TOPIC: Topic = Topic {
+    table: "friends.outbox",
+    channel: "parley_friends_events",
+};
+const GRAPH_TOPIC: Topic = Topic {
+    table: "friends.outbox",
+    channel: "parley_friends_graph",
+};
+
+/// The two event logs of friends-svc, filled with every replica's events in commit order.
+/// Events are published after their change commits.
 pub struct Events {
-    pub client: EventLog<pb::FriendsEvent>,
-    pub graph: EventLog<pb::GraphChange>,
+    pub client: Arc<EventLog<pb::FriendsEvent>>,
+    pub graph: Arc<EventLog<pb::GraphChange>>,
+    to_clients: Publisher<pb::FriendsEvent>,
+    to_services: Publisher<pb::GraphChange>,
 }
 
-impl Default for Events {
-    fn default() -> Self {
-        Self {
-            client: EventLog::new(EVENTS_KEPT),
-            graph: EventLog::new(EVENTS_KEPT),
-        }
+/// The fan-out tasks of both streams.
+pub struct Running([bus::Running; 2]);
+
+impl Running {
+    pub async fn stop(self) {
+        let [client, graph] = self.0;
+        tokio::join!(client.stop(), graph.stop());
     }
 }
 
 impl Events {
+    /// Publishes through Postgres to every replica (this one included).
+    pub fn start(pool: PgPool) -> (Self, Running) {
+        let client = Arc::new(EventLog::new(EVENTS_KEPT));
+        let graph = Arc::new(EventLog::new(EVENTS_KEPT));
+        let (to_clients, client_bus) = bus::start(
+            pool.clone(),
+            CLIENT_TOPIC,
+            client.clone(),
+            |event: &mut pb::FriendsEvent, id| event.event_id = id,
+        );
+        let (to_services, graph_bus) = bus::start(
+            pool,
+            GRAPH_TOPIC,
+            graph.clone(),
+            |event: &mut pb::GraphChange, id| event.event_id = id,
+        );
+        let events = Self {
+            client,
+            graph,
+            to_clients,
+            to_services,
+        };
+        (events, Running([client_bus, graph_bus]))
+    }
+
     /// Ends every subscriber's stream: the service is shutting down.
     pub fn close(&self) {
         self.client.close();
@@ -37,16 +83,17 @@ impl Events {
 
     fn to_users(&self, recipients: &[Uuid], payload: Payload) {
         let recipient_user_ids = recipients.iter().map(Uuid::to_string).collect();
-        self.client.publish(|event_id| pb::FriendsEvent {
-            event_id,
+        self.to_clients.publish(pb::FriendsEvent {
+            // Numbered by each replica's log as it arrives.
+            event_id: 0,
             recipient_user_ids,
             payload: Some(payload),
         });
     }
 
     fn graph_change(&self, change: Change) {
-        self.graph.publish(|event_id| pb::GraphChange {
-            event_id,
+        self.to_services.publish(pb::GraphChange {
+            event_id: 0,
             change: Some(change),
         });
     }

@@ -60,10 +60,10 @@ pub struct Friends {
 const ONE_REQUEST_PER_PAIR: &str = "friend_requests_one_per_pair";
 
 impl Friends {
-    pub fn new(pool: PgPool) -> Self {
+    pub fn new(pool: PgPool, events: Events) -> Self {
         Self {
             pool,
-            events: Arc::new(Events::default()),
+            events: Arc::new(events),
             publish_order: Arc::new(Mutex::new(())),
         }
     }

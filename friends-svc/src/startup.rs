@@ -6,12 +6,20 @@ use parley_common::{db, grpc};
 use parley_proto::friends::v1::friends_service_server::FriendsServiceServer;
 use tokio::net::TcpListener;
 
-use crate::{SCHEMA, config::Config, grpc::FriendsGrpc, service::Friends};
+use crate::{
+    SCHEMA,
+    config::Config,
+    events::{self, Events},
+    grpc::FriendsGrpc,
+    service::Friends,
+};
 
 /// A migrated, bound, not yet serving `friends-svc`.
 pub struct Application {
     listener: TcpListener,
     service: FriendsGrpc,
+    /// The fan-out of events across replicas.
+    bus: events::Running,
 }
 
 impl Application {
@@ -21,9 +29,11 @@ impl Application {
         let pool = db::pool(&config.database)?;
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
         let listener = TcpListener::bind(config.listen_addr).await?;
+        let (events, bus) = Events::start(pool.clone());
         Ok(Self {
             listener,
-            service: FriendsGrpc::new(Friends::new(pool)),
+            service: FriendsGrpc::new(Friends::new(pool, events)),
+            bus,
         })
     }
 
@@ -43,12 +53,15 @@ impl Application {
             // Open Subscribe/WatchGraph streams would hold the graceful shutdown forever.
             events.close();
         };
-        grpc::serve(
+        let served = grpc::serve(
             self.listener,
             FriendsServiceServer::new(self.service),
             parley_proto::friends::v1::FILE_DESCRIPTOR_SET,
             shutdown,
         )
-        .await
+        .await;
+        // The calls in flight are done: store the events they published.
+        self.bus.stop().await;
+        served
     }
 }

@@ -8,7 +8,11 @@ use std::sync::{
 
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
-use parley_common::{events::EventLog, time::to_timestamp};
+use parley_common::{
+    bus::{self, Publisher, Topic},
+    events::EventLog,
+    time::to_timestamp,
+};
 use parley_proto::presence::v1 as pb;
 use sqlx::PgPool;
 use tokio::time::Instant;
@@ -23,6 +27,13 @@ use crate::{
 
 /// Events kept for edges that reconnect, and as far as one may fall behind.
 const EVENTS_KEPT: usize = 16_384;
+
+/// How presence events reach every replica, so that an edge following any replica hears
+/// them all.
+const TOPIC: Topic = Topic {
+    table: "presence.outbox",
+    channel: "parley_presence_events",
+};
 /// A friend as `get-friends-status` shows them.
 #[derive(Debug, Clone)]
 pub struct FriendView {
@@ -41,7 +52,9 @@ pub struct FlushStats {
 
 pub struct Presence {
     state: Mutex<PresenceState>,
-    pub events: EventLog<pb::PresenceEvent>,
+    /// Every replica's events, in commit order: what `Subscribe` streams.
+    pub events: Arc<EventLog<pb::PresenceEvent>>,
+    publisher: Publisher<pb::PresenceEvent>,
     pub graph: Arc<FriendGraph>,
     friends: FriendsClient,
     pool: PgPool,
@@ -49,15 +62,25 @@ pub struct Presence {
 }
 
 impl Presence {
-    pub fn new(pool: PgPool, friends: FriendsClient, timing: Timing) -> Self {
-        Self {
+    /// The service, and the fan-out of its events through Postgres, to stop at shutdown.
+    pub fn new(pool: PgPool, friends: FriendsClient, timing: Timing) -> (Self, bus::Running) {
+        let events = Arc::new(EventLog::new(EVENTS_KEPT));
+        let (publisher, running) = bus::start(
+            pool.clone(),
+            TOPIC,
+            events.clone(),
+            |event: &mut pb::PresenceEvent, id| event.event_id = id,
+        );
+        let presence = Self {
             state: Mutex::new(PresenceState::new(timing)),
-            events: EventLog::new(EVENTS_KEPT),
+            events,
+            publisher,
             graph: Arc::new(FriendGraph::default()),
             friends,
             pool,
             flush_stats: FlushStats::default(),
-        }
+        };
+        (presence, running)
     }
 
     fn state(&self) -> MutexGuard<'_, PresenceState> {
@@ -88,8 +111,9 @@ impl Presence {
             return;
         }
         let recipient_user_ids = recipients.iter().map(Uuid::to_string).collect();
-        self.events.publish(|event_id| pb::PresenceEvent {
-            event_id,
+        self.publisher.publish(pb::PresenceEvent {
+            // Numbered by each replica's log as it arrives.
+            event_id: 0,
             recipient_user_ids,
             payload: Some(pb::presence_event::Payload::FriendStatusChanged(
                 pb::FriendStatusChanged {

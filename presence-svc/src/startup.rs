@@ -2,7 +2,7 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use parley_common::{db, grpc};
+use parley_common::{bus, db, grpc};
 use parley_proto::presence::v1::presence_service_server::PresenceServiceServer;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
@@ -12,6 +12,8 @@ use crate::{SCHEMA, config::Config, graph, grpc::PresenceGrpc, service::Presence
 pub struct Application {
     listener: TcpListener,
     presence: Arc<Presence>,
+    /// The fan-out of events across replicas.
+    bus: bus::Running,
     config: Config,
 }
 
@@ -22,11 +24,12 @@ impl Application {
         let pool = db::pool(&config.database)?;
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
         let friends = parley_common::friends::client(&config.friends_url)?;
-        let presence = Arc::new(Presence::new(pool, friends, config.timing()));
+        let (presence, bus) = Presence::new(pool, friends, config.timing());
         let listener = TcpListener::bind(config.listen_addr).await?;
         Ok(Self {
             listener,
-            presence,
+            presence: Arc::new(presence),
+            bus,
             config: config.clone(),
         })
     }
@@ -106,6 +109,7 @@ impl Application {
             Ok(written) => tracing::info!(written, "last-seen times written at shutdown"),
             Err(error) => tracing::error!(%error, "last-seen times lost at shutdown"),
         }
+        self.bus.stop().await;
         served
     }
 }

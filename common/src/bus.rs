@@ -1,0 +1,458 @@
+//! Fan-out of a service's events across its replicas, through Postgres LISTEN/NOTIFY.
+//!
+//! A replica does not put the events it publishes straight into its own [`EventLog`]. A
+//! writer task takes what is queued, stores it as one row of the service's outbox table and
+//! sends one NOTIFY naming that row, in one statement, so the notification leaves exactly
+//! when the row commits: one row and one notification per batch, not per event. Every
+//! replica LISTENs on the channel, reads each notified row once and publishes its events into
+//! its own log in notification order, which Postgres makes the commit order, the same on
+//! every replica. A subscriber of any replica therefore sees every replica's events, each
+//! once.
+//!
+//! What may be missed is recovered or reported, never silent:
+//! - a listener that loses its connection reads, once it is back, the rows committed
+//!   meanwhile (rows are kept for [`RETENTION`]);
+//! - events that could not be queued (the queue is bounded, and fills while Postgres is
+//!   down) or read are replaced by a jump in the log's event ids, which tells subscribers to
+//!   resynchronise (see `follow`).
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use sqlx::{AssertSqlSafe, PgPool, postgres::PgListener};
+use tokio::{
+    sync::{mpsc, watch},
+    task::JoinHandle,
+    time::Instant,
+};
+
+use crate::events::EventLog;
+
+/// Where a stream of events travels: the outbox table (schema-qualified, created by the
+/// service's migrations with columns `id bigserial`, `channel text`, `after_gap boolean`,
+/// `events bytea`, `created_at timestamptz`) and the NOTIFY channel. Several topics may
+/// share one table.
+#[derive(Debug, Clone, Copy)]
+pub struct Topic {
+    pub table: &'static str,
+    pub channel: &'static str,
+}
+
+/// Events waiting to be written. Bounded: when Postgres is down for long, later events are
+/// dropped (and reported as a gap) instead of growing memory.
+const QUEUE: usize = 65_536;
+/// The most events stored in one row.
+const MAX_BATCH: usize = 1024;
+/// How long rows stay in the outbox: a listener that reconnects within this reads what it
+/// missed; one away longer reports a gap.
+const RETENTION: Duration = Duration::from_secs(300);
+/// How often old rows are deleted.
+const CLEANUP_EVERY: Duration = Duration::from_secs(60);
+/// Row ids remembered as read, so that a catch-up after a reconnect delivers nothing twice.
+const REMEMBERED: usize = 16_384;
+/// Rows read per query by a listener that has several notifications waiting.
+const READ_AT_ONCE: usize = 256;
+/// How long the writer may take to store what is queued when the service stops.
+const FLUSH_ON_STOP: Duration = Duration::from_secs(5);
+
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+const LAST_RETRY: Duration = Duration::from_secs(2);
+
+/// The publishing end, cheap to clone.
+pub struct Publisher<T> {
+    queue: mpsc::Sender<T>,
+    overflowed: Arc<AtomicBool>,
+    channel: &'static str,
+}
+
+impl<T> Clone for Publisher<T> {
+    fn clone(&self) -> Self {
+        Self {
+            queue: self.queue.clone(),
+            overflowed: self.overflowed.clone(),
+            channel: self.channel,
+        }
+    }
+}
+
+impl<T> Publisher<T> {
+    /// Queues one event for every replica; never waits.
+    pub fn publish(&self, event: T) {
+        if self.queue.try_send(event).is_err() {
+            metrics::counter!("parley_bus_events_dropped_total", "channel" => self.channel)
+                .increment(1);
+            if !self.overflowed.swap(true, Ordering::Relaxed) {
+                tracing::error!(
+                    channel = self.channel,
+                    "event queue full: events dropped; subscribers will be told of a gap"
+                );
+            }
+        }
+    }
+}
+
+/// The writer and listener tasks of one topic.
+pub struct Running {
+    stop: watch::Sender<bool>,
+    writer: JoinHandle<()>,
+    listener: JoinHandle<()>,
+    cleanup: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stores what is still queued (for at most a few seconds) and stops listening.
+    pub async fn stop(self) {
+        self.stop.send_replace(true);
+        if tokio::time::timeout(FLUSH_ON_STOP, self.writer)
+            .await
+            .is_err()
+        {
+            tracing::warn!("events still queued at shutdown were not stored");
+        }
+        self.listener.abort();
+        self.cleanup.abort();
+    }
+}
+
+/// Starts fanning out `topic` into `log`; `stamp` writes a log's event id into an event.
+pub fn start<T>(
+    pool: PgPool,
+    topic: Topic,
+    log: Arc<EventLog<T>>,
+    stamp: fn(&mut T, u64),
+) -> (Publisher<T>, Running)
+where
+    T: prost::Message + Default + Clone + Send + Sync + 'static,
+{
+    let (queue, queued) = mpsc::channel(QUEUE);
+    let overflowed = Arc::new(AtomicBool::new(false));
+    let (stop, stopped) = watch::channel(false);
+    let queries = Arc::new(Queries::new(topic));
+    let writer = tokio::spawn(write(
+        pool.clone(),
+        queries.clone(),
+        queued,
+        overflowed.clone(),
+        stopped,
+    ));
+    let listener = tokio::spawn(listen(pool.clone(), queries.clone(), log, stamp));
+    let cleanup = tokio::spawn(clean_up(pool, queries));
+    let publisher = Publisher {
+        queue,
+        overflowed,
+        channel: topic.channel,
+    };
+    let running = Running {
+        stop,
+        writer,
+        listener,
+        cleanup,
+    };
+    (publisher, running)
+}
+
+/// The statements of one topic, built once (the table name is code, never input).
+struct Queries {
+    channel: &'static str,
+    store: Arc<str>,
+    read: Arc<str>,
+    since: Arc<str>,
+    newest: Arc<str>,
+    delete_old: Arc<str>,
+}
+
+impl Queries {
+    fn new(topic: Topic) -> Self {
+        let table = topic.table;
+        Self {
+            channel: topic.channel,
+            store: format!(
+                "WITH stored AS (INSERT INTO {table} (channel, after_gap, events) \
+                 VALUES ($1, $2, $3) RETURNING id) \
+                 SELECT pg_notify($1, id::text) FROM stored"
+            )
+            .into(),
+            read: format!(
+                "SELECT id, after_gap, events FROM {table} WHERE id = ANY($1) AND channel = $2"
+            )
+            .into(),
+            since: format!(
+                "SELECT id, after_gap, events FROM {table} \
+                 WHERE id > $1 AND channel = $2 ORDER BY id"
+            )
+            .into(),
+            newest: format!("SELECT coalesce(max(id), 0) FROM {table} WHERE channel = $1").into(),
+            delete_old: format!(
+                "DELETE FROM {table} WHERE channel = $1 AND created_at < now() - make_interval(secs => $2)"
+            )
+            .into(),
+        }
+    }
+}
+
+/// One stored batch.
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    after_gap: bool,
+    events: Vec<u8>,
+}
+
+/// Takes queued events in batches and stores each batch with its notification, in order;
+/// retries with backoff while Postgres is away.
+async fn write<T: prost::Message>(
+    pool: PgPool,
+    queries: Arc<Queries>,
+    mut queued: mpsc::Receiver<T>,
+    overflowed: Arc<AtomicBool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut batch = Vec::new();
+    while let Some(first) = next_event(&mut queued, &mut stop).await {
+        batch.clear();
+        first.encode_length_delimited(&mut batch).ok();
+        let mut count = 1;
+        while count < MAX_BATCH {
+            let Ok(event) = queued.try_recv() else { break };
+            // Encoding into a Vec cannot run out of room.
+            event.encode_length_delimited(&mut batch).ok();
+            count += 1;
+        }
+        let after_gap = overflowed.swap(false, Ordering::Relaxed);
+        let mut retry = FIRST_RETRY;
+        loop {
+            let stored = sqlx::query(AssertSqlSafe(queries.store.clone()))
+                .bind(queries.channel)
+                .bind(after_gap)
+                .bind(&batch)
+                .execute(&pool)
+                .await;
+            match stored {
+                Ok(_) => {
+                    metrics::counter!("parley_bus_batches_total", "channel" => queries.channel)
+                        .increment(1);
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(channel = queries.channel, %error, "cannot store events; retrying");
+                    tokio::time::sleep(retry).await;
+                    retry = (retry * 2).min(LAST_RETRY);
+                }
+            }
+        }
+    }
+}
+
+/// The next queued event; once stopping, only what is already queued.
+async fn next_event<T>(
+    queued: &mut mpsc::Receiver<T>,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<T> {
+    if *stop.borrow() {
+        return queued.try_recv().ok();
+    }
+    tokio::select! {
+        biased;
+        event = queued.recv() => event,
+        _ = stop.changed() => queued.try_recv().ok(),
+    }
+}
+
+/// Reads every notified batch into `log`, reconnecting and catching up after an outage.
+async fn listen<T>(
+    pool: PgPool,
+    queries: Arc<Queries>,
+    log: Arc<EventLog<T>>,
+    stamp: fn(&mut T, u64),
+) where
+    T: prost::Message + Default + Clone + Send + Sync + 'static,
+{
+    let mut delivery = Delivery {
+        log,
+        stamp,
+        read: BTreeSet::new(),
+    };
+    // Rows older than the first connection were delivered before this replica existed.
+    let mut lost_at: Option<Instant> = None;
+    let mut retry = FIRST_RETRY;
+    loop {
+        match subscribe(&pool, &queries, &mut delivery, lost_at).await {
+            Ok(mut listener) => {
+                retry = FIRST_RETRY;
+                if let Err(error) = relay(&mut listener, &pool, &queries, &mut delivery).await {
+                    tracing::warn!(channel = queries.channel, %error, "event listener lost its connection");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(channel = queries.channel, %error, "cannot listen for events");
+            }
+        }
+        lost_at.get_or_insert_with(Instant::now);
+        tokio::time::sleep(retry).await;
+        retry = (retry * 2).min(LAST_RETRY);
+    }
+}
+
+/// LISTENs, then reads what was committed while the listener was away (`lost_at`), or, on
+/// the first connection, notes where this replica's history begins.
+async fn subscribe<T>(
+    pool: &PgPool,
+    queries: &Queries,
+    delivery: &mut Delivery<T>,
+    lost_at: Option<Instant>,
+) -> Result<PgListener, sqlx::Error>
+where
+    T: prost::Message + Default + Clone + Send + Sync + 'static,
+{
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.eager_reconnect(false);
+    listener.listen(queries.channel).await?;
+    match lost_at {
+        None => {
+            let newest: i64 = sqlx::query_scalar(AssertSqlSafe(queries.newest.clone()))
+                .bind(queries.channel)
+                .fetch_one(pool)
+                .await?;
+            delivery.remember(newest);
+        }
+        Some(lost_at) => {
+            if lost_at.elapsed() >= RETENTION {
+                tracing::warn!(
+                    channel = queries.channel,
+                    "away too long: events were missed"
+                );
+                delivery.log.skip();
+            }
+            // Ids are taken before commit, so a row committed late may have an id a little
+            // below the newest one read: look back a window and skip what was read.
+            let from = delivery.newest().saturating_sub(REMEMBERED as i64 / 2);
+            let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(queries.since.clone()))
+                .bind(from)
+                .bind(queries.channel)
+                .fetch_all(pool)
+                .await?;
+            tracing::info!(
+                channel = queries.channel,
+                rows = rows.len(),
+                "caught up with events"
+            );
+            for row in rows {
+                delivery.deliver(row);
+            }
+        }
+    }
+    Ok(listener)
+}
+
+/// Relays notifications until the connection breaks.
+async fn relay<T>(
+    listener: &mut PgListener,
+    pool: &PgPool,
+    queries: &Queries,
+    delivery: &mut Delivery<T>,
+) -> Result<(), sqlx::Error>
+where
+    T: prost::Message + Default + Clone + Send + Sync + 'static,
+{
+    let mut ids = Vec::with_capacity(READ_AT_ONCE);
+    loop {
+        let Some(notification) = listener.try_recv().await? else {
+            return Ok(());
+        };
+        ids.clear();
+        ids.extend(notification.payload().parse::<i64>().ok());
+        while ids.len() < READ_AT_ONCE {
+            let Some(more) = listener.next_buffered() else {
+                break;
+            };
+            ids.extend(more.payload().parse::<i64>().ok());
+        }
+        let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(queries.read.clone()))
+            .bind(&ids)
+            .bind(queries.channel)
+            .fetch_all(pool)
+            .await?;
+        // Deliver in notification order, which is commit order.
+        let mut by_id: HashMap<i64, Row> = rows.into_iter().map(|row| (row.id, row)).collect();
+        for id in &ids {
+            match by_id.remove(id) {
+                Some(row) => delivery.deliver(row),
+                // Deleted already: only if this replica was stalled for minutes.
+                None => delivery.log.skip(),
+            }
+        }
+    }
+}
+
+/// Puts rows' events into the log, each row once.
+struct Delivery<T> {
+    log: Arc<EventLog<T>>,
+    stamp: fn(&mut T, u64),
+    read: BTreeSet<i64>,
+}
+
+impl<T> Delivery<T>
+where
+    T: prost::Message + Default + Clone + Send + Sync + 'static,
+{
+    fn deliver(&mut self, row: Row) {
+        if !self.remember(row.id) {
+            return;
+        }
+        if row.after_gap {
+            self.log.skip();
+        }
+        let mut bytes = row.events.as_slice();
+        while !bytes.is_empty() {
+            match T::decode_length_delimited(&mut bytes) {
+                Ok(mut event) => {
+                    let stamp = self.stamp;
+                    self.log.publish(|id| {
+                        stamp(&mut event, id);
+                        event
+                    });
+                }
+                Err(error) => {
+                    tracing::error!(row = row.id, %error, "cannot decode stored events");
+                    self.log.skip();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Notes `id` as read; false if it was already.
+    fn remember(&mut self, id: i64) -> bool {
+        let new = self.read.insert(id);
+        while self.read.len() > REMEMBERED {
+            self.read.pop_first();
+        }
+        new
+    }
+
+    fn newest(&self) -> i64 {
+        self.read.last().copied().unwrap_or(0)
+    }
+}
+
+/// Deletes rows past their retention, every minute, on every replica (harmless twice).
+async fn clean_up(pool: PgPool, queries: Arc<Queries>) {
+    let mut tick = tokio::time::interval(CLEANUP_EVERY);
+    loop {
+        tick.tick().await;
+        let deleted = sqlx::query(AssertSqlSafe(queries.delete_old.clone()))
+            .bind(queries.channel)
+            .bind(RETENTION.as_secs_f64())
+            .execute(&pool)
+            .await;
+        if let Err(error) = deleted {
+            tracing::warn!(channel = queries.channel, %error, "cannot delete old events");
+        }
+    }
+}
