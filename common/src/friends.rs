@@ -4,24 +4,25 @@
 use std::future::Future;
 
 use parley_proto::friends::v1::{self as friends, friends_service_client::FriendsServiceClient};
-use tonic::{Status, service::interceptor::InterceptedService, transport::Channel};
+use tonic::{Status, service::interceptor::InterceptedService};
 use uuid::Uuid;
 
 use crate::{
     follow::{Followed, follow},
-    grpc,
     propagation::InjectTraceContext,
+    replicas::{Choice, Replicas},
 };
 
-pub type FriendsClient = FriendsServiceClient<InterceptedService<Channel, InjectTraceContext>>;
+pub type FriendsClient = FriendsServiceClient<InterceptedService<Replicas, InjectTraceContext>>;
 
 /// The most ids friends-svc's `GetUsers` takes in one call.
 const USERS_PER_CALL: usize = 1000;
 
-/// A client of friends-svc at `url` that carries the caller's trace; it connects on first use.
-pub fn client(url: &str) -> anyhow::Result<FriendsClient> {
+/// A client of friends-svc at `urls` (one or several replicas, comma-separated) that carries
+/// the caller's trace; it connects on first use.
+pub fn client(urls: &str) -> anyhow::Result<FriendsClient> {
     Ok(FriendsServiceClient::with_interceptor(
-        grpc::lazy_channel(url)?,
+        Replicas::new(urls, Choice::Spread)?,
         InjectTraceContext,
     ))
 }

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use parley_common::propagation::InjectTraceContext;
+use parley_common::{
+    propagation::InjectTraceContext,
+    replicas::{Choice, Replicas},
+};
 use parley_proto::{
     chat::v1::chat_service_client::ChatServiceClient,
     friends::v1::friends_service_client::FriendsServiceClient,
@@ -16,7 +19,7 @@ use tonic_health::pb::{
 
 use crate::config::Config;
 
-type Traced = InterceptedService<Channel, InjectTraceContext>;
+type Traced = InterceptedService<Replicas, InjectTraceContext>;
 
 /// The largest answer the edge reads from a service.
 const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
@@ -30,7 +33,8 @@ pub struct Backends {
     pub chat: ChatServiceClient<Traced>,
     pub presence: PresenceServiceClient<Traced>,
     pub friends: FriendsServiceClient<Traced>,
-    health: [(&'static str, HealthClient<Channel>); 3],
+    /// Each replica's health client, by service name.
+    health: Vec<(&'static str, String, HealthClient<Channel>)>,
     /// Deadline of every unary call.
     pub timeout: Duration,
 }
@@ -48,28 +52,43 @@ pub struct InvalidUrl {
 #[derive(Debug, Serialize)]
 pub struct Readiness {
     pub ready: bool,
-    /// Each backend's health: `SERVING`, or why not.
+    /// Each backend's health: `SERVING` when a replica serves, or why not.
     pub backends: std::collections::BTreeMap<&'static str, String>,
+    /// Each replica's health, by URL, when a service has several.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub replicas: std::collections::BTreeMap<String, String>,
 }
 
 impl Backends {
     /// Prepares the clients. Connections are made on first use and remade after a backend
     /// restarts, so the edge starts before its backends and survives their restarts.
+    ///
+    /// Each URL setting may list several replicas. Chat and friends calls are spread over
+    /// them; presence calls all go to the first that answers, because presence-svc keeps
+    /// sessions in memory (see docs/decisions/0005-replicas.md).
     pub fn connect_lazy(config: &Config) -> Result<Self, InvalidUrl> {
-        let chat = channel("chat", &config.chat_url)?;
-        let presence = channel("presence", &config.presence_url)?;
-        let friends = channel("friends", &config.friends_url)?;
+        let chat = replicas("chat", &config.chat_url, Choice::Spread)?;
+        let presence = replicas("presence", &config.presence_url, Choice::FirstAnswering)?;
+        let friends = replicas("friends", &config.friends_url, Choice::Spread)?;
+        let health = [
+            ("chat", &chat),
+            ("presence", &presence),
+            ("friends", &friends),
+        ]
+        .into_iter()
+        .flat_map(|(name, replicas)| {
+            replicas.each().map(move |(url, channel)| {
+                (name, url.to_owned(), HealthClient::new(channel.clone()))
+            })
+        })
+        .collect();
         Ok(Self {
             // A `sync` answer may carry hundreds of messages of 4000 characters.
-            chat: ChatServiceClient::with_interceptor(chat.clone(), InjectTraceContext)
+            chat: ChatServiceClient::with_interceptor(chat, InjectTraceContext)
                 .max_decoding_message_size(MAX_ANSWER_BYTES),
-            presence: PresenceServiceClient::with_interceptor(presence.clone(), InjectTraceContext),
-            friends: FriendsServiceClient::with_interceptor(friends.clone(), InjectTraceContext),
-            health: [
-                ("chat", HealthClient::new(chat)),
-                ("presence", HealthClient::new(presence)),
-                ("friends", HealthClient::new(friends)),
-            ],
+            presence: PresenceServiceClient::with_interceptor(presence, InjectTraceContext),
+            friends: FriendsServiceClient::with_interceptor(friends, InjectTraceContext),
+            health,
             timeout: config.grpc_timeout,
         })
     }
@@ -82,9 +101,10 @@ impl Backends {
         request
     }
 
-    /// Asks every backend's `grpc.health.v1` service at once.
+    /// Asks every replica's `grpc.health.v1` service at once; a backend is ready when one of
+    /// its replicas serves.
     pub async fn readiness(&self) -> Readiness {
-        let checks = self.health.iter().map(|(name, client)| {
+        let checks = self.health.iter().map(|(name, url, client)| {
             let mut client = client.clone();
             async move {
                 let request = HealthCheckRequest {
@@ -99,24 +119,35 @@ impl Backends {
                     Ok(Err(status)) => format!("UNAVAILABLE: {}", status.code()),
                     Err(_) => "UNAVAILABLE: no answer in time".to_owned(),
                 };
-                (*name, state)
+                (*name, url.clone(), state)
             }
         });
-        let backends: std::collections::BTreeMap<_, _> = futures_util::future::join_all(checks)
-            .await
+        let answers = futures_util::future::join_all(checks).await;
+        let mut backends = std::collections::BTreeMap::new();
+        for (name, _, state) in &answers {
+            let best = backends.entry(*name).or_insert_with(|| state.clone());
+            if state == "SERVING" {
+                *best = state.clone();
+            }
+        }
+        let several = answers.len() > backends.len();
+        let replicas = answers
             .into_iter()
+            .filter(|_| several)
+            .map(|(_, url, state)| (url, state))
             .collect();
         Readiness {
             ready: backends.values().all(|state| state == "SERVING"),
             backends,
+            replicas,
         }
     }
 }
 
-fn channel(name: &'static str, url: &str) -> Result<Channel, InvalidUrl> {
-    parley_common::grpc::lazy_channel(url).map_err(|source| InvalidUrl {
+fn replicas(name: &'static str, urls: &str, choice: Choice) -> Result<Replicas, InvalidUrl> {
+    Replicas::new(urls, choice).map_err(|source| InvalidUrl {
         name,
-        url: url.to_owned(),
+        url: urls.to_owned(),
         source,
     })
 }

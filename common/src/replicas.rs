@@ -1,0 +1,176 @@
+//! A gRPC client channel over every replica of a service: calls are spread over the replicas
+//! that answer, and a replica whose connection fails is left alone for a moment.
+//!
+//! A URL setting may list replicas separated by commas
+//! (`http://10.0.0.1:50053,http://10.0.0.2:50053`). A failed connection fails that one call
+//! with `UNAVAILABLE` (its body may be half sent, so it is not retried here: callers retry,
+//! clients with the same `clientMsgId`), and the replica is skipped for [`RESTING`] while
+//! the others take its calls.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use futures_util::future::BoxFuture;
+use tonic::{
+    body::Body,
+    transport::{Channel, Error},
+};
+use tower::{BoxError, Service, ServiceExt};
+
+use crate::grpc::lazy_channel;
+
+/// How long a replica whose connection failed gets no calls.
+const RESTING: Duration = Duration::from_secs(2);
+
+/// Which replica takes a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    /// Each call to the next replica in turn: for services whose replicas share all state.
+    Spread,
+    /// Every call to the first replica that answers, in the order listed: for a service that
+    /// keeps state in memory and must see all of it in one place (presence-svc).
+    FirstAnswering,
+}
+
+/// Clients of one service's replicas; cloning is cheap and clones share the connections.
+#[derive(Clone)]
+pub struct Replicas {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    replicas: Vec<Replica>,
+    choice: Choice,
+    next: AtomicUsize,
+}
+
+struct Replica {
+    url: String,
+    channel: Channel,
+    resting_until: Mutex<Option<Instant>>,
+}
+
+impl Replica {
+    fn resting(&self, now: Instant) -> bool {
+        self.lock().is_some_and(|until| until > now)
+    }
+
+    fn rest(&self) {
+        *self.lock() = Some(Instant::now() + RESTING);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        // A plain value: a poisoned lock still holds a usable one.
+        self.resting_until
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl std::fmt::Debug for Replicas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<&str> = self.urls().collect();
+        f.debug_struct("Replicas")
+            .field("urls", &urls)
+            .field("choice", &self.inner.choice)
+            .finish()
+    }
+}
+
+/// The URLs of a comma-separated list, trimmed, empty entries left out.
+pub fn split_urls(urls: &str) -> impl Iterator<Item = &str> {
+    urls.split(',').map(str::trim).filter(|url| !url.is_empty())
+}
+
+impl Replicas {
+    /// Lazy channels to every URL of the comma-separated `urls` (at least one).
+    pub fn new(urls: &str, choice: Choice) -> Result<Self, Error> {
+        let replicas = split_urls(urls)
+            .map(|url| {
+                Ok(Replica {
+                    url: url.to_owned(),
+                    channel: lazy_channel(url)?,
+                    resting_until: Mutex::new(None),
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        if replicas.is_empty() {
+            // The same error a malformed URL gives.
+            lazy_channel("")?;
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                replicas,
+                choice,
+                next: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// Each replica's URL and channel, for per-replica health checks.
+    pub fn each(&self) -> impl Iterator<Item = (&str, &Channel)> {
+        self.inner
+            .replicas
+            .iter()
+            .map(|replica| (replica.url.as_str(), &replica.channel))
+    }
+
+    fn urls(&self) -> impl Iterator<Item = &str> {
+        self.each().map(|(url, _)| url)
+    }
+
+    /// The index of the replica for the next call: the chosen one among those not resting,
+    /// or, when all rest, the chosen one anyway (better a try than a certain failure).
+    fn pick(&self) -> usize {
+        let count = self.inner.replicas.len().max(1);
+        let start = match self.inner.choice {
+            Choice::Spread => self.inner.next.fetch_add(1, Ordering::Relaxed) % count,
+            Choice::FirstAnswering => 0,
+        };
+        let now = Instant::now();
+        (0..count)
+            .map(|offset| (start + offset) % count)
+            .find(|&index| {
+                self.inner
+                    .replicas
+                    .get(index)
+                    .is_some_and(|replica| !replica.resting(now))
+            })
+            .unwrap_or(start)
+    }
+}
+
+impl Service<http::Request<Body>> for Replicas {
+    type Response = http::Response<Body>;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Readiness is the chosen channel's, awaited in `call`.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let inner = self.inner.clone();
+        let index = self.pick();
+        Box::pin(async move {
+            // `new` made at least one replica and `pick` returns one of their indexes: this
+            // cannot miss, but an answer is better than a panic.
+            let Some(replica) = inner.replicas.get(index) else {
+                return Err(tonic::Status::unavailable("no replica").into());
+            };
+            let answer = replica.channel.clone().oneshot(request).await;
+            if let Err(error) = &answer {
+                tracing::warn!(replica = %replica.url, %error, "replica unreachable; resting it");
+                replica.rest();
+            }
+            Ok(answer?)
+        })
+    }
+}
