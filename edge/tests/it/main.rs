@@ -6,6 +6,7 @@
 mod support;
 
 mod auth;
+mod authorization;
 mod chat_messages;
 mod chat_rooms;
 mod deploy_files;
@@ -14,6 +15,7 @@ mod friends;
 mod hostile_input;
 mod http_endpoints;
 mod official_client;
+mod replicas;
 mod services;
 mod status;
 mod traces;

@@ -69,6 +69,106 @@ async fn stop_signal(stopped: oneshot::Receiver<()>) {
     let _ = stopped.await;
 }
 
+fn any_port() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// A friends-svc on `database`.
+pub async fn start_friends(database: &TestDatabase) -> Running {
+    let friends =
+        parley_friends_svc::startup::Application::build(&parley_friends_svc::config::Config {
+            metrics_addr: None,
+            listen_addr: any_port(),
+            database: database.args(),
+        })
+        .await
+        .expect("friends-svc starts");
+    let addr = friends.local_addr().unwrap();
+    spawn_until_stopped(addr, |stopped| async move {
+        friends
+            .run_until_stopped(stop_signal(stopped))
+            .await
+            .unwrap();
+    })
+}
+
+/// A presence-svc on `database` with the default timing.
+pub async fn start_presence_for(database: &TestDatabase, friends_url: &str) -> Running {
+    let timing = Timing::default();
+    start_presence(parley_presence_svc::config::Config {
+        metrics_addr: None,
+        listen_addr: any_port(),
+        friends_url: friends_url.to_owned(),
+        heartbeat_timeout: timing.heartbeat_timeout,
+        grace: timing.grace,
+        lease_ttl: timing.lease_ttl,
+        flush_interval: timing.flush_interval,
+        database: database.args(),
+    })
+    .await
+}
+
+/// A chat-svc on `database` that asks friends-svc at `friends_url`.
+pub async fn start_chat(
+    database: &TestDatabase,
+    friends_url: &str,
+    message_rate_per_minute: u32,
+) -> Running {
+    let chat = parley_chat_svc::startup::Application::build(&parley_chat_svc::config::Config {
+        metrics_addr: None,
+        listen_addr: any_port(),
+        friends_url: friends_url.to_owned(),
+        message_rate_per_minute,
+        database: database.args(),
+    })
+    .await
+    .expect("chat-svc starts");
+    let addr = chat.local_addr().unwrap();
+    spawn_until_stopped(addr, |stopped| async move {
+        chat.run_until_stopped(stop_signal(stopped)).await.unwrap();
+    })
+}
+
+/// Where an edge finds each service: one URL, or several replicas separated by commas.
+pub struct Backends {
+    pub chat: String,
+    pub presence: String,
+    pub friends: String,
+}
+
+/// An edge in front of `backends`.
+pub async fn start_edge(
+    backends: Backends,
+    auth: EdgeAuth,
+    timing: Timing,
+    allowed_origins: Vec<String>,
+) -> Running {
+    let edge_config = EdgeConfig {
+        listen_addr: any_port(),
+        chat_url: backends.chat,
+        presence_url: backends.presence,
+        friends_url: backends.friends,
+        grpc_timeout: Duration::from_secs(5),
+        lease_interval: timing.lease_interval,
+        max_packet_bytes: 64 * 1024,
+        allowed_origins,
+        auth: AuthArgs {
+            jwt_secret: auth.secret,
+            jwt_public_key_file: auth.public_key,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_leeway: Duration::from_secs(0),
+        },
+    };
+    let edge = parley_edge::startup::Application::build(&edge_config)
+        .await
+        .expect("the edge starts");
+    let addr = edge.local_addr().unwrap();
+    spawn_until_stopped(addr, |stopped| async move {
+        edge.run_until_stopped(stop_signal(stopped)).await.unwrap();
+    })
+}
+
 /// How the test edge checks tokens.
 #[derive(Clone)]
 pub struct EdgeAuth {
@@ -147,76 +247,33 @@ impl TestSystem {
         allowed_origins: Vec<String>,
     ) -> Self {
         let database = TestDatabase::create().await;
-        let database_args = database.args();
-        let any_port: SocketAddr = "127.0.0.1:0".parse().unwrap();
 
-        let friends =
-            parley_friends_svc::startup::Application::build(&parley_friends_svc::config::Config {
-                metrics_addr: None,
-                listen_addr: any_port,
-                database: database_args.clone(),
-            })
-            .await
-            .expect("friends-svc starts");
-        let friends_addr = friends.local_addr().unwrap();
-        let friends = spawn_until_stopped(friends_addr, |stopped| async move {
-            friends
-                .run_until_stopped(stop_signal(stopped))
-                .await
-                .unwrap();
-        });
+        let friends = start_friends(&database).await;
+        let friends_url = format!("http://{}", friends.addr);
 
         let presence_config = parley_presence_svc::config::Config {
             metrics_addr: None,
-            listen_addr: any_port,
-            friends_url: format!("http://{friends_addr}"),
+            listen_addr: any_port(),
+            friends_url: friends_url.clone(),
             heartbeat_timeout: timing.heartbeat_timeout,
             grace: timing.grace,
             lease_ttl: timing.lease_ttl,
             flush_interval: timing.flush_interval,
-            database: database_args.clone(),
+            database: database.args(),
         };
         let presence = start_presence(presence_config.clone()).await;
-        let presence_addr = presence.addr;
-
-        let chat = parley_chat_svc::startup::Application::build(&parley_chat_svc::config::Config {
-            metrics_addr: None,
-            listen_addr: any_port,
-            friends_url: format!("http://{friends_addr}"),
-            message_rate_per_minute: timing.message_rate_per_minute,
-            database: database_args.clone(),
-        })
-        .await
-        .expect("chat-svc starts");
-        let chat_addr = chat.local_addr().unwrap();
-        let chat = spawn_until_stopped(chat_addr, |stopped| async move {
-            chat.run_until_stopped(stop_signal(stopped)).await.unwrap();
-        });
-
-        let edge_config = EdgeConfig {
-            listen_addr: any_port,
-            chat_url: format!("http://{chat_addr}"),
-            presence_url: format!("http://{presence_addr}"),
-            friends_url: format!("http://{friends_addr}"),
-            grpc_timeout: Duration::from_secs(5),
-            lease_interval: timing.lease_interval,
-            max_packet_bytes: 64 * 1024,
-            allowed_origins,
-            auth: AuthArgs {
-                jwt_secret: auth.secret,
-                jwt_public_key_file: auth.public_key,
-                jwt_issuer: None,
-                jwt_audience: None,
-                jwt_leeway: Duration::from_secs(0),
+        let chat = start_chat(&database, &friends_url, timing.message_rate_per_minute).await;
+        let edge = start_edge(
+            Backends {
+                chat: format!("http://{}", chat.addr),
+                presence: format!("http://{}", presence.addr),
+                friends: friends_url,
             },
-        };
-        let edge = parley_edge::startup::Application::build(&edge_config)
-            .await
-            .expect("the edge starts");
-        let edge_addr = edge.local_addr().unwrap();
-        let edge = spawn_until_stopped(edge_addr, |stopped| async move {
-            edge.run_until_stopped(stop_signal(stopped)).await.unwrap();
-        });
+            auth,
+            timing,
+            allowed_origins,
+        )
+        .await;
 
         Self {
             database,
