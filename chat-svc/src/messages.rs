@@ -143,6 +143,15 @@ impl Messages {
         }
     }
 
+    /// In a direct room, a block between the two members stops whatever would reach the
+    /// other: messages, but also typing and edits, which the other sees as surely.
+    async fn require_unblocked(&self, room: &RoomMembers, me: Uuid) -> Result<(), Error> {
+        match room.other_than(me) {
+            Some(other) => self.chat.blocks.require_none(me, &[other]).await,
+            None => Ok(()),
+        }
+    }
+
     pub async fn send(&self, me: Uuid, outgoing: Outgoing) -> Result<pb::Message, Error> {
         let content = validate_content(&outgoing.content)?;
         let message_type = match outgoing.message_type.unwrap_or(pb::MessageType::Text) {
@@ -187,9 +196,8 @@ impl Messages {
 
         let (room, private_to) = match outgoing.target {
             Target::Room(room) => {
-                if let Some(other) = self.require_member(room, me).await?.other_than(me) {
-                    self.chat.blocks.require_none(me, &[other]).await?;
-                }
+                let members = self.require_member(room, me).await?;
+                self.require_unblocked(&members, me).await?;
                 (room, None)
             }
             Target::Receiver(receiver) => {
@@ -376,6 +384,7 @@ impl Messages {
                 "only the author can edit a message",
             ));
         }
+        self.require_unblocked(&members, me).await?;
         let edited =
             repo::edit_message(&mut db, id, &content)
                 .await?
@@ -415,7 +424,8 @@ impl Messages {
     /// Relays typing to the other members; an unrefreshed `true` ends after 6 s with a
     /// `false`. Nothing here touches the database once the room's members are cached.
     pub async fn typing(&self, me: Uuid, room: Uuid, is_typing: bool) -> Result<(), Error> {
-        self.require_member(room, me).await?;
+        let members = self.require_member(room, me).await?;
+        self.require_unblocked(&members, me).await?;
         let username = self
             .profiles
             .get(&[me])
