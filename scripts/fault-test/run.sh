@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Fault test: chat under a steady load while processes die. Starts 2 edges and FAULT_REPLICAS
+# replicas of friends-svc, presence-svc and chat-svc on a fresh database, connects 24 users
+# (client.mjs, the official socket.io-client with its auto-reconnect), and, under load:
+#   1. kill -9 an edge, restart it after 2 s (its clients reconnect to the same URL);
+#   2. kill -9 a chat-svc replica, restart it after 2 s;
+#   3. restart Postgres (pg_ctlcluster ... restart; needs root).
+# Then it checks that every acknowledged message reached every member of its room, was stored
+# once, and that each room's seqs run 1..N without a gap. Exit 0 only when all runs pass.
+#
+#   scripts/fault-test/run.sh            one run
+#   scripts/fault-test/run.sh --runs 3   three in a row, stopping at the first failure
+#
+# Settings (environment): BIN_DIR (the four binaries; default target/release, not built here),
+# FAULT_REPLICAS (2; 1 = one replica of each service behind both edges), FAULT_USERS (24),
+# FAULT_RATE (3 messages/s per user), FAULT_PORT_OFFSET (1000: edges on 4000/4010, services on
+# 51051-51053/51061-51063, metrics on 10101-10103/10111-10113), FAULT_ADMIN_DATABASE_URL
+# (postgres://postgres@127.0.0.1:5432/postgres), FAULT_DATABASE (parley_fault, dropped and
+# created again by every run), FAULT_PG_RESTART (the command that restarts Postgres),
+# FAULT_FAULTS (which faults, in order; default "edge chat postgres"), FAULT_KEEP_GOING=1
+# (with --runs: do not stop at the first failure). See README.md.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+bin_dir=${BIN_DIR:-$root/target/release}
+runs=1
+while (($#)); do
+  case "$1" in
+    --runs) runs=${2:?--runs needs a number}; shift 2 ;;
+    --runs=*) runs=${1#--runs=}; shift ;;
+    -h | --help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+[[ "$runs" =~ ^[1-9][0-9]*$ ]] || { echo "--runs needs a number of 1 or more" >&2; exit 2; }
+
+replicas=${FAULT_REPLICAS:-2}
+edges=2
+offset=${FAULT_PORT_OFFSET:-1000}
+admin_url=${FAULT_ADMIN_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+database=${FAULT_DATABASE:-parley_fault}
+pg_restart=${FAULT_PG_RESTART:-"pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql 2>/dev/null | head -n 1) main restart"}
+faults=${FAULT_FAULTS:-edge chat postgres}
+# Steady load before the first fault, between faults and after the last one (seconds).
+warmup=8 between=12 tail=10 down_for=2
+
+log_root=$(mktemp -d "${TMPDIR:-/tmp}/parley-fault.XXXXXX")
+say() { printf '[run.sh %s] %s\n' "$(date +%T)" "$*"; }
+
+for name in edge friends-svc presence-svc chat-svc; do
+  [[ -x "$bin_dir/$name" ]] || { echo "no $bin_dir/$name: build first (cargo build --release) or set BIN_DIR" >&2; exit 2; }
+done
+command -v psql >/dev/null || { echo "psql is needed to create the test database" >&2; exit 2; }
+command -v node >/dev/null || { echo "node (18+) is needed for the clients" >&2; exit 2; }
+if [[ ! -d "$here/node_modules/socket.io-client" ]] ||
+   [[ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]]; then
+  npm ci --prefix "$here" --no-audit --no-fund --loglevel=error
+fi
+
+# Ports of instance k: the default port + offset + 10*k.
+declare -A base_port=([edge]=3000 [friends-svc]=50051 [presence-svc]=50052 [chat-svc]=50053)
+declare -A base_metrics=([friends-svc]=9101 [presence-svc]=9102 [chat-svc]=9103)
+declare -A addr_var=([edge]=PARLEY_EDGE_ADDR [friends-svc]=PARLEY_FRIENDS_ADDR
+  [presence-svc]=PARLEY_PRESENCE_ADDR [chat-svc]=PARLEY_CHAT_ADDR)
+declare -A metrics_var=([friends-svc]=PARLEY_FRIENDS_METRICS_ADDR
+  [presence-svc]=PARLEY_PRESENCE_METRICS_ADDR [chat-svc]=PARLEY_CHAT_METRICS_ADDR)
+addr() { echo "127.0.0.1:$((base_port[$1] + offset + 10 * $2))"; }
+urls() {
+  local list=() k
+  for ((k = 0; k < replicas; k++)); do list+=("http://$(addr "$1" "$k")"); done
+  (IFS=,; echo "${list[*]}")
+}
+
+export DATABASE_URL=${admin_url%/*}/$database
+export PARLEY_JWT_SECRET=parley-fault-test-secret
+export PARLEY_FRIENDS_URL PARLEY_PRESENCE_URL PARLEY_CHAT_URL
+PARLEY_FRIENDS_URL=$(urls friends-svc)
+PARLEY_PRESENCE_URL=$(urls presence-svc)
+PARLEY_CHAT_URL=$(urls chat-svc)
+# Every user sends several messages a second: the default 60 a minute would refuse most.
+export PARLEY_MESSAGE_RATE_PER_MINUTE=0
+# 3 services x 2 replicas share Postgres' connections with whatever else runs on it.
+export PARLEY_DB_MAX_CONNECTIONS=${PARLEY_DB_MAX_CONNECTIONS:-8}
+export RUST_LOG=${RUST_LOG:-info}
+
+# Instances are COMPONENT.k; their pids, and where this run's logs go.
+declare -A pids=()
+instances=()
+for name in friends-svc presence-svc chat-svc; do
+  for ((k = 0; k < replicas; k++)); do instances+=("$name.$k"); done
+done
+for ((k = 0; k < edges; k++)); do instances+=("edge.$k"); done
+log_dir=
+client_pid=
+
+start() {
+  local instance=$1 component=${1%.*} k=${1##*.} settings
+  settings=("${addr_var[$component]}=$(addr "$component" "$k")")
+  if [[ -n "${metrics_var[$component]:-}" ]]; then
+    settings+=("${metrics_var[$component]}=127.0.0.1:$((base_metrics[$component] + offset + 10 * k))")
+  fi
+  env "${settings[@]}" setsid "$bin_dir/$component" >>"$log_dir/$instance.log" 2>&1 </dev/null &
+  pids[$instance]=$!
+  disown "$!" # no "Killed" notice from bash when the test kills it
+}
+
+alive() { [[ -n "${pids[$1]:-}" ]] && kill -0 "${pids[$1]}" 2>/dev/null; }
+
+stop_everything() {
+  local instance pid
+  if [[ -n "$client_pid" ]] && kill -0 "$client_pid" 2>/dev/null; then kill -TERM "$client_pid" 2>/dev/null || true; fi
+  client_pid=
+  for instance in "${!pids[@]}"; do
+    pid=${pids[$instance]}
+    kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null || true
+  done
+  for instance in "${!pids[@]}"; do
+    pid=${pids[$instance]}
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  done
+  pids=()
+}
+trap 'stop_everything' EXIT
+trap 'exit 130' INT TERM
+
+edge_ready() { curl -fsS -o /dev/null "http://$(addr edge "$1")/readyz" 2>/dev/null; }
+
+wait_ready() {
+  local k all instance
+  for _ in $(seq 1 120); do
+    for instance in "${instances[@]}"; do
+      alive "$instance" || { say "$instance exited while starting; see $log_dir/$instance.log"; tail -n 5 "$log_dir/$instance.log"; return 1; }
+    done
+    all=1
+    for ((k = 0; k < edges; k++)); do edge_ready "$k" || all=0; done
+    ((all)) && return 0
+    sleep 0.5
+  done
+  say "not ready after 60 s"
+  return 1
+}
+
+# kill -9, then a restart after down_for seconds, as a supervisor would.
+crash_and_restart() {
+  local instance=$1
+  say "FAULT kill -9 $instance (pid ${pids[$instance]})"
+  kill -KILL "${pids[$instance]}"
+  sleep "$down_for"
+  start "$instance"
+  say "restarted $instance (pid ${pids[$instance]})"
+}
+
+# The client must still run while the faults happen; a sleep that notices when it ends.
+steady() {
+  local until=$((SECONDS + $1))
+  while ((SECONDS < until)); do
+    kill -0 "$client_pid" 2>/dev/null || { say "the clients stopped early"; return 1; }
+    sleep 0.5
+  done
+}
+
+one_run() {
+  local run=$1 status=0 instance crashed=()
+  log_dir="$log_root/run$run"
+  mkdir -p "$log_dir"
+  say "run $run: database $database, $edges edges, $replicas replica(s) of each service, logs in $log_dir"
+  psql "$admin_url" -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" \
+    -c "CREATE DATABASE $database" >/dev/null || { say "cannot create database $database"; return 2; }
+  # friends-svc first: the others ask it for users; all replicas of one service together.
+  for instance in "${instances[@]}"; do start "$instance"; done
+  wait_ready || return 2
+  say "up: edges $(addr edge 0) $(addr edge 1); chat $PARLEY_CHAT_URL"
+
+  rm -f "$log_dir/ready"
+  FAULT_EDGE_URLS="http://$(addr edge 0),http://$(addr edge 1)" READY_FILE="$log_dir/ready" \
+    RESULT_FILE="$log_dir/result.json" node "$here/client.mjs" > >(tee "$log_dir/client.log") 2>&1 &
+  client_pid=$!
+  for _ in $(seq 1 120); do
+    [[ -f "$log_dir/ready" ]] && break
+    kill -0 "$client_pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  [[ -f "$log_dir/ready" ]] || { say "the clients did not get ready"; return 2; }
+
+  steady "$warmup" || return 2
+  local fault first=1
+  for fault in $faults; do
+    ((first)) || steady "$between" || return 2
+    first=0
+    case "$fault" in
+      edge) crash_and_restart edge.0 ;;
+      chat) crash_and_restart chat-svc.0 ;;
+      postgres)
+        say "FAULT restart Postgres: $pg_restart"
+        if ! $pg_restart; then say "could not restart Postgres"; return 2; fi
+        say "Postgres is back" ;;
+      *) say "unknown fault '$fault' (FAULT_FAULTS: edge, chat, postgres)"; return 2 ;;
+    esac
+  done
+  steady "$tail" || return 2
+
+  say "stopping the load; the clients verify"
+  kill -USR2 "$client_pid"
+  wait "$client_pid" || status=$?
+  client_pid=
+
+  # A process that died by itself (not one we killed) is a crash.
+  for instance in "${instances[@]}"; do
+    alive "$instance" || crashed+=("$instance")
+  done
+  if ((${#crashed[@]})); then
+    say "CRASHED: ${crashed[*]} (see their logs)"
+    status=1
+  fi
+  if grep -l "panicked" "$log_dir"/*.log >/dev/null 2>&1; then
+    say "panics in: $(grep -l "panicked" "$log_dir"/*.log | xargs -n1 basename | tr '\n' ' ')"
+    status=1
+  fi
+  stop_everything
+  return "$status"
+}
+
+failed=0
+summaries=()
+for ((run = 1; run <= runs; run++)); do
+  status=0
+  one_run "$run" || status=$?
+  stop_everything
+  line=$(sed -n 's/^RESULT [A-Z]*: //p' "$log_root/run$run/client.log" 2>/dev/null || true)
+  if ((status == 0)); then
+    summaries+=("run $run: PASS  $line")
+  else
+    summaries+=("run $run: FAIL  ${line:-(no verification: status $status)}")
+    failed=1
+    [[ "${FAULT_KEEP_GOING:-}" == 1 ]] || break
+  fi
+done
+
+echo
+for summary in "${summaries[@]}"; do echo "$summary"; done
+echo "logs: $log_root"
+exit "$failed"
