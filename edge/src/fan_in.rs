@@ -247,12 +247,12 @@ async fn relay_chat_event(io: &SocketIo, event: chat::ChatEvent) {
             if let Some(origin) = &event.origin_socket_id {
                 operators = operators.except(own_socket(origin));
             }
-            if let Err(error) = operators
-                .emit("new-private-message", &wire::Message::from(message))
-                .await
-            {
-                tracing::warn!(%error, "some sockets did not receive a private message");
-            }
+            crate::slow_sockets::emit(
+                operators,
+                "new-private-message",
+                &wire::Message::from(message),
+            )
+            .await;
         }
         Some(ChatPayload::MessageUpdated(updated)) => {
             let payload = json!({ "message": updated.message.map(wire::Message::from) });
@@ -290,14 +290,8 @@ async fn relay_chat_event(io: &SocketIo, event: chat::ChatEvent) {
                 .iter()
                 .map(|user| user_room(user))
                 .collect();
-            if let Err(error) = namespace
-                .to(room)
-                .except(excluded)
-                .emit("user-typing", &payload)
-                .await
-            {
-                tracing::debug!(%error, "some sockets did not receive a typing event");
-            }
+            crate::slow_sockets::emit(namespace.to(room).except(excluded), "user-typing", &payload)
+                .await;
         }
         None => tracing::warn!(event_id = event.event_id, "chat event without payload"),
     }
@@ -331,8 +325,5 @@ async fn emit_to<T: Serialize>(
         return;
     }
     crate::metrics::fanned_out(event, rooms.len());
-    if let Err(error) = namespace.to(rooms).emit(event, payload).await {
-        crate::metrics::emit_dropped(event);
-        tracing::warn!(%error, event, "some sockets did not receive an event");
-    }
+    crate::slow_sockets::emit(namespace.to(rooms), event, payload).await;
 }

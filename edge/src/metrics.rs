@@ -35,3 +35,9 @@ pub fn fanned_out(event: &str, rooms: usize) {
 pub fn emit_dropped(event: &str) {
     metrics::counter!("parley_edge_dropped_emits_total", "event" => event.to_owned()).increment(1);
 }
+
+/// A socket missed an event because it did not read fast enough, and is made to resync.
+pub fn socket_lagging(namespace: &str) {
+    metrics::counter!("parley_edge_lagging_sockets_total", "namespace" => namespace.to_owned())
+        .increment(1);
+}
