@@ -17,5 +17,6 @@ mod http_endpoints;
 mod official_client;
 mod replicas;
 mod services;
+mod slow_clients;
 mod status;
 mod traces;

@@ -3,16 +3,20 @@
 //! its parent.
 
 use std::{
-    net::TcpListener,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::PathBuf,
+    process::{Command, Stdio},
     time::Duration,
 };
 
 use parley_common::testing::TestDatabase;
 use serde_json::json;
 
-use crate::support::{SioClient, system::JWT_SECRET, tokens::Person};
+use crate::support::{
+    SioClient,
+    processes::{Running, binary, free_port, terminate, wait_ready},
+    system::JWT_SECRET,
+    tokens::Person,
+};
 
 /// A span as rotel prints it.
 #[derive(Debug, Default, Clone)]
@@ -59,14 +63,6 @@ fn parse_spans(log: &str) -> Vec<Span> {
     spans
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The rotel-agent binary the Python package ships.
 fn rotel_agent() -> PathBuf {
     let output = Command::new("python3")
@@ -81,56 +77,6 @@ fn rotel_agent() -> PathBuf {
         "rotel is not installed: pip install rotel (scripts/test.sh does)"
     );
     PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
-}
-
-/// Where cargo put the workspace's binaries (next to this crate's own `edge`).
-fn binary(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_BIN_EXE_edge")).with_file_name(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run the workspace's tests (scripts/test.sh)",
-        path.display()
-    );
-    path
-}
-
-/// Processes that are killed if the test fails before it stops them itself.
-struct Running(Vec<Child>);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// Stops a process as an orchestrator would (SIGTERM), so that it flushes its spans.
-fn terminate(mut child: Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    for _ in 0..100 {
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-}
-
-async fn wait_ready(url: &str) {
-    for _ in 0..100 {
-        if reqwest::get(url)
-            .await
-            .is_ok_and(|response| response.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{url} never became ready");
 }
 
 #[tokio::test]
