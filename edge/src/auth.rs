@@ -101,6 +101,16 @@ impl Authenticator {
         })
     }
 
+    /// Who a handshake's `auth` payload proves to be: its `token`, with or without a
+    /// `Bearer ` prefix, verified.
+    pub fn identify(&self, auth: &serde_json::Value) -> Result<Identity, Unauthenticated> {
+        let token = auth
+            .get("token")
+            .and_then(serde_json::Value::as_str)
+            .ok_or(Unauthenticated)?;
+        self.verify(token.strip_prefix("Bearer ").unwrap_or(token))
+    }
+
     /// Checks a token's signature, algorithm, time window, issuer and audience, and reads
     /// who it names.
     pub fn verify(&self, token: &str) -> Result<Identity, Unauthenticated> {
@@ -232,6 +242,28 @@ mod tests {
         assert_eq!(identity.username, "Alice");
         assert_eq!(identity.user_id, dev_user_id("alice"));
         assert_ne!(dev_user_id("alice"), dev_user_id("bob"));
+    }
+
+    #[test]
+    fn a_handshake_token_may_carry_a_bearer_prefix() {
+        let auth = hs256_only("s3cret");
+        let token = dev_token("s3cret", "Alice", Duration::from_secs(60)).expect("signed");
+        let bare = auth.identify(&serde_json::json!({ "token": token }));
+        let bearer = auth.identify(&serde_json::json!({ "token": format!("Bearer {token}") }));
+        assert_eq!(bare.expect("accepted").user_id, dev_user_id("alice"));
+        assert_eq!(bearer.expect("accepted").user_id, dev_user_id("alice"));
+    }
+
+    #[test]
+    fn a_handshake_without_a_token_string_is_refused() {
+        let auth = hs256_only("s3cret");
+        for payload in [
+            serde_json::json!({}),
+            serde_json::json!({ "token": 42 }),
+            serde_json::json!("a token"),
+        ] {
+            assert!(auth.identify(&payload).is_err(), "{payload}");
+        }
     }
 
     #[test]

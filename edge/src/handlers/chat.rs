@@ -8,8 +8,8 @@ use socketioxide::extract::{Extension, SocketRef, State, TryData};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::answer;
-use crate::{auth::Identity, backends::Backends, reply::Reply, wire};
+use super::{Decoded, Raw, answer, decoded};
+use crate::{auth::Identity, backends::Backends, error::ApiError, reply::Reply, wire};
 
 /// The socketioxide room of a chat room on `/chat`.
 pub fn chat_room(room_id: &str) -> String {
@@ -128,6 +128,16 @@ fn room_data(room: Option<pb::Room>) -> Value {
     json!({ "room": room.map(wire::Room::from) })
 }
 
+fn create_room_request(payload: CreateRoom, me: &Identity) -> pb::CreateRoomRequest {
+    pb::CreateRoomRequest {
+        acting_user_id: me.user_id.to_string(),
+        name: payload.name,
+        is_group: payload.is_group,
+        member_ids: payload.member_ids.iter().map(Uuid::to_string).collect(),
+        is_public: payload.is_public,
+    }
+}
+
 async fn create_room(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -135,13 +145,7 @@ async fn create_room(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: CreateRoom| async move {
-        let request = pb::CreateRoomRequest {
-            acting_user_id: me.user_id.to_string(),
-            name: payload.name,
-            is_group: payload.is_group,
-            member_ids: payload.member_ids.iter().map(Uuid::to_string).collect(),
-            is_public: payload.is_public,
-        };
+        let request = create_room_request(payload, &me);
         let response = backends
             .chat
             .clone()
@@ -152,6 +156,14 @@ async fn create_room(
     .await;
 }
 
+fn list_rooms_request(payload: ListRooms, me: &Identity) -> pb::ListRoomsRequest {
+    pb::ListRoomsRequest {
+        acting_user_id: me.user_id.to_string(),
+        limit: payload.limit,
+        cursor: payload.cursor,
+    }
+}
+
 async fn list_rooms(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -159,11 +171,7 @@ async fn list_rooms(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: ListRooms| async move {
-        let request = pb::ListRoomsRequest {
-            acting_user_id: me.user_id.to_string(),
-            limit: payload.limit,
-            cursor: payload.cursor,
-        };
+        let request = list_rooms_request(payload, &me);
         let response = backends
             .chat
             .clone()
@@ -176,6 +184,13 @@ async fn list_rooms(
     .await;
 }
 
+fn get_room_request(payload: ByRoom, me: &Identity) -> pb::GetRoomRequest {
+    pb::GetRoomRequest {
+        acting_user_id: me.user_id.to_string(),
+        room_id: payload.room_id.to_string(),
+    }
+}
+
 async fn get_room(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -183,10 +198,7 @@ async fn get_room(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: ByRoom| async move {
-        let request = pb::GetRoomRequest {
-            acting_user_id: me.user_id.to_string(),
-            room_id: payload.room_id.to_string(),
-        };
+        let request = get_room_request(payload, &me);
         let response = backends
             .chat
             .clone()
@@ -197,6 +209,14 @@ async fn get_room(
     .await;
 }
 
+fn add_members_request(payload: AddMembers, me: &Identity) -> pb::AddMembersRequest {
+    pb::AddMembersRequest {
+        acting_user_id: me.user_id.to_string(),
+        room_id: payload.room_id.to_string(),
+        user_ids: payload.user_ids.iter().map(Uuid::to_string).collect(),
+    }
+}
+
 async fn add_members(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -204,11 +224,7 @@ async fn add_members(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: AddMembers| async move {
-        let request = pb::AddMembersRequest {
-            acting_user_id: me.user_id.to_string(),
-            room_id: payload.room_id.to_string(),
-            user_ids: payload.user_ids.iter().map(Uuid::to_string).collect(),
-        };
+        let request = add_members_request(payload, &me);
         let response = backends
             .chat
             .clone()
@@ -219,6 +235,14 @@ async fn add_members(
     .await;
 }
 
+fn remove_member_request(payload: RemoveMember, me: &Identity) -> pb::RemoveMemberRequest {
+    pb::RemoveMemberRequest {
+        acting_user_id: me.user_id.to_string(),
+        room_id: payload.room_id.to_string(),
+        user_id: payload.user_id.to_string(),
+    }
+}
+
 async fn remove_member(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -226,11 +250,7 @@ async fn remove_member(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: RemoveMember| async move {
-        let request = pb::RemoveMemberRequest {
-            acting_user_id: me.user_id.to_string(),
-            room_id: payload.room_id.to_string(),
-            user_id: payload.user_id.to_string(),
-        };
+        let request = remove_member_request(payload, &me);
         backends
             .chat
             .clone()
@@ -241,6 +261,13 @@ async fn remove_member(
     .await;
 }
 
+fn join_room_request(payload: ByRoom, me: &Identity) -> pb::JoinRoomRequest {
+    pb::JoinRoomRequest {
+        acting_user_id: me.user_id.to_string(),
+        room_id: payload.room_id.to_string(),
+    }
+}
+
 async fn join_room(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -248,10 +275,7 @@ async fn join_room(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: ByRoom| async move {
-        let request = pb::JoinRoomRequest {
-            acting_user_id: me.user_id.to_string(),
-            room_id: payload.room_id.to_string(),
-        };
+        let request = join_room_request(payload, &me);
         let response = backends
             .chat
             .clone()
@@ -262,6 +286,13 @@ async fn join_room(
     .await;
 }
 
+fn leave_room_request(payload: ByRoom, me: &Identity) -> pb::LeaveRoomRequest {
+    pb::LeaveRoomRequest {
+        acting_user_id: me.user_id.to_string(),
+        room_id: payload.room_id.to_string(),
+    }
+}
+
 async fn leave_room(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -269,10 +300,7 @@ async fn leave_room(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: ByRoom| async move {
-        let request = pb::LeaveRoomRequest {
-            acting_user_id: me.user_id.to_string(),
-            room_id: payload.room_id.to_string(),
-        };
+        let request = leave_room_request(payload, &me);
         backends
             .chat
             .clone()
@@ -378,6 +406,44 @@ pub fn register_messages(socket: &SocketRef) {
     socket.on("sync", sync);
 }
 
+/// `origin_socket_id`: the socket that sent it, which the message's events skip.
+fn send_message_request(
+    payload: SendMessage,
+    me: &Identity,
+    origin_socket_id: String,
+) -> Result<pb::SendMessageRequest, ApiError> {
+    let target = match (payload.chat_room_id, payload.receiver_id) {
+        (Some(room), None) => pb::send_message_request::Target::RoomId(room.to_string()),
+        (None, Some(receiver)) => {
+            pb::send_message_request::Target::ReceiverId(receiver.to_string())
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "payload",
+                "give chatRoomId or receiverId, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "chatRoomId",
+                "chatRoomId or receiverId is required",
+            ));
+        }
+    };
+    Ok(pb::SendMessageRequest {
+        acting_user_id: me.user_id.to_string(),
+        target: Some(target),
+        content: payload.content,
+        message_type: payload
+            .message_type
+            .map_or(pb::MessageType::Text, Into::into)
+            .into(),
+        client_msg_id: payload.client_msg_id,
+        reply_to_id: payload.reply_to_id.map(|id| id.to_string()),
+        origin_socket_id: Some(origin_socket_id),
+    })
+}
+
 async fn send_message(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -395,36 +461,7 @@ async fn send_message(
         .map(str::to_owned);
     let span = super::event_span(&reply, &raw);
     let outcome = super::run(raw, move |payload: SendMessage| async move {
-        let target = match (payload.chat_room_id, payload.receiver_id) {
-            (Some(room), None) => pb::send_message_request::Target::RoomId(room.to_string()),
-            (None, Some(receiver)) => {
-                pb::send_message_request::Target::ReceiverId(receiver.to_string())
-            }
-            (Some(_), Some(_)) => {
-                return Err(crate::error::ApiError::invalid(
-                    "payload",
-                    "give chatRoomId or receiverId, not both",
-                ));
-            }
-            (None, None) => {
-                return Err(crate::error::ApiError::invalid(
-                    "chatRoomId",
-                    "chatRoomId or receiverId is required",
-                ));
-            }
-        };
-        let request = pb::SendMessageRequest {
-            acting_user_id: me.user_id.to_string(),
-            target: Some(target),
-            content: payload.content,
-            message_type: payload
-                .message_type
-                .map_or(pb::MessageType::Text, Into::into)
-                .into(),
-            client_msg_id: payload.client_msg_id,
-            reply_to_id: payload.reply_to_id.map(|id| id.to_string()),
-            origin_socket_id: Some(socket.id.to_string()),
-        };
+        let request = send_message_request(payload, &me, socket.id.to_string())?;
         let response = backends
             .chat
             .clone()
@@ -444,6 +481,31 @@ async fn send_message(
     reply.send(outcome);
 }
 
+fn get_history_request(
+    payload: GetHistory,
+    me: &Identity,
+) -> Result<pb::GetHistoryRequest, ApiError> {
+    use pb::get_history_request::Cursor;
+    let cursor = match (payload.before, payload.after, payload.offset) {
+        (Some(before), None, None) => Some(Cursor::BeforeMessageId(before.to_string())),
+        (None, Some(after), None) => Some(Cursor::AfterMessageId(after.to_string())),
+        (None, None, Some(offset)) => Some(Cursor::Offset(offset)),
+        (None, None, None) => None,
+        _ => {
+            return Err(ApiError::invalid(
+                "payload",
+                "give at most one of before, after and offset",
+            ));
+        }
+    };
+    Ok(pb::GetHistoryRequest {
+        acting_user_id: me.user_id.to_string(),
+        room_id: payload.room_id.to_string(),
+        limit: payload.limit,
+        cursor,
+    })
+}
+
 async fn get_history(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -451,25 +513,7 @@ async fn get_history(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: GetHistory| async move {
-        use pb::get_history_request::Cursor;
-        let cursor = match (payload.before, payload.after, payload.offset) {
-            (Some(before), None, None) => Some(Cursor::BeforeMessageId(before.to_string())),
-            (None, Some(after), None) => Some(Cursor::AfterMessageId(after.to_string())),
-            (None, None, Some(offset)) => Some(Cursor::Offset(offset)),
-            (None, None, None) => None,
-            _ => {
-                return Err(crate::error::ApiError::invalid(
-                    "payload",
-                    "give at most one of before, after and offset",
-                ));
-            }
-        };
-        let request = pb::GetHistoryRequest {
-            acting_user_id: me.user_id.to_string(),
-            room_id: payload.room_id.to_string(),
-            limit: payload.limit,
-            cursor,
-        };
+        let request = get_history_request(payload, &me)?;
         let response = backends
             .chat
             .clone()
@@ -482,6 +526,14 @@ async fn get_history(
     .await;
 }
 
+fn mark_read_request(payload: MarkRead, me: &Identity) -> pb::MarkReadRequest {
+    pb::MarkReadRequest {
+        acting_user_id: me.user_id.to_string(),
+        room_id: payload.room_id.to_string(),
+        message_id: payload.message_id.map(|id| id.to_string()),
+    }
+}
+
 async fn mark_read(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -489,28 +541,22 @@ async fn mark_read(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: MarkRead| async move {
-        let request = pb::MarkReadRequest {
-            acting_user_id: me.user_id.to_string(),
-            room_id: payload.room_id.to_string(),
-            message_id: payload.message_id.map(|id| id.to_string()),
-        };
+        let request = mark_read_request(payload, &me);
         let response = backends.chat.clone().mark_read(backends.request(request)).await?.into_inner();
         Ok(json!({ "roomId": response.room_id, "messageId": response.message_id, "unreadCount": response.unread_count }))
     })
     .await;
 }
 
-async fn send_typing(
-    me: &Identity,
-    backends: &Backends,
-    room: Uuid,
-    is_typing: bool,
-) -> Result<Value, crate::error::ApiError> {
-    let request = pb::TypingRequest {
+fn typing_request(me: &Identity, room: Uuid, is_typing: bool) -> pb::TypingRequest {
+    pb::TypingRequest {
         acting_user_id: me.user_id.to_string(),
         room_id: room.to_string(),
         is_typing,
-    };
+    }
+}
+
+async fn send_typing(backends: &Backends, request: pb::TypingRequest) -> Result<Value, ApiError> {
     backends
         .chat
         .clone()
@@ -526,7 +572,8 @@ async fn typing(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: Typing| async move {
-        send_typing(&me, &backends, payload.room_id, payload.is_typing).await
+        let request = typing_request(&me, payload.room_id, payload.is_typing);
+        send_typing(&backends, request).await
     })
     .await;
 }
@@ -538,7 +585,7 @@ async fn typing_start(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: ByRoom| async move {
-        send_typing(&me, &backends, payload.room_id, true).await
+        send_typing(&backends, typing_request(&me, payload.room_id, true)).await
     })
     .await;
 }
@@ -550,9 +597,17 @@ async fn typing_stop(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: ByRoom| async move {
-        send_typing(&me, &backends, payload.room_id, false).await
+        send_typing(&backends, typing_request(&me, payload.room_id, false)).await
     })
     .await;
+}
+
+fn edit_message_request(payload: EditMessage, me: &Identity) -> pb::EditMessageRequest {
+    pb::EditMessageRequest {
+        acting_user_id: me.user_id.to_string(),
+        message_id: payload.message_id.to_string(),
+        content: payload.content,
+    }
 }
 
 async fn edit_message(
@@ -562,11 +617,7 @@ async fn edit_message(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: EditMessage| async move {
-        let request = pb::EditMessageRequest {
-            acting_user_id: me.user_id.to_string(),
-            message_id: payload.message_id.to_string(),
-            content: payload.content,
-        };
+        let request = edit_message_request(payload, &me);
         let response = backends
             .chat
             .clone()
@@ -577,6 +628,13 @@ async fn edit_message(
     .await;
 }
 
+fn delete_message_request(payload: ByMessage, me: &Identity) -> pb::DeleteMessageRequest {
+    pb::DeleteMessageRequest {
+        acting_user_id: me.user_id.to_string(),
+        message_id: payload.message_id.to_string(),
+    }
+}
+
 async fn delete_message(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -584,10 +642,7 @@ async fn delete_message(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: ByMessage| async move {
-        let request = pb::DeleteMessageRequest {
-            acting_user_id: me.user_id.to_string(),
-            message_id: payload.message_id.to_string(),
-        };
+        let request = delete_message_request(payload, &me);
         backends
             .chat
             .clone()
@@ -598,6 +653,18 @@ async fn delete_message(
     .await;
 }
 
+fn sync_request(payload: Sync, me: &Identity) -> pb::SyncRequest {
+    pb::SyncRequest {
+        acting_user_id: me.user_id.to_string(),
+        rooms: payload
+            .rooms
+            .into_iter()
+            .map(|(room, seq)| (room.to_string(), seq))
+            .collect(),
+        limit: payload.limit,
+    }
+}
+
 async fn sync(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -605,15 +672,7 @@ async fn sync(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: Sync| async move {
-        let request = pb::SyncRequest {
-            acting_user_id: me.user_id.to_string(),
-            rooms: payload
-                .rooms
-                .into_iter()
-                .map(|(room, seq)| (room.to_string(), seq))
-                .collect(),
-            limit: payload.limit,
-        };
+        let request = sync_request(payload, &me);
         let response = backends
             .chat
             .clone()
@@ -632,4 +691,58 @@ async fn sync(
         Ok(json!({ "rooms": rooms }))
     })
     .await;
+}
+
+/// PROTOCOL.md's client → server events of `/chat`, aliases included.
+pub const EVENTS: [&str; 18] = [
+    "create-room",
+    "list-rooms",
+    "get-room",
+    "add-members",
+    "remove-member",
+    "join-room",
+    "join-user",
+    "leave-room",
+    "leave-user",
+    "send-message",
+    "get-history",
+    "mark-read",
+    "typing",
+    "typing-start",
+    "typing-stop",
+    "edit-message",
+    "delete-message",
+    "sync",
+];
+
+/// What the handler of `event` does with its payload before calling chat-svc, with the same
+/// functions; `None` for an event `/chat` does not have. For the fuzz targets.
+pub fn decode(event: &str, raw: Raw, me: &Identity, socket_id: &str) -> Option<Decoded> {
+    Some(match event {
+        "create-room" => decoded(raw, |payload| Ok(create_room_request(payload, me))),
+        "list-rooms" => decoded(raw, |payload| Ok(list_rooms_request(payload, me))),
+        "get-room" => decoded(raw, |payload| Ok(get_room_request(payload, me))),
+        "add-members" => decoded(raw, |payload| Ok(add_members_request(payload, me))),
+        "remove-member" => decoded(raw, |payload| Ok(remove_member_request(payload, me))),
+        "join-room" | "join-user" => decoded(raw, |payload| Ok(join_room_request(payload, me))),
+        "leave-room" | "leave-user" => decoded(raw, |payload| Ok(leave_room_request(payload, me))),
+        "send-message" => decoded(raw, |payload| {
+            send_message_request(payload, me, socket_id.to_owned())
+        }),
+        "get-history" => decoded(raw, |payload| get_history_request(payload, me)),
+        "mark-read" => decoded(raw, |payload| Ok(mark_read_request(payload, me))),
+        "typing" => decoded(raw, |payload: Typing| {
+            Ok(typing_request(me, payload.room_id, payload.is_typing))
+        }),
+        "typing-start" => decoded(raw, |payload: ByRoom| {
+            Ok(typing_request(me, payload.room_id, true))
+        }),
+        "typing-stop" => decoded(raw, |payload: ByRoom| {
+            Ok(typing_request(me, payload.room_id, false))
+        }),
+        "edit-message" => decoded(raw, |payload| Ok(edit_message_request(payload, me))),
+        "delete-message" => decoded(raw, |payload| Ok(delete_message_request(payload, me))),
+        "sync" => decoded(raw, |payload| Ok(sync_request(payload, me))),
+        _ => return None,
+    })
 }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use socketioxide::extract::{Extension, SocketRef, State, TryData};
 use uuid::Uuid;
 
-use super::answer;
+use super::{Decoded, Raw, answer, decoded};
 use crate::{auth::Identity, backends::Backends, error::ApiError, reply::Reply, wire};
 
 /// Registers the `/friends` events on a new socket.
@@ -53,6 +53,32 @@ struct SearchUsers {
     limit: Option<u32>,
 }
 
+fn send_friend_request_request(
+    payload: SendFriendRequest,
+    me: &Identity,
+) -> Result<pb::SendFriendRequestRequest, ApiError> {
+    let target = match (payload.user_id, payload.username) {
+        (Some(id), None) => Target::UserId(id.to_string()),
+        (None, Some(name)) => Target::Username(name),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "payload",
+                "give userId or username, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "userId",
+                "userId or username is required",
+            ));
+        }
+    };
+    Ok(pb::SendFriendRequestRequest {
+        acting_user_id: me.user_id.to_string(),
+        target: Some(target),
+    })
+}
+
 async fn send_friend_request(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -60,26 +86,7 @@ async fn send_friend_request(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: SendFriendRequest| async move {
-        let target = match (payload.user_id, payload.username) {
-            (Some(id), None) => Target::UserId(id.to_string()),
-            (None, Some(name)) => Target::Username(name),
-            (Some(_), Some(_)) => {
-                return Err(ApiError::invalid(
-                    "payload",
-                    "give userId or username, not both",
-                ));
-            }
-            (None, None) => {
-                return Err(ApiError::invalid(
-                    "userId",
-                    "userId or username is required",
-                ));
-            }
-        };
-        let request = pb::SendFriendRequestRequest {
-            acting_user_id: me.user_id.to_string(),
-            target: Some(target),
-        };
+        let request = send_friend_request_request(payload, &me)?;
         let response = backends
             .friends
             .clone()
@@ -96,6 +103,16 @@ async fn send_friend_request(
     .await;
 }
 
+fn accept_friend_request_request(
+    payload: ByRequestId,
+    me: &Identity,
+) -> pb::AcceptFriendRequestRequest {
+    pb::AcceptFriendRequestRequest {
+        acting_user_id: me.user_id.to_string(),
+        request_id: payload.request_id.to_string(),
+    }
+}
+
 async fn accept_friend_request(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -103,10 +120,7 @@ async fn accept_friend_request(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: ByRequestId| async move {
-        let request = pb::AcceptFriendRequestRequest {
-            acting_user_id: me.user_id.to_string(),
-            request_id: payload.request_id.to_string(),
-        };
+        let request = accept_friend_request_request(payload, &me);
         let response = backends
             .friends
             .clone()
@@ -118,6 +132,16 @@ async fn accept_friend_request(
     .await;
 }
 
+fn decline_friend_request_request(
+    payload: ByRequestId,
+    me: &Identity,
+) -> pb::DeclineFriendRequestRequest {
+    pb::DeclineFriendRequestRequest {
+        acting_user_id: me.user_id.to_string(),
+        request_id: payload.request_id.to_string(),
+    }
+}
+
 async fn decline_friend_request(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -125,10 +149,7 @@ async fn decline_friend_request(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: ByRequestId| async move {
-        let request = pb::DeclineFriendRequestRequest {
-            acting_user_id: me.user_id.to_string(),
-            request_id: payload.request_id.to_string(),
-        };
+        let request = decline_friend_request_request(payload, &me);
         backends
             .friends
             .clone()
@@ -139,6 +160,16 @@ async fn decline_friend_request(
     .await;
 }
 
+fn cancel_friend_request_request(
+    payload: ByRequestId,
+    me: &Identity,
+) -> pb::CancelFriendRequestRequest {
+    pb::CancelFriendRequestRequest {
+        acting_user_id: me.user_id.to_string(),
+        request_id: payload.request_id.to_string(),
+    }
+}
+
 async fn cancel_friend_request(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -146,10 +177,7 @@ async fn cancel_friend_request(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: ByRequestId| async move {
-        let request = pb::CancelFriendRequestRequest {
-            acting_user_id: me.user_id.to_string(),
-            request_id: payload.request_id.to_string(),
-        };
+        let request = cancel_friend_request_request(payload, &me);
         backends
             .friends
             .clone()
@@ -160,6 +188,13 @@ async fn cancel_friend_request(
     .await;
 }
 
+fn remove_friend_request(payload: ByUserId, me: &Identity) -> pb::RemoveFriendRequest {
+    pb::RemoveFriendRequest {
+        acting_user_id: me.user_id.to_string(),
+        user_id: payload.user_id.to_string(),
+    }
+}
+
 async fn remove_friend(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -167,10 +202,7 @@ async fn remove_friend(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: ByUserId| async move {
-        let request = pb::RemoveFriendRequest {
-            acting_user_id: me.user_id.to_string(),
-            user_id: payload.user_id.to_string(),
-        };
+        let request = remove_friend_request(payload, &me);
         backends
             .friends
             .clone()
@@ -181,6 +213,13 @@ async fn remove_friend(
     .await;
 }
 
+fn block_user_request(payload: ByUserId, me: &Identity) -> pb::BlockUserRequest {
+    pb::BlockUserRequest {
+        acting_user_id: me.user_id.to_string(),
+        user_id: payload.user_id.to_string(),
+    }
+}
+
 async fn block_user(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -188,10 +227,7 @@ async fn block_user(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: ByUserId| async move {
-        let request = pb::BlockUserRequest {
-            acting_user_id: me.user_id.to_string(),
-            user_id: payload.user_id.to_string(),
-        };
+        let request = block_user_request(payload, &me);
         backends
             .friends
             .clone()
@@ -202,6 +238,13 @@ async fn block_user(
     .await;
 }
 
+fn unblock_user_request(payload: ByUserId, me: &Identity) -> pb::UnblockUserRequest {
+    pb::UnblockUserRequest {
+        acting_user_id: me.user_id.to_string(),
+        user_id: payload.user_id.to_string(),
+    }
+}
+
 async fn unblock_user(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -209,10 +252,7 @@ async fn unblock_user(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: ByUserId| async move {
-        let request = pb::UnblockUserRequest {
-            acting_user_id: me.user_id.to_string(),
-            user_id: payload.user_id.to_string(),
-        };
+        let request = unblock_user_request(payload, &me);
         backends
             .friends
             .clone()
@@ -223,6 +263,12 @@ async fn unblock_user(
     .await;
 }
 
+fn list_friends_request(me: &Identity) -> pb::ListFriendsRequest {
+    pb::ListFriendsRequest {
+        acting_user_id: me.user_id.to_string(),
+    }
+}
+
 async fn list_friends(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -230,9 +276,7 @@ async fn list_friends(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |_: NoFields| async move {
-        let request = pb::ListFriendsRequest {
-            acting_user_id: me.user_id.to_string(),
-        };
+        let request = list_friends_request(&me);
         let response = backends
             .friends
             .clone()
@@ -245,6 +289,12 @@ async fn list_friends(
     .await;
 }
 
+fn list_friend_requests_request(me: &Identity) -> pb::ListFriendRequestsRequest {
+    pb::ListFriendRequestsRequest {
+        acting_user_id: me.user_id.to_string(),
+    }
+}
+
 async fn list_friend_requests(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -252,9 +302,7 @@ async fn list_friend_requests(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |_: NoFields| async move {
-        let request = pb::ListFriendRequestsRequest {
-            acting_user_id: me.user_id.to_string(),
-        };
+        let request = list_friend_requests_request(&me);
         let response = backends
             .friends
             .clone()
@@ -270,6 +318,12 @@ async fn list_friend_requests(
     .await;
 }
 
+fn list_blocked_request(me: &Identity) -> pb::ListBlockedRequest {
+    pb::ListBlockedRequest {
+        acting_user_id: me.user_id.to_string(),
+    }
+}
+
 async fn list_blocked(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -277,9 +331,7 @@ async fn list_blocked(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |_: NoFields| async move {
-        let request = pb::ListBlockedRequest {
-            acting_user_id: me.user_id.to_string(),
-        };
+        let request = list_blocked_request(&me);
         let response = backends
             .friends
             .clone()
@@ -292,6 +344,14 @@ async fn list_blocked(
     .await;
 }
 
+fn search_users_request(payload: SearchUsers, me: &Identity) -> pb::SearchUsersRequest {
+    pb::SearchUsersRequest {
+        acting_user_id: me.user_id.to_string(),
+        query: payload.query,
+        limit: payload.limit,
+    }
+}
+
 async fn search_users(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -299,11 +359,7 @@ async fn search_users(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: SearchUsers| async move {
-        let request = pb::SearchUsersRequest {
-            acting_user_id: me.user_id.to_string(),
-            query: payload.query,
-            limit: payload.limit,
-        };
+        let request = search_users_request(payload, &me);
         let response = backends
             .friends
             .clone()
@@ -314,4 +370,44 @@ async fn search_users(
         Ok(json!({ "users": users }))
     })
     .await;
+}
+
+/// PROTOCOL.md's client → server events of `/friends`.
+pub const EVENTS: [&str; 11] = [
+    "send-friend-request",
+    "accept-friend-request",
+    "decline-friend-request",
+    "cancel-friend-request",
+    "remove-friend",
+    "block-user",
+    "unblock-user",
+    "list-friends",
+    "list-friend-requests",
+    "list-blocked",
+    "search-users",
+];
+
+/// What the handler of `event` does with its payload before calling friends-svc, with the
+/// same functions; `None` for an event `/friends` does not have. For the fuzz targets.
+pub fn decode(event: &str, raw: Raw, me: &Identity) -> Option<Decoded> {
+    Some(match event {
+        "send-friend-request" => decoded(raw, |payload| send_friend_request_request(payload, me)),
+        "accept-friend-request" => decoded(raw, |payload| {
+            Ok(accept_friend_request_request(payload, me))
+        }),
+        "decline-friend-request" => decoded(raw, |payload| {
+            Ok(decline_friend_request_request(payload, me))
+        }),
+        "cancel-friend-request" => decoded(raw, |payload| {
+            Ok(cancel_friend_request_request(payload, me))
+        }),
+        "remove-friend" => decoded(raw, |payload| Ok(remove_friend_request(payload, me))),
+        "block-user" => decoded(raw, |payload| Ok(block_user_request(payload, me))),
+        "unblock-user" => decoded(raw, |payload| Ok(unblock_user_request(payload, me))),
+        "list-friends" => decoded(raw, |_: NoFields| Ok(list_friends_request(me))),
+        "list-friend-requests" => decoded(raw, |_: NoFields| Ok(list_friend_requests_request(me))),
+        "list-blocked" => decoded(raw, |_: NoFields| Ok(list_blocked_request(me))),
+        "search-users" => decoded(raw, |payload| Ok(search_users_request(payload, me))),
+        _ => return None,
+    })
 }

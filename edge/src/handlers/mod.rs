@@ -1,13 +1,13 @@
 //! The Socket.IO namespaces: the handshake's authentication, what every socket gets, and the
 //! event handlers of each namespace.
 
-mod chat;
-mod friends;
-mod status;
+pub(crate) mod chat;
+pub(crate) mod friends;
+pub(crate) mod status;
 
 pub use chat::{chat_room, own_socket};
 
-use std::{future::Future, sync::Arc};
+use std::{fmt::Debug, future::Future, sync::Arc};
 
 use parley_common::ErrorCode;
 use parley_proto::friends::v1::UpsertUserRequest;
@@ -63,13 +63,10 @@ async fn authenticate(
     State(known_users): State<Arc<KnownUsers>>,
     TryData(auth): TryData<Value>,
 ) -> Result<(), Refused> {
-    let token = auth
+    let Some(mut identity) = auth
         .ok()
-        .as_ref()
-        .and_then(|auth| auth.get("token"))
-        .and_then(Value::as_str)
-        .map(|token| token.strip_prefix("Bearer ").unwrap_or(token).to_owned());
-    let Some(mut identity) = token.and_then(|token| authenticator.verify(&token).ok()) else {
+        .and_then(|auth| authenticator.identify(&auth).ok())
+    else {
         crate::metrics::connection_refused(socket.ns());
         return Err(Refused(ErrorCode::Unauthenticated));
     };
@@ -227,4 +224,85 @@ where
     Fut: Future<Output = Result<T, ApiError>>,
 {
     call(payload::parse::<P>(raw)?).await
+}
+
+/// A client event's payload as the edge receives it.
+type Raw = Result<Value, ParserError>;
+
+/// What the edge makes of a client event's payload before any backend sees it: the gRPC
+/// request it would send, or the error the client gets. The fuzz targets check the steps
+/// through it (`crate::fuzzing`).
+pub type Decoded = Result<Box<dyn Debug>, ApiError>;
+
+/// Parses `raw` as `P` and builds the request from it, as the event's handler does (`run`,
+/// then the first line of its call).
+fn decoded<P, R>(raw: Raw, build: impl FnOnce(P) -> Result<R, ApiError>) -> Decoded
+where
+    P: DeserializeOwned,
+    R: Debug + 'static,
+{
+    let request = build(payload::parse::<P>(raw)?)?;
+    Ok(Box::new(request))
+}
+
+#[cfg(test)]
+mod tests {
+    use parley_common::ErrorCode;
+    use serde_json::json;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn me() -> Identity {
+        Identity {
+            user_id: Uuid::from_u128(7),
+            username: "me".into(),
+            avatar: None,
+            issued_at: None,
+        }
+    }
+
+    fn chat(event: &str, payload: Value) -> Option<Decoded> {
+        chat::decode(event, Ok(payload), &me(), "socket")
+    }
+
+    #[test]
+    fn every_protocol_event_has_a_decoder() {
+        for event in chat::EVENTS {
+            assert!(chat(event, Value::Null).is_some(), "/chat {event}");
+        }
+        for event in status::EVENTS {
+            let decoded = status::decode(event, Ok(Value::Null), &me(), "session", "edge");
+            assert!(decoded.is_some(), "/status {event}");
+        }
+        for event in friends::EVENTS {
+            let decoded = friends::decode(event, Ok(Value::Null), &me());
+            assert!(decoded.is_some(), "/friends {event}");
+        }
+        assert!(chat("update-status", Value::Null).is_none());
+    }
+
+    #[test]
+    fn a_message_goes_to_a_room_or_a_person_not_both() {
+        let room = Uuid::from_u128(1);
+        let both = json!({ "chatRoomId": room, "receiverId": room, "content": "hi" });
+        let error = chat("send-message", both).and_then(Result::err);
+        assert_eq!(
+            error.map(|error| error.code),
+            Some(ErrorCode::InvalidArgument)
+        );
+        let to_room = json!({ "chatRoomId": room, "content": "hi" });
+        assert!(matches!(chat("send-message", to_room), Some(Ok(_))));
+    }
+
+    #[test]
+    fn history_takes_at_most_one_cursor() {
+        let room = Uuid::from_u128(1);
+        let two = json!({ "roomId": room, "before": room, "offset": 3 });
+        let error = chat("get-history", two).and_then(Result::err);
+        assert_eq!(
+            error.map(|error| error.message),
+            Some("payload: give at most one of before, after and offset".to_owned())
+        );
+    }
 }

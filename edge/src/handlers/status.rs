@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use socketioxide::extract::{Extension, SocketRef, State, TryData};
 
-use super::answer;
+use super::{Decoded, Raw, answer, decoded};
 use crate::{
     auth::Identity,
     backends::Backends,
@@ -100,6 +100,13 @@ impl From<ChosenStatus> for pb::Status {
 #[derive(Deserialize)]
 struct NoFields {}
 
+fn update_status_request(payload: UpdateStatus, me: &Identity) -> pb::UpdateStatusRequest {
+    pb::UpdateStatusRequest {
+        acting_user_id: me.user_id.to_string(),
+        status: pb::Status::from(payload.status).into(),
+    }
+}
+
 async fn update_status(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -107,10 +114,7 @@ async fn update_status(
     State(backends): State<Backends>,
 ) {
     answer(reply, raw, move |payload: UpdateStatus| async move {
-        let request = pb::UpdateStatusRequest {
-            acting_user_id: me.user_id.to_string(),
-            status: pb::Status::from(payload.status).into(),
-        };
+        let request = update_status_request(payload, &me);
         let response = backends
             .presence
             .clone()
@@ -122,6 +126,12 @@ async fn update_status(
     .await;
 }
 
+fn get_friends_status_request(me: &Identity) -> pb::GetFriendsStatusRequest {
+    pb::GetFriendsStatusRequest {
+        acting_user_id: me.user_id.to_string(),
+    }
+}
+
 async fn get_friends_status(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -130,9 +140,7 @@ async fn get_friends_status(
 ) {
     let socket = reply.socket().clone();
     answer(reply, raw, move |_: NoFields| async move {
-        let request = pb::GetFriendsStatusRequest {
-            acting_user_id: me.user_id.to_string(),
-        };
+        let request = get_friends_status_request(&me);
         let response = backends
             .presence
             .clone()
@@ -147,6 +155,14 @@ async fn get_friends_status(
     .await;
 }
 
+fn heartbeat_request(me: &Identity, session: &SessionId, edge: &EdgeId) -> pb::HeartbeatRequest {
+    pb::HeartbeatRequest {
+        acting_user_id: me.user_id.to_string(),
+        session_id: session.0.to_string(),
+        edge_id: edge.0.to_string(),
+    }
+}
+
 async fn heartbeat(
     reply: Reply,
     TryData(raw): TryData<Value>,
@@ -157,11 +173,7 @@ async fn heartbeat(
 ) {
     let socket = reply.socket().clone();
     answer(reply, raw, move |_: NoFields| async move {
-        let request = pb::HeartbeatRequest {
-            acting_user_id: me.user_id.to_string(),
-            session_id: session.0.to_string(),
-            edge_id: edge.0.to_string(),
-        };
+        let request = heartbeat_request(&me, &session, &edge);
         let response = backends
             .presence
             .clone()
@@ -173,6 +185,30 @@ async fn heartbeat(
         Ok(ack)
     })
     .await;
+}
+
+/// PROTOCOL.md's client → server events of `/status`.
+pub const EVENTS: [&str; 3] = ["update-status", "get-friends-status", "heartbeat"];
+
+/// What the handler of `event` does with its payload before calling presence-svc, with the
+/// same functions, on a socket of session `session_id` on edge `edge_id`; `None` for an event
+/// `/status` does not have. For the fuzz targets.
+pub fn decode(
+    event: &str,
+    raw: Raw,
+    me: &Identity,
+    session_id: &str,
+    edge_id: &str,
+) -> Option<Decoded> {
+    Some(match event {
+        "update-status" => decoded(raw, |payload| Ok(update_status_request(payload, me))),
+        "get-friends-status" => decoded(raw, |_: NoFields| Ok(get_friends_status_request(me))),
+        "heartbeat" => decoded(raw, |_: NoFields| {
+            let (session, edge) = (SessionId(session_id.into()), EdgeId(edge_id.into()));
+            Ok(heartbeat_request(me, &session, &edge))
+        }),
+        _ => return None,
+    })
 }
 
 fn emit_to<T: serde::Serialize + ?Sized>(socket: &SocketRef, event: &str, payload: &T) {
