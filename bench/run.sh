@@ -84,6 +84,8 @@ start_parley() {
   # The per-user send limit (60/min by default) is raised: the scenarios let each user send
   # up to several messages a second so that a few thousand users make the load.
   export PARLEY_MESSAGE_RATE_PER_MINUTE=1000000
+  # Every simulated user connects from 127.0.0.1: no per-IP handshake limit.
+  export PARLEY_HANDSHAKES_PER_IP_PER_MINUTE=0
   export RUST_LOG=warn
   export PARLEY_FRIENDS_ADDR=127.0.0.1:50061 PARLEY_PRESENCE_ADDR=127.0.0.1:50062
   export PARLEY_CHAT_ADDR=127.0.0.1:50063 PARLEY_EDGE_ADDR=$edge_addr

@@ -68,6 +68,15 @@ pub struct Config {
     #[arg(long, env = "PARLEY_EDGE_LEASE_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     pub lease_interval: Duration,
 
+    /// New connections (Engine.IO handshakes) one client IP may open per minute, in bursts
+    /// of as many; 0 turns the limit off (behind a proxy every client shares its IP).
+    #[arg(
+        long,
+        env = "PARLEY_HANDSHAKES_PER_IP_PER_MINUTE",
+        default_value_t = 300
+    )]
+    pub handshakes_per_ip_per_minute: u32,
+
     /// Largest Socket.IO packet (and HTTP long-polling body) accepted from a client.
     #[arg(long, env = "PARLEY_MAX_PACKET_BYTES", default_value_t = 64 * 1024)]
     pub max_packet_bytes: u64,

@@ -13,21 +13,26 @@ use axum::{
 };
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::backends::Backends;
+use crate::{admission::Draining, backends::Backends};
 
 #[derive(Clone)]
 struct HttpState {
     backends: Backends,
     metrics: PrometheusHandle,
+    draining: Draining,
 }
 
 /// `GET /healthz`, `GET /readyz` and `GET /metrics`.
-pub fn routes(backends: Backends, metrics: PrometheusHandle) -> Router {
+pub fn routes(backends: Backends, metrics: PrometheusHandle, draining: Draining) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
-        .with_state(HttpState { backends, metrics })
+        .with_state(HttpState {
+            backends,
+            metrics,
+            draining,
+        })
 }
 
 /// Copies a request's headers and URI into allocations of their own. hyper parses a head
@@ -97,14 +102,22 @@ async fn healthz() -> &'static str {
 }
 
 /// Every backend answers its health check with SERVING; otherwise 503 with each one's state.
-async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
+/// Always 503 once shutdown has begun.
+async fn readyz(State(state): State<HttpState>) -> Response {
+    if state.draining.is_draining() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "ready": false, "draining": true })),
+        )
+            .into_response();
+    }
     let readiness = state.backends.readiness().await;
     let status = if readiness.ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(readiness))
+    (status, Json(readiness)).into_response()
 }
 
 async fn render_metrics(State(state): State<HttpState>) -> impl IntoResponse {

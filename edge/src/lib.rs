@@ -4,6 +4,7 @@
 //! services over gRPC, and serves health, readiness and metrics. It keeps no state that must
 //! survive it.
 
+pub mod admission;
 pub mod auth;
 pub mod backends;
 pub mod config;

@@ -41,3 +41,8 @@ pub fn socket_lagging(namespace: &str) {
     metrics::counter!("parley_edge_lagging_sockets_total", "namespace" => namespace.to_owned())
         .increment(1);
 }
+
+/// A new connection was refused: its client IP opened too many lately.
+pub fn handshake_limited() {
+    metrics::counter!("parley_edge_handshakes_limited_total").increment(1);
+}

@@ -7,6 +7,7 @@ use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 
 use crate::{
+    admission::{self, Admission, Draining},
     auth::Authenticator,
     backends::Backends,
     config::Config,
@@ -27,6 +28,7 @@ pub struct Application {
     edge: EdgeId,
     sessions: Arc<Sessions>,
     lease_interval: std::time::Duration,
+    draining: Draining,
 }
 
 impl Application {
@@ -52,14 +54,23 @@ impl Application {
             .build_layer();
         handlers::register(&io);
 
-        let router = http::routes(backends.clone(), crate::metrics::prometheus())
-            .layer(socket_layer)
-            .layer(axum::middleware::map_request(http::detach_head))
-            // Outermost: a refused origin costs nothing more.
-            .layer(axum::middleware::from_fn_with_state(
-                http::AllowedOrigins::new(&config.allowed_origins),
-                http::check_origin,
-            ));
+        let draining = Draining::default();
+        let router = http::routes(
+            backends.clone(),
+            crate::metrics::prometheus(),
+            draining.clone(),
+        )
+        .layer(socket_layer)
+        .layer(axum::middleware::map_request(http::detach_head))
+        .layer(axum::middleware::from_fn_with_state(
+            Admission::new(config.handshakes_per_ip_per_minute, draining.clone()),
+            admission::admit,
+        ))
+        // Outermost: a refused origin costs nothing more.
+        .layer(axum::middleware::from_fn_with_state(
+            http::AllowedOrigins::new(&config.allowed_origins),
+            http::check_origin,
+        ));
         let listener = TcpListener::bind(config.listen_addr).await?;
         tracing::info!(address = ?listener.local_addr().ok(), "edge listening");
         Ok(Self {
@@ -70,6 +81,7 @@ impl Application {
             edge,
             sessions,
             lease_interval: config.lease_interval,
+            draining,
         })
     }
 
@@ -78,8 +90,9 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then closes every socket (clients reconnect, to
-    /// another edge if there is one) and finishes the HTTP requests in flight.
+    /// Serves until `shutdown` resolves, then refuses new connections and fails `/readyz`,
+    /// closes every socket (clients reconnect, to another edge if there is one) and finishes
+    /// the HTTP requests in flight.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -92,8 +105,10 @@ impl Application {
             sessions::spawn_lease(self.sessions, self.backends, self.edge, self.lease_interval),
         ];
         let io = self.io;
+        let draining = self.draining;
         let shutdown = async move {
             shutdown.await;
+            draining.start();
             io.close().await;
         };
         // Without TCP_NODELAY a second small frame to a client (an event right after an
@@ -103,9 +118,14 @@ impl Application {
                 tracing::debug!(%error, "cannot set TCP_NODELAY");
             }
         });
-        let served = axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(
+            listener,
+            // The peer's address keys the per-IP handshake limit.
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         for task in background {
             task.abort();
         }

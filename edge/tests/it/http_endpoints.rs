@@ -111,3 +111,29 @@ async fn without_an_allowlist_every_origin_may_connect() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_client_ip_past_its_handshake_rate_is_refused_until_it_slows_down() {
+    let system = TestSystem::spawn_with_handshake_limit(3).await;
+    for _ in 0..3 {
+        assert_eq!(handshake_status(&system, None).await, 200);
+    }
+    let refused = reqwest::get(format!(
+        "{}/socket.io/?EIO=4&transport=polling",
+        system.edge_url()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    // What is not a new connection is not counted: probes pass.
+    let ready = reqwest::get(format!("{}/readyz", system.edge_url()))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+}

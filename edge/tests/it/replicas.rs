@@ -54,6 +54,7 @@ impl TwoOfEach {
             EdgeAuth::default(),
             Timing::default(),
             Vec::new(),
+            0,
         )
         .await;
         let edge_b = start_edge(
@@ -61,6 +62,7 @@ impl TwoOfEach {
             EdgeAuth::default(),
             Timing::default(),
             Vec::new(),
+            0,
         )
         .await;
         let (edge_a_url, edge_b_url) = (

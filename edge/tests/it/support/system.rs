@@ -136,12 +136,14 @@ pub struct Backends {
     pub friends: String,
 }
 
-/// An edge in front of `backends`.
+/// An edge in front of `backends`; a `handshakes_per_ip_per_minute` of 0 turns that limit
+/// off (every test client connects from 127.0.0.1).
 pub async fn start_edge(
     backends: Backends,
     auth: EdgeAuth,
     timing: Timing,
     allowed_origins: Vec<String>,
+    handshakes_per_ip_per_minute: u32,
 ) -> Running {
     let edge_config = EdgeConfig {
         listen_addr: any_port(),
@@ -151,6 +153,7 @@ pub async fn start_edge(
         grpc_timeout: Duration::from_secs(5),
         lease_interval: timing.lease_interval,
         max_packet_bytes: 64 * 1024,
+        handshakes_per_ip_per_minute,
         allowed_origins,
         auth: AuthArgs {
             jwt_secret: auth.secret,
@@ -232,19 +235,31 @@ impl TestSystem {
     }
 
     pub async fn spawn_with_timing(auth: EdgeAuth, timing: Timing) -> Self {
-        Self::spawn_configured(auth, timing, Vec::new()).await
+        Self::spawn_configured(auth, timing, Vec::new(), 0).await
+    }
+
+    /// A system whose edge admits `per_minute` new connections per client IP.
+    pub async fn spawn_with_handshake_limit(per_minute: u32) -> Self {
+        Self::spawn_configured(
+            EdgeAuth::default(),
+            Timing::default(),
+            Vec::new(),
+            per_minute,
+        )
+        .await
     }
 
     /// A system whose edge admits browsers from `origins` only.
     pub async fn spawn_with_origins(origins: &[&str]) -> Self {
         let origins = origins.iter().map(|origin| (*origin).to_owned()).collect();
-        Self::spawn_configured(EdgeAuth::default(), Timing::default(), origins).await
+        Self::spawn_configured(EdgeAuth::default(), Timing::default(), origins, 0).await
     }
 
     async fn spawn_configured(
         auth: EdgeAuth,
         timing: Timing,
         allowed_origins: Vec<String>,
+        handshakes_per_ip_per_minute: u32,
     ) -> Self {
         let database = TestDatabase::create().await;
 
@@ -272,6 +287,7 @@ impl TestSystem {
             auth,
             timing,
             allowed_origins,
+            handshakes_per_ip_per_minute,
         )
         .await;
 

@@ -1,0 +1,140 @@
+//! Who may open a new connection: not a client IP past its handshake rate, and nobody
+//! while the edge drains for shutdown.
+//!
+//! Only new Engine.IO handshakes are counted (a request to the Socket.IO path without a
+//! `sid`): the polls and upgrade of a connection already admitted pass freely. The key is
+//! the TCP peer's address; behind a proxy that is the proxy, so set the limit there or turn
+//! it off here (0).
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    num::NonZeroU32,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{
+    extract::{ConnectInfo, Request, State},
+    http::{HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
+
+/// How often addresses that are back to a full allowance are forgotten.
+const FORGET_EVERY: Duration = Duration::from_secs(60);
+
+/// Set once shutdown begins: new connections are refused (503) so that clients reconnect
+/// to another edge, and `/readyz` fails so that load balancers stop sending them here.
+#[derive(Clone, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    pub fn start(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// The admission rules the middleware applies.
+#[derive(Clone)]
+pub struct Admission {
+    pub draining: Draining,
+    per_ip: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+}
+
+impl Admission {
+    /// Admits `per_minute` handshakes per client IP (with bursts of as many); 0 admits all.
+    pub fn new(per_minute: u32, draining: Draining) -> Self {
+        let per_ip = NonZeroU32::new(per_minute)
+            .map(|rate| Arc::new(DefaultKeyedRateLimiter::hashmap(Quota::per_minute(rate))));
+        if let Some(limiter) = &per_ip {
+            tokio::spawn(forget_idle(Arc::downgrade(limiter)));
+        }
+        Self { draining, per_ip }
+    }
+}
+
+/// Keeps the limiter's memory to the addresses seen lately; ends with the limiter.
+async fn forget_idle(limiter: std::sync::Weak<DefaultKeyedRateLimiter<IpAddr>>) {
+    let mut tick = tokio::time::interval(FORGET_EVERY);
+    loop {
+        tick.tick().await;
+        let Some(limiter) = limiter.upgrade() else {
+            return;
+        };
+        limiter.retain_recent();
+        limiter.shrink_to_fit();
+    }
+}
+
+/// Whether `request` opens a new Engine.IO connection.
+fn is_handshake(request: &Request) -> bool {
+    request.uri().path().starts_with("/socket.io")
+        && !request
+            .uri()
+            .query()
+            .is_some_and(|query| query.split('&').any(|pair| pair.starts_with("sid=")))
+}
+
+/// The middleware: refuses a new connection while draining (503) or past the client IP's
+/// rate (429 with `Retry-After`); everything else passes.
+pub async fn admit(
+    State(admission): State<Admission>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !is_handshake(&request) {
+        return next.run(request).await;
+    }
+    if admission.draining.is_draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    if let Some(limiter) = &admission.per_ip
+        && let Err(not_until) = limiter.check_key(&peer.ip())
+    {
+        crate::metrics::handshake_limited();
+        let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+        let seconds = wait.as_secs().max(1).to_string();
+        let mut response =
+            (StatusCode::TOO_MANY_REQUESTS, "too many new connections").into_response();
+        if let Ok(value) = HeaderValue::from_str(&seconds) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(uri: &str) -> Request {
+        Request::builder()
+            .uri(uri)
+            .body(axum::body::Body::empty())
+            .expect("a request")
+    }
+
+    #[test]
+    fn only_requests_without_a_sid_are_handshakes() {
+        assert!(is_handshake(&request(
+            "/socket.io/?EIO=4&transport=polling"
+        )));
+        assert!(is_handshake(&request(
+            "/socket.io/?EIO=4&transport=websocket"
+        )));
+        assert!(!is_handshake(&request(
+            "/socket.io/?EIO=4&transport=polling&sid=abc"
+        )));
+        assert!(!is_handshake(&request("/readyz")));
+    }
+}
