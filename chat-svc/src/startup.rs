@@ -2,7 +2,7 @@
 
 use std::{future::Future, net::SocketAddr};
 
-use parley_common::{bus, db, grpc};
+use parley_common::{bus, db, grpc, service_token::ServiceToken};
 use parley_proto::chat::v1::chat_service_server::ChatServiceServer;
 use tokio::net::TcpListener;
 
@@ -13,6 +13,8 @@ use crate::{
 /// A migrated, bound, not yet serving `chat-svc`.
 pub struct Application {
     listener: TcpListener,
+    /// What callers must present, when set.
+    token: Option<ServiceToken>,
     service: ChatGrpc,
     /// The fan-out of events across replicas.
     bus: bus::Running,
@@ -22,15 +24,17 @@ impl Application {
     /// Connects to Postgres, applies the `chat` schema's migrations and binds the listener,
     /// so that the address is known (and connectable) before serving starts.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let token = ServiceToken::from_config(config.internal.service_token.as_deref())?;
         let pool = db::pool(&config.database)?;
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
-        let friends = parley_common::friends::client(&config.friends_url)?;
+        let friends = parley_common::friends::client(&config.friends_url, token.clone())?;
         let listener = TcpListener::bind(config.listen_addr).await?;
         let (events, bus) = Events::start(pool.clone());
         let chat = Chat::new(pool.clone(), friends, events);
         let messages = Messages::new(pool, chat.clone(), config.message_rate_per_minute);
         Ok(Self {
             listener,
+            token,
             service: ChatGrpc::new(chat, messages),
             bus,
         })
@@ -64,6 +68,7 @@ impl Application {
             self.listener,
             ChatServiceServer::new(self.service),
             parley_proto::chat::v1::FILE_DESCRIPTOR_SET,
+            self.token,
             shutdown,
         )
         .await;

@@ -32,6 +32,15 @@ pub struct DatabaseArgs {
     pub acquire_timeout: Duration,
 }
 
+/// How Parley's processes recognise each other on internal gRPC (see `service_token`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct InternalArgs {
+    /// A secret shared by every Parley process: services refuse calls without it, clients
+    /// send it. Unset: no check (services listen on loopback by default).
+    #[arg(long, env = "PARLEY_SERVICE_TOKEN", hide_env_values = true)]
+    pub service_token: Option<String>,
+}
+
 /// Parses an address that may be left empty (the feature it serves is then off).
 pub fn parse_optional_addr(text: &str) -> Result<Option<std::net::SocketAddr>, String> {
     if text.trim().is_empty() {

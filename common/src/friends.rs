@@ -11,6 +11,7 @@ use crate::{
     follow::{Followed, follow},
     propagation::InjectTraceContext,
     replicas::{Choice, Replicas},
+    service_token::ServiceToken,
 };
 
 pub type FriendsClient = FriendsServiceClient<InterceptedService<Replicas, InjectTraceContext>>;
@@ -19,10 +20,10 @@ pub type FriendsClient = FriendsServiceClient<InterceptedService<Replicas, Injec
 const USERS_PER_CALL: usize = 1000;
 
 /// A client of friends-svc at `urls` (one or several replicas, comma-separated) that carries
-/// the caller's trace; it connects on first use.
-pub fn client(urls: &str) -> anyhow::Result<FriendsClient> {
+/// the caller's trace and the service token; it connects on first use.
+pub fn client(urls: &str, token: Option<ServiceToken>) -> anyhow::Result<FriendsClient> {
     Ok(FriendsServiceClient::with_interceptor(
-        Replicas::new(urls, Choice::Spread)?,
+        Replicas::new(urls, Choice::Spread, token)?,
         InjectTraceContext,
     ))
 }

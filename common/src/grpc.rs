@@ -11,7 +11,10 @@ use tonic::{
     transport::{Channel, Endpoint, Server},
 };
 
-use crate::propagation::grpc_request_span;
+use crate::{
+    propagation::grpc_request_span,
+    service_token::{RequireServiceToken, ServiceToken},
+};
 
 /// Why a gRPC server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -28,11 +31,12 @@ pub enum ServeError {
 /// Binding first is the caller's job so that tests can listen on port 0 and learn the address
 /// before anything is served. Alongside the service this serves `grpc.health.v1` (SERVING
 /// until shutdown begins) and server reflection v1 and v1alpha (grpcurl 1.8 speaks v1alpha)
-/// built from `descriptor_set`.
+/// built from `descriptor_set`. With a `token`, every call but health checks must carry it.
 pub async fn serve<S>(
     listener: TcpListener,
     service: S,
     descriptor_set: &'static [u8],
+    token: Option<ServiceToken>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError>
 where
@@ -70,6 +74,7 @@ where
     Server::builder()
         .trace_fn(grpc_request_span)
         .layer(crate::metrics::GrpcMetricsLayer)
+        .layer(RequireServiceToken(token))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

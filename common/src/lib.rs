@@ -16,6 +16,7 @@ pub mod grpc;
 pub mod metrics;
 pub mod propagation;
 pub mod replicas;
+pub mod service_token;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]

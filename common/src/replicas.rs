@@ -23,7 +23,7 @@ use tonic::{
 };
 use tower::{BoxError, Service, ServiceExt};
 
-use crate::grpc::lazy_channel;
+use crate::{grpc::lazy_channel, service_token::ServiceToken};
 
 /// How long a replica whose connection failed gets no calls.
 const RESTING: Duration = Duration::from_secs(2);
@@ -48,6 +48,8 @@ struct Inner {
     replicas: Vec<Replica>,
     choice: Choice,
     next: AtomicUsize,
+    /// Sent with every call when the services require it.
+    token: Option<ServiceToken>,
 }
 
 struct Replica {
@@ -89,8 +91,9 @@ pub fn split_urls(urls: &str) -> impl Iterator<Item = &str> {
 }
 
 impl Replicas {
-    /// Lazy channels to every URL of the comma-separated `urls` (at least one).
-    pub fn new(urls: &str, choice: Choice) -> Result<Self, Error> {
+    /// Lazy channels to every URL of the comma-separated `urls` (at least one), whose calls
+    /// carry `token`.
+    pub fn new(urls: &str, choice: Choice, token: Option<ServiceToken>) -> Result<Self, Error> {
         let replicas = split_urls(urls)
             .map(|url| {
                 Ok(Replica {
@@ -109,6 +112,7 @@ impl Replicas {
                 replicas,
                 choice,
                 next: AtomicUsize::new(0),
+                token,
             }),
         })
     }
@@ -156,7 +160,10 @@ impl Service<http::Request<Body>> for Replicas {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+        if let Some(token) = &self.inner.token {
+            token.attach(&mut request);
+        }
         let inner = self.inner.clone();
         let index = self.pick();
         Box::pin(async move {

@@ -5,6 +5,7 @@ use std::time::Duration;
 use parley_common::{
     propagation::InjectTraceContext,
     replicas::{Choice, Replicas},
+    service_token::ServiceToken,
 };
 use parley_proto::{
     chat::v1::chat_service_client::ChatServiceClient,
@@ -39,13 +40,17 @@ pub struct Backends {
     pub timeout: Duration,
 }
 
-/// A backend URL that is not a valid gRPC endpoint.
+/// Why the backend clients cannot be made.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid {name} URL {url}: {source}")]
-pub struct InvalidUrl {
-    name: &'static str,
-    url: String,
-    source: tonic::transport::Error,
+pub enum BackendsError {
+    #[error("invalid {name} URL {url}: {source}")]
+    Url {
+        name: &'static str,
+        url: String,
+        source: tonic::transport::Error,
+    },
+    #[error(transparent)]
+    Token(#[from] parley_common::service_token::InvalidToken),
 }
 
 /// What `/readyz` reports.
@@ -66,7 +71,15 @@ impl Backends {
     /// Each URL setting may list several replicas. Chat and friends calls are spread over
     /// them; presence calls all go to the first that answers, because presence-svc keeps
     /// sessions in memory (see docs/decisions/0005-replicas.md).
-    pub fn connect_lazy(config: &Config) -> Result<Self, InvalidUrl> {
+    pub fn connect_lazy(config: &Config) -> Result<Self, BackendsError> {
+        let token = ServiceToken::from_config(config.internal.service_token.as_deref())?;
+        let replicas = |name, urls: &str, choice| {
+            Replicas::new(urls, choice, token.clone()).map_err(|source| BackendsError::Url {
+                name,
+                url: urls.to_owned(),
+                source,
+            })
+        };
         let chat = replicas("chat", &config.chat_url, Choice::Spread)?;
         let presence = replicas("presence", &config.presence_url, Choice::FirstAnswering)?;
         let friends = replicas("friends", &config.friends_url, Choice::Spread)?;
@@ -142,12 +155,4 @@ impl Backends {
             replicas,
         }
     }
-}
-
-fn replicas(name: &'static str, urls: &str, choice: Choice) -> Result<Replicas, InvalidUrl> {
-    Replicas::new(urls, choice).map_err(|source| InvalidUrl {
-        name,
-        url: urls.to_owned(),
-        source,
-    })
 }

@@ -2,7 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use parley_common::config::parse_duration;
+use parley_common::config::{InternalArgs, parse_duration};
 
 /// The `edge` command line: serve (the default) or print a development token.
 #[derive(Debug, clap::Parser)]
@@ -89,6 +89,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub auth: AuthArgs,
+
+    #[command(flatten)]
+    pub internal: InternalArgs,
 }
 
 /// Which tokens the edge accepts.

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use parley_common::config::{DatabaseArgs, parse_optional_addr};
+use parley_common::config::{DatabaseArgs, InternalArgs, parse_optional_addr};
 
 /// How `friends-svc` runs.
 #[derive(Debug, Clone, clap::Parser)]
@@ -19,4 +19,7 @@ pub struct Config {
 
     #[command(flatten)]
     pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub internal: InternalArgs,
 }

@@ -2,7 +2,7 @@
 
 use std::{future::Future, net::SocketAddr};
 
-use parley_common::{db, grpc};
+use parley_common::{db, grpc, service_token::ServiceToken};
 use parley_proto::friends::v1::friends_service_server::FriendsServiceServer;
 use tokio::net::TcpListener;
 
@@ -17,6 +17,8 @@ use crate::{
 /// A migrated, bound, not yet serving `friends-svc`.
 pub struct Application {
     listener: TcpListener,
+    /// What callers must present, when set.
+    token: Option<ServiceToken>,
     service: FriendsGrpc,
     /// The fan-out of events across replicas.
     bus: events::Running,
@@ -26,12 +28,14 @@ impl Application {
     /// Connects to Postgres, applies the `friends` schema's migrations and binds the listener,
     /// so that the address is known (and connectable) before serving starts.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let token = ServiceToken::from_config(config.internal.service_token.as_deref())?;
         let pool = db::pool(&config.database)?;
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
         let listener = TcpListener::bind(config.listen_addr).await?;
         let (events, bus) = Events::start(pool.clone());
         Ok(Self {
             listener,
+            token,
             service: FriendsGrpc::new(Friends::new(pool, events)),
             bus,
         })
@@ -57,6 +61,7 @@ impl Application {
             self.listener,
             FriendsServiceServer::new(self.service),
             parley_proto::friends::v1::FILE_DESCRIPTOR_SET,
+            self.token,
             shutdown,
         )
         .await;

@@ -29,6 +29,7 @@ async fn spawn() -> Service {
         metrics_addr: None,
         listen_addr: "127.0.0.1:0".parse().unwrap(),
         database: database.args(),
+        internal: Default::default(),
     })
     .await
     .unwrap();
@@ -567,4 +568,64 @@ async fn search_users_reads_the_username_index_not_the_whole_table() {
     let plan = plan.join("\n");
     assert!(plan.contains("users_username_key_unique"), "{plan}");
     assert!(!plan.contains("Seq Scan on users"), "{plan}");
+}
+
+#[tokio::test]
+async fn with_a_service_token_only_callers_that_carry_it_are_served() {
+    let database = TestDatabase::create().await;
+    let app = Application::build(&Config {
+        metrics_addr: None,
+        listen_addr: "127.0.0.1:0".parse().unwrap(),
+        database: database.args(),
+        internal: parley_common::config::InternalArgs {
+            service_token: Some("internal-secret".into()),
+        },
+    })
+    .await
+    .unwrap();
+    let url = format!("http://{}", app.local_addr().unwrap());
+    let (_stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let lookup = || pb::GetUsersRequest {
+        user_ids: vec![Uuid::new_v4().to_string()],
+    };
+
+    let mut stranger = FriendsServiceClient::connect(url.clone()).await.unwrap();
+    let refused = stranger.get_users(lookup()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+
+    let token =
+        |token: &str| parley_common::service_token::ServiceToken::from_config(Some(token)).unwrap();
+    let mut wrong = parley_common::friends::client(&url, token("guess")).unwrap();
+    let refused = wrong.get_users(lookup()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+
+    let mut ours = parley_common::friends::client(&url, token("internal-secret")).unwrap();
+    assert!(
+        ours.get_users(lookup())
+            .await
+            .unwrap()
+            .into_inner()
+            .users
+            .is_empty()
+    );
+
+    // Probes need no secret.
+    let mut health = tonic_health::pb::health_client::HealthClient::new(
+        Channel::from_shared(url).unwrap().connect().await.unwrap(),
+    );
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status();
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
 }

@@ -2,7 +2,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use parley_common::config::{DatabaseArgs, parse_duration, parse_optional_addr};
+use parley_common::config::{DatabaseArgs, InternalArgs, parse_duration, parse_optional_addr};
 
 use crate::state::Timing;
 
@@ -51,6 +51,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub internal: InternalArgs,
 }
 
 impl Config {

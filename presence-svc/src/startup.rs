@@ -2,7 +2,7 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use parley_common::{bus, db, grpc};
+use parley_common::{bus, db, grpc, service_token::ServiceToken};
 use parley_proto::presence::v1::presence_service_server::PresenceServiceServer;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
@@ -11,6 +11,8 @@ use crate::{SCHEMA, config::Config, graph, grpc::PresenceGrpc, service::Presence
 /// A migrated, bound, not yet serving `presence-svc`.
 pub struct Application {
     listener: TcpListener,
+    /// What callers must present, when set.
+    token: Option<ServiceToken>,
     presence: Arc<Presence>,
     /// The fan-out of events across replicas.
     bus: bus::Running,
@@ -21,13 +23,15 @@ impl Application {
     /// Connects to Postgres, applies the `presence` schema's migrations and binds the
     /// listener, so that the address is known (and connectable) before serving starts.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let token = ServiceToken::from_config(config.internal.service_token.as_deref())?;
         let pool = db::pool(&config.database)?;
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
-        let friends = parley_common::friends::client(&config.friends_url)?;
+        let friends = parley_common::friends::client(&config.friends_url, token.clone())?;
         let (presence, bus) = Presence::new(pool, friends, config.timing());
         let listener = TcpListener::bind(config.listen_addr).await?;
         Ok(Self {
             listener,
+            token,
             presence: Arc::new(presence),
             bus,
             config: config.clone(),
@@ -95,6 +99,7 @@ impl Application {
             self.listener,
             service,
             parley_proto::presence::v1::FILE_DESCRIPTOR_SET,
+            self.token,
             shutdown,
         )
         .await;

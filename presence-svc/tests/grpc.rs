@@ -62,6 +62,7 @@ fn presence_config(
         lease_ttl: LEASE_TTL,
         flush_interval: FLUSH,
         database: database.args(),
+        internal: Default::default(),
     }
 }
 
@@ -103,6 +104,7 @@ impl System {
                 metrics_addr: None,
                 listen_addr: "127.0.0.1:0".parse().unwrap(),
                 database: database.args(),
+                internal: Default::default(),
             })
             .await
             .unwrap();

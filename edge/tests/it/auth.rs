@@ -90,6 +90,7 @@ async fn an_edge_without_any_key_refuses_to_start() {
         handshakes_per_ip_per_minute: 0,
         lease_interval: std::time::Duration::from_secs(10),
         allowed_origins: Vec::new(),
+        internal: Default::default(),
         auth: parley_edge::config::AuthArgs {
             jwt_secret: None,
             jwt_public_key_file: None,

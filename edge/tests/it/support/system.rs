@@ -80,6 +80,7 @@ pub async fn start_friends(database: &TestDatabase) -> Running {
             metrics_addr: None,
             listen_addr: any_port(),
             database: database.args(),
+            internal: Default::default(),
         })
         .await
         .expect("friends-svc starts");
@@ -104,6 +105,7 @@ pub async fn start_presence_for(database: &TestDatabase, friends_url: &str) -> R
         lease_ttl: timing.lease_ttl,
         flush_interval: timing.flush_interval,
         database: database.args(),
+        internal: Default::default(),
     })
     .await
 }
@@ -120,6 +122,7 @@ pub async fn start_chat(
         friends_url: friends_url.to_owned(),
         message_rate_per_minute,
         database: database.args(),
+        internal: Default::default(),
     })
     .await
     .expect("chat-svc starts");
@@ -155,6 +158,7 @@ pub async fn start_edge(
         max_packet_bytes: 64 * 1024,
         handshakes_per_ip_per_minute,
         allowed_origins,
+        internal: Default::default(),
         auth: AuthArgs {
             jwt_secret: auth.secret,
             jwt_public_key_file: auth.public_key,
@@ -275,6 +279,7 @@ impl TestSystem {
             lease_ttl: timing.lease_ttl,
             flush_interval: timing.flush_interval,
             database: database.args(),
+            internal: Default::default(),
         };
         let presence = start_presence(presence_config.clone()).await;
         let chat = start_chat(&database, &friends_url, timing.message_rate_per_minute).await;
