@@ -68,6 +68,7 @@ const stats = {
   liveGaps: 0, // a live message arrived with a seq hole before it (own acks may come later)
   liveGapsSynced: 0, // ... and the hole was still there a second later: sync
   liveOutOfOrder: 0, // a live message with a lower seq than one seen live before it
+  outOfOrderAt: {}, // ... by second of the run
   ackMismatches: [],
   throttled: 0,
 };
@@ -176,7 +177,10 @@ class Client {
       return;
     }
     if (via === "live") {
-      if (message.seq < room.liveMax) stats.liveOutOfOrder += 1;
+      if (message.seq < room.liveMax) {
+        stats.liveOutOfOrder += 1;
+        bump(stats.outOfOrderAt, `${Math.floor((Date.now() - started) / 1000)}s`);
+      }
       room.liveMax = Math.max(room.liveMax, message.seq);
     }
     if (!known) this.view.set(message.id, { message, via });
@@ -596,6 +600,7 @@ function verify(history) {
   console.log(`          live duplicates ${result.liveDuplicates} (reported), duplicates in final views ${result.viewDuplicates}, view/history mismatches ${result.viewMismatches}, conflicts ${result.conflicts}`);
   console.log(`reconnect ${result.reconnects} reconnects; disconnects ${JSON.stringify(stats.disconnectReasons)}; server-initiated ${stats.serverDisconnects}${MANUAL_RECONNECT ? " (reconnected by connect())" : " (not reconnected)"}; refused connects ${stats.refusedConnects} ${JSON.stringify(stats.connectErrors)}`);
   console.log(`catch-up  ${JSON.stringify(stats.catchUps)}; live seq holes still open after 1 s (synced) ${stats.liveGapsSynced}, live out of order ${stats.liveOutOfOrder}; failed calls ${JSON.stringify(stats.otherCallFailures)}`);
+  if (stats.liveOutOfOrder) console.log(`          live out of order by second of the run: ${JSON.stringify(stats.outOfOrderAt)}`);
   if (splitDms || result.ackMismatches) console.log(`anomalies split DM pairs ${splitDms}, ack mismatches ${result.ackMismatches}`);
   for (const problem of problems) console.log(`  ! ${problem}`);
   console.log(
