@@ -118,16 +118,23 @@ impl Authenticator {
         let key = self.key_for(header.alg).ok_or(Unauthenticated)?;
 
         let mut validation = Validation::new(header.alg);
-        validation.set_required_spec_claims(&["exp", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = self.leeway_secs;
+        // jsonwebtoken checks `iss` and `aud` only when a token has them: a configured issuer
+        // or audience must also make them required, or a token without them passes.
+        let mut required = vec!["exp", "sub"];
         match &self.audience {
-            Some(audience) => validation.set_audience(&[audience]),
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
         if let Some(issuer) = &self.issuer {
             validation.set_issuer(&[issuer]);
+            required.push("iss");
         }
+        validation.set_required_spec_claims(&required);
 
         let claims = decode::<Claims>(token, key, &validation)
             .map_err(|_| Unauthenticated)?
@@ -264,6 +271,45 @@ mod tests {
         ] {
             assert!(auth.identify(&payload).is_err(), "{payload}");
         }
+    }
+
+    /// Signs `claims` with `secret` by HS256.
+    fn hs256_token(secret: &str, claims: &serde_json::Value) -> String {
+        encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("signed")
+    }
+
+    #[test]
+    fn a_configured_issuer_and_audience_must_be_in_the_token() {
+        let auth = Authenticator::from_args(&AuthArgs {
+            jwt_secret: Some("s3cret".into()),
+            jwt_public_key_file: None,
+            jwt_issuer: Some("https://issuer.example".into()),
+            jwt_audience: Some("parley".into()),
+            jwt_leeway: Duration::from_secs(0),
+        })
+        .expect("a secret is a key");
+        let claims = |extra: serde_json::Value| {
+            let mut claims = serde_json::json!({
+                "sub": "0b0e5f5c-0000-4000-8000-000000000001",
+                "exp": jsonwebtoken::get_current_timestamp() + 60,
+            });
+            if let (Some(claims), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
+                claims.extend(extra.clone());
+            }
+            hs256_token("s3cret", &claims)
+        };
+        let both = serde_json::json!({ "iss": "https://issuer.example", "aud": "parley" });
+        assert!(auth.verify(&claims(both)).is_ok());
+        let no_issuer = serde_json::json!({ "aud": "parley" });
+        assert!(auth.verify(&claims(no_issuer)).is_err());
+        let no_audience = serde_json::json!({ "iss": "https://issuer.example" });
+        assert!(auth.verify(&claims(no_audience)).is_err());
+        assert!(auth.verify(&claims(serde_json::json!({}))).is_err());
     }
 
     #[test]
