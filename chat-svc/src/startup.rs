@@ -30,6 +30,8 @@ impl Application {
         let friends = parley_common::friends::client(&config.friends_url, token.clone())?;
         let listener = TcpListener::bind(config.listen_addr).await?;
         let (events, bus) = Events::start(pool.clone());
+        // Events published from now on reach this replica's own subscribers too.
+        bus.listening().await;
         let chat = Chat::new(pool.clone(), friends, events);
         let messages = Messages::new(pool, chat.clone(), config.message_rate_per_minute);
         Ok(Self {

@@ -99,6 +99,9 @@ impl<T> Publisher<T> {
 
 /// The writer and listener tasks of one topic.
 pub struct Running {
+    /// Turns true once the listener listens: events published from then on reach this
+    /// replica's log too.
+    listening: watch::Receiver<bool>,
     stop: watch::Sender<bool>,
     writer: JoinHandle<()>,
     listener: JoinHandle<()>,
@@ -106,6 +109,13 @@ pub struct Running {
 }
 
 impl Running {
+    /// Waits until this replica hears the topic's notifications (Postgres must be up).
+    pub async fn listening(&self) {
+        let mut listening = self.listening.clone();
+        // An error means the listener task is gone: waiting longer would not help.
+        let _ = listening.wait_for(|listening| *listening).await;
+    }
+
     /// Stores what is still queued (for at most a few seconds) and stops listening.
     pub async fn stop(self) {
         self.stop.send_replace(true);
@@ -141,7 +151,8 @@ where
         overflowed.clone(),
         stopped,
     ));
-    let listener = tokio::spawn(listen(pool.clone(), queries.clone(), log, stamp));
+    let (heard, listening) = watch::channel(false);
+    let listener = tokio::spawn(listen(pool.clone(), queries.clone(), log, stamp, heard));
     let cleanup = tokio::spawn(clean_up(pool, queries));
     let publisher = Publisher {
         queue,
@@ -149,6 +160,7 @@ where
         channel: topic.channel,
     };
     let running = Running {
+        listening,
         stop,
         writer,
         listener,
@@ -270,6 +282,7 @@ async fn listen<T>(
     queries: Arc<Queries>,
     log: Arc<EventLog<T>>,
     stamp: fn(&mut T, u64),
+    listening: watch::Sender<bool>,
 ) where
     T: prost::Message + Default + Clone + Send + Sync + 'static,
 {
@@ -285,6 +298,7 @@ async fn listen<T>(
         match subscribe(&pool, &queries, &mut delivery, lost_at).await {
             Ok(mut listener) => {
                 retry = FIRST_RETRY;
+                listening.send_replace(true);
                 if let Err(error) = relay(&mut listener, &pool, &queries, &mut delivery).await {
                     tracing::warn!(channel = queries.channel, %error, "event listener lost its connection");
                 }

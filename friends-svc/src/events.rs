@@ -43,6 +43,11 @@ pub struct Events {
 pub struct Running([bus::Running; 2]);
 
 impl Running {
+    pub async fn listening(&self) {
+        let [client, graph] = &self.0;
+        tokio::join!(client.listening(), graph.listening());
+    }
+
     pub async fn stop(self) {
         let [client, graph] = self.0;
         tokio::join!(client.stop(), graph.stop());

@@ -33,6 +33,8 @@ impl Application {
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
         let listener = TcpListener::bind(config.listen_addr).await?;
         let (events, bus) = Events::start(pool.clone());
+        // Events published from now on reach this replica's own subscribers too.
+        bus.listening().await;
         Ok(Self {
             listener,
             token,

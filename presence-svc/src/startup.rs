@@ -28,6 +28,8 @@ impl Application {
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
         let friends = parley_common::friends::client(&config.friends_url, token.clone())?;
         let (presence, bus) = Presence::new(pool, friends, config.timing());
+        // Events published from now on reach this replica's own subscribers too.
+        bus.listening().await;
         let listener = TcpListener::bind(config.listen_addr).await?;
         Ok(Self {
             listener,
