@@ -97,6 +97,7 @@ fn resident_kib(pid: u32) -> u64 {
 
 #[tokio::test]
 async fn a_client_that_never_reads_costs_a_bounded_queue_and_is_resynced() {
+    let _alone = crate::support::heavy().await;
     let system = TestSystem::spawn_with_timing(
         EdgeAuth::default(),
         Timing {

@@ -81,6 +81,7 @@ fn rotel_agent() -> PathBuf {
 
 #[tokio::test]
 async fn a_client_event_is_one_trace_from_the_edge_through_grpc_to_sql() {
+    let _alone = crate::support::heavy().await;
     let database = TestDatabase::create().await;
     let otlp = free_port();
     let log_path = std::env::temp_dir().join(format!("parley-rotel-{otlp}.log"));

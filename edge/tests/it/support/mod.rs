@@ -8,3 +8,10 @@ pub mod tokens;
 
 pub use client::SioClient;
 pub use system::TestSystem;
+
+/// Held by the tests that load the machine (a flood of messages) or start processes of their
+/// own, so that they do not run at the same time and starve each other on a 2-core CI.
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    HEAVY.lock().await
+}
