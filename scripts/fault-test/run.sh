@@ -51,6 +51,21 @@ say() { printf '[run.sh %s] %s\n' "$(date +%T)" "$*"; }
 for name in edge friends-svc presence-svc chat-svc; do
   [[ -x "$bin_dir/$name" ]] || { echo "no $bin_dir/$name: build first (cargo build --release) or set BIN_DIR" >&2; exit 2; }
 done
+# One fault test at a time on a machine: they share the database, the ports and Postgres.
+# A pid file, not flock: a lock descriptor would be inherited by the restarted Postgres.
+lock=/tmp/parley-fault-test.pid
+take_lock() { (set -o noclobber; echo $$ >"$lock") 2>/dev/null; }
+if ! take_lock; then
+  other=$(cat "$lock" 2>/dev/null || true)
+  if [[ -n "$other" ]] && kill -0 "$other" 2>/dev/null; then
+    echo "another fault test is running (pid $other, $lock); try again later" >&2
+    exit 2
+  fi
+  rm -f "$lock" # left by a run that is gone
+  take_lock || { echo "cannot take $lock" >&2; exit 2; }
+fi
+release_lock() { [[ "$(cat "$lock" 2>/dev/null)" == "$$" ]] && rm -f "$lock"; return 0; }
+trap release_lock EXIT
 command -v psql >/dev/null || { echo "psql is needed to create the test database" >&2; exit 2; }
 command -v node >/dev/null || { echo "node (18+) is needed for the clients" >&2; exit 2; }
 if [[ ! -d "$here/node_modules/socket.io-client" ]] ||
@@ -122,7 +137,7 @@ stop_everything() {
   done
   pids=()
 }
-trap 'stop_everything' EXIT
+trap 'stop_everything; release_lock' EXIT
 trap 'exit 130' INT TERM
 
 edge_ready() { curl -fsS -o /dev/null "http://$(addr edge "$1")/readyz" 2>/dev/null; }
@@ -161,10 +176,26 @@ steady() {
   done
 }
 
+# Fails when something already listens on a port this test is about to use.
+ports_free() {
+  local instance component k port busy=()
+  for instance in "${instances[@]}"; do
+    component=${instance%.*} k=${instance##*.}
+    for port in "$((base_port[$component] + offset + 10 * k))" \
+      ${base_metrics[$component]:+"$((base_metrics[$component] + offset + 10 * k))"}; do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then busy+=("$port"); fi
+    done
+  done
+  ((${#busy[@]} == 0)) && return 0
+  say "ports in use: ${busy[*]} (another stack on them? set FAULT_PORT_OFFSET)"
+  return 1
+}
+
 one_run() {
   local run=$1 status=0 instance crashed=()
   log_dir="$log_root/run$run"
   mkdir -p "$log_dir"
+  ports_free || return 2
   say "run $run: database $database, $edges edges, $replicas replica(s) of each service, logs in $log_dir"
   psql "$admin_url" -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" \
     -c "CREATE DATABASE $database" >/dev/null || { say "cannot create database $database"; return 2; }
@@ -194,7 +225,7 @@ one_run() {
       chat) crash_and_restart chat-svc.0 ;;
       postgres)
         say "FAULT restart Postgres: $pg_restart"
-        if ! $pg_restart; then say "could not restart Postgres"; return 2; fi
+        if ! $pg_restart </dev/null; then say "could not restart Postgres"; return 2; fi
         say "Postgres is back" ;;
       *) say "unknown fault '$fault' (FAULT_FAULTS: edge, chat, postgres)"; return 2 ;;
     esac
