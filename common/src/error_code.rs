@@ -37,7 +37,10 @@ impl ErrorCode {
     ///
     /// Codes that carry an internal detail (a bug, a missing operation, a corrupt message) become
     /// `INTERNAL`, whose details stay in the server log and trace. A deadline or a cancelled call
-    /// means the backend did not answer in time: the client may retry, so `UNAVAILABLE`.
+    /// means the backend did not answer in time: the client may retry, so `UNAVAILABLE`. So
+    /// does `Unknown`, which tonic gives a call that broke at the transport (a replica killed
+    /// mid-call): whether it took effect is unknown, and a retry (with the same `clientMsgId`)
+    /// is the safe answer; a bug would say `INTERNAL`.
     pub fn from_grpc(code: Code) -> Self {
         match code {
             Code::InvalidArgument | Code::OutOfRange => Self::InvalidArgument,
@@ -47,10 +50,10 @@ impl ErrorCode {
             Code::AlreadyExists => Self::AlreadyExists,
             Code::FailedPrecondition | Code::Aborted => Self::FailedPrecondition,
             Code::ResourceExhausted => Self::RateLimited,
-            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => Self::Unavailable,
-            Code::Ok | Code::Unknown | Code::Unimplemented | Code::Internal | Code::DataLoss => {
-                Self::Internal
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
+                Self::Unavailable
             }
+            Code::Ok | Code::Unimplemented | Code::Internal | Code::DataLoss => Self::Internal,
         }
     }
 
@@ -76,7 +79,7 @@ mod tests {
         let expected = [
             (Code::Ok, "INTERNAL"),
             (Code::Cancelled, "UNAVAILABLE"),
-            (Code::Unknown, "INTERNAL"),
+            (Code::Unknown, "UNAVAILABLE"),
             (Code::InvalidArgument, "INVALID_ARGUMENT"),
             (Code::DeadlineExceeded, "UNAVAILABLE"),
             (Code::NotFound, "NOT_FOUND"),
