@@ -96,16 +96,10 @@ pub fn spawn_chat(io: SocketIo, backends: Backends, edge_id: String) -> JoinHand
                     match followed {
                         Followed::Event(event) => relay_chat_event(&io, event).await,
                         Followed::Gap if initial => {}
-                        // Missed membership changes would leave sockets in the wrong rooms: every
-                        // /chat socket reconnects (the official client does so by itself), joins
+                        // Missed membership changes would leave sockets in the wrong rooms, and
+                        // missed messages unseen: every client reconnects (by itself), joins
                         // its rooms afresh and catches up with `sync`.
-                        Followed::Gap => {
-                            if let Some(namespace) = io.of("/chat")
-                                && let Err(error) = namespace.disconnect().await
-                            {
-                                tracing::warn!(%error, "cannot disconnect /chat sockets after a gap");
-                            }
-                        }
+                        Followed::Gap => crate::resync::everyone(&io).await,
                     }
                 }
             }

@@ -16,6 +16,7 @@ mod known_users;
 mod metrics;
 pub mod payload;
 pub mod reply;
+mod resync;
 mod sessions;
 mod slow_sockets;
 pub mod startup;

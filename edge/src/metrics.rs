@@ -46,3 +46,8 @@ pub fn socket_lagging(namespace: &str) {
 pub fn handshake_limited() {
     metrics::counter!("parley_edge_handshakes_limited_total").increment(1);
 }
+
+/// Every client was made to reconnect: the edge may have missed chat events.
+pub fn everyone_resynced() {
+    metrics::counter!("parley_edge_resync_all_total").increment(1);
+}

@@ -4,11 +4,8 @@
 //! a socket whose queue is full is dropped, and a broadcast says how many sockets missed it,
 //! not which. A socket that missed an event must not go on as if it had not: the edge finds
 //! the full sockets among the recipients (a tiny `probe` event fails exactly on those) and
-//! disconnects each as soon as its queue has room for the disconnect packet, so that the
-//! client reconnects and catches up with `sync`. A client that never reads never has room:
-//! the Engine.IO heartbeat closes it, and until then it holds at most its queue.
-
-use std::time::Duration;
+//! makes each client reconnect (see `resync`), so that it catches up with `sync`. A client
+//! that never reads holds at most its queue until the Engine.IO heartbeat closes it.
 
 use serde::Serialize;
 use socketioxide::{
@@ -16,13 +13,9 @@ use socketioxide::{
     operators::BroadcastOperators,
 };
 
-/// How often a lagging socket is asked to disconnect until its queue takes the packet.
-const RETRY_DISCONNECT: Duration = Duration::from_millis(250);
+use crate::resync::{self, PROBE_EVENT};
 
-/// The event that finds full sockets; clients have no handler for it and ignore it.
-pub const PROBE_EVENT: &str = "probe";
-
-/// Marks a socket that missed an event and is being disconnected.
+/// Marks a socket that missed an event and is being made to reconnect.
 #[derive(Clone, Copy)]
 struct Lagging;
 
@@ -58,8 +51,8 @@ pub async fn emit<T: Serialize + ?Sized>(
     }
 }
 
-/// Finds the `full` sockets among `recipients` that are not being disconnected already,
-/// and disconnects them as soon as they can take it.
+/// Finds the `full` sockets among `recipients` that are not being resynced already, and
+/// makes their clients reconnect.
 fn resync_full(recipients: Vec<SocketRef>, full: usize) {
     let mut found = recipients
         .iter()
@@ -78,22 +71,7 @@ fn resync_full(recipients: Vec<SocketRef>, full: usize) {
             found += 1;
             socket.extensions.insert(Lagging);
             crate::metrics::socket_lagging(socket.ns());
-            tokio::spawn(disconnect_when_possible(socket));
-        }
-    }
-}
-
-/// Disconnects `socket` once its queue has room for the packet, or gives up when it closes.
-async fn disconnect_when_possible(socket: SocketRef) {
-    loop {
-        if !socket.connected() {
-            return;
-        }
-        match socket.clone().disconnect() {
-            Err(SocketError::InternalChannelFull) => {
-                tokio::time::sleep(RETRY_DISCONNECT).await;
-            }
-            Ok(()) | Err(SocketError::Closed) => return,
+            resync::one(socket);
         }
     }
 }

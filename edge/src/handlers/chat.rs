@@ -38,7 +38,7 @@ pub async fn connected(socket: &SocketRef, identity: &Identity, backends: &Backe
     let Some(listed) = room_ids(identity, backends).await else {
         // The socket cannot receive its rooms' events: let the client reconnect rather than
         // stay connected and deaf.
-        let _ = socket.clone().disconnect();
+        crate::resync::one(socket.clone());
         return;
     };
     socket.join(listed.iter().map(|id| chat_room(id)).collect::<Vec<_>>());
