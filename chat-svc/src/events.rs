@@ -1,8 +1,13 @@
 //! What chat-svc tells edges. Each event names a room (whose sockets edges keep in a
 //! socketioxide room) and/or users; membership changes come first, so that the sockets of a
 //! new member are in the room before the room's next event.
+//!
+//! Messages and room changes store their events in their own transaction (a [`Batch`]), so
+//! that every replica hears them in commit order: a room's messages in seq order, a new
+//! member's join before the room's next message. Typing, reads, edits and deletes are queued
+//! on [`Events`] and stored right after.
 
-use std::sync::Arc;
+use std::{cell::RefCell, sync::Arc};
 
 use parley_common::{
     bus::{self, Publisher, Topic},
@@ -39,6 +44,38 @@ impl Events {
         (Self { log, publisher }, running)
     }
 
+    /// Stores the events of `batch` in `transaction`, to be announced when it commits.
+    pub async fn store_in(
+        &self,
+        transaction: &mut sqlx::PgConnection,
+        batch: Batch,
+    ) -> Result<(), sqlx::Error> {
+        self.publisher
+            .store_in(transaction, &batch.0.into_inner())
+            .await
+    }
+}
+
+impl Announce for Events {
+    fn push(&self, event: pb::ChatEvent) {
+        self.publisher.publish(event);
+    }
+}
+
+/// The events of one change, collected to be stored in its transaction.
+#[derive(Default)]
+pub struct Batch(RefCell<Vec<pb::ChatEvent>>);
+
+impl Announce for Batch {
+    fn push(&self, event: pb::ChatEvent) {
+        self.0.borrow_mut().push(event);
+    }
+}
+
+/// Every event chat-svc announces, built once whichever way it travels.
+pub trait Announce {
+    fn push(&self, event: pb::ChatEvent);
+
     fn publish(&self, room_id: Option<Uuid>, user_ids: &[Uuid], payload: Payload) {
         self.publish_to(room_id, user_ids, &[], None, payload);
     }
@@ -53,7 +90,7 @@ impl Events {
     ) {
         let user_ids = user_ids.iter().map(Uuid::to_string).collect();
         let exclude_user_ids = exclude.iter().map(Uuid::to_string).collect();
-        self.publisher.publish(pb::ChatEvent {
+        self.push(pb::ChatEvent {
             // Numbered by each replica's log as it arrives.
             event_id: 0,
             room_id: room_id.map(|id| id.to_string()),
@@ -65,7 +102,7 @@ impl Events {
     }
 
     /// `new-message` to the room.
-    pub fn new_message(&self, room: Uuid, message: pb::Message) {
+    fn new_message(&self, room: Uuid, message: pb::Message) {
         self.publish(
             Some(room),
             &[],
@@ -76,7 +113,7 @@ impl Events {
     }
 
     /// `new-private-message` to both users but the socket that sent it.
-    pub fn private_message(&self, message: pb::Message, users: &[Uuid], origin: Option<String>) {
+    fn private_message(&self, message: pb::Message, users: &[Uuid], origin: Option<String>) {
         self.publish_to(
             None,
             users,
@@ -88,7 +125,7 @@ impl Events {
         );
     }
 
-    pub fn message_updated(&self, room: Uuid, message: pb::Message) {
+    fn message_updated(&self, room: Uuid, message: pb::Message) {
         self.publish(
             Some(room),
             &[],
@@ -98,7 +135,7 @@ impl Events {
         );
     }
 
-    pub fn message_deleted(&self, room: Uuid, message: Uuid) {
+    fn message_deleted(&self, room: Uuid, message: Uuid) {
         self.publish(
             Some(room),
             &[],
@@ -109,7 +146,7 @@ impl Events {
         );
     }
 
-    pub fn messages_read(
+    fn messages_read(
         &self,
         room: Uuid,
         user: Uuid,
@@ -129,7 +166,7 @@ impl Events {
     }
 
     /// `user-typing` to the room's other members.
-    pub fn typing(&self, room: Uuid, user: Uuid, username: &str, is_typing: bool) {
+    fn typing(&self, room: Uuid, user: Uuid, username: &str, is_typing: bool) {
         self.publish_to(
             Some(room),
             &[],
@@ -144,7 +181,7 @@ impl Events {
         );
     }
 
-    pub fn membership(&self, room: Uuid, added: &[Uuid], removed: &[Uuid]) {
+    fn membership(&self, room: Uuid, added: &[Uuid], removed: &[Uuid]) {
         self.publish(
             None,
             &[],
@@ -157,7 +194,7 @@ impl Events {
     }
 
     /// `room-created` to every member.
-    pub fn room_created(&self, room: pb::Room, members: &[Uuid]) {
+    fn room_created(&self, room: pb::Room, members: &[Uuid]) {
         self.publish(
             None,
             members,
@@ -166,7 +203,7 @@ impl Events {
     }
 
     /// `user-joined` to the room (the new member's sockets included).
-    pub fn user_joined(&self, room: Uuid, user: pb::User) {
+    fn user_joined(&self, room: Uuid, user: pb::User) {
         self.publish(
             Some(room),
             &[],
@@ -178,7 +215,7 @@ impl Events {
     }
 
     /// `user-left` to the room and to the user who left.
-    pub fn user_left(&self, room: Uuid, user: Uuid) {
+    fn user_left(&self, room: Uuid, user: Uuid) {
         self.publish(
             Some(room),
             &[user],

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::{
     domain,
     error::Error,
-    events::Events,
+    events::{Announce, Batch, Events},
     limits::{DirectRooms, MemberCache, RateLimiter, RoomMembers, Typing},
     profiles::{self, Profiles},
     read_pointers::ReadPointers,
@@ -68,28 +68,25 @@ impl Messages {
     pub fn new(pool: PgPool, chat: Chat, per_minute: u32) -> Self {
         let events = chat.events.clone();
         let profiles = chat.profiles.clone();
-        let publish = {
-            let events = events.clone();
-            // Announced here, in commit order, before any sender hears back.
-            move |stored: Vec<Stored<'_>>| {
-                for Stored { message, job } in stored {
-                    let names = HashMap::from([(job.sender_id, job.sender.clone())]);
-                    match &job.private {
-                        Some((receiver, origin)) => {
-                            let rendered = render(message, &names, Some(*receiver));
-                            events.private_message(
-                                rendered,
-                                &[*receiver, job.sender_id],
-                                origin.clone(),
-                            );
-                        }
-                        None => events.new_message(message.room_id, render(message, &names, None)),
+        // Announced in the batch's own transaction, in seq order, before any sender hears back.
+        let announce = |stored: Vec<Stored<'_>>, events: &Batch| {
+            for Stored { message, job } in stored {
+                let names = HashMap::from([(job.sender_id, job.sender.clone())]);
+                match &job.private {
+                    Some((receiver, origin)) => {
+                        let rendered = render(message, &names, Some(*receiver));
+                        events.private_message(
+                            rendered,
+                            &[*receiver, job.sender_id],
+                            origin.clone(),
+                        );
                     }
+                    None => events.new_message(message.room_id, render(message, &names, None)),
                 }
             }
         };
         Self {
-            writer: Writer::spawn(pool.clone(), chat.publish_order.clone(), publish),
+            writer: Writer::spawn(pool.clone(), events.clone(), announce),
             read_pointers: ReadPointers::spawn(pool.clone()),
             members: chat.members.clone(),
             pool,

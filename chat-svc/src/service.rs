@@ -7,14 +7,13 @@ use chrono::{DateTime, Utc};
 use parley_common::time::to_timestamp;
 use parley_proto::chat::v1 as pb;
 use sqlx::PgPool;
-use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::{
     blocks::Blocks,
     domain::{self, MAX_MEMBERS, Role},
     error::Error,
-    events::Events,
+    events::{Announce, Batch, Events},
     limits::MemberCache,
     profiles::Profiles,
     repo::{self, Member, Room},
@@ -29,9 +28,6 @@ pub struct Chat {
     pub(crate) members: Arc<MemberCache>,
     pub(crate) blocks: Arc<Blocks>,
     pub events: Arc<Events>,
-    /// Held from a change's commit until its events are published, so that events leave in
-    /// commit order; the message writer holds it too.
-    pub(crate) publish_order: Arc<Mutex<()>>,
 }
 
 /// A page of the caller's rooms.
@@ -49,22 +45,22 @@ impl Chat {
             blocks: Arc::new(Blocks::new(friends.clone())),
             friends,
             events: Arc::new(events),
-            publish_order: Arc::new(Mutex::new(())),
         }
     }
 
-    /// Commits a change to `room`'s membership or settings, then publishes its events, in
-    /// commit order; the room's cached members are dropped.
+    /// Commits a change to `room`'s membership or settings with its events (so every
+    /// replica hears them in commit order); the room's cached members are dropped.
     async fn commit_then_publish(
         &self,
-        tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
         room: Uuid,
-        publish: impl FnOnce(&Events),
+        publish: impl FnOnce(&Batch),
     ) -> Result<(), Error> {
-        let _order = self.publish_order.lock().await;
+        let batch = Batch::default();
+        publish(&batch);
+        self.events.store_in(&mut tx, batch).await?;
         tx.commit().await?;
         self.members.forget(room);
-        publish(&self.events);
         Ok(())
     }
 

@@ -8,11 +8,12 @@ use parley_proto::chat::v1 as pb;
 use std::sync::Arc;
 
 use sqlx::PgPool;
-use tokio::sync::{Mutex, MutexGuard, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::{
     error::Error,
+    events::{Batch, Events},
     repo::{self, Message, NewMessage},
 };
 
@@ -37,12 +38,11 @@ pub struct SendJob {
     pub done: oneshot::Sender<Result<Written, Error>>,
 }
 
-/// A send's outcome: the message, and whether this send stored it (`false`: a retry of a
-/// clientMsgId already stored, answered with the stored message and announced to nobody).
+/// A send's outcome: the message this send stored, or the one stored before under its
+/// clientMsgId (a retry, answered with the stored message and announced to nobody).
 #[derive(Debug, Clone)]
 pub struct Written {
     pub message: Message,
-    pub fresh: bool,
 }
 
 /// Hands sends to the writer task.
@@ -52,20 +52,19 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer; `committed` runs after each commit, before the senders are
-    /// answered, with what the batch stored, in seq order (to publish their events).
-    /// `publish_order` is held from commit to publish, as for every other change, so that
-    /// events leave in commit order (a new member's room join before the room's messages).
+    /// Starts the writer; `announce` tells `batch` the events of what each batch stores, in
+    /// seq order, and they are stored in the batch's own transaction: every replica hears a
+    /// room's messages in seq order, and only once they are committed.
     pub fn spawn(
         pool: PgPool,
-        publish_order: Arc<Mutex<()>>,
-        committed: impl Fn(Vec<Stored<'_>>) + Send + Sync + 'static,
+        events: Arc<Events>,
+        announce: impl Fn(Vec<Stored<'_>>, &Batch) + Send + Sync + 'static,
     ) -> Self {
         let (queue, mut jobs) = mpsc::channel::<SendJob>(QUEUE);
         tokio::spawn(async move {
             while let Some(batch) = next_batch(&mut jobs, MAX_BATCH).await {
                 let (size, started) = (batch.len(), std::time::Instant::now());
-                write_batch(&pool, &publish_order, batch, &committed).await;
+                write_batch(&pool, &events, batch, &announce).await;
                 metrics::histogram!("parley_chat_batch_size").record(size as f64);
                 metrics::histogram!("parley_chat_batch_seconds")
                     .record(started.elapsed().as_secs_f64());
@@ -108,25 +107,12 @@ pub struct Stored<'a> {
 
 async fn write_batch(
     pool: &PgPool,
-    publish_order: &Mutex<()>,
+    events: &Events,
     batch: Vec<SendJob>,
-    committed: &(impl Fn(Vec<Stored<'_>>) + Sync),
+    announce: &(impl Fn(Vec<Stored<'_>>, &Batch) + Sync),
 ) {
-    match store(pool, publish_order, &batch).await {
-        Ok((outcomes, order)) => {
-            let stored: Vec<Stored<'_>> = batch
-                .iter()
-                .zip(&outcomes)
-                .filter_map(|(job, outcome)| match outcome {
-                    Ok(written) if written.fresh => Some(Stored {
-                        message: &written.message,
-                        job,
-                    }),
-                    _ => None,
-                })
-                .collect();
-            committed(stored);
-            drop(order);
+    match store(pool, events, &batch, announce).await {
+        Ok(outcomes) => {
             for (job, outcome) in batch.into_iter().zip(outcomes) {
                 let _ = job.done.send(outcome);
             }
@@ -143,13 +129,14 @@ async fn write_batch(
     }
 }
 
-/// Stores the batch in one transaction; returns each send's outcome, in order, and the
-/// publish-order guard taken for the commit (held until the events are out).
-async fn store<'m>(
+/// Stores the batch and its events in one transaction; returns each send's outcome, in
+/// order.
+async fn store(
     pool: &PgPool,
-    publish_order: &'m Mutex<()>,
+    events: &Events,
     batch: &[SendJob],
-) -> sqlx::Result<(Vec<Result<Written, Error>>, MutexGuard<'m, ()>)> {
+    announce: &(impl Fn(Vec<Stored<'_>>, &Batch) + Sync),
+) -> sqlx::Result<Vec<Result<Written, Error>>> {
     let mut tx = pool.begin().await?;
 
     // Retries: clientMsgIds stored before, or sent twice within this batch.
@@ -236,10 +223,25 @@ async fn store<'m>(
         &fresh.iter().map(|m| m.seq).collect::<Vec<_>>(),
     )
     .await?;
-    let order = publish_order.lock().await;
+    let by_id: HashMap<Uuid, &Message> = fresh.iter().map(|m| (m.id, m)).collect();
+    let announced = {
+        let announced = Batch::default();
+        let stored = positions
+            .iter()
+            .zip(&new_messages)
+            .filter_map(|(index, new)| {
+                Some(Stored {
+                    message: by_id.get(&new.id).copied()?,
+                    job: batch.get(*index)?,
+                })
+            })
+            .collect();
+        announce(stored, &announced);
+        announced
+    };
+    events.store_in(&mut tx, announced).await?;
     tx.commit().await?;
 
-    let by_id: HashMap<Uuid, &Message> = fresh.iter().map(|m| (m.id, m)).collect();
     let mut by_position: HashMap<usize, Message> = positions
         .iter()
         .zip(&new_messages)
@@ -257,17 +259,11 @@ async fn store<'m>(
         .enumerate()
         .map(|(index, job)| {
             if let Some(message) = by_position.remove(&index) {
-                return Ok(Written {
-                    message,
-                    fresh: true,
-                });
+                return Ok(Written { message });
             }
             let key = job.client_msg_id.clone().map(|id| (job.sender_id, id));
             match key.and_then(|key| stored.get(&key).cloned()) {
-                Some(message) => Ok(Written {
-                    message,
-                    fresh: false,
-                }),
+                Some(message) => Ok(Written { message }),
                 None if !members.contains(&(job.room_id, job.sender_id)) => {
                     Err(Error::PermissionDenied("you are not a member of this room"))
                 }
@@ -275,5 +271,5 @@ async fn store<'m>(
             }
         })
         .collect();
-    Ok((outcomes, order))
+    Ok(outcomes)
 }

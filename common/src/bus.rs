@@ -1,9 +1,11 @@
 //! Fan-out of a service's events across its replicas, through Postgres LISTEN/NOTIFY.
 //!
-//! A replica does not put the events it publishes straight into its own [`EventLog`]. A
-//! writer task takes what is queued, stores it as one row of the service's outbox table and
-//! sends one NOTIFY naming that row, in one statement, so the notification leaves exactly
-//! when the row commits: one row and one notification per batch, not per event. Every
+//! A replica does not put the events it publishes straight into its own [`EventLog`]. Each
+//! batch of events becomes one row of the service's outbox table and one NOTIFY naming that
+//! row, in one statement, so the notification leaves exactly when the row commits: one row
+//! and one notification per batch, not per event. A change whose events must keep its
+//! commit order stores them in its own transaction ([`Publisher::store_in`]); other events
+//! are queued, and a writer task stores what is queued in batches. Every
 //! replica LISTENs on the channel, reads each notified row once and publishes its events into
 //! its own log in notification order, which Postgres makes the commit order, the same on
 //! every replica. A subscriber of any replica therefore sees every replica's events, each
@@ -69,6 +71,7 @@ pub struct Publisher<T> {
     queue: mpsc::Sender<T>,
     overflowed: Arc<AtomicBool>,
     channel: &'static str,
+    queries: Arc<Queries>,
 }
 
 impl<T> Clone for Publisher<T> {
@@ -77,7 +80,38 @@ impl<T> Clone for Publisher<T> {
             queue: self.queue.clone(),
             overflowed: self.overflowed.clone(),
             channel: self.channel,
+            queries: self.queries.clone(),
         }
+    }
+}
+
+impl<T: prost::Message> Publisher<T> {
+    /// Stores `events` as one batch inside the caller's transaction: they reach every replica
+    /// when, and only if, it commits, and in commit order with every other change. Changes
+    /// whose order matters (messages and their seqs, memberships) publish this way; a crash
+    /// after the commit cannot lose their events.
+    pub async fn store_in(
+        &self,
+        transaction: &mut sqlx::PgConnection,
+        events: &[T],
+    ) -> Result<(), sqlx::Error> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Vec::new();
+        for event in events {
+            // Encoding into a Vec cannot run out of room.
+            event.encode_length_delimited(&mut batch).ok();
+        }
+        let after_gap = self.overflowed.swap(false, Ordering::Relaxed);
+        sqlx::query(AssertSqlSafe(self.queries.store.clone()))
+            .bind(self.queries.channel)
+            .bind(after_gap)
+            .bind(&batch)
+            .bind(uuid::Uuid::new_v4())
+            .execute(transaction)
+            .await?;
+        Ok(())
     }
 }
 
@@ -153,11 +187,12 @@ where
     ));
     let (heard, listening) = watch::channel(false);
     let listener = tokio::spawn(listen(pool.clone(), queries.clone(), log, stamp, heard));
-    let cleanup = tokio::spawn(clean_up(pool, queries));
+    let cleanup = tokio::spawn(clean_up(pool, queries.clone()));
     let publisher = Publisher {
         queue,
         overflowed,
         channel: topic.channel,
+        queries,
     };
     let running = Running {
         listening,
@@ -184,9 +219,10 @@ impl Queries {
         let table = topic.table;
         Self {
             channel: topic.channel,
+            // A retry of a batch that did commit stores nothing and announces nothing.
             store: format!(
-                "WITH stored AS (INSERT INTO {table} (channel, after_gap, events) \
-                 VALUES ($1, $2, $3) RETURNING id) \
+                "WITH stored AS (INSERT INTO {table} (channel, after_gap, events, batch_id) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (batch_id) DO NOTHING RETURNING id) \
                  SELECT pg_notify($1, id::text) FROM stored"
             )
             .into(),
@@ -237,12 +273,14 @@ async fn write<T: prost::Message>(
             count += 1;
         }
         let after_gap = overflowed.swap(false, Ordering::Relaxed);
+        let batch_id = uuid::Uuid::new_v4();
         let mut retry = FIRST_RETRY;
         loop {
             let stored = sqlx::query(AssertSqlSafe(queries.store.clone()))
                 .bind(queries.channel)
                 .bind(after_gap)
                 .bind(&batch)
+                .bind(batch_id)
                 .execute(&pool)
                 .await;
             match stored {

@@ -31,7 +31,8 @@ const GRAPH_TOPIC: Topic = Topic {
 };
 
 /// The two event logs of friends-svc, filled with every replica's events in commit order.
-/// Events are published after their change commits.
+/// A change stores its events (a [`Batch`]) in its own transaction, so every replica hears
+/// them in commit order: a friendship's removal never before its creation.
 pub struct Events {
     pub client: Arc<EventLog<pb::FriendsEvent>>,
     pub graph: Arc<EventLog<pb::GraphChange>>,
@@ -86,9 +87,28 @@ impl Events {
         self.graph.close();
     }
 
-    fn to_users(&self, recipients: &[Uuid], payload: Payload) {
+    /// Stores the events of `batch` in `transaction`, to be announced when it commits.
+    pub async fn store_in(
+        &self,
+        transaction: &mut sqlx::PgConnection,
+        batch: Batch,
+    ) -> Result<(), sqlx::Error> {
+        self.to_clients.store_in(transaction, &batch.client).await?;
+        self.to_services.store_in(transaction, &batch.graph).await
+    }
+}
+
+/// The events of one change: to clients, and graph changes to other services.
+#[derive(Default)]
+pub struct Batch {
+    client: Vec<pb::FriendsEvent>,
+    graph: Vec<pb::GraphChange>,
+}
+
+impl Batch {
+    fn for_users(&mut self, recipients: &[Uuid], payload: Payload) {
         let recipient_user_ids = recipients.iter().map(Uuid::to_string).collect();
-        self.to_clients.publish(pb::FriendsEvent {
+        self.client.push(pb::FriendsEvent {
             // Numbered by each replica's log as it arrives.
             event_id: 0,
             recipient_user_ids,
@@ -96,16 +116,16 @@ impl Events {
         });
     }
 
-    fn graph_change(&self, change: Change) {
-        self.to_services.publish(pb::GraphChange {
+    fn graph_change(&mut self, change: Change) {
+        self.graph.push(pb::GraphChange {
             event_id: 0,
             change: Some(change),
         });
     }
 
     /// `friend-request-received` to the recipient.
-    pub fn request_received(&self, request: &FriendRequest) {
-        self.to_users(
+    pub fn request_received(&mut self, request: &FriendRequest) {
+        self.for_users(
             &[request.to.id],
             Payload::FriendRequestReceived(pb::FriendRequestReceived {
                 request: Some(convert::request(request)),
@@ -115,13 +135,13 @@ impl Events {
 
     /// `friend-request-accepted` to both users, and the new edge of the graph.
     pub fn request_accepted(
-        &self,
+        &mut self,
         request_id: Uuid,
         requester: &User,
         accepter: &User,
         since: DateTime<Utc>,
     ) {
-        self.to_users(
+        self.for_users(
             &[requester.id, accepter.id],
             Payload::FriendRequestAccepted(pb::FriendRequestAccepted {
                 request_id: request_id.to_string(),
@@ -138,8 +158,8 @@ impl Events {
     }
 
     /// `friend-request-cancelled` to the request's recipient.
-    pub fn request_cancelled(&self, request_id: Uuid, recipient: Uuid) {
-        self.to_users(
+    pub fn request_cancelled(&mut self, request_id: Uuid, recipient: Uuid) {
+        self.for_users(
             &[recipient],
             Payload::FriendRequestCancelled(pb::FriendRequestCancelled {
                 request_id: request_id.to_string(),
@@ -148,8 +168,8 @@ impl Events {
     }
 
     /// `friend-removed` to the former friend, and the removed edge of the graph.
-    pub fn friendship_ended(&self, by: Uuid, former_friend: Uuid) {
-        self.to_users(
+    pub fn friendship_ended(&mut self, by: Uuid, former_friend: Uuid) {
+        self.for_users(
             &[former_friend],
             Payload::FriendRemoved(pb::FriendRemoved {
                 user_id: by.to_string(),
@@ -161,14 +181,14 @@ impl Events {
         }));
     }
 
-    pub fn block_added(&self, blocker: Uuid, blocked: Uuid) {
+    pub fn block_added(&mut self, blocker: Uuid, blocked: Uuid) {
         self.graph_change(Change::BlockAdded(pb::BlockAdded {
             blocker_id: blocker.to_string(),
             blocked_id: blocked.to_string(),
         }));
     }
 
-    pub fn block_removed(&self, blocker: Uuid, blocked: Uuid) {
+    pub fn block_removed(&mut self, blocker: Uuid, blocked: Uuid) {
         self.graph_change(Change::BlockRemoved(pb::BlockRemoved {
             blocker_id: blocker.to_string(),
             blocked_id: blocked.to_string(),

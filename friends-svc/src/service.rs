@@ -12,12 +12,11 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use parley_common::db::is_unique_violation;
-use tokio::sync::Mutex;
 
 use crate::{
     domain::{self, UserSearch},
     error::Error,
-    events::Events,
+    events::{Batch, Events},
     repo::{self, Friend, FriendRequest, User},
 };
 
@@ -50,10 +49,6 @@ const MAX_USERS_LOOKUP: usize = 1_000;
 pub struct Friends {
     pool: PgPool,
     pub events: Arc<Events>,
-    /// Held from a change's commit until its events are published, so that events leave in
-    /// commit order. Without it, a friendship could be removed and its removal published
-    /// before the event of its creation, leaving caches with a friendship that is gone.
-    publish_order: Arc<Mutex<()>>,
 }
 
 /// The unique index that makes a second pending request between a pair impossible.
@@ -64,19 +59,19 @@ impl Friends {
         Self {
             pool,
             events: Arc::new(events),
-            publish_order: Arc::new(Mutex::new(())),
         }
     }
 
-    /// Commits `tx`, then publishes its events, in commit order.
+    /// Commits `tx` with its events, so that every replica hears them in commit order.
     async fn commit_then_publish(
         &self,
-        tx: sqlx::Transaction<'_, sqlx::Postgres>,
-        publish: impl FnOnce(&Events),
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        publish: impl FnOnce(&mut Batch),
     ) -> Result<(), Error> {
-        let _order = self.publish_order.lock().await;
+        let mut batch = Batch::default();
+        publish(&mut batch);
+        self.events.store_in(&mut tx, batch).await?;
         tx.commit().await?;
-        publish(&self.events);
         Ok(())
     }
 
@@ -274,10 +269,10 @@ impl Friends {
             ));
         }
         repo::delete_request(&mut tx, pending.id).await?;
-        tx.commit().await?;
-        self.events
-            .request_cancelled(pending.id, pending.to_user_id);
-        Ok(())
+        self.commit_then_publish(tx, |events| {
+            events.request_cancelled(pending.id, pending.to_user_id);
+        })
+        .await
     }
 
     // --- friendships and blocks ---
