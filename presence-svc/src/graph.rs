@@ -123,7 +123,8 @@ async fn fetch(client: &FriendsClient, user: Uuid) -> Result<HashSet<Uuid>, Stat
 }
 
 impl FriendGraph {
-    /// Applies one graph change to the cached lists; returns a new friendship.
+    /// Applies one graph change to the cached lists; returns a friendship new to them (one
+    /// already there, loaded after it was made, is no news: friends are told once).
     pub fn apply(&self, change: &Change) -> Option<NewFriends> {
         self.generation.fetch_add(1, Ordering::SeqCst);
         let pair = |a: &str, b: &str| Some((Uuid::parse_str(a).ok()?, Uuid::parse_str(b).ok()?));
@@ -131,13 +132,9 @@ impl FriendGraph {
         match change {
             Change::FriendshipAdded(added) => {
                 let (a, b) = pair(&added.user_id, &added.other_user_id)?;
-                if let Some(list) = lists.get_mut(&a) {
-                    list.insert(b);
-                }
-                if let Some(list) = lists.get_mut(&b) {
-                    list.insert(a);
-                }
-                Some((a, b))
+                let new_to_a = lists.get_mut(&a).is_some_and(|list| list.insert(b));
+                let new_to_b = lists.get_mut(&b).is_some_and(|list| list.insert(a));
+                (new_to_a || new_to_b).then_some((a, b))
             }
             Change::FriendshipRemoved(removed) => {
                 let (a, b) = pair(&removed.user_id, &removed.other_user_id)?;

@@ -452,9 +452,12 @@ async fn a_new_friendship_shows_each_status_at_once_and_an_ended_one_stops_it() 
         system.user("dave").await,
     );
     system.befriend(alice, dave).await;
+    let mut events = Events::subscribe(&system).await;
     system.open(alice, "a", "edge-1").await;
     system.open(bob, "b", "edge-1").await;
-    let mut events = Events::subscribe(&system).await;
+    // Events travel through Postgres: the one of alice's session (to dave) comes first.
+    let (about, _, to, _) = events.next().await;
+    assert_eq!((about, to), (alice.to_string(), vec![dave.to_string()]));
 
     system.befriend(alice, bob).await;
     let mut told = vec![events.next().await, events.next().await];
