@@ -28,7 +28,7 @@ const SETTLE_MS = 3000; // after the drain, for live events still on their way
 const FINAL_TIMEOUT_MS = 60_000; // for the final catch-up and the history read
 // When the server disconnects a socket (reason "io server disconnect"), the official client
 // does not reconnect by itself; socket.io's documentation tells apps to call connect().
-const MANUAL_RECONNECT = setting("FAULT_MANUAL_RECONNECT", "1") !== "0";
+const MANUAL_RECONNECT = setting("FAULT_MANUAL_RECONNECT", "0") !== "0";
 
 const started = Date.now();
 const log = (...parts) => console.log(`[clients ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s]`, ...parts);
