@@ -196,3 +196,62 @@ async fn a_member_removed_on_one_replica_is_refused_by_the_other() {
         .await;
     assert_eq!(error_code(&ack), "PERMISSION_DENIED", "{ack}");
 }
+
+#[tokio::test]
+async fn calls_go_to_the_replicas_that_answer() {
+    let database = TestDatabase::create().await;
+    let friends = start_friends(&database).await;
+    let friends_url = format!("http://{}", friends.addr);
+    let presence = start_presence_for(&database, &friends_url).await;
+    let chat = start_chat(&database, &friends_url, 600).await;
+    // The first replica of each list is gone (nothing listens there): every call still works.
+    let gone = format!(
+        "http://127.0.0.1:{}",
+        crate::support::processes::free_port()
+    );
+    let edge = start_edge(
+        Backends {
+            chat: format!("{gone},http://{}", chat.addr),
+            presence: format!("{gone},http://{}", presence.addr),
+            friends: format!("{gone},{friends_url}"),
+        },
+        EdgeAuth::default(),
+        Timing::default(),
+        Vec::new(),
+        0,
+    )
+    .await;
+    let url = format!("http://{}", edge.addr);
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    let mut outcomes = Vec::new();
+    for _ in 0..3 {
+        // A call may find a dead replica (UNAVAILABLE, to be retried); it then rests.
+        let status = SioClient::connect(&url, "/status", Some(&alice.token)).await;
+        let chat_socket = SioClient::connect(&url, "/chat", Some(&bob.token)).await;
+        if let (Ok(status), Ok(chat_socket)) = (status, chat_socket) {
+            let set = status
+                .call("update-status", json!({ "status": "AWAY" }))
+                .await;
+            let rooms = chat_socket.call("list-rooms", json!({})).await;
+            outcomes.push((set["ok"].clone(), rooms["ok"].clone()));
+        }
+    }
+    assert_eq!(
+        outcomes.last(),
+        Some(&(json!(true), json!(true))),
+        "{outcomes:?}"
+    );
+    let ready: Value = reqwest::get(format!("{url}/readyz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["ready"], true, "one replica of each serves: {ready}");
+    assert!(
+        ready["replicas"][&gone]
+            .as_str()
+            .is_some_and(|state| state.starts_with("UNAVAILABLE")),
+        "the dead replica is named: {ready}"
+    );
+}
