@@ -139,6 +139,12 @@ impl Authenticator {
         let claims = decode::<Claims>(token, key, &validation)
             .map_err(|_| Unauthenticated)?
             .claims;
+        // jsonwebtoken also takes a list of issuers that includes ours; only ours will do.
+        if let Some(issuer) = &self.issuer
+            && claims.iss.as_ref().and_then(serde_json::Value::as_str) != Some(issuer.as_str())
+        {
+            return Err(Unauthenticated);
+        }
         claims.into_identity().ok_or(Unauthenticated)
     }
 
@@ -174,6 +180,9 @@ struct Claims {
     exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     iat: Option<i64>,
+    /// Read only to hold a token to the configured issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iss: Option<serde_json::Value>,
 }
 
 impl Claims {
@@ -217,6 +226,7 @@ pub fn dev_token(secret: &str, username: &str, ttl: Duration) -> Result<String, 
         picture: None,
         exp: now.saturating_add(ttl.as_secs()),
         iat: i64::try_from(now).ok(),
+        iss: None,
     };
     encode(
         &Header::new(Algorithm::HS256),
@@ -307,6 +317,11 @@ mod tests {
         assert!(auth.verify(&claims(both)).is_ok());
         let no_issuer = serde_json::json!({ "aud": "parley" });
         assert!(auth.verify(&claims(no_issuer)).is_err());
+        let issuers = serde_json::json!({
+            "iss": ["https://other.example", "https://issuer.example"],
+            "aud": "parley",
+        });
+        assert!(auth.verify(&claims(issuers)).is_err());
         let no_audience = serde_json::json!({ "iss": "https://issuer.example" });
         assert!(auth.verify(&claims(no_audience)).is_err());
         assert!(auth.verify(&claims(serde_json::json!({}))).is_err());
@@ -335,6 +350,7 @@ mod tests {
             picture: Some(" ".into()),
             exp: 0,
             iat: None,
+            iss: None,
         };
         let identity = claims.into_identity().expect("accepted");
         assert_eq!(identity.username, "user-0b0e5f5c");
@@ -349,6 +365,7 @@ mod tests {
             picture: None,
             exp: 0,
             iat: None,
+            iss: None,
         };
         assert!(claims.into_identity().is_none());
     }
