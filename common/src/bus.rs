@@ -100,18 +100,12 @@ impl<T: prost::Message> Publisher<T> {
         }
         let mut batch = Vec::new();
         for event in events {
-            // Encoding into a Vec cannot run out of room.
-            event.encode_length_delimited(&mut batch).ok();
+            append(&mut batch, event);
         }
         let after_gap = self.overflowed.swap(false, Ordering::Relaxed);
-        sqlx::query(AssertSqlSafe(self.queries.store.clone()))
-            .bind(self.queries.channel)
-            .bind(after_gap)
-            .bind(&batch)
-            .bind(uuid::Uuid::new_v4())
-            .execute(transaction)
-            .await?;
-        Ok(())
+        self.queries
+            .store(transaction, after_gap, &batch, uuid::Uuid::new_v4())
+            .await
     }
 }
 
@@ -207,7 +201,7 @@ where
 /// The statements of one topic, built once (the table name is code, never input).
 struct Queries {
     channel: &'static str,
-    store: Arc<str>,
+    insert_and_notify: Arc<str>,
     read: Arc<str>,
     since: Arc<str>,
     newest: Arc<str>,
@@ -220,7 +214,7 @@ impl Queries {
         Self {
             channel: topic.channel,
             // A retry of a batch that did commit stores nothing and announces nothing.
-            store: format!(
+            insert_and_notify: format!(
                 "WITH stored AS (INSERT INTO {table} (channel, after_gap, events, batch_id) \
                  VALUES ($1, $2, $3, $4) ON CONFLICT (batch_id) DO NOTHING RETURNING id) \
                  SELECT pg_notify($1, id::text) FROM stored"
@@ -244,6 +238,34 @@ impl Queries {
     }
 }
 
+impl Queries {
+    /// Stores one encoded batch with its notification; a retry with the same `batch_id`
+    /// stores and announces nothing more.
+    async fn store<'c>(
+        &self,
+        executor: impl sqlx::PgExecutor<'c>,
+        after_gap: bool,
+        batch: &[u8],
+        batch_id: uuid::Uuid,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(AssertSqlSafe(self.insert_and_notify.clone()))
+            .bind(self.channel)
+            .bind(after_gap)
+            .bind(batch)
+            .bind(batch_id)
+            .execute(executor)
+            .await?;
+        metrics::counter!("parley_bus_batches_total", "channel" => self.channel).increment(1);
+        Ok(())
+    }
+}
+
+/// Adds one event to an encoded batch (length-delimited, so a batch is events end to end).
+fn append<T: prost::Message>(batch: &mut Vec<u8>, event: &T) {
+    // Encoding into a Vec cannot run out of room.
+    event.encode_length_delimited(batch).ok();
+}
+
 /// One stored batch.
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -264,31 +286,19 @@ async fn write<T: prost::Message>(
     let mut batch = Vec::new();
     while let Some(first) = next_event(&mut queued, &mut stop).await {
         batch.clear();
-        first.encode_length_delimited(&mut batch).ok();
+        append(&mut batch, &first);
         let mut count = 1;
         while count < MAX_BATCH {
             let Ok(event) = queued.try_recv() else { break };
-            // Encoding into a Vec cannot run out of room.
-            event.encode_length_delimited(&mut batch).ok();
+            append(&mut batch, &event);
             count += 1;
         }
         let after_gap = overflowed.swap(false, Ordering::Relaxed);
         let batch_id = uuid::Uuid::new_v4();
         let mut retry = FIRST_RETRY;
         loop {
-            let stored = sqlx::query(AssertSqlSafe(queries.store.clone()))
-                .bind(queries.channel)
-                .bind(after_gap)
-                .bind(&batch)
-                .bind(batch_id)
-                .execute(&pool)
-                .await;
-            match stored {
-                Ok(_) => {
-                    metrics::counter!("parley_bus_batches_total", "channel" => queries.channel)
-                        .increment(1);
-                    break;
-                }
+            match queries.store(&pool, after_gap, &batch, batch_id).await {
+                Ok(()) => break,
                 Err(error) => {
                     tracing::warn!(channel = queries.channel, %error, "cannot store events; retrying");
                     tokio::time::sleep(retry).await;
