@@ -255,8 +255,8 @@ impl Messages {
             })
             .await?;
         match private_to {
-            Some(receiver) => Ok(render(&written.message, &profiles, Some(receiver))),
-            None => self.render_sent(me, &written.message).await,
+            Some(receiver) => Ok(render(&written, &profiles, Some(receiver))),
+            None => self.render_sent(me, &written).await,
         }
     }
 

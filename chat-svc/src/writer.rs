@@ -35,14 +35,9 @@ pub struct SendJob {
     pub message_type: &'static str,
     pub client_msg_id: Option<String>,
     pub reply_to_id: Option<Uuid>,
-    pub done: oneshot::Sender<Result<Written, Error>>,
-}
-
-/// A send's outcome: the message this send stored, or the one stored before under its
-/// clientMsgId (a retry, answered with the stored message and announced to nobody).
-#[derive(Debug, Clone)]
-pub struct Written {
-    pub message: Message,
+    /// Answered with the message this send stored, or the one stored before under its
+    /// clientMsgId (a retry, answered with the stored message and announced to nobody).
+    pub done: oneshot::Sender<Result<Message, Error>>,
 }
 
 /// Hands sends to the writer task.
@@ -73,7 +68,7 @@ impl Writer {
         Self { queue }
     }
 
-    pub async fn send(&self, mut job: SendJob) -> Result<Written, Error> {
+    pub async fn send(&self, mut job: SendJob) -> Result<Message, Error> {
         let (done, outcome) = oneshot::channel();
         job.done = done;
         self.queue
@@ -136,7 +131,7 @@ async fn store(
     events: &Events,
     batch: &[SendJob],
     announce: &(impl Fn(Vec<Stored<'_>>, &Batch) + Sync),
-) -> sqlx::Result<Vec<Result<Written, Error>>> {
+) -> sqlx::Result<Vec<Result<Message, Error>>> {
     let mut tx = pool.begin().await?;
 
     // Retries: clientMsgIds stored before, or sent twice within this batch.
@@ -259,11 +254,11 @@ async fn store(
         .enumerate()
         .map(|(index, job)| {
             if let Some(message) = by_position.remove(&index) {
-                return Ok(Written { message });
+                return Ok(message);
             }
             let key = job.client_msg_id.clone().map(|id| (job.sender_id, id));
             match key.and_then(|key| stored.get(&key).cloned()) {
-                Some(message) => Ok(Written { message }),
+                Some(message) => Ok(message),
                 None if !members.contains(&(job.room_id, job.sender_id)) => {
                     Err(Error::PermissionDenied("you are not a member of this room"))
                 }
