@@ -4,13 +4,17 @@
 #
 #   bench/run.sh SCENARIO [--smoke]
 #
-# SCENARIO: idle | dm | group | big-room | presence | history | all; or `chart`, which draws
-#           docs/benchmarks.png from the results
+# SCENARIO: idle | dm | group | big-room | presence | history | quiet | all; or `chart`,
+#           which draws docs/benchmarks.png from the results. `quiet` (one sender, one other
+#           member, one message at a time) always uses the official client.
 # --smoke   a few users for a few seconds, on the debug build: checks that the scenario
 #           works (CI runs this); its figures mean nothing.
 #
 # Settings (environment): BENCH_DATABASE (parley_bench: dropped and made anew per server),
-# BENCH_RESULTS (bench/results/results.jsonl; appended), BENCH_SERVERS ("parley baseline").
+# BENCH_RESULTS (bench/results/results.jsonl; appended), BENCH_SERVERS ("parley baseline"),
+# BENCH_GENERATOR (lean: bench/loadgen; official: bench/official-client, real
+# socket.io-client sockets; for dm and group), BENCH_BIN (Parley's binaries from elsewhere,
+# e.g. an older build to compare with; nothing is built then).
 # Needs PostgreSQL at 127.0.0.1:5432 (user postgres), Node.js 20 and npm, cargo.
 set -euo pipefail
 
@@ -40,14 +44,22 @@ mkdir -p "$logs" "$(dirname "$results")"
 
 say() { printf '%s\n' "$*" >&2; }
 
-if [[ $smoke == 1 ]]; then
-  profile=debug
+generator=${BENCH_GENERATOR:-lean}
+[[ $scenario == quiet ]] && generator=official
+[[ $generator == official && $smoke == 0 ]] && results=${BENCH_RESULTS:-$root/bench/results/official.jsonl}
+if [[ -n ${BENCH_BIN:-} ]]; then
+  bin=$BENCH_BIN
+elif [[ $smoke == 1 ]]; then
   cargo build --locked --bins
+  bin=$root/target/debug
 else
-  profile=release
   cargo build --release --locked --bins
+  bin=$root/target/release
 fi
-bin=$root/target/$profile
+if [[ $generator == official ]] && { [[ ! -d bench/official-client/node_modules ]] ||
+   [[ bench/official-client/package-lock.json -nt bench/official-client/node_modules/.package-lock.json ]]; }; then
+  npm ci --prefix bench/official-client --no-audit --no-fund --loglevel=error
+fi
 if [[ " $servers " == *" baseline "* ]] && { [[ ! -d bench/baseline-node/node_modules ]] ||
    [[ bench/baseline-node/package-lock.json -nt bench/baseline-node/node_modules/.package-lock.json ]]; }; then
   npm ci --prefix bench/baseline-node --no-audit --no-fund --loglevel=error
@@ -180,15 +192,39 @@ scenario_args() {
   esac
 }
 
+# The official client's arguments for a scenario, into the array `args`.
+official_args() {
+  if [[ $smoke == 1 ]]; then
+    case $scenario in
+      dm) args=(--scenario dm --pairs 20 --rates 20 --warmup 1 --measure 2) ;;
+      group) args=(--scenario group --rooms 4 --members 5 --rates 20 --warmup 1 --measure 2) ;;
+      quiet) args=(--scenario quiet --spacing 0,5 --count 20) ;;
+    esac
+    return
+  fi
+  case $scenario in
+    dm) args=(--scenario dm --pairs 2500 --rates "${BENCH_RATES:-1000,2000,3000,4000,5000,6000}") ;;
+    group) args=(--scenario group --rooms 100 --members 10 --rates "${BENCH_RATES:-1000,2000,3000,4000}") ;;
+    quiet) args=(--scenario quiet --spacing 0,5,100 --count 300) ;;
+    *) say "the official client drives dm, group and quiet only"; exit 2 ;;
+  esac
+}
+
 run_one() {
   local server=$1
   fresh_database
   if [[ $server == parley ]]; then start_parley; else start_baseline; fi
   [[ $scenario == presence ]] && seed_friends "$server" "$([[ $smoke == 1 ]] && echo 100 || echo 5000)"
-  say "== $scenario on $server ($server_addr)"
-  scenario_args "$server"
-  "$bin/parley-bench" --server "$server_addr" --secret "$PARLEY_JWT_SECRET" --label "$server" \
-    --out "$results" "${args[@]}"
+  say "== $scenario on $server ($server_addr), $generator generator"
+  if [[ $generator == official ]]; then
+    official_args
+    node bench/official-client/load.mjs --server "http://$server_addr" --secret "$PARLEY_JWT_SECRET" \
+      --label "$server" --out "$results" "${args[@]}"
+  else
+    scenario_args "$server"
+    "$bin/parley-bench" --server "$server_addr" --secret "$PARLEY_JWT_SECRET" --label "$server" \
+      --out "$results" "${args[@]}"
+  fi
   stop_servers
 }
 
@@ -203,11 +239,13 @@ run_scenario() {
   else
     for server in $servers; do run_one "$server"; done
   fi
-  python3 bench/report.py "$results" "$scenario"
+  # The official client's records have their own shape and file; its lines are the report.
+  [[ $generator == lean ]] && python3 bench/report.py "$results" "$scenario"
+  return 0
 }
 
 case $scenario in
   all) for s in idle dm group big-room presence history; do run_scenario "$s"; done ;;
-  idle|dm|group|big-room|presence|history) run_scenario "$scenario" ;;
+  idle|dm|group|big-room|presence|history|quiet) run_scenario "$scenario" ;;
   *) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
