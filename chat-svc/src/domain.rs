@@ -68,7 +68,25 @@ pub fn room_name(raw: Option<&str>) -> Result<Option<String>, Error> {
             format!("must be 1–{MAX_ROOM_NAME_CHARS} characters"),
         ));
     }
+    if name.contains('\0') {
+        return Err(Error::invalid("name", "must not contain NUL (U+0000)"));
+    }
     Ok(Some(name.to_owned()))
+}
+
+/// Whether `c` shows nothing on its own: white space, control characters, and the format
+/// and filler characters (zero-width space and joiners, bidi marks, the BOM, Hangul
+/// fillers, variation selectors, tags) that a message made only of them would render as
+/// nothing.
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
+            | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}')
 }
 
 /// The other members a new room starts with: the ids given, without duplicates and
@@ -117,5 +135,15 @@ mod tests {
         assert!(room_name(Some("  ")).is_err());
         assert!(room_name(Some(&"x".repeat(101))).is_err());
         assert_eq!(room_name(None).unwrap(), None);
+        assert!(room_name(Some("a\0b")).is_err());
+    }
+
+    #[test]
+    fn only_spaces_and_zero_width_characters_are_invisible() {
+        let nothing = " \t\u{200B}\u{200D}\u{FEFF}\u{2060}\u{3164}";
+        assert!(nothing.chars().all(is_invisible));
+        assert!(!"\u{200B}a".chars().all(is_invisible));
+        // An emoji with its variation selector is visible.
+        assert!(!"\u{2764}\u{FE0F}".chars().all(is_invisible));
     }
 }

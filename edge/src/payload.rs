@@ -10,7 +10,10 @@ use crate::error::ApiError;
 ///
 /// A missing argument (or `null`) reads as `{}`, so events whose fields are all optional can
 /// be sent bare. Anything else that is not an object, or whose fields do not fit, is
-/// `INVALID_ARGUMENT` with the JSON path of the offending field.
+/// `INVALID_ARGUMENT` with the JSON path of the offending field. So is any text that holds
+/// NUL (U+0000), in any field of any event: Postgres cannot store it, and refusing it here
+/// keeps it from failing a whole batch of other people's writes (docs/API.md, "Wire
+/// conventions").
 pub fn parse<T: DeserializeOwned>(raw: Result<Value, ParserError>) -> Result<T, ApiError> {
     let value = match raw {
         Ok(Value::Null) => Value::Object(serde_json::Map::new()),
@@ -18,11 +21,42 @@ pub fn parse<T: DeserializeOwned>(raw: Result<Value, ParserError>) -> Result<T, 
         Ok(_) => return Err(ApiError::invalid("payload", "must be a JSON object")),
         Err(_) => return Err(ApiError::invalid("payload", "is not valid JSON data")),
     };
+    if let Some(field) = text_with_nul(&value, String::new()) {
+        let field = if field.is_empty() { "payload".into() } else { field };
+        return Err(ApiError::invalid(&field, "must not contain NUL (U+0000)"));
+    }
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
         let field = if path == "." { "payload" } else { &path };
         ApiError::invalid(field, error.inner())
     })
+}
+
+/// The path (`content`, `rooms.<key>`, `userIds[2]`) of the first string, key or value,
+/// that holds NUL.
+fn text_with_nul(value: &Value, path: String) -> Option<String> {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        Value::String(text) => text.contains('\0').then_some(path),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, item)| text_with_nul(item, format!("{path}[{index}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                // The key itself is the offending text: name the object that holds it.
+                return Some(if path.is_empty() { "payload".into() } else { path.clone() });
+            }
+            text_with_nul(item, join(key))
+        }),
+        Value::Null | Value::Bool(_) | Value::Number(_) => None,
+    }
 }
 
 #[cfg(test)]
@@ -68,6 +102,27 @@ mod tests {
             limit: Option<u32>,
         }
         assert!(parse::<AllOptional>(Ok(Value::Null)).is_ok());
+    }
+
+    #[test]
+    fn nul_in_any_text_is_refused_naming_the_field() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code, reason = "only parsing is under test")]
+        struct Text {
+            content: String,
+        }
+        let error = parse::<Text>(Ok(json!({"content": "a\u{0}b"}))).expect_err("refused");
+        assert_eq!(error.code, ErrorCode::InvalidArgument);
+        assert_eq!(error.message, "content: must not contain NUL (U+0000)");
+
+        // Unknown fields are ignored, but not when they carry what would fail downstream.
+        let nested = json!({"content": "fine", "rooms": {"r": ["x", "\u{0}"]}});
+        let error = parse::<Text>(Ok(nested)).expect_err("refused");
+        assert_eq!(error.message, "rooms.r[1]: must not contain NUL (U+0000)");
+
+        let key = json!({"content": "fine", "rooms": {"\u{0}": 1}});
+        let error = parse::<Text>(Ok(key)).expect_err("refused");
+        assert_eq!(error.message, "rooms: must not contain NUL (U+0000)");
     }
 
     #[test]

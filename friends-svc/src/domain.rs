@@ -81,6 +81,9 @@ impl UserSearch {
                 format!("must be 1–{MAX_QUERY_CHARS} characters"),
             ));
         }
+        if prefix.contains('\0') {
+            return Err(Error::invalid("query", "must not contain NUL (U+0000)"));
+        }
         let limit = limit.unwrap_or(DEFAULT_SEARCH_LIMIT);
         if !(1..=MAX_SEARCH_LIMIT).contains(&limit) {
             return Err(Error::invalid(

@@ -90,7 +90,10 @@ impl Friends {
         let requested = domain::requested_username(username)?;
         let claims = repo::Claims {
             requested_username: &requested,
-            avatar: avatar.map(str::trim).filter(|avatar| !avatar.is_empty()),
+            // An avatar Postgres could not store (NUL) is no avatar, as an empty one is.
+            avatar: avatar
+                .map(str::trim)
+                .filter(|avatar| !avatar.is_empty() && !avatar.contains('\0')),
             issued_at,
         };
         let mut db = self.pool.acquire().await?;
