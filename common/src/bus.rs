@@ -9,7 +9,9 @@
 //! replica LISTENs on the channel, reads each notified row once and publishes its events into
 //! its own log in notification order, which Postgres makes the commit order, the same on
 //! every replica. A subscriber of any replica therefore sees every replica's events, each
-//! once.
+//! once. The replica that stored a row keeps its bytes until the row's notification comes
+//! back, and relays them from memory instead of reading the row: still in notification
+//! order, one query fewer per batch.
 //!
 //! What may be missed is recovered or reported, never silent:
 //! - a listener that loses its connection reads, once it is back, the rows committed
@@ -21,7 +23,7 @@
 use std::{
     collections::{BTreeSet, HashMap},
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
@@ -60,6 +62,9 @@ const CLEANUP_EVERY: Duration = Duration::from_secs(60);
 const REMEMBERED: usize = 16_384;
 /// Rows read per query by a listener that has several notifications waiting.
 const READ_AT_ONCE: usize = 256;
+/// Batches this replica stored and has not heard back yet; past it the oldest are forgotten
+/// (read from the table like any other row if their notification still comes).
+const OWN_BATCHES: usize = 1024;
 /// How long the writer may take to store what is queued when the service stops.
 const FLUSH_ON_STOP: Duration = Duration::from_secs(5);
 
@@ -72,6 +77,7 @@ pub struct Publisher<T> {
     overflowed: Arc<AtomicBool>,
     channel: &'static str,
     queries: Arc<Queries>,
+    own: Arc<OwnBatches>,
 }
 
 impl<T> Clone for Publisher<T> {
@@ -81,6 +87,7 @@ impl<T> Clone for Publisher<T> {
             overflowed: self.overflowed.clone(),
             channel: self.channel,
             queries: self.queries.clone(),
+            own: self.own.clone(),
         }
     }
 }
@@ -103,9 +110,16 @@ impl<T: prost::Message> Publisher<T> {
             append(&mut batch, event);
         }
         let after_gap = self.overflowed.swap(false, Ordering::Relaxed);
-        self.queries
+        let stored = self
+            .queries
             .store(transaction, after_gap, &batch, uuid::Uuid::new_v4())
-            .await
+            .await?;
+        // Kept before the commit sends the notification, so it is here when that arrives;
+        // if the transaction rolls back, the id is never notified and ages out.
+        if let Some(id) = stored {
+            self.own.keep(id, after_gap, batch);
+        }
+        Ok(())
     }
 }
 
@@ -172,21 +186,31 @@ where
     let overflowed = Arc::new(AtomicBool::new(false));
     let (stop, stopped) = watch::channel(false);
     let queries = Arc::new(Queries::new(topic));
+    let own = Arc::new(OwnBatches::default());
     let writer = tokio::spawn(write(
         pool.clone(),
         queries.clone(),
+        own.clone(),
         queued,
         overflowed.clone(),
         stopped,
     ));
     let (heard, listening) = watch::channel(false);
-    let listener = tokio::spawn(listen(pool.clone(), queries.clone(), log, stamp, heard));
+    let listener = tokio::spawn(listen(
+        pool.clone(),
+        queries.clone(),
+        own.clone(),
+        log,
+        stamp,
+        heard,
+    ));
     let cleanup = tokio::spawn(clean_up(pool, queries.clone()));
     let publisher = Publisher {
         queue,
         overflowed,
         channel: topic.channel,
         queries,
+        own,
     };
     let running = Running {
         listening,
@@ -217,7 +241,7 @@ impl Queries {
             insert_and_notify: format!(
                 "WITH stored AS (INSERT INTO {table} (channel, after_gap, events, batch_id) \
                  VALUES ($1, $2, $3, $4) ON CONFLICT (batch_id) DO NOTHING RETURNING id) \
-                 SELECT pg_notify($1, id::text) FROM stored"
+                 SELECT id, pg_notify($1, id::text) FROM stored"
             )
             .into(),
             read: format!(
@@ -239,24 +263,63 @@ impl Queries {
 }
 
 impl Queries {
-    /// Stores one encoded batch with its notification; a retry with the same `batch_id`
-    /// stores and announces nothing more.
+    /// Stores one encoded batch with its notification and returns the row's id; a retry with
+    /// the same `batch_id` stores and announces nothing more (and returns `None`).
     async fn store<'c>(
         &self,
         executor: impl sqlx::PgExecutor<'c>,
         after_gap: bool,
         batch: &[u8],
         batch_id: uuid::Uuid,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(AssertSqlSafe(self.insert_and_notify.clone()))
+    ) -> Result<Option<i64>, sqlx::Error> {
+        let id = sqlx::query_scalar(AssertSqlSafe(self.insert_and_notify.clone()))
             .bind(self.channel)
             .bind(after_gap)
             .bind(batch)
             .bind(batch_id)
-            .execute(executor)
+            .fetch_optional(executor)
             .await?;
         metrics::counter!("parley_bus_batches_total", "channel" => self.channel).increment(1);
-        Ok(())
+        Ok(id)
+    }
+}
+
+/// The batches this replica stored, by row id, until their notification comes back.
+#[derive(Default)]
+struct OwnBatches {
+    rows: Mutex<std::collections::BTreeMap<i64, Row>>,
+}
+
+impl OwnBatches {
+    fn keep(&self, id: i64, after_gap: bool, events: Vec<u8>) {
+        let mut rows = self.lock();
+        rows.insert(
+            id,
+            Row {
+                id,
+                after_gap,
+                events,
+            },
+        );
+        while rows.len() > OWN_BATCHES {
+            rows.pop_first();
+        }
+    }
+
+    /// The row with `id`, if this replica stored it (once). Rows far older than `id` will
+    /// not be notified any more (their transaction rolled back, or the listener caught up
+    /// from the table meanwhile) and are forgotten, so that the map stays small.
+    fn take(&self, id: i64) -> Option<Row> {
+        let mut rows = self.lock();
+        let row = rows.remove(&id);
+        let recent = rows.split_off(&id.saturating_sub(REMEMBERED as i64));
+        *rows = recent;
+        row
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<i64, Row>> {
+        // A panic while holding the lock cannot leave the map half-changed.
+        self.rows.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -279,6 +342,7 @@ struct Row {
 async fn write<T: prost::Message>(
     pool: PgPool,
     queries: Arc<Queries>,
+    own: Arc<OwnBatches>,
     mut queued: mpsc::Receiver<T>,
     overflowed: Arc<AtomicBool>,
     mut stop: watch::Receiver<bool>,
@@ -298,7 +362,14 @@ async fn write<T: prost::Message>(
         let mut retry = FIRST_RETRY;
         loop {
             match queries.store(&pool, after_gap, &batch, batch_id).await {
-                Ok(()) => break,
+                Ok(stored) => {
+                    // Stored and notified in one statement: the notification may be read
+                    // before this, and the row then comes from the table instead.
+                    if let Some(id) = stored {
+                        own.keep(id, after_gap, batch.clone());
+                    }
+                    break;
+                }
                 Err(error) => {
                     tracing::warn!(channel = queries.channel, %error, "cannot store events; retrying");
                     tokio::time::sleep(retry).await;
@@ -328,6 +399,7 @@ async fn next_event<T>(
 async fn listen<T>(
     pool: PgPool,
     queries: Arc<Queries>,
+    own: Arc<OwnBatches>,
     log: Arc<EventLog<T>>,
     stamp: fn(&mut T, u64),
     listening: watch::Sender<bool>,
@@ -347,7 +419,9 @@ async fn listen<T>(
             Ok(mut listener) => {
                 retry = FIRST_RETRY;
                 listening.send_replace(true);
-                if let Err(error) = relay(&mut listener, &pool, &queries, &mut delivery).await {
+                if let Err(error) =
+                    relay(&mut listener, &pool, &queries, &own, &mut delivery).await
+                {
                     tracing::warn!(channel = queries.channel, %error, "event listener lost its connection");
                 }
             }
@@ -417,6 +491,7 @@ async fn relay<T>(
     listener: &mut PgListener,
     pool: &PgPool,
     queries: &Queries,
+    own: &OwnBatches,
     delivery: &mut Delivery<T>,
 ) -> Result<(), sqlx::Error>
 where
@@ -435,13 +510,26 @@ where
             };
             ids.extend(more.payload().parse::<i64>().ok());
         }
-        let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(queries.read.clone()))
-            .bind(&ids)
-            .bind(queries.channel)
-            .fetch_all(pool)
-            .await?;
+        // This replica's own rows come from memory; only the others' are read.
+        let mut by_id: HashMap<i64, Row> = ids
+            .iter()
+            .filter_map(|id| own.take(*id))
+            .map(|row| (row.id, row))
+            .collect();
+        let unknown: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !by_id.contains_key(id))
+            .collect();
+        if !unknown.is_empty() {
+            let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(queries.read.clone()))
+                .bind(&unknown)
+                .bind(queries.channel)
+                .fetch_all(pool)
+                .await?;
+            by_id.extend(rows.into_iter().map(|row| (row.id, row)));
+        }
         // Deliver in notification order, which is commit order.
-        let mut by_id: HashMap<i64, Row> = rows.into_iter().map(|row| (row.id, row)).collect();
         for id in &ids {
             match by_id.remove(id) {
                 Some(row) => delivery.deliver(row),
