@@ -24,6 +24,11 @@ pub struct Config {
     #[arg(long, env = "PARLEY_MESSAGE_RATE_PER_MINUTE", default_value_t = 60)]
     pub message_rate_per_minute: u32,
 
+    /// Message writers, each with its own batch in flight; a room's messages always go through
+    /// the same one, so they keep their order (docs/BENCHMARKS.md measures the choice).
+    #[arg(long, env = "PARLEY_CHAT_WRITERS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub writers: u16,
+
     /// Where `GET /metrics` (Prometheus text) is served; empty turns it off.
     #[arg(long, env = "PARLEY_CHAT_METRICS_ADDR", default_value = "127.0.0.1:9103", value_parser = parse_optional_addr)]
     // Spelled out so that clap takes the parser's own `Option` (empty = off) as the value.

@@ -14,6 +14,7 @@ pub mod messages;
 mod profiles;
 mod read_pointers;
 mod repo;
+mod send_plan;
 pub mod service;
 pub mod startup;
 mod users;

@@ -65,7 +65,7 @@ pub struct Messages {
 }
 
 impl Messages {
-    pub fn new(pool: PgPool, chat: Chat, per_minute: u32) -> Self {
+    pub fn new(pool: PgPool, chat: Chat, per_minute: u32, writers: usize) -> Self {
         let events = chat.events.clone();
         let profiles = chat.profiles.clone();
         // Announced in the batch's own transaction, in seq order, before any sender hears back.
@@ -86,7 +86,7 @@ impl Messages {
             }
         };
         Self {
-            writer: Writer::spawn(pool.clone(), events.clone(), announce),
+            writer: Writer::spawn(pool.clone(), events.clone(), writers, announce),
             read_pointers: ReadPointers::spawn(pool.clone()),
             members: chat.members.clone(),
             pool,
@@ -163,30 +163,25 @@ impl Messages {
                 ));
             }
         };
-        if let Some(id) = &outgoing.client_msg_id
-            && (id.is_empty() || id.chars().count() > MAX_CLIENT_MSG_ID)
-        {
-            return Err(Error::invalid(
-                "clientMsgId",
-                format!("must be 1–{MAX_CLIENT_MSG_ID} characters"),
-            ));
+        if let Some(id) = &outgoing.client_msg_id {
+            if id.is_empty() || id.chars().count() > MAX_CLIENT_MSG_ID {
+                return Err(Error::invalid(
+                    "clientMsgId",
+                    format!("must be 1–{MAX_CLIENT_MSG_ID} characters"),
+                ));
+            }
+            if id.contains('\0') {
+                return Err(Error::invalid("clientMsgId", "must not contain NUL (U+0000)"));
+            }
         }
         // A retry of a stored send is never refused: the writer answers it with the stored
         // message. Only a send the rate limit refuses is looked up first, so the hot path
         // reads nothing.
         if let Err(retry_after) = self.rate.check(me) {
-            if let Some(client_msg_id) = &outgoing.client_msg_id {
-                let mut db = self.pool.acquire().await?;
-                let stored = repo::messages_by_client_id(
-                    &mut db,
-                    &[me],
-                    std::slice::from_ref(client_msg_id),
-                )
-                .await?;
-                drop(db);
-                if let Some(message) = stored.into_iter().next() {
-                    return self.render_sent(me, &message).await;
-                }
+            if let Some(client_msg_id) = &outgoing.client_msg_id
+                && let Some(message) = self.stored_send(me, &outgoing.target, client_msg_id).await?
+            {
+                return self.render_sent(me, &message).await;
             }
             return Err(Error::RateLimited(retry_after));
         }
@@ -258,6 +253,31 @@ impl Messages {
             Some(receiver) => Ok(render(&written, &profiles, Some(receiver))),
             None => self.render_sent(me, &written).await,
         }
+    }
+
+    /// The message `me` stored before under `client_msg_id` for `target`, if any; a DM room
+    /// that does not exist yet holds none.
+    async fn stored_send(
+        &self,
+        me: Uuid,
+        target: &Target,
+        client_msg_id: &str,
+    ) -> Result<Option<Message>, Error> {
+        let mut db = self.pool.acquire().await?;
+        let room = match *target {
+            Target::Room(room) => room,
+            Target::Receiver(receiver) => {
+                let pair = if me < receiver { (me, receiver) } else { (receiver, me) };
+                match self.direct_rooms.get(pair) {
+                    Some(room) => room,
+                    None => match repo::existing_dm_room(&mut db, pair).await? {
+                        Some(room) => room,
+                        None => return Ok(None),
+                    },
+                }
+            }
+        };
+        Ok(repo::message_by_client_id(&mut db, me, room, client_msg_id).await?)
     }
 
     /// A message `me` sent, as the ack shows it (with the receiver in a DM room).
@@ -513,10 +533,19 @@ impl Messages {
 
 fn validate_content(content: &str) -> Result<String, Error> {
     let length = content.chars().count();
-    if content.trim().is_empty() || length > MAX_CONTENT_CHARS {
+    if length == 0 || length > MAX_CONTENT_CHARS {
         return Err(Error::invalid(
             "content",
             format!("must be 1–{MAX_CONTENT_CHARS} characters"),
+        ));
+    }
+    if content.contains('\0') {
+        return Err(Error::invalid("content", "must not contain NUL (U+0000)"));
+    }
+    if content.chars().all(domain::is_invisible) {
+        return Err(Error::invalid(
+            "content",
+            "must have a visible character, not only spaces or invisible ones",
         ));
     }
     Ok(content.to_owned())

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::Role;
+use crate::{domain::Role, send_plan};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Room {
@@ -310,19 +310,6 @@ pub struct Message {
 const MESSAGE_COLUMNS: &str = "id, room_id, seq, sender_id, content, message_type, client_msg_id, \
      reply_to_id, created_at, edited_at, deleted_at";
 
-/// A message to store; its seq is given by [`reserve_seqs`].
-#[derive(Debug, Clone)]
-pub struct NewMessage {
-    pub id: Uuid,
-    pub room_id: Uuid,
-    pub seq: i64,
-    pub sender_id: Uuid,
-    pub content: String,
-    pub message_type: &'static str,
-    pub client_msg_id: Option<String>,
-    pub reply_to_id: Option<Uuid>,
-}
-
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn message(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Message>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -333,122 +320,154 @@ pub async fn message(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Mes
     .await
 }
 
-/// Messages already stored under these (sender, clientMsgId) pairs. The planner guesses 100
-/// rows for any UNNEST and would hash-join against a seq scan of all messages while the table
-/// is small; `LATERAL ... LIMIT 1` makes it one unique-index probe per pair, whatever the size.
+/// The message `sender` stored in `room` under `client_msg_id`, if any (a retry's answer).
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn messages_by_client_id(
+pub async fn message_by_client_id(
     db: &mut PgConnection,
-    senders: &[Uuid],
-    client_ids: &[String],
-) -> sqlx::Result<Vec<Message>> {
+    sender: Uuid,
+    room: Uuid,
+    client_msg_id: &str,
+) -> sqlx::Result<Option<Message>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {MESSAGE_COLUMNS} FROM UNNEST($1::uuid[], $2::text[]) AS k(sender, client_id)
-         CROSS JOIN LATERAL (SELECT * FROM chat.messages
-                             WHERE sender_id = k.sender AND client_msg_id = k.client_id
-                             LIMIT 1) m"
+        "SELECT {MESSAGE_COLUMNS} FROM chat.messages
+         WHERE sender_id = $1 AND room_id = $2 AND client_msg_id = $3"
     )))
-    .bind(senders)
-    .bind(client_ids)
-    .fetch_all(db)
+    .bind(sender)
+    .bind(room)
+    .bind(client_msg_id)
+    .fetch_optional(db)
     .await
 }
 
-/// Which of the (room, user) pairs are memberships now (one primary-key probe per pair, as
-/// in `messages_by_client_id`).
-#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn memberships(
+/// What planning a batch of sends needs ([`send_plan::Facts`]), one per send in order, and
+/// the transaction's time (every message of the batch is stored at it). Locks the rooms'
+/// rows first, in id order (so that two replicas writing to the same rooms cannot
+/// deadlock); the locks serialize the writers of one room until commit, so seqs have no
+/// gaps and no duplicates, across replicas too. One statement: the planner guesses 100 rows
+/// for an UNNEST, so the lookups are `LATERAL ... LIMIT 1` index probes, never a scan.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql", sends = sends.len()))]
+pub async fn send_facts(
     db: &mut PgConnection,
-    rooms: &[Uuid],
-    users: &[Uuid],
-) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
-    sqlx::query_as(
-        "SELECT m.room_id, m.user_id FROM UNNEST($1::uuid[], $2::uuid[]) AS p(room_id, user_id)
-         CROSS JOIN LATERAL (SELECT room_id, user_id FROM chat.members
-                             WHERE room_id = p.room_id AND user_id = p.user_id
-                             LIMIT 1) m",
+    sends: &[send_plan::Key<'_>],
+) -> sqlx::Result<(DateTime<Utc>, Vec<send_plan::Facts>)> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        now: DateTime<Utc>,
+        last_seq: Option<i64>,
+        is_member: bool,
+        #[sqlx(flatten)]
+        stored: StoredColumns,
+    }
+    #[derive(sqlx::FromRow)]
+    struct StoredColumns {
+        id: Option<Uuid>,
+        seq: Option<i64>,
+        content: Option<String>,
+        message_type: Option<String>,
+        reply_to_id: Option<Uuid>,
+        created_at: Option<DateTime<Utc>>,
+        edited_at: Option<DateTime<Utc>>,
+        deleted_at: Option<DateTime<Utc>>,
+    }
+    impl StoredColumns {
+        /// The message stored before under the send's key; `None` when there is none.
+        fn into_message(self, send: &send_plan::Key<'_>) -> Option<Message> {
+            Some(Message {
+                id: self.id?,
+                room_id: send.room,
+                seq: self.seq?,
+                sender_id: send.sender,
+                content: self.content,
+                message_type: self.message_type?,
+                client_msg_id: send.client_msg_id.map(str::to_owned),
+                reply_to_id: self.reply_to_id,
+                created_at: self.created_at?,
+                edited_at: self.edited_at,
+                deleted_at: self.deleted_at,
+            })
+        }
+    }
+    let rooms: Vec<Uuid> = sends.iter().map(|send| send.room).collect();
+    let senders: Vec<Uuid> = sends.iter().map(|send| send.sender).collect();
+    let client_ids: Vec<Option<&str>> = sends.iter().map(|send| send.client_msg_id).collect();
+    let rows: Vec<Row> = sqlx::query_as(
+        "WITH locked AS MATERIALIZED (
+             SELECT id, last_seq FROM chat.rooms WHERE id = ANY($1) ORDER BY id FOR UPDATE)
+         SELECT now() AS now, l.last_seq, member.found IS NOT NULL AS is_member,
+                m.id, m.seq, m.content, m.message_type, m.reply_to_id, m.created_at,
+                m.edited_at, m.deleted_at
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::text[]) WITH ORDINALITY
+              AS s(room_id, sender_id, client_id, position)
+         LEFT JOIN locked l ON l.id = s.room_id
+         LEFT JOIN LATERAL (SELECT true AS found FROM chat.members
+                            WHERE room_id = s.room_id AND user_id = s.sender_id
+                            LIMIT 1) member ON true
+         LEFT JOIN LATERAL (SELECT * FROM chat.messages
+                            WHERE sender_id = s.sender_id AND room_id = s.room_id
+                              AND client_msg_id = s.client_id
+                            LIMIT 1) m ON true
+         ORDER BY s.position",
     )
-    .bind(rooms)
-    .bind(users)
-    .fetch_all(db)
-    .await
+    .bind(&rooms)
+    .bind(&senders)
+    .bind(&client_ids)
+    .fetch_all(&mut *db)
+    .await?;
+    let now = match rows.first() {
+        Some(row) => row.now,
+        None => Utc::now(),
+    };
+    let facts = rows
+        .into_iter()
+        .zip(sends)
+        .map(|(row, send)| send_plan::Facts {
+            last_seq: row.last_seq,
+            is_member: row.is_member,
+            stored: row.stored.into_message(send),
+        })
+        .collect();
+    Ok((now, facts))
 }
 
-/// Reserves `counts[i]` consecutive seqs in room `rooms[i]`; returns each room's last seq
-/// after the reservation. The row locks serialize writers of one room until commit, so seqs
-/// have no gaps and no duplicates, across replicas too.
-#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn reserve_seqs(
+/// Stores planned messages in one statement: the messages, each room's new newest seq, and
+/// the senders' read pointers (a sender has read what they sent). The `= ANY` conditions
+/// are for the planner: it guesses 10 rows for an UNNEST, and against a small table would
+/// hash-join it with a sequential scan of every room and member; with them, it reads only
+/// the batch's rooms and their members by index, whatever the tables' size.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql", messages = messages.len()))]
+pub async fn apply_sends(
     db: &mut PgConnection,
-    rooms: &[Uuid],
-    counts: &[i64],
-) -> sqlx::Result<Vec<(Uuid, i64)>> {
-    // Rows are locked in id order first, so that two replicas writing to the same rooms
-    // cannot deadlock.
-    sqlx::query("SELECT id FROM chat.rooms WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-        .bind(rooms)
-        .execute(&mut *db)
-        .await?;
-    sqlx::query_as(
-        "UPDATE chat.rooms r SET last_seq = r.last_seq + c.n, last_message_at = now()
-         FROM UNNEST($1::uuid[], $2::bigint[]) AS c(id, n)
-         WHERE r.id = c.id
-         RETURNING r.id, r.last_seq",
+    messages: &[Message],
+    last_seqs: &[(Uuid, i64)],
+) -> sqlx::Result<()> {
+    let column = |f: fn(&Message) -> Uuid| messages.iter().map(f).collect::<Vec<_>>();
+    let (rooms, seqs): (Vec<Uuid>, Vec<i64>) = last_seqs.iter().copied().unzip();
+    sqlx::query(
+        "WITH stored AS (
+             INSERT INTO chat.messages (id, room_id, seq, sender_id, content, message_type,
+                                        client_msg_id, reply_to_id, created_at)
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[],
+                                  $6::text[], $7::text[], $8::uuid[], $9::timestamptz[])),
+         rooms AS (
+             UPDATE chat.rooms r SET last_seq = c.last_seq, last_message_at = now()
+             FROM UNNEST($10::uuid[], $11::bigint[]) AS c(id, last_seq)
+             WHERE r.id = c.id AND r.id = ANY($10))
+         UPDATE chat.members m SET last_read_seq = GREATEST(m.last_read_seq, c.seq)
+         FROM (SELECT room_id, user_id, max(seq) AS seq
+               FROM UNNEST($2::uuid[], $4::uuid[], $3::bigint[]) AS t(room_id, user_id, seq)
+               GROUP BY room_id, user_id) c
+         WHERE m.room_id = c.room_id AND m.user_id = c.user_id AND m.room_id = ANY($10)",
     )
-    .bind(rooms)
-    .bind(counts)
-    .fetch_all(db)
-    .await
-}
-
-/// Stores a batch of messages in one statement.
-#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn insert_messages(
-    db: &mut PgConnection,
-    batch: &[NewMessage],
-) -> sqlx::Result<Vec<Message>> {
-    let column = |f: fn(&NewMessage) -> Uuid| batch.iter().map(f).collect::<Vec<_>>();
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO chat.messages
-             (id, room_id, seq, sender_id, content, message_type, client_msg_id, reply_to_id)
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[],
-                              $6::text[], $7::text[], $8::uuid[])
-         RETURNING {MESSAGE_COLUMNS}"
-    )))
     .bind(column(|m| m.id))
     .bind(column(|m| m.room_id))
-    .bind(batch.iter().map(|m| m.seq).collect::<Vec<_>>())
+    .bind(messages.iter().map(|m| m.seq).collect::<Vec<_>>())
     .bind(column(|m| m.sender_id))
-    .bind(batch.iter().map(|m| m.content.clone()).collect::<Vec<_>>())
-    .bind(batch.iter().map(|m| m.message_type).collect::<Vec<_>>())
-    .bind(
-        batch
-            .iter()
-            .map(|m| m.client_msg_id.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(batch.iter().map(|m| m.reply_to_id).collect::<Vec<_>>())
-    .fetch_all(db)
-    .await
-}
-
-/// Moves read pointers forward (never back), one row per (room, user).
-#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn advance_read(
-    db: &mut PgConnection,
-    rooms: &[Uuid],
-    users: &[Uuid],
-    seqs: &[i64],
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE chat.members m SET last_read_seq = GREATEST(m.last_read_seq, c.seq)
-         FROM (SELECT room_id, user_id, max(seq) AS seq
-               FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[]) AS t(room_id, user_id, seq)
-               GROUP BY room_id, user_id) c
-         WHERE m.room_id = c.room_id AND m.user_id = c.user_id",
-    )
+    .bind(messages.iter().map(|m| m.content.as_deref()).collect::<Vec<_>>())
+    .bind(messages.iter().map(|m| m.message_type.as_str()).collect::<Vec<_>>())
+    .bind(messages.iter().map(|m| m.client_msg_id.as_deref()).collect::<Vec<_>>())
+    .bind(messages.iter().map(|m| m.reply_to_id).collect::<Vec<_>>())
+    .bind(messages.iter().map(|m| m.created_at).collect::<Vec<_>>())
     .bind(rooms)
-    .bind(users)
     .bind(seqs)
     .execute(db)
     .await

@@ -33,7 +33,12 @@ impl Application {
         // Events published from now on reach this replica's own subscribers too.
         bus.listening().await;
         let chat = Chat::new(pool.clone(), friends, events);
-        let messages = Messages::new(pool, chat.clone(), config.message_rate_per_minute);
+        let messages = Messages::new(
+            pool,
+            chat.clone(),
+            config.message_rate_per_minute,
+            usize::from(config.writers),
+        );
         Ok(Self {
             listener,
             token,

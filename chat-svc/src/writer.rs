@@ -1,8 +1,14 @@
-//! The message write path, built for throughput: concurrent sends are grouped into one
-//! transaction (seqs reserved for all rooms at once, one multi-row INSERT, one commit), and
-//! each send is answered only after that commit.
+//! The message write path. Sends are grouped into batches, and each batch is one transaction
+//! of four round trips, however many sends it holds: read the facts (rooms locked, retries,
+//! memberships), plan in memory ([`send_plan`]), store the plan in one statement, store its
+//! events, commit. Each send is answered only after its own batch commits.
+//!
+//! Nothing waits in one line: rooms are spread over several writers by id, each with its
+//! own batch in flight, so a room's sends keep their order while other rooms' sends go
+//! alongside. A lone send goes at once. A batch that fails is written again one send at a
+//! time, so that a send the database refuses fails alone.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use parley_proto::chat::v1 as pb;
 use std::sync::Arc;
@@ -14,13 +20,14 @@ use uuid::Uuid;
 use crate::{
     error::Error,
     events::{Batch, Events},
-    repo::{self, Message, NewMessage},
+    repo::{self, Message},
+    send_plan::{self, Decision, Refusal},
 };
 
 /// Most sends written in one transaction.
 const MAX_BATCH: usize = 512;
-/// Sends waiting for the writer; past it, callers wait (back-pressure, bounded memory).
-const QUEUE: usize = 4096;
+/// Sends waiting for each writer; past it, callers wait (back-pressure, bounded memory).
+const QUEUE: usize = 1024;
 
 /// One send, as the writer receives it.
 pub struct SendJob {
@@ -40,44 +47,80 @@ pub struct SendJob {
     pub done: oneshot::Sender<Result<Message, Error>>,
 }
 
-/// Hands sends to the writer task.
+impl SendJob {
+    fn key(&self) -> send_plan::Key<'_> {
+        send_plan::Key {
+            room: self.room_id,
+            sender: self.sender_id,
+            client_msg_id: self.client_msg_id.as_deref(),
+        }
+    }
+
+    /// The message this send stores as `seq`, at the transaction's time.
+    fn message(&self, seq: i64, at: chrono::DateTime<chrono::Utc>) -> Message {
+        Message {
+            id: Uuid::new_v4(),
+            room_id: self.room_id,
+            seq,
+            sender_id: self.sender_id,
+            content: Some(self.content.clone()),
+            message_type: self.message_type.to_owned(),
+            client_msg_id: self.client_msg_id.clone(),
+            reply_to_id: self.reply_to_id,
+            created_at: at,
+            edited_at: None,
+            deleted_at: None,
+        }
+    }
+}
+
+/// Hands sends to the writer of their room.
 #[derive(Clone)]
 pub struct Writer {
-    queue: mpsc::Sender<SendJob>,
+    shards: Arc<[mpsc::Sender<SendJob>]>,
 }
 
 impl Writer {
-    /// Starts the writer; `announce` tells `batch` the events of what each batch stores, in
+    /// Starts `writers` writers (each holds a connection while its batch is written);
+    /// `announce` tells `batch` the events of what each batch stores, in
     /// seq order, and they are stored in the batch's own transaction: every replica hears a
     /// room's messages in seq order, and only once they are committed.
     pub fn spawn(
         pool: PgPool,
         events: Arc<Events>,
+        writers: usize,
         announce: impl Fn(Vec<Stored<'_>>, &Batch) + Send + Sync + 'static,
     ) -> Self {
-        let (queue, mut jobs) = mpsc::channel::<SendJob>(QUEUE);
-        tokio::spawn(async move {
-            while let Some(batch) = next_batch(&mut jobs, MAX_BATCH).await {
-                let (size, started) = (batch.len(), std::time::Instant::now());
-                write_batch(&pool, &events, batch, &announce).await;
-                metrics::histogram!("parley_chat_batch_size").record(size as f64);
-                metrics::histogram!("parley_chat_batch_seconds")
-                    .record(started.elapsed().as_secs_f64());
-            }
-        });
-        Self { queue }
+        let announce = Arc::new(announce);
+        let shards = (0..writers.max(1))
+            .map(|_| {
+                let (queue, mut jobs) = mpsc::channel::<SendJob>(QUEUE);
+                let (pool, events, announce) = (pool.clone(), events.clone(), announce.clone());
+                tokio::spawn(async move {
+                    while let Some(batch) = next_batch(&mut jobs, MAX_BATCH).await {
+                        let (size, started) = (batch.len(), std::time::Instant::now());
+                        write_batch(&pool, &events, batch, &*announce).await;
+                        metrics::histogram!("parley_chat_batch_size").record(size as f64);
+                        metrics::histogram!("parley_chat_batch_seconds")
+                            .record(started.elapsed().as_secs_f64());
+                    }
+                });
+                queue
+            })
+            .collect();
+        Self { shards }
     }
 
     pub async fn send(&self, mut job: SendJob) -> Result<Message, Error> {
+        let stopped = || Error::Unavailable("the message writer stopped");
         let (done, outcome) = oneshot::channel();
         job.done = done;
-        self.queue
-            .send(job)
-            .await
-            .map_err(|_| Error::Unavailable("the message writer stopped"))?;
-        outcome
-            .await
-            .map_err(|_| Error::Unavailable("the message writer stopped"))?
+        let shard = usize::try_from(job.room_id.as_u128() % self.shards.len() as u128)
+            .ok()
+            .and_then(|index| self.shards.get(index))
+            .ok_or_else(stopped)?;
+        shard.send(job).await.map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
     }
 }
 
@@ -112,15 +155,39 @@ async fn write_batch(
                 let _ = job.done.send(outcome);
             }
         }
-        Err(error) => {
-            // Nothing of the batch was stored: every sender may retry with its clientMsgId.
-            tracing::warn!(%error, size = batch.len(), "a message batch failed");
+        Err(error) if batch.len() > 1 => {
+            // Nothing of the batch was stored. One send may be at fault: each is written
+            // again on its own, so that only that one fails.
+            tracing::warn!(%error, size = batch.len(), "a message batch failed; writing its sends one by one");
+            metrics::counter!("parley_chat_batches_split_total").increment(1);
             for job in batch {
-                let _ = job.done.send(Err(Error::Unavailable(
-                    "the message could not be stored; retry",
-                )));
+                let outcome = match store(pool, events, std::slice::from_ref(&job), announce).await
+                {
+                    Ok(mut outcomes) => outcomes.pop().unwrap_or(Err(Error::Unavailable(
+                        "the message could not be stored; retry",
+                    ))),
+                    Err(error) => Err(lone_failure(error)),
+                };
+                let _ = job.done.send(outcome);
             }
         }
+        Err(error) => {
+            if let Some(job) = batch.into_iter().next() {
+                let _ = job.done.send(Err(lone_failure(error)));
+            }
+        }
+    }
+}
+
+/// A send that failed on its own: unavailable when Postgres is (retry later, with the same
+/// clientMsgId), internal when Postgres refused the row itself (a bug, logged).
+fn lone_failure(error: sqlx::Error) -> Error {
+    match error {
+        sqlx::Error::Database(ref refused) if refused.code().is_some_and(|code| {
+            // Serialization failures and deadlocks: another writer got in the way.
+            code == "40001" || code == "40P01"
+        }) => Error::Unavailable("the message could not be stored; retry"),
+        other => Error::Database(other),
     }
 }
 
@@ -133,137 +200,57 @@ async fn store(
     announce: &(impl Fn(Vec<Stored<'_>>, &Batch) + Sync),
 ) -> sqlx::Result<Vec<Result<Message, Error>>> {
     let mut tx = pool.begin().await?;
+    let keys: Vec<send_plan::Key<'_>> = batch.iter().map(SendJob::key).collect();
+    let (now, facts) = repo::send_facts(&mut tx, &keys).await?;
+    let plan = send_plan::plan(&keys, facts);
 
-    // Retries: clientMsgIds stored before, or sent twice within this batch.
-    let keyed: Vec<(Uuid, String)> = batch
+    // The new messages, by their send's position in the batch.
+    let fresh: HashMap<usize, Message> = plan
+        .decisions
         .iter()
-        .filter_map(|job| Some((job.sender_id, job.client_msg_id.clone()?)))
-        .collect();
-    let (senders, client_ids): (Vec<Uuid>, Vec<String>) = keyed.iter().cloned().unzip();
-    let mut stored: HashMap<(Uuid, String), Message> =
-        repo::messages_by_client_id(&mut tx, &senders, &client_ids)
-            .await?
-            .into_iter()
-            .filter_map(|message| {
-                Some(((message.sender_id, message.client_msg_id.clone()?), message))
-            })
-            .collect();
-
-    // Membership is checked again here, in the transaction that reserves the seqs: a member
-    // removed since the send was accepted stores nothing, and no seq is spent on them.
-    let (rooms, senders): (Vec<Uuid>, Vec<Uuid>) =
-        batch.iter().map(|job| (job.room_id, job.sender_id)).unzip();
-    let members: HashSet<(Uuid, Uuid)> = repo::memberships(&mut tx, &rooms, &senders)
-        .await?
-        .into_iter()
-        .collect();
-
-    // The sends that store something: the first of each key, and every send without one.
-    let mut seen = HashSet::new();
-    let leaders: Vec<(usize, &SendJob)> = batch
-        .iter()
+        .zip(batch)
         .enumerate()
-        .filter(|(_, job)| members.contains(&(job.room_id, job.sender_id)))
-        .filter(
-            |(_, job)| match job.client_msg_id.clone().map(|id| (job.sender_id, id)) {
-                Some(key) => !stored.contains_key(&key) && seen.insert(key),
-                None => true,
-            },
-        )
+        .filter_map(|(index, (decision, job))| match decision {
+            Decision::Store { seq } => Some((index, job.message(*seq, now))),
+            _ => None,
+        })
         .collect();
-
-    let mut per_room: Vec<(Uuid, i64)> = Vec::new();
-    for (_, job) in &leaders {
-        match per_room.iter_mut().find(|(id, _)| *id == job.room_id) {
-            Some((_, count)) => *count += 1,
-            None => per_room.push((job.room_id, 1)),
-        }
-    }
-    let (rooms, counts): (Vec<Uuid>, Vec<i64>) = per_room.iter().copied().unzip();
-    let reserved: HashMap<Uuid, i64> = repo::reserve_seqs(&mut tx, &rooms, &counts)
-        .await?
-        .into_iter()
-        .collect();
-    // The next seq to hand out in each room: the first of its reserved range.
-    let mut next: HashMap<Uuid, i64> = per_room
-        .iter()
-        .filter_map(|(room, count)| Some((*room, reserved.get(room)? - count + 1)))
-        .collect();
-
-    let mut positions = Vec::with_capacity(leaders.len());
-    let mut new_messages = Vec::with_capacity(leaders.len());
-    for (index, job) in &leaders {
-        let Some(seq) = next.get_mut(&job.room_id) else {
-            continue; // The room was deleted meanwhile.
-        };
-        positions.push(*index);
-        new_messages.push(NewMessage {
-            id: Uuid::new_v4(),
-            room_id: job.room_id,
-            seq: *seq,
-            sender_id: job.sender_id,
-            content: job.content.clone(),
-            message_type: job.message_type,
-            client_msg_id: job.client_msg_id.clone(),
-            reply_to_id: job.reply_to_id,
-        });
-        *seq += 1;
-    }
-    let fresh = repo::insert_messages(&mut tx, &new_messages).await?;
-    // A sender has read what they sent.
-    repo::advance_read(
-        &mut tx,
-        &fresh.iter().map(|m| m.room_id).collect::<Vec<_>>(),
-        &fresh.iter().map(|m| m.sender_id).collect::<Vec<_>>(),
-        &fresh.iter().map(|m| m.seq).collect::<Vec<_>>(),
-    )
-    .await?;
-    let by_id: HashMap<Uuid, &Message> = fresh.iter().map(|m| (m.id, m)).collect();
-    let announced = {
+    if !fresh.is_empty() {
+        let mut in_order: Vec<(&usize, &Message)> = fresh.iter().collect();
+        in_order.sort_by_key(|(index, _)| **index);
+        let messages: Vec<Message> = in_order.iter().map(|(_, m)| (*m).clone()).collect();
+        repo::apply_sends(&mut tx, &messages, &plan.last_seqs).await?;
         let announced = Batch::default();
-        let stored = positions
+        let stored = in_order
             .iter()
-            .zip(&new_messages)
-            .filter_map(|(index, new)| {
+            .filter_map(|(index, message)| {
                 Some(Stored {
-                    message: by_id.get(&new.id).copied()?,
-                    job: batch.get(*index)?,
+                    message,
+                    job: batch.get(**index)?,
                 })
             })
             .collect();
         announce(stored, &announced);
-        announced
-    };
-    events.store_in(&mut tx, announced).await?;
+        events.store_in(&mut tx, announced).await?;
+    }
     tx.commit().await?;
 
-    let mut by_position: HashMap<usize, Message> = positions
-        .iter()
-        .zip(&new_messages)
-        .filter_map(|(index, new)| Some((*index, (*by_id.get(&new.id)?).clone())))
-        .collect();
-    for message in &fresh {
-        if let Some(key) = message.client_msg_id.clone() {
-            stored
-                .entry((message.sender_id, key))
-                .or_insert_with(|| message.clone());
-        }
-    }
-    let outcomes = batch
-        .iter()
+    let outcomes = plan
+        .decisions
+        .into_iter()
         .enumerate()
-        .map(|(index, job)| {
-            if let Some(message) = by_position.remove(&index) {
-                return Ok(message);
+        .map(|(index, decision)| match decision {
+            Decision::Store { .. } => fresh.get(&index).cloned().ok_or(Error::Unavailable(
+                "the message could not be stored; retry",
+            )),
+            Decision::SameAs(leader) => fresh.get(&leader).cloned().ok_or(Error::Unavailable(
+                "the message could not be stored; retry",
+            )),
+            Decision::Stored(message) => Ok(message),
+            Decision::Refused(Refusal::NotMember) => {
+                Err(Error::PermissionDenied("you are not a member of this room"))
             }
-            let key = job.client_msg_id.clone().map(|id| (job.sender_id, id));
-            match key.and_then(|key| stored.get(&key).cloned()) {
-                Some(message) => Ok(message),
-                None if !members.contains(&(job.room_id, job.sender_id)) => {
-                    Err(Error::PermissionDenied("you are not a member of this room"))
-                }
-                None => Err(Error::NotFound("no such room")),
-            }
+            Decision::Refused(Refusal::NoRoom) => Err(Error::NotFound("no such room")),
         })
         .collect();
     Ok(outcomes)

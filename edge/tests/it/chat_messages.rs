@@ -2,6 +2,7 @@
 //! typing, edits and deletes, DMs, catch-up, idempotency, limits and refusals.
 
 use serde_json::{Value, json};
+use sqlx::Connection;
 
 use crate::support::{
     SioClient, TestSystem,
@@ -657,4 +658,139 @@ async fn a_retry_is_answered_even_past_the_rate_limit() {
         )
         .await;
     assert_eq!(error_code(&fresh), "RATE_LIMITED");
+}
+
+/// Fifteen sockets of the group's members, each sending `per_socket` messages one at a time
+/// into the room; returns every ack.
+async fn concurrent_sends(system: &TestSystem, group: &Group, per_socket: usize) -> Vec<Value> {
+    let mut senders = Vec::new();
+    for person in &group.people {
+        for _ in 0..5 {
+            senders.push(system.connect(person, "/chat").await);
+        }
+    }
+    let room = &group.room["id"];
+    let bursts = senders.iter().map(|socket| async move {
+        let mut acks = Vec::new();
+        for n in 0..per_socket {
+            let payload = json!({ "chatRoomId": room, "content": format!("load {n}") });
+            acks.push(socket.call("send-message", payload).await);
+        }
+        acks
+    });
+    futures_util::future::join_all(bursts).await.concat()
+}
+
+/// The seqs of successful acks, sorted.
+fn acked_seqs(acks: &[Value]) -> Vec<u64> {
+    let mut seqs: Vec<u64> = acks
+        .iter()
+        .map(|ack| data(ack.clone())["message"]["seq"].as_u64().unwrap())
+        .collect();
+    seqs.sort_unstable();
+    seqs
+}
+
+#[tokio::test]
+async fn nul_in_a_message_is_refused_and_hurts_no_concurrent_message() {
+    let system = TestSystem::spawn().await;
+    let group = group(&system).await;
+    let room = &group.room["id"];
+    let nul = async {
+        let mut refusals = Vec::new();
+        for n in 0..5 {
+            tokio::time::sleep(std::time::Duration::from_millis(5 * n)).await;
+            refusals.push(
+                group.sockets[0]
+                    .call(
+                        "send-message",
+                        json!({ "chatRoomId": room, "content": "bad\u{0}byte", "clientMsgId": format!("n{n}\u{0}") }),
+                    )
+                    .await,
+            );
+        }
+        refusals
+    };
+    let (refusals, acks) = tokio::join!(nul, concurrent_sends(&system, &group, 4));
+    for refused in &refusals {
+        assert_eq!(error_code(refused), "INVALID_ARGUMENT");
+        let message = refused["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("content: ") || message.starts_with("clientMsgId: "), "{message}");
+        assert!(message.contains("NUL"), "{message}");
+    }
+    assert_eq!(acked_seqs(&acks), (1..=60).collect::<Vec<u64>>());
+
+    // Every other text field is held to the same rule.
+    let refused = group.sockets[0]
+        .call("create-room", json!({ "name": "a\u{0}b", "isGroup": true, "memberIds": [] }))
+        .await;
+    assert_eq!(refused["error"]["message"], "name: must not contain NUL (U+0000)");
+}
+
+#[tokio::test]
+async fn a_row_postgres_refuses_fails_alone_and_the_rest_of_its_batch_is_stored() {
+    let system = TestSystem::spawn().await;
+    let group = group(&system).await;
+    // A stand-in for any row Postgres refuses that validation let through (a constraint or
+    // trigger added later, a value it cannot store): a trigger that refuses one content.
+    let mut db = sqlx::PgConnection::connect(&system.database.url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE FUNCTION chat.refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.content = 'poison' THEN RAISE EXCEPTION 'refused by the test'; END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER refuse_poison BEFORE INSERT ON chat.messages
+             FOR EACH ROW EXECUTE FUNCTION chat.refuse_poison();",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    let room = &group.room["id"];
+    // The poison goes while the load is in full flow, so it shares a batch with others.
+    let poison = async {
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        group.sockets[1]
+            .call("send-message", json!({ "chatRoomId": room, "content": "poison" }))
+            .await
+    };
+    let (poisoned, acks) = tokio::join!(poison, concurrent_sends(&system, &group, 8));
+    assert_eq!(error_code(&poisoned), "INTERNAL");
+    // Every other send was stored, and the refused one spent no seq.
+    assert_eq!(acked_seqs(&acks), (1..=120).collect::<Vec<u64>>());
+    let after = send(&group.sockets[1], &group.room, "after").await;
+    assert_eq!(after["seq"], json!(121));
+}
+
+#[tokio::test]
+async fn the_same_client_msg_id_in_another_room_is_another_message() {
+    let system = TestSystem::spawn().await;
+    let first = group(&system).await;
+    let ids: Vec<_> = first.people.iter().skip(1).map(|person| person.id).collect();
+    let second_room = data(
+        first.sockets[0]
+            .call("create-room", json!({ "name": "other", "isGroup": true, "memberIds": ids }))
+            .await,
+    )["room"]
+        .clone();
+    let send_keyed = |room: &Value| {
+        first.sockets[0].call(
+            "send-message",
+            json!({ "chatRoomId": room["id"], "content": "same key", "clientMsgId": "k-1" }),
+        )
+    };
+    let in_first = data(send_keyed(&first.room).await)["message"].clone();
+    let in_second = data(send_keyed(&second_room).await)["message"].clone();
+    assert_ne!(in_second["id"], in_first["id"]);
+    assert_eq!(in_second["roomId"], second_room["id"]);
+    assert_eq!(in_second["seq"], json!(1));
+    // Each is stored, and a retry in either room is answered with that room's message.
+    let history = data(
+        first.sockets[1]
+            .call("get-history", json!({ "roomId": second_room["id"] }))
+            .await,
+    );
+    assert_eq!(history["messages"][0]["id"], in_second["id"]);
+    assert_eq!(data(send_keyed(&first.room).await)["message"]["id"], in_first["id"]);
+    assert_eq!(data(send_keyed(&second_room).await)["message"]["id"], in_second["id"]);
 }

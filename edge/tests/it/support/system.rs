@@ -118,6 +118,7 @@ pub async fn start_chat(
 ) -> Running {
     let chat = parley_chat_svc::startup::Application::build(&parley_chat_svc::config::Config {
         metrics_addr: None,
+        writers: 2,
         listen_addr: any_port(),
         friends_url: friends_url.to_owned(),
         message_rate_per_minute,
