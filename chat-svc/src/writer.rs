@@ -8,8 +8,6 @@
 //! alongside. A lone send goes at once. A batch that fails is written again one send at a
 //! time, so that a send the database refuses fails alone.
 
-use std::collections::HashMap;
-
 use parley_proto::chat::v1 as pb;
 use std::sync::Arc;
 
@@ -155,25 +153,31 @@ async fn write_batch(
                 let _ = job.done.send(outcome);
             }
         }
-        Err(error) if batch.len() > 1 => {
-            // Nothing of the batch was stored. One send may be at fault: each is written
-            // again on its own, so that only that one fails.
+        Err(error @ sqlx::Error::Database(_)) if batch.len() > 1 => {
+            // Postgres refused the batch and stored none of it. One send may be at fault:
+            // each is written again on its own, so that only that one fails.
             tracing::warn!(%error, size = batch.len(), "a message batch failed; writing its sends one by one");
             metrics::counter!("parley_chat_batches_split_total").increment(1);
             for job in batch {
                 let outcome = match store(pool, events, std::slice::from_ref(&job), announce).await
                 {
-                    Ok(mut outcomes) => outcomes.pop().unwrap_or(Err(Error::Unavailable(
-                        "the message could not be stored; retry",
-                    ))),
+                    Ok(mut outcomes) => outcomes.pop().unwrap_or_else(|| Err(not_stored())),
                     Err(error) => Err(lone_failure(error)),
                 };
                 let _ = job.done.send(outcome);
             }
         }
-        Err(error) => {
+        Err(sqlx::Error::Database(refused)) => {
             if let Some(job) = batch.into_iter().next() {
-                let _ = job.done.send(Err(lone_failure(error)));
+                let _ = job.done.send(Err(lone_failure(sqlx::Error::Database(refused))));
+            }
+        }
+        Err(error) => {
+            // Postgres is away (or the pool is exhausted): nothing was stored, and every
+            // sender may retry with its clientMsgId.
+            tracing::warn!(%error, size = batch.len(), "a message batch failed");
+            for job in batch {
+                let _ = job.done.send(Err(not_stored()));
             }
         }
     }
@@ -186,9 +190,14 @@ fn lone_failure(error: sqlx::Error) -> Error {
         sqlx::Error::Database(ref refused) if refused.code().is_some_and(|code| {
             // Serialization failures and deadlocks: another writer got in the way.
             code == "40001" || code == "40P01"
-        }) => Error::Unavailable("the message could not be stored; retry"),
+        }) => not_stored(),
         other => Error::Database(other),
     }
+}
+
+/// The answer to a send that was not stored and may be retried with its clientMsgId.
+fn not_stored() -> Error {
+    Error::Unavailable("the message could not be stored; retry")
 }
 
 /// Stores the batch and its events in one transaction; returns each send's outcome, in
@@ -204,8 +213,8 @@ async fn store(
     let (now, facts) = repo::send_facts(&mut tx, &keys).await?;
     let plan = send_plan::plan(&keys, facts);
 
-    // The new messages, by their send's position in the batch.
-    let fresh: HashMap<usize, Message> = plan
+    // The new messages in batch order, with their sends' positions.
+    let (positions, messages): (Vec<usize>, Vec<Message>) = plan
         .decisions
         .iter()
         .zip(batch)
@@ -214,19 +223,17 @@ async fn store(
             Decision::Store { seq } => Some((index, job.message(*seq, now))),
             _ => None,
         })
-        .collect();
-    if !fresh.is_empty() {
-        let mut in_order: Vec<(&usize, &Message)> = fresh.iter().collect();
-        in_order.sort_by_key(|(index, _)| **index);
-        let messages: Vec<Message> = in_order.iter().map(|(_, m)| (*m).clone()).collect();
+        .unzip();
+    if !messages.is_empty() {
         repo::apply_sends(&mut tx, &messages, &plan.last_seqs).await?;
         let announced = Batch::default();
-        let stored = in_order
+        let stored = positions
             .iter()
+            .zip(&messages)
             .filter_map(|(index, message)| {
                 Some(Stored {
                     message,
-                    job: batch.get(**index)?,
+                    job: batch.get(*index)?,
                 })
             })
             .collect();
@@ -235,17 +242,17 @@ async fn store(
     }
     tx.commit().await?;
 
+    let stored_by = |index: usize| {
+        let found = positions.binary_search(&index).ok();
+        found.and_then(|at| messages.get(at)).cloned().ok_or_else(not_stored)
+    };
     let outcomes = plan
         .decisions
         .into_iter()
         .enumerate()
         .map(|(index, decision)| match decision {
-            Decision::Store { .. } => fresh.get(&index).cloned().ok_or(Error::Unavailable(
-                "the message could not be stored; retry",
-            )),
-            Decision::SameAs(leader) => fresh.get(&leader).cloned().ok_or(Error::Unavailable(
-                "the message could not be stored; retry",
-            )),
+            Decision::Store { .. } => stored_by(index),
+            Decision::SameAs(leader) => stored_by(leader),
             Decision::Stored(message) => Ok(message),
             Decision::Refused(Refusal::NotMember) => {
                 Err(Error::PermissionDenied("you are not a member of this room"))
