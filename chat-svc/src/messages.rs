@@ -171,7 +171,10 @@ impl Messages {
                 ));
             }
             if id.contains('\0') {
-                return Err(Error::invalid("clientMsgId", "must not contain NUL (U+0000)"));
+                return Err(Error::invalid(
+                    "clientMsgId",
+                    "must not contain NUL (U+0000)",
+                ));
             }
         }
         // A retry of a stored send is never refused: the writer answers it with the stored
@@ -179,7 +182,9 @@ impl Messages {
         // reads nothing.
         if let Err(retry_after) = self.rate.check(me) {
             if let Some(client_msg_id) = &outgoing.client_msg_id
-                && let Some(message) = self.stored_send(me, &outgoing.target, client_msg_id).await?
+                && let Some(message) = self
+                    .stored_send(me, &outgoing.target, client_msg_id)
+                    .await?
             {
                 return self.render_sent(me, &message).await;
             }
@@ -267,7 +272,11 @@ impl Messages {
         let room = match *target {
             Target::Room(room) => room,
             Target::Receiver(receiver) => {
-                let pair = if me < receiver { (me, receiver) } else { (receiver, me) };
+                let pair = if me < receiver {
+                    (me, receiver)
+                } else {
+                    (receiver, me)
+                };
                 match self.direct_rooms.get(pair) {
                     Some(room) => room,
                     None => match repo::existing_dm_room(&mut db, pair).await? {

@@ -462,9 +462,24 @@ pub async fn apply_sends(
     .bind(column(|m| m.room_id))
     .bind(messages.iter().map(|m| m.seq).collect::<Vec<_>>())
     .bind(column(|m| m.sender_id))
-    .bind(messages.iter().map(|m| m.content.as_deref()).collect::<Vec<_>>())
-    .bind(messages.iter().map(|m| m.message_type.as_str()).collect::<Vec<_>>())
-    .bind(messages.iter().map(|m| m.client_msg_id.as_deref()).collect::<Vec<_>>())
+    .bind(
+        messages
+            .iter()
+            .map(|m| m.content.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        messages
+            .iter()
+            .map(|m| m.message_type.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        messages
+            .iter()
+            .map(|m| m.client_msg_id.as_deref())
+            .collect::<Vec<_>>(),
+    )
     .bind(messages.iter().map(|m| m.reply_to_id).collect::<Vec<_>>())
     .bind(messages.iter().map(|m| m.created_at).collect::<Vec<_>>())
     .bind(rooms)

@@ -38,7 +38,9 @@ pub enum Refusal {
 #[derive(Debug)]
 pub enum Decision {
     /// Stores a new message with this seq.
-    Store { seq: i64 },
+    Store {
+        seq: i64,
+    },
     /// A retry of a send stored before: answered with that message, announced to nobody.
     Stored(Message),
     /// The same `clientMsgId` as the earlier send at this position of the batch, which stores
@@ -231,7 +233,10 @@ mod tests {
             plan.decisions[0],
             Decision::Refused(Refusal::NotMember)
         ));
-        assert!(matches!(plan.decisions[1], Decision::Refused(Refusal::NoRoom)));
+        assert!(matches!(
+            plan.decisions[1],
+            Decision::Refused(Refusal::NoRoom)
+        ));
         // A refused send leads nothing: its repeat is judged on its own.
         assert!(matches!(
             plan.decisions[2],

@@ -169,7 +169,9 @@ async fn write_batch(
         }
         Err(sqlx::Error::Database(refused)) => {
             if let Some(job) = batch.into_iter().next() {
-                let _ = job.done.send(Err(lone_failure(sqlx::Error::Database(refused))));
+                let _ = job
+                    .done
+                    .send(Err(lone_failure(sqlx::Error::Database(refused))));
             }
         }
         Err(error) => {
@@ -187,10 +189,14 @@ async fn write_batch(
 /// clientMsgId), internal when Postgres refused the row itself (a bug, logged).
 fn lone_failure(error: sqlx::Error) -> Error {
     match error {
-        sqlx::Error::Database(ref refused) if refused.code().is_some_and(|code| {
-            // Serialization failures and deadlocks: another writer got in the way.
-            code == "40001" || code == "40P01"
-        }) => not_stored(),
+        sqlx::Error::Database(ref refused)
+            if refused.code().is_some_and(|code| {
+                // Serialization failures and deadlocks: another writer got in the way.
+                code == "40001" || code == "40P01"
+            }) =>
+        {
+            not_stored()
+        }
         other => Error::Database(other),
     }
 }
@@ -244,7 +250,10 @@ async fn store(
 
     let stored_by = |index: usize| {
         let found = positions.binary_search(&index).ok();
-        found.and_then(|at| messages.get(at)).cloned().ok_or_else(not_stored)
+        found
+            .and_then(|at| messages.get(at))
+            .cloned()
+            .ok_or_else(not_stored)
     };
     let outcomes = plan
         .decisions

@@ -319,7 +319,9 @@ impl OwnBatches {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<i64, Row>> {
         // A panic while holding the lock cannot leave the map half-changed.
-        self.rows.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.rows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -419,8 +421,7 @@ async fn listen<T>(
             Ok(mut listener) => {
                 retry = FIRST_RETRY;
                 listening.send_replace(true);
-                if let Err(error) =
-                    relay(&mut listener, &pool, &queries, &own, &mut delivery).await
+                if let Err(error) = relay(&mut listener, &pool, &queries, &own, &mut delivery).await
                 {
                     tracing::warn!(channel = queries.channel, %error, "event listener lost its connection");
                 }

@@ -22,7 +22,11 @@ pub fn parse<T: DeserializeOwned>(raw: Result<Value, ParserError>) -> Result<T, 
         Err(_) => return Err(ApiError::invalid("payload", "is not valid JSON data")),
     };
     if let Some(field) = text_with_nul(&value, String::new()) {
-        let field = if field.is_empty() { "payload".into() } else { field };
+        let field = if field.is_empty() {
+            "payload".into()
+        } else {
+            field
+        };
         return Err(ApiError::invalid(&field, "must not contain NUL (U+0000)"));
     }
     serde_path_to_error::deserialize(value).map_err(|error| {
@@ -51,7 +55,11 @@ fn text_with_nul(value: &Value, path: String) -> Option<String> {
         Value::Object(fields) => fields.iter().find_map(|(key, item)| {
             if key.contains('\0') {
                 // The key itself is the offending text: name the object that holds it.
-                return Some(if path.is_empty() { "payload".into() } else { path.clone() });
+                return Some(if path.is_empty() {
+                    "payload".into()
+                } else {
+                    path.clone()
+                });
             }
             text_with_nul(item, join(key))
         }),

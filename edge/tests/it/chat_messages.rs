@@ -715,16 +715,25 @@ async fn nul_in_a_message_is_refused_and_hurts_no_concurrent_message() {
     for refused in &refusals {
         assert_eq!(error_code(refused), "INVALID_ARGUMENT");
         let message = refused["error"]["message"].as_str().unwrap();
-        assert!(message.starts_with("content: ") || message.starts_with("clientMsgId: "), "{message}");
+        assert!(
+            message.starts_with("content: ") || message.starts_with("clientMsgId: "),
+            "{message}"
+        );
         assert!(message.contains("NUL"), "{message}");
     }
     assert_eq!(acked_seqs(&acks), (1..=60).collect::<Vec<u64>>());
 
     // Every other text field is held to the same rule.
     let refused = group.sockets[0]
-        .call("create-room", json!({ "name": "a\u{0}b", "isGroup": true, "memberIds": [] }))
+        .call(
+            "create-room",
+            json!({ "name": "a\u{0}b", "isGroup": true, "memberIds": [] }),
+        )
         .await;
-    assert_eq!(refused["error"]["message"], "name: must not contain NUL (U+0000)");
+    assert_eq!(
+        refused["error"]["message"],
+        "name: must not contain NUL (U+0000)"
+    );
 }
 
 #[tokio::test]
@@ -733,7 +742,9 @@ async fn a_row_postgres_refuses_fails_alone_and_the_rest_of_its_batch_is_stored(
     let group = group(&system).await;
     // A stand-in for any row Postgres refuses that validation let through (a constraint or
     // trigger added later, a value it cannot store): a trigger that refuses one content.
-    let mut db = sqlx::PgConnection::connect(&system.database.url).await.unwrap();
+    let mut db = sqlx::PgConnection::connect(&system.database.url)
+        .await
+        .unwrap();
     sqlx::raw_sql(
         "CREATE FUNCTION chat.refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN
@@ -751,7 +762,10 @@ async fn a_row_postgres_refuses_fails_alone_and_the_rest_of_its_batch_is_stored(
     let poison = async {
         tokio::time::sleep(std::time::Duration::from_millis(30)).await;
         group.sockets[1]
-            .call("send-message", json!({ "chatRoomId": room, "content": "poison" }))
+            .call(
+                "send-message",
+                json!({ "chatRoomId": room, "content": "poison" }),
+            )
             .await
     };
     let (poisoned, acks) = tokio::join!(poison, concurrent_sends(&system, &group, 8));
@@ -766,10 +780,18 @@ async fn a_row_postgres_refuses_fails_alone_and_the_rest_of_its_batch_is_stored(
 async fn the_same_client_msg_id_in_another_room_is_another_message() {
     let system = TestSystem::spawn().await;
     let first = group(&system).await;
-    let ids: Vec<_> = first.people.iter().skip(1).map(|person| person.id).collect();
+    let ids: Vec<_> = first
+        .people
+        .iter()
+        .skip(1)
+        .map(|person| person.id)
+        .collect();
     let second_room = data(
         first.sockets[0]
-            .call("create-room", json!({ "name": "other", "isGroup": true, "memberIds": ids }))
+            .call(
+                "create-room",
+                json!({ "name": "other", "isGroup": true, "memberIds": ids }),
+            )
             .await,
     )["room"]
         .clone();
@@ -791,6 +813,12 @@ async fn the_same_client_msg_id_in_another_room_is_another_message() {
             .await,
     );
     assert_eq!(history["messages"][0]["id"], in_second["id"]);
-    assert_eq!(data(send_keyed(&first.room).await)["message"]["id"], in_first["id"]);
-    assert_eq!(data(send_keyed(&second_room).await)["message"]["id"], in_second["id"]);
+    assert_eq!(
+        data(send_keyed(&first.room).await)["message"]["id"],
+        in_first["id"]
+    );
+    assert_eq!(
+        data(send_keyed(&second_room).await)["message"]["id"],
+        in_second["id"]
+    );
 }
