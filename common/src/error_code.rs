@@ -1,9 +1,9 @@
 //! The one table between gRPC status codes (what services answer) and the error codes that
-//! clients see (PROTOCOL.md "Requests, acknowledgements, errors").
+//! clients see (docs/API.md "Answers and errors").
 
 use tonic::Code;
 
-/// A client-facing error code, as written in PROTOCOL.md.
+/// A client-facing error code, as written in docs/API.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     InvalidArgument,

@@ -1,6 +1,6 @@
 //! What every Parley process does the same way: configuration, telemetry, trace propagation,
 //! gRPC server scaffolding, the Postgres pool and migrations, shutdown, and the table that maps
-//! gRPC status codes to the client-facing error codes of PROTOCOL.md.
+//! gRPC status codes to the client-facing error codes of docs/API.md.
 //!
 //! No domain code lives here.
 

@@ -37,7 +37,7 @@ pub fn event<'a>(data: &[u8], events: &[&'a str]) -> Option<(&'a str, Result<Val
 /// the field at fault.
 pub fn check(event: &str, decoded: Option<Decoded>, me: &Identity) {
     let Some(decoded) = decoded else {
-        panic!("the edge has no decoder for {event:?}, an event of PROTOCOL.md");
+        panic!("the edge has no decoder for {event:?}, an event of docs/API.md");
     };
     match decoded {
         Ok(request) => {
