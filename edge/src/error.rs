@@ -1,4 +1,4 @@
-//! The error a client receives, in PROTOCOL.md's terms.
+//! The error a client receives, in docs/API.md's terms.
 
 use parley_common::ErrorCode;
 use serde::Serialize;

@@ -8,7 +8,7 @@ pub fn connections_changed(namespace: &str, delta: f64) {
         .increment(delta);
 }
 
-/// A client event was answered with `outcome` (`OK` or a PROTOCOL.md error code).
+/// A client event was answered with `outcome` (`OK` or a docs/API.md error code).
 pub fn event_handled(event: &str, outcome: &'static str) {
     metrics::counter!("parley_edge_events_total", "event" => event.to_owned(), "outcome" => outcome)
         .increment(1);

@@ -1,5 +1,5 @@
 //! Answering a client event: the ack envelope when the client passed a callback, the `error`
-//! event when it did not (PROTOCOL.md "Requests, acknowledgements, errors").
+//! event when it did not (docs/API.md "Answers and errors").
 
 use std::{convert::Infallible, sync::Arc};
 

@@ -693,7 +693,7 @@ async fn sync(
     .await;
 }
 
-/// PROTOCOL.md's client → server events of `/chat`, aliases included.
+/// docs/API.md's client → server events of `/chat`, aliases included.
 pub const EVENTS: [&str; 18] = [
     "create-room",
     "list-rooms",

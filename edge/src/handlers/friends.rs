@@ -372,7 +372,7 @@ async fn search_users(
     .await;
 }
 
-/// PROTOCOL.md's client → server events of `/friends`.
+/// docs/API.md's client → server events of `/friends`.
 pub const EVENTS: [&str; 11] = [
     "send-friend-request",
     "accept-friend-request",

@@ -31,7 +31,7 @@ use crate::{
     sessions::{EdgeId, Sessions},
 };
 
-/// The namespaces of PROTOCOL.md; one client multiplexes them over one connection.
+/// The namespaces of docs/API.md; one client multiplexes them over one connection.
 pub const NAMESPACES: [&str; 3] = ["/chat", "/status", "/friends"];
 
 /// The socketioxide room that holds every socket of one user in a namespace: events for a

@@ -187,7 +187,7 @@ async fn heartbeat(
     .await;
 }
 
-/// PROTOCOL.md's client → server events of `/status`.
+/// docs/API.md's client → server events of `/status`.
 pub const EVENTS: [&str; 3] = ["update-status", "get-friends-status", "heartbeat"];
 
 /// What the handler of `event` does with its payload before calling presence-svc, with the

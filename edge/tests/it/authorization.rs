@@ -1,25 +1,25 @@
-//! The authorization matrix: every client event of PROTOCOL.md, sent by three kinds of
+//! The authorization matrix: every client event of docs/API.md, sent by three kinds of
 //! intruder against one target user: a stranger (no relation at all), a non-member of the
 //! target's private room (who shares another room with the target), and a user the target
-//! blocked (a former friend, with an old DM). Each is refused with PROTOCOL.md's code, and
+//! blocked (a former friend, with an old DM). Each is refused with docs/API.md's code, and
 //! learns nothing of the target: not in the refusal, not in an event, not in the answers of
 //! the events anyone may send (lists, search, status).
 //!
 //! Codes, as the services give them today:
-//! - an event naming a room the actor is not in: `PERMISSION_DENIED` (PROTOCOL.md: "not a
+//! - an event naming a room the actor is not in: `PERMISSION_DENIED` (docs/API.md: "not a
 //!   member"); room ids are random, so this only tells someone who already holds the id that
 //!   the room exists;
 //! - an event naming a message (edit, delete) or a friend request the actor has no part in:
 //!   `NOT_FOUND`, word for word the refusal of an id that does not exist;
 //! - anything across a block (friend request, DM, a room naming the blocker, typing and
-//!   edits in the pair's DM room, both ways): `PERMISSION_DENIED`, as PROTOCOL.md says;
+//!   edits in the pair's DM room, both ways): `PERMISSION_DENIED`, as docs/API.md says;
 //! - `sync` leaves rooms the actor is not in out of its answer rather than failing.
 //!
 //! What anyone may do stays allowed, and is checked for what it shows: `list-*` answer with
 //! the actor's own things only; `search-users` shows a stranger the target's public profile
 //! (id, username, avatar: what a friend request needs), and hides the blocker from the user
 //! they blocked. A stranger may also open a DM with the target or put them in a group: no
-//! rule of PROTOCOL.md asks for friendship first, so those are not refusals here.
+//! rule of docs/API.md asks for friendship first, so those are not refusals here.
 
 use std::time::Duration;
 
@@ -653,7 +653,7 @@ async fn outsiders_cannot_touch_the_targets_friendships_and_their_lists_show_non
     let secrets = world.secrets();
     let (target, request) = (&world.target, &world.request);
 
-    // PROTOCOL.md asks for PERMISSION_DENIED here, by id and by name alike, though search
+    // docs/API.md asks for PERMISSION_DENIED here, by id and by name alike, though search
     // hides the blocker: the refusal tells the blocked user no more than that the block
     // stands.
     for payload in [

@@ -106,7 +106,7 @@ type Case = (
     Value,
 );
 
-/// Every client event of PROTOCOL.md, by namespace, with the field its payload must have
+/// Every client event of docs/API.md, by namespace, with the field its payload must have
 /// (and the rest of a payload that would otherwise be valid).
 fn events() -> Vec<Case> {
     let room = json!({ "roomId": "00000000-0000-4000-8000-000000000001" });
