@@ -40,7 +40,7 @@ if (!SECRET) {
   process.exit(2);
 }
 
-/** An HS256 JWT for `sub`, as the edge accepts (PROTOCOL.md: sub, name, exp). */
+/** An HS256 JWT for `sub`, as the edge accepts (docs/API.md: sub, name, exp). */
 function token(sub, name) {
   const now = Math.floor(Date.now() / 1000);
   const part = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
