@@ -202,19 +202,7 @@ impl Messages {
                     return Err(Error::invalid("receiverId", "you cannot message yourself"));
                 }
                 // Most DMs go to a room that exists: read it before trying to make it.
-                let pair = if me < receiver {
-                    (me, receiver)
-                } else {
-                    (receiver, me)
-                };
-                let room = match self.direct_rooms.get(pair) {
-                    Some(room) => Some(room),
-                    None => {
-                        let mut db = self.pool.acquire().await?;
-                        repo::existing_dm_room(&mut db, pair).await?
-                    }
-                };
-                let room = match room {
+                let room = match self.existing_direct_room(me, receiver).await? {
                     Some(room) => {
                         self.chat.blocks.require_none(me, &[receiver]).await?;
                         room
@@ -224,7 +212,7 @@ impl Messages {
                         domain::parse_id("roomId", &room.id)?
                     }
                 };
-                self.direct_rooms.insert(pair, room);
+                self.direct_rooms.insert(direct_pair(me, receiver), room);
                 (room, Some(receiver))
             }
         };
@@ -268,25 +256,25 @@ impl Messages {
         target: &Target,
         client_msg_id: &str,
     ) -> Result<Option<Message>, Error> {
-        let mut db = self.pool.acquire().await?;
         let room = match *target {
             Target::Room(room) => room,
-            Target::Receiver(receiver) => {
-                let pair = if me < receiver {
-                    (me, receiver)
-                } else {
-                    (receiver, me)
-                };
-                match self.direct_rooms.get(pair) {
-                    Some(room) => room,
-                    None => match repo::existing_dm_room(&mut db, pair).await? {
-                        Some(room) => room,
-                        None => return Ok(None),
-                    },
-                }
-            }
+            Target::Receiver(receiver) => match self.existing_direct_room(me, receiver).await? {
+                Some(room) => room,
+                None => return Ok(None),
+            },
         };
+        let mut db = self.pool.acquire().await?;
         Ok(repo::message_by_client_id(&mut db, me, room, client_msg_id).await?)
+    }
+
+    /// The DM room of `me` and `other` if it exists: from memory, else from Postgres.
+    async fn existing_direct_room(&self, me: Uuid, other: Uuid) -> Result<Option<Uuid>, Error> {
+        let pair = direct_pair(me, other);
+        if let Some(room) = self.direct_rooms.get(pair) {
+            return Ok(Some(room));
+        }
+        let mut db = self.pool.acquire().await?;
+        Ok(repo::existing_dm_room(&mut db, pair).await?)
     }
 
     /// A message `me` sent, as the ack shows it (with the receiver in a DM room).
@@ -538,6 +526,11 @@ impl Messages {
             .map(|message| (message.room_id.clone(), message))
             .collect())
     }
+}
+
+/// Two users as their DM room is keyed: the smaller id first.
+fn direct_pair(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
+    if a < b { (a, b) } else { (b, a) }
 }
 
 fn validate_content(content: &str) -> Result<String, Error> {
