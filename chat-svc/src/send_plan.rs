@@ -77,20 +77,18 @@ pub fn plan(sends: &[Key<'_>], facts: Vec<Facts>) -> Plan {
             if let Some(message) = stored {
                 return Decision::Stored(message);
             }
-            if let Some(id) = send.client_msg_id {
-                match leaders.get(&(send.sender, send.room, id)) {
-                    Some(&leader) => return Decision::SameAs(leader),
-                    None if is_member && last_seq.is_some() => {
-                        leaders.insert((send.sender, send.room, id), index);
-                    }
-                    None => {}
-                }
-            }
             let Some(last_seq) = last_seq else {
                 return Decision::Refused(Refusal::NoRoom);
             };
             if !is_member {
                 return Decision::Refused(Refusal::NotMember);
+            }
+            if let Some(id) = send.client_msg_id {
+                let key = (send.sender, send.room, id);
+                if let Some(&leader) = leaders.get(&key) {
+                    return Decision::SameAs(leader);
+                }
+                leaders.insert(key, index);
             }
             let seq = next_seq.entry(send.room).or_insert_with(|| {
                 rooms_in_order.push(send.room);
@@ -219,16 +217,12 @@ mod tests {
             key(room, me, Some("c1")),
             key(room, me, None),
         ];
-        let outsider = Facts {
+        let outsider = || Facts {
             is_member: false,
             ..open(2)
         };
         let missing = Facts::default();
-        let outsider_again = Facts {
-            is_member: false,
-            ..open(2)
-        };
-        let plan = plan(&sends, vec![outsider, missing, outsider_again, open(2)]);
+        let plan = plan(&sends, vec![outsider(), missing, outsider(), open(2)]);
         assert!(matches!(
             plan.decisions[0],
             Decision::Refused(Refusal::NotMember)
