@@ -343,8 +343,9 @@ pub async fn message_by_client_id(
 /// the transaction's time (every message of the batch is stored at it). Locks the rooms'
 /// rows first, in id order (so that two replicas writing to the same rooms cannot
 /// deadlock); the locks serialize the writers of one room until commit, so seqs have no
-/// gaps and no duplicates, across replicas too. One statement: the planner guesses 100 rows
-/// for an UNNEST, so the lookups are `LATERAL ... LIMIT 1` index probes, never a scan.
+/// gaps and no duplicates, across replicas too. One statement: the planner guesses a fixed
+/// row count for an UNNEST, so the lookups are `LATERAL ... LIMIT 1` index probes, never a
+/// scan, whatever the tables' size.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql", sends = sends.len()))]
 pub async fn send_facts(
     db: &mut PgConnection,
@@ -431,7 +432,7 @@ pub async fn send_facts(
 
 /// Stores planned messages in one statement: the messages, each room's new newest seq, and
 /// the senders' read pointers (a sender has read what they sent). The `= ANY` conditions
-/// are for the planner: it guesses 10 rows for an UNNEST, and against a small table would
+/// are for the planner: it guesses a fixed row count for an UNNEST, and against a small table would
 /// hash-join it with a sequential scan of every room and member; with them, it reads only
 /// the batch's rooms and their members by index, whatever the tables' size.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql", messages = messages.len()))]

@@ -1,7 +1,7 @@
 //! The message write path. Sends are grouped into batches, and each batch is one transaction
-//! of four round trips, however many sends it holds: read the facts (rooms locked, retries,
-//! memberships), plan in memory ([`send_plan`]), store the plan in one statement, store its
-//! events, commit. Each send is answered only after its own batch commits.
+//! of five round trips, however many sends it holds: `BEGIN`, read the facts (rooms locked,
+//! retries, memberships), plan in memory ([`send_plan`]), store the plan in one statement,
+//! store its events, commit. Each send is answered only after its own batch commits.
 //!
 //! Nothing waits in one line: rooms are spread over several writers by id, each with its
 //! own batch in flight, so a room's sends keep their order while other rooms' sends go
@@ -153,7 +153,12 @@ async fn write_batch(
                 let _ = job.done.send(outcome);
             }
         }
-        Err(error @ sqlx::Error::Database(_)) if batch.len() > 1 => {
+        Err(error @ sqlx::Error::Database(_)) if batch.len() == 1 => {
+            if let Some(job) = batch.into_iter().next() {
+                let _ = job.done.send(Err(lone_failure(error)));
+            }
+        }
+        Err(error @ sqlx::Error::Database(_)) => {
             // Postgres refused the batch and stored none of it. One send may be at fault:
             // each is written again on its own, so that only that one fails.
             tracing::warn!(%error, size = batch.len(), "a message batch failed; writing its sends one by one");
@@ -165,13 +170,6 @@ async fn write_batch(
                     Err(error) => Err(lone_failure(error)),
                 };
                 let _ = job.done.send(outcome);
-            }
-        }
-        Err(sqlx::Error::Database(refused)) => {
-            if let Some(job) = batch.into_iter().next() {
-                let _ = job
-                    .done
-                    .send(Err(lone_failure(sqlx::Error::Database(refused))));
             }
         }
         Err(error) => {
