@@ -368,7 +368,7 @@ async fn write<T: prost::Message>(
                     // Stored and notified in one statement: the notification may be read
                     // before this, and the row then comes from the table instead.
                     if let Some(id) = stored {
-                        own.keep(id, after_gap, batch.clone());
+                        own.keep(id, after_gap, std::mem::take(&mut batch));
                     }
                     break;
                 }
