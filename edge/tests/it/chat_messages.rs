@@ -368,29 +368,8 @@ async fn a_retried_client_msg_id_is_stored_once_and_announced_once() {
 async fn concurrent_senders_leave_no_gap_in_seq() {
     let system = TestSystem::spawn().await;
     let group = group(&system).await;
-    // Fifteen sockets send at once, each one message at a time (rust_socketio draws ack ids
-    // from 0..999 per socket, so one socket must not have many acks in flight).
-    let mut senders = Vec::new();
-    for person in &group.people {
-        for _ in 0..5 {
-            senders.push(system.connect(person, "/chat").await);
-        }
-    }
-    let room = &group.room;
-    let bursts = senders.iter().map(|socket| async move {
-        let mut seqs = Vec::new();
-        for n in 0..4 {
-            seqs.push(
-                send(socket, room, &format!("burst {n}")).await["seq"]
-                    .as_u64()
-                    .unwrap(),
-            );
-        }
-        seqs
-    });
-    let mut seqs: Vec<u64> = futures_util::future::join_all(bursts).await.concat();
-    seqs.sort_unstable();
-    assert_eq!(seqs, (1..=60).collect::<Vec<u64>>());
+    let acks = concurrent_sends(&system, &group, 4).await;
+    assert_eq!(acked_seqs(&acks), (1..=60).collect::<Vec<u64>>());
 }
 
 #[tokio::test]
@@ -661,7 +640,8 @@ async fn a_retry_is_answered_even_past_the_rate_limit() {
 }
 
 /// Fifteen sockets of the group's members, each sending `per_socket` messages one at a time
-/// into the room; returns every ack.
+/// into the room (rust_socketio draws ack ids from 0..999 per socket, so one socket must not
+/// have many acks in flight); returns every ack.
 async fn concurrent_sends(system: &TestSystem, group: &Group, per_socket: usize) -> Vec<Value> {
     let mut senders = Vec::new();
     for person in &group.people {
