@@ -1,14 +1,17 @@
-//! What every Parley process does the same way: configuration, telemetry, trace propagation,
-//! gRPC server scaffolding, the Postgres pool and migrations, shutdown, and the table that maps
-//! gRPC status codes to the client-facing error codes of docs/API.md.
+//! What several Parley processes do the same way: configuration, telemetry and metrics, trace
+//! propagation, gRPC server scaffolding and the service token, the Postgres pool and
+//! migrations, shutdown, the services' error type, and the event machinery behind every
+//! service's `Subscribe` stream (the event log, its fan-out across replicas, following
+//! another service's stream). Besides, the one client two services share: chat-svc's and
+//! presence-svc's client of friends-svc (`friends`), and the replica-spreading channel
+//! (`replicas`).
 //!
-//! No domain code lives here.
+//! No rules of any service live here: what a service decides is its own.
 
 pub mod bus;
 pub mod config;
 pub mod db;
 pub mod error;
-pub mod error_code;
 pub mod events;
 pub mod follow;
 pub mod friends;
@@ -22,5 +25,3 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
-
-pub use error_code::ErrorCode;

@@ -1,6 +1,6 @@
 //! gRPC clients of the three services, and the readiness check over them.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use parley_common::{
     propagation::InjectTraceContext,
@@ -34,8 +34,9 @@ pub struct Backends {
     pub chat: ChatServiceClient<Traced>,
     pub presence: PresenceServiceClient<Traced>,
     pub friends: FriendsServiceClient<Traced>,
-    /// Each replica's health client, by service name.
-    health: Vec<(&'static str, String, HealthClient<Channel>)>,
+    /// Each replica's health client, by service name. Shared: every client event clones
+    /// `Backends`.
+    health: Arc<[(&'static str, String, HealthClient<Channel>)]>,
     /// Deadline of every unary call.
     pub timeout: Duration,
 }

@@ -1,7 +1,8 @@
 //! The error a client receives, in docs/API.md's terms.
 
-use parley_common::ErrorCode;
 use serde::Serialize;
+
+pub use crate::error_code::ErrorCode;
 
 /// Metadata key a service sets on `RESOURCE_EXHAUSTED` to say when the caller may retry.
 pub use parley_common::error::RETRY_AFTER_MS as RETRY_AFTER_MS_METADATA;

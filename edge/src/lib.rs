@@ -7,43 +7,31 @@
 pub mod admission;
 pub mod auth;
 pub mod backends;
+mod client_events;
 pub mod config;
 pub mod error;
-mod fan_in;
-mod handlers;
+pub mod error_code;
 mod http;
 mod known_users;
 mod metrics;
+mod namespaces;
 pub mod payload;
+mod relay;
 pub mod reply;
 mod resync;
+mod rooms;
 mod sessions;
 mod slow_sockets;
 pub mod startup;
 mod wire;
 
-pub use handlers::NAMESPACES;
+pub use namespaces::NAMESPACES;
 
 /// The payload decoding of every client event, for the fuzz targets in `edge/fuzz`: they must
-/// run the very functions the handlers run, and those live in private modules. Not an API.
+/// run the very functions the edge runs, and those live in private modules. Not an API.
 /// (The handshake's decoding is `auth::Authenticator::identify`, public already.)
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::handlers::Decoded;
+    pub use crate::client_events::{Caller, Decoded, decode, names};
     pub use socketioxide::ParserError;
-
-    /// `/chat`'s events and what each does with its payload.
-    pub mod chat {
-        pub use crate::handlers::chat::{EVENTS, decode};
-    }
-
-    /// `/status`'s events and what each does with its payload.
-    pub mod status {
-        pub use crate::handlers::status::{EVENTS, decode};
-    }
-
-    /// `/friends`' events and what each does with its payload.
-    pub mod friends {
-        pub use crate::handlers::friends::{EVENTS, decode};
-    }
 }

@@ -70,7 +70,7 @@ fn text_with_nul(value: &Value, path: String) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use parley_common::ErrorCode;
+    use crate::error::ErrorCode;
     use serde::Deserialize;
     use serde_json::json;
     use uuid::Uuid;

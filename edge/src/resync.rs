@@ -32,7 +32,7 @@ pub async fn everyone(io: &SocketIo) {
     {
         tracing::warn!("some transports did not close in time");
     }
-    crate::handlers::register(io);
+    crate::namespaces::register(io);
 }
 
 /// Makes the client of `socket` reconnect by keeping its queue full until the heartbeat

@@ -7,11 +7,14 @@ use std::{
     time::Duration,
 };
 
-use parley_proto::presence::v1::{EdgeSession, RenewEdgeLeaseRequest};
+use parley_proto::presence::v1::{
+    CloseSessionRequest, EdgeSession, OpenSessionRequest, RenewEdgeLeaseRequest,
+};
+use socketioxide::extract::SocketRef;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::backends::Backends;
+use crate::{auth::Identity, backends::Backends};
 
 /// Who this edge is to the services; sessions are registered under it.
 #[derive(Debug, Clone)]
@@ -57,6 +60,58 @@ impl Sessions {
         self.live
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Opens the presence session of a new `/status` socket.
+pub async fn open(
+    socket: &SocketRef,
+    identity: &Identity,
+    backends: &Backends,
+    edge: &EdgeId,
+    sessions: &Sessions,
+) {
+    let session = SessionId(Uuid::new_v4().to_string().into());
+    sessions.add(&session, identity.user_id);
+    socket.extensions.insert(session.clone());
+    let request = OpenSessionRequest {
+        user_id: identity.user_id.to_string(),
+        session_id: session.0.to_string(),
+        edge_id: edge.0.to_string(),
+    };
+    if let Err(status) = backends
+        .presence
+        .clone()
+        .open_session(backends.request(request))
+        .await
+    {
+        // The next lease renewal registers it once presence-svc answers again.
+        tracing::warn!(%status, "cannot open a presence session now");
+    }
+}
+
+/// Ends the presence session of a `/status` socket that went.
+pub async fn close(socket: &SocketRef, backends: &Backends, sessions: &Sessions) {
+    let Some(session) = socket.extensions.get::<SessionId>() else {
+        return;
+    };
+    sessions.remove(&session);
+    let request = CloseSessionRequest {
+        user_id: socket
+            .extensions
+            .get::<Identity>()
+            .map(|identity| identity.user_id.to_string())
+            .unwrap_or_default(),
+        session_id: session.0.to_string(),
+    };
+    if let Err(status) = backends
+        .presence
+        .clone()
+        .close_session(backends.request(request))
+        .await
+    {
+        // The next lease renewal no longer lists it, which ends it.
+        tracing::warn!(%status, "cannot close a presence session now");
     }
 }
 

@@ -11,8 +11,9 @@ use crate::{
     auth::Authenticator,
     backends::Backends,
     config::Config,
-    fan_in, handlers, http,
+    http,
     known_users::KnownUsers,
+    namespaces, relay,
     sessions::{self, EdgeId, Sessions},
 };
 
@@ -52,7 +53,7 @@ impl Application {
             .ws_read_buffer_size(WS_READ_BUFFER_BYTES)
             .ws_max_message_size(usize::try_from(config.max_packet_bytes)?)
             .build_layer();
-        handlers::register(&io);
+        namespaces::register(&io);
 
         let draining = Draining::default();
         let router = http::routes(
@@ -97,11 +98,11 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let edge_id = self.edge.0.to_string();
+        let [friends, presence, chat] = relay::spawn_all(&self.io, &self.backends, &self.edge.0);
         let background = [
-            fan_in::spawn_friends(self.io.clone(), self.backends.clone(), edge_id.clone()),
-            fan_in::spawn_presence(self.io.clone(), self.backends.clone(), edge_id.clone()),
-            fan_in::spawn_chat(self.io.clone(), self.backends.clone(), edge_id),
+            friends,
+            presence,
+            chat,
             sessions::spawn_lease(self.sessions, self.backends, self.edge, self.lease_interval),
         ];
         let io = self.io;

@@ -13,6 +13,11 @@ pub fn time(timestamp: Option<&Timestamp>) -> Option<String> {
     from_timestamp(timestamp?).map(|time| time.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
+/// Every protobuf item of an answer in its client shape.
+pub fn all<T: From<P>, P>(items: Vec<P>) -> Vec<T> {
+    items.into_iter().map(T::from).collect()
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct User {
     pub id: String,

@@ -6,12 +6,5 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use parley_edge::fuzzing::chat;
 
-fuzz_target!(|data: &[u8]| {
-    let Some((event, raw)) = common::event(data, &chat::EVENTS) else {
-        return;
-    };
-    let me = common::me();
-    common::check(event, chat::decode(event, raw, &me, "fuzz-socket"), &me);
-});
+fuzz_target!(|data: &[u8]| common::fuzz_event("/chat", data));

@@ -6,12 +6,5 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use parley_edge::fuzzing::friends;
 
-fuzz_target!(|data: &[u8]| {
-    let Some((event, raw)) = common::event(data, &friends::EVENTS) else {
-        return;
-    };
-    let me = common::me();
-    common::check(event, friends::decode(event, raw, &me), &me);
-});
+fuzz_target!(|data: &[u8]| common::fuzz_event("/friends", data));

@@ -6,13 +6,5 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use parley_edge::fuzzing::status;
 
-fuzz_target!(|data: &[u8]| {
-    let Some((event, raw)) = common::event(data, &status::EVENTS) else {
-        return;
-    };
-    let me = common::me();
-    let decoded = status::decode(event, raw, &me, "fuzz-session", "fuzz-edge");
-    common::check(event, decoded, &me);
-});
+fuzz_target!(|data: &[u8]| common::fuzz_event("/status", data));

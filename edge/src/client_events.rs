@@ -1,0 +1,409 @@
+//! The client events of every namespace, each declared once in its namespace's table
+//! (`chat::events`, `status::events`, `friends::events`): its names, its payload type, how
+//! the payload becomes a gRPC request, which call it makes and how the answer renders.
+//! One handler answers them all (`answer`); the list of events, the decoding the fuzz targets
+//! check and docs/API.md's event tables are read from, or checked against, the same tables.
+//!
+//! A new event is one entry in its namespace's table, plus its tests.
+
+mod chat;
+mod friends;
+mod status;
+
+use std::{collections::HashMap, fmt::Debug, future::Future, sync::LazyLock};
+
+use futures_util::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+use socketioxide::{
+    ParserError,
+    extract::{Extension, State, TryData},
+};
+use tracing::Instrument;
+
+use crate::{
+    auth::Identity,
+    backends::Backends,
+    error::{ApiError, ErrorCode},
+    payload,
+    reply::Reply,
+    sessions::{EdgeId, SessionId},
+};
+
+/// A client event's payload as the edge receives it.
+pub type Raw = Result<Value, ParserError>;
+
+/// What the edge makes of a client event's payload before any backend sees it: the gRPC
+/// request it would send, or the error the client gets. The fuzz targets check it.
+pub type Decoded = Result<Box<dyn Debug + Send>, ApiError>;
+
+/// Who sent an event, as the request builders see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub me: &'a Identity,
+    /// The socket it came on, which the events it causes may skip.
+    pub socket_id: &'a str,
+    /// The presence session of a `/status` socket; empty on the other namespaces.
+    pub session_id: &'a str,
+    pub edge_id: &'a str,
+}
+
+impl Caller<'_> {
+    /// The caller's user id, as every request's `acting_user_id` carries it.
+    fn user_id(&self) -> String {
+        self.me.user_id.to_string()
+    }
+}
+
+type DecodeFn = dyn Fn(Raw, &Caller<'_>) -> Decoded + Send + Sync;
+type AnswerFn =
+    dyn Fn(Raw, &Caller<'_>, Backends) -> BoxFuture<'static, Result<Value, ApiError>> + Send + Sync;
+
+/// One client event of a namespace.
+pub struct Event {
+    /// Its name as docs/API.md gives it first, then its aliases.
+    names: &'static [&'static str],
+    decode: Box<DecodeFn>,
+    answer: Box<AnswerFn>,
+    /// The event that also carries the answer to the socket that asked (docs/API.md:
+    /// "emits … to this socket").
+    echo: Option<&'static str>,
+    /// For a send without an ack callback: the event that also reports its failure, with
+    /// the fields it repeats from the payload.
+    failure_event: Option<(&'static str, fn(&Raw) -> Map<String, Value>)>,
+}
+
+/// An event answered by one unary call: `build` makes the request from the payload `P`,
+/// `call` sends it (with the unary deadline) and `render` makes the ack's `data` of the
+/// answer.
+fn unary<P, R, A, Fut>(
+    names: &'static [&'static str],
+    build: impl Fn(P, &Caller<'_>) -> Result<R, ApiError> + Copy + Send + Sync + 'static,
+    call: impl Fn(Backends, tonic::Request<R>) -> Fut + Copy + Send + Sync + 'static,
+    render: impl Fn(A) -> Value + Copy + Send + Sync + 'static,
+) -> Event
+where
+    P: DeserializeOwned,
+    R: Debug + Send + 'static,
+    Fut: Future<Output = Result<tonic::Response<A>, tonic::Status>> + Send + 'static,
+{
+    Event {
+        names,
+        decode: Box::new(move |raw, caller| {
+            let request = build(payload::parse(raw)?, caller)?;
+            Ok(Box::new(request))
+        }),
+        answer: Box::new(move |raw, caller, backends| {
+            let request = payload::parse(raw).and_then(|payload| build(payload, caller));
+            Box::pin(async move {
+                let request = backends.request(request?);
+                let answer = call(backends, request).await?;
+                Ok(render(answer.into_inner()))
+            })
+        }),
+        echo: None,
+        failure_event: None,
+    }
+}
+
+impl Event {
+    /// Also emits the answer as `event` to the socket that asked.
+    fn echoed_as(mut self, event: &'static str) -> Self {
+        self.echo = Some(event);
+        self
+    }
+
+    /// Also reports a failure as `event` (`{ error, code }` and what `fields` takes of the
+    /// payload) when the client sent no ack callback.
+    fn failure_reported_as(
+        mut self,
+        event: &'static str,
+        fields: fn(&Raw) -> Map<String, Value>,
+    ) -> Self {
+        self.failure_event = Some((event, fields));
+        self
+    }
+}
+
+/// The `call` of an entry: the gRPC method `service.method` of the backends.
+macro_rules! rpc {
+    ($service:ident . $method:ident) => {
+        |mut backends: crate::backends::Backends, request| async move {
+            backends.$service.$method(request).await
+        }
+    };
+}
+use rpc;
+
+/// The payload of events without fields; whatever the client sends is ignored.
+#[derive(serde::Deserialize)]
+struct NoFields {}
+
+/// The ack `data` of events that answer nothing but success.
+fn nothing<A>(_: A) -> Value {
+    json!({})
+}
+
+/// The events of one namespace, by every name they answer to.
+struct Table {
+    events: Vec<Event>,
+    by_name: HashMap<&'static str, usize>,
+}
+
+impl Table {
+    fn new(events: Vec<Event>) -> Self {
+        let by_name = events
+            .iter()
+            .enumerate()
+            .flat_map(|(index, event)| event.names.iter().map(move |name| (*name, index)))
+            .collect();
+        Self { events, by_name }
+    }
+
+    fn get(&self, name: &str) -> Option<&Event> {
+        self.by_name
+            .get(name)
+            .and_then(|index| self.events.get(*index))
+    }
+}
+
+static CHAT: LazyLock<Table> = LazyLock::new(|| Table::new(chat::events()));
+static STATUS: LazyLock<Table> = LazyLock::new(|| Table::new(status::events()));
+static FRIENDS: LazyLock<Table> = LazyLock::new(|| Table::new(friends::events()));
+
+fn table(namespace: &str) -> Option<&'static Table> {
+    match namespace {
+        "/chat" => Some(&CHAT),
+        "/status" => Some(&STATUS),
+        "/friends" => Some(&FRIENDS),
+        _ => None,
+    }
+}
+
+/// Every client event name of `namespace`, aliases included, in table order.
+pub fn names(namespace: &str) -> Vec<&'static str> {
+    table(namespace).map_or_else(Vec::new, |table| {
+        table
+            .events
+            .iter()
+            .flat_map(|event| event.names.iter().copied())
+            .collect()
+    })
+}
+
+/// What the edge does with the payload of `event` on `namespace` before calling a backend;
+/// `None` for an event the namespace does not have.
+pub fn decode(namespace: &str, event: &str, raw: Raw, caller: &Caller<'_>) -> Option<Decoded> {
+    let event = table(namespace)?.get(event)?;
+    Some((event.decode)(raw, caller))
+}
+
+/// Answers a client event of any namespace (every socket's one event handler): the ack
+/// envelope, or the `error` event without an ack; an event the namespace does not have gets
+/// a clear error, not silence.
+pub async fn answer(
+    reply: Reply,
+    TryData(raw): TryData<Value>,
+    Extension(me): Extension<Identity>,
+    State(backends): State<Backends>,
+    State(edge): State<EdgeId>,
+) {
+    let socket = reply.socket().clone();
+    let Some(event) = table(socket.ns()).and_then(|table| table.get(reply.event())) else {
+        unknown_event(reply);
+        return;
+    };
+    let socket_id = socket.id.to_string();
+    let session = socket.extensions.get::<SessionId>();
+    let caller = Caller {
+        me: &me,
+        socket_id: &socket_id,
+        session_id: session.as_ref().map_or("", |session| &session.0),
+        edge_id: &edge.0,
+    };
+    // Read before the payload is parsed, so that a refused send can still name its fields.
+    let failure_event = event
+        .failure_event
+        .filter(|_| !reply.wants_ack())
+        .map(|(name, fields)| (name, fields(&raw)));
+
+    let span = event_span(&reply, &raw);
+    let outcome = (event.answer)(raw, &caller, backends)
+        .instrument(span.clone())
+        .await;
+    record_outcome(&span, &outcome);
+    match (&outcome, event.echo, failure_event) {
+        (Ok(data), Some(echo), _) => emit(&socket, echo, data),
+        (Err(error), _, Some((name, mut fields))) => {
+            fields.insert("error".into(), error.message.clone().into());
+            fields.insert("code".into(), error.code.as_str().into());
+            emit(&socket, name, &Value::Object(fields));
+        }
+        _ => {}
+    }
+    reply.send(outcome);
+}
+
+fn emit(socket: &socketioxide::extract::SocketRef, event: &str, payload: &Value) {
+    if let Err(error) = socket.emit(event, payload) {
+        tracing::debug!(%error, event, "cannot emit to a socket");
+    }
+}
+
+fn unknown_event(reply: Reply) {
+    let reply = reply.unknown_event();
+    let error = ApiError::new(
+        ErrorCode::InvalidArgument,
+        format!(
+            "unknown event \"{}\" on namespace {}",
+            reply.event(),
+            reply.socket().ns()
+        ),
+    );
+    reply.fail(&error);
+}
+
+/// The span of one client event: the root of its trace, and the parent of the gRPC calls it
+/// makes (their trace context is taken from it). No payload content, no token.
+fn event_span(reply: &Reply, raw: &Raw) -> tracing::Span {
+    let room_id = raw.as_ref().ok().and_then(|payload| {
+        payload
+            .get("roomId")
+            .or_else(|| payload.get("chatRoomId"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    let span = tracing::info_span!(
+        "socket.event",
+        otel.name = reply.event(),
+        otel.kind = "server",
+        event = reply.event(),
+        namespace = reply.socket().ns(),
+        room_id = room_id.as_deref(),
+        outcome = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    parley_common::propagation::record_trace_id(&span);
+    span
+}
+
+/// Notes on the event's span how it ended: `OK` or the client-facing error code.
+fn record_outcome<T>(span: &tracing::Span, outcome: &Result<T, ApiError>) {
+    let code = outcome
+        .as_ref()
+        .map_or_else(|error| error.code.as_str(), |_| "OK");
+    span.record("outcome", code);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::json;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::namespaces::NAMESPACES;
+
+    fn me() -> Identity {
+        Identity {
+            user_id: Uuid::from_u128(7),
+            username: "me".into(),
+            avatar: None,
+            issued_at: None,
+        }
+    }
+
+    fn decode_as_me(namespace: &str, event: &str, payload: Value) -> Option<Decoded> {
+        let me = me();
+        let caller = Caller {
+            me: &me,
+            socket_id: "socket",
+            session_id: "session",
+            edge_id: "edge",
+        };
+        decode(namespace, event, Ok(payload), &caller)
+    }
+
+    fn chat(event: &str, payload: Value) -> Option<Decoded> {
+        decode_as_me("/chat", event, payload)
+    }
+
+    #[test]
+    fn every_protocol_event_has_a_decoder() {
+        for namespace in NAMESPACES {
+            for event in names(namespace) {
+                let decoded = decode_as_me(namespace, event, Value::Null);
+                assert!(decoded.is_some(), "{namespace} {event}");
+            }
+        }
+        assert!(chat("update-status", Value::Null).is_none());
+    }
+
+    /// The event names of each namespace's table in docs/API.md: the first cell of each row,
+    /// where `a` / `b` lists aliases.
+    fn documented_events() -> HashMap<String, BTreeSet<String>> {
+        let api = include_str!("../../docs/API.md");
+        let mut events: HashMap<String, BTreeSet<String>> = HashMap::new();
+        let mut section = String::new();
+        for line in api.lines() {
+            if let Some(heading) = line.strip_prefix("## ") {
+                section = heading.trim_matches('`').to_owned();
+            } else if let Some(row) = line.strip_prefix("| `") {
+                let first_cell = row.split(" |").next().unwrap_or_default();
+                let names = first_cell.split(" / ").map(|name| name.trim_matches('`'));
+                events
+                    .entry(section.clone())
+                    .or_default()
+                    .extend(names.map(str::to_owned));
+            }
+        }
+        events
+    }
+
+    #[test]
+    fn the_tables_hold_the_events_of_docs_api_md() {
+        let documented = documented_events();
+        for namespace in NAMESPACES {
+            let declared: BTreeSet<String> = names(namespace).into_iter().map(Into::into).collect();
+            assert_eq!(
+                Some(&declared),
+                documented.get(namespace),
+                "{namespace}: the table and docs/API.md list different events"
+            );
+        }
+    }
+
+    #[test]
+    fn no_name_answers_two_events() {
+        for namespace in NAMESPACES {
+            let names = names(namespace);
+            let unique: BTreeSet<_> = names.iter().collect();
+            assert_eq!(unique.len(), names.len(), "{namespace}");
+        }
+    }
+
+    #[test]
+    fn a_message_goes_to_a_room_or_a_person_not_both() {
+        let room = Uuid::from_u128(1);
+        let both = json!({ "chatRoomId": room, "receiverId": room, "content": "hi" });
+        let error = chat("send-message", both).and_then(Result::err);
+        assert_eq!(
+            error.map(|error| error.code),
+            Some(ErrorCode::InvalidArgument)
+        );
+        let to_room = json!({ "chatRoomId": room, "content": "hi" });
+        assert!(matches!(chat("send-message", to_room), Some(Ok(_))));
+    }
+
+    #[test]
+    fn history_takes_at_most_one_cursor() {
+        let room = Uuid::from_u128(1);
+        let two = json!({ "roomId": room, "before": room, "offset": 3 });
+        let error = chat("get-history", two).and_then(Result::err);
+        assert_eq!(
+            error.map(|error| error.message),
+            Some("payload: give at most one of before, after and offset".to_owned())
+        );
+    }
+}

@@ -1,0 +1,395 @@
+//! `/chat`: rooms, membership and messages.
+
+use std::collections::HashMap;
+
+use parley_proto::chat::v1 as pb;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::{Caller, Event, Raw, nothing, rpc, unary};
+use crate::{error::ApiError, wire};
+
+/// docs/API.md's client → server events of `/chat`.
+pub(super) fn events() -> Vec<Event> {
+    vec![
+        unary(
+            &["create-room"],
+            |room: CreateRoom, caller| {
+                Ok(pb::CreateRoomRequest {
+                    acting_user_id: caller.user_id(),
+                    name: room.name,
+                    is_group: room.is_group,
+                    member_ids: ids(&room.member_ids),
+                    is_public: room.is_public,
+                })
+            },
+            rpc!(chat.create_room),
+            |answer| room_data(answer.room),
+        ),
+        unary(
+            &["list-rooms"],
+            |page: ListRooms, caller| {
+                Ok(pb::ListRoomsRequest {
+                    acting_user_id: caller.user_id(),
+                    limit: page.limit,
+                    cursor: page.cursor,
+                })
+            },
+            rpc!(chat.list_rooms),
+            |answer| {
+                let rooms = wire::all::<wire::RoomSummary, _>(answer.rooms);
+                json!({ "rooms": rooms, "nextCursor": answer.next_cursor })
+            },
+        ),
+        unary(
+            &["get-room"],
+            |room: ByRoom, caller| {
+                Ok(pb::GetRoomRequest {
+                    acting_user_id: caller.user_id(),
+                    room_id: room.room_id.to_string(),
+                })
+            },
+            rpc!(chat.get_room),
+            |answer| room_data(answer.room),
+        ),
+        unary(
+            &["add-members"],
+            |members: AddMembers, caller| {
+                Ok(pb::AddMembersRequest {
+                    acting_user_id: caller.user_id(),
+                    room_id: members.room_id.to_string(),
+                    user_ids: ids(&members.user_ids),
+                })
+            },
+            rpc!(chat.add_members),
+            |answer| room_data(answer.room),
+        ),
+        unary(
+            &["remove-member"],
+            |member: RemoveMember, caller| {
+                Ok(pb::RemoveMemberRequest {
+                    acting_user_id: caller.user_id(),
+                    room_id: member.room_id.to_string(),
+                    user_id: member.user_id.to_string(),
+                })
+            },
+            rpc!(chat.remove_member),
+            nothing,
+        ),
+        unary(
+            &["join-room", "join-user"],
+            |room: ByRoom, caller| {
+                Ok(pb::JoinRoomRequest {
+                    acting_user_id: caller.user_id(),
+                    room_id: room.room_id.to_string(),
+                })
+            },
+            rpc!(chat.join_room),
+            |answer| room_data(answer.room),
+        ),
+        unary(
+            &["leave-room", "leave-user"],
+            |room: ByRoom, caller| {
+                Ok(pb::LeaveRoomRequest {
+                    acting_user_id: caller.user_id(),
+                    room_id: room.room_id.to_string(),
+                })
+            },
+            rpc!(chat.leave_room),
+            nothing,
+        ),
+        unary(
+            &["send-message"],
+            send_message_request,
+            rpc!(chat.send_message),
+            |answer| json!({ "message": answer.message.map(wire::Message::from) }),
+        )
+        .failure_reported_as("message-error", client_msg_id),
+        unary(
+            &["get-history"],
+            get_history_request,
+            rpc!(chat.get_history),
+            |answer| json!({ "messages": wire::all::<wire::Message, _>(answer.messages), "hasMore": answer.has_more }),
+        ),
+        unary(
+            &["mark-read"],
+            |read: MarkRead, caller| {
+                Ok(pb::MarkReadRequest {
+                    acting_user_id: caller.user_id(),
+                    room_id: read.room_id.to_string(),
+                    message_id: read.message_id.map(|id| id.to_string()),
+                })
+            },
+            rpc!(chat.mark_read),
+            |answer| json!({ "roomId": answer.room_id, "messageId": answer.message_id, "unreadCount": answer.unread_count }),
+        ),
+        unary(
+            &["typing"],
+            |typing: Typing, caller| Ok(typing_request(caller, typing.room_id, typing.is_typing)),
+            rpc!(chat.typing),
+            nothing,
+        ),
+        unary(
+            &["typing-start"],
+            |room: ByRoom, caller| Ok(typing_request(caller, room.room_id, true)),
+            rpc!(chat.typing),
+            nothing,
+        ),
+        unary(
+            &["typing-stop"],
+            |room: ByRoom, caller| Ok(typing_request(caller, room.room_id, false)),
+            rpc!(chat.typing),
+            nothing,
+        ),
+        unary(
+            &["edit-message"],
+            |edit: EditMessage, caller| {
+                Ok(pb::EditMessageRequest {
+                    acting_user_id: caller.user_id(),
+                    message_id: edit.message_id.to_string(),
+                    content: edit.content,
+                })
+            },
+            rpc!(chat.edit_message),
+            |answer| json!({ "message": answer.message.map(wire::Message::from) }),
+        ),
+        unary(
+            &["delete-message"],
+            |message: ByMessage, caller| {
+                Ok(pb::DeleteMessageRequest {
+                    acting_user_id: caller.user_id(),
+                    message_id: message.message_id.to_string(),
+                })
+            },
+            rpc!(chat.delete_message),
+            nothing,
+        ),
+        unary(
+            &["sync"],
+            |sync: Sync, caller| {
+                Ok(pb::SyncRequest {
+                    acting_user_id: caller.user_id(),
+                    rooms: sync
+                        .rooms
+                        .into_iter()
+                        .map(|(room, seq)| (room.to_string(), seq))
+                        .collect(),
+                    limit: sync.limit,
+                })
+            },
+            rpc!(chat.sync),
+            |answer| {
+                let rooms: Vec<Value> = answer
+                    .rooms
+                    .into_iter()
+                    .map(|room| {
+                        json!({ "roomId": room.room_id, "messages": wire::all::<wire::Message, _>(room.messages), "hasMore": room.has_more })
+                    })
+                    .collect();
+                json!({ "rooms": rooms })
+            },
+        ),
+    ]
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateRoom {
+    name: Option<String>,
+    is_group: bool,
+    #[serde(default)]
+    member_ids: Vec<Uuid>,
+    is_public: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct ListRooms {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ByRoom {
+    room_id: Uuid,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AddMembers {
+    room_id: Uuid,
+    user_ids: Vec<Uuid>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RemoveMember {
+    room_id: Uuid,
+    user_id: Uuid,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SendMessage {
+    chat_room_id: Option<Uuid>,
+    receiver_id: Option<Uuid>,
+    content: String,
+    message_type: Option<MessageType>,
+    client_msg_id: Option<String>,
+    reply_to_id: Option<Uuid>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+enum MessageType {
+    Text,
+    Image,
+    File,
+    System,
+    Call,
+}
+
+impl From<MessageType> for pb::MessageType {
+    fn from(kind: MessageType) -> Self {
+        match kind {
+            MessageType::Text => pb::MessageType::Text,
+            MessageType::Image => pb::MessageType::Image,
+            MessageType::File => pb::MessageType::File,
+            MessageType::System => pb::MessageType::System,
+            MessageType::Call => pb::MessageType::Call,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetHistory {
+    room_id: Uuid,
+    limit: Option<u32>,
+    before: Option<Uuid>,
+    after: Option<Uuid>,
+    offset: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MarkRead {
+    room_id: Uuid,
+    message_id: Option<Uuid>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Typing {
+    room_id: Uuid,
+    is_typing: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EditMessage {
+    message_id: Uuid,
+    content: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ByMessage {
+    message_id: Uuid,
+}
+
+#[derive(Deserialize)]
+struct Sync {
+    rooms: HashMap<Uuid, u64>,
+    limit: Option<u32>,
+}
+
+fn ids(ids: &[Uuid]) -> Vec<String> {
+    ids.iter().map(Uuid::to_string).collect()
+}
+
+fn room_data(room: Option<pb::Room>) -> Value {
+    json!({ "room": room.map(wire::Room::from) })
+}
+
+/// The message's events skip the socket that sent it (`origin_socket_id`).
+fn send_message_request(
+    payload: SendMessage,
+    caller: &Caller<'_>,
+) -> Result<pb::SendMessageRequest, ApiError> {
+    let target = match (payload.chat_room_id, payload.receiver_id) {
+        (Some(room), None) => pb::send_message_request::Target::RoomId(room.to_string()),
+        (None, Some(receiver)) => {
+            pb::send_message_request::Target::ReceiverId(receiver.to_string())
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "payload",
+                "give chatRoomId or receiverId, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "chatRoomId",
+                "chatRoomId or receiverId is required",
+            ));
+        }
+    };
+    Ok(pb::SendMessageRequest {
+        acting_user_id: caller.user_id(),
+        target: Some(target),
+        content: payload.content,
+        message_type: payload
+            .message_type
+            .map_or(pb::MessageType::Text, Into::into)
+            .into(),
+        client_msg_id: payload.client_msg_id,
+        reply_to_id: payload.reply_to_id.map(|id| id.to_string()),
+        origin_socket_id: Some(caller.socket_id.to_owned()),
+    })
+}
+
+/// What `message-error` repeats of a refused send: its `clientMsgId` (`null` without one).
+fn client_msg_id(raw: &Raw) -> Map<String, Value> {
+    let client_msg_id = raw
+        .as_ref()
+        .ok()
+        .and_then(|payload| payload.get("clientMsgId"))
+        .and_then(Value::as_str)
+        .map_or(Value::Null, |id| Value::String(id.to_owned()));
+    Map::from_iter([("clientMsgId".to_owned(), client_msg_id)])
+}
+
+fn get_history_request(
+    payload: GetHistory,
+    caller: &Caller<'_>,
+) -> Result<pb::GetHistoryRequest, ApiError> {
+    use pb::get_history_request::Cursor;
+    let cursor = match (payload.before, payload.after, payload.offset) {
+        (Some(before), None, None) => Some(Cursor::BeforeMessageId(before.to_string())),
+        (None, Some(after), None) => Some(Cursor::AfterMessageId(after.to_string())),
+        (None, None, Some(offset)) => Some(Cursor::Offset(offset)),
+        (None, None, None) => None,
+        _ => {
+            return Err(ApiError::invalid(
+                "payload",
+                "give at most one of before, after and offset",
+            ));
+        }
+    };
+    Ok(pb::GetHistoryRequest {
+        acting_user_id: caller.user_id(),
+        room_id: payload.room_id.to_string(),
+        limit: payload.limit,
+        cursor,
+    })
+}
+
+fn typing_request(caller: &Caller<'_>, room: Uuid, is_typing: bool) -> pb::TypingRequest {
+    pb::TypingRequest {
+        acting_user_id: caller.user_id(),
+        room_id: room.to_string(),
+        is_typing,
+    }
+}

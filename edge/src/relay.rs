@@ -1,0 +1,104 @@
+//! Relaying service events to sockets.
+//!
+//! The edge holds one long-lived `Subscribe` stream per service and receives each event once,
+//! however many recipients it has; it then emits it to the recipients' sockets on this edge
+//! through socketioxide rooms (`crate::rooms`). A broken stream is reopened with backoff and
+//! jitter, asking the service to replay what was missed since the last event id. Each
+//! service's events are turned into client events in its own module.
+
+mod chat;
+mod friends;
+mod presence;
+
+use std::future::Future;
+
+use parley_common::follow::{Followed, follow};
+use parley_proto::{chat::v1::ChatEvent, friends::v1::FriendsEvent, presence::v1::PresenceEvent};
+use serde::Serialize;
+use socketioxide::SocketIo;
+use tokio::task::JoinHandle;
+
+use crate::{backends::Backends, rooms::user_room};
+
+/// The event stream of one service, as the edge follows and relays it.
+trait ServiceEvent: Sized + Send + 'static {
+    /// The service's name, in logs.
+    const SERVICE: &'static str;
+    /// Whether a gap in the stream (events the service no longer has) makes every client
+    /// reconnect and catch up; otherwise a gap is the clients' to mend, by listing again.
+    const GAP_RESYNCS_EVERYONE: bool;
+
+    fn event_id(&self) -> u64;
+
+    /// Opens the stream of events after `after_event_id` for edge `edge_id`.
+    fn subscribe(
+        backends: Backends,
+        edge_id: String,
+        after_event_id: Option<u64>,
+    ) -> impl Future<Output = Result<tonic::Response<tonic::Streaming<Self>>, tonic::Status>> + Send;
+
+    /// Emits the event to its recipients' sockets on this edge.
+    fn relay(self, io: &SocketIo) -> impl Future<Output = ()> + Send;
+}
+
+/// Starts relaying every service's events; the tasks run until aborted.
+pub fn spawn_all(io: &SocketIo, backends: &Backends, edge_id: &str) -> [JoinHandle<()>; 3] {
+    [
+        spawn::<FriendsEvent>(io.clone(), backends.clone(), edge_id.to_owned()),
+        spawn::<PresenceEvent>(io.clone(), backends.clone(), edge_id.to_owned()),
+        spawn::<ChatEvent>(io.clone(), backends.clone(), edge_id.to_owned()),
+    ]
+}
+
+fn spawn<E: ServiceEvent>(io: SocketIo, backends: Backends, edge_id: String) -> JoinHandle<()> {
+    // The first subscription reports a gap too; sockets that connected before it fetched
+    // their state themselves, so only later gaps need mending.
+    let mut first_gap = true;
+    tokio::spawn(follow(
+        E::SERVICE,
+        move |after_event_id| E::subscribe(backends.clone(), edge_id.clone(), after_event_id),
+        E::event_id,
+        move |followed| {
+            let io = io.clone();
+            let initial = matches!(followed, Followed::Gap) && std::mem::take(&mut first_gap);
+            async move {
+                match followed {
+                    Followed::Event(event) => event.relay(&io).await,
+                    Followed::Gap if initial || !E::GAP_RESYNCS_EVERYONE => {}
+                    Followed::Gap => crate::resync::everyone(&io).await,
+                }
+            }
+        },
+    ))
+}
+
+/// Emits one event to every socket of `users` in `namespace`, serialized once.
+async fn emit_to_users<T: Serialize>(
+    io: &SocketIo,
+    namespace: &str,
+    users: &[String],
+    event: &str,
+    payload: &T,
+) {
+    let rooms: Vec<String> = users.iter().map(|user| user_room(user)).collect();
+    emit_to_rooms(io, namespace, rooms, event, payload).await;
+}
+
+/// Emits one event to every socket in any of `rooms` of `namespace` (once per socket),
+/// serialized once.
+async fn emit_to_rooms<T: Serialize>(
+    io: &SocketIo,
+    namespace: &str,
+    rooms: Vec<String>,
+    event: &str,
+    payload: &T,
+) {
+    let Some(namespace) = io.of(namespace) else {
+        return;
+    };
+    if rooms.is_empty() {
+        return;
+    }
+    crate::metrics::fanned_out(event, rooms.len());
+    crate::slow_sockets::emit(namespace.to(rooms), event, payload).await;
+}
