@@ -35,7 +35,7 @@ pub struct Events {
 impl Events {
     /// Publishes through Postgres to every replica (this one included) and fills `log`
     /// with what every replica publishes.
-    pub fn start(pool: PgPool) -> (Self, bus::Running) {
+    pub fn start(pool: PgPool) -> (Self, bus::FanOut) {
         let log = Arc::new(EventLog::new(EVENTS_KEPT));
         let (publisher, running) =
             bus::start(pool, TOPIC, log.clone(), |event: &mut pb::ChatEvent, id| {

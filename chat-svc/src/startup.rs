@@ -17,7 +17,7 @@ pub struct Application {
     token: Option<ServiceToken>,
     service: ChatGrpc,
     /// The fan-out of events across replicas.
-    bus: bus::Running,
+    bus: bus::FanOut,
 }
 
 impl Application {

@@ -140,7 +140,7 @@ impl<T> Publisher<T> {
 }
 
 /// The writer and listener tasks of one topic.
-pub struct Running {
+pub struct FanOut {
     /// Turns true once the listener listens: events published from then on reach this
     /// replica's log too.
     listening: watch::Receiver<bool>,
@@ -150,7 +150,7 @@ pub struct Running {
     cleanup: JoinHandle<()>,
 }
 
-impl Running {
+impl FanOut {
     /// Waits until this replica hears the topic's notifications (Postgres must be up).
     pub async fn listening(&self) {
         let mut listening = self.listening.clone();
@@ -178,7 +178,7 @@ pub fn start<T>(
     topic: Topic,
     log: Arc<EventLog<T>>,
     stamp: fn(&mut T, u64),
-) -> (Publisher<T>, Running)
+) -> (Publisher<T>, FanOut)
 where
     T: prost::Message + Default + Clone + Send + Sync + 'static,
 {
@@ -212,7 +212,7 @@ where
         queries,
         own,
     };
-    let running = Running {
+    let running = FanOut {
         listening,
         stop,
         writer,

@@ -16,6 +16,7 @@ pub mod events;
 pub mod follow;
 pub mod friends;
 pub mod grpc;
+pub mod ids;
 pub mod metrics;
 pub mod propagation;
 pub mod replicas;

@@ -41,9 +41,9 @@ pub struct Events {
 }
 
 /// The fan-out tasks of both streams.
-pub struct Running([bus::Running; 2]);
+pub struct FanOut([bus::FanOut; 2]);
 
-impl Running {
+impl FanOut {
     pub async fn listening(&self) {
         let [client, graph] = &self.0;
         tokio::join!(client.listening(), graph.listening());
@@ -57,7 +57,7 @@ impl Running {
 
 impl Events {
     /// Publishes through Postgres to every replica (this one included).
-    pub fn start(pool: PgPool) -> (Self, Running) {
+    pub fn start(pool: PgPool) -> (Self, FanOut) {
         let client = Arc::new(EventLog::new(EVENTS_KEPT));
         let graph = Arc::new(EventLog::new(EVENTS_KEPT));
         let (to_clients, client_bus) = bus::start(
@@ -78,7 +78,7 @@ impl Events {
             to_clients,
             to_services,
         };
-        (events, Running([client_bus, graph_bus]))
+        (events, FanOut([client_bus, graph_bus]))
     }
 
     /// Ends every subscriber's stream: the service is shutting down.

@@ -21,7 +21,7 @@ pub struct Application {
     token: Option<ServiceToken>,
     service: FriendsGrpc,
     /// The fan-out of events across replicas.
-    bus: events::Running,
+    bus: events::FanOut,
 }
 
 impl Application {

@@ -63,7 +63,7 @@ pub struct Presence {
 
 impl Presence {
     /// The service, and the fan-out of its events through Postgres, to stop at shutdown.
-    pub fn new(pool: PgPool, friends: FriendsClient, timing: Timing) -> (Self, bus::Running) {
+    pub fn new(pool: PgPool, friends: FriendsClient, timing: Timing) -> (Self, bus::FanOut) {
         let events = Arc::new(EventLog::new(EVENTS_KEPT));
         let (publisher, running) = bus::start(
             pool.clone(),

@@ -15,7 +15,7 @@ pub struct Application {
     token: Option<ServiceToken>,
     presence: Arc<Presence>,
     /// The fan-out of events across replicas.
-    bus: bus::Running,
+    bus: bus::FanOut,
     config: Config,
 }
 

@@ -22,12 +22,12 @@ const GRACE: Duration = Duration::from_millis(200);
 const LEASE_TTL: Duration = Duration::from_millis(800);
 const FLUSH: Duration = Duration::from_millis(300);
 
-struct Running {
+struct InProcess {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
 
-impl Running {
+impl InProcess {
     async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -44,8 +44,8 @@ struct System {
     database: TestDatabase,
     friends_addr: SocketAddr,
     presence_addr: SocketAddr,
-    _friends: Running,
-    presence: Option<Running>,
+    _friends: InProcess,
+    presence: Option<InProcess>,
 }
 
 fn presence_config(
@@ -70,7 +70,7 @@ async fn start_presence(
     config: &parley_presence_svc::config::Config,
 ) -> (
     SocketAddr,
-    Running,
+    InProcess,
     std::sync::Arc<parley_presence_svc::service::Presence>,
 ) {
     let app = parley_presence_svc::startup::Application::build(config)
@@ -88,7 +88,7 @@ async fn start_presence(
     });
     (
         addr,
-        Running {
+        InProcess {
             stop: Some(stop),
             task,
         },
@@ -125,7 +125,7 @@ impl System {
             database,
             friends_addr,
             presence_addr,
-            _friends: Running {
+            _friends: InProcess {
                 stop: Some(stop),
                 task,
             },

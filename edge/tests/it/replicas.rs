@@ -11,7 +11,7 @@ use crate::support::{
     SioClient,
     acks::{data, error_code},
     system::{
-        Backends, EdgeAuth, Running, Timing, start_chat, start_edge, start_friends,
+        Backends, EdgeAuth, InProcess, Timing, start_chat, start_edge, start_friends,
         start_presence_for,
     },
     tokens::Person,
@@ -22,7 +22,7 @@ use crate::support::{
 /// relays for the other's calls crossed replicas through Postgres.
 struct TwoOfEach {
     _database: TestDatabase,
-    _parts: Vec<Running>,
+    _parts: Vec<InProcess>,
     edge_a: String,
     edge_b: String,
 }
@@ -44,7 +44,7 @@ impl TwoOfEach {
             start_chat(&database, &friends_urls, 600).await,
             start_chat(&database, &friends_urls, 600).await,
         ];
-        let edge = |chat: &Running| Backends {
+        let edge = |chat: &InProcess| Backends {
             chat: format!("http://{}", chat.addr),
             presence: format!("http://{}", presence.addr),
             friends: friends_urls.clone(),

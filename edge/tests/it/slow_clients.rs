@@ -13,7 +13,7 @@ use tokio::{
 use crate::support::{
     SioClient, TestSystem,
     acks::data,
-    processes::{Running, binary, free_port, wait_ready},
+    processes::{Children, binary, free_port, wait_ready},
     system::{EdgeAuth, JWT_SECRET, Timing},
     tokens::Person,
 };
@@ -107,7 +107,7 @@ async fn a_client_that_never_reads_costs_a_bounded_queue_and_is_resynced() {
     )
     .await;
     let port = free_port();
-    let edge = Running(vec![
+    let edge = Children(vec![
         Command::new(binary("edge"))
             .env("PARLEY_EDGE_ADDR", format!("127.0.0.1:{port}"))
             .env(

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::support::{
     SioClient,
-    processes::{Running, binary, free_port, terminate, wait_ready},
+    processes::{Children, binary, free_port, terminate, wait_ready},
     system::JWT_SECRET,
     tokens::Person,
 };
@@ -86,7 +86,7 @@ async fn a_client_event_is_one_trace_from_the_edge_through_grpc_to_sql() {
     let otlp = free_port();
     let log_path = std::env::temp_dir().join(format!("parley-rotel-{otlp}.log"));
     let log_file = std::fs::File::create(&log_path).unwrap();
-    let mut rotel = Running(vec![
+    let mut rotel = Children(vec![
         Command::new(rotel_agent())
             .args([
                 "start",
@@ -129,7 +129,7 @@ async fn a_client_event_is_one_trace_from_the_edge_through_grpc_to_sql() {
             .spawn()
             .unwrap()
     };
-    let mut processes = Running(vec![
+    let mut processes = Children(vec![
         service(
             "friends-svc",
             "PARLEY_FRIENDS_ADDR",

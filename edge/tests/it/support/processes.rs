@@ -28,9 +28,9 @@ pub fn binary(name: &str) -> PathBuf {
 }
 
 /// Processes that are killed if the test fails before it stops them itself.
-pub struct Running(pub Vec<Child>);
+pub struct Children(pub Vec<Child>);
 
-impl Drop for Running {
+impl Drop for Children {
     fn drop(&mut self) {
         for child in &mut self.0 {
             let _ = child.kill();

@@ -15,14 +15,14 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A process-like part of the system that can be stopped on its own.
-pub struct Running {
+/// A part of the system served in-process, on its own port, that can be stopped on its own.
+pub struct InProcess {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-impl Running {
+impl InProcess {
     /// Stops it gracefully and waits until it no longer serves; false if that took longer
     /// than 10 s.
     pub async fn stop(&mut self) -> bool {
@@ -38,21 +38,21 @@ impl Running {
     }
 }
 
-fn spawn_until_stopped<F, Fut>(addr: SocketAddr, run: F) -> Running
+fn spawn_until_stopped<F, Fut>(addr: SocketAddr, run: F) -> InProcess
 where
     F: FnOnce(oneshot::Receiver<()>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(run(stopped));
-    Running {
+    InProcess {
         addr,
         stop: Some(stop),
         task: Some(task),
     }
 }
 
-async fn start_presence(config: parley_presence_svc::config::Config) -> Running {
+async fn start_presence(config: parley_presence_svc::config::Config) -> InProcess {
     let presence = parley_presence_svc::startup::Application::build(&config)
         .await
         .expect("presence-svc starts");
@@ -74,7 +74,7 @@ fn any_port() -> SocketAddr {
 }
 
 /// A friends-svc on `database`.
-pub async fn start_friends(database: &TestDatabase) -> Running {
+pub async fn start_friends(database: &TestDatabase) -> InProcess {
     let friends =
         parley_friends_svc::startup::Application::build(&parley_friends_svc::config::Config {
             metrics_addr: None,
@@ -94,7 +94,7 @@ pub async fn start_friends(database: &TestDatabase) -> Running {
 }
 
 /// A presence-svc on `database` with the default timing.
-pub async fn start_presence_for(database: &TestDatabase, friends_url: &str) -> Running {
+pub async fn start_presence_for(database: &TestDatabase, friends_url: &str) -> InProcess {
     let timing = Timing::default();
     start_presence(parley_presence_svc::config::Config {
         metrics_addr: None,
@@ -115,7 +115,7 @@ pub async fn start_chat(
     database: &TestDatabase,
     friends_url: &str,
     message_rate_per_minute: u32,
-) -> Running {
+) -> InProcess {
     let chat = parley_chat_svc::startup::Application::build(&parley_chat_svc::config::Config {
         metrics_addr: None,
         writers: 2,
@@ -148,7 +148,7 @@ pub async fn start_edge(
     timing: Timing,
     allowed_origins: Vec<String>,
     handshakes_per_ip_per_minute: u32,
-) -> Running {
+) -> InProcess {
     let edge_config = EdgeConfig {
         listen_addr: any_port(),
         chat_url: backends.chat,
@@ -224,10 +224,10 @@ impl Default for Timing {
 pub struct TestSystem {
     pub database: TestDatabase,
     presence_config: parley_presence_svc::config::Config,
-    pub friends: Running,
-    pub presence: Running,
-    pub chat: Running,
-    pub edge: Running,
+    pub friends: InProcess,
+    pub presence: InProcess,
+    pub chat: InProcess,
+    pub edge: InProcess,
 }
 
 impl TestSystem {
