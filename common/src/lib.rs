@@ -17,6 +17,7 @@ pub mod follow;
 pub mod friends;
 pub mod grpc;
 pub mod ids;
+pub mod listen;
 pub mod metrics;
 pub mod propagation;
 pub mod replicas;

@@ -10,7 +10,7 @@ use std::{
 
 use axum::{Router, routing::get};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::task::JoinHandle;
 
 /// The process-wide recorder's handle. Installed on first use: one process may run several
 /// servers (tests do), and they share the one global recorder.
@@ -28,10 +28,13 @@ pub fn recorder() -> PrometheusHandle {
         .clone()
 }
 
-/// Serves `GET /metrics` (Prometheus text) on `addr` until the task is aborted; returns the
-/// address bound (port 0 picks one) and the task.
-pub async fn serve(addr: SocketAddr) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
-    let listener = TcpListener::bind(addr).await?;
+/// Serves `GET /metrics` (Prometheus text) on `addr`, which the environment variable `setting`
+/// chose, until the task is aborted; returns the address bound (port 0 picks one) and the task.
+pub async fn serve(
+    addr: SocketAddr,
+    setting: &'static str,
+) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
+    let listener = crate::listen::bind(addr, setting).await?;
     let bound = listener.local_addr()?;
     let handle = recorder();
     let app = Router::new().route(

@@ -72,7 +72,7 @@ impl Application {
             http::AllowedOrigins::new(&config.allowed_origins),
             http::check_origin,
         ));
-        let listener = TcpListener::bind(config.listen_addr).await?;
+        let listener = parley_common::listen::bind(config.listen_addr, "PARLEY_EDGE_ADDR").await?;
         tracing::info!(address = ?listener.local_addr().ok(), "edge listening");
         Ok(Self {
             listener,

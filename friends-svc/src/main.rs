@@ -9,7 +9,11 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     let _telemetry = parley_common::telemetry::init("friends-svc");
     let _metrics = match config.metrics_addr {
-        Some(addr) => Some(parley_common::metrics::serve(addr).await?.1),
+        Some(addr) => Some(
+            parley_common::metrics::serve(addr, "PARLEY_FRIENDS_METRICS_ADDR")
+                .await?
+                .1,
+        ),
         None => None,
     };
     let app = Application::build(&config).await?;

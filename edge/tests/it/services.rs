@@ -167,9 +167,10 @@ async fn services_count_and_time_their_grpc_requests_in_prometheus_text() {
         .await
         .unwrap();
     // The services of this test process share one recorder; serve it as a service does.
-    let (addr, _task) = parley_common::metrics::serve("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let (addr, _task) =
+        parley_common::metrics::serve("127.0.0.1:0".parse().unwrap(), "PARLEY_CHAT_METRICS_ADDR")
+            .await
+            .unwrap();
     let body = reqwest::get(format!("http://{addr}/metrics"))
         .await
         .unwrap()
