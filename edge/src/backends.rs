@@ -71,7 +71,7 @@ impl Backends {
     ///
     /// Each URL setting may list several replicas. Chat and friends calls are spread over
     /// them; presence calls all go to the first that answers, because presence-svc keeps
-    /// sessions in memory (see docs/decisions/0005-replicas.md).
+    /// sessions in memory (see docs/decisions/0005-replicas-and-faults.md).
     pub fn connect_lazy(config: &Config) -> Result<Self, BackendsError> {
         let token = ServiceToken::from_config(config.internal.service_token.as_deref())?;
         let replicas = |name, urls: &str, choice| {

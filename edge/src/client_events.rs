@@ -55,6 +55,8 @@ impl Caller<'_> {
     }
 }
 
+/// What a failure event repeats of the payload.
+type FailureFields = fn(&Raw) -> Map<String, Value>;
 type DecodeFn = dyn Fn(Raw, &Caller<'_>) -> Decoded + Send + Sync;
 type AnswerFn =
     dyn Fn(Raw, &Caller<'_>, Backends) -> BoxFuture<'static, Result<Value, ApiError>> + Send + Sync;
@@ -70,7 +72,7 @@ pub struct Event {
     echo: Option<&'static str>,
     /// For a send without an ack callback: the event that also reports its failure, with
     /// the fields it repeats from the payload.
-    failure_event: Option<(&'static str, fn(&Raw) -> Map<String, Value>)>,
+    failure_event: Option<(&'static str, FailureFields)>,
 }
 
 /// An event answered by one unary call: `build` makes the request from the payload `P`,
@@ -115,11 +117,7 @@ impl Event {
 
     /// Also reports a failure as `event` (`{ error, code }` and what `fields` takes of the
     /// payload) when the client sent no ack callback.
-    fn failure_reported_as(
-        mut self,
-        event: &'static str,
-        fields: fn(&Raw) -> Map<String, Value>,
-    ) -> Self {
+    fn failure_reported_as(mut self, event: &'static str, fields: FailureFields) -> Self {
         self.failure_event = Some((event, fields));
         self
     }
