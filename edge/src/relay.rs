@@ -41,6 +41,29 @@ trait ServiceEvent: Sized + Send + 'static {
     fn relay(self, io: &SocketIo) -> impl Future<Output = ()> + Send;
 }
 
+/// The parts of a [`ServiceEvent`] impl that differ between services only in their types:
+/// the event id, and the `Subscribe` call of the service's client in `Backends`.
+macro_rules! subscription {
+    ($client:ident, $request:ident) => {
+        fn event_id(&self) -> u64 {
+            self.event_id
+        }
+
+        async fn subscribe(
+            mut backends: crate::backends::Backends,
+            edge_id: String,
+            after_event_id: Option<u64>,
+        ) -> Result<tonic::Response<tonic::Streaming<Self>>, tonic::Status> {
+            let request = $request {
+                edge_id,
+                after_event_id,
+            };
+            backends.$client.subscribe(request).await
+        }
+    };
+}
+use subscription;
+
 /// Starts relaying every service's events; the tasks run until aborted.
 pub fn spawn_all(io: &SocketIo, backends: &Backends, edge_id: &str) -> [JoinHandle<()>; 3] {
     [

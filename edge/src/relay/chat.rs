@@ -4,9 +4,8 @@ use parley_proto::chat::v1::{ChatEvent, SubscribeRequest, chat_event::Payload};
 use serde_json::json;
 use socketioxide::SocketIo;
 
-use super::{ServiceEvent, emit_to_rooms};
+use super::{ServiceEvent, emit_to_rooms, subscription};
 use crate::{
-    backends::Backends,
     rooms::{chat_room, own_socket, user_room},
     wire,
 };
@@ -18,21 +17,7 @@ impl ServiceEvent for ChatEvent {
     // `sync`.
     const GAP_RESYNCS_EVERYONE: bool = true;
 
-    fn event_id(&self) -> u64 {
-        self.event_id
-    }
-
-    async fn subscribe(
-        mut backends: Backends,
-        edge_id: String,
-        after_event_id: Option<u64>,
-    ) -> Result<tonic::Response<tonic::Streaming<Self>>, tonic::Status> {
-        let request = SubscribeRequest {
-            edge_id,
-            after_event_id,
-        };
-        backends.chat.subscribe(request).await
-    }
+    subscription!(chat, SubscribeRequest);
 
     async fn relay(self, io: &SocketIo) {
         let users: Vec<String> = self.user_ids.iter().map(|user| user_room(user)).collect();

@@ -4,28 +4,14 @@ use parley_proto::friends::v1::{FriendsEvent, SubscribeRequest, friends_event::P
 use serde_json::json;
 use socketioxide::SocketIo;
 
-use super::{ServiceEvent, emit_to_users};
-use crate::{backends::Backends, wire};
+use super::{ServiceEvent, emit_to_users, subscription};
+use crate::wire;
 
 impl ServiceEvent for FriendsEvent {
     const SERVICE: &'static str = "friends";
     const GAP_RESYNCS_EVERYONE: bool = false;
 
-    fn event_id(&self) -> u64 {
-        self.event_id
-    }
-
-    async fn subscribe(
-        mut backends: Backends,
-        edge_id: String,
-        after_event_id: Option<u64>,
-    ) -> Result<tonic::Response<tonic::Streaming<Self>>, tonic::Status> {
-        let request = SubscribeRequest {
-            edge_id,
-            after_event_id,
-        };
-        backends.friends.subscribe(request).await
-    }
+    subscription!(friends, SubscribeRequest);
 
     async fn relay(self, io: &SocketIo) {
         let recipients = self.recipient_user_ids;

@@ -3,28 +3,14 @@
 use parley_proto::presence::v1::{PresenceEvent, SubscribeRequest, presence_event::Payload};
 use socketioxide::SocketIo;
 
-use super::{ServiceEvent, emit_to_users};
-use crate::{backends::Backends, wire};
+use super::{ServiceEvent, emit_to_users, subscription};
+use crate::wire;
 
 impl ServiceEvent for PresenceEvent {
     const SERVICE: &'static str = "presence";
     const GAP_RESYNCS_EVERYONE: bool = false;
 
-    fn event_id(&self) -> u64 {
-        self.event_id
-    }
-
-    async fn subscribe(
-        mut backends: Backends,
-        edge_id: String,
-        after_event_id: Option<u64>,
-    ) -> Result<tonic::Response<tonic::Streaming<Self>>, tonic::Status> {
-        let request = SubscribeRequest {
-            edge_id,
-            after_event_id,
-        };
-        backends.presence.subscribe(request).await
-    }
+    subscription!(presence, SubscribeRequest);
 
     async fn relay(self, io: &SocketIo) {
         match self.payload {
