@@ -12,10 +12,8 @@ use parley_proto::friends::v1::{self as pb, friends_event::Payload, graph_change
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{
-    convert,
-    repo::{FriendRequest, User},
-};
+// Users and requests become protobuf through the `From` impls of `crate::grpc`.
+use crate::repo::{FriendRequest, User};
 
 /// Events kept for subscribers that reconnect, and as far as one may fall behind.
 const EVENTS_KEPT: usize = 8192;
@@ -128,7 +126,7 @@ impl Batch {
         self.for_users(
             &[request.to.id],
             Payload::FriendRequestReceived(pb::FriendRequestReceived {
-                request: Some(convert::request(request)),
+                request: Some(request.into()),
             }),
         );
     }
@@ -145,8 +143,8 @@ impl Batch {
             &[requester.id, accepter.id],
             Payload::FriendRequestAccepted(pb::FriendRequestAccepted {
                 request_id: request_id.to_string(),
-                requester: Some(convert::user(requester)),
-                accepter: Some(convert::user(accepter)),
+                requester: Some(requester.into()),
+                accepter: Some(accepter.into()),
                 since: Some(to_timestamp(since)),
             }),
         );

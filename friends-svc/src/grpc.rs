@@ -1,13 +1,15 @@
 //! The gRPC face of `friends-svc`: converts requests, delegates to [`Friends`], converts
-//! answers.
+//! answers. Every conversion between domain values and protobuf lives here; the event
+//! stream reuses the ones of users and requests.
 
-use parley_common::events::EventStream;
+use chrono::{DateTime, Utc};
+use parley_common::{events::EventStream, time::to_timestamp};
 use parley_proto::friends::v1::{self as pb, friends_service_server::FriendsService};
 use tonic::{Request, Response, Status};
 
 use crate::{
-    convert,
     domain::parse_id,
+    repo::{Friend, FriendRequest, User},
     service::{Friends, Sent, Target},
 };
 
@@ -30,10 +32,6 @@ impl FriendsGrpc {
 
 type Answer<T> = Result<Response<T>, Status>;
 
-fn users(users: &[crate::repo::User]) -> Vec<pb::User> {
-    users.iter().map(convert::user).collect()
-}
-
 #[tonic::async_trait]
 impl FriendsService for FriendsGrpc {
     async fn send_friend_request(
@@ -51,12 +49,12 @@ impl FriendsService for FriendsGrpc {
         };
         let response = match self.friends.send_request(me, target).await? {
             Sent::Requested(request) => pb::SendFriendRequestResponse {
-                request: Some(convert::request(&request)),
+                request: Some((&request).into()),
                 friend: None,
             },
             Sent::Accepted { request, since } => pb::SendFriendRequestResponse {
-                friend: Some(convert::friend(&request.from, since)),
-                request: Some(convert::request(&request)),
+                friend: Some(as_friend(&request.from, since)),
+                request: Some((&request).into()),
             },
         };
         Ok(Response::new(response))
@@ -69,9 +67,9 @@ impl FriendsService for FriendsGrpc {
         let request = request.into_inner();
         let me = parse_id("acting_user_id", &request.acting_user_id)?;
         let id = parse_id("requestId", &request.request_id)?;
-        let (friend, since) = self.friends.accept(me, id).await?;
+        let friend = self.friends.accept(me, id).await?;
         Ok(Response::new(pb::AcceptFriendRequestResponse {
-            friend: Some(convert::friend(&friend, since)),
+            friend: Some((&friend).into()),
         }))
     }
 
@@ -148,8 +146,8 @@ impl FriendsService for FriendsGrpc {
         let me = parse_id("acting_user_id", &request.into_inner().acting_user_id)?;
         let (incoming, outgoing) = self.friends.requests(me).await?;
         Ok(Response::new(pb::ListFriendRequestsResponse {
-            incoming: incoming.iter().map(convert::request).collect(),
-            outgoing: outgoing.iter().map(convert::request).collect(),
+            incoming: requests(&incoming),
+            outgoing: requests(&outgoing),
         }))
     }
 
@@ -195,7 +193,7 @@ impl FriendsService for FriendsGrpc {
             )
             .await?;
         Ok(Response::new(pb::UpsertUserResponse {
-            user: Some(convert::user(&user)),
+            user: Some((&user).into()),
             created,
         }))
     }
@@ -277,4 +275,49 @@ impl FriendsService for FriendsGrpc {
             self.friends.events.graph.subscribe(request.after_event_id),
         ))
     }
+}
+
+// --- domain values into protobuf ---
+
+impl From<&User> for pb::User {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id.to_string(),
+            username: user.username.clone(),
+            avatar: user.avatar.clone(),
+        }
+    }
+}
+
+impl From<&FriendRequest> for pb::FriendRequest {
+    fn from(request: &FriendRequest) -> Self {
+        Self {
+            id: request.id.to_string(),
+            from_user: Some((&request.from).into()),
+            to_user: Some((&request.to).into()),
+            created_at: Some(to_timestamp(request.created_at)),
+        }
+    }
+}
+
+impl From<&Friend> for pb::Friend {
+    fn from(friend: &Friend) -> Self {
+        as_friend(&friend.user, friend.since)
+    }
+}
+
+/// `user` as a friend since `since`.
+fn as_friend(user: &User, since: DateTime<Utc>) -> pb::Friend {
+    pb::Friend {
+        user: Some(user.into()),
+        since: Some(to_timestamp(since)),
+    }
+}
+
+fn users(users: &[User]) -> Vec<pb::User> {
+    users.iter().map(pb::User::from).collect()
+}
+
+fn requests(requests: &[FriendRequest]) -> Vec<pb::FriendRequest> {
+    requests.iter().map(pb::FriendRequest::from).collect()
 }

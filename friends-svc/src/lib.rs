@@ -4,7 +4,6 @@
 //! (`parley.friends.v1.FriendsService`) and never read its tables.
 
 pub mod config;
-mod convert;
 pub mod domain;
 pub mod error;
 mod events;

@@ -227,8 +227,8 @@ impl Friends {
         Ok(Sent::Requested(request))
     }
 
-    /// Accepts a request sent to `me`; returns the new friend and since when.
-    pub async fn accept(&self, me: Uuid, request_id: Uuid) -> Result<(User, DateTime<Utc>), Error> {
+    /// Accepts a request sent to `me`; returns the new friend.
+    pub async fn accept(&self, me: Uuid, request_id: Uuid) -> Result<Friend, Error> {
         let mut tx = self.pool.begin().await?;
         let pending = locked_request(&mut tx, me, request_id).await?;
         if pending.to_user_id != me {
@@ -245,7 +245,10 @@ impl Friends {
             events.request_accepted(pending.id, &requester, &accepter, since);
         })
         .await?;
-        Ok((requester, since))
+        Ok(Friend {
+            user: requester,
+            since,
+        })
     }
 
     /// Declines a request sent to `me`; the requester is not told.
