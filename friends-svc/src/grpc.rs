@@ -9,6 +9,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     domain::parse_id,
+    error::Error,
     repo::{Friend, FriendRequest, User},
     service::{Friends, Sent, Target},
 };
@@ -30,6 +31,8 @@ impl FriendsGrpc {
     }
 }
 
+/// What tonic wants back. A handler fails only through `?` on an [`Error`], so that every
+/// code and message a caller sees comes from `ServiceError`'s one mapping.
 type Answer<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
@@ -40,13 +43,7 @@ impl FriendsService for FriendsGrpc {
     ) -> Answer<pb::SendFriendRequestResponse> {
         let request = request.into_inner();
         let me = parse_id("acting_user_id", &request.acting_user_id)?;
-        let target = match request.target {
-            Some(pb::send_friend_request_request::Target::UserId(id)) => {
-                Target::Id(parse_id("userId", &id)?)
-            }
-            Some(pb::send_friend_request_request::Target::Username(name)) => Target::Username(name),
-            None => return Err(Status::invalid_argument("userId or username is required")),
-        };
+        let target = target(request.target)?;
         let response = match self.friends.send_request(me, target).await? {
             Sent::Requested(request) => pb::SendFriendRequestResponse {
                 request: Some((&request).into()),
@@ -274,6 +271,20 @@ impl FriendsService for FriendsGrpc {
         Ok(Response::new(
             self.friends.events.graph.subscribe(request.after_event_id),
         ))
+    }
+}
+
+// --- protobuf into domain values ---
+
+fn target(target: Option<pb::send_friend_request_request::Target>) -> Result<Target, Error> {
+    use pb::send_friend_request_request::Target as Given;
+    match target {
+        Some(Given::UserId(id)) => Ok(Target::Id(parse_id("userId", &id)?)),
+        Some(Given::Username(name)) => Ok(Target::Username(name)),
+        // Not `Error::invalid`: the message names both fields and has no `field: ` prefix.
+        None => Err(Error::InvalidArgument(
+            "userId or username is required".to_owned(),
+        )),
     }
 }
 
