@@ -36,18 +36,18 @@ pub fn requested_username(raw: &str) -> Result<String, Error> {
     Ok(name.to_owned())
 }
 
-/// The names a user may get, best first, when the token asks for `requested`.
+/// The names a user gets, best first, when another user already holds `requested`.
 ///
-/// Usernames are unique regardless of case. When another user already holds the name, the
-/// newer claimant gets it with a suffix made of its own id (`alice-1f3a`), longer if that is
-/// taken too. Ids are public, so someone could take those on purpose: random suffixes
-/// follow, and a connection is never refused over a name.
-pub fn username_candidates(requested: &str, user_id: Uuid) -> Vec<String> {
+/// Usernames are unique regardless of case. The newer claimant gets the name with a suffix
+/// made of its own id (`alice-1f3a`), longer if that is taken too. Ids are public, so someone
+/// could take those on purpose: random suffixes follow, and a connection is never refused
+/// over a name.
+pub fn username_fallbacks(requested: &str, user_id: Uuid) -> Vec<String> {
     let id = user_id.simple().to_string();
-    let mut candidates = vec![requested.to_owned()];
+    let mut fallbacks = Vec::with_capacity(2 + RANDOM_SUFFIX_TRIES);
     for length in [4, 8] {
         let suffix: String = id.chars().take(length).collect();
-        candidates.push(format!("{requested}-{suffix}"));
+        fallbacks.push(format!("{requested}-{suffix}"));
     }
     for _ in 0..RANDOM_SUFFIX_TRIES {
         let random: String = Uuid::new_v4()
@@ -56,9 +56,9 @@ pub fn username_candidates(requested: &str, user_id: Uuid) -> Vec<String> {
             .chars()
             .take(12)
             .collect();
-        candidates.push(format!("{requested}-{random}"));
+        fallbacks.push(format!("{requested}-{random}"));
     }
-    candidates
+    fallbacks
 }
 
 /// Random suffixes tried after the id-based ones; 48 random bits each.
@@ -130,6 +130,13 @@ pub fn ordered_pair(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The names in the order the service tries them: the requested one, then the fallbacks.
+    fn username_candidates(requested: &str, user_id: Uuid) -> Vec<String> {
+        std::iter::once(requested.to_owned())
+            .chain(username_fallbacks(requested, user_id))
+            .collect()
+    }
 
     #[test]
     fn usernames_are_trimmed_and_bounded() {

@@ -117,17 +117,8 @@ impl Friends {
                 return Ok((stored.clone().into(), false));
             }
         }
-        for candidate in domain::username_candidates(&requested, id) {
-            match repo::save_user(&mut db, id, &candidate, claims).await {
-                Ok(user) => return Ok((user, stored.is_none())),
-                Err(error) if is_unique_violation(&error, repo::USERNAME_TAKEN) => continue,
-                Err(error) => return Err(error.into()),
-            }
-        }
-        // Only reachable if every random suffix collided, which 48 random bits each rule out.
-        Err(Error::Database(sqlx::Error::Protocol(
-            "no free username candidate".into(),
-        )))
+        let user = save_under_free_name(&mut db, id, &requested, claims).await?;
+        Ok((user, stored.is_none()))
     }
 
     pub async fn users(&self, ids: &[Uuid]) -> Result<Vec<User>, Error> {
@@ -403,6 +394,29 @@ impl Friends {
             .flatten();
         Ok((ids, next))
     }
+}
+
+/// Saves user `id` under `requested`, or under the first of its fallbacks nobody holds.
+///
+/// Should every name be taken, which 48 random bits per suffix rule out, the database's
+/// refusal of the last one is the error: it is what happened, and callers see the
+/// `INTERNAL` "database error" of any database failure.
+async fn save_under_free_name(
+    db: &mut PgConnection,
+    id: Uuid,
+    requested: &str,
+    claims: repo::Claims<'_>,
+) -> sqlx::Result<User> {
+    let mut saved = repo::save_user(db, id, requested, claims).await;
+    for fallback in domain::username_fallbacks(requested, id) {
+        match &saved {
+            Err(error) if is_unique_violation(error, repo::USERNAME_TAKEN) => {
+                saved = repo::save_user(db, id, &fallback, claims).await;
+            }
+            _ => break,
+        }
+    }
+    saved
 }
 
 /// A user who must exist for the operation to make sense.
