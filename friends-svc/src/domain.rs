@@ -1,8 +1,36 @@
-//! The rules of friends-svc that need no database: validated inputs and naming.
+//! The values of friends-svc and the rules that need no database: validated inputs and
+//! naming.
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::error::Error;
+
+/// A user as others see them. Like [`Friend`], it decodes straight from the rows `repo`
+/// reads.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct User {
+    pub id: Uuid,
+    pub username: String,
+    pub avatar: Option<String>,
+}
+
+/// A pending request with both users.
+#[derive(Debug, Clone)]
+pub struct FriendRequest {
+    pub id: Uuid,
+    pub from: User,
+    pub to: User,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A friend and since when.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Friend {
+    #[sqlx(flatten)]
+    pub user: User,
+    pub since: DateTime<Utc>,
+}
 
 /// Longest username a token may ask for (the edge cuts longer ones to this).
 pub const MAX_USERNAME_CHARS: usize = 64;

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 // Users and requests become protobuf through the `From` impls of `crate::grpc`.
-use crate::repo::{FriendRequest, User};
+use crate::domain::{FriendRequest, User};
 
 /// Events kept for subscribers that reconnect, and as far as one may fall behind.
 const EVENTS_KEPT: usize = 8192;

@@ -8,9 +8,8 @@ use parley_proto::friends::v1::{self as pb, friends_service_server::FriendsServi
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::parse_id,
+    domain::{Friend, FriendRequest, User, parse_id},
     error::Error,
-    repo::{Friend, FriendRequest, User},
     service::{Friends, Sent, Target},
 };
 

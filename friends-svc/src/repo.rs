@@ -4,15 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::username_key;
-
-/// A user as others see them.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct User {
-    pub id: Uuid,
-    pub username: String,
-    pub avatar: Option<String>,
-}
+use crate::domain::{Friend, FriendRequest, User, username_key};
 
 /// A user's row with what the latest token asked for.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -40,15 +32,6 @@ pub struct RequestIds {
     pub id: Uuid,
     pub from_user_id: Uuid,
     pub to_user_id: Uuid,
-    pub created_at: DateTime<Utc>,
-}
-
-/// A pending request with both users.
-#[derive(Debug, Clone)]
-pub struct FriendRequest {
-    pub id: Uuid,
-    pub from: User,
-    pub to: User,
     pub created_at: DateTime<Utc>,
 }
 
@@ -81,14 +64,6 @@ impl From<RequestRow> for FriendRequest {
             },
         }
     }
-}
-
-/// A friend and since when.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Friend {
-    #[sqlx(flatten)]
-    pub user: User,
-    pub since: DateTime<Utc>,
 }
 
 // --- users ---

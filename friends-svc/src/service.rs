@@ -14,10 +14,10 @@ use uuid::Uuid;
 use parley_common::db::is_unique_violation;
 
 use crate::{
-    domain::{self, UserSearch},
+    domain::{self, Friend, FriendRequest, User, UserSearch},
     error::Error,
     events::{Batch, Events},
-    repo::{self, Friend, FriendRequest, User},
+    repo,
 };
 
 /// Whom a friend request is for.
