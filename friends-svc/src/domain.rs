@@ -6,11 +6,18 @@ use uuid::Uuid;
 
 use crate::error::Error;
 
+pub use parley_common::ids::UserId;
+
+parley_common::uuid_id!(
+    /// A friend request, named by friends-svc when it is sent.
+    RequestId
+);
+
 /// A user as others see them. Like [`Friend`], it decodes straight from the rows `repo`
 /// reads.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
-    pub id: Uuid,
+    pub id: UserId,
     pub username: String,
     pub avatar: Option<String>,
 }
@@ -18,7 +25,7 @@ pub struct User {
 /// A pending request with both users.
 #[derive(Debug, Clone)]
 pub struct FriendRequest {
-    pub id: Uuid,
+    pub id: RequestId,
     pub from: User,
     pub to: User,
     pub created_at: DateTime<Utc>,
@@ -39,11 +46,6 @@ pub const DEFAULT_SEARCH_LIMIT: u32 = 20;
 pub const MAX_SEARCH_LIMIT: u32 = 50;
 /// Longest `search-users` query.
 pub const MAX_QUERY_CHARS: usize = 100;
-
-/// Reads a UUID sent as a string; `field` names it in the error.
-pub fn parse_id(field: &str, text: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(text).map_err(|_| Error::invalid(field, "must be a UUID"))
-}
 
 /// The key under which a username is unique and searched: its lowercase form.
 pub fn username_key(username: &str) -> String {
@@ -70,8 +72,8 @@ pub fn requested_username(raw: &str) -> Result<String, Error> {
 /// made of its own id (`alice-1f3a`), longer if that is taken too. Ids are public, so someone
 /// could take those on purpose: random suffixes follow, and a connection is never refused
 /// over a name.
-pub fn username_fallbacks(requested: &str, user_id: Uuid) -> Vec<String> {
-    let id = user_id.simple().to_string();
+pub fn username_fallbacks(requested: &str, user_id: UserId) -> Vec<String> {
+    let id = user_id.0.simple().to_string();
     let mut fallbacks = Vec::with_capacity(2 + RANDOM_SUFFIX_TRIES);
     for length in [4, 8] {
         let suffix: String = id.chars().take(length).collect();
@@ -143,15 +145,15 @@ impl UserSearch {
 
 /// One advisory-lock key per unordered pair of users: every change to a pair's requests,
 /// friendship or blocks takes it, so concurrent changes to one pair run one after another.
-pub fn pair_lock_key(a: Uuid, b: Uuid) -> i64 {
-    let (low, high) = if a < b { (a, b) } else { (b, a) };
-    let mixed = low.as_u128() ^ high.as_u128().rotate_left(64);
+pub fn pair_lock_key(a: UserId, b: UserId) -> i64 {
+    let (low, high) = ordered_pair(a, b);
+    let mixed = low.0.as_u128() ^ high.0.as_u128().rotate_left(64);
     // Folding 128 bits into 64: a collision only serializes two unrelated pairs.
     i64::from_ne_bytes(((mixed >> 64) as u64 ^ mixed as u64).to_ne_bytes())
 }
 
 /// The two ids of a friendship in the order the table stores them.
-pub fn ordered_pair(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
+pub fn ordered_pair(a: UserId, b: UserId) -> (UserId, UserId) {
     if a < b { (a, b) } else { (b, a) }
 }
 
@@ -162,7 +164,7 @@ mod tests {
     /// The names in the order the service tries them: the requested one, then the fallbacks.
     fn username_candidates(requested: &str, user_id: Uuid) -> Vec<String> {
         std::iter::once(requested.to_owned())
-            .chain(username_fallbacks(requested, user_id))
+            .chain(username_fallbacks(requested, UserId(user_id)))
             .collect()
     }
 
@@ -210,7 +212,7 @@ mod tests {
 
     #[test]
     fn a_pair_has_one_lock_key_whatever_the_order() {
-        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let (a, b) = (UserId(Uuid::new_v4()), UserId(Uuid::new_v4()));
         assert_eq!(pair_lock_key(a, b), pair_lock_key(b, a));
         assert_eq!(ordered_pair(a, b), ordered_pair(b, a));
     }

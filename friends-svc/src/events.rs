@@ -10,10 +10,9 @@ use parley_common::{
 };
 use parley_proto::friends::v1::{self as pb, friends_event::Payload, graph_change::Change};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 // Users and requests become protobuf through the `From` impls of `crate::grpc`.
-use crate::domain::{FriendRequest, User};
+use crate::domain::{FriendRequest, RequestId, User, UserId};
 
 /// Events kept for subscribers that reconnect, and as far as one may fall behind.
 const EVENTS_KEPT: usize = 8192;
@@ -104,8 +103,8 @@ pub struct Batch {
 }
 
 impl Batch {
-    fn for_users(&mut self, recipients: &[Uuid], payload: Payload) {
-        let recipient_user_ids = recipients.iter().map(Uuid::to_string).collect();
+    fn for_users(&mut self, recipients: &[UserId], payload: Payload) {
+        let recipient_user_ids = recipients.iter().map(UserId::to_string).collect();
         self.client.push(pb::FriendsEvent {
             // Numbered by each replica's log as it arrives.
             event_id: 0,
@@ -134,7 +133,7 @@ impl Batch {
     /// `friend-request-accepted` to both users, and the new edge of the graph.
     pub fn request_accepted(
         &mut self,
-        request_id: Uuid,
+        request_id: RequestId,
         requester: &User,
         accepter: &User,
         since: DateTime<Utc>,
@@ -156,7 +155,7 @@ impl Batch {
     }
 
     /// `friend-request-cancelled` to the request's recipient.
-    pub fn request_cancelled(&mut self, request_id: Uuid, recipient: Uuid) {
+    pub fn request_cancelled(&mut self, request_id: RequestId, recipient: UserId) {
         self.for_users(
             &[recipient],
             Payload::FriendRequestCancelled(pb::FriendRequestCancelled {
@@ -166,7 +165,7 @@ impl Batch {
     }
 
     /// `friend-removed` to the former friend, and the removed edge of the graph.
-    pub fn friendship_ended(&mut self, by: Uuid, former_friend: Uuid) {
+    pub fn friendship_ended(&mut self, by: UserId, former_friend: UserId) {
         self.for_users(
             &[former_friend],
             Payload::FriendRemoved(pb::FriendRemoved {
@@ -179,14 +178,14 @@ impl Batch {
         }));
     }
 
-    pub fn block_added(&mut self, blocker: Uuid, blocked: Uuid) {
+    pub fn block_added(&mut self, blocker: UserId, blocked: UserId) {
         self.graph_change(Change::BlockAdded(pb::BlockAdded {
             blocker_id: blocker.to_string(),
             blocked_id: blocked.to_string(),
         }));
     }
 
-    pub fn block_removed(&mut self, blocker: Uuid, blocked: Uuid) {
+    pub fn block_removed(&mut self, blocker: UserId, blocked: UserId) {
         self.graph_change(Change::BlockRemoved(pb::BlockRemoved {
             blocker_id: blocker.to_string(),
             blocked_id: blocked.to_string(),

@@ -8,7 +8,7 @@ use parley_proto::friends::v1::{self as pb, friends_service_server::FriendsServi
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::{Friend, FriendRequest, User, parse_id},
+    domain::{Friend, FriendRequest, RequestId, User, UserId},
     error::Error,
     service::{Friends, Sent, Target},
 };
@@ -41,7 +41,7 @@ impl FriendsService for FriendsGrpc {
         request: Request<pb::SendFriendRequestRequest>,
     ) -> Answer<pb::SendFriendRequestResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
         let target = target(request.target)?;
         let response = match self.friends.send_request(me, target).await? {
             Sent::Requested(request) => pb::SendFriendRequestResponse {
@@ -61,8 +61,8 @@ impl FriendsService for FriendsGrpc {
         request: Request<pb::AcceptFriendRequestRequest>,
     ) -> Answer<pb::AcceptFriendRequestResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
-        let id = parse_id("requestId", &request.request_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let id = RequestId::parse("requestId", &request.request_id)?;
         let friend = self.friends.accept(me, id).await?;
         Ok(Response::new(pb::AcceptFriendRequestResponse {
             friend: Some((&friend).into()),
@@ -74,8 +74,8 @@ impl FriendsService for FriendsGrpc {
         request: Request<pb::DeclineFriendRequestRequest>,
     ) -> Answer<pb::DeclineFriendRequestResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
-        let id = parse_id("requestId", &request.request_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let id = RequestId::parse("requestId", &request.request_id)?;
         self.friends.decline(me, id).await?;
         Ok(Response::new(pb::DeclineFriendRequestResponse {}))
     }
@@ -85,8 +85,8 @@ impl FriendsService for FriendsGrpc {
         request: Request<pb::CancelFriendRequestRequest>,
     ) -> Answer<pb::CancelFriendRequestResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
-        let id = parse_id("requestId", &request.request_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let id = RequestId::parse("requestId", &request.request_id)?;
         self.friends.cancel(me, id).await?;
         Ok(Response::new(pb::CancelFriendRequestResponse {}))
     }
@@ -96,8 +96,8 @@ impl FriendsService for FriendsGrpc {
         request: Request<pb::RemoveFriendRequest>,
     ) -> Answer<pb::RemoveFriendResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
-        let other = parse_id("userId", &request.user_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let other = UserId::parse("userId", &request.user_id)?;
         self.friends.remove_friend(me, other).await?;
         Ok(Response::new(pb::RemoveFriendResponse {}))
     }
@@ -107,8 +107,8 @@ impl FriendsService for FriendsGrpc {
         request: Request<pb::BlockUserRequest>,
     ) -> Answer<pb::BlockUserResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
-        let other = parse_id("userId", &request.user_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let other = UserId::parse("userId", &request.user_id)?;
         self.friends.block(me, other).await?;
         Ok(Response::new(pb::BlockUserResponse {}))
     }
@@ -118,8 +118,8 @@ impl FriendsService for FriendsGrpc {
         request: Request<pb::UnblockUserRequest>,
     ) -> Answer<pb::UnblockUserResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
-        let other = parse_id("userId", &request.user_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let other = UserId::parse("userId", &request.user_id)?;
         self.friends.unblock(me, other).await?;
         Ok(Response::new(pb::UnblockUserResponse {}))
     }
@@ -128,7 +128,7 @@ impl FriendsService for FriendsGrpc {
         &self,
         request: Request<pb::ListFriendsRequest>,
     ) -> Answer<pb::ListFriendsResponse> {
-        let me = parse_id("acting_user_id", &request.into_inner().acting_user_id)?;
+        let me = UserId::parse("acting_user_id", &request.into_inner().acting_user_id)?;
         let friends = self.friends.friends(me).await?;
         Ok(Response::new(pb::ListFriendsResponse {
             friends: friends.iter().map(pb::Friend::from).collect(),
@@ -139,7 +139,7 @@ impl FriendsService for FriendsGrpc {
         &self,
         request: Request<pb::ListFriendRequestsRequest>,
     ) -> Answer<pb::ListFriendRequestsResponse> {
-        let me = parse_id("acting_user_id", &request.into_inner().acting_user_id)?;
+        let me = UserId::parse("acting_user_id", &request.into_inner().acting_user_id)?;
         let (incoming, outgoing) = self.friends.requests(me).await?;
         Ok(Response::new(pb::ListFriendRequestsResponse {
             incoming: requests(&incoming),
@@ -151,7 +151,7 @@ impl FriendsService for FriendsGrpc {
         &self,
         request: Request<pb::ListBlockedRequest>,
     ) -> Answer<pb::ListBlockedResponse> {
-        let me = parse_id("acting_user_id", &request.into_inner().acting_user_id)?;
+        let me = UserId::parse("acting_user_id", &request.into_inner().acting_user_id)?;
         let blocked = self.friends.blocked(me).await?;
         Ok(Response::new(pb::ListBlockedResponse {
             users: users(&blocked),
@@ -163,7 +163,7 @@ impl FriendsService for FriendsGrpc {
         request: Request<pb::SearchUsersRequest>,
     ) -> Answer<pb::SearchUsersResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
         let found = self
             .friends
             .search(me, &request.query, request.limit)
@@ -178,7 +178,7 @@ impl FriendsService for FriendsGrpc {
         request: Request<pb::UpsertUserRequest>,
     ) -> Answer<pb::UpsertUserResponse> {
         let request = request.into_inner();
-        let id = parse_id("id", &request.id)?;
+        let id = UserId::parse("id", &request.id)?;
         let (user, created) = self
             .friends
             .upsert_user(
@@ -202,7 +202,7 @@ impl FriendsService for FriendsGrpc {
             .into_inner()
             .user_ids
             .iter()
-            .map(|id| parse_id("user_ids", id))
+            .map(|id| UserId::parse("user_ids", id))
             .collect::<Result<Vec<_>, _>>()?;
         let found = self.friends.users(&ids).await?;
         Ok(Response::new(pb::GetUsersResponse {
@@ -215,8 +215,8 @@ impl FriendsService for FriendsGrpc {
         request: Request<pb::AreFriendsRequest>,
     ) -> Answer<pb::AreFriendsResponse> {
         let request = request.into_inner();
-        let a = parse_id("user_id", &request.user_id)?;
-        let b = parse_id("other_user_id", &request.other_user_id)?;
+        let a = UserId::parse("user_id", &request.user_id)?;
+        let b = UserId::parse("other_user_id", &request.other_user_id)?;
         Ok(Response::new(pb::AreFriendsResponse {
             are_friends: self.friends.are_friends(a, b).await?,
         }))
@@ -227,7 +227,7 @@ impl FriendsService for FriendsGrpc {
         request: Request<pb::ListFriendIdsRequest>,
     ) -> Answer<pb::ListFriendIdsResponse> {
         let request = request.into_inner();
-        let user = parse_id("user_id", &request.user_id)?;
+        let user = UserId::parse("user_id", &request.user_id)?;
         let (ids, next) = self
             .friends
             .friend_ids(user, request.page_size, request.page_token.as_deref())
@@ -243,8 +243,8 @@ impl FriendsService for FriendsGrpc {
         request: Request<pb::IsBlockedRequest>,
     ) -> Answer<pb::IsBlockedResponse> {
         let request = request.into_inner();
-        let a = parse_id("user_id", &request.user_id)?;
-        let b = parse_id("other_user_id", &request.other_user_id)?;
+        let a = UserId::parse("user_id", &request.user_id)?;
+        let b = UserId::parse("other_user_id", &request.other_user_id)?;
         Ok(Response::new(pb::IsBlockedResponse {
             blocked: self.friends.is_blocked(a, b).await?,
         }))
@@ -278,7 +278,7 @@ impl FriendsService for FriendsGrpc {
 fn target(target: Option<pb::send_friend_request_request::Target>) -> Result<Target, Error> {
     use pb::send_friend_request_request::Target as Given;
     match target {
-        Some(Given::UserId(id)) => Ok(Target::Id(parse_id("userId", &id)?)),
+        Some(Given::UserId(id)) => Ok(Target::Id(UserId::parse("userId", &id)?)),
         Some(Given::Username(name)) => Ok(Target::Username(name)),
         // Not `Error::invalid`: the message names both fields and has no `field: ` prefix.
         None => Err(Error::InvalidArgument(

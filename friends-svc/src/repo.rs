@@ -2,14 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-use uuid::Uuid;
 
-use crate::domain::{Friend, FriendRequest, User, username_key};
+use crate::domain::{Friend, FriendRequest, RequestId, User, UserId, username_key};
 
 /// A user's row with what the latest token asked for.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredUser {
-    pub id: Uuid,
+    pub id: UserId,
     pub username: String,
     pub requested_username: String,
     pub avatar: Option<String>,
@@ -29,20 +28,20 @@ impl From<StoredUser> for User {
 /// A pending request, by ids.
 #[derive(Debug, Clone, Copy, sqlx::FromRow)]
 pub struct RequestIds {
-    pub id: Uuid,
-    pub from_user_id: Uuid,
-    pub to_user_id: Uuid,
+    pub id: RequestId,
+    pub from_user_id: UserId,
+    pub to_user_id: UserId,
     pub created_at: DateTime<Utc>,
 }
 
 #[derive(sqlx::FromRow)]
 struct RequestRow {
-    id: Uuid,
+    id: RequestId,
     created_at: DateTime<Utc>,
-    from_id: Uuid,
+    from_id: UserId,
     from_username: String,
     from_avatar: Option<String>,
-    to_id: Uuid,
+    to_id: UserId,
     to_username: String,
     to_avatar: Option<String>,
 }
@@ -69,7 +68,7 @@ impl From<RequestRow> for FriendRequest {
 // --- users ---
 
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn stored_user(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<StoredUser>> {
+pub async fn stored_user(db: &mut PgConnection, id: UserId) -> sqlx::Result<Option<StoredUser>> {
     sqlx::query_as(
         "SELECT id, username, requested_username, avatar, claims_issued_at FROM friends.users
          WHERE id = $1",
@@ -80,7 +79,7 @@ pub async fn stored_user(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option
 }
 
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn user(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<User>> {
+pub async fn user(db: &mut PgConnection, id: UserId) -> sqlx::Result<Option<User>> {
     sqlx::query_as("SELECT id, username, avatar FROM friends.users WHERE id = $1")
         .bind(id)
         .fetch_optional(db)
@@ -96,7 +95,7 @@ pub async fn user_by_username_key(db: &mut PgConnection, key: &str) -> sqlx::Res
 }
 
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn users(db: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<User>> {
+pub async fn users(db: &mut PgConnection, ids: &[UserId]) -> sqlx::Result<Vec<User>> {
     sqlx::query_as("SELECT id, username, avatar FROM friends.users WHERE id = ANY($1)")
         .bind(ids)
         .fetch_all(db)
@@ -120,7 +119,7 @@ pub struct Claims<'a> {
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn save_user(
     db: &mut PgConnection,
-    id: Uuid,
+    id: UserId,
     username: &str,
     claims: Claims<'_>,
 ) -> sqlx::Result<User> {
@@ -156,7 +155,10 @@ pub async fn save_user(
 
 /// Who holds `username` (regardless of case), if anyone.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn username_holder(db: &mut PgConnection, username: &str) -> sqlx::Result<Option<Uuid>> {
+pub async fn username_holder(
+    db: &mut PgConnection,
+    username: &str,
+) -> sqlx::Result<Option<UserId>> {
     sqlx::query_scalar("SELECT id FROM friends.users WHERE username_key = $1")
         .bind(username_key(username))
         .fetch_optional(db)
@@ -169,7 +171,7 @@ pub async fn username_holder(db: &mut PgConnection, username: &str) -> sqlx::Res
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn search_users(
     db: &mut PgConnection,
-    viewer: Uuid,
+    viewer: UserId,
     prefix: &str,
     upper: Option<&str>,
     limit: u32,
@@ -222,10 +224,10 @@ pub async fn lock_pair(db: &mut PgConnection, key: i64) -> sqlx::Result<()> {
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn blocks_between(
     db: &mut PgConnection,
-    me: Uuid,
-    other: Uuid,
+    me: UserId,
+    other: UserId,
 ) -> sqlx::Result<(bool, bool)> {
-    let blockers: Vec<Uuid> = sqlx::query_scalar(
+    let blockers: Vec<UserId> = sqlx::query_scalar(
         "SELECT blocker_id FROM friends.blocks
          WHERE (blocker_id = $1 AND blocked_id = $2) OR (blocker_id = $2 AND blocked_id = $1)",
     )
@@ -239,7 +241,7 @@ pub async fn blocks_between(
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn friendship_since(
     db: &mut PgConnection,
-    (low, high): (Uuid, Uuid),
+    (low, high): (UserId, UserId),
 ) -> sqlx::Result<Option<DateTime<Utc>>> {
     sqlx::query_scalar(
         "SELECT since FROM friends.friendships WHERE user_low = $1 AND user_high = $2",
@@ -254,7 +256,7 @@ pub async fn friendship_since(
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn add_friendship(
     db: &mut PgConnection,
-    (low, high): (Uuid, Uuid),
+    (low, high): (UserId, UserId),
 ) -> sqlx::Result<DateTime<Utc>> {
     sqlx::query_scalar(
         "INSERT INTO friends.friendships (user_low, user_high) VALUES ($1, $2)
@@ -270,7 +272,7 @@ pub async fn add_friendship(
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn remove_friendship(
     db: &mut PgConnection,
-    (low, high): (Uuid, Uuid),
+    (low, high): (UserId, UserId),
 ) -> sqlx::Result<bool> {
     let result =
         sqlx::query("DELETE FROM friends.friendships WHERE user_low = $1 AND user_high = $2")
@@ -284,7 +286,7 @@ pub async fn remove_friendship(
 // --- requests ---
 
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn request(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<RequestIds>> {
+pub async fn request(db: &mut PgConnection, id: RequestId) -> sqlx::Result<Option<RequestIds>> {
     sqlx::query_as(
         "SELECT id, from_user_id, to_user_id, created_at FROM friends.friend_requests
          WHERE id = $1",
@@ -297,8 +299,8 @@ pub async fn request(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Req
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn request_between(
     db: &mut PgConnection,
-    a: Uuid,
-    b: Uuid,
+    a: UserId,
+    b: UserId,
 ) -> sqlx::Result<Option<RequestIds>> {
     sqlx::query_as(
         "SELECT id, from_user_id, to_user_id, created_at FROM friends.friend_requests
@@ -314,9 +316,9 @@ pub async fn request_between(
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn insert_request(
     db: &mut PgConnection,
-    id: Uuid,
-    from: Uuid,
-    to: Uuid,
+    id: RequestId,
+    from: UserId,
+    to: UserId,
 ) -> sqlx::Result<DateTime<Utc>> {
     sqlx::query_scalar(
         "INSERT INTO friends.friend_requests (id, from_user_id, to_user_id) VALUES ($1, $2, $3)
@@ -330,7 +332,7 @@ pub async fn insert_request(
 }
 
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn delete_request(db: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+pub async fn delete_request(db: &mut PgConnection, id: RequestId) -> sqlx::Result<bool> {
     let result = sqlx::query("DELETE FROM friends.friend_requests WHERE id = $1")
         .bind(id)
         .execute(db)
@@ -342,7 +344,7 @@ pub async fn delete_request(db: &mut PgConnection, id: Uuid) -> sqlx::Result<boo
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn requests_of(
     db: &mut PgConnection,
-    user: Uuid,
+    user: UserId,
     incoming: bool,
 ) -> sqlx::Result<Vec<FriendRequest>> {
     let query = if incoming {
@@ -378,7 +380,7 @@ const REQUESTS_SELECT_OUTGOING: &str = "
 
 /// The friends of `user`, by name.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn friends_of(db: &mut PgConnection, user: Uuid) -> sqlx::Result<Vec<Friend>> {
+pub async fn friends_of(db: &mut PgConnection, user: UserId) -> sqlx::Result<Vec<Friend>> {
     sqlx::query_as(
         "SELECT u.id, u.username, u.avatar, f.since
          FROM (SELECT user_high AS friend_id, since FROM friends.friendships WHERE user_low = $1
@@ -396,10 +398,10 @@ pub async fn friends_of(db: &mut PgConnection, user: Uuid) -> sqlx::Result<Vec<F
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn friend_ids_page(
     db: &mut PgConnection,
-    user: Uuid,
-    after: Option<Uuid>,
+    user: UserId,
+    after: Option<UserId>,
     limit: u32,
-) -> sqlx::Result<Vec<Uuid>> {
+) -> sqlx::Result<Vec<UserId>> {
     sqlx::query_scalar(
         "SELECT friend_id FROM (
              SELECT user_high AS friend_id FROM friends.friendships WHERE user_low = $1
@@ -421,7 +423,11 @@ pub async fn friend_ids_page(
 
 /// Whether the block was new.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn add_block(db: &mut PgConnection, blocker: Uuid, blocked: Uuid) -> sqlx::Result<bool> {
+pub async fn add_block(
+    db: &mut PgConnection,
+    blocker: UserId,
+    blocked: UserId,
+) -> sqlx::Result<bool> {
     let result = sqlx::query(
         "INSERT INTO friends.blocks (blocker_id, blocked_id) VALUES ($1, $2)
          ON CONFLICT DO NOTHING",
@@ -437,8 +443,8 @@ pub async fn add_block(db: &mut PgConnection, blocker: Uuid, blocked: Uuid) -> s
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn remove_block(
     db: &mut PgConnection,
-    blocker: Uuid,
-    blocked: Uuid,
+    blocker: UserId,
+    blocked: UserId,
 ) -> sqlx::Result<bool> {
     let result =
         sqlx::query("DELETE FROM friends.blocks WHERE blocker_id = $1 AND blocked_id = $2")
@@ -451,7 +457,7 @@ pub async fn remove_block(
 
 /// Users `blocker` has blocked, by name.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn blocked_by(db: &mut PgConnection, blocker: Uuid) -> sqlx::Result<Vec<User>> {
+pub async fn blocked_by(db: &mut PgConnection, blocker: UserId) -> sqlx::Result<Vec<User>> {
     sqlx::query_as(
         "SELECT u.id, u.username, u.avatar FROM friends.blocks b
          JOIN friends.users u ON u.id = b.blocked_id

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use parley_common::db::is_unique_violation;
 
 use crate::{
-    domain::{self, Friend, FriendRequest, User, UserSearch},
+    domain::{self, Friend, FriendRequest, RequestId, User, UserId, UserSearch},
     error::Error,
     events::{Batch, Events},
     repo,
@@ -23,7 +23,7 @@ use crate::{
 /// Whom a friend request is for.
 #[derive(Debug, Clone)]
 pub enum Target {
-    Id(Uuid),
+    Id(UserId),
     Username(String),
 }
 
@@ -82,7 +82,7 @@ impl Friends {
     /// older (`iat`) than the one the row came from changes nothing.
     pub async fn upsert_user(
         &self,
-        id: Uuid,
+        id: UserId,
         username: &str,
         avatar: Option<&str>,
         issued_at: Option<i64>,
@@ -121,7 +121,7 @@ impl Friends {
         Ok((user, stored.is_none()))
     }
 
-    pub async fn users(&self, ids: &[Uuid]) -> Result<Vec<User>, Error> {
+    pub async fn users(&self, ids: &[UserId]) -> Result<Vec<User>, Error> {
         if ids.len() > MAX_USERS_LOOKUP {
             return Err(Error::invalid(
                 "user_ids",
@@ -134,7 +134,7 @@ impl Friends {
 
     pub async fn search(
         &self,
-        me: Uuid,
+        me: UserId,
         query: &str,
         limit: Option<u32>,
     ) -> Result<Vec<User>, Error> {
@@ -146,7 +146,7 @@ impl Friends {
 
     // --- requests ---
 
-    pub async fn send_request(&self, me: Uuid, target: Target) -> Result<Sent, Error> {
+    pub async fn send_request(&self, me: UserId, target: Target) -> Result<Sent, Error> {
         let mut tx = self.pool.begin().await?;
         let sender = known_user(&mut tx, me).await?;
         let target = match target {
@@ -198,7 +198,7 @@ impl Friends {
             return Ok(Sent::Accepted { request, since });
         }
 
-        let id = Uuid::new_v4();
+        let id = RequestId::from(Uuid::new_v4());
         let created_at = repo::insert_request(&mut tx, id, me, target.id)
             .await
             .map_err(
@@ -219,7 +219,7 @@ impl Friends {
     }
 
     /// Accepts a request sent to `me`; returns the new friend.
-    pub async fn accept(&self, me: Uuid, request_id: Uuid) -> Result<Friend, Error> {
+    pub async fn accept(&self, me: UserId, request_id: RequestId) -> Result<Friend, Error> {
         let mut tx = self.pool.begin().await?;
         let pending = locked_request(&mut tx, me, request_id).await?;
         if pending.to_user_id != me {
@@ -243,7 +243,7 @@ impl Friends {
     }
 
     /// Declines a request sent to `me`; the requester is not told.
-    pub async fn decline(&self, me: Uuid, request_id: Uuid) -> Result<(), Error> {
+    pub async fn decline(&self, me: UserId, request_id: RequestId) -> Result<(), Error> {
         let mut tx = self.pool.begin().await?;
         let pending = locked_request(&mut tx, me, request_id).await?;
         if pending.to_user_id != me {
@@ -257,7 +257,7 @@ impl Friends {
     }
 
     /// Withdraws a request `me` sent; the recipient is told.
-    pub async fn cancel(&self, me: Uuid, request_id: Uuid) -> Result<(), Error> {
+    pub async fn cancel(&self, me: UserId, request_id: RequestId) -> Result<(), Error> {
         let mut tx = self.pool.begin().await?;
         let pending = locked_request(&mut tx, me, request_id).await?;
         if pending.from_user_id != me {
@@ -274,7 +274,7 @@ impl Friends {
 
     // --- friendships and blocks ---
 
-    pub async fn remove_friend(&self, me: Uuid, other: Uuid) -> Result<(), Error> {
+    pub async fn remove_friend(&self, me: UserId, other: UserId) -> Result<(), Error> {
         if other == me {
             return Err(Error::invalid("userId", "you cannot unfriend yourself"));
         }
@@ -289,7 +289,7 @@ impl Friends {
 
     /// Blocks `other`: ends the friendship and the pending requests between the two. Blocking
     /// again changes nothing.
-    pub async fn block(&self, me: Uuid, other: Uuid) -> Result<(), Error> {
+    pub async fn block(&self, me: UserId, other: UserId) -> Result<(), Error> {
         if other == me {
             return Err(Error::invalid("userId", "you cannot block yourself"));
         }
@@ -318,7 +318,7 @@ impl Friends {
     }
 
     /// Lifts a block; the friendship does not come back.
-    pub async fn unblock(&self, me: Uuid, other: Uuid) -> Result<(), Error> {
+    pub async fn unblock(&self, me: UserId, other: UserId) -> Result<(), Error> {
         if other == me {
             return Err(Error::invalid("userId", "you cannot unblock yourself"));
         }
@@ -336,7 +336,7 @@ impl Friends {
 
     // --- reads ---
 
-    pub async fn friends(&self, me: Uuid) -> Result<Vec<Friend>, Error> {
+    pub async fn friends(&self, me: UserId) -> Result<Vec<Friend>, Error> {
         let mut db = self.pool.acquire().await?;
         Ok(repo::friends_of(&mut db, me).await?)
     }
@@ -344,7 +344,7 @@ impl Friends {
     /// (incoming, outgoing) pending requests, newest first.
     pub async fn requests(
         &self,
-        me: Uuid,
+        me: UserId,
     ) -> Result<(Vec<FriendRequest>, Vec<FriendRequest>), Error> {
         let mut db = self.pool.acquire().await?;
         let incoming = repo::requests_of(&mut db, me, true).await?;
@@ -352,19 +352,19 @@ impl Friends {
         Ok((incoming, outgoing))
     }
 
-    pub async fn blocked(&self, me: Uuid) -> Result<Vec<User>, Error> {
+    pub async fn blocked(&self, me: UserId) -> Result<Vec<User>, Error> {
         let mut db = self.pool.acquire().await?;
         Ok(repo::blocked_by(&mut db, me).await?)
     }
 
-    pub async fn are_friends(&self, a: Uuid, b: Uuid) -> Result<bool, Error> {
+    pub async fn are_friends(&self, a: UserId, b: UserId) -> Result<bool, Error> {
         let mut db = self.pool.acquire().await?;
         Ok(repo::friendship_since(&mut db, domain::ordered_pair(a, b))
             .await?
             .is_some())
     }
 
-    pub async fn is_blocked(&self, a: Uuid, b: Uuid) -> Result<bool, Error> {
+    pub async fn is_blocked(&self, a: UserId, b: UserId) -> Result<bool, Error> {
         let mut db = self.pool.acquire().await?;
         let (a_blocked, b_blocked) = repo::blocks_between(&mut db, a, b).await?;
         Ok(a_blocked || b_blocked)
@@ -373,10 +373,10 @@ impl Friends {
     /// One page of friend ids and the token of the next page (the last id), if any.
     pub async fn friend_ids(
         &self,
-        user: Uuid,
+        user: UserId,
         page_size: Option<u32>,
         page_token: Option<&str>,
-    ) -> Result<(Vec<Uuid>, Option<String>), Error> {
+    ) -> Result<(Vec<UserId>, Option<String>), Error> {
         let size = page_size.unwrap_or(DEFAULT_FRIEND_IDS_PAGE);
         if !(1..=MAX_FRIEND_IDS_PAGE).contains(&size) {
             return Err(Error::invalid(
@@ -385,12 +385,12 @@ impl Friends {
             ));
         }
         let after = page_token
-            .map(|token| domain::parse_id("page_token", token))
+            .map(|token| UserId::parse("page_token", token))
             .transpose()?;
         let mut db = self.pool.acquire().await?;
         let ids = repo::friend_ids_page(&mut db, user, after, size).await?;
         let next = (ids.len() == size as usize)
-            .then(|| ids.last().map(Uuid::to_string))
+            .then(|| ids.last().map(UserId::to_string))
             .flatten();
         Ok((ids, next))
     }
@@ -403,7 +403,7 @@ impl Friends {
 /// `INTERNAL` "database error" of any database failure.
 async fn save_under_free_name(
     db: &mut PgConnection,
-    id: Uuid,
+    id: UserId,
     requested: &str,
     claims: repo::Claims<'_>,
 ) -> sqlx::Result<User> {
@@ -420,7 +420,7 @@ async fn save_under_free_name(
 }
 
 /// A user who must exist for the operation to make sense.
-async fn known_user(db: &mut PgConnection, id: Uuid) -> Result<User, Error> {
+async fn known_user(db: &mut PgConnection, id: UserId) -> Result<User, Error> {
     repo::user(db, id)
         .await?
         .ok_or(Error::NotFound("no such user"))
@@ -430,8 +430,8 @@ async fn known_user(db: &mut PgConnection, id: Uuid) -> Result<User, Error> {
 /// `NOT_FOUND`, so ids reveal nothing.
 async fn locked_request(
     db: &mut PgConnection,
-    me: Uuid,
-    request_id: Uuid,
+    me: UserId,
+    request_id: RequestId,
 ) -> Result<repo::RequestIds, Error> {
     const GONE: Error = Error::NotFound("no such friend request");
     let seen = repo::request(db, request_id).await?.ok_or(GONE)?;
