@@ -1,5 +1,5 @@
-//! The values of friends-svc and the rules that need no database: validated inputs and
-//! naming.
+//! The values of friends-svc, its ids included, and the rules that need no database:
+//! validated inputs and naming.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

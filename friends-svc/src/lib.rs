@@ -1,4 +1,5 @@
-//! `friends-svc`: users as known from tokens, friend requests, friendships and blocks. The source of truth for who may see or message whom.
+//! `friends-svc`: users as known from tokens, friend requests, friendships and blocks. The
+//! source of truth for who may see or message whom.
 //!
 //! It owns the Postgres schema `friends`; other services ask it over gRPC
 //! (`parley.friends.v1.FriendsService`) and never read its tables.

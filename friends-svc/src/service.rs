@@ -45,9 +45,12 @@ const DEFAULT_FRIEND_IDS_PAGE: u32 = 1_000;
 /// Most ids one `GetUsers` may ask for.
 const MAX_USERS_LOOKUP: usize = 1_000;
 
+/// The operations, shared by every gRPC call.
 #[derive(Clone)]
 pub struct Friends {
+    /// Each operation takes one connection, or one transaction when it changes something.
     pool: PgPool,
+    /// Where the operations' events go; grpc serves the streams from the same logs.
     pub events: Arc<Events>,
 }
 
@@ -398,9 +401,9 @@ impl Friends {
 
 /// Saves user `id` under `requested`, or under the first of its fallbacks nobody holds.
 ///
-/// Should every name be taken, which 48 random bits per suffix rule out, the database's
-/// refusal of the last one is the error: it is what happened, and callers see the
-/// `INTERNAL` "database error" of any database failure.
+/// Should every name be taken, which 48 random bits per suffix rule out, the error is the
+/// database's refusal of the last one: what happened, which callers see as `INTERNAL`
+/// "database error".
 async fn save_under_free_name(
     db: &mut PgConnection,
     id: UserId,
