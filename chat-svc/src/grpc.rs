@@ -37,7 +37,7 @@ impl ChatGrpc {
     }
 
     /// The member cache, for the task that keeps it true to other replicas' changes.
-    pub fn members(&self) -> Arc<crate::limits::MemberCache> {
+    pub fn members(&self) -> Arc<crate::member_cache::MemberCache> {
         self.chat.members.clone()
     }
 

@@ -5,18 +5,22 @@
 
 mod blocks;
 pub mod config;
+mod direct_rooms;
 pub mod domain;
 pub mod error;
 mod events;
 mod grpc;
-mod limits;
+mod lock;
+mod member_cache;
 pub mod messages;
 mod profiles;
+mod rate_limit;
 mod read_pointers;
 mod repo;
 mod send_plan;
 pub mod service;
 pub mod startup;
+mod typing;
 mod users;
 mod writer;
 

@@ -10,14 +10,17 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
+    direct_rooms::DirectRooms,
     domain,
     error::Error,
     events::{Announce, Batch, Events},
-    limits::{DirectRooms, MemberCache, RateLimiter, RoomMembers, Typing},
+    member_cache::{MemberCache, RoomMembers},
     profiles::{self, Profiles},
+    rate_limit::RateLimiter,
     read_pointers::ReadPointers,
     repo::{self, HistoryCursor, Message},
     service::Chat,
+    typing::Typing,
     writer::{SendJob, Stored, Writer},
 };
 

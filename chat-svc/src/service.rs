@@ -14,7 +14,7 @@ use crate::{
     domain::{self, MAX_MEMBERS, Role},
     error::Error,
     events::{Announce, Batch, Events},
-    limits::MemberCache,
+    member_cache::MemberCache,
     profiles::Profiles,
     repo::{self, Member, Room},
     users::{self, FriendsClient},

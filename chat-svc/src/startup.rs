@@ -62,7 +62,7 @@ impl Application {
             format!("chat-svc-{}", uuid::Uuid::new_v4().simple()),
         ));
         let events = self.service.events();
-        let members = tokio::spawn(crate::limits::follow_membership(
+        let members = tokio::spawn(crate::member_cache::follow_membership(
             events.log.clone(),
             self.service.members(),
         ));
