@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+pub mod convert;
+
 use crate::{
     domain::parse_id,
     messages::{Messages, Outgoing, Target},
@@ -242,9 +244,8 @@ impl ChatService for ChatGrpc {
             .as_deref()
             .map(|id| parse_id("messageId", id))
             .transpose()?;
-        Ok(Response::new(
-            self.messages.mark_read(me, room, message).await?,
-        ))
+        let read = self.messages.mark_read(me, room, message).await?;
+        Ok(Response::new(convert::read_state(read)))
     }
 
     async fn typing(&self, request: Request<pb::TypingRequest>) -> Answer<pb::TypingResponse> {

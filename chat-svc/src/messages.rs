@@ -4,7 +4,6 @@
 use std::{collections::HashMap, sync::Arc};
 
 use chrono::Utc;
-use parley_common::time::to_timestamp;
 use parley_proto::chat::v1 as pb;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -14,8 +13,9 @@ use crate::{
     domain,
     error::Error,
     events::{Announce, Batch, Events},
+    grpc::convert,
     member_cache::{MemberCache, RoomMembers},
-    profiles::{self, Profiles},
+    profiles::Profiles,
     rate_limit::RateLimiter,
     read_pointers::ReadPointers,
     repo::{self, HistoryCursor, Message},
@@ -54,6 +54,14 @@ pub struct Outgoing {
     pub origin_socket_id: Option<String>,
 }
 
+/// Where a member's read pointer stands after `mark-read`.
+pub struct ReadState {
+    pub room: Uuid,
+    /// The message at the pointer; `None` before the room's first message.
+    pub message: Option<Uuid>,
+    pub unread_count: u32,
+}
+
 pub struct Messages {
     pool: PgPool,
     chat: Chat,
@@ -77,14 +85,16 @@ impl Messages {
                 let names = HashMap::from([(job.sender_id, job.sender.clone())]);
                 match &job.private {
                     Some((receiver, origin)) => {
-                        let rendered = render(message, &names, Some(*receiver));
+                        let rendered = convert::message(message, &names, Some(*receiver));
                         events.private_message(
                             rendered,
                             &[*receiver, job.sender_id],
                             origin.clone(),
                         );
                     }
-                    None => events.new_message(message.room_id, render(message, &names, None)),
+                    None => {
+                        events.new_message(message.room_id, convert::message(message, &names, None))
+                    }
                 }
             }
         };
@@ -236,7 +246,7 @@ impl Messages {
             .send(SendJob {
                 room_id: room,
                 sender_id: me,
-                sender: profiles::or_unknown(&profiles, me),
+                sender: convert::user_or_unknown(&profiles, me),
                 private: private_to.map(|receiver| (receiver, outgoing.origin_socket_id.clone())),
                 content,
                 message_type,
@@ -246,7 +256,7 @@ impl Messages {
             })
             .await?;
         match private_to {
-            Some(receiver) => Ok(render(&written, &profiles, Some(receiver))),
+            Some(receiver) => Ok(convert::message(&written, &profiles, Some(receiver))),
             None => self.render_sent(me, &written).await,
         }
     }
@@ -287,7 +297,7 @@ impl Messages {
             .room_members(message.room_id)
             .await?
             .and_then(|room| room.other_than(me));
-        Ok(render(message, &profiles, receiver))
+        Ok(convert::message(message, &profiles, receiver))
     }
 
     pub async fn history(
@@ -343,7 +353,7 @@ impl Messages {
             .iter()
             .map(|message| {
                 let receiver = room.and_then(|room| room.other_than(message.sender_id));
-                render(message, &profiles, receiver)
+                convert::message(message, &profiles, receiver)
             })
             .collect())
     }
@@ -354,7 +364,7 @@ impl Messages {
         me: Uuid,
         room: Uuid,
         message: Option<Uuid>,
-    ) -> Result<pb::MarkReadResponse, Error> {
+    ) -> Result<ReadState, Error> {
         self.require_member(room, me).await?;
         let mut db = self.pool.acquire().await?;
         let target_seq = match message {
@@ -379,9 +389,9 @@ impl Messages {
         {
             self.events.messages_read(room, me, id, Utc::now());
         }
-        Ok(pb::MarkReadResponse {
-            room_id: room.to_string(),
-            message_id: at_pointer.map(|id| id.to_string()),
+        Ok(ReadState {
+            room,
+            message: at_pointer,
             unread_count: u32::try_from((last - read).max(0)).unwrap_or(u32::MAX),
         })
     }
@@ -554,32 +564,4 @@ fn validate_content(content: &str) -> Result<String, Error> {
         ));
     }
     Ok(content.to_owned())
-}
-
-pub fn render(
-    message: &Message,
-    profiles: &HashMap<Uuid, pb::User>,
-    receiver: Option<Uuid>,
-) -> pb::Message {
-    let message_type = match message.message_type.as_str() {
-        "IMAGE" => pb::MessageType::Image,
-        "FILE" => pb::MessageType::File,
-        "SYSTEM" => pb::MessageType::System,
-        "CALL" => pb::MessageType::Call,
-        _ => pb::MessageType::Text,
-    };
-    pb::Message {
-        id: message.id.to_string(),
-        room_id: message.room_id.to_string(),
-        seq: u64::try_from(message.seq).unwrap_or_default(),
-        content: message.content.clone().unwrap_or_default(),
-        message_type: message_type.into(),
-        sender: Some(profiles::or_unknown(profiles, message.sender_id)),
-        created_at: Some(to_timestamp(message.created_at)),
-        edited_at: message.edited_at.map(to_timestamp),
-        reply_to_id: message.reply_to_id.map(|id| id.to_string()),
-        client_msg_id: message.client_msg_id.clone(),
-        receiver_id: receiver.map(|id| id.to_string()),
-        deleted: message.deleted_at.is_some(),
-    }
 }

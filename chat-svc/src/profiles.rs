@@ -72,12 +72,3 @@ impl Profiles {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
-
-/// A user's profile, or a placeholder naming only the id.
-pub fn or_unknown(profiles: &HashMap<Uuid, pb::User>, id: Uuid) -> pb::User {
-    profiles.get(&id).cloned().unwrap_or_else(|| pb::User {
-        id: id.to_string(),
-        username: String::new(),
-        avatar: None,
-    })
-}

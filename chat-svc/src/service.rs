@@ -4,7 +4,6 @@
 use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Utc};
-use parley_common::time::to_timestamp;
 use parley_proto::chat::v1 as pb;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -14,6 +13,7 @@ use crate::{
     domain::{self, MAX_MEMBERS, Role},
     error::Error,
     events::{Announce, Batch, Events},
+    grpc::convert,
     member_cache::MemberCache,
     profiles::Profiles,
     repo::{self, Member, Room},
@@ -68,7 +68,7 @@ impl Chat {
     async fn render(&self, room: &Room, members: &[Member]) -> Result<pb::Room, Error> {
         let ids: Vec<Uuid> = members.iter().map(|member| member.user_id).collect();
         let profiles = users::profiles(&self.friends, &ids).await?;
-        Ok(to_pb(room, members, &profiles))
+        Ok(convert::room(room, members, &profiles))
     }
 
     pub async fn create_room(
@@ -106,7 +106,7 @@ impl Chat {
             repo::add_members(&mut tx, room.id, &[me, other], Role::Member).await?;
         }
         let members = repo::members(&mut tx, room.id).await?;
-        let rendered = to_pb(&room, &members, &profiles);
+        let rendered = convert::room(&room, &members, &profiles);
         let event = rendered.clone();
         self.commit_then_publish(tx, room.id, |events| {
             if made {
@@ -135,7 +135,7 @@ impl Chat {
         repo::add_members(&mut tx, room.id, &[me], Role::Owner).await?;
         repo::add_members(&mut tx, room.id, &invited, Role::Member).await?;
         let members = repo::members(&mut tx, room.id).await?;
-        let rendered = to_pb(&room, &members, &profiles);
+        let rendered = convert::room(&room, &members, &profiles);
         let event = rendered.clone();
         self.commit_then_publish(tx, room.id, |events| {
             events.membership(room.id, &everyone, &[]);
@@ -319,7 +319,10 @@ impl Chat {
                     .map(Vec::as_slice)
                     .unwrap_or_default();
                 let unread = u32::try_from(summary.unread).unwrap_or(u32::MAX);
-                (to_pb(&summary.room, room_members, &profiles), unread)
+                (
+                    convert::room(&summary.room, room_members, &profiles),
+                    unread,
+                )
             })
             .collect();
         Ok(RoomsPage { rooms, next_cursor })
@@ -381,36 +384,4 @@ fn parse_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), Error> {
     let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
     let id = Uuid::parse_str(id).map_err(|_| invalid())?;
     Ok((at, id))
-}
-
-pub fn to_pb(room: &Room, members: &[Member], profiles: &HashMap<Uuid, pb::User>) -> pb::Room {
-    pb::Room {
-        id: room.id.to_string(),
-        name: room.name.clone(),
-        is_group: room.is_group,
-        is_public: room.is_public,
-        created_at: Some(to_timestamp(room.created_at)),
-        members: members
-            .iter()
-            .map(|member| pb::Member {
-                user: Some(
-                    profiles
-                        .get(&member.user_id)
-                        .cloned()
-                        .unwrap_or_else(|| pb::User {
-                            id: member.user_id.to_string(),
-                            username: String::new(),
-                            avatar: None,
-                        }),
-                ),
-                role: match member.role {
-                    Role::Owner => pb::Role::Owner,
-                    Role::Admin => pb::Role::Admin,
-                    Role::Member => pb::Role::Member,
-                }
-                .into(),
-                joined_at: Some(to_timestamp(member.joined_at)),
-            })
-            .collect(),
-    }
 }

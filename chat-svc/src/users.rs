@@ -7,7 +7,7 @@ pub use parley_common::friends::FriendsClient;
 use parley_proto::chat::v1 as pb;
 use uuid::Uuid;
 
-use crate::error::Error;
+use crate::{error::Error, grpc::convert};
 
 /// The known users among `ids`, as chat messages show them.
 pub async fn profiles(
@@ -20,12 +20,7 @@ pub async fn profiles(
     let mut found = HashMap::with_capacity(users.len());
     for user in users {
         if let Ok(id) = Uuid::parse_str(&user.id) {
-            let user = pb::User {
-                id: user.id,
-                username: user.username,
-                avatar: user.avatar,
-            };
-            found.insert(id, user);
+            found.insert(id, convert::user(user));
         }
     }
     Ok(found)
