@@ -10,7 +10,7 @@ use parley_common::{follow::Followed, friends as friends_client};
 use parley_proto::friends::v1::{self as friends, graph_change::Change};
 use uuid::Uuid;
 
-use crate::{error::Error, users::FriendsClient};
+use crate::{domain::UserId, error::Error, users::FriendsClient};
 
 /// Pairs remembered; past it the cache starts over rather than growing.
 const CAPACITY: usize = 200_000;
@@ -18,14 +18,19 @@ const CAPACITY: usize = 200_000;
 pub struct Blocks {
     client: FriendsClient,
     /// Whether either of the pair (smaller id first) blocked the other.
-    pairs: Mutex<HashMap<(Uuid, Uuid), bool>>,
+    pairs: Mutex<HashMap<(UserId, UserId), bool>>,
     /// Counts graph changes: an answer asked before a change is not cached after it (it
     /// could undo a block that arrived meanwhile).
     changes: std::sync::atomic::AtomicU64,
 }
 
-fn pair(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
+fn pair(a: UserId, b: UserId) -> (UserId, UserId) {
     if a < b { (a, b) } else { (b, a) }
+}
+
+/// A user id of a friends-svc event; `None` for one that is no UUID (then ignored).
+fn parse_user(text: &str) -> Option<UserId> {
+    Uuid::parse_str(text).ok().map(UserId)
 }
 
 impl Blocks {
@@ -37,7 +42,7 @@ impl Blocks {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Uuid, Uuid), bool>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(UserId, UserId), bool>> {
         // Single inserts, removals and clears: a poisoned map is still consistent.
         self.pairs
             .lock()
@@ -45,7 +50,7 @@ impl Blocks {
     }
 
     /// Whether either of `a` and `b` blocked the other.
-    pub async fn between(&self, a: Uuid, b: Uuid) -> Result<bool, Error> {
+    pub async fn between(&self, a: UserId, b: UserId) -> Result<bool, Error> {
         if let Some(blocked) = self.lock().get(&pair(a, b)) {
             return Ok(*blocked);
         }
@@ -72,7 +77,7 @@ impl Blocks {
     }
 
     /// Fails with `PERMISSION_DENIED` when a block stands between `me` and any of `others`.
-    pub async fn require_none(&self, me: Uuid, others: &[Uuid]) -> Result<(), Error> {
+    pub async fn require_none(&self, me: UserId, others: &[UserId]) -> Result<(), Error> {
         for other in others {
             if self.between(me, *other).await? {
                 return Err(Error::PermissionDenied(
@@ -86,8 +91,7 @@ impl Blocks {
     fn apply(&self, change: &Change) {
         self.changes
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let parse =
-            |a: &str, b: &str| Some(pair(Uuid::parse_str(a).ok()?, Uuid::parse_str(b).ok()?));
+        let parse = |a: &str, b: &str| Some(pair(parse_user(a)?, parse_user(b)?));
         match change {
             Change::BlockAdded(added) => {
                 if let Some(key) = parse(&added.blocker_id, &added.blocked_id) {

@@ -3,9 +3,10 @@
 
 use std::{collections::HashMap, sync::Mutex};
 
-use uuid::Uuid;
-
-use crate::lock::lock;
+use crate::{
+    domain::{RoomId, UserId},
+    lock::lock,
+};
 
 /// Pairs whose room is kept; past it the map starts over.
 const CACHED_ROOMS: usize = 50_000;
@@ -14,15 +15,15 @@ const CACHED_ROOMS: usize = 50_000;
 /// changes once made, so an entry never goes stale; past the bound the map starts over.
 #[derive(Default)]
 pub struct DirectRooms {
-    rooms: Mutex<HashMap<(Uuid, Uuid), Uuid>>,
+    rooms: Mutex<HashMap<(UserId, UserId), RoomId>>,
 }
 
 impl DirectRooms {
-    pub fn get(&self, pair: (Uuid, Uuid)) -> Option<Uuid> {
+    pub fn get(&self, pair: (UserId, UserId)) -> Option<RoomId> {
         lock(&self.rooms).get(&pair).copied()
     }
 
-    pub fn insert(&self, pair: (Uuid, Uuid), room: Uuid) {
+    pub fn insert(&self, pair: (UserId, UserId), room: RoomId) {
         let mut rooms = lock(&self.rooms);
         if rooms.len() >= CACHED_ROOMS && !rooms.contains_key(&pair) {
             rooms.clear();

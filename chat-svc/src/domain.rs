@@ -1,8 +1,18 @@
-//! The rules of chat-svc that need no database: roles, names, limits.
+//! The rules of chat-svc that need no database: ids, roles, message types, names, limits.
 
-use uuid::Uuid;
+pub use parley_common::ids::UserId;
 
 use crate::error::Error;
+
+parley_common::uuid_id!(
+    /// A room: a group, or the DM room of a pair of users.
+    RoomId
+);
+
+parley_common::uuid_id!(
+    /// A stored message.
+    MessageId
+);
 
 /// Longest room name.
 pub const MAX_ROOM_NAME_CHARS: usize = 100;
@@ -53,8 +63,45 @@ impl Role {
     }
 }
 
-pub fn parse_id(field: &str, text: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(text).map_err(|_| Error::invalid(field, "must be a UUID"))
+/// What a message holds, as stored in `chat.messages.message_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageType {
+    Text,
+    Image,
+    File,
+    Call,
+    /// Written by the server only; clients may not send it.
+    System,
+}
+
+impl MessageType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageType::Text => "TEXT",
+            MessageType::Image => "IMAGE",
+            MessageType::File => "FILE",
+            MessageType::Call => "CALL",
+            MessageType::System => "SYSTEM",
+        }
+    }
+
+    /// Reads a stored type; anything unknown shows as text.
+    pub fn parse(text: &str) -> MessageType {
+        match text {
+            "IMAGE" => MessageType::Image,
+            "FILE" => MessageType::File,
+            "CALL" => MessageType::Call,
+            "SYSTEM" => MessageType::System,
+            _ => MessageType::Text,
+        }
+    }
+}
+
+/// How rows decode the column (see [`MessageType::parse`]).
+impl From<String> for MessageType {
+    fn from(text: String) -> Self {
+        MessageType::parse(&text)
+    }
 }
 
 /// A room name: trimmed, 1–100 characters; `None` stays `None`.
@@ -91,10 +138,10 @@ pub fn is_invisible(c: char) -> bool {
 
 /// The other members a new room starts with: the ids given, without duplicates and
 /// without the creator, at most `MAX_MEMBERS - 1`.
-pub fn invited(creator: Uuid, member_ids: &[String]) -> Result<Vec<Uuid>, Error> {
+pub fn invited(creator: UserId, member_ids: &[String]) -> Result<Vec<UserId>, Error> {
     let mut ids = member_ids
         .iter()
-        .map(|id| parse_id("memberIds", id))
+        .map(|id| UserId::parse("memberIds", id))
         .collect::<Result<Vec<_>, _>>()?;
     ids.retain(|id| *id != creator);
     ids.sort();
@@ -110,6 +157,8 @@ pub fn invited(creator: Uuid, member_ids: &[String]) -> Result<Vec<Uuid>, Error>
 
 #[cfg(test)]
 mod tests {
+    use uuid::Uuid;
+
     use super::*;
 
     #[test]
@@ -123,7 +172,7 @@ mod tests {
 
     #[test]
     fn invited_members_lose_duplicates_and_the_creator() {
-        let (me, you) = (Uuid::new_v4(), Uuid::new_v4());
+        let (me, you) = (UserId(Uuid::new_v4()), UserId(Uuid::new_v4()));
         let ids = [you.to_string(), me.to_string(), you.to_string()];
         assert_eq!(invited(me, &ids).unwrap(), vec![you]);
         assert!(invited(me, &["nope".to_owned()]).is_err());
@@ -136,6 +185,15 @@ mod tests {
         assert!(room_name(Some(&"x".repeat(101))).is_err());
         assert_eq!(room_name(None).unwrap(), None);
         assert!(room_name(Some("a\0b")).is_err());
+    }
+
+    #[test]
+    fn a_stored_message_type_reads_back_as_itself_and_an_unknown_one_as_text() {
+        use MessageType::*;
+        for kind in [Text, Image, File, Call, System] {
+            assert_eq!(MessageType::parse(kind.as_str()), kind);
+        }
+        assert_eq!(MessageType::parse("VOICE"), Text);
     }
 
     #[test]

@@ -15,7 +15,8 @@ use parley_common::{
 };
 use parley_proto::chat::v1::{self as pb, chat_event::Payload};
 use sqlx::PgPool;
-use uuid::Uuid;
+
+use crate::domain::{MessageId, RoomId, UserId};
 
 /// Events kept for subscribers that reconnect, and as far as one may fall behind.
 const EVENTS_KEPT: usize = 8192;
@@ -76,20 +77,20 @@ impl Announce for Batch {
 pub trait Announce {
     fn push(&self, event: pb::ChatEvent);
 
-    fn publish(&self, room_id: Option<Uuid>, user_ids: &[Uuid], payload: Payload) {
+    fn publish(&self, room_id: Option<RoomId>, user_ids: &[UserId], payload: Payload) {
         self.publish_to(room_id, user_ids, &[], None, payload);
     }
 
     fn publish_to(
         &self,
-        room_id: Option<Uuid>,
-        user_ids: &[Uuid],
-        exclude: &[Uuid],
+        room_id: Option<RoomId>,
+        user_ids: &[UserId],
+        exclude: &[UserId],
         origin_socket_id: Option<String>,
         payload: Payload,
     ) {
-        let user_ids = user_ids.iter().map(Uuid::to_string).collect();
-        let exclude_user_ids = exclude.iter().map(Uuid::to_string).collect();
+        let user_ids = user_ids.iter().map(UserId::to_string).collect();
+        let exclude_user_ids = exclude.iter().map(UserId::to_string).collect();
         self.push(pb::ChatEvent {
             // Numbered by each replica's log as it arrives.
             event_id: 0,
@@ -102,7 +103,7 @@ pub trait Announce {
     }
 
     /// `new-message` to the room.
-    fn new_message(&self, room: Uuid, message: pb::Message) {
+    fn new_message(&self, room: RoomId, message: pb::Message) {
         self.publish(
             Some(room),
             &[],
@@ -113,7 +114,7 @@ pub trait Announce {
     }
 
     /// `new-private-message` to both users but the socket that sent it.
-    fn private_message(&self, message: pb::Message, users: &[Uuid], origin: Option<String>) {
+    fn private_message(&self, message: pb::Message, users: &[UserId], origin: Option<String>) {
         self.publish_to(
             None,
             users,
@@ -125,7 +126,7 @@ pub trait Announce {
         );
     }
 
-    fn message_updated(&self, room: Uuid, message: pb::Message) {
+    fn message_updated(&self, room: RoomId, message: pb::Message) {
         self.publish(
             Some(room),
             &[],
@@ -135,7 +136,7 @@ pub trait Announce {
         );
     }
 
-    fn message_deleted(&self, room: Uuid, message: Uuid) {
+    fn message_deleted(&self, room: RoomId, message: MessageId) {
         self.publish(
             Some(room),
             &[],
@@ -148,9 +149,9 @@ pub trait Announce {
 
     fn messages_read(
         &self,
-        room: Uuid,
-        user: Uuid,
-        message: Uuid,
+        room: RoomId,
+        user: UserId,
+        message: MessageId,
         at: chrono::DateTime<chrono::Utc>,
     ) {
         self.publish(
@@ -166,7 +167,7 @@ pub trait Announce {
     }
 
     /// `user-typing` to the room's other members.
-    fn typing(&self, room: Uuid, user: Uuid, username: &str, is_typing: bool) {
+    fn typing(&self, room: RoomId, user: UserId, username: &str, is_typing: bool) {
         self.publish_to(
             Some(room),
             &[],
@@ -181,20 +182,20 @@ pub trait Announce {
         );
     }
 
-    fn membership(&self, room: Uuid, added: &[Uuid], removed: &[Uuid]) {
+    fn membership(&self, room: RoomId, added: &[UserId], removed: &[UserId]) {
         self.publish(
             None,
             &[],
             Payload::MembershipChanged(pb::MembershipChanged {
                 room_id: room.to_string(),
-                added_user_ids: added.iter().map(Uuid::to_string).collect(),
-                removed_user_ids: removed.iter().map(Uuid::to_string).collect(),
+                added_user_ids: added.iter().map(UserId::to_string).collect(),
+                removed_user_ids: removed.iter().map(UserId::to_string).collect(),
             }),
         );
     }
 
     /// `room-created` to every member.
-    fn room_created(&self, room: pb::Room, members: &[Uuid]) {
+    fn room_created(&self, room: pb::Room, members: &[UserId]) {
         self.publish(
             None,
             members,
@@ -203,7 +204,7 @@ pub trait Announce {
     }
 
     /// `user-joined` to the room (the new member's sockets included).
-    fn user_joined(&self, room: Uuid, user: pb::User) {
+    fn user_joined(&self, room: RoomId, user: pb::User) {
         self.publish(
             Some(room),
             &[],
@@ -215,7 +216,7 @@ pub trait Announce {
     }
 
     /// `user-left` to the room and to the user who left.
-    fn user_left(&self, room: Uuid, user: Uuid) {
+    fn user_left(&self, room: RoomId, user: UserId) {
         self.publish(
             Some(room),
             &[user],

@@ -8,12 +8,10 @@ use tonic::{Request, Response, Status};
 
 use std::sync::Arc;
 
-use uuid::Uuid;
-
 pub mod convert;
 
 use crate::{
-    domain::parse_id,
+    domain::{MessageId, RoomId, UserId},
     messages::{Messages, Outgoing, Target},
     service::Chat,
 };
@@ -58,7 +56,7 @@ impl ChatService for ChatGrpc {
         request: Request<pb::CreateRoomRequest>,
     ) -> Answer<pb::CreateRoomResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
         let room = self
             .chat
             .create_room(
@@ -77,25 +75,21 @@ impl ChatService for ChatGrpc {
         request: Request<pb::ListRoomsRequest>,
     ) -> Answer<pb::ListRoomsResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
         let page = self
             .chat
             .list_rooms(me, request.limit, request.cursor.as_deref())
             .await?;
-        let ids: Vec<Uuid> = page
-            .rooms
-            .iter()
-            .filter_map(|(room, _)| Uuid::parse_str(&room.id).ok())
-            .collect();
+        let ids: Vec<RoomId> = page.rooms.iter().map(|listed| listed.id).collect();
         let mut last = self.messages.last_messages(&ids).await?;
         Ok(Response::new(pb::ListRoomsResponse {
             rooms: page
                 .rooms
                 .into_iter()
-                .map(|(room, unread_count)| pb::RoomSummary {
-                    last_message: last.remove(&room.id),
-                    room: Some(room),
-                    unread_count,
+                .map(|listed| pb::RoomSummary {
+                    last_message: last.remove(&listed.room.id),
+                    room: Some(listed.room),
+                    unread_count: listed.unread_count,
                 })
                 .collect(),
             next_cursor: page.next_cursor,
@@ -104,8 +98,8 @@ impl ChatService for ChatGrpc {
 
     async fn get_room(&self, request: Request<pb::GetRoomRequest>) -> Answer<pb::GetRoomResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
-        let room_id = parse_id("roomId", &request.room_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let room_id = RoomId::parse("roomId", &request.room_id)?;
         let room = self.chat.get_room(me, room_id).await?;
         Ok(Response::new(pb::GetRoomResponse { room: Some(room) }))
     }
@@ -115,8 +109,8 @@ impl ChatService for ChatGrpc {
         request: Request<pb::AddMembersRequest>,
     ) -> Answer<pb::AddMembersResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
-        let room_id = parse_id("roomId", &request.room_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let room_id = RoomId::parse("roomId", &request.room_id)?;
         let room = self
             .chat
             .add_members(me, room_id, &request.user_ids)
@@ -129,9 +123,9 @@ impl ChatService for ChatGrpc {
         request: Request<pb::RemoveMemberRequest>,
     ) -> Answer<pb::RemoveMemberResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
-        let room_id = parse_id("roomId", &request.room_id)?;
-        let user = parse_id("userId", &request.user_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let room_id = RoomId::parse("roomId", &request.room_id)?;
+        let user = UserId::parse("userId", &request.user_id)?;
         self.chat.remove_member(me, room_id, user).await?;
         Ok(Response::new(pb::RemoveMemberResponse {}))
     }
@@ -141,8 +135,8 @@ impl ChatService for ChatGrpc {
         request: Request<pb::JoinRoomRequest>,
     ) -> Answer<pb::JoinRoomResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
-        let room_id = parse_id("roomId", &request.room_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let room_id = RoomId::parse("roomId", &request.room_id)?;
         let room = self.chat.join_room(me, room_id).await?;
         Ok(Response::new(pb::JoinRoomResponse { room: Some(room) }))
     }
@@ -152,8 +146,8 @@ impl ChatService for ChatGrpc {
         request: Request<pb::LeaveRoomRequest>,
     ) -> Answer<pb::LeaveRoomResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
-        let room_id = parse_id("roomId", &request.room_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let room_id = RoomId::parse("roomId", &request.room_id)?;
         self.chat.leave_room(me, room_id).await?;
         Ok(Response::new(pb::LeaveRoomResponse {}))
     }
@@ -163,13 +157,13 @@ impl ChatService for ChatGrpc {
         request: Request<pb::ListRoomIdsRequest>,
     ) -> Answer<pb::ListRoomIdsResponse> {
         let request = request.into_inner();
-        let user = parse_id("user_id", &request.user_id)?;
+        let user = UserId::parse("user_id", &request.user_id)?;
         let (ids, next) = self
             .chat
             .room_ids(user, request.page_size, request.page_token.as_deref())
             .await?;
         Ok(Response::new(pb::ListRoomIdsResponse {
-            room_ids: ids.iter().map(ToString::to_string).collect(),
+            room_ids: ids.iter().map(RoomId::to_string).collect(),
             next_page_token: next,
         }))
     }
@@ -179,13 +173,13 @@ impl ChatService for ChatGrpc {
         request: Request<pb::SendMessageRequest>,
     ) -> Answer<pb::SendMessageResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
         let target = match &request.target {
             Some(pb::send_message_request::Target::RoomId(id)) => {
-                Target::Room(parse_id("chatRoomId", id)?)
+                Target::Room(RoomId::parse("chatRoomId", id)?)
             }
             Some(pb::send_message_request::Target::ReceiverId(id)) => {
-                Target::Receiver(parse_id("receiverId", id)?)
+                Target::Receiver(UserId::parse("receiverId", id)?)
             }
             None => {
                 return Err(Status::invalid_argument(
@@ -193,11 +187,11 @@ impl ChatService for ChatGrpc {
                 ));
             }
         };
-        let message_type = pb::MessageType::try_from(request.message_type).ok();
+        let message_type = convert::message_type_of(request.message_type);
         let reply_to_id = request
             .reply_to_id
             .as_deref()
-            .map(|id| parse_id("replyToId", id))
+            .map(|id| MessageId::parse("replyToId", id))
             .transpose()?;
         let message = self
             .messages
@@ -223,8 +217,8 @@ impl ChatService for ChatGrpc {
         request: Request<pb::GetHistoryRequest>,
     ) -> Answer<pb::GetHistoryResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
-        let room = parse_id("roomId", &request.room_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let room = RoomId::parse("roomId", &request.room_id)?;
         let (messages, has_more) = self
             .messages
             .history(me, room, request.limit, request.cursor)
@@ -237,12 +231,12 @@ impl ChatService for ChatGrpc {
         request: Request<pb::MarkReadRequest>,
     ) -> Answer<pb::MarkReadResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
-        let room = parse_id("roomId", &request.room_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let room = RoomId::parse("roomId", &request.room_id)?;
         let message = request
             .message_id
             .as_deref()
-            .map(|id| parse_id("messageId", id))
+            .map(|id| MessageId::parse("messageId", id))
             .transpose()?;
         let read = self.messages.mark_read(me, room, message).await?;
         Ok(Response::new(convert::read_state(read)))
@@ -250,8 +244,8 @@ impl ChatService for ChatGrpc {
 
     async fn typing(&self, request: Request<pb::TypingRequest>) -> Answer<pb::TypingResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
-        let room = parse_id("roomId", &request.room_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let room = RoomId::parse("roomId", &request.room_id)?;
         self.messages.typing(me, room, request.is_typing).await?;
         Ok(Response::new(pb::TypingResponse {}))
     }
@@ -261,8 +255,8 @@ impl ChatService for ChatGrpc {
         request: Request<pb::EditMessageRequest>,
     ) -> Answer<pb::EditMessageResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
-        let id = parse_id("messageId", &request.message_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let id = MessageId::parse("messageId", &request.message_id)?;
         let message = self.messages.edit(me, id, &request.content).await?;
         Ok(Response::new(pb::EditMessageResponse {
             message: Some(message),
@@ -274,15 +268,15 @@ impl ChatService for ChatGrpc {
         request: Request<pb::DeleteMessageRequest>,
     ) -> Answer<pb::DeleteMessageResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
-        let id = parse_id("messageId", &request.message_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let id = MessageId::parse("messageId", &request.message_id)?;
         self.messages.delete(me, id).await?;
         Ok(Response::new(pb::DeleteMessageResponse {}))
     }
 
     async fn sync(&self, request: Request<pb::SyncRequest>) -> Answer<pb::SyncResponse> {
         let request = request.into_inner();
-        let me = parse_id("acting_user_id", &request.acting_user_id)?;
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
         let rooms = self
             .messages
             .sync(me, &request.rooms, request.limit)

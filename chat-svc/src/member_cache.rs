@@ -11,18 +11,21 @@ use parley_common::events::EventLog;
 use parley_proto::chat::v1::{self as pb, chat_event::Payload};
 use uuid::Uuid;
 
-use crate::lock::lock;
+use crate::{
+    domain::{RoomId, UserId},
+    lock::lock,
+};
 
 /// Who is in a room, and whether it is a direct room (whose two members never change).
 #[derive(Debug)]
 pub struct RoomMembers {
-    pub members: HashSet<Uuid>,
+    pub members: HashSet<UserId>,
     pub direct: bool,
 }
 
 impl RoomMembers {
     /// In a direct room, the member who is not `me`.
-    pub fn other_than(&self, me: Uuid) -> Option<Uuid> {
+    pub fn other_than(&self, me: UserId) -> Option<UserId> {
         if !self.direct {
             return None;
         }
@@ -35,7 +38,7 @@ impl RoomMembers {
 /// (see [`follow_membership`]).
 #[derive(Default)]
 pub struct MemberCache {
-    rooms: Mutex<HashMap<Uuid, Arc<RoomMembers>>>,
+    rooms: Mutex<HashMap<RoomId, Arc<RoomMembers>>>,
     /// Counts changes: a list read from the database before a change must not be cached
     /// after it.
     changes: Mutex<u64>,
@@ -45,7 +48,7 @@ pub struct MemberCache {
 const CACHED_ROOMS: usize = 50_000;
 
 impl MemberCache {
-    pub fn get(&self, room: Uuid) -> Option<Arc<RoomMembers>> {
+    pub fn get(&self, room: RoomId) -> Option<Arc<RoomMembers>> {
         lock(&self.rooms).get(&room).cloned()
     }
 
@@ -55,7 +58,7 @@ impl MemberCache {
     }
 
     /// Caches members read after `mark`, unless a change came since.
-    pub fn put(&self, room: Uuid, members: Arc<RoomMembers>, mark: u64) {
+    pub fn put(&self, room: RoomId, members: Arc<RoomMembers>, mark: u64) {
         let changes = lock(&self.changes);
         if *changes != mark {
             return;
@@ -67,7 +70,7 @@ impl MemberCache {
         rooms.insert(room, members);
     }
 
-    pub fn forget(&self, room: Uuid) {
+    pub fn forget(&self, room: RoomId) {
         let mut changes = lock(&self.changes);
         *changes += 1;
         lock(&self.rooms).remove(&room);
@@ -89,9 +92,9 @@ pub async fn follow_membership(log: Arc<EventLog<pb::ChatEvent>>, members: Arc<M
         members.forget_all();
         while let Some(Ok(event)) = events.next().await {
             if let Some(Payload::MembershipChanged(changed)) = event.payload
-                && let Ok(room) = changed.room_id.parse()
+                && let Ok(room) = Uuid::parse_str(&changed.room_id)
             {
-                members.forget(room);
+                members.forget(RoomId(room));
             }
         }
         // Cut off for falling behind, or the service is stopping (and aborts this task).

@@ -6,11 +6,10 @@ use std::{collections::HashMap, sync::Arc};
 use chrono::Utc;
 use parley_proto::chat::v1 as pb;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use crate::{
     direct_rooms::DirectRooms,
-    domain,
+    domain::{self, MessageId, MessageType, RoomId, UserId},
     error::Error,
     events::{Announce, Batch, Events},
     grpc::convert,
@@ -38,27 +37,27 @@ const MAX_SYNC_ROOMS: usize = 1000;
 
 /// Whom a message is for.
 pub enum Target {
-    Room(Uuid),
+    Room(RoomId),
     /// A DM by receiver: the pair's room is made on first use.
-    Receiver(Uuid),
+    Receiver(UserId),
 }
 
 /// What a client sends.
 pub struct Outgoing {
     pub target: Target,
     pub content: String,
-    pub message_type: Option<pb::MessageType>,
+    pub message_type: MessageType,
     pub client_msg_id: Option<String>,
-    pub reply_to_id: Option<Uuid>,
+    pub reply_to_id: Option<MessageId>,
     /// The sending socket, which does not get its own `new-private-message`.
     pub origin_socket_id: Option<String>,
 }
 
 /// Where a member's read pointer stands after `mark-read`.
 pub struct ReadState {
-    pub room: Uuid,
+    pub room: RoomId,
     /// The message at the pointer; `None` before the room's first message.
-    pub message: Option<Uuid>,
+    pub message: Option<MessageId>,
     pub unread_count: u32,
 }
 
@@ -115,7 +114,7 @@ impl Messages {
     /// Who is in `room` (and whether it is a direct room), from memory when possible;
     /// `None` when the room does not exist. Sends, typing and reads ask this, so the hot
     /// paths do not read the database.
-    async fn room_members(&self, room: Uuid) -> Result<Option<Arc<RoomMembers>>, Error> {
+    async fn room_members(&self, room: RoomId) -> Result<Option<Arc<RoomMembers>>, Error> {
         if let Some(members) = self.members.get(room) {
             return Ok(Some(members));
         }
@@ -137,7 +136,11 @@ impl Messages {
     }
 
     /// The room's members when `user` is one of them.
-    async fn membership(&self, room: Uuid, user: Uuid) -> Result<Option<Arc<RoomMembers>>, Error> {
+    async fn membership(
+        &self,
+        room: RoomId,
+        user: UserId,
+    ) -> Result<Option<Arc<RoomMembers>>, Error> {
         Ok(self
             .room_members(room)
             .await?
@@ -145,7 +148,7 @@ impl Messages {
     }
 
     /// The room's members, if `user` is one of them.
-    async fn require_member(&self, room: Uuid, user: Uuid) -> Result<Arc<RoomMembers>, Error> {
+    async fn require_member(&self, room: RoomId, user: UserId) -> Result<Arc<RoomMembers>, Error> {
         match self.room_members(room).await? {
             Some(members) if members.members.contains(&user) => Ok(members),
             Some(_) => Err(Error::PermissionDenied("you are not a member of this room")),
@@ -155,27 +158,22 @@ impl Messages {
 
     /// In a direct room, a block between the two members stops whatever would reach the
     /// other: messages, but also typing and edits, which the other sees as surely.
-    async fn require_unblocked(&self, room: &RoomMembers, me: Uuid) -> Result<(), Error> {
+    async fn require_unblocked(&self, room: &RoomMembers, me: UserId) -> Result<(), Error> {
         match room.other_than(me) {
             Some(other) => self.chat.blocks.require_none(me, &[other]).await,
             None => Ok(()),
         }
     }
 
-    pub async fn send(&self, me: Uuid, outgoing: Outgoing) -> Result<pb::Message, Error> {
+    pub async fn send(&self, me: UserId, outgoing: Outgoing) -> Result<pb::Message, Error> {
         let content = validate_content(&outgoing.content)?;
-        let message_type = match outgoing.message_type.unwrap_or(pb::MessageType::Text) {
-            pb::MessageType::Text | pb::MessageType::Unspecified => "TEXT",
-            pb::MessageType::Image => "IMAGE",
-            pb::MessageType::File => "FILE",
-            pb::MessageType::Call => "CALL",
-            pb::MessageType::System => {
-                return Err(Error::invalid(
-                    "messageType",
-                    "SYSTEM messages come from the server",
-                ));
-            }
-        };
+        let message_type = outgoing.message_type;
+        if message_type == MessageType::System {
+            return Err(Error::invalid(
+                "messageType",
+                "SYSTEM messages come from the server",
+            ));
+        }
         if let Some(id) = &outgoing.client_msg_id {
             if id.is_empty() || id.chars().count() > MAX_CLIENT_MSG_ID {
                 return Err(Error::invalid(
@@ -220,10 +218,7 @@ impl Messages {
                         self.chat.blocks.require_none(me, &[receiver]).await?;
                         room
                     }
-                    None => {
-                        let (room, _) = self.chat.direct_room(me, receiver).await?;
-                        domain::parse_id("roomId", &room.id)?
-                    }
+                    None => self.chat.direct_room(me, receiver).await?.0,
                 };
                 self.direct_rooms.insert(direct_pair(me, receiver), room);
                 (room, Some(receiver))
@@ -265,7 +260,7 @@ impl Messages {
     /// that does not exist yet holds none.
     async fn stored_send(
         &self,
-        me: Uuid,
+        me: UserId,
         target: &Target,
         client_msg_id: &str,
     ) -> Result<Option<Message>, Error> {
@@ -281,7 +276,11 @@ impl Messages {
     }
 
     /// The DM room of `me` and `other` if it exists: from memory, else from Postgres.
-    async fn existing_direct_room(&self, me: Uuid, other: Uuid) -> Result<Option<Uuid>, Error> {
+    async fn existing_direct_room(
+        &self,
+        me: UserId,
+        other: UserId,
+    ) -> Result<Option<RoomId>, Error> {
         let pair = direct_pair(me, other);
         if let Some(room) = self.direct_rooms.get(pair) {
             return Ok(Some(room));
@@ -291,7 +290,7 @@ impl Messages {
     }
 
     /// A message `me` sent, as the ack shows it (with the receiver in a DM room).
-    async fn render_sent(&self, me: Uuid, message: &Message) -> Result<pb::Message, Error> {
+    async fn render_sent(&self, me: UserId, message: &Message) -> Result<pb::Message, Error> {
         let profiles = self.profiles.get(&[me]).await?;
         let receiver = self
             .room_members(message.room_id)
@@ -302,8 +301,8 @@ impl Messages {
 
     pub async fn history(
         &self,
-        me: Uuid,
-        room: Uuid,
+        me: UserId,
+        room: RoomId,
         limit: Option<u32>,
         cursor: Option<pb::get_history_request::Cursor>,
     ) -> Result<(Vec<pb::Message>, bool), Error> {
@@ -313,7 +312,7 @@ impl Messages {
         }
         let members = self.require_member(room, me).await?;
         let seq_of = |id: &str, field: &'static str| {
-            let id = domain::parse_id(field, id);
+            let id = MessageId::parse(field, id);
             async move {
                 let id = id?;
                 let mut db = self.pool.acquire().await?;
@@ -347,7 +346,7 @@ impl Messages {
         page: &[Message],
         room: Option<&RoomMembers>,
     ) -> Result<Vec<pb::Message>, Error> {
-        let senders: Vec<Uuid> = page.iter().map(|message| message.sender_id).collect();
+        let senders: Vec<UserId> = page.iter().map(|message| message.sender_id).collect();
         let profiles = self.profiles.get(&senders).await?;
         Ok(page
             .iter()
@@ -361,9 +360,9 @@ impl Messages {
     /// Moves the caller's read pointer to `message` (default: the newest) and tells the room.
     pub async fn mark_read(
         &self,
-        me: Uuid,
-        room: Uuid,
-        message: Option<Uuid>,
+        me: UserId,
+        room: RoomId,
+        message: Option<MessageId>,
     ) -> Result<ReadState, Error> {
         self.require_member(room, me).await?;
         let mut db = self.pool.acquire().await?;
@@ -396,7 +395,12 @@ impl Messages {
         })
     }
 
-    pub async fn edit(&self, me: Uuid, id: Uuid, content: &str) -> Result<pb::Message, Error> {
+    pub async fn edit(
+        &self,
+        me: UserId,
+        id: MessageId,
+        content: &str,
+    ) -> Result<pb::Message, Error> {
         let content = validate_content(content)?;
         let mut db = self.pool.acquire().await?;
         let found = repo::message(&mut db, id)
@@ -429,7 +433,7 @@ impl Messages {
         Ok(rendered)
     }
 
-    pub async fn delete(&self, me: Uuid, id: Uuid) -> Result<(), Error> {
+    pub async fn delete(&self, me: UserId, id: MessageId) -> Result<(), Error> {
         let mut db = self.pool.acquire().await?;
         let found = repo::message(&mut db, id)
             .await?
@@ -450,7 +454,7 @@ impl Messages {
 
     /// Relays typing to the other members; an unrefreshed `true` ends after 6 s with a
     /// `false`. Nothing here touches the database once the room's members are cached.
-    pub async fn typing(&self, me: Uuid, room: Uuid, is_typing: bool) -> Result<(), Error> {
+    pub async fn typing(&self, me: UserId, room: RoomId, is_typing: bool) -> Result<(), Error> {
         let members = self.require_member(room, me).await?;
         self.require_unblocked(&members, me).await?;
         let username = self
@@ -480,7 +484,7 @@ impl Messages {
     /// What the caller missed in each room since the seq it saw last, oldest first.
     pub async fn sync(
         &self,
-        me: Uuid,
+        me: UserId,
         rooms: &HashMap<String, u64>,
         limit: Option<u32>,
     ) -> Result<Vec<pb::RoomMessages>, Error> {
@@ -498,7 +502,7 @@ impl Messages {
         // A bound on the whole answer: rooms past it come back with what fit and `has_more`.
         let mut budget = SYNC_BUDGET;
         for (room, seen) in rooms {
-            let room_id = domain::parse_id("rooms", room)?;
+            let room_id = RoomId::parse("rooms", room)?;
             let Some(members) = self.membership(room_id, me).await? else {
                 continue; // Not (or no longer) a member: the room is left out.
             };
@@ -528,7 +532,7 @@ impl Messages {
     /// The newest message of each room, rendered, for `list-rooms`.
     pub async fn last_messages(
         &self,
-        rooms: &[Uuid],
+        rooms: &[RoomId],
     ) -> Result<HashMap<String, pb::Message>, Error> {
         let mut db = self.pool.acquire().await?;
         let last = repo::last_messages(&mut db, rooms).await?;
@@ -542,7 +546,7 @@ impl Messages {
 }
 
 /// Two users as their DM room is keyed: the smaller id first.
-fn direct_pair(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
+fn direct_pair(a: UserId, b: UserId) -> (UserId, UserId) {
     if a < b { (a, b) } else { (b, a) }
 }
 

@@ -8,9 +8,9 @@ use std::{
 };
 
 use parley_proto::chat::v1 as pb;
-use uuid::Uuid;
 
 use crate::{
+    domain::UserId,
     error::Error,
     users::{self, FriendsClient},
 };
@@ -23,7 +23,7 @@ const CAPACITY: usize = 100_000;
 
 pub struct Profiles {
     client: FriendsClient,
-    cache: Mutex<HashMap<Uuid, (pb::User, Instant)>>,
+    cache: Mutex<HashMap<UserId, (pb::User, Instant)>>,
 }
 
 impl Profiles {
@@ -35,7 +35,7 @@ impl Profiles {
     }
 
     /// The profiles of `ids` (unknown users get an empty name rather than failing a render).
-    pub async fn get(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, pb::User>, Error> {
+    pub async fn get(&self, ids: &[UserId]) -> Result<HashMap<UserId, pb::User>, Error> {
         let mut found = HashMap::new();
         let mut missing = Vec::new();
         {
@@ -65,7 +65,7 @@ impl Profiles {
         Ok(found)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (pb::User, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, (pb::User, Instant)>> {
         // Single inserts and clears only: a poisoned map is still consistent.
         self.cache
             .lock()

@@ -2,14 +2,12 @@
 
 use std::{collections::HashMap, sync::Mutex, time::Instant};
 
-use uuid::Uuid;
-
-use crate::lock::lock;
+use crate::{domain::UserId, lock::lock};
 
 /// A per-user token bucket: `per_minute` sends a minute, in bursts of at most as many.
 pub struct RateLimiter {
     per_minute: u32,
-    buckets: Mutex<HashMap<Uuid, (f64, Instant)>>,
+    buckets: Mutex<HashMap<UserId, (f64, Instant)>>,
 }
 
 /// Users tracked at once; full buckets are dropped past it.
@@ -25,7 +23,7 @@ impl RateLimiter {
     }
 
     /// Takes one send from `user`'s allowance, or says in how many ms one is available.
-    pub fn check(&self, user: Uuid) -> Result<(), u64> {
+    pub fn check(&self, user: UserId) -> Result<(), u64> {
         if self.per_minute == 0 {
             return Ok(());
         }
@@ -52,18 +50,20 @@ impl RateLimiter {
 
 #[cfg(test)]
 mod tests {
+    use uuid::Uuid;
+
     use super::*;
 
     #[test]
     fn the_limit_refuses_the_sixty_first_send_of_a_minute_with_a_wait() {
         let limiter = RateLimiter::new(60);
-        let user = Uuid::new_v4();
+        let user = UserId(Uuid::new_v4());
         for _ in 0..60 {
             assert!(limiter.check(user).is_ok());
         }
         let wait = limiter.check(user).expect_err("limited");
         assert!((1..=1000).contains(&wait), "{wait}");
-        assert!(limiter.check(Uuid::new_v4()).is_ok(), "per user");
+        assert!(limiter.check(UserId(Uuid::new_v4())).is_ok(), "per user");
         assert!(RateLimiter::new(0).check(user).is_ok(), "0 disables");
     }
 }

@@ -6,9 +6,13 @@ use std::collections::HashMap;
 
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
 
-use crate::{error::Error, repo, writer::next_batch};
+use crate::{
+    domain::{RoomId, UserId},
+    error::Error,
+    repo,
+    writer::next_batch,
+};
 
 /// Most pointers moved in one statement, and moves waiting for the writer.
 const MAX_BATCH: usize = 1024;
@@ -18,8 +22,8 @@ const QUEUE: usize = 8192;
 pub type Moved = (i64, i64);
 
 struct Job {
-    room: Uuid,
-    user: Uuid,
+    room: RoomId,
+    user: UserId,
     seq: i64,
     done: oneshot::Sender<Result<Moved, Error>>,
 }
@@ -41,7 +45,7 @@ impl ReadPointers {
     }
 
     /// Moves `user`'s pointer in `room` forward to `seq` (never back), once committed.
-    pub async fn advance(&self, room: Uuid, user: Uuid, seq: i64) -> Result<Moved, Error> {
+    pub async fn advance(&self, room: RoomId, user: UserId, seq: i64) -> Result<Moved, Error> {
         let (done, outcome) = oneshot::channel();
         let stopped = || Error::Unavailable("the read-pointer writer stopped");
         self.queue
@@ -58,8 +62,8 @@ impl ReadPointers {
 }
 
 async fn write(pool: &PgPool, batch: Vec<Job>) {
-    let rooms: Vec<Uuid> = batch.iter().map(|job| job.room).collect();
-    let users: Vec<Uuid> = batch.iter().map(|job| job.user).collect();
+    let rooms: Vec<RoomId> = batch.iter().map(|job| job.room).collect();
+    let users: Vec<UserId> = batch.iter().map(|job| job.user).collect();
     let seqs: Vec<i64> = batch.iter().map(|job| job.seq).collect();
     let result = async {
         let mut db = pool.acquire().await?;
@@ -69,7 +73,7 @@ async fn write(pool: &PgPool, batch: Vec<Job>) {
     match result {
         Ok(rows) => {
             metrics::histogram!("parley_chat_read_batch_size").record(batch.len() as f64);
-            let moved: HashMap<(Uuid, Uuid), Moved> = rows
+            let moved: HashMap<(RoomId, UserId), Moved> = rows
                 .into_iter()
                 .map(|(room, user, before, after)| ((room, user), (before, after)))
                 .collect();

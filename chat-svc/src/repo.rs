@@ -4,11 +4,14 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{domain::Role, send_plan};
+use crate::{
+    domain::{MessageId, MessageType, Role, RoomId, UserId},
+    send_plan,
+};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Room {
-    pub id: Uuid,
+    pub id: RoomId,
     pub name: Option<String>,
     pub is_group: bool,
     pub is_public: bool,
@@ -17,14 +20,14 @@ pub struct Room {
 
 #[derive(Debug, Clone)]
 pub struct Member {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub role: Role,
     pub joined_at: DateTime<Utc>,
 }
 
 #[derive(sqlx::FromRow)]
 struct MemberRow {
-    user_id: Uuid,
+    user_id: UserId,
     role: String,
     joined_at: DateTime<Utc>,
 }
@@ -51,7 +54,7 @@ pub struct RoomSummary {
 const ROOM_COLUMNS: &str = "id, name, is_group, is_public, created_at";
 
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn room(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Room>> {
+pub async fn room(db: &mut PgConnection, id: RoomId) -> sqlx::Result<Option<Room>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {ROOM_COLUMNS} FROM chat.rooms WHERE id = $1"
     )))
@@ -63,7 +66,7 @@ pub async fn room(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Room>>
 /// Locks a room's row until the transaction ends: membership changes of one room run one
 /// after the other (an owner leaving while an admin is removed, say).
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn lock_room(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Room>> {
+pub async fn lock_room(db: &mut PgConnection, id: RoomId) -> sqlx::Result<Option<Room>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {ROOM_COLUMNS} FROM chat.rooms WHERE id = $1 FOR UPDATE"
     )))
@@ -75,7 +78,7 @@ pub async fn lock_room(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<R
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn insert_group(
     db: &mut PgConnection,
-    id: Uuid,
+    id: RoomId,
     name: Option<&str>,
     is_public: bool,
 ) -> sqlx::Result<Room> {
@@ -96,8 +99,8 @@ pub async fn insert_group(
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn dm_room(
     db: &mut PgConnection,
-    id: Uuid,
-    (low, high): (Uuid, Uuid),
+    id: RoomId,
+    (low, high): (UserId, UserId),
 ) -> sqlx::Result<(Room, bool)> {
     let made: Option<Room> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO chat.rooms (id, is_group, is_public, dm_low, dm_high)
@@ -127,8 +130,8 @@ pub async fn dm_room(
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn existing_dm_room(
     db: &mut PgConnection,
-    (low, high): (Uuid, Uuid),
-) -> sqlx::Result<Option<Uuid>> {
+    (low, high): (UserId, UserId),
+) -> sqlx::Result<Option<RoomId>> {
     sqlx::query_scalar("SELECT id FROM chat.rooms WHERE dm_low = $1 AND dm_high = $2")
         .bind(low)
         .bind(high)
@@ -140,10 +143,10 @@ pub async fn existing_dm_room(
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn add_members(
     db: &mut PgConnection,
-    room: Uuid,
-    users: &[Uuid],
+    room: RoomId,
+    users: &[UserId],
     role: Role,
-) -> sqlx::Result<Vec<Uuid>> {
+) -> sqlx::Result<Vec<UserId>> {
     sqlx::query_scalar(
         "INSERT INTO chat.members (room_id, user_id, role)
          SELECT $1, user_id, $3 FROM UNNEST($2::uuid[]) AS user_id
@@ -158,7 +161,7 @@ pub async fn add_members(
 }
 
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn members(db: &mut PgConnection, room: Uuid) -> sqlx::Result<Vec<Member>> {
+pub async fn members(db: &mut PgConnection, room: RoomId) -> sqlx::Result<Vec<Member>> {
     let rows: Vec<MemberRow> = sqlx::query_as(
         "SELECT user_id, role, joined_at FROM chat.members WHERE room_id = $1
          ORDER BY joined_at, user_id",
@@ -173,11 +176,11 @@ pub async fn members(db: &mut PgConnection, room: Uuid) -> sqlx::Result<Vec<Memb
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn members_of(
     db: &mut PgConnection,
-    rooms: &[Uuid],
-) -> sqlx::Result<Vec<(Uuid, Member)>> {
+    rooms: &[RoomId],
+) -> sqlx::Result<Vec<(RoomId, Member)>> {
     #[derive(sqlx::FromRow)]
     struct Row {
-        room_id: Uuid,
+        room_id: RoomId,
         #[sqlx(flatten)]
         member: MemberRow,
     }
@@ -195,7 +198,7 @@ pub async fn members_of(
 }
 
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn role(db: &mut PgConnection, room: Uuid, user: Uuid) -> sqlx::Result<Option<Role>> {
+pub async fn role(db: &mut PgConnection, room: RoomId, user: UserId) -> sqlx::Result<Option<Role>> {
     let role: Option<String> =
         sqlx::query_scalar("SELECT role FROM chat.members WHERE room_id = $1 AND user_id = $2")
             .bind(room)
@@ -206,7 +209,7 @@ pub async fn role(db: &mut PgConnection, room: Uuid, user: Uuid) -> sqlx::Result
 }
 
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn member_count(db: &mut PgConnection, room: Uuid) -> sqlx::Result<i64> {
+pub async fn member_count(db: &mut PgConnection, room: RoomId) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT count(*) FROM chat.members WHERE room_id = $1")
         .bind(room)
         .fetch_one(db)
@@ -214,7 +217,11 @@ pub async fn member_count(db: &mut PgConnection, room: Uuid) -> sqlx::Result<i64
 }
 
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn remove_member(db: &mut PgConnection, room: Uuid, user: Uuid) -> sqlx::Result<bool> {
+pub async fn remove_member(
+    db: &mut PgConnection,
+    room: RoomId,
+    user: UserId,
+) -> sqlx::Result<bool> {
     let result = sqlx::query("DELETE FROM chat.members WHERE room_id = $1 AND user_id = $2")
         .bind(room)
         .bind(user)
@@ -226,7 +233,10 @@ pub async fn remove_member(db: &mut PgConnection, room: Uuid, user: Uuid) -> sql
 /// Hands ownership to the longest-standing admin, or else the longest-standing member;
 /// returns the new owner, if anyone is left.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn hand_on_ownership(db: &mut PgConnection, room: Uuid) -> sqlx::Result<Option<Uuid>> {
+pub async fn hand_on_ownership(
+    db: &mut PgConnection,
+    room: RoomId,
+) -> sqlx::Result<Option<UserId>> {
     sqlx::query_scalar(
         "UPDATE chat.members SET role = 'OWNER'
          WHERE room_id = $1 AND user_id = (
@@ -245,8 +255,8 @@ pub async fn hand_on_ownership(db: &mut PgConnection, room: Uuid) -> sqlx::Resul
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn rooms_of(
     db: &mut PgConnection,
-    user: Uuid,
-    after: Option<(DateTime<Utc>, Uuid)>,
+    user: UserId,
+    after: Option<(DateTime<Utc>, RoomId)>,
     limit: u32,
 ) -> sqlx::Result<Vec<RoomSummary>> {
     let (after_activity, after_id) = after.unzip();
@@ -273,10 +283,10 @@ pub async fn rooms_of(
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn room_ids_of(
     db: &mut PgConnection,
-    user: Uuid,
-    after: Option<Uuid>,
+    user: UserId,
+    after: Option<RoomId>,
     limit: u32,
-) -> sqlx::Result<Vec<Uuid>> {
+) -> sqlx::Result<Vec<RoomId>> {
     sqlx::query_scalar(
         "SELECT room_id FROM chat.members
          WHERE user_id = $1 AND room_id > COALESCE($2, '00000000-0000-0000-0000-000000000000'::uuid)
@@ -294,14 +304,15 @@ pub async fn room_ids_of(
 /// A stored message.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Message {
-    pub id: Uuid,
-    pub room_id: Uuid,
+    pub id: MessageId,
+    pub room_id: RoomId,
     pub seq: i64,
-    pub sender_id: Uuid,
+    pub sender_id: UserId,
     pub content: Option<String>,
-    pub message_type: String,
+    #[sqlx(try_from = "String")]
+    pub message_type: MessageType,
     pub client_msg_id: Option<String>,
-    pub reply_to_id: Option<Uuid>,
+    pub reply_to_id: Option<MessageId>,
     pub created_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
@@ -311,7 +322,7 @@ const MESSAGE_COLUMNS: &str = "id, room_id, seq, sender_id, content, message_typ
      reply_to_id, created_at, edited_at, deleted_at";
 
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn message(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Message>> {
+pub async fn message(db: &mut PgConnection, id: MessageId) -> sqlx::Result<Option<Message>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {MESSAGE_COLUMNS} FROM chat.messages WHERE id = $1"
     )))
@@ -324,8 +335,8 @@ pub async fn message(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Mes
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn message_by_client_id(
     db: &mut PgConnection,
-    sender: Uuid,
-    room: Uuid,
+    sender: UserId,
+    room: RoomId,
     client_msg_id: &str,
 ) -> sqlx::Result<Option<Message>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -361,11 +372,11 @@ pub async fn send_facts(
     }
     #[derive(sqlx::FromRow)]
     struct StoredColumns {
-        id: Option<Uuid>,
+        id: Option<MessageId>,
         seq: Option<i64>,
         content: Option<String>,
         message_type: Option<String>,
-        reply_to_id: Option<Uuid>,
+        reply_to_id: Option<MessageId>,
         created_at: Option<DateTime<Utc>>,
         edited_at: Option<DateTime<Utc>>,
         deleted_at: Option<DateTime<Utc>>,
@@ -379,7 +390,7 @@ pub async fn send_facts(
                 seq: self.seq?,
                 sender_id: send.sender,
                 content: self.content,
-                message_type: self.message_type?,
+                message_type: MessageType::parse(&self.message_type?),
                 client_msg_id: send.client_msg_id.map(str::to_owned),
                 reply_to_id: self.reply_to_id,
                 created_at: self.created_at?,
@@ -388,8 +399,8 @@ pub async fn send_facts(
             })
         }
     }
-    let rooms: Vec<Uuid> = sends.iter().map(|send| send.room).collect();
-    let senders: Vec<Uuid> = sends.iter().map(|send| send.sender).collect();
+    let rooms: Vec<RoomId> = sends.iter().map(|send| send.room).collect();
+    let senders: Vec<UserId> = sends.iter().map(|send| send.sender).collect();
     let client_ids: Vec<Option<&str>> = sends.iter().map(|send| send.client_msg_id).collect();
     let rows: Vec<Row> = sqlx::query_as(
         "WITH locked AS MATERIALIZED (
@@ -439,10 +450,10 @@ pub async fn send_facts(
 pub async fn apply_sends(
     db: &mut PgConnection,
     messages: &[Message],
-    last_seqs: &[(Uuid, i64)],
+    last_seqs: &[(RoomId, i64)],
 ) -> sqlx::Result<()> {
     let column = |f: fn(&Message) -> Uuid| messages.iter().map(f).collect::<Vec<_>>();
-    let (rooms, seqs): (Vec<Uuid>, Vec<i64>) = last_seqs.iter().copied().unzip();
+    let (rooms, seqs): (Vec<RoomId>, Vec<i64>) = last_seqs.iter().copied().unzip();
     sqlx::query(
         "WITH stored AS (
              INSERT INTO chat.messages (id, room_id, seq, sender_id, content, message_type,
@@ -459,10 +470,10 @@ pub async fn apply_sends(
                GROUP BY room_id, user_id) c
          WHERE m.room_id = c.room_id AND m.user_id = c.user_id AND m.room_id = ANY($10)",
     )
-    .bind(column(|m| m.id))
-    .bind(column(|m| m.room_id))
+    .bind(column(|m| m.id.0))
+    .bind(column(|m| m.room_id.0))
     .bind(messages.iter().map(|m| m.seq).collect::<Vec<_>>())
-    .bind(column(|m| m.sender_id))
+    .bind(column(|m| m.sender_id.0))
     .bind(
         messages
             .iter()
@@ -495,7 +506,7 @@ pub async fn apply_sends(
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn history(
     db: &mut PgConnection,
-    room: Uuid,
+    room: RoomId,
     cursor: HistoryCursor,
     limit: u32,
 ) -> sqlx::Result<Vec<Message>> {
@@ -528,7 +539,7 @@ pub enum HistoryCursor {
 
 /// The room's newest seq.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn last_seq(db: &mut PgConnection, room: Uuid) -> sqlx::Result<i64> {
+pub async fn last_seq(db: &mut PgConnection, room: RoomId) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT last_seq FROM chat.rooms WHERE id = $1")
         .bind(room)
         .fetch_one(db)
@@ -537,7 +548,11 @@ pub async fn last_seq(db: &mut PgConnection, room: Uuid) -> sqlx::Result<i64> {
 
 /// The id of the message with `seq` in `room`.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn message_at(db: &mut PgConnection, room: Uuid, seq: i64) -> sqlx::Result<Option<Uuid>> {
+pub async fn message_at(
+    db: &mut PgConnection,
+    room: RoomId,
+    seq: i64,
+) -> sqlx::Result<Option<MessageId>> {
     sqlx::query_scalar("SELECT id FROM chat.messages WHERE room_id = $1 AND seq = $2")
         .bind(room)
         .bind(seq)
@@ -548,7 +563,7 @@ pub async fn message_at(db: &mut PgConnection, room: Uuid, seq: i64) -> sqlx::Re
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn edit_message(
     db: &mut PgConnection,
-    id: Uuid,
+    id: MessageId,
     content: &str,
 ) -> sqlx::Result<Option<Message>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -564,7 +579,7 @@ pub async fn edit_message(
 
 /// Turns a message into a tombstone; `false` if it already was one.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn delete_message(db: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+pub async fn delete_message(db: &mut PgConnection, id: MessageId) -> sqlx::Result<bool> {
     let result = sqlx::query(
         "UPDATE chat.messages SET content = NULL, deleted_at = now()
          WHERE id = $1 AND deleted_at IS NULL",
@@ -577,7 +592,7 @@ pub async fn delete_message(db: &mut PgConnection, id: Uuid) -> sqlx::Result<boo
 
 /// The latest message of each room, for `list-rooms`.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn last_messages(db: &mut PgConnection, rooms: &[Uuid]) -> sqlx::Result<Vec<Message>> {
+pub async fn last_messages(db: &mut PgConnection, rooms: &[RoomId]) -> sqlx::Result<Vec<Message>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {MESSAGE_COLUMNS} FROM chat.messages m
          WHERE (m.room_id, m.seq) IN (
@@ -593,10 +608,10 @@ pub async fn last_messages(db: &mut PgConnection, rooms: &[Uuid]) -> sqlx::Resul
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn advance_reads(
     db: &mut PgConnection,
-    rooms: &[Uuid],
-    users: &[Uuid],
+    rooms: &[RoomId],
+    users: &[UserId],
     seqs: &[i64],
-) -> sqlx::Result<Vec<(Uuid, Uuid, i64, i64)>> {
+) -> sqlx::Result<Vec<(RoomId, UserId, i64, i64)>> {
     // Every part of the statement sees the same snapshot: `old` holds the pointers as they
     // were before `moved` changed them.
     sqlx::query_as(

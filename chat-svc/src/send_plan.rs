@@ -5,15 +5,16 @@
 
 use std::collections::HashMap;
 
-use uuid::Uuid;
-
-use crate::repo::Message;
+use crate::{
+    domain::{RoomId, UserId},
+    repo::Message,
+};
 
 /// The identity of one send, as planning sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct Key<'a> {
-    pub room: Uuid,
-    pub sender: Uuid,
+    pub room: RoomId,
+    pub sender: UserId,
     pub client_msg_id: Option<&'a str>,
 }
 
@@ -54,16 +55,16 @@ pub struct Plan {
     /// One decision per send, in the batch's order.
     pub decisions: Vec<Decision>,
     /// Each room that gets messages, with its newest seq once they are stored.
-    pub last_seqs: Vec<(Uuid, i64)>,
+    pub last_seqs: Vec<(RoomId, i64)>,
 }
 
 /// Plans `sends` given one [`Facts`] per send (the same length and order). A retry is
 /// answered whatever the sender's membership now, as its first attempt was; seqs follow the
 /// batch's order within each room, with no gaps.
 pub fn plan(sends: &[Key<'_>], facts: Vec<Facts>) -> Plan {
-    let mut next_seq: HashMap<Uuid, i64> = HashMap::new();
-    let mut rooms_in_order: Vec<Uuid> = Vec::new();
-    let mut leaders: HashMap<(Uuid, Uuid, &str), usize> = HashMap::new();
+    let mut next_seq: HashMap<RoomId, i64> = HashMap::new();
+    let mut rooms_in_order: Vec<RoomId> = Vec::new();
+    let mut leaders: HashMap<(UserId, RoomId, &str), usize> = HashMap::new();
     let mut facts = facts.into_iter();
     let decisions = sends
         .iter()
@@ -111,10 +112,20 @@ pub fn plan(sends: &[Key<'_>], facts: Vec<Facts>) -> Plan {
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
+    use uuid::Uuid;
 
     use super::*;
+    use crate::domain::{MessageId, MessageType};
 
-    fn key(room: Uuid, sender: Uuid, client_msg_id: Option<&str>) -> Key<'_> {
+    fn a_room() -> RoomId {
+        RoomId(Uuid::new_v4())
+    }
+
+    fn a_user() -> UserId {
+        UserId(Uuid::new_v4())
+    }
+
+    fn key(room: RoomId, sender: UserId, client_msg_id: Option<&str>) -> Key<'_> {
         Key {
             room,
             sender,
@@ -130,14 +141,14 @@ mod tests {
         }
     }
 
-    fn message(room: Uuid, sender: Uuid, seq: i64) -> Message {
+    fn message(room: RoomId, sender: UserId, seq: i64) -> Message {
         Message {
-            id: Uuid::new_v4(),
+            id: MessageId(Uuid::new_v4()),
             room_id: room,
             seq,
             sender_id: sender,
             content: Some("hi".into()),
-            message_type: "TEXT".into(),
+            message_type: MessageType::Text,
             client_msg_id: Some("c1".into()),
             reply_to_id: None,
             created_at: Utc::now(),
@@ -158,7 +169,7 @@ mod tests {
 
     #[test]
     fn seqs_continue_each_room_in_batch_order_without_gaps() {
-        let (a, b, me) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let (a, b, me) = (a_room(), a_room(), a_user());
         let sends = [key(a, me, None), key(b, me, None), key(a, me, None)];
         let plan = plan(&sends, vec![open(7), open(0), open(7)]);
         assert_eq!(seqs(&plan), [Some(8), Some(1), Some(9)]);
@@ -167,7 +178,7 @@ mod tests {
 
     #[test]
     fn a_retry_is_answered_with_the_stored_message_and_spends_no_seq() {
-        let (room, me) = (Uuid::new_v4(), Uuid::new_v4());
+        let (room, me) = (a_room(), a_user());
         let stored = message(room, me, 3);
         let sends = [key(room, me, Some("c1")), key(room, me, None)];
         let facts = vec![
@@ -184,7 +195,7 @@ mod tests {
 
     #[test]
     fn a_client_msg_id_twice_in_one_batch_stores_once() {
-        let (room, me) = (Uuid::new_v4(), Uuid::new_v4());
+        let (room, me) = (a_room(), a_user());
         let sends = [key(room, me, Some("c1")), key(room, me, Some("c1"))];
         let plan = plan(&sends, vec![open(0), open(0)]);
         assert_eq!(seqs(&plan), [Some(1), None]);
@@ -194,7 +205,7 @@ mod tests {
 
     #[test]
     fn the_same_client_msg_id_in_another_room_is_another_message() {
-        let (a, b, me) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let (a, b, me) = (a_room(), a_room(), a_user());
         let sends = [key(a, me, Some("c1")), key(b, me, Some("c1"))];
         let plan = plan(&sends, vec![open(0), open(4)]);
         assert_eq!(seqs(&plan), [Some(1), Some(5)]);
@@ -202,7 +213,7 @@ mod tests {
 
     #[test]
     fn the_same_client_msg_id_of_another_sender_is_another_message() {
-        let (room, me, you) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let (room, me, you) = (a_room(), a_user(), a_user());
         let sends = [key(room, me, Some("c1")), key(room, you, Some("c1"))];
         let plan = plan(&sends, vec![open(0), open(0)]);
         assert_eq!(seqs(&plan), [Some(1), Some(2)]);
@@ -210,7 +221,7 @@ mod tests {
 
     #[test]
     fn non_members_and_missing_rooms_are_refused_and_spend_no_seq() {
-        let (room, gone, me) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let (room, gone, me) = (a_room(), a_room(), a_user());
         let sends = [
             key(room, me, Some("c1")),
             key(gone, me, None),
@@ -242,7 +253,7 @@ mod tests {
 
     #[test]
     fn a_retry_is_answered_even_after_the_sender_left() {
-        let (room, me) = (Uuid::new_v4(), Uuid::new_v4());
+        let (room, me) = (a_room(), a_user());
         let facts = Facts {
             last_seq: Some(5),
             is_member: false,

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::{
     blocks::Blocks,
-    domain::{self, MAX_MEMBERS, Role},
+    domain::{self, MAX_MEMBERS, Role, RoomId, UserId},
     error::Error,
     events::{Announce, Batch, Events},
     grpc::convert,
@@ -32,8 +32,15 @@ pub struct Chat {
 
 /// A page of the caller's rooms.
 pub struct RoomsPage {
-    pub rooms: Vec<(pb::Room, u32)>,
+    pub rooms: Vec<ListedRoom>,
     pub next_cursor: Option<String>,
+}
+
+/// A room of `list-rooms`, with what the caller has not read.
+pub struct ListedRoom {
+    pub id: RoomId,
+    pub room: pb::Room,
+    pub unread_count: u32,
 }
 
 impl Chat {
@@ -53,7 +60,7 @@ impl Chat {
     async fn commit_then_publish(
         &self,
         mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
-        room: Uuid,
+        room: RoomId,
         publish: impl FnOnce(&Batch),
     ) -> Result<(), Error> {
         let batch = Batch::default();
@@ -66,14 +73,14 @@ impl Chat {
 
     /// A room as clients see it, with its members named by friends-svc.
     async fn render(&self, room: &Room, members: &[Member]) -> Result<pb::Room, Error> {
-        let ids: Vec<Uuid> = members.iter().map(|member| member.user_id).collect();
+        let ids: Vec<UserId> = members.iter().map(|member| member.user_id).collect();
         let profiles = users::profiles(&self.friends, &ids).await?;
         Ok(convert::room(room, members, &profiles))
     }
 
     pub async fn create_room(
         &self,
-        me: Uuid,
+        me: UserId,
         name: Option<&str>,
         is_group: bool,
         member_ids: &[String],
@@ -92,16 +99,20 @@ impl Chat {
         if is_public {
             return Err(Error::invalid("isPublic", "a direct room cannot be public"));
         }
-        self.direct_room(me, other).await.map(|(room, _)| room)
+        self.direct_room(me, other).await.map(|(_, room)| room)
     }
 
-    /// The DM room of `me` and `other`, made on first use (`true` then).
-    pub async fn direct_room(&self, me: Uuid, other: Uuid) -> Result<(pb::Room, bool), Error> {
+    /// The DM room of `me` and `other`, made on first use.
+    pub async fn direct_room(
+        &self,
+        me: UserId,
+        other: UserId,
+    ) -> Result<(RoomId, pb::Room), Error> {
         let profiles = users::require_known(&self.friends, &[me, other]).await?;
         self.blocks.require_none(me, &[other]).await?;
         let pair = if me < other { (me, other) } else { (other, me) };
         let mut tx = self.pool.begin().await?;
-        let (room, made) = repo::dm_room(&mut tx, Uuid::new_v4(), pair).await?;
+        let (room, made) = repo::dm_room(&mut tx, RoomId(Uuid::new_v4()), pair).await?;
         if made {
             repo::add_members(&mut tx, room.id, &[me, other], Role::Member).await?;
         }
@@ -115,14 +126,14 @@ impl Chat {
             }
         })
         .await?;
-        Ok((rendered, made))
+        Ok((room.id, rendered))
     }
 
     async fn create_group(
         &self,
-        me: Uuid,
+        me: UserId,
         name: Option<&str>,
-        invited: Vec<Uuid>,
+        invited: Vec<UserId>,
         is_public: bool,
     ) -> Result<pb::Room, Error> {
         let name = domain::room_name(name)?;
@@ -131,7 +142,8 @@ impl Chat {
         let profiles = users::require_known(&self.friends, &everyone).await?;
         self.blocks.require_none(me, &invited).await?;
         let mut tx = self.pool.begin().await?;
-        let room = repo::insert_group(&mut tx, Uuid::new_v4(), name.as_deref(), is_public).await?;
+        let room =
+            repo::insert_group(&mut tx, RoomId(Uuid::new_v4()), name.as_deref(), is_public).await?;
         repo::add_members(&mut tx, room.id, &[me], Role::Owner).await?;
         repo::add_members(&mut tx, room.id, &invited, Role::Member).await?;
         let members = repo::members(&mut tx, room.id).await?;
@@ -146,7 +158,7 @@ impl Chat {
     }
 
     /// A room the caller belongs to, or a public one.
-    pub async fn get_room(&self, me: Uuid, room_id: Uuid) -> Result<pb::Room, Error> {
+    pub async fn get_room(&self, me: UserId, room_id: RoomId) -> Result<pb::Room, Error> {
         let mut db = self.pool.acquire().await?;
         let room = repo::room(&mut db, room_id)
             .await?
@@ -161,8 +173,8 @@ impl Chat {
 
     pub async fn add_members(
         &self,
-        me: Uuid,
-        room_id: Uuid,
+        me: UserId,
+        room_id: RoomId,
         user_ids: &[String],
     ) -> Result<pb::Room, Error> {
         let wanted = domain::invited(me, user_ids)?;
@@ -191,7 +203,12 @@ impl Chat {
         self.render(&room, &members).await
     }
 
-    pub async fn remove_member(&self, me: Uuid, room_id: Uuid, user: Uuid) -> Result<(), Error> {
+    pub async fn remove_member(
+        &self,
+        me: UserId,
+        room_id: RoomId,
+        user: UserId,
+    ) -> Result<(), Error> {
         if user == me {
             return Err(Error::invalid("userId", "to leave a room, use leave-room"));
         }
@@ -217,7 +234,7 @@ impl Chat {
     }
 
     /// Joins a public group room; joining again changes nothing.
-    pub async fn join_room(&self, me: Uuid, room_id: Uuid) -> Result<pb::Room, Error> {
+    pub async fn join_room(&self, me: UserId, room_id: RoomId) -> Result<pb::Room, Error> {
         let joined = users::require_known(&self.friends, &[me])
             .await?
             .remove(&me);
@@ -248,7 +265,7 @@ impl Chat {
     }
 
     /// Leaves a group room; an owner who leaves hands ownership on.
-    pub async fn leave_room(&self, me: Uuid, room_id: Uuid) -> Result<(), Error> {
+    pub async fn leave_room(&self, me: UserId, room_id: RoomId) -> Result<(), Error> {
         let mut tx = self.pool.begin().await?;
         let room = repo::lock_room(&mut tx, room_id)
             .await?
@@ -274,7 +291,7 @@ impl Chat {
     /// carry their two members, so clients can name them.
     pub async fn list_rooms(
         &self,
-        me: Uuid,
+        me: UserId,
         limit: Option<u32>,
         cursor: Option<&str>,
     ) -> Result<RoomsPage, Error> {
@@ -289,17 +306,17 @@ impl Chat {
         let mut db = self.pool.acquire().await?;
         let page = repo::rooms_of(&mut db, me, after, limit).await?;
         // Direct rooms carry their two members, read for the whole page at once.
-        let direct: Vec<Uuid> = page
+        let direct: Vec<RoomId> = page
             .iter()
             .filter(|summary| !summary.room.is_group)
             .map(|summary| summary.room.id)
             .collect();
-        let mut members: HashMap<Uuid, Vec<Member>> = HashMap::new();
+        let mut members: HashMap<RoomId, Vec<Member>> = HashMap::new();
         for (room, member) in repo::members_of(&mut db, &direct).await? {
             members.entry(room).or_default().push(member);
         }
         drop(db);
-        let ids: Vec<Uuid> = members
+        let ids: Vec<UserId> = members
             .values()
             .flatten()
             .map(|member| member.user_id)
@@ -318,11 +335,11 @@ impl Chat {
                     .get(&summary.room.id)
                     .map(Vec::as_slice)
                     .unwrap_or_default();
-                let unread = u32::try_from(summary.unread).unwrap_or(u32::MAX);
-                (
-                    convert::room(&summary.room, room_members, &profiles),
-                    unread,
-                )
+                ListedRoom {
+                    id: summary.room.id,
+                    room: convert::room(&summary.room, room_members, &profiles),
+                    unread_count: u32::try_from(summary.unread).unwrap_or(u32::MAX),
+                }
             })
             .collect();
         Ok(RoomsPage { rooms, next_cursor })
@@ -331,21 +348,21 @@ impl Chat {
     /// One page of the ids of `user`'s rooms, for edges that put a new socket in its rooms.
     pub async fn room_ids(
         &self,
-        user: Uuid,
+        user: UserId,
         page_size: Option<u32>,
         token: Option<&str>,
-    ) -> Result<(Vec<Uuid>, Option<String>), Error> {
+    ) -> Result<(Vec<RoomId>, Option<String>), Error> {
         let size = page_size.unwrap_or(1000);
         if !(1..=10_000).contains(&size) {
             return Err(Error::invalid("page_size", "must be 1–10000"));
         }
         let after = token
-            .map(|token| domain::parse_id("page_token", token))
+            .map(|token| RoomId::parse("page_token", token))
             .transpose()?;
         let mut db = self.pool.acquire().await?;
         let ids = repo::room_ids_of(&mut db, user, after, size).await?;
         let next = (ids.len() == size as usize)
-            .then(|| ids.last().map(Uuid::to_string))
+            .then(|| ids.last().map(RoomId::to_string))
             .flatten();
         Ok((ids, next))
     }
@@ -354,8 +371,8 @@ impl Chat {
 /// The room, which must be a group the caller administers.
 async fn group_for_admin(
     db: &mut sqlx::PgConnection,
-    me: Uuid,
-    room_id: Uuid,
+    me: UserId,
+    room_id: RoomId,
 ) -> Result<Room, Error> {
     let room = repo::lock_room(db, room_id)
         .await?
@@ -377,11 +394,11 @@ async fn group_for_admin(
 }
 
 /// `list-rooms` cursors are `<activity in µs>_<room id>` of the last room of a page.
-fn parse_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), Error> {
+fn parse_cursor(cursor: &str) -> Result<(DateTime<Utc>, RoomId), Error> {
     let invalid = || Error::invalid("cursor", "is not a cursor this server gave");
     let (micros, id) = cursor.split_once('_').ok_or_else(invalid)?;
     let micros: i64 = micros.parse().map_err(|_| invalid())?;
     let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
     let id = Uuid::parse_str(id).map_err(|_| invalid())?;
-    Ok((at, id))
+    Ok((at, RoomId(id)))
 }

@@ -6,16 +6,17 @@ use std::{
     time::Duration,
 };
 
-use uuid::Uuid;
-
-use crate::lock::lock;
+use crate::{
+    domain::{RoomId, UserId},
+    lock::lock,
+};
 
 /// Who is typing where: a `true` without a refresh expires after [`TYPING_EXPIRY`].
 #[derive(Default)]
 pub struct Typing {
     /// The latest `true` of each (room, user), by counter, so that an expiry timer knows
     /// whether a newer `true` or a `false` came since it was set.
-    latest: Mutex<HashMap<(Uuid, Uuid), u64>>,
+    latest: Mutex<HashMap<(RoomId, UserId), u64>>,
     counter: Mutex<u64>,
 }
 
@@ -25,7 +26,7 @@ pub const TYPING_EXPIRY: Duration = Duration::from_secs(6);
 impl Typing {
     /// Records a `true`; returns the mark its expiry timer checks, and whether the user
     /// was typing already (then nothing is announced: the expiry only moves on).
-    pub fn started(&self, room: Uuid, user: Uuid) -> (u64, bool) {
+    pub fn started(&self, room: RoomId, user: UserId) -> (u64, bool) {
         let mark = {
             let mut counter = lock(&self.counter);
             *counter += 1;
@@ -36,7 +37,7 @@ impl Typing {
     }
 
     /// Records a `false`; whether the user was typing.
-    pub fn stopped(&self, room: Uuid, user: Uuid) -> bool {
+    pub fn stopped(&self, room: RoomId, user: UserId) -> bool {
         lock(&self.latest).remove(&(room, user)).is_some()
     }
 
@@ -44,8 +45,8 @@ impl Typing {
     /// `false` came since, and then runs `on_expiry` (to announce the `false`).
     pub fn expire_later(
         self: &Arc<Self>,
-        room: Uuid,
-        user: Uuid,
+        room: RoomId,
+        user: UserId,
         mark: u64,
         on_expiry: impl FnOnce() + Send + 'static,
     ) {
@@ -59,7 +60,7 @@ impl Typing {
     }
 
     /// Ends the `true` marked `mark` if nothing newer came since; whether it did.
-    pub fn expire(&self, room: Uuid, user: Uuid, mark: u64) -> bool {
+    pub fn expire(&self, room: RoomId, user: UserId, mark: u64) -> bool {
         let mut latest = lock(&self.latest);
         if latest.get(&(room, user)) == Some(&mark) {
             latest.remove(&(room, user));
@@ -71,6 +72,8 @@ impl Typing {
 
 #[cfg(test)]
 mod tests {
+    use uuid::Uuid;
+
     use super::*;
 
     #[tokio::test(start_paused = true)]
@@ -78,7 +81,7 @@ mod tests {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let typing = Arc::new(Typing::default());
         let expired = Arc::new(AtomicUsize::new(0));
-        let (room, user) = (Uuid::new_v4(), Uuid::new_v4());
+        let (room, user) = (RoomId(Uuid::new_v4()), UserId(Uuid::new_v4()));
         let start = |typing: &Arc<Typing>| {
             let (mark, _) = typing.started(room, user);
             let expired = expired.clone();
@@ -103,7 +106,7 @@ mod tests {
     #[test]
     fn only_the_latest_typing_mark_expires() {
         let typing = Typing::default();
-        let (room, user) = (Uuid::new_v4(), Uuid::new_v4());
+        let (room, user) = (RoomId(Uuid::new_v4()), UserId(Uuid::new_v4()));
         let (first, was_typing) = typing.started(room, user);
         assert!(!was_typing);
         let (second, was_typing) = typing.started(room, user);

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::{
+    domain::{MessageId, MessageType, RoomId, UserId},
     error::Error,
     events::{Batch, Events},
     repo::{self, Message},
@@ -29,17 +30,17 @@ const QUEUE: usize = 1024;
 
 /// One send, as the writer receives it.
 pub struct SendJob {
-    pub room_id: Uuid,
-    pub sender_id: Uuid,
+    pub room_id: RoomId,
+    pub sender_id: UserId,
     /// How the sender is shown; known before the write so that announcing is not a call.
     pub sender: pb::User,
     /// For a DM by receiver: the receiver, and the socket that sent it (which does not get
     /// its own message back).
-    pub private: Option<(Uuid, Option<String>)>,
+    pub private: Option<(UserId, Option<String>)>,
     pub content: String,
-    pub message_type: &'static str,
+    pub message_type: MessageType,
     pub client_msg_id: Option<String>,
-    pub reply_to_id: Option<Uuid>,
+    pub reply_to_id: Option<MessageId>,
     /// Answered with the message this send stored, or the one stored before under its
     /// clientMsgId (a retry, answered with the stored message and announced to nobody).
     pub done: oneshot::Sender<Result<Message, Error>>,
@@ -57,12 +58,12 @@ impl SendJob {
     /// The message this send stores as `seq`, at the transaction's time.
     fn message(&self, seq: i64, at: chrono::DateTime<chrono::Utc>) -> Message {
         Message {
-            id: Uuid::new_v4(),
+            id: MessageId(Uuid::new_v4()),
             room_id: self.room_id,
             seq,
             sender_id: self.sender_id,
             content: Some(self.content.clone()),
-            message_type: self.message_type.to_owned(),
+            message_type: self.message_type,
             client_msg_id: self.client_msg_id.clone(),
             reply_to_id: self.reply_to_id,
             created_at: at,
@@ -113,7 +114,7 @@ impl Writer {
         let stopped = || Error::Unavailable("the message writer stopped");
         let (done, outcome) = oneshot::channel();
         job.done = done;
-        let shard = usize::try_from(job.room_id.as_u128() % self.shards.len() as u128)
+        let shard = usize::try_from(job.room_id.0.as_u128() % self.shards.len() as u128)
             .ok()
             .and_then(|index| self.shards.get(index))
             .ok_or_else(stopped)?;

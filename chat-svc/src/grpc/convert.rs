@@ -5,16 +5,15 @@ use std::collections::HashMap;
 
 use parley_common::time::to_timestamp;
 use parley_proto::{chat::v1 as pb, friends::v1 as friends};
-use uuid::Uuid;
 
 use crate::{
-    domain::Role,
+    domain::{MessageType, Role, UserId},
     messages::ReadState,
     repo::{Member, Message, Room},
 };
 
 /// A room as clients see it, its members named by `profiles`.
-pub fn room(room: &Room, members: &[Member], profiles: &HashMap<Uuid, pb::User>) -> pb::Room {
+pub fn room(room: &Room, members: &[Member], profiles: &HashMap<UserId, pb::User>) -> pb::Room {
     pb::Room {
         id: room.id.to_string(),
         name: room.name.clone(),
@@ -44,22 +43,15 @@ pub fn role(role: Role) -> pb::Role {
 /// its receiver.
 pub fn message(
     message: &Message,
-    profiles: &HashMap<Uuid, pb::User>,
-    receiver: Option<Uuid>,
+    profiles: &HashMap<UserId, pb::User>,
+    receiver: Option<UserId>,
 ) -> pb::Message {
-    let message_type = match message.message_type.as_str() {
-        "IMAGE" => pb::MessageType::Image,
-        "FILE" => pb::MessageType::File,
-        "SYSTEM" => pb::MessageType::System,
-        "CALL" => pb::MessageType::Call,
-        _ => pb::MessageType::Text,
-    };
     pb::Message {
         id: message.id.to_string(),
         room_id: message.room_id.to_string(),
         seq: u64::try_from(message.seq).unwrap_or_default(),
         content: message.content.clone().unwrap_or_default(),
-        message_type: message_type.into(),
+        message_type: message_type(message.message_type).into(),
         sender: Some(user_or_unknown(profiles, message.sender_id)),
         created_at: Some(to_timestamp(message.created_at)),
         edited_at: message.edited_at.map(to_timestamp),
@@ -67,6 +59,27 @@ pub fn message(
         client_msg_id: message.client_msg_id.clone(),
         receiver_id: receiver.map(|id| id.to_string()),
         deleted: message.deleted_at.is_some(),
+    }
+}
+
+pub fn message_type(message_type: MessageType) -> pb::MessageType {
+    match message_type {
+        MessageType::Text => pb::MessageType::Text,
+        MessageType::Image => pb::MessageType::Image,
+        MessageType::File => pb::MessageType::File,
+        MessageType::Call => pb::MessageType::Call,
+        MessageType::System => pb::MessageType::System,
+    }
+}
+
+/// The type a client asked for; an unknown or unspecified one is text.
+pub fn message_type_of(raw: i32) -> MessageType {
+    match pb::MessageType::try_from(raw).unwrap_or(pb::MessageType::Text) {
+        pb::MessageType::Text | pb::MessageType::Unspecified => MessageType::Text,
+        pb::MessageType::Image => MessageType::Image,
+        pb::MessageType::File => MessageType::File,
+        pb::MessageType::Call => MessageType::Call,
+        pb::MessageType::System => MessageType::System,
     }
 }
 
@@ -88,7 +101,7 @@ pub fn user(user: friends::User) -> pb::User {
 }
 
 /// A user's profile, or a placeholder naming only the id.
-pub fn user_or_unknown(profiles: &HashMap<Uuid, pb::User>, id: Uuid) -> pb::User {
+pub fn user_or_unknown(profiles: &HashMap<UserId, pb::User>, id: UserId) -> pb::User {
     profiles.get(&id).cloned().unwrap_or_else(|| pb::User {
         id: id.to_string(),
         username: String::new(),
