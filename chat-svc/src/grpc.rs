@@ -1,17 +1,16 @@
 //! The gRPC face of `chat-svc`: converts requests, delegates to [`Chat`], converts answers.
-//!
-//! Operations not built yet keep the generated default, which answers `UNIMPLEMENTED`.
+
+pub mod convert;
+
+use std::sync::Arc;
 
 use parley_common::events::EventStream;
 use parley_proto::chat::v1::{self as pb, chat_service_server::ChatService};
 use tonic::{Request, Response, Status};
 
-use std::sync::Arc;
-
-pub mod convert;
-
 use crate::{
     domain::{MessageId, RoomId, UserId},
+    error::Error,
     messages::{Messages, Outgoing, Target},
     service::Chat,
 };
@@ -182,9 +181,10 @@ impl ChatService for ChatGrpc {
                 Target::Receiver(UserId::parse("receiverId", id)?)
             }
             None => {
-                return Err(Status::invalid_argument(
-                    "chatRoomId or receiverId is required",
-                ));
+                return Err(Error::InvalidArgument(
+                    "chatRoomId or receiverId is required".to_owned(),
+                )
+                .into());
             }
         };
         let message_type = convert::message_type_of(request.message_type);
