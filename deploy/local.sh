@@ -24,11 +24,12 @@
 # PARLEY_CHAT_METRICS_ADDR (127.0.0.1:9103) -- all of them the address of instance 0;
 # PARLEY_{FRIENDS,PRESENCE,CHAT}_URL (every instance, as above), PARLEY_JWT_SECRET (a
 # development secret when unset), RUST_LOG (info), REPLICAS (1), BIN_DIR (run the binaries
-# found there and build nothing; default: build into target/release).
+# found there and build nothing; default: build into target/release), PARLEY_RUN_DIR (the
+# folder of logs and pid files; deploy/.run).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-run_dir="$root/deploy/.run"
+run_dir=${PARLEY_RUN_DIR:-$root/deploy/.run}
 log_dir="$run_dir/logs"
 pid_dir="$run_dir/pids"
 bin_dir=${BIN_DIR:-$root/target/release}
@@ -117,14 +118,33 @@ recorded() {
   return 0
 }
 
-# The pid recorded for an instance, if that process still runs the binary of its component.
+# Field 22 of /proc/PID/stat, the start time of the process (it stays the same across exec),
+# when that process runs (and is not a zombie).
+start_time() {
+  local stat fields
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  read -ra fields <<<"${stat##*) }"
+  [[ ${fields[0]} != Z && ${fields[0]} != X ]] || return 1
+  echo "${fields[19]}"
+}
+
+# The pid recorded for an instance, if that process still runs. A pid file holds "PID START":
+# the process is the one `up` started when its start time is still START, whatever program
+# it runs yet (a process under load may still be in `setsid`, before the exec of the binary:
+# judging by the program's name read that as "stopped"). A pid file of an older local.sh,
+# with the pid alone, is judged by the program's name.
 live_pid() {
-  local name=$1 pid argv0
+  local name=$1 pid started argv0
   [[ -f "$pid_dir/$name" ]] || return 1
-  pid=$(cat "$pid_dir/$name")
-  [[ -r "/proc/$pid/cmdline" ]] || return 1
-  argv0=$(tr '\0' '\n' <"/proc/$pid/cmdline" | head -n 1)
-  [[ "$argv0" == */"$(component_of "$name")" ]] || return 1
+  read -r pid started <"$pid_dir/$name" || [[ -n $pid ]] || return 1
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  if [[ -n $started ]]; then
+    [[ "$(start_time "$pid")" == "$started" ]] || return 1
+  else
+    [[ -r "/proc/$pid/cmdline" ]] || return 1
+    argv0=$(tr '\0' '\n' <"/proc/$pid/cmdline" | head -n 1)
+    [[ "$argv0" == */"$(component_of "$name")" ]] || return 1
+  fi
   echo "$pid"
 }
 
@@ -232,13 +252,20 @@ up() {
   fi
   mkdir -p "$log_dir" "$pid_dir"
   ensure_database
-  local settings=()
+  local settings=() started
   while read -r name; do
     mapfile -t settings < <(instance_env "$name")
-    # setsid: the processes outlive this shell with `up -d` and ignore its Ctrl-C.
-    env "${settings[@]}" setsid "$bin_dir/$(component_of "$name")" \
-      >"$log_dir/$name.log" 2>&1 </dev/null &
-    echo $! >"$pid_dir/$name"
+    # setsid: the processes outlive this shell with `up -d` and ignore its Ctrl-C. Without job
+    # control the subshell is no process group leader, so setsid execs without forking and $!
+    # stays the pid of the binary once its exec is done; until then the pid file's start time
+    # (see live_pid) identifies it.
+    (
+      export "${settings[@]}"
+      exec setsid "$bin_dir/$(component_of "$name")"
+    ) >"$log_dir/$name.log" 2>&1 </dev/null &
+    pid=$!
+    started=$(start_time "$pid") || started=gone
+    echo "$pid $started" >"$pid_dir/$name"
   done < <(wanted)
   wait_healthy
 
@@ -291,5 +318,5 @@ case "${1:-}" in
   down) stop_all ;;
   status) status ;;
   token) shift; token "$@" ;;
-  *) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
