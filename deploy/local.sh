@@ -17,22 +17,35 @@
 # PARLEY_CHAT_URL=http://127.0.0.1:50053,http://127.0.0.1:50063. Instance 0 of chat-svc logs
 # to deploy/.run/logs/chat-svc.log, instance k > 0 to chat-svc.k.log (pid files likewise).
 #
-# Settings (environment): DATABASE_URL (default postgres://postgres@127.0.0.1:5432/parley),
-# PARLEY_EDGE_ADDR (127.0.0.1:3000), PARLEY_FRIENDS_ADDR (127.0.0.1:50051),
+# PostgreSQL: DATABASE_URL when set (it must answer); else the machine's at 127.0.0.1:5432 when
+# it lets user postgres in without a password; else a private cluster of its own in
+# deploy/.run/postgres (initdb'd from the installed server, trust auth, 127.0.0.1:55432 or the
+# next free port), which `down` stops. The `parley` database is created when missing. Missing
+# packages (curl, PostgreSQL) are installed when run as root; otherwise it prints the
+# apt-get line. See scripts/lib/postgres.sh.
+#
+# Settings (environment): DATABASE_URL (see above), PARLEY_PRIVATE_POSTGRES=1 (skip the
+# machine's PostgreSQL), PARLEY_EDGE_ADDR (127.0.0.1:3000), PARLEY_FRIENDS_ADDR (127.0.0.1:50051),
 # PARLEY_PRESENCE_ADDR (127.0.0.1:50052), PARLEY_CHAT_ADDR (127.0.0.1:50053),
 # PARLEY_FRIENDS_METRICS_ADDR (127.0.0.1:9101), PARLEY_PRESENCE_METRICS_ADDR (127.0.0.1:9102),
 # PARLEY_CHAT_METRICS_ADDR (127.0.0.1:9103) -- all of them the address of instance 0;
 # PARLEY_{FRIENDS,PRESENCE,CHAT}_URL (every instance, as above), PARLEY_JWT_SECRET (a
 # development secret when unset), RUST_LOG (info), REPLICAS (1), BIN_DIR (run the binaries
 # found there and build nothing; default: build into target/release), PARLEY_RUN_DIR (the
-# folder of logs and pid files; deploy/.run).
+# folder of logs, pid files and the private cluster; deploy/.run).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=../scripts/lib/postgres.sh
+. "$root/scripts/lib/postgres.sh"
 run_dir=${PARLEY_RUN_DIR:-$root/deploy/.run}
 log_dir="$run_dir/logs"
 pid_dir="$run_dir/pids"
-bin_dir=${BIN_DIR:-$root/target/release}
+# The private cluster's folder, once `up` started (or reused) one; `down` stops it.
+pg_home_file="$run_dir/postgres-home"
+target_dir=${CARGO_TARGET_DIR:-target}
+[[ $target_dir == /* ]] || target_dir=$root/$target_dir
+bin_dir=${BIN_DIR:-$target_dir/release}
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -67,7 +80,8 @@ urls_of() {
   (IFS=,; echo "${urls[*]}")
 }
 
-export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/parley}
+# Resolved by `up` (use_postgres) when not given.
+given_database_url=${DATABASE_URL:-}
 export PARLEY_EDGE_ADDR=${PARLEY_EDGE_ADDR:-127.0.0.1:3000}
 export PARLEY_FRIENDS_ADDR=${PARLEY_FRIENDS_ADDR:-127.0.0.1:50051}
 export PARLEY_PRESENCE_ADDR=${PARLEY_PRESENCE_ADDR:-127.0.0.1:50052}
@@ -161,10 +175,47 @@ instance_env() {
   fi
 }
 
+# What `up` needs from the machine: curl, and psql or a PostgreSQL server for use_postgres.
+install_missing() {
+  local missing=()
+  command -v curl >/dev/null || missing+=(curl)
+  mapfile -t -O "${#missing[@]}" missing < <(parley_pg_packages "$given_database_url")
+  parley_install "${missing[@]+"${missing[@]}"}"
+}
+
+# Exports DATABASE_URL: the given one, which must answer; else the machine's; else the private
+# cluster's (started if need be).
+use_postgres() {
+  local home
+  if [[ -n $given_database_url ]]; then
+    export DATABASE_URL=$given_database_url
+    if ! parley_pg_listening "$DATABASE_URL"; then
+      say "no PostgreSQL answers at DATABASE_URL=$DATABASE_URL"
+      exit 1
+    fi
+  elif parley_pg_system_answers; then
+    DATABASE_URL=$(parley_pg_with_db "$parley_pg_system_url" parley)
+    export DATABASE_URL
+  else
+    home=$(parley_pg_home "$run_dir/postgres")
+    echo "$home" >"$pg_home_file"
+    parley_pg_start "$home"
+    DATABASE_URL=$(parley_pg_with_db "$parley_pg_url" parley)
+    export DATABASE_URL
+  fi
+  say "PostgreSQL: $DATABASE_URL"
+}
+
+# Stops the private cluster `up` started, if any.
+stop_postgres() {
+  [[ -f $pg_home_file ]] || return 0
+  parley_pg_stop "$(cat "$pg_home_file")"
+  rm -f "$pg_home_file"
+}
+
 ensure_database() {
   # Create the default database when psql can; a given DATABASE_URL must already exist.
   [[ "$DATABASE_URL" == */parley ]] || return 0
-  command -v psql >/dev/null || return 0
   local admin=${DATABASE_URL%/parley}/postgres
   if ! psql "$admin" -tAc "SELECT 1 FROM pg_database WHERE datname = 'parley'" 2>/dev/null | grep -q 1; then
     psql "$admin" -qc "CREATE DATABASE parley" >/dev/null && say "created database parley"
@@ -179,6 +230,7 @@ check_running() {
       say "$name stopped; the end of its log ($log_dir/$name.log):"
       tail -n 20 "$log_dir/$name.log" >&2 || true
       stop_all
+      stop_postgres
       exit 1
     fi
   done < <(wanted)
@@ -204,6 +256,7 @@ wait_healthy() {
     curl -sS "http://$(addr_of "$PARLEY_EDGE_ADDR" "$k")/readyz" >&2 || true
   done
   stop_all
+  stop_postgres
   exit 1
 }
 
@@ -234,7 +287,8 @@ stop_all() {
       stopped=1
     done
   done
-  [[ $stopped == 1 ]] || say "nothing was running"
+  [[ $stopped == 1 ]] || [[ -f $pg_home_file ]] || say "nothing was running"
+  return 0
 }
 
 up() {
@@ -246,11 +300,16 @@ up() {
       exit 1
     fi
   done < <(recorded)
+  install_missing
   if [[ -z "${BIN_DIR:-}" ]]; then
     say "building (release)..."
     (cd "$root" && cargo build --release --locked --bins)
   fi
+  for name in "${components[@]}"; do
+    [[ -x "$bin_dir/$name" ]] || { say "no $bin_dir/$name (BIN_DIR=$bin_dir)"; exit 1; }
+  done
   mkdir -p "$log_dir" "$pid_dir"
+  use_postgres
   ensure_database
   local settings=() started
   while read -r name; do
@@ -287,7 +346,7 @@ up() {
     return 0
   fi
   say "  Ctrl-C stops everything."
-  trap 'say ""; stop_all; exit 0' INT TERM
+  trap 'say ""; stop_all; stop_postgres; exit 0' INT TERM
   while true; do
     check_running
     sleep 1
@@ -302,6 +361,13 @@ status() {
   for name in "${names[@]}"; do
     if pid=$(live_pid "$name"); then say "$name: running ($pid)"; else say "$name: stopped"; fi
   done
+  if [[ -f $pg_home_file ]]; then
+    if parley_pg_running "$(cat "$pg_home_file")"; then
+      say "private PostgreSQL: running ($(cat "$pg_home_file")/data)"
+    else
+      say "private PostgreSQL: stopped"
+    fi
+  fi
 }
 
 token() {
@@ -315,8 +381,8 @@ token() {
 
 case "${1:-}" in
   up) shift; up "$@" ;;
-  down) stop_all ;;
+  down) stop_all; stop_postgres ;;
   status) status ;;
   token) shift; token "$@" ;;
-  *) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,35p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
