@@ -15,11 +15,16 @@
 # BENCH_GENERATOR (lean: bench/loadgen; official: bench/official-client, real
 # socket.io-client sockets; for dm and group), BENCH_BIN (Parley's binaries from elsewhere,
 # e.g. an older build to compare with; nothing is built then).
-# Needs PostgreSQL at 127.0.0.1:5432 (user postgres), Node.js 20 and npm, cargo.
+# PostgreSQL as for the tests (scripts/lib/postgres.sh): PARLEY_TEST_ADMIN_DATABASE_URL or
+# DATABASE_URL when set, else the machine's at 127.0.0.1:5432, else the private cluster of
+# scripts/.run/postgres for the run. Needs Node.js 20 and npm, cargo; as root it installs the
+# missing Debian packages, otherwise it prints the apt-get line.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+# shellcheck source=../scripts/lib/postgres.sh
+. scripts/lib/postgres.sh
 scenario=${1:?usage: bench/run.sh SCENARIO [--smoke]}
 if [[ $scenario == chart ]]; then
   python3 -c "import matplotlib" 2>/dev/null ||
@@ -33,8 +38,18 @@ database=${BENCH_DATABASE:-parley_bench}
 results=${BENCH_RESULTS:-$root/bench/results/results.jsonl}
 [[ $smoke == 1 ]] && results=${BENCH_RESULTS:-$root/bench/results/logs/smoke.jsonl}
 servers=${BENCH_SERVERS:-parley baseline}
-admin_url=postgres://postgres@127.0.0.1:5432/postgres
-export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$database
+missing=()
+command -v curl >/dev/null || missing+=(curl)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+mapfile -t -O "${#missing[@]}" missing < \
+  <(parley_pg_packages "${PARLEY_TEST_ADMIN_DATABASE_URL:-${DATABASE_URL:-}}")
+parley_install "${missing[@]+"${missing[@]}"}"
+trap parley_pg_release EXIT
+parley_test_postgres "$root"
+admin_url=$PARLEY_TEST_ADMIN_DATABASE_URL
+DATABASE_URL=$(parley_pg_with_db "$admin_url" "$database")
+export DATABASE_URL
 export PARLEY_JWT_SECRET=parley-bench-secret
 # Ports of their own, so a running `deploy/local.sh up` is left alone.
 edge_addr=127.0.0.1:3400
@@ -76,7 +91,7 @@ stop_servers() {
   done
   pids=()
 }
-trap stop_servers EXIT
+trap 'stop_servers; parley_pg_release' EXIT
 
 fresh_database() {
   psql "$admin_url" -qc "DROP DATABASE IF EXISTS $database" -c "CREATE DATABASE $database" 2>/dev/null
