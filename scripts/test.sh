@@ -1,35 +1,130 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, and integration tests that start the services and the edge
-# in-process against a real PostgreSQL (127.0.0.1:5432, user postgres; override with
-# PARLEY_TEST_ADMIN_DATABASE_URL) and drive the edge with real Socket.IO clients, among them
-# the official socket.io-client from npm.
+# in-process against a real PostgreSQL and drive the edge with real Socket.IO clients, among
+# them the official socket.io-client from npm; then the checks beyond cargo: the compose file
+# validates, a benchmark smoke run, and deploy/local.sh started and stopped repeatedly on a
+# busy machine (scripts/local-cycles.sh).
+#
+#   scripts/test.sh              all of it
+#   scripts/test.sh ARGS...      `cargo test --workspace ARGS...` only; with -p PACKAGE, that
+#                                package's tests without --workspace (which would override -p)
+#   scripts/test.sh --setup-only the setup below, and nothing else (.ci/run, before clippy)
+#
+# It sets up what it needs first: missing Debian packages (OpenSSL headers and pkg-config,
+# Node.js and npm, curl, python3, docker-compose, PostgreSQL) are installed when run as root,
+# otherwise it prints the apt-get line; rotel (PyPI) goes into python3 or, where that Python
+# is the system's, into a venv in scripts/.run/venv; the pinned socket.io-client by npm ci.
+# PostgreSQL: PARLEY_TEST_ADMIN_DATABASE_URL or DATABASE_URL when set; else the machine's at
+# 127.0.0.1:5432 when user postgres gets in without a password; else a private cluster in
+# scripts/.run/postgres, started for the run and stopped at its end (scripts/lib/postgres.sh).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+# shellcheck source=lib/postgres.sh
+. scripts/lib/postgres.sh
+target_dir=${CARGO_TARGET_DIR:-target}
+[[ $target_dir == /* ]] || target_dir=$root/$target_dir
+venv=$root/scripts/.run/venv
+all=1 setup_only=0
+if [[ ${1:-} == --setup-only ]]; then
+  setup_only=1
+  shift
+fi
+(($#)) && all=0
+
+# Python with rotel: the machine's python3 when it has it or pip may install into it, else the
+# venv (the system Python of Debian refuses pip installs).
+python_is_system() {
+  python3 -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'
+}
+
+# 1. What is missing, installed in one go.
+missing=()
+command -v curl >/dev/null || missing+=(curl)
+if ! command -v pkg-config >/dev/null; then
+  missing+=(pkg-config libssl-dev)
+elif ! pkg-config --exists openssl; then
+  missing+=(libssl-dev)
+fi
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+if ! command -v python3 >/dev/null; then
+  missing+=(python3 python3-venv)
+elif ! python3 -c 'import rotel' 2>/dev/null && [[ ! -x $venv/bin/python3 ]]; then
+  if python_is_system; then
+    python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+  else
+    python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+  fi
+fi
+((all)) && ! command -v docker-compose >/dev/null && missing+=(docker-compose)
+mapfile -t -O "${#missing[@]}" missing < \
+  <(parley_pg_packages "${PARLEY_TEST_ADMIN_DATABASE_URL:-${DATABASE_URL:-}}")
+parley_install "${missing[@]+"${missing[@]}"}"
+
+# 2. rotel, a real OTLP collector, receives the spans of the cross-process trace test, which
+# finds it through `python3` on PATH.
+if ! python3 -c 'import rotel' 2>/dev/null; then
+  if [[ -x $venv/bin/python3 ]] || python_is_system; then
+    [[ -x $venv/bin/python3 ]] || python3 -m venv "$venv"
+    export PATH=$venv/bin:$PATH
+    python3 -c 'import rotel' 2>/dev/null ||
+      python3 -m pip install --quiet --disable-pip-version-check rotel
+  else
+    python3 -m pip install --quiet --disable-pip-version-check rotel
+  fi
+fi
 
 # The official JS client the conformance test drives; npm ci installs exactly the locked one.
 if [[ ! -d edge/tests/js/node_modules/socket.io-client ]] ||
    [[ edge/tests/js/package-lock.json -nt edge/tests/js/node_modules/.package-lock.json ]]; then
   npm ci --prefix edge/tests/js --no-audit --no-fund --loglevel=error
 fi
+((setup_only)) && exit 0
 
-# rotel, a real OTLP collector, receives the spans of the cross-process trace test.
-if ! python3 -c "import rotel" 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check rotel
-fi
+# 3. PostgreSQL, exported as PARLEY_TEST_ADMIN_DATABASE_URL for the tests.
+log=$(mktemp)
+trap 'rm -f "$log"; parley_pg_release' EXIT
+parley_test_postgres "$root"
+parley_say "tests use PostgreSQL: $parley_pg_source"
 
-# The cross-process trace test runs the four binaries: build them all first (cargo test
+# 4. The cross-process trace test runs the four binaries: build them all first (cargo test
 # builds a package's binaries only when that package has integration tests).
 cargo build --workspace --bins --locked
 
-# cargo prints one result line per test binary, the last often an empty doc-test run: add a
-# total so the end of the log says what ran.
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+scope=(--workspace)
+for arg in "$@"; do
+  case $arg in -p | -p* | --package | --package=*) scope=() ;; esac
+  [[ $arg == -- ]] && break
+done
 set +e
-cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+cargo test "${scope[@]+"${scope[@]}"}" --locked "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+
+# 5. The checks beyond cargo, each counted as one test in the total.
+check() {
+  local name=$1
+  shift
+  printf '\n== check %s: %s\n' "$name" "$*"
+  if "$@"; then echo "check $name ... ok"; else echo "check $name ... FAILED"; fi
+}
+if ((all)); then
+  # The compose file must stay valid; validating it needs no Docker engine.
+  check docker-compose-config env PARLEY_JWT_SECRET=ci \
+    docker-compose -f deploy/docker-compose.yml config -q
+  # The load generator drives Parley and the Node.js baseline with a few users for a few
+  # seconds: the instrument works (never a speed).
+  check bench-smoke env BENCH_BIN="$target_dir/debug" bench/run.sh dm --smoke
+  # deploy/local.sh starts and stops reliably on a busy machine.
+  check local-cycles env BIN_DIR="$target_dir/debug" scripts/local-cycles.sh
+fi 2>&1 | tee -a "$log"
+
+# cargo prints one result line per test binary, the last often an empty doc-test run: add a
+# total so the end of the log says what ran.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     /^check .* \.\.\. ok$/ { p++ } /^check .* \.\.\. FAILED$/ { f++ }
      END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
+if grep -q '^check .* \.\.\. FAILED$' "$log"; then status=1; fi
 exit "$status"
