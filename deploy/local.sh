@@ -19,7 +19,7 @@
 #
 # PostgreSQL: DATABASE_URL when set (it must answer); else the machine's at 127.0.0.1:5432 when
 # it lets user postgres in without a password; else a private cluster of its own in
-# deploy/.run/postgres (initdb'd from the installed server, trust auth, 127.0.0.1:55432 or the
+# deploy/.run/postgres (initdb'd from the installed server, trust auth, 127.0.0.1:25432 or the
 # next free port), which `down` stops. The `parley` database is created when missing. Missing
 # packages (curl, PostgreSQL) are installed when run as root; otherwise it prints the
 # apt-get line. See scripts/lib/postgres.sh.

@@ -8,9 +8,11 @@
 #   2. the machine's server at 127.0.0.1:5432, when it lets user postgres in without a password
 #      (skipped with PARLEY_PRIVATE_POSTGRES=1);
 #   3. a private cluster: initdb'd from the installed server binaries into a git-ignored
-#      folder of the checkout, trust auth, listening on 127.0.0.1 only, on port 55432 or the
+#      folder of the checkout, trust auth, listening on 127.0.0.1 only, on port 25432 or the
 #      next free one (PARLEY_PG_PORT sets the first port tried), no Unix socket. As root it
-#      belongs to and runs as the `postgres` user (initdb refuses root).
+#      belongs to and runs as the `postgres` user (initdb refuses root). The port is below
+#      Linux's ephemeral range (32768-60999): there, the local port of some client connection
+#      (after thousands of test connections to one server, many) can hold it.
 # When step 3 needs server binaries that are missing, parley_pg_packages names the Debian
 # package to install first.
 
@@ -143,26 +145,46 @@ EOF
   if parley_pg_running "$home"; then
     port=$(sed -n 4p "$home/data/postmaster.pid")
   else
-    port=${PARLEY_PG_PORT:-55432}
-    while parley_port_open "$port"; do
-      port=$((port + 1))
-      if ((port > ${PARLEY_PG_PORT:-55432} + 100)); then
-        parley_say "no free port for the private PostgreSQL from ${PARLEY_PG_PORT:-55432} on"
-        exit 1
-      fi
+    port=$(parley_pg_free_port "${PARLEY_PG_PORT:-25432}")
+    until parley_pg_start_on "$bindir" "$home" "$port"; do
+      # Taken between the look and the bind: the next one.
+      port=$(parley_pg_free_port $((port + 1)))
     done
-    # The server must not inherit the lock that tells which runs use it (parley_test_postgres).
-    if [[ -n ${parley_pg_lock_fd:-} ]]; then
-      parley_pg_owner "$bindir/pg_ctl" -D "$home/data" -l "$home/postgres.log" -w -t 60 \
-        -o "-p $port" start >/dev/null {parley_pg_lock_fd}>&- || parley_pg_failed "$home"
-    else
-      parley_pg_owner "$bindir/pg_ctl" -D "$home/data" -l "$home/postgres.log" -w -t 60 \
-        -o "-p $port" start >/dev/null || parley_pg_failed "$home"
-    fi
     parley_say "started the private PostgreSQL on 127.0.0.1:$port ($home/data)"
   fi
   parley_pg_url=postgres://postgres@127.0.0.1:$port/postgres
   parley_pg_answers "$parley_pg_url" || parley_pg_failed "$home"
+}
+
+# The first port from $1 on that nothing listens on (within 100).
+parley_pg_free_port() {
+  local port=$1
+  while parley_port_open "$port"; do
+    port=$((port + 1))
+    if ((port > $1 + 100)); then
+      parley_say "no free port for the private PostgreSQL from $1 on"
+      exit 1
+    fi
+  done
+  echo "$port"
+}
+
+# Starts the server of folder $2 on port $3; fails (1) when the port turned out taken, exits
+# on any other failure.
+parley_pg_start_on() {
+  local bindir=$1 home=$2 port=$3 size=0 status=0
+  [[ -f $home/postgres.log ]] && size=$(stat -c %s "$home/postgres.log")
+  # The server must not inherit the lock that tells which runs use it (parley_test_postgres).
+  if [[ -n ${parley_pg_lock_fd:-} ]]; then
+    parley_pg_owner "$bindir/pg_ctl" -D "$home/data" -l "$home/postgres.log" -w -t 60 \
+      -o "-p $port" start >/dev/null 2>&1 {parley_pg_lock_fd}>&- || status=$?
+  else
+    parley_pg_owner "$bindir/pg_ctl" -D "$home/data" -l "$home/postgres.log" -w -t 60 \
+      -o "-p $port" start >/dev/null 2>&1 || status=$?
+  fi
+  ((status == 0)) && return 0
+  tail -c +$((size + 1)) "$home/postgres.log" | grep -q 'Address already in use' && return 1
+  parley_pg_failed "$home"
 }
 
 parley_pg_failed() {
