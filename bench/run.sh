@@ -51,7 +51,9 @@ admin_url=$PARLEY_TEST_ADMIN_DATABASE_URL
 DATABASE_URL=$(parley_pg_with_db "$admin_url" "$database")
 export DATABASE_URL
 export PARLEY_JWT_SECRET=parley-bench-secret
-# Ports of their own, so a running `deploy/local.sh up` is left alone.
+# Ports of their own, so a running `deploy/local.sh up` (with replicas too) is left alone, all
+# below Linux's ephemeral range (32768-60999), where a client connection's local port can hold
+# one (seen right after the tests' thousands of connections to Postgres).
 edge_addr=127.0.0.1:3400
 baseline_addr=127.0.0.1:3401
 logs=$root/bench/results/logs
@@ -118,8 +120,8 @@ start_parley() {
   # Every simulated user connects from 127.0.0.1: no per-IP handshake limit.
   export PARLEY_HANDSHAKES_PER_IP_PER_MINUTE=0
   export RUST_LOG=warn
-  export PARLEY_FRIENDS_ADDR=127.0.0.1:50061 PARLEY_PRESENCE_ADDR=127.0.0.1:50062
-  export PARLEY_CHAT_ADDR=127.0.0.1:50063 PARLEY_EDGE_ADDR=$edge_addr
+  export PARLEY_FRIENDS_ADDR=127.0.0.1:3411 PARLEY_PRESENCE_ADDR=127.0.0.1:3412
+  export PARLEY_CHAT_ADDR=127.0.0.1:3413 PARLEY_EDGE_ADDR=$edge_addr
   export PARLEY_FRIENDS_URL=http://$PARLEY_FRIENDS_ADDR PARLEY_PRESENCE_URL=http://$PARLEY_PRESENCE_ADDR
   export PARLEY_CHAT_URL=http://$PARLEY_CHAT_ADDR
   export PARLEY_FRIENDS_METRICS_ADDR=127.0.0.1:9161 PARLEY_PRESENCE_METRICS_ADDR=127.0.0.1:9162
