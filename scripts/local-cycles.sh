@@ -13,8 +13,9 @@
 # left alone.
 #
 # Settings (environment): BIN_DIR (the four binaries; default target/debug, not built here),
-# CYCLES (5), BUSY (busy loops, default: one per core), CYCLES_PORT_OFFSET (700: edge on
-# 3700, services on 50751-50753, metrics on 9801-9803).
+# CYCLES (5), BUSY (busy loops, default: one per core), CYCLES_PORT (3700: the edge on it,
+# friends-svc, presence-svc, chat-svc on the next three, their metrics on +11 to +13; all
+# below Linux's ephemeral range, where a client connection's local port can hold one).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -25,7 +26,7 @@ target_dir=${CARGO_TARGET_DIR:-target}
 bin_dir=${BIN_DIR:-$target_dir/debug}
 cycles=${CYCLES:-5}
 busy_loops=${BUSY:-$(nproc)}
-offset=${CYCLES_PORT_OFFSET:-700}
+base=${CYCLES_PORT:-3700}
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -33,13 +34,13 @@ for name in friends-svc presence-svc chat-svc edge; do
   [[ -x $bin_dir/$name ]] || { say "no $bin_dir/$name: build first (cargo build --bins)"; exit 1; }
 done
 
-export PARLEY_EDGE_ADDR=127.0.0.1:$((3000 + offset))
-export PARLEY_FRIENDS_ADDR=127.0.0.1:$((50051 + offset))
-export PARLEY_PRESENCE_ADDR=127.0.0.1:$((50052 + offset))
-export PARLEY_CHAT_ADDR=127.0.0.1:$((50053 + offset))
-export PARLEY_FRIENDS_METRICS_ADDR=127.0.0.1:$((9101 + offset))
-export PARLEY_PRESENCE_METRICS_ADDR=127.0.0.1:$((9102 + offset))
-export PARLEY_CHAT_METRICS_ADDR=127.0.0.1:$((9103 + offset))
+export PARLEY_EDGE_ADDR=127.0.0.1:$base
+export PARLEY_FRIENDS_ADDR=127.0.0.1:$((base + 1))
+export PARLEY_PRESENCE_ADDR=127.0.0.1:$((base + 2))
+export PARLEY_CHAT_ADDR=127.0.0.1:$((base + 3))
+export PARLEY_FRIENDS_METRICS_ADDR=127.0.0.1:$((base + 11))
+export PARLEY_PRESENCE_METRICS_ADDR=127.0.0.1:$((base + 12))
+export PARLEY_CHAT_METRICS_ADDR=127.0.0.1:$((base + 13))
 export PARLEY_JWT_SECRET=parley-cycles-secret
 ports=()
 for var in PARLEY_EDGE_ADDR PARLEY_FRIENDS_ADDR PARLEY_PRESENCE_ADDR PARLEY_CHAT_ADDR \
@@ -48,7 +49,7 @@ for var in PARLEY_EDGE_ADDR PARLEY_FRIENDS_ADDR PARLEY_PRESENCE_ADDR PARLEY_CHAT
 done
 for port in "${ports[@]}"; do
   if parley_port_open "$port"; then
-    say "port $port is taken: set CYCLES_PORT_OFFSET to other ports"
+    say "port $port is taken: set CYCLES_PORT to other ports"
     exit 1
   fi
 done
