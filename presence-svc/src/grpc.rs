@@ -7,9 +7,12 @@ use chrono::Utc;
 use parley_common::{events::EventStream, time::to_timestamp};
 use parley_proto::presence::v1::{self as pb, presence_service_server::PresenceService};
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
-use crate::service::{Presence, from_pb, to_pb};
+use crate::{
+    domain::{EdgeId, SessionId, UserId},
+    error::Error,
+    service::{Presence, from_pb, to_pb},
+};
 
 /// The `parley.presence.v1.PresenceService` implementation.
 #[derive(Clone)]
@@ -29,19 +32,6 @@ impl PresenceGrpc {
 
 type Answer<T> = Result<Response<T>, Status>;
 
-fn parse_id(field: &str, text: &str) -> Result<Uuid, Status> {
-    Uuid::parse_str(text).map_err(|_| Status::invalid_argument(format!("{field}: must be a UUID")))
-}
-
-fn required<'a>(field: &str, text: &'a str) -> Result<&'a str, Status> {
-    if text.is_empty() || text.len() > 128 {
-        return Err(Status::invalid_argument(format!(
-            "{field}: must be 1–128 bytes"
-        )));
-    }
-    Ok(text)
-}
-
 #[tonic::async_trait]
 impl PresenceService for PresenceGrpc {
     async fn open_session(
@@ -49,10 +39,13 @@ impl PresenceService for PresenceGrpc {
         request: Request<pb::OpenSessionRequest>,
     ) -> Answer<pb::OpenSessionResponse> {
         let request = request.into_inner();
-        let user = parse_id("user_id", &request.user_id)?;
-        let session = required("session_id", &request.session_id)?;
-        let edge = required("edge_id", &request.edge_id)?;
-        let chosen = self.presence.open_session(user, session, edge).await?;
+        let user = UserId::parse("user_id", &request.user_id)?;
+        let session = SessionId::parse("session_id", &request.session_id)?;
+        let edge = EdgeId::parse("edge_id", &request.edge_id)?;
+        let chosen = self
+            .presence
+            .open_session(user.0, session.as_str(), edge.as_str())
+            .await?;
         Ok(Response::new(pb::OpenSessionResponse {
             status: to_pb(chosen).into(),
         }))
@@ -63,9 +56,9 @@ impl PresenceService for PresenceGrpc {
         request: Request<pb::CloseSessionRequest>,
     ) -> Answer<pb::CloseSessionResponse> {
         let request = request.into_inner();
-        let user = parse_id("user_id", &request.user_id)?;
-        self.presence
-            .close_session(user, required("session_id", &request.session_id)?);
+        let user = UserId::parse("user_id", &request.user_id)?;
+        let session = SessionId::parse("session_id", &request.session_id)?;
+        self.presence.close_session(user.0, session.as_str());
         Ok(Response::new(pb::CloseSessionResponse {}))
     }
 
@@ -74,10 +67,12 @@ impl PresenceService for PresenceGrpc {
         request: Request<pb::HeartbeatRequest>,
     ) -> Answer<pb::HeartbeatResponse> {
         let request = request.into_inner();
-        let user = parse_id("acting_user_id", &request.acting_user_id)?;
-        let session = required("session_id", &request.session_id)?;
-        let edge = required("edge_id", &request.edge_id)?;
-        self.presence.heartbeat(user, session, edge).await?;
+        let user = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let session = SessionId::parse("session_id", &request.session_id)?;
+        let edge = EdgeId::parse("edge_id", &request.edge_id)?;
+        self.presence
+            .heartbeat(user.0, session.as_str(), edge.as_str())
+            .await?;
         Ok(Response::new(pb::HeartbeatResponse {
             server_time: Some(to_timestamp(Utc::now())),
         }))
@@ -88,12 +83,12 @@ impl PresenceService for PresenceGrpc {
         request: Request<pb::UpdateStatusRequest>,
     ) -> Answer<pb::UpdateStatusResponse> {
         let request = request.into_inner();
-        let user = parse_id("acting_user_id", &request.acting_user_id)?;
+        let user = UserId::parse("acting_user_id", &request.acting_user_id)?;
         let status = pb::Status::try_from(request.status)
             .ok()
             .and_then(from_pb)
-            .ok_or_else(|| Status::invalid_argument("status: unknown status"))?;
-        let stored = self.presence.update_status(user, status).await?;
+            .ok_or_else(|| Error::invalid("status", "unknown status"))?;
+        let stored = self.presence.update_status(user.0, status).await?;
         Ok(Response::new(pb::UpdateStatusResponse {
             status: to_pb(stored).into(),
         }))
@@ -103,8 +98,8 @@ impl PresenceService for PresenceGrpc {
         &self,
         request: Request<pb::GetFriendsStatusRequest>,
     ) -> Answer<pb::GetFriendsStatusResponse> {
-        let user = parse_id("acting_user_id", &request.into_inner().acting_user_id)?;
-        let friends = self.presence.friends_status(user).await?;
+        let user = UserId::parse("acting_user_id", &request.into_inner().acting_user_id)?;
+        let friends = self.presence.friends_status(user.0).await?;
         Ok(Response::new(pb::GetFriendsStatusResponse {
             friends: friends
                 .into_iter()
@@ -113,7 +108,7 @@ impl PresenceService for PresenceGrpc {
                     username: friend.username,
                     status: to_pb(friend.status).into(),
                     last_seen: friend.last_seen.map(to_timestamp),
-                    is_online: friend.status != crate::state::Status::Offline,
+                    is_online: friend.status != crate::domain::Status::Offline,
                 })
                 .collect(),
         }))
@@ -124,18 +119,18 @@ impl PresenceService for PresenceGrpc {
         request: Request<pb::RenewEdgeLeaseRequest>,
     ) -> Answer<pb::RenewEdgeLeaseResponse> {
         let request = request.into_inner();
-        let edge = required("edge_id", &request.edge_id)?;
+        let edge = EdgeId::parse("edge_id", &request.edge_id)?;
         let sessions = request
             .sessions
             .iter()
             .map(|session| {
                 Ok((
-                    required("session_id", &session.session_id)?.to_owned(),
-                    parse_id("user_id", &session.user_id)?,
+                    SessionId::parse("session_id", &session.session_id)?.into_string(),
+                    UserId::parse("user_id", &session.user_id)?.0,
                 ))
             })
-            .collect::<Result<Vec<_>, Status>>()?;
-        self.presence.renew_lease(edge, &sessions).await?;
+            .collect::<Result<Vec<_>, Error>>()?;
+        self.presence.renew_lease(edge.as_str(), &sessions).await?;
         Ok(Response::new(pb::RenewEdgeLeaseResponse {
             lease_ttl_ms: u32::try_from(self.lease_ttl.as_millis()).unwrap_or(u32::MAX),
         }))

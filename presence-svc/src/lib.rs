@@ -4,6 +4,7 @@
 //! (`parley.presence.v1.PresenceService`) and never read its tables.
 
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod graph;
 mod grpc;

@@ -19,9 +19,10 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::{
+    domain::Status,
     error::Error,
     graph::{FriendGraph, FriendsClient, LOAD_CONCURRENCY, NewFriends},
-    state::{Change, PresenceState, Status, Timing},
+    state::{Change, PresenceState, Timing},
     store,
 };
 

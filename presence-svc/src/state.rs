@@ -16,47 +16,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-/// A status as users choose it and as friends see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
-    Online,
-    Away,
-    DoNotDisturb,
-    Invisible,
-    Offline,
-}
-
-impl Status {
-    /// What friends see of a user who chose `self` and is connected.
-    fn shown(self) -> Status {
-        match self {
-            Status::Invisible => Status::Offline,
-            other => other,
-        }
-    }
-
-    /// The name stored in the database and sent to clients.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Online => "ONLINE",
-            Status::Away => "AWAY",
-            Status::DoNotDisturb => "DO_NOT_DISTURB",
-            Status::Invisible => "INVISIBLE",
-            Status::Offline => "OFFLINE",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Status> {
-        Some(match text {
-            "ONLINE" => Status::Online,
-            "AWAY" => Status::Away,
-            "DO_NOT_DISTURB" => Status::DoNotDisturb,
-            "INVISIBLE" => Status::Invisible,
-            "OFFLINE" => Status::Offline,
-            _ => return None,
-        })
-    }
-}
+use crate::domain::Status;
 
 /// How long things may last.
 #[derive(Debug, Clone, Copy)]

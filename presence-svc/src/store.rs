@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::state::Status;
+use crate::domain::Status;
 
 /// What is stored of a user: id, chosen status, last seen.
 pub type Stored = (Uuid, Status, Option<DateTime<Utc>>);
