@@ -8,10 +8,10 @@ pub mod domain;
 pub mod error;
 pub mod graph;
 mod grpc;
+mod repo;
 pub mod service;
 pub mod startup;
 pub mod state;
-mod store;
 
 /// The Postgres schema this service owns, its migrations table included.
 pub const SCHEMA: &str = "presence";

@@ -22,8 +22,8 @@ use crate::{
     domain::Status,
     error::Error,
     graph::{FriendGraph, FriendsClient, LOAD_CONCURRENCY, NewFriends},
+    repo::{self, Stored},
     state::{Change, PresenceState, Timing},
-    store,
 };
 
 /// Events kept for edges that reconnect, and as far as one may fall behind.
@@ -129,21 +129,7 @@ impl Presence {
     /// Brings `users` into memory (stored status and last seen in one read, friend lists a
     /// few at a time) so that their changes can be told to friends without waiting.
     async fn ensure_loaded(&self, users: &[Uuid]) -> Result<(), Error> {
-        let unknown: Vec<Uuid> = {
-            let state = self.state();
-            users
-                .iter()
-                .copied()
-                .filter(|user| !state.knows(*user))
-                .collect()
-        };
-        if !unknown.is_empty() {
-            let stored = store::load(&self.pool, &unknown).await?;
-            let mut state = self.state();
-            for (user, chosen, last_seen) in stored {
-                state.load(user, chosen, last_seen);
-            }
-        }
+        self.load_stored(users).await?;
         futures_util::stream::iter(users.iter().copied().map(Ok))
             .try_for_each_concurrent(LOAD_CONCURRENCY, |user| async move {
                 self.graph
@@ -152,6 +138,44 @@ impl Presence {
                     .map_err(|status| Error::Dependency("friends-svc", status))
             })
             .await
+    }
+
+    /// Reads, in one query, what is stored of those of `users` not in memory yet.
+    async fn load_stored(&self, users: &[Uuid]) -> Result<(), Error> {
+        let unknown: Vec<Uuid> = {
+            let state = self.state();
+            users
+                .iter()
+                .copied()
+                .filter(|user| !state.knows(*user))
+                .collect()
+        };
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let mut db = self.pool.acquire().await?;
+        let stored = repo::load(&mut db, &unknown).await?;
+        let mut state = self.state();
+        for Stored {
+            user,
+            chosen,
+            last_seen,
+        } in stored
+        {
+            state.load(user, chosen, last_seen);
+        }
+        Ok(())
+    }
+
+    /// Writes a batch of last-seen times; an empty one needs no connection (nor a database
+    /// that answers).
+    async fn save_last_seen(&self, batch: &[(Uuid, DateTime<Utc>)]) -> Result<(), Error> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut db = self.pool.acquire().await?;
+        repo::save_last_seen(&mut db, batch).await?;
+        Ok(())
     }
 
     pub async fn open_session(
@@ -208,7 +232,8 @@ impl Presence {
             ));
         }
         self.ensure_loaded(&[user]).await?;
-        store::save_chosen(&self.pool, user, status).await?;
+        let mut db = self.pool.acquire().await?;
+        repo::save_chosen(&mut db, user, status).await?;
         self.apply(|state, now, wall| ((), state.choose(user, status, now, wall)));
         Ok(status)
     }
@@ -224,21 +249,7 @@ impl Presence {
         if friend_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let unknown: Vec<Uuid> = {
-            let state = self.state();
-            friend_ids
-                .iter()
-                .copied()
-                .filter(|id| !state.knows(*id))
-                .collect()
-        };
-        if !unknown.is_empty() {
-            let stored = store::load(&self.pool, &unknown).await?;
-            let mut state = self.state();
-            for (id, chosen, last_seen) in stored {
-                state.load(id, chosen, last_seen);
-            }
-        }
+        self.load_stored(&friend_ids).await?;
         let named = parley_common::friends::users(&self.friends, &friend_ids)
             .await
             .map_err(|status| Error::Dependency("friends-svc", status))?;
@@ -304,13 +315,13 @@ impl Presence {
             state.seen_until(Utc::now());
             state.take_unsaved()
         };
-        if let Err(error) = store::save_last_seen(&self.pool, &batch).await {
+        if let Err(error) = self.save_last_seen(&batch).await {
             // Keep them for the next flush rather than lose them.
             let mut state = self.state();
             for (user, at) in &batch {
                 state.mark_unsaved(*user, *at);
             }
-            return Err(error.into());
+            return Err(error);
         }
         metrics::counter!("parley_presence_last_seen_rows_total").increment(batch.len() as u64);
         metrics::histogram!("parley_presence_flush_rows").record(batch.len() as f64);

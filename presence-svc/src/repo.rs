@@ -1,55 +1,63 @@
-//! All SQL of presence-svc.
+//! All SQL of presence-svc, on a connection the caller holds (from the pool, or `&mut *tx`
+//! inside a transaction). Only what must survive a restart is stored: the status each user
+//! chose and when friends last saw them; sessions live in memory.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::Status;
 
-/// What is stored of a user: id, chosen status, last seen.
-pub type Stored = (Uuid, Status, Option<DateTime<Utc>>);
+/// What is stored of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub user: Uuid,
+    pub chosen: Status,
+    pub last_seen: Option<DateTime<Utc>>,
+}
 
-/// A user's stored status and last seen; absent users chose nothing and were never seen.
+/// The stored status and last seen of those of `users` who have a row; absent users chose
+/// nothing and were never seen.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn load(pool: &PgPool, users: &[Uuid]) -> sqlx::Result<Vec<Stored>> {
+pub async fn load(db: &mut PgConnection, users: &[Uuid]) -> sqlx::Result<Vec<Stored>> {
     let rows: Vec<(Uuid, String, Option<DateTime<Utc>>)> = sqlx::query_as(
         "SELECT user_id, chosen_status, last_seen FROM presence.users WHERE user_id = ANY($1)",
     )
     .bind(users)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(user, status, last_seen)| {
-            (
-                user,
-                Status::parse(&status).unwrap_or(Status::Online),
-                last_seen,
-            )
+        .map(|(user, chosen, last_seen)| Stored {
+            user,
+            // The CHECK admits only known names; should one not parse, ONLINE (the column's
+            // default) stands in.
+            chosen: Status::parse(&chosen).unwrap_or(Status::Online),
+            last_seen,
         })
         .collect())
 }
 
 /// Stores a chosen status at once: it was acknowledged to the user.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn save_chosen(pool: &PgPool, user: Uuid, status: Status) -> sqlx::Result<()> {
+pub async fn save_chosen(db: &mut PgConnection, user: Uuid, status: Status) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO presence.users (user_id, chosen_status) VALUES ($1, $2)
          ON CONFLICT (user_id) DO UPDATE SET chosen_status = EXCLUDED.chosen_status",
     )
     .bind(user)
     .bind(status.as_str())
-    .execute(pool)
+    .execute(db)
     .await
     .map(drop)
 }
 
-/// Writes a batch of last-seen times in one statement and one commit.
+/// Writes a batch of last-seen times in one statement, so one commit.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn save_last_seen(pool: &PgPool, batch: &[(Uuid, DateTime<Utc>)]) -> sqlx::Result<()> {
-    if batch.is_empty() {
-        return Ok(());
-    }
+pub async fn save_last_seen(
+    db: &mut PgConnection,
+    batch: &[(Uuid, DateTime<Utc>)],
+) -> sqlx::Result<()> {
     let (users, times): (Vec<Uuid>, Vec<DateTime<Utc>>) = batch.iter().copied().unzip();
     sqlx::query(
         "INSERT INTO presence.users (user_id, last_seen)
@@ -58,7 +66,7 @@ pub async fn save_last_seen(pool: &PgPool, batch: &[(Uuid, DateTime<Utc>)]) -> s
     )
     .bind(users)
     .bind(times)
-    .execute(pool)
+    .execute(db)
     .await
     .map(drop)
 }
