@@ -6,6 +6,7 @@
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod graph;
 mod grpc;
 mod repo;

@@ -1,5 +1,6 @@
-//! The operations of presence-svc: the in-memory state behind a lock, the friend lists,
-//! what is stored, and the events friends receive.
+//! The operations of presence-svc: the rules of [`crate::state`] applied under one lock,
+//! with the friend lists they need, what is stored ([`crate::repo`]) and what friends are
+//! told ([`crate::events`]).
 
 use std::sync::{
     Arc, Mutex, MutexGuard,
@@ -8,11 +9,7 @@ use std::sync::{
 
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
-use parley_common::{
-    bus::{self, Publisher, Topic},
-    events::EventLog,
-    time::to_timestamp,
-};
+use parley_common::bus;
 use parley_proto::presence::v1 as pb;
 use sqlx::PgPool;
 use tokio::time::Instant;
@@ -21,20 +18,12 @@ use uuid::Uuid;
 use crate::{
     domain::Status,
     error::Error,
+    events::Events,
     graph::{FriendGraph, FriendsClient, LOAD_CONCURRENCY, NewFriends},
     repo::{self, Stored},
     state::{Change, PresenceState, Timing},
 };
 
-/// Events kept for edges that reconnect, and as far as one may fall behind.
-const EVENTS_KEPT: usize = 16_384;
-
-/// How presence events reach every replica, so that an edge following any replica hears
-/// them all.
-const TOPIC: Topic = Topic {
-    table: "presence.outbox",
-    channel: "parley_presence_events",
-};
 /// A friend as `get-friends-status` shows them.
 #[derive(Debug, Clone)]
 pub struct FriendView {
@@ -53,9 +42,8 @@ pub struct FlushStats {
 
 pub struct Presence {
     state: Mutex<PresenceState>,
-    /// Every replica's events, in commit order: what `Subscribe` streams.
-    pub events: Arc<EventLog<pb::PresenceEvent>>,
-    publisher: Publisher<pb::PresenceEvent>,
+    /// What friends are told, on every replica.
+    pub events: Events,
     pub graph: Arc<FriendGraph>,
     friends: FriendsClient,
     pool: PgPool,
@@ -65,17 +53,10 @@ pub struct Presence {
 impl Presence {
     /// The service, and the fan-out of its events through Postgres, to stop at shutdown.
     pub fn new(pool: PgPool, friends: FriendsClient, timing: Timing) -> (Self, bus::FanOut) {
-        let events = Arc::new(EventLog::new(EVENTS_KEPT));
-        let (publisher, running) = bus::start(
-            pool.clone(),
-            TOPIC,
-            events.clone(),
-            |event: &mut pb::PresenceEvent, id| event.event_id = id,
-        );
+        let (events, running) = Events::start(pool.clone());
         let presence = Self {
             state: Mutex::new(PresenceState::new(timing)),
             events,
-            publisher,
             graph: Arc::new(FriendGraph::default()),
             friends,
             pool,
@@ -102,28 +83,9 @@ impl Presence {
         let (result, changes) = change(&mut state, Instant::now(), Utc::now());
         for change in changes {
             let recipients = self.graph.friends_of(change.user);
-            self.tell(&change, &recipients);
+            self.events.tell(&change, &recipients);
         }
         result
-    }
-
-    fn tell(&self, change: &Change, recipients: &[Uuid]) {
-        if recipients.is_empty() {
-            return;
-        }
-        let recipient_user_ids = recipients.iter().map(Uuid::to_string).collect();
-        self.publisher.publish(pb::PresenceEvent {
-            // Numbered by each replica's log as it arrives.
-            event_id: 0,
-            recipient_user_ids,
-            payload: Some(pb::presence_event::Payload::FriendStatusChanged(
-                pb::FriendStatusChanged {
-                    user_id: change.user.to_string(),
-                    status: to_pb(change.status).into(),
-                    last_seen: Some(to_timestamp(change.last_seen)),
-                },
-            )),
-        });
     }
 
     /// Brings `users` into memory (stored status and last seen in one read, friend lists a
@@ -300,7 +262,7 @@ impl Presence {
                     status,
                     last_seen: last_seen.unwrap_or_else(Utc::now),
                 };
-                self.tell(&change, &[friend]);
+                self.events.tell(&change, &[friend]);
             }
         }
     }

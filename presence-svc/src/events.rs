@@ -1,0 +1,81 @@
+//! What presence-svc tells edges: a friend's status changed, addressed to the friends who
+//! should see it.
+//!
+//! Events are queued, never awaited (a state change must not wait on Postgres), and travel
+//! through `parley_common::bus`, so that an edge following any replica hears every
+//! replica's. The queue is drained in order, so one replica's events keep the order its
+//! state changed in; when the queue overflows events are dropped and the jump in event ids
+//! tells edges to resynchronise.
+
+use std::sync::Arc;
+
+use parley_common::{
+    bus::{self, Publisher, Topic},
+    events::{EventLog, EventStream},
+    time::to_timestamp,
+};
+use parley_proto::presence::v1 as pb;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::{service::to_pb, state::Change};
+
+/// Events kept for edges that reconnect, and as far as one may fall behind.
+const EVENTS_KEPT: usize = 16_384;
+
+/// How presence events reach every replica.
+const TOPIC: Topic = Topic {
+    table: "presence.outbox",
+    channel: "parley_presence_events",
+};
+
+pub struct Events {
+    /// Every replica's events, in commit order: what `Subscribe` streams.
+    log: Arc<EventLog<pb::PresenceEvent>>,
+    publisher: Publisher<pb::PresenceEvent>,
+}
+
+impl Events {
+    /// Publishes through Postgres to every replica (this one included); the fan-out is to
+    /// stop at shutdown.
+    pub fn start(pool: PgPool) -> (Self, bus::FanOut) {
+        let log = Arc::new(EventLog::new(EVENTS_KEPT));
+        let (publisher, running) = bus::start(
+            pool,
+            TOPIC,
+            log.clone(),
+            |event: &mut pb::PresenceEvent, id| event.event_id = id,
+        );
+        (Self { log, publisher }, running)
+    }
+
+    /// The events after `after_event_id` (those still kept), then every new one.
+    pub fn subscribe(&self, after_event_id: Option<u64>) -> EventStream<pb::PresenceEvent> {
+        self.log.subscribe(after_event_id)
+    }
+
+    /// Ends every subscription: open streams would hold a graceful shutdown forever.
+    pub fn close(&self) {
+        self.log.close();
+    }
+
+    /// Tells `recipients` of `change`; nobody to tell costs nothing.
+    pub fn tell(&self, change: &Change, recipients: &[Uuid]) {
+        if recipients.is_empty() {
+            return;
+        }
+        let recipient_user_ids = recipients.iter().map(Uuid::to_string).collect();
+        self.publisher.publish(pb::PresenceEvent {
+            // Numbered by each replica's log as it arrives.
+            event_id: 0,
+            recipient_user_ids,
+            payload: Some(pb::presence_event::Payload::FriendStatusChanged(
+                pb::FriendStatusChanged {
+                    user_id: change.user.to_string(),
+                    status: to_pb(change.status).into(),
+                    last_seen: Some(to_timestamp(change.last_seen)),
+                },
+            )),
+        });
+    }
+}
