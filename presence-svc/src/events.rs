@@ -12,13 +12,12 @@ use std::sync::Arc;
 use parley_common::{
     bus::{self, Publisher, Topic},
     events::{EventLog, EventStream},
-    time::to_timestamp,
 };
 use parley_proto::presence::v1 as pb;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{service::to_pb, state::Change};
+use crate::{grpc, state::Change};
 
 /// Events kept for edges that reconnect, and as far as one may fall behind.
 const EVENTS_KEPT: usize = 16_384;
@@ -64,18 +63,7 @@ impl Events {
         if recipients.is_empty() {
             return;
         }
-        let recipient_user_ids = recipients.iter().map(Uuid::to_string).collect();
-        self.publisher.publish(pb::PresenceEvent {
-            // Numbered by each replica's log as it arrives.
-            event_id: 0,
-            recipient_user_ids,
-            payload: Some(pb::presence_event::Payload::FriendStatusChanged(
-                pb::FriendStatusChanged {
-                    user_id: change.user.to_string(),
-                    status: to_pb(change.status).into(),
-                    last_seen: Some(to_timestamp(change.last_seen)),
-                },
-            )),
-        });
+        self.publisher
+            .publish(grpc::presence_event(change, recipients));
     }
 }

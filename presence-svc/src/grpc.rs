@@ -8,10 +8,13 @@ use parley_common::{events::EventStream, time::to_timestamp};
 use parley_proto::presence::v1::{self as pb, presence_service_server::PresenceService};
 use tonic::{Request, Response, Status};
 
+use uuid::Uuid;
+
 use crate::{
-    domain::{EdgeId, SessionId, UserId},
+    domain::{EdgeId, SessionId, Status as PresenceStatus, UserId},
     error::Error,
-    service::{Presence, from_pb, to_pb},
+    service::{FriendView, Presence},
+    state::Change,
 };
 
 /// The `parley.presence.v1.PresenceService` implementation.
@@ -47,7 +50,7 @@ impl PresenceService for PresenceGrpc {
             .open_session(user.0, session.as_str(), edge.as_str())
             .await?;
         Ok(Response::new(pb::OpenSessionResponse {
-            status: to_pb(chosen).into(),
+            status: status_to_pb(chosen).into(),
         }))
     }
 
@@ -86,11 +89,11 @@ impl PresenceService for PresenceGrpc {
         let user = UserId::parse("acting_user_id", &request.acting_user_id)?;
         let status = pb::Status::try_from(request.status)
             .ok()
-            .and_then(from_pb)
+            .and_then(status_from_pb)
             .ok_or_else(|| Error::invalid("status", "unknown status"))?;
         let stored = self.presence.update_status(user.0, status).await?;
         Ok(Response::new(pb::UpdateStatusResponse {
-            status: to_pb(stored).into(),
+            status: status_to_pb(stored).into(),
         }))
     }
 
@@ -101,16 +104,7 @@ impl PresenceService for PresenceGrpc {
         let user = UserId::parse("acting_user_id", &request.into_inner().acting_user_id)?;
         let friends = self.presence.friends_status(user.0).await?;
         Ok(Response::new(pb::GetFriendsStatusResponse {
-            friends: friends
-                .into_iter()
-                .map(|friend| pb::FriendStatus {
-                    user_id: friend.user_id.to_string(),
-                    username: friend.username,
-                    status: to_pb(friend.status).into(),
-                    last_seen: friend.last_seen.map(to_timestamp),
-                    is_online: friend.status != crate::domain::Status::Offline,
-                })
-                .collect(),
+            friends: friends.into_iter().map(friend_status).collect(),
         }))
     }
 
@@ -145,5 +139,55 @@ impl PresenceService for PresenceGrpc {
         Ok(Response::new(
             self.presence.events.subscribe(request.after_event_id),
         ))
+    }
+}
+
+// Conversions between protobuf and the service's own types, both ways and all here.
+
+fn status_to_pb(status: PresenceStatus) -> pb::Status {
+    match status {
+        PresenceStatus::Online => pb::Status::Online,
+        PresenceStatus::Away => pb::Status::Away,
+        PresenceStatus::DoNotDisturb => pb::Status::DoNotDisturb,
+        PresenceStatus::Invisible => pb::Status::Invisible,
+        PresenceStatus::Offline => pb::Status::Offline,
+    }
+}
+
+/// `None` for `UNSPECIFIED`, which names no status.
+fn status_from_pb(status: pb::Status) -> Option<PresenceStatus> {
+    Some(match status {
+        pb::Status::Online => PresenceStatus::Online,
+        pb::Status::Away => PresenceStatus::Away,
+        pb::Status::DoNotDisturb => PresenceStatus::DoNotDisturb,
+        pb::Status::Invisible => PresenceStatus::Invisible,
+        pb::Status::Offline => PresenceStatus::Offline,
+        pb::Status::Unspecified => return None,
+    })
+}
+
+fn friend_status(friend: FriendView) -> pb::FriendStatus {
+    pb::FriendStatus {
+        user_id: friend.user_id.to_string(),
+        username: friend.username,
+        status: status_to_pb(friend.status).into(),
+        last_seen: friend.last_seen.map(to_timestamp),
+        is_online: friend.status != PresenceStatus::Offline,
+    }
+}
+
+/// The event that tells `recipients` of `change`, for [`crate::events`].
+pub(crate) fn presence_event(change: &Change, recipients: &[Uuid]) -> pb::PresenceEvent {
+    pb::PresenceEvent {
+        // Numbered by each replica's log as it arrives.
+        event_id: 0,
+        recipient_user_ids: recipients.iter().map(Uuid::to_string).collect(),
+        payload: Some(pb::presence_event::Payload::FriendStatusChanged(
+            pb::FriendStatusChanged {
+                user_id: change.user.to_string(),
+                status: status_to_pb(change.status).into(),
+                last_seen: Some(to_timestamp(change.last_seen)),
+            },
+        )),
     }
 }

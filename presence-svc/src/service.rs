@@ -10,7 +10,6 @@ use std::sync::{
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use parley_common::bus;
-use parley_proto::presence::v1 as pb;
 use sqlx::PgPool;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -309,25 +308,4 @@ impl Presence {
     pub fn session_count(&self) -> usize {
         self.state().session_count()
     }
-}
-
-pub fn to_pb(status: Status) -> pb::Status {
-    match status {
-        Status::Online => pb::Status::Online,
-        Status::Away => pb::Status::Away,
-        Status::DoNotDisturb => pb::Status::DoNotDisturb,
-        Status::Invisible => pb::Status::Invisible,
-        Status::Offline => pb::Status::Offline,
-    }
-}
-
-pub fn from_pb(status: pb::Status) -> Option<Status> {
-    Some(match status {
-        pb::Status::Online => Status::Online,
-        pb::Status::Away => Status::Away,
-        pb::Status::DoNotDisturb => Status::DoNotDisturb,
-        pb::Status::Invisible => Status::Invisible,
-        pb::Status::Offline => Status::Offline,
-        pb::Status::Unspecified => return None,
-    })
 }
