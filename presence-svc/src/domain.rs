@@ -1,6 +1,7 @@
 //! What presence-svc speaks about, validated once where a request enters: users, sessions,
 //! edges and statuses. No I/O, no clock: the rules over time live in [`crate::state`].
 
+use chrono::{DateTime, Utc};
 pub use parley_common::ids::UserId;
 
 use crate::error::Error;
@@ -106,6 +107,15 @@ impl Status {
             _ => return None,
         })
     }
+}
+
+/// A friend as `get-friends-status` shows them.
+#[derive(Debug, Clone)]
+pub struct FriendView {
+    pub user_id: UserId,
+    pub username: String,
+    pub status: Status,
+    pub last_seen: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

@@ -9,15 +9,13 @@
 
 use std::sync::Arc;
 
+use crate::{domain::UserId, grpc, state::Change};
 use parley_common::{
     bus::{self, Publisher, Topic},
     events::{EventLog, EventStream},
 };
 use parley_proto::presence::v1 as pb;
 use sqlx::PgPool;
-use uuid::Uuid;
-
-use crate::{grpc, state::Change};
 
 /// Events kept for edges that reconnect, and as far as one may fall behind.
 const EVENTS_KEPT: usize = 16_384;
@@ -59,7 +57,7 @@ impl Events {
     }
 
     /// Tells `recipients` of `change`; nobody to tell costs nothing.
-    pub fn tell(&self, change: &Change, recipients: &[Uuid]) {
+    pub fn tell(&self, change: &Change, recipients: &[UserId]) {
         if recipients.is_empty() {
             return;
         }

@@ -16,13 +16,15 @@ use parley_proto::friends::v1::{self as friends, graph_change::Change};
 use tonic::Status;
 use uuid::Uuid;
 
+use crate::domain::UserId;
+
 /// A friendship formed: both sides should see each other's status at once.
-pub type NewFriends = (Uuid, Uuid);
+pub type NewFriends = (UserId, UserId);
 
 /// Friend ids per cached user.
 #[derive(Default)]
 pub struct FriendGraph {
-    lists: RwLock<HashMap<Uuid, HashSet<Uuid>>>,
+    lists: RwLock<HashMap<UserId, HashSet<UserId>>>,
     /// Counts applied changes and clears: a list loaded while it moved may have missed a
     /// change, so it is loaded again.
     generation: AtomicU64,
@@ -36,25 +38,25 @@ const PAGE_SIZE: u32 = 5_000;
 
 impl FriendGraph {
     /// The cached friends of `user`; empty when not cached.
-    pub fn friends_of(&self, user: Uuid) -> Vec<Uuid> {
+    pub fn friends_of(&self, user: UserId) -> Vec<UserId> {
         self.read()
             .get(&user)
             .map(|friends| friends.iter().copied().collect())
             .unwrap_or_default()
     }
 
-    pub fn are_friends(&self, user: Uuid, other: Uuid) -> bool {
+    pub fn are_friends(&self, user: UserId, other: UserId) -> bool {
         self.read()
             .get(&user)
             .is_some_and(|friends| friends.contains(&other))
     }
 
-    pub fn is_cached(&self, user: Uuid) -> bool {
+    pub fn is_cached(&self, user: UserId) -> bool {
         self.read().contains_key(&user)
     }
 
     /// Loads `user`'s list from friends-svc unless cached.
-    pub async fn ensure(&self, client: &FriendsClient, user: Uuid) -> Result<(), Status> {
+    pub async fn ensure(&self, client: &FriendsClient, user: UserId) -> Result<(), Status> {
         if self.is_cached(user) {
             return Ok(());
         }
@@ -63,7 +65,7 @@ impl FriendGraph {
 
     /// (Re)loads `user`'s list. If the graph changed meanwhile, the pages may predate a
     /// change the cache never saw for this user: load again.
-    async fn load(&self, client: &FriendsClient, user: Uuid) -> Result<(), Status> {
+    async fn load(&self, client: &FriendsClient, user: UserId) -> Result<(), Status> {
         for _ in 0..LOAD_ATTEMPTS {
             let before = self.generation.load(Ordering::SeqCst);
             let ids = fetch(client, user).await?;
@@ -80,7 +82,7 @@ impl FriendGraph {
     /// Reloads every cached list, e.g. after changes may have been missed; lists stay in
     /// use (possibly stale) until their reload lands.
     pub async fn refresh_all(&self, client: &FriendsClient) {
-        let users: Vec<Uuid> = self.read().keys().copied().collect();
+        let users: Vec<UserId> = self.read().keys().copied().collect();
         futures_util::stream::iter(users)
             .for_each_concurrent(LOAD_CONCURRENCY, |user| async move {
                 if let Err(status) = self.load(client, user).await {
@@ -96,7 +98,7 @@ impl FriendGraph {
 pub const LOAD_CONCURRENCY: usize = 16;
 
 /// All of `user`'s friend ids, page by page.
-async fn fetch(client: &FriendsClient, user: Uuid) -> Result<HashSet<Uuid>, Status> {
+async fn fetch(client: &FriendsClient, user: UserId) -> Result<HashSet<UserId>, Status> {
     let mut ids = HashSet::new();
     let mut page_token = None;
     loop {
@@ -112,7 +114,7 @@ async fn fetch(client: &FriendsClient, user: Uuid) -> Result<HashSet<Uuid>, Stat
         ids.extend(
             page.friend_ids
                 .iter()
-                .filter_map(|id| Uuid::parse_str(id).ok()),
+                .filter_map(|id| Uuid::parse_str(id).ok().map(UserId)),
         );
         match page.next_page_token {
             Some(next) => page_token = Some(next),
@@ -127,7 +129,8 @@ impl FriendGraph {
     /// already there, loaded after it was made, is no news: friends are told once).
     pub fn apply(&self, change: &Change) -> Option<NewFriends> {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        let pair = |a: &str, b: &str| Some((Uuid::parse_str(a).ok()?, Uuid::parse_str(b).ok()?));
+        let id = |text: &str| Uuid::parse_str(text).ok().map(UserId);
+        let pair = |a: &str, b: &str| Some((id(a)?, id(b)?));
         let mut lists = self.write();
         match change {
             Change::FriendshipAdded(added) => {
@@ -152,18 +155,18 @@ impl FriendGraph {
     }
 
     /// Keeps only the lists of users `keep` wants (those presence-svc holds in memory).
-    pub fn retain(&self, keep: impl Fn(Uuid) -> bool) {
+    pub fn retain(&self, keep: impl Fn(UserId) -> bool) {
         self.write().retain(|user, _| keep(*user));
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Uuid, HashSet<Uuid>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<UserId, HashSet<UserId>>> {
         // Writers only insert or remove whole entries: a poisoned map is still consistent.
         self.lists
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Uuid, HashSet<Uuid>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<UserId, HashSet<UserId>>> {
         self.lists
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

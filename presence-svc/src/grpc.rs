@@ -8,12 +8,10 @@ use parley_common::{events::EventStream, time::to_timestamp};
 use parley_proto::presence::v1::{self as pb, presence_service_server::PresenceService};
 use tonic::{Request, Response, Status};
 
-use uuid::Uuid;
-
 use crate::{
-    domain::{EdgeId, SessionId, Status as PresenceStatus, UserId},
+    domain::{EdgeId, FriendView, SessionId, Status as PresenceStatus, UserId},
     error::Error,
-    service::{FriendView, Presence},
+    service::Presence,
     state::Change,
 };
 
@@ -45,10 +43,7 @@ impl PresenceService for PresenceGrpc {
         let user = UserId::parse("user_id", &request.user_id)?;
         let session = SessionId::parse("session_id", &request.session_id)?;
         let edge = EdgeId::parse("edge_id", &request.edge_id)?;
-        let chosen = self
-            .presence
-            .open_session(user.0, session.as_str(), edge.as_str())
-            .await?;
+        let chosen = self.presence.open_session(user, &session, &edge).await?;
         Ok(Response::new(pb::OpenSessionResponse {
             status: status_to_pb(chosen).into(),
         }))
@@ -61,7 +56,7 @@ impl PresenceService for PresenceGrpc {
         let request = request.into_inner();
         let user = UserId::parse("user_id", &request.user_id)?;
         let session = SessionId::parse("session_id", &request.session_id)?;
-        self.presence.close_session(user.0, session.as_str());
+        self.presence.close_session(user, &session);
         Ok(Response::new(pb::CloseSessionResponse {}))
     }
 
@@ -73,9 +68,7 @@ impl PresenceService for PresenceGrpc {
         let user = UserId::parse("acting_user_id", &request.acting_user_id)?;
         let session = SessionId::parse("session_id", &request.session_id)?;
         let edge = EdgeId::parse("edge_id", &request.edge_id)?;
-        self.presence
-            .heartbeat(user.0, session.as_str(), edge.as_str())
-            .await?;
+        self.presence.heartbeat(user, &session, &edge).await?;
         Ok(Response::new(pb::HeartbeatResponse {
             server_time: Some(to_timestamp(Utc::now())),
         }))
@@ -91,7 +84,7 @@ impl PresenceService for PresenceGrpc {
             .ok()
             .and_then(status_from_pb)
             .ok_or_else(|| Error::invalid("status", "unknown status"))?;
-        let stored = self.presence.update_status(user.0, status).await?;
+        let stored = self.presence.update_status(user, status).await?;
         Ok(Response::new(pb::UpdateStatusResponse {
             status: status_to_pb(stored).into(),
         }))
@@ -102,7 +95,7 @@ impl PresenceService for PresenceGrpc {
         request: Request<pb::GetFriendsStatusRequest>,
     ) -> Answer<pb::GetFriendsStatusResponse> {
         let user = UserId::parse("acting_user_id", &request.into_inner().acting_user_id)?;
-        let friends = self.presence.friends_status(user.0).await?;
+        let friends = self.presence.friends_status(user).await?;
         Ok(Response::new(pb::GetFriendsStatusResponse {
             friends: friends.into_iter().map(friend_status).collect(),
         }))
@@ -119,12 +112,12 @@ impl PresenceService for PresenceGrpc {
             .iter()
             .map(|session| {
                 Ok((
-                    SessionId::parse("session_id", &session.session_id)?.into_string(),
-                    UserId::parse("user_id", &session.user_id)?.0,
+                    SessionId::parse("session_id", &session.session_id)?,
+                    UserId::parse("user_id", &session.user_id)?,
                 ))
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        self.presence.renew_lease(edge.as_str(), &sessions).await?;
+        self.presence.renew_lease(&edge, sessions).await?;
         Ok(Response::new(pb::RenewEdgeLeaseResponse {
             lease_ttl_ms: u32::try_from(self.lease_ttl.as_millis()).unwrap_or(u32::MAX),
         }))
@@ -177,11 +170,11 @@ fn friend_status(friend: FriendView) -> pb::FriendStatus {
 }
 
 /// The event that tells `recipients` of `change`, for [`crate::events`].
-pub(crate) fn presence_event(change: &Change, recipients: &[Uuid]) -> pb::PresenceEvent {
+pub(crate) fn presence_event(change: &Change, recipients: &[UserId]) -> pb::PresenceEvent {
     pb::PresenceEvent {
         // Numbered by each replica's log as it arrives.
         event_id: 0,
-        recipient_user_ids: recipients.iter().map(Uuid::to_string).collect(),
+        recipient_user_ids: recipients.iter().map(UserId::to_string).collect(),
         payload: Some(pb::presence_event::Payload::FriendStatusChanged(
             pb::FriendStatusChanged {
                 user_id: change.user.to_string(),

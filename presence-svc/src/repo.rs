@@ -2,16 +2,14 @@
 //! inside a transaction). Only what must survive a restart is stored: the status each user
 //! chose and when friends last saw them; sessions live in memory.
 
+use crate::domain::{Status, UserId};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-use uuid::Uuid;
-
-use crate::domain::Status;
 
 /// What is stored of a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
-    pub user: Uuid,
+    pub user: UserId,
     pub chosen: Status,
     pub last_seen: Option<DateTime<Utc>>,
 }
@@ -19,8 +17,8 @@ pub struct Stored {
 /// The stored status and last seen of those of `users` who have a row; absent users chose
 /// nothing and were never seen.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn load(db: &mut PgConnection, users: &[Uuid]) -> sqlx::Result<Vec<Stored>> {
-    let rows: Vec<(Uuid, String, Option<DateTime<Utc>>)> = sqlx::query_as(
+pub async fn load(db: &mut PgConnection, users: &[UserId]) -> sqlx::Result<Vec<Stored>> {
+    let rows: Vec<(UserId, String, Option<DateTime<Utc>>)> = sqlx::query_as(
         "SELECT user_id, chosen_status, last_seen FROM presence.users WHERE user_id = ANY($1)",
     )
     .bind(users)
@@ -40,7 +38,7 @@ pub async fn load(db: &mut PgConnection, users: &[Uuid]) -> sqlx::Result<Vec<Sto
 
 /// Stores a chosen status at once: it was acknowledged to the user.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn save_chosen(db: &mut PgConnection, user: Uuid, status: Status) -> sqlx::Result<()> {
+pub async fn save_chosen(db: &mut PgConnection, user: UserId, status: Status) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO presence.users (user_id, chosen_status) VALUES ($1, $2)
          ON CONFLICT (user_id) DO UPDATE SET chosen_status = EXCLUDED.chosen_status",
@@ -56,9 +54,9 @@ pub async fn save_chosen(db: &mut PgConnection, user: Uuid, status: Status) -> s
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn save_last_seen(
     db: &mut PgConnection,
-    batch: &[(Uuid, DateTime<Utc>)],
+    batch: &[(UserId, DateTime<Utc>)],
 ) -> sqlx::Result<()> {
-    let (users, times): (Vec<Uuid>, Vec<DateTime<Utc>>) = batch.iter().copied().unzip();
+    let (users, times): (Vec<UserId>, Vec<DateTime<Utc>>) = batch.iter().copied().unzip();
     sqlx::query(
         "INSERT INTO presence.users (user_id, last_seen)
          SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[])

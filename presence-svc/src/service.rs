@@ -15,22 +15,13 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::{
-    domain::Status,
+    domain::{EdgeId, FriendView, SessionId, Status, UserId},
     error::Error,
     events::Events,
     graph::{FriendGraph, FriendsClient, LOAD_CONCURRENCY, NewFriends},
     repo::{self, Stored},
     state::{Change, PresenceState, Timing},
 };
-
-/// A friend as `get-friends-status` shows them.
-#[derive(Debug, Clone)]
-pub struct FriendView {
-    pub user_id: Uuid,
-    pub username: String,
-    pub status: Status,
-    pub last_seen: Option<DateTime<Utc>>,
-}
 
 /// What the last-seen flushes wrote so far, for tests and metrics.
 #[derive(Debug, Default)]
@@ -89,7 +80,7 @@ impl Presence {
 
     /// Brings `users` into memory (stored status and last seen in one read, friend lists a
     /// few at a time) so that their changes can be told to friends without waiting.
-    async fn ensure_loaded(&self, users: &[Uuid]) -> Result<(), Error> {
+    async fn ensure_loaded(&self, users: &[UserId]) -> Result<(), Error> {
         self.load_stored(users).await?;
         futures_util::stream::iter(users.iter().copied().map(Ok))
             .try_for_each_concurrent(LOAD_CONCURRENCY, |user| async move {
@@ -102,8 +93,8 @@ impl Presence {
     }
 
     /// Reads, in one query, what is stored of those of `users` not in memory yet.
-    async fn load_stored(&self, users: &[Uuid]) -> Result<(), Error> {
-        let unknown: Vec<Uuid> = {
+    async fn load_stored(&self, users: &[UserId]) -> Result<(), Error> {
+        let unknown: Vec<UserId> = {
             let state = self.state();
             users
                 .iter()
@@ -130,7 +121,7 @@ impl Presence {
 
     /// Writes a batch of last-seen times; an empty one needs no connection (nor a database
     /// that answers).
-    async fn save_last_seen(&self, batch: &[(Uuid, DateTime<Utc>)]) -> Result<(), Error> {
+    async fn save_last_seen(&self, batch: &[(UserId, DateTime<Utc>)]) -> Result<(), Error> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -141,11 +132,12 @@ impl Presence {
 
     pub async fn open_session(
         &self,
-        user: Uuid,
-        session: &str,
-        edge: &str,
+        user: UserId,
+        session: &SessionId,
+        edge: &EdgeId,
     ) -> Result<Status, Error> {
         self.ensure_loaded(&[user]).await?;
+        let (session, edge) = (session.as_str(), edge.as_str());
         self.apply(
             |state, now, wall| match state.open_session(user, session, edge, now, wall) {
                 Ok(changes) => (Ok(state.chosen(user).unwrap_or(Status::Online)), changes),
@@ -158,7 +150,8 @@ impl Presence {
     }
 
     /// Ends `user`'s session; a session of someone else is left alone.
-    pub fn close_session(&self, user: Uuid, session: &str) {
+    pub fn close_session(&self, user: UserId, session: &SessionId) {
+        let session = session.as_str();
         self.apply(|state, now, wall| {
             if state.owner(session) != Some(user) {
                 return ((), Vec::new());
@@ -169,11 +162,18 @@ impl Presence {
 
     /// Renews a session's heartbeat window; a session presence-svc does not hold (it
     /// restarted) is registered again for `edge`.
-    pub async fn heartbeat(&self, user: Uuid, session: &str, edge: &str) -> Result<(), Error> {
-        let held = self.apply(|state, now, wall| match state.owner(session) {
+    pub async fn heartbeat(
+        &self,
+        user: UserId,
+        session: &SessionId,
+        edge: &EdgeId,
+    ) -> Result<(), Error> {
+        let held = self.apply(|state, now, wall| match state.owner(session.as_str()) {
             Some(owner) if owner == user => (
                 true,
-                state.heartbeat(session, now, wall).unwrap_or_default(),
+                state
+                    .heartbeat(session.as_str(), now, wall)
+                    .unwrap_or_default(),
             ),
             Some(_) => (true, Vec::new()),
             None => (false, Vec::new()),
@@ -185,13 +185,8 @@ impl Presence {
     }
 
     /// Stores the chosen status first (it is acknowledged), then shows it.
-    pub async fn update_status(&self, user: Uuid, status: Status) -> Result<Status, Error> {
-        if status == Status::Offline {
-            return Err(Error::invalid(
-                "status",
-                "must be ONLINE, AWAY, DO_NOT_DISTURB or INVISIBLE",
-            ));
-        }
+    pub async fn update_status(&self, user: UserId, status: Status) -> Result<Status, Error> {
+        let status = status.choosable()?;
         self.ensure_loaded(&[user]).await?;
         let mut db = self.pool.acquire().await?;
         repo::save_chosen(&mut db, user, status).await?;
@@ -201,7 +196,7 @@ impl Presence {
 
     /// The status of each of `user`'s friends, from memory: one read loads the friends not
     /// in memory yet, and friends-svc names them in calls of up to 1000.
-    pub async fn friends_status(&self, user: Uuid) -> Result<Vec<FriendView>, Error> {
+    pub async fn friends_status(&self, user: UserId) -> Result<Vec<FriendView>, Error> {
         self.graph
             .ensure(&self.friends, user)
             .await
@@ -211,14 +206,15 @@ impl Presence {
             return Ok(Vec::new());
         }
         self.load_stored(&friend_ids).await?;
-        let named = parley_common::friends::users(&self.friends, &friend_ids)
+        let ids: Vec<Uuid> = friend_ids.iter().map(|id| id.0).collect();
+        let named = parley_common::friends::users(&self.friends, &ids)
             .await
             .map_err(|status| Error::Dependency("friends-svc", status))?;
         let state = self.state();
         let mut views: Vec<FriendView> = named
             .into_iter()
             .filter_map(|named| {
-                let id = Uuid::parse_str(&named.id).ok()?;
+                let id = UserId(Uuid::parse_str(&named.id).ok()?);
                 let (status, last_seen) = state.shown(id).unwrap_or((Status::Offline, None));
                 Some(FriendView {
                     user_id: id,
@@ -235,13 +231,23 @@ impl Presence {
     /// An edge vouches for its live sessions. The lease is extended first, so that a slow or
     /// failed load of users (after a restart, many at once) never lets the edge's sessions
     /// lapse; the sessions are registered once their users are loaded.
-    pub async fn renew_lease(&self, edge: &str, sessions: &[(String, Uuid)]) -> Result<(), Error> {
+    pub async fn renew_lease(
+        &self,
+        edge: &EdgeId,
+        sessions: Vec<(SessionId, UserId)>,
+    ) -> Result<(), Error> {
+        let edge = edge.as_str();
         self.apply(|state, now, _| (state.extend_lease(edge, now), Vec::new()));
-        let mut users: Vec<Uuid> = sessions.iter().map(|(_, user)| *user).collect();
+        // Moved, not copied: a renewal may list an edge's tens of thousands of sessions.
+        let sessions: Vec<(String, UserId)> = sessions
+            .into_iter()
+            .map(|(session, user)| (session.into_string(), user))
+            .collect();
+        let mut users: Vec<UserId> = sessions.iter().map(|(_, user)| *user).collect();
         users.sort();
         users.dedup();
         self.ensure_loaded(&users).await?;
-        self.apply(|state, now, wall| ((), state.renew_lease(edge, sessions, now, wall)));
+        self.apply(|state, now, wall| ((), state.renew_lease(edge, &sessions, now, wall)));
         Ok(())
     }
 

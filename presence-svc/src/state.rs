@@ -6,17 +6,19 @@
 //! misses its heartbeat window, or its edge's lease lapses. When the last live session goes,
 //! the user turns OFFLINE only after a grace period, so a device that reconnects at once
 //! (a flapping network) causes no OFFLINE/ONLINE pair.
+//!
+//! Kept apart from [`crate::domain`], which holds the types, because this is the one part
+//! with a notion of time. Session and edge ids arrive validated ([`crate::domain::SessionId`],
+//! [`crate::domain::EdgeId`]) and are only compared here, so they are kept as plain text.
 
 use std::{
     collections::{HashMap, HashSet},
     time::Duration,
 };
 
+use crate::domain::{Status, UserId};
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
-use uuid::Uuid;
-
-use crate::domain::Status;
 
 /// How long things may last.
 #[derive(Debug, Clone, Copy)]
@@ -32,14 +34,14 @@ pub struct Timing {
 /// A change of what friends see of `user`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
-    pub user: Uuid,
+    pub user: UserId,
     pub status: Status,
     pub last_seen: DateTime<Utc>,
 }
 
 #[derive(Debug)]
 struct Session {
-    user: Uuid,
+    user: UserId,
     edge: String,
     /// A renewal whose list was taken before this cannot know the session: it must not end it.
     registered_at: Instant,
@@ -71,10 +73,10 @@ struct User {
 pub struct PresenceState {
     timing: Timing,
     sessions: HashMap<String, Session>,
-    users: HashMap<Uuid, User>,
+    users: HashMap<UserId, User>,
     leases: HashMap<String, Lease>,
     /// Last-seen times changed since the last flush to the database.
-    unsaved: HashMap<Uuid, DateTime<Utc>>,
+    unsaved: HashMap<UserId, DateTime<Utc>>,
 }
 
 /// A heartbeat for a session presence-svc does not hold.
@@ -97,12 +99,12 @@ impl PresenceState {
     }
 
     /// Whether `user` is in memory (their stored status and last seen are loaded).
-    pub fn knows(&self, user: Uuid) -> bool {
+    pub fn knows(&self, user: UserId) -> bool {
         self.users.contains_key(&user)
     }
 
     /// Brings a user into memory with what the database holds.
-    pub fn load(&mut self, user: Uuid, chosen: Status, last_seen: Option<DateTime<Utc>>) {
+    pub fn load(&mut self, user: UserId, chosen: Status, last_seen: Option<DateTime<Utc>>) {
         self.users.entry(user).or_insert(User {
             sessions: HashSet::new(),
             chosen,
@@ -113,25 +115,25 @@ impl PresenceState {
     }
 
     /// What friends see of `user`: (status, last seen), if in memory.
-    pub fn shown(&self, user: Uuid) -> Option<(Status, Option<DateTime<Utc>>)> {
+    pub fn shown(&self, user: UserId) -> Option<(Status, Option<DateTime<Utc>>)> {
         self.users
             .get(&user)
             .map(|user| (user.shown, user.last_seen))
     }
 
     /// The status `user` chose, if in memory.
-    pub fn chosen(&self, user: Uuid) -> Option<Status> {
+    pub fn chosen(&self, user: UserId) -> Option<Status> {
         self.users.get(&user).map(|user| user.chosen)
     }
 
     /// The user a session belongs to, if held.
-    pub fn owner(&self, session: &str) -> Option<Uuid> {
+    pub fn owner(&self, session: &str) -> Option<UserId> {
         self.sessions.get(session).map(|held| held.user)
     }
 
     pub fn open_session(
         &mut self,
-        user: Uuid,
+        user: UserId,
         session: &str,
         edge: &str,
         now: Instant,
@@ -146,7 +148,7 @@ impl PresenceState {
 
     fn attach(
         &mut self,
-        user: Uuid,
+        user: UserId,
         session: &str,
         edge: &str,
         now: Instant,
@@ -188,7 +190,7 @@ impl PresenceState {
         }
     }
 
-    fn detach(&mut self, session: &str) -> Option<Uuid> {
+    fn detach(&mut self, session: &str) -> Option<UserId> {
         let removed = self.sessions.remove(session)?;
         if let Some(state) = self.users.get_mut(&removed.user) {
             state.sessions.remove(session);
@@ -218,7 +220,7 @@ impl PresenceState {
     /// The user chose a status (not `Offline`, which only absence gives).
     pub fn choose(
         &mut self,
-        user: Uuid,
+        user: UserId,
         status: Status,
         now: Instant,
         wall: DateTime<Utc>,
@@ -248,7 +250,7 @@ impl PresenceState {
     pub fn renew_lease(
         &mut self,
         edge: &str,
-        sessions: &[(String, Uuid)],
+        sessions: &[(String, UserId)],
         now: Instant,
         wall: DateTime<Utc>,
     ) -> Vec<Change> {
@@ -285,8 +287,8 @@ impl PresenceState {
     }
 
     /// The users whose sessions `renew_lease` would register and who are not in memory yet.
-    pub fn unknown_users(&self, sessions: &[(String, Uuid)]) -> Vec<Uuid> {
-        let mut unknown: Vec<Uuid> = sessions
+    pub fn unknown_users(&self, sessions: &[(String, UserId)]) -> Vec<UserId> {
+        let mut unknown: Vec<UserId> = sessions
             .iter()
             .map(|(_, user)| *user)
             .filter(|user| !self.users.contains_key(user))
@@ -336,7 +338,7 @@ impl PresenceState {
     }
 
     /// Brings what friends see of `user` in line with their sessions and choice.
-    fn settle(&mut self, user: Uuid, now: Instant, wall: DateTime<Utc>) -> Vec<Change> {
+    fn settle(&mut self, user: UserId, now: Instant, wall: DateTime<Utc>) -> Vec<Change> {
         let live = self.users.get(&user).is_some_and(|state| {
             state
                 .sessions
@@ -379,12 +381,12 @@ impl PresenceState {
     }
 
     /// Last-seen times to write, taken out of memory's to-do list.
-    pub fn take_unsaved(&mut self) -> Vec<(Uuid, DateTime<Utc>)> {
+    pub fn take_unsaved(&mut self) -> Vec<(UserId, DateTime<Utc>)> {
         self.unsaved.drain().collect()
     }
 
     /// Puts back a last-seen time whose write failed, unless a newer one is waiting.
-    pub fn mark_unsaved(&mut self, user: Uuid, at: DateTime<Utc>) {
+    pub fn mark_unsaved(&mut self, user: UserId, at: DateTime<Utc>) {
         self.unsaved.entry(user).or_insert(at);
     }
 
@@ -400,8 +402,8 @@ impl PresenceState {
     }
 
     /// Forgets users who are offline with nothing pending, to bound memory; returns them.
-    pub fn forget_idle(&mut self) -> Vec<Uuid> {
-        let idle: Vec<Uuid> = self
+    pub fn forget_idle(&mut self) -> Vec<UserId> {
+        let idle: Vec<UserId> = self
             .users
             .iter()
             .filter(|(id, user)| {
@@ -430,6 +432,7 @@ mod tests {
 
     use super::*;
     use tokio::time::advance;
+    use uuid::Uuid;
 
     const TIMING: Timing = Timing {
         heartbeat_timeout: Duration::from_secs(90),
@@ -441,6 +444,10 @@ mod tests {
         changes.iter().map(|change| change.status).collect()
     }
 
+    fn someone() -> UserId {
+        UserId(Uuid::new_v4())
+    }
+
     fn now() -> (Instant, DateTime<Utc>) {
         (Instant::now(), Utc::now())
     }
@@ -448,7 +455,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn several_devices_make_one_change_each_way() {
         let mut state = PresenceState::new(TIMING);
-        let alice = Uuid::new_v4();
+        let alice = someone();
         let (at, wall) = now();
         assert_eq!(
             statuses(
@@ -487,7 +494,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_device_that_reconnects_within_the_grace_period_causes_no_change() {
         let mut state = PresenceState::new(TIMING);
-        let alice = Uuid::new_v4();
+        let alice = someone();
         let (at, wall) = now();
         state
             .open_session(alice, "phone", "e1", at, wall)
@@ -510,7 +517,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_session_without_heartbeats_ends_and_a_heartbeat_brings_it_back() {
         let mut state = PresenceState::new(TIMING);
-        let alice = Uuid::new_v4();
+        let alice = someone();
         let (at, wall) = now();
         state
             .open_session(alice, "phone", "e1", at, wall)
@@ -544,7 +551,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn when_an_edge_stops_renewing_its_sessions_end() {
         let mut state = PresenceState::new(TIMING);
-        let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+        let (alice, bob) = (someone(), someone());
         let (at, wall) = now();
         state
             .open_session(alice, "a", "dead-edge", at, wall)
@@ -578,7 +585,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_renewal_registers_lost_sessions_and_ends_unlisted_ones() {
         let mut state = PresenceState::new(TIMING);
-        let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+        let (alice, bob) = (someone(), someone());
         let (at, wall) = now();
         state
             .open_session(bob, "b", "e1", at, wall)
@@ -600,7 +607,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_renewal_listed_before_a_session_opened_does_not_end_it() {
         let mut state = PresenceState::new(TIMING);
-        let alice = Uuid::new_v4();
+        let alice = someone();
         let (at, wall) = now();
         state.renew_lease("e1", &[], at, wall);
         advance(Duration::from_secs(10)).await;
@@ -616,7 +623,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_session_id_of_another_user_is_not_taken_over() {
         let mut state = PresenceState::new(TIMING);
-        let (alice, mallory) = (Uuid::new_v4(), Uuid::new_v4());
+        let (alice, mallory) = (someone(), someone());
         let (at, wall) = now();
         state
             .open_session(alice, "a", "e1", at, wall)
@@ -631,7 +638,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn invisible_users_look_offline_and_their_status_outlives_their_sessions() {
         let mut state = PresenceState::new(TIMING);
-        let alice = Uuid::new_v4();
+        let alice = someone();
         let (at, wall) = now();
         state
             .open_session(alice, "phone", "e1", at, wall)
@@ -664,7 +671,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn last_seen_changes_wait_for_the_flush_and_heartbeats_add_none() {
         let mut state = PresenceState::new(TIMING);
-        let alice = Uuid::new_v4();
+        let alice = someone();
         let (at, wall) = now();
         state
             .open_session(alice, "phone", "e1", at, wall)
