@@ -45,12 +45,6 @@ impl FriendGraph {
             .unwrap_or_default()
     }
 
-    pub fn are_friends(&self, user: UserId, other: UserId) -> bool {
-        self.read()
-            .get(&user)
-            .is_some_and(|friends| friends.contains(&other))
-    }
-
     pub fn is_cached(&self, user: UserId) -> bool {
         self.read().contains_key(&user)
     }

@@ -286,18 +286,6 @@ impl PresenceState {
         changes
     }
 
-    /// The users whose sessions `renew_lease` would register and who are not in memory yet.
-    pub fn unknown_users(&self, sessions: &[(String, UserId)]) -> Vec<UserId> {
-        let mut unknown: Vec<UserId> = sessions
-            .iter()
-            .map(|(_, user)| *user)
-            .filter(|user| !self.users.contains_key(user))
-            .collect();
-        unknown.sort();
-        unknown.dedup();
-        unknown
-    }
-
     /// Applies what time did: missed heartbeats, lapsed leases, ended grace periods.
     pub fn tick(&mut self, now: Instant, wall: DateTime<Utc>) -> Vec<Change> {
         let lapsed: Vec<String> = self
@@ -401,23 +389,16 @@ impl PresenceState {
         }
     }
 
-    /// Forgets users who are offline with nothing pending, to bound memory; returns them.
-    pub fn forget_idle(&mut self) -> Vec<UserId> {
-        let idle: Vec<UserId> = self
-            .users
-            .iter()
-            .filter(|(id, user)| {
-                user.sessions.is_empty()
-                    && user.leaving_since.is_none()
-                    && user.shown == Status::Offline
-                    && !self.unsaved.contains_key(id)
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in &idle {
-            self.users.remove(id);
-        }
-        idle
+    /// Forgets users who are offline with nothing pending, to bound memory.
+    pub fn forget_idle(&mut self) {
+        let unsaved = &self.unsaved;
+        self.users.retain(|id, user| {
+            let idle = user.sessions.is_empty()
+                && user.leaving_since.is_none()
+                && user.shown == Status::Offline
+                && !unsaved.contains_key(id);
+            !idle
+        });
     }
 
     /// How many sessions are held, live or not.
@@ -693,5 +674,24 @@ mod tests {
             vec![(alice, wall)],
             "at shutdown, online means seen now"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_offline_user_is_forgotten_only_once_their_last_seen_is_written() {
+        let mut state = PresenceState::new(TIMING);
+        let alice = someone();
+        let (at, wall) = now();
+        state
+            .open_session(alice, "phone", "e1", at, wall)
+            .expect("a free session id");
+        state.close_session("phone", at, wall);
+        advance(Duration::from_secs(5)).await;
+        let (at, wall) = now();
+        assert_eq!(statuses(&state.tick(at, wall)), [Status::Offline]);
+        state.forget_idle();
+        assert!(state.knows(alice), "last seen not written yet");
+        state.take_unsaved();
+        state.forget_idle();
+        assert!(!state.knows(alice));
     }
 }
