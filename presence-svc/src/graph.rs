@@ -16,7 +16,10 @@ use parley_proto::friends::v1::{self as friends, graph_change::Change};
 use tonic::Status;
 use uuid::Uuid;
 
-use crate::domain::UserId;
+use crate::{
+    domain::UserId,
+    error::{Error, friends_svc},
+};
 
 /// A friendship formed: both sides should see each other's status at once.
 pub type NewFriends = (UserId, UserId);
@@ -50,7 +53,7 @@ impl FriendGraph {
     }
 
     /// Loads `user`'s list from friends-svc unless cached.
-    pub async fn ensure(&self, client: &FriendsClient, user: UserId) -> Result<(), Status> {
+    pub async fn ensure(&self, client: &FriendsClient, user: UserId) -> Result<(), Error> {
         if self.is_cached(user) {
             return Ok(());
         }
@@ -59,18 +62,19 @@ impl FriendGraph {
 
     /// (Re)loads `user`'s list. If the graph changed meanwhile, the pages may predate a
     /// change the cache never saw for this user: load again.
-    async fn load(&self, client: &FriendsClient, user: UserId) -> Result<(), Status> {
+    async fn load(&self, client: &FriendsClient, user: UserId) -> Result<(), Error> {
         for _ in 0..LOAD_ATTEMPTS {
             let before = self.generation.load(Ordering::SeqCst);
-            let ids = fetch(client, user).await?;
+            let ids = fetch(client, user).await.map_err(friends_svc)?;
             if self.generation.load(Ordering::SeqCst) == before {
                 self.write().insert(user, ids);
                 return Ok(());
             }
         }
-        Err(Status::unavailable(
+        // Told as friends-svc's failure, which it is to the caller: the details go to the log.
+        Err(friends_svc(Status::unavailable(
             "the friend graph keeps changing; try again",
-        ))
+        )))
     }
 
     /// Reloads every cached list, e.g. after changes may have been missed; lists stay in
@@ -79,8 +83,8 @@ impl FriendGraph {
         let users: Vec<UserId> = self.read().keys().copied().collect();
         futures_util::stream::iter(users)
             .for_each_concurrent(LOAD_CONCURRENCY, |user| async move {
-                if let Err(status) = self.load(client, user).await {
-                    tracing::warn!(%status, %user, "cannot reload a friend list; dropping it");
+                if let Err(error) = self.load(client, user).await {
+                    tracing::warn!(%error, %user, "cannot reload a friend list; dropping it");
                     self.write().remove(&user);
                 }
             })

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::{EdgeId, FriendView, SessionId, Status, UserId},
-    error::Error,
+    error::{Error, friends_svc},
     events::Events,
     graph::{FriendGraph, FriendsClient, LOAD_CONCURRENCY, NewFriends},
     repo::{self, Stored},
@@ -83,11 +83,8 @@ impl Presence {
     async fn ensure_loaded(&self, users: &[UserId]) -> Result<(), Error> {
         self.load_stored(users).await?;
         futures_util::stream::iter(users.iter().copied().map(Ok))
-            .try_for_each_concurrent(LOAD_CONCURRENCY, |user| async move {
-                self.graph
-                    .ensure(&self.friends, user)
-                    .await
-                    .map_err(|status| Error::Dependency("friends-svc", status))
+            .try_for_each_concurrent(LOAD_CONCURRENCY, |user| {
+                self.graph.ensure(&self.friends, user)
             })
             .await
     }
@@ -197,10 +194,7 @@ impl Presence {
     /// The status of each of `user`'s friends, from memory: one read loads the friends not
     /// in memory yet, and friends-svc names them in calls of up to 1000.
     pub async fn friends_status(&self, user: UserId) -> Result<Vec<FriendView>, Error> {
-        self.graph
-            .ensure(&self.friends, user)
-            .await
-            .map_err(|status| Error::Dependency("friends-svc", status))?;
+        self.graph.ensure(&self.friends, user).await?;
         let friend_ids = self.graph.friends_of(user);
         if friend_ids.is_empty() {
             return Ok(Vec::new());
@@ -209,7 +203,7 @@ impl Presence {
         let ids: Vec<Uuid> = friend_ids.iter().map(|id| id.0).collect();
         let named = parley_common::friends::users(&self.friends, &ids)
             .await
-            .map_err(|status| Error::Dependency("friends-svc", status))?;
+            .map_err(friends_svc)?;
         let state = self.state();
         let mut views: Vec<FriendView> = named
             .into_iter()
