@@ -1,5 +1,6 @@
 //! The gRPC face of `presence-svc`: converts requests, delegates to [`Presence`], converts
-//! answers.
+//! answers. The one module that knows the protobuf types: the events [`crate::events`]
+//! sends are built here too.
 
 use std::{sync::Arc, time::Duration};
 

@@ -30,12 +30,17 @@ pub struct FlushStats {
     pub rows: AtomicU64,
 }
 
+/// The core of presence-svc, shared by the gRPC handlers and the periodic tasks.
 pub struct Presence {
+    /// Who is online, behind one lock, so that a change and its events leave together.
     state: Mutex<PresenceState>,
     /// What friends are told, on every replica.
     pub events: Events,
+    /// The friend lists of the users in memory, so that telling friends costs no call.
     pub graph: Arc<FriendGraph>,
+    /// friends-svc: friend lists when first needed, names for `get-friends-status`.
     friends: FriendsClient,
+    /// Where chosen statuses and last-seen times outlive a restart.
     pool: PgPool,
     pub flush_stats: FlushStats,
 }
