@@ -1,5 +1,9 @@
 //! Friend lists, as friends-svc knows them, cached for the users presence-svc holds and kept
 //! fresh by friends-svc's graph stream, so telling friends costs no call.
+//!
+//! A module of its own, beside [`crate::state`], because it is the part that talks to
+//! friends-svc (pages of ids, the graph stream, reloads after a gap); the state machine
+//! stays free of I/O and of another service's protobuf types.
 
 use std::{
     collections::{HashMap, HashSet},
