@@ -28,7 +28,7 @@ impl Application {
         let pool = db::pool(&config.database)?;
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
         let friends = parley_common::friends::client(&config.friends_url, token.clone())?;
-        let listener = TcpListener::bind(config.listen_addr).await?;
+        let listener = parley_common::listen::bind(config.listen_addr, "PARLEY_CHAT_ADDR").await?;
         let (events, bus) = Events::start(pool.clone());
         // Events published from now on reach this replica's own subscribers too.
         bus.listening().await;

@@ -31,7 +31,8 @@ impl Application {
         let token = ServiceToken::from_config(config.internal.service_token.as_deref())?;
         let pool = db::pool(&config.database)?;
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
-        let listener = TcpListener::bind(config.listen_addr).await?;
+        let listener =
+            parley_common::listen::bind(config.listen_addr, "PARLEY_FRIENDS_ADDR").await?;
         let (events, bus) = Events::start(pool.clone());
         // Events published from now on reach this replica's own subscribers too.
         bus.listening().await;

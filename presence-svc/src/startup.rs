@@ -30,7 +30,8 @@ impl Application {
         let (presence, bus) = Presence::new(pool, friends, config.timing());
         // Events published from now on reach this replica's own subscribers too.
         bus.listening().await;
-        let listener = TcpListener::bind(config.listen_addr).await?;
+        let listener =
+            parley_common::listen::bind(config.listen_addr, "PARLEY_PRESENCE_ADDR").await?;
         Ok(Self {
             listener,
             token,
