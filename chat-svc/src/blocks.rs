@@ -44,9 +44,7 @@ impl Blocks {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(UserId, UserId), bool>> {
         // Single inserts, removals and clears: a poisoned map is still consistent.
-        self.pairs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        parley_common::lock::lock(&self.pairs)
     }
 
     /// Whether either of `a` and `b` blocked the other.

@@ -3,10 +3,9 @@
 
 use std::{collections::HashMap, sync::Mutex};
 
-use crate::{
-    domain::{RoomId, UserId},
-    lock::lock,
-};
+use parley_common::lock::lock;
+
+use crate::domain::{RoomId, UserId};
 
 /// Pairs whose room is kept; past it the map starts over.
 const CACHED_ROOMS: usize = 50_000;

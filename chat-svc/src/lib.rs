@@ -10,7 +10,6 @@ pub mod domain;
 pub mod error;
 mod events;
 mod grpc;
-mod lock;
 mod member_cache;
 pub mod messages;
 mod profiles;

@@ -11,10 +11,9 @@ use parley_common::events::EventLog;
 use parley_proto::chat::v1::{self as pb, chat_event::Payload};
 use uuid::Uuid;
 
-use crate::{
-    domain::{RoomId, UserId},
-    lock::lock,
-};
+use parley_common::lock::lock;
+
+use crate::domain::{RoomId, UserId};
 
 /// Who is in a room, and whether it is a direct room (whose two members never change).
 #[derive(Debug)]

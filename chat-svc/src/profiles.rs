@@ -67,8 +67,6 @@ impl Profiles {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, (pb::User, Instant)>> {
         // Single inserts and clears only: a poisoned map is still consistent.
-        self.cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        parley_common::lock::lock(&self.cache)
     }
 }

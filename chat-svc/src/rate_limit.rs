@@ -2,7 +2,8 @@
 
 use std::{collections::HashMap, sync::Mutex, time::Instant};
 
-use crate::{domain::UserId, lock::lock};
+use crate::domain::UserId;
+use parley_common::lock::lock;
 
 /// A per-user token bucket: `per_minute` sends a minute, in bursts of at most as many.
 pub struct RateLimiter {

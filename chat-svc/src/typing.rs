@@ -6,10 +6,9 @@ use std::{
     time::Duration,
 };
 
-use crate::{
-    domain::{RoomId, UserId},
-    lock::lock,
-};
+use parley_common::lock::lock;
+
+use crate::domain::{RoomId, UserId};
 
 /// Who is typing where: a `true` without a refresh expires after [`TYPING_EXPIRY`].
 #[derive(Default)]

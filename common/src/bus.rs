@@ -319,9 +319,7 @@ impl OwnBatches {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<i64, Row>> {
         // A panic while holding the lock cannot leave the map half-changed.
-        self.rows
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock::lock(&self.rows)
     }
 }
 

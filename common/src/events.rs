@@ -158,9 +158,7 @@ impl<T: Clone + Send + Sync + 'static> EventLog<T> {
     fn lock(&self) -> std::sync::MutexGuard<'_, Ring<T>> {
         // A panic while holding the lock cannot leave the ring inconsistent (each step is a
         // single push or pop), so a poisoned lock is still usable.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock::lock(&self.inner)
     }
 }
 

@@ -18,6 +18,7 @@ pub mod friends;
 pub mod grpc;
 pub mod ids;
 pub mod listen;
+pub mod lock;
 pub mod metrics;
 pub mod propagation;
 pub mod replicas;

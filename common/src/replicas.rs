@@ -69,9 +69,7 @@ impl Replica {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
         // A plain value: a poisoned lock still holds a usable one.
-        self.resting_until
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock::lock(&self.resting_until)
     }
 }
 

@@ -74,9 +74,7 @@ impl KnownUsers {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Entry>> {
         // Every write is a single insert or clear: a poisoned map is still consistent.
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        parley_common::lock::lock(&self.entries)
     }
 }
 

@@ -57,9 +57,7 @@ impl Sessions {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Uuid>> {
         // Single inserts and removes only: a poisoned map is still consistent.
-        self.live
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        parley_common::lock::lock(&self.live)
     }
 }
 

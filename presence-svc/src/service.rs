@@ -63,9 +63,7 @@ impl Presence {
     fn state(&self) -> MutexGuard<'_, PresenceState> {
         // Every state method leaves it consistent before it can panic: a poisoned lock is
         // still usable.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        parley_common::lock::lock(&self.state)
     }
 
     /// Changes the state and tells friends before the lock is released, so that events
