@@ -174,6 +174,14 @@ impl Messages {
                 "SYSTEM messages come from the server",
             ));
         }
+        // A call's log is written by the server when the call ends (docs/API.md): a client
+        // that could send one could forge a call that never happened.
+        if message_type == MessageType::Call {
+            return Err(Error::invalid(
+                "messageType",
+                "CALL messages come from the server",
+            ));
+        }
         if let Some(id) = &outgoing.client_msg_id {
             if id.is_empty() || id.chars().count() > MAX_CLIENT_MSG_ID {
                 return Err(Error::invalid(

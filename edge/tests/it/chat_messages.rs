@@ -422,6 +422,26 @@ async fn non_members_are_refused_everything() {
 }
 
 #[tokio::test]
+async fn a_client_cannot_forge_a_call_log() {
+    let system = TestSystem::spawn().await;
+    let group = group(&system).await;
+    let room = group.room["id"].clone();
+    let forged = json!({ "chatRoomId": room, "content": "missed call", "messageType": "CALL" });
+    let ack = group.sockets[0].call("send-message", forged).await;
+    assert_eq!(error_code(&ack), "INVALID_ARGUMENT", "{ack}");
+    assert_eq!(
+        ack["error"]["message"],
+        "messageType: CALL messages come from the server"
+    );
+    let history = data(
+        group.sockets[1]
+            .call("get-history", json!({ "roomId": room }))
+            .await,
+    );
+    assert_eq!(history["messages"], json!([]), "nothing was stored");
+}
+
+#[tokio::test]
 async fn bad_messages_are_refused_and_a_failed_send_without_ack_says_so() {
     let system = TestSystem::spawn().await;
     let mut group = group(&system).await;
