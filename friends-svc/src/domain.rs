@@ -48,6 +48,23 @@ pub const MAX_SEARCH_LIMIT: u32 = 50;
 pub const MAX_QUERY_CHARS: usize = 100;
 
 /// The key under which a username is unique and searched: its lowercase form.
+/// Longest avatar URL kept, in bytes.
+pub const MAX_AVATAR_BYTES: usize = 2048;
+
+/// The token's `picture` as the avatar every room and friend list shows, or none: only an
+/// `https:` or `http:` URL of at most [`MAX_AVATAR_BYTES`], without white space or control
+/// characters (Postgres cannot store NUL), is kept. Anything else (`javascript:`, `data:`,
+/// a megabyte of text copied into every `room-created`) is no avatar: the token is still
+/// good, its picture is not.
+pub fn avatar_url(raw: Option<&str>) -> Option<&str> {
+    let url = raw?.trim();
+    let scheme_ends = url.find(':')?;
+    let scheme = url.get(..scheme_ends)?;
+    let web = scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http");
+    let clean = !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    (web && clean && url.len() <= MAX_AVATAR_BYTES && url.len() > scheme_ends + 3).then_some(url)
+}
+
 pub fn username_key(username: &str) -> String {
     username.to_lowercase()
 }
@@ -160,6 +177,32 @@ pub fn ordered_pair(a: UserId, b: UserId) -> (UserId, UserId) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_short_web_urls_are_avatars() {
+        assert_eq!(
+            avatar_url(Some(" https://cdn.test/a.png ")),
+            Some("https://cdn.test/a.png")
+        );
+        assert_eq!(
+            avatar_url(Some("HTTP://cdn.test/a.png")),
+            Some("HTTP://cdn.test/a.png")
+        );
+        let long = format!("https://cdn.test/{}", "a".repeat(MAX_AVATAR_BYTES));
+        for refused in [
+            "javascript:alert(1)",
+            "data:image/png;base64,AAAA",
+            "https://",
+            "https://a b",
+            "https://a\0b",
+            "//cdn.test/a.png",
+            "",
+            long.as_str(),
+        ] {
+            assert_eq!(avatar_url(Some(refused)), None, "{refused}");
+        }
+        assert_eq!(avatar_url(None), None);
+    }
 
     /// The names in the order the service tries them: the requested one, then the fallbacks.
     fn username_candidates(requested: &str, user_id: Uuid) -> Vec<String> {

@@ -93,10 +93,7 @@ impl Friends {
         let requested = domain::requested_username(username)?;
         let claims = repo::Claims {
             requested_username: &requested,
-            // An avatar Postgres could not store (NUL) is no avatar, as an empty one is.
-            avatar: avatar
-                .map(str::trim)
-                .filter(|avatar| !avatar.is_empty() && !avatar.contains('\0')),
+            avatar: domain::avatar_url(avatar),
             issued_at,
         };
         let mut db = self.pool.acquire().await?;

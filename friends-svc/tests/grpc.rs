@@ -629,3 +629,28 @@ async fn with_a_service_token_only_callers_that_carry_it_are_served() {
         tonic_health::pb::health_check_response::ServingStatus::Serving
     );
 }
+
+#[tokio::test]
+async fn a_token_picture_that_is_a_script_or_a_megabyte_is_no_avatar() {
+    let service = spawn().await;
+    let huge = format!("https://cdn.test/{}", "a".repeat(1 << 20));
+    for picture in [
+        "javascript:alert(document.cookie)",
+        "data:text/html,<script>",
+        &huge,
+    ] {
+        let (user, _) = service
+            .upsert(Uuid::new_v4(), "mallory", Some(picture), None)
+            .await;
+        assert_eq!(user.avatar, None, "{}", &picture[..picture.len().min(40)]);
+    }
+    let (user, _) = service
+        .upsert(
+            Uuid::new_v4(),
+            "alice",
+            Some("https://cdn.test/alice.png"),
+            None,
+        )
+        .await;
+    assert_eq!(user.avatar.as_deref(), Some("https://cdn.test/alice.png"));
+}
