@@ -211,11 +211,10 @@ pub async fn answer(
         unknown_event(reply);
         return;
     };
-    let socket_id = socket.id.to_string();
     let session = socket.extensions.get::<SessionId>();
     let caller = Caller {
         me: &me,
-        socket_id: &socket_id,
+        socket_id: socket.id.as_str(),
         session_id: session.as_ref().map_or("", |session| &session.0),
         edge_id: &edge.0,
     };

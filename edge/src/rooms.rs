@@ -27,7 +27,7 @@ pub fn own_socket(socket_id: &str) -> String {
 /// Puts a new `/chat` socket in its own room and in the rooms of its user's chat rooms, so
 /// that room events reach it without a join.
 pub async fn join_chat_rooms(socket: &SocketRef, identity: &Identity, backends: &Backends) {
-    socket.join(own_socket(&socket.id.to_string()));
+    socket.join(own_socket(socket.id.as_str()));
     // Join the rooms of a first listing, then list again and leave what is gone: a removal
     // committed between the listing and the join would otherwise be undone by the join
     // (its event found the socket not yet in the room). Additions need no second look:
