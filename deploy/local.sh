@@ -43,8 +43,9 @@ log_dir="$run_dir/logs"
 pid_dir="$run_dir/pids"
 # The private cluster's folder, once `up` started (or reused) one; `down` stops it.
 pg_home_file="$run_dir/postgres-home"
-target_dir=${CARGO_TARGET_DIR:-target}
-[[ $target_dir == /* ]] || target_dir=$root/$target_dir
+# shellcheck source=../scripts/lib/cargo.sh
+. "$root/scripts/lib/cargo.sh"
+target_dir=$(parley_target_dir "$root")
 bin_dir=${BIN_DIR:-$target_dir/release}
 
 say() { printf '%s\n' "$*" >&2; }

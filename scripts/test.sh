@@ -22,8 +22,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 # shellcheck source=lib/postgres.sh
 . scripts/lib/postgres.sh
-target_dir=${CARGO_TARGET_DIR:-target}
-[[ $target_dir == /* ]] || target_dir=$root/$target_dir
+# shellcheck source=lib/cargo.sh
+. scripts/lib/cargo.sh
+target_dir=$(parley_target_dir "$root")
 venv=$root/scripts/.run/venv
 all=1 setup_only=0
 if [[ ${1:-} == --setup-only ]]; then
