@@ -14,8 +14,7 @@ pub async fn profiles(
     client: &FriendsClient,
     ids: &[UserId],
 ) -> Result<HashMap<UserId, pb::User>, Error> {
-    let ids: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
-    let users = friends_client::users(client, &ids)
+    let users = friends_client::users(client, ids)
         .await
         .map_err(|status| Error::Dependency("friends-svc", status))?;
     let mut found = HashMap::with_capacity(users.len());

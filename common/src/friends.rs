@@ -5,10 +5,10 @@ use std::future::Future;
 
 use parley_proto::friends::v1::{self as friends, friends_service_client::FriendsServiceClient};
 use tonic::{Status, service::interceptor::InterceptedService};
-use uuid::Uuid;
 
 use crate::{
     follow::{Followed, follow},
+    ids::UserId,
     propagation::InjectTraceContext,
     replicas::{Choice, Replicas},
     service_token::ServiceToken,
@@ -30,11 +30,11 @@ pub fn client(urls: &str, token: Option<ServiceToken>) -> anyhow::Result<Friends
 
 /// The known users among `ids` (unknown ids are left out), in as few calls as the
 /// per-call bound allows.
-pub async fn users(client: &FriendsClient, ids: &[Uuid]) -> Result<Vec<friends::User>, Status> {
+pub async fn users(client: &FriendsClient, ids: &[UserId]) -> Result<Vec<friends::User>, Status> {
     let mut found = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(USERS_PER_CALL) {
         let request = friends::GetUsersRequest {
-            user_ids: chunk.iter().map(Uuid::to_string).collect(),
+            user_ids: chunk.iter().map(UserId::to_string).collect(),
         };
         found.extend(client.clone().get_users(request).await?.into_inner().users);
     }

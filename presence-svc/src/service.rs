@@ -203,8 +203,7 @@ impl Presence {
             return Ok(Vec::new());
         }
         self.load_stored(&friend_ids).await?;
-        let ids: Vec<Uuid> = friend_ids.iter().map(|id| id.0).collect();
-        let named = parley_common::friends::users(&self.friends, &ids)
+        let named = parley_common::friends::users(&self.friends, &friend_ids)
             .await
             .map_err(friends_svc)?;
         let state = self.state();
