@@ -50,7 +50,7 @@ parley_test_postgres "$root"
 admin_url=$PARLEY_TEST_ADMIN_DATABASE_URL
 DATABASE_URL=$(parley_pg_with_db "$admin_url" "$database")
 export DATABASE_URL
-export PARLEY_JWT_SECRET=parley-bench-secret
+export PARLEY_JWT_SECRET=parley-bench-secret-of-at-least-32-bytes
 # Ports of their own, so a running `deploy/local.sh up` (with replicas too) is left alone, all
 # below Linux's ephemeral range (32768-60999), where a client connection's local port can hold
 # one (seen right after the tests' thousands of connections to Postgres).

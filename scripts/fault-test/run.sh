@@ -88,7 +88,7 @@ urls() {
 }
 
 export DATABASE_URL=${admin_url%/*}/$database
-export PARLEY_JWT_SECRET=parley-fault-test-secret
+export PARLEY_JWT_SECRET=parley-fault-test-secret-of-32-bytes-or-more
 export PARLEY_FRIENDS_URL PARLEY_PRESENCE_URL PARLEY_CHAT_URL
 PARLEY_FRIENDS_URL=$(urls friends-svc)
 PARLEY_PRESENCE_URL=$(urls presence-svc)
