@@ -7,7 +7,7 @@
 //! it off here (0).
 
 use std::{
-    net::{IpAddr, SocketAddr},
+    net::IpAddr,
     num::NonZeroU32,
     sync::{
         Arc,
@@ -23,6 +23,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
+
+use crate::connections::Peer;
 
 /// How often addresses that are back to a full allowance are forgotten.
 const FORGET_EVERY: Duration = Duration::from_secs(60);
@@ -87,7 +89,7 @@ fn is_handshake(request: &Request) -> bool {
 /// rate (429 with `Retry-After`); everything else passes.
 pub async fn admit(
     State(admission): State<Admission>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -98,7 +100,7 @@ pub async fn admit(
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
     if let Some(limiter) = &admission.per_ip
-        && let Err(not_until) = limiter.check_key(&peer.ip())
+        && let Err(not_until) = limiter.check_key(&peer.addr.ip())
     {
         crate::metrics::handshake_limited();
         let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());

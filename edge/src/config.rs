@@ -4,6 +4,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use parley_common::config::{InternalArgs, parse_duration};
 
+use crate::event_limits::EventLimitArgs;
+
 /// The `edge` command line: serve (the default) or print a development token.
 #[derive(Debug, clap::Parser)]
 #[command(
@@ -77,6 +79,16 @@ pub struct Config {
     )]
     pub handshakes_per_ip_per_minute: u32,
 
+    /// Namespace connects one client connection may make per minute, in bursts of as many
+    /// (a client opens one per namespace, again after each reconnect of its own); 0 turns
+    /// the limit off. Past it a connect is refused with `RATE_LIMITED`.
+    #[arg(
+        long,
+        env = "PARLEY_NAMESPACE_CONNECTS_PER_MINUTE",
+        default_value_t = 30
+    )]
+    pub namespace_connects_per_minute: u32,
+
     /// Largest Socket.IO packet (and HTTP long-polling body) accepted from a client.
     #[arg(long, env = "PARLEY_MAX_PACKET_BYTES", default_value_t = 64 * 1024)]
     pub max_packet_bytes: u64,
@@ -89,6 +101,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub auth: AuthArgs,
+
+    #[command(flatten)]
+    pub event_limits: EventLimitArgs,
 
     #[command(flatten)]
     pub internal: InternalArgs,

@@ -9,8 +9,10 @@ pub mod auth;
 pub mod backends;
 mod client_events;
 pub mod config;
+mod connections;
 pub mod error;
 pub mod error_code;
+pub mod event_limits;
 mod http;
 mod known_users;
 mod metrics;
@@ -23,6 +25,7 @@ mod rooms;
 mod sessions;
 mod slow_sockets;
 pub mod startup;
+mod token_lifetime;
 mod wire;
 
 pub use namespaces::NAMESPACES;

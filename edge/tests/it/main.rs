@@ -19,4 +19,5 @@ mod replicas;
 mod services;
 mod slow_clients;
 mod status;
+mod token_lifetime;
 mod traces;

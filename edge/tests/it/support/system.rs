@@ -3,11 +3,14 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use parley_common::testing::TestDatabase;
-use parley_edge::config::{AuthArgs, Config as EdgeConfig};
+use parley_edge::{
+    config::{AuthArgs, Config as EdgeConfig},
+    event_limits::EventLimitArgs,
+};
 use tokio::sync::oneshot;
 
 /// The shared secret of the HS256 tokens the test edges accept.
-pub const JWT_SECRET: &str = "parley-test-secret";
+pub const JWT_SECRET: &str = "parley-test-secret-of-at-least-32-bytes";
 
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -158,6 +161,8 @@ pub async fn start_edge(
         lease_interval: timing.lease_interval,
         max_packet_bytes: 64 * 1024,
         handshakes_per_ip_per_minute,
+        namespace_connects_per_minute: 30,
+        event_limits: timing.edge_limits,
         allowed_origins,
         internal: Default::default(),
         auth: AuthArgs {
@@ -204,6 +209,8 @@ pub struct Timing {
     pub flush_interval: Duration,
     /// chat-svc's `send-message` limit per user per minute.
     pub message_rate_per_minute: u32,
+    /// The edge's limits per event class.
+    pub edge_limits: EventLimitArgs,
 }
 
 impl Default for Timing {
@@ -215,6 +222,7 @@ impl Default for Timing {
             lease_interval: Duration::from_secs(10),
             flush_interval: Duration::from_secs(30),
             message_rate_per_minute: 60,
+            edge_limits: EventLimitArgs::default(),
         }
     }
 }
