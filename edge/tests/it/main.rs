@@ -9,6 +9,7 @@ mod auth;
 mod authorization;
 mod chat_messages;
 mod chat_rooms;
+mod connect_order;
 mod deploy_files;
 mod envelope;
 mod friends;
