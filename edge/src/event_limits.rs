@@ -180,7 +180,7 @@ impl EventLimits {
     pub fn new(args: &EventLimitArgs) -> Self {
         let limiters = EventClass::ALL.map(|class| {
             NonZeroU32::new(args.per_minute(class))
-                .map(|rate| Limiter::hashmap(Quota::per_minute(rate)))
+                .map(|rate| Limiter::keyed(Quota::per_minute(rate)))
         });
         let limits = Self(Arc::new(limiters));
         tokio::spawn(forget_idle(Arc::downgrade(&limits.0)));

@@ -8,6 +8,7 @@ pub mod admission;
 pub mod auth;
 pub mod backends;
 mod client_events;
+pub mod client_ip;
 pub mod config;
 mod connections;
 pub mod error;

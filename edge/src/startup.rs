@@ -9,6 +9,7 @@ use crate::{
     admission::{self, Admission, Draining},
     auth::Authenticator,
     backends::Backends,
+    client_ip::TrustedProxies,
     config::Config,
     connections::{self, ClosableListener, Connections, Peer},
     event_limits::EventLimits,
@@ -62,10 +63,13 @@ impl Application {
         namespaces::register(&io);
 
         let draining = Draining::default();
+        let proxies = TrustedProxies::new(&config.trusted_proxies);
         let router = http::routes(
             backends.clone(),
             crate::metrics::prometheus(),
             draining.clone(),
+            config.probes_per_ip_per_minute,
+            proxies.clone(),
         )
         .layer(socket_layer)
         .layer(axum::middleware::map_request(http::detach_head))
@@ -74,7 +78,11 @@ impl Application {
             connections::track,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            Admission::new(config.handshakes_per_ip_per_minute, draining.clone()),
+            Admission::new(
+                config.handshakes_per_ip_per_minute,
+                proxies,
+                draining.clone(),
+            ),
             admission::admit,
         ))
         // Outermost: a refused origin costs nothing more.

@@ -89,6 +89,8 @@ async fn an_edge_without_any_key_refuses_to_start() {
         max_packet_bytes: 1024,
         handshakes_per_ip_per_minute: 0,
         namespace_connects_per_minute: 0,
+        probes_per_ip_per_minute: 0,
+        trusted_proxies: Vec::new(),
         lease_interval: std::time::Duration::from_secs(10),
         allowed_origins: Vec::new(),
         event_limits: parley_edge::event_limits::EventLimitArgs::default(),
