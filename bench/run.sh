@@ -117,6 +117,9 @@ start_parley() {
   # The per-user send limit (60/min by default) is raised: the scenarios let each user send
   # up to several messages a second so that a few thousand users make the load.
   export PARLEY_MESSAGE_RATE_PER_MINUTE=1000000
+  # ... and so are the edge's per-user limits of the classes the scenarios load (120 events a
+  # minute each by default): a benchmark user is far busier than a person.
+  export PARLEY_LIMIT_MESSAGES=0 PARLEY_LIMIT_TYPING=0 PARLEY_LIMIT_READS=0 PARLEY_LIMIT_HISTORY=0
   # Every simulated user connects from 127.0.0.1: no per-IP handshake limit.
   export PARLEY_HANDSHAKES_PER_IP_PER_MINUTE=0
   export RUST_LOG=warn
