@@ -94,31 +94,59 @@ impl EventClass {
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct EventLimitArgs {
     /// `send-message`, `edit-message`, `delete-message`.
-    #[arg(long, env = "PARLEY_LIMIT_MESSAGES", default_value_t = 120)]
+    #[arg(
+        long = "limit-messages",
+        env = "PARLEY_LIMIT_MESSAGES",
+        default_value_t = 120
+    )]
     pub messages: u32,
     /// `typing`, `typing-start`, `typing-stop`.
-    #[arg(long, env = "PARLEY_LIMIT_TYPING", default_value_t = 120)]
+    #[arg(
+        long = "limit-typing",
+        env = "PARLEY_LIMIT_TYPING",
+        default_value_t = 120
+    )]
     pub typing: u32,
     /// `mark-read`.
-    #[arg(long, env = "PARLEY_LIMIT_READS", default_value_t = 120)]
+    #[arg(
+        long = "limit-reads",
+        env = "PARLEY_LIMIT_READS",
+        default_value_t = 120
+    )]
     pub reads: u32,
     /// `get-history`, `sync`, `list-rooms`, `get-room`.
-    #[arg(long, env = "PARLEY_LIMIT_HISTORY", default_value_t = 120)]
+    #[arg(
+        long = "limit-history",
+        env = "PARLEY_LIMIT_HISTORY",
+        default_value_t = 120
+    )]
     pub history: u32,
     /// `create-room`, `add-members`, `remove-member`, `join-room`, `leave-room`.
-    #[arg(long, env = "PARLEY_LIMIT_ROOMS", default_value_t = 30)]
+    #[arg(long = "limit-rooms", env = "PARLEY_LIMIT_ROOMS", default_value_t = 30)]
     pub rooms: u32,
     /// Sending, answering and cancelling friend requests; removing friends; blocks.
-    #[arg(long, env = "PARLEY_LIMIT_FRIEND_REQUESTS", default_value_t = 30)]
+    #[arg(
+        long = "limit-friend-requests",
+        env = "PARLEY_LIMIT_FRIEND_REQUESTS",
+        default_value_t = 30
+    )]
     pub friend_requests: u32,
     /// `list-friends`, `list-friend-requests`, `list-blocked`, `search-users`.
-    #[arg(long, env = "PARLEY_LIMIT_FRIEND_LISTS", default_value_t = 60)]
+    #[arg(
+        long = "limit-friend-lists",
+        env = "PARLEY_LIMIT_FRIEND_LISTS",
+        default_value_t = 60
+    )]
     pub friend_lists: u32,
     /// `update-status`, `get-friends-status`, `heartbeat`.
-    #[arg(long, env = "PARLEY_LIMIT_STATUS", default_value_t = 60)]
+    #[arg(
+        long = "limit-status",
+        env = "PARLEY_LIMIT_STATUS",
+        default_value_t = 60
+    )]
     pub status: u32,
     /// `auth-refresh`.
-    #[arg(long, env = "PARLEY_LIMIT_AUTH", default_value_t = 10)]
+    #[arg(long = "limit-auth", env = "PARLEY_LIMIT_AUTH", default_value_t = 10)]
     pub auth: u32,
 }
 
