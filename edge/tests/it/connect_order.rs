@@ -4,7 +4,10 @@
 
 use serde_json::json;
 
-use crate::support::{TestSystem, acks::data, tokens::Person};
+use crate::{
+    official_client::run_script,
+    support::{TestSystem, acks::data, tokens::Person},
+};
 
 /// Connects tried. In-process the room listing is faster than a send's round trip, so this
 /// did not catch the old order (joins after the acknowledgement) every time: it guards the
@@ -43,4 +46,23 @@ async fn a_message_sent_the_moment_a_socket_connects_reaches_it_live() {
         assert_eq!(message["content"], content.as_str(), "{message}");
         bob_chat.disconnect().await;
     }
+}
+
+#[tokio::test]
+async fn a_chat_socket_whose_rooms_cannot_be_listed_is_closed_not_left_deaf() {
+    let mut system = TestSystem::spawn().await;
+    let alice = Person::new("alice");
+    assert!(system.chat.stop().await, "chat-svc stops");
+    let plan = json!({
+        "url": system.edge_url(),
+        "scenario": "deaf",
+        "token": alice.token,
+        "waitMs": 8000,
+    });
+
+    let report = run_script("door.mjs", plan).await;
+
+    // Closed (after the retries), so that the official client would reconnect by itself.
+    assert_eq!(report["reason"], "transport close", "{report}");
+    assert_eq!(report["connectedAtEnd"], false, "{report}");
 }

@@ -8,6 +8,8 @@
 //   "refresh": { shortToken, freshToken, otherUserToken, waitMs }  refreshes at once, then waits
 //   "churn":   { token, connects }  keeps /chat open and connects /friends `connects` times
 //   "binary":  { token }  emits a binary attachment on /chat, then connects again
+//   "deaf":    { token, waitMs }  connects /chat while chat-svc is down, and reports whether and
+//              why the connection closed
 import { Manager, io } from "socket.io-client";
 import { call, connect, readPlan, sleep, TIMEOUT_MS } from "./lib.mjs";
 
@@ -88,7 +90,22 @@ async function binary() {
   return { before, outcome, after };
 }
 
-const scenarios = { expiry, refresh, churn, binary };
+async function deaf() {
+  const socket = io(plan.url + "/chat", { auth: { token: plan.token }, reconnection: false, forceNew: true });
+  const closed = new Promise((resolve) => {
+    const timer = setTimeout(() => resolve("still open"), plan.waitMs);
+    socket.io.once("close", (reason) => {
+      clearTimeout(timer);
+      resolve(reason);
+    });
+  });
+  const reason = await closed;
+  const connectedAtEnd = socket.connected;
+  socket.close();
+  return { reason, connectedAtEnd };
+}
+
+const scenarios = { expiry, refresh, churn, binary, deaf };
 const report = await scenarios[plan.scenario]();
 process.stdout.write(JSON.stringify(report));
 process.exit(0);
