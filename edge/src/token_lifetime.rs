@@ -30,6 +30,8 @@ pub const REFRESH_EVENT: &str = "auth-refresh";
 
 /// How long the `error` event has to reach the client before its transport closes.
 const FAREWELL: Duration = Duration::from_millis(200);
+/// The longest the watch sleeps at once: a token may claim an `exp` centuries away.
+const LONGEST_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The expiry of a socket's token (Unix seconds), shared with the other sockets of its user
 /// on the same connection.
@@ -65,7 +67,7 @@ pub fn watch(socket: &SocketRef, identity: &Identity, leeway: Duration) {
                 break;
             }
             // A second past the deadline: the check above is strict.
-            let wait = Duration::from_secs(deadline - now + 1);
+            let wait = Duration::from_secs(deadline - now + 1).min(LONGEST_WAIT);
             tokio::time::sleep(wait).await;
         }
         expired(&watched).await;
