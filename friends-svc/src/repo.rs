@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use crate::domain::{Friend, FriendRequest, RequestId, User, UserId, username_key};
+use crate::domain::{
+    Friend, FriendRequest, RequestId, User, UserId, username_key, username_skeleton,
+};
 
 /// A user's row with what the latest token asked for.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -13,6 +15,8 @@ pub struct StoredUser {
     pub requested_username: String,
     pub avatar: Option<String>,
     pub claims_issued_at: Option<i64>,
+    /// None on a row stored before skeletons, until the backfill or its user's next connect.
+    pub username_skeleton: Option<String>,
 }
 
 impl From<StoredUser> for User {
@@ -70,8 +74,8 @@ impl From<RequestRow> for FriendRequest {
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn stored_user(db: &mut PgConnection, id: UserId) -> sqlx::Result<Option<StoredUser>> {
     sqlx::query_as(
-        "SELECT id, username, requested_username, avatar, claims_issued_at FROM friends.users
-         WHERE id = $1",
+        "SELECT id, username, requested_username, avatar, claims_issued_at, username_skeleton
+         FROM friends.users WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(db)
@@ -102,8 +106,19 @@ pub async fn users(db: &mut PgConnection, ids: &[UserId]) -> sqlx::Result<Vec<Us
         .await
 }
 
-/// The unique constraint a clashing username violates.
-pub const USERNAME_TAKEN: &str = "users_username_key_unique";
+/// The unique indexes a clashing username violates: its folded key, or its skeleton (a
+/// name that looks like one another user holds).
+const USERNAME_TAKEN: [&str; 2] = [
+    "users_username_key_unique",
+    "users_username_skeleton_unique",
+];
+
+/// Whether `error` says that another user holds the name, or one that looks like it.
+pub fn is_username_taken(error: &sqlx::Error) -> bool {
+    USERNAME_TAKEN
+        .iter()
+        .any(|index| parley_common::db::is_unique_violation(error, index))
+}
 
 /// What a token says about its user.
 #[derive(Debug, Clone, Copy)]
@@ -113,9 +128,9 @@ pub struct Claims<'a> {
     pub issued_at: Option<i64>,
 }
 
-/// Inserts or updates a user under `username`; fails with a unique violation of
-/// [`USERNAME_TAKEN`] when another user holds it regardless of case. A row written from a
-/// newer token than `claims` is left as it is (and returned).
+/// Inserts or updates a user under `username`; fails with a unique violation that
+/// [`is_username_taken`] recognises when another user holds it or a look-alike. A row written
+/// from a newer token than `claims` is left as it is (and returned).
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn save_user(
     db: &mut PgConnection,
@@ -125,11 +140,13 @@ pub async fn save_user(
 ) -> sqlx::Result<User> {
     let saved: Option<User> = sqlx::query_as(
         "INSERT INTO friends.users
-             (id, username, username_key, requested_username, avatar, claims_issued_at)
-         VALUES ($1, $2, $3, $4, $5, $6)
+             (id, username, username_key, username_skeleton, requested_username, avatar,
+              claims_issued_at)
+         VALUES ($1, $2, $3, $7, $4, $5, $6)
          ON CONFLICT (id) DO UPDATE SET
              username = EXCLUDED.username,
              username_key = EXCLUDED.username_key,
+             username_skeleton = EXCLUDED.username_skeleton,
              requested_username = EXCLUDED.requested_username,
              avatar = EXCLUDED.avatar,
              claims_issued_at = EXCLUDED.claims_issued_at,
@@ -145,6 +162,7 @@ pub async fn save_user(
     .bind(claims.requested_username)
     .bind(claims.avatar)
     .bind(claims.issued_at)
+    .bind(username_skeleton(username))
     .fetch_optional(&mut *db)
     .await?;
     match saved {
@@ -153,17 +171,72 @@ pub async fn save_user(
     }
 }
 
-/// Who holds `username` (regardless of case), if anyone.
+/// Who holds `username` or a name that looks like it, if anyone.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn username_holder(
     db: &mut PgConnection,
     username: &str,
 ) -> sqlx::Result<Option<UserId>> {
-    sqlx::query_scalar("SELECT id FROM friends.users WHERE username_key = $1")
-        .bind(username_key(username))
+    sqlx::query_scalar("SELECT id FROM friends.users WHERE username_skeleton = $1")
+        .bind(username_skeleton(username))
         .fetch_optional(db)
         .await
 }
+
+/// Up to `limit` users stored before skeletons, oldest first, with their names.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn users_without_skeleton(
+    db: &mut PgConnection,
+    limit: i64,
+) -> sqlx::Result<Vec<(UserId, String)>> {
+    sqlx::query_as(
+        "SELECT id, username FROM friends.users WHERE username_skeleton IS NULL
+         ORDER BY created_at, id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Renames user `id` to `username` with both its keys; fails like [`save_user`] when the
+/// name is taken.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn rename_user(db: &mut PgConnection, id: UserId, username: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE friends.users
+         SET username = $2, username_key = $3, username_skeleton = $4, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(username)
+    .bind(username_key(username))
+    .bind(username_skeleton(username))
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// Holds the backfill to one replica at a time until [`unlock_backfill`] or the end of the
+/// session.
+pub async fn lock_backfill(db: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(BACKFILL_LOCK)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+pub async fn unlock_backfill(db: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(BACKFILL_LOCK)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// The advisory-lock key of the username backfill; pair locks are hashes of two ids, so a
+/// clash with one only makes one wait for the other.
+const BACKFILL_LOCK: i64 = 0x7061_726c_6579_0008;
 
 /// Users whose lowercased name starts with `prefix`, by name, without `viewer` and without
 /// those who blocked `viewer`. The prefix is matched as the range `[prefix, upper)` so that

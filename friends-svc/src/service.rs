@@ -105,15 +105,19 @@ impl Friends {
             );
             let same_claims =
                 stored.requested_username == requested && stored.avatar.as_deref() == claims.avatar;
-            if older_token || (same_claims && stored.username == requested) {
+            // A row without a skeleton predates it: it is written again, with its keys.
+            let keyed = stored.username_skeleton.is_some();
+            if older_token || (keyed && same_claims && stored.username == requested) {
                 return Ok((stored.clone().into(), false));
             }
-            if same_claims
+            if keyed
+                && same_claims
                 && repo::username_holder(&mut db, &requested)
                     .await?
                     .is_some_and(|holder| holder != id)
             {
-                // Still suffixed because the plain name is still someone else's.
+                // Still suffixed because the plain name (or a look-alike) is still someone
+                // else's.
                 return Ok((stored.clone().into(), false));
             }
         }
@@ -396,7 +400,8 @@ impl Friends {
     }
 }
 
-/// Saves user `id` under `requested`, or under the first of its fallbacks nobody holds.
+/// Saves user `id` under `requested`, or under the first of its fallbacks that nobody holds
+/// and that looks like no name another user holds.
 ///
 /// Should every name be taken, which 48 random bits per suffix rule out, the error is the
 /// database's refusal of the last one: what happened, which callers see as `INTERNAL`
@@ -410,13 +415,56 @@ async fn save_under_free_name(
     let mut saved = repo::save_user(db, id, requested, claims).await;
     for fallback in domain::username_fallbacks(requested, id) {
         match &saved {
-            Err(error) if is_unique_violation(error, repo::USERNAME_TAKEN) => {
+            Err(error) if repo::is_username_taken(error) => {
                 saved = repo::save_user(db, id, &fallback, claims).await;
             }
             _ => break,
         }
     }
     saved
+}
+
+/// Gives every user stored before skeletons existed their keys, oldest first, so that the
+/// older of two look-alike names keeps it and the newer one gets a suffix, as if it had
+/// connected after. Runs at start, before serving, one replica at a time.
+pub async fn backfill_username_keys(pool: &PgPool) -> Result<u64, Error> {
+    /// Rows read per round; each is then written alone, so that a clash costs one row.
+    const BATCH: i64 = 500;
+    let mut db = pool.acquire().await?;
+    repo::lock_backfill(&mut db).await?;
+    let mut done = 0;
+    let result = async {
+        loop {
+            let batch = repo::users_without_skeleton(&mut db, BATCH).await?;
+            if batch.is_empty() {
+                return Ok::<_, Error>(done);
+            }
+            for (id, stored) in batch {
+                // A name made only of what is now dropped gets the edge's name for no name.
+                let name = domain::requested_username(&stored)
+                    .unwrap_or_else(|_| domain::default_username(id));
+                rename_under_free_name(&mut db, id, &name).await?;
+                done += 1;
+            }
+        }
+    }
+    .await;
+    repo::unlock_backfill(&mut db).await?;
+    result
+}
+
+/// [`save_under_free_name`] for a stored user whose claims do not change.
+async fn rename_under_free_name(db: &mut PgConnection, id: UserId, name: &str) -> sqlx::Result<()> {
+    let mut renamed = repo::rename_user(db, id, name).await;
+    for fallback in domain::username_fallbacks(name, id) {
+        match &renamed {
+            Err(error) if repo::is_username_taken(error) => {
+                renamed = repo::rename_user(db, id, &fallback).await;
+            }
+            _ => break,
+        }
+    }
+    renamed
 }
 
 /// A user who must exist for the operation to make sense.

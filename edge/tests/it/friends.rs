@@ -1,6 +1,8 @@
 //! `/friends` end to end: two people find each other, become friends, block and unblock, with
 //! every refusal the rules call for.
 
+use std::collections::HashSet;
+
 use serde_json::json;
 
 use crate::support::{
@@ -391,4 +393,42 @@ async fn blocking_removes_pending_requests_in_both_directions() {
     assert_eq!(requests, json!({ "incoming": [], "outgoing": [] }));
     let requests = data(bob_socket.call("list-friend-requests", json!({})).await);
     assert_eq!(requests, json!({ "incoming": [], "outgoing": [] }));
+}
+
+// --- hardening (docs/decisions/0008-friends-hardening.md) ---
+
+#[tokio::test]
+async fn a_look_alike_of_a_held_name_connects_with_a_suffix_and_cannot_pass_for_its_holder() {
+    let system = TestSystem::spawn().await;
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    let _alice_socket = system.connect(&alice, "/friends").await;
+    let mut bob_socket = system.connect(&bob, "/friends").await;
+    // Cyrillic а (U+0430), then a right-to-left override: both still connect.
+    let impostor = Person::new("\u{0430}lice");
+    let impostor_socket = system.connect(&impostor, "/friends").await;
+    let reversed = Person::new("\u{202E}eve");
+    let reversed_socket = system.connect(&reversed, "/friends").await;
+
+    for socket in [&impostor_socket, &reversed_socket] {
+        data(
+            socket
+                .call("send-friend-request", json!({ "userId": bob.id }))
+                .await,
+        );
+    }
+    let suffix: String = impostor.id.simple().to_string().chars().take(4).collect();
+    let mut seen = HashSet::new();
+    for _ in 0..2 {
+        let received = bob_socket.next_event("friend-request-received").await;
+        seen.insert(
+            received["request"]["from"]["username"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(
+        seen,
+        HashSet::from([format!("\u{0430}lice-{suffix}"), "eve".to_owned()])
+    );
 }
