@@ -7,6 +7,7 @@ use crate::error::Error;
 
 pub use parley_common::ids::UserId;
 
+pub mod paging;
 mod username;
 pub use username::{
     MAX_USERNAME_CHARS, default_username, requested_username, username_fallbacks, username_key,

@@ -413,19 +413,28 @@ pub async fn delete_request(db: &mut PgConnection, id: RequestId) -> sqlx::Resul
     Ok(result.rows_affected() > 0)
 }
 
-/// The pending requests of `user`, with both users, newest first.
+/// Up to `limit` pending requests of `user`, with both users, newest first, older than
+/// `after` (a request's time and id) when given.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn requests_of(
     db: &mut PgConnection,
     user: UserId,
     incoming: bool,
+    after: Option<(DateTime<Utc>, RequestId)>,
+    limit: u32,
 ) -> sqlx::Result<Vec<FriendRequest>> {
     let query = if incoming {
         REQUESTS_SELECT_INCOMING
     } else {
         REQUESTS_SELECT_OUTGOING
     };
-    let rows: Vec<RequestRow> = sqlx::query_as(query).bind(user).fetch_all(db).await?;
+    let rows: Vec<RequestRow> = sqlx::query_as(query)
+        .bind(user)
+        .bind(after.map(|(at, _)| at))
+        .bind(after.map(|(_, id)| id))
+        .bind(i64::from(limit))
+        .fetch_all(db)
+        .await?;
     Ok(rows.into_iter().map(FriendRequest::from).collect())
 }
 
@@ -437,7 +446,9 @@ const REQUESTS_SELECT_INCOMING: &str = "
     JOIN friends.users f ON f.id = r.from_user_id
     JOIN friends.users t ON t.id = r.to_user_id
     WHERE r.to_user_id = $1
-    ORDER BY r.created_at DESC";
+      AND ($2::timestamptz IS NULL OR (r.created_at, r.id) < ($2, $3::uuid))
+    ORDER BY r.created_at DESC, r.id DESC
+    LIMIT $4";
 
 const REQUESTS_SELECT_OUTGOING: &str = "
     SELECT r.id, r.created_at,
@@ -447,22 +458,51 @@ const REQUESTS_SELECT_OUTGOING: &str = "
     JOIN friends.users f ON f.id = r.from_user_id
     JOIN friends.users t ON t.id = r.to_user_id
     WHERE r.from_user_id = $1
-    ORDER BY r.created_at DESC";
+      AND ($2::timestamptz IS NULL OR (r.created_at, r.id) < ($2, $3::uuid))
+    ORDER BY r.created_at DESC, r.id DESC
+    LIMIT $4";
 
 // --- friends ---
 
-/// The friends of `user`, by name.
+/// Where a list by name goes on: after this folded name and, for equal names (rows that
+/// predate the unique key), this id.
+#[derive(Debug, Clone)]
+pub struct NamePosition {
+    pub key: String,
+    pub user: UserId,
+}
+
+/// The folded key of `user`'s current name, if they exist.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn friends_of(db: &mut PgConnection, user: UserId) -> sqlx::Result<Vec<Friend>> {
+pub async fn username_key_of(db: &mut PgConnection, user: UserId) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT username_key FROM friends.users WHERE id = $1")
+        .bind(user)
+        .fetch_optional(db)
+        .await
+}
+
+/// Up to `limit` friends of `user`, by name, after `after` when given.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn friends_of(
+    db: &mut PgConnection,
+    user: UserId,
+    after: Option<&NamePosition>,
+    limit: u32,
+) -> sqlx::Result<Vec<Friend>> {
     sqlx::query_as(
         "SELECT u.id, u.username, u.avatar, f.since
          FROM (SELECT user_high AS friend_id, since FROM friends.friendships WHERE user_low = $1
                UNION ALL
                SELECT user_low, since FROM friends.friendships WHERE user_high = $1) f
          JOIN friends.users u ON u.id = f.friend_id
-         ORDER BY u.username_key",
+         WHERE $2::text IS NULL OR (u.username_key, u.id) > ($2, $3::uuid)
+         ORDER BY u.username_key, u.id
+         LIMIT $4",
     )
     .bind(user)
+    .bind(after.map(|position| position.key.as_str()))
+    .bind(after.map(|position| position.user))
+    .bind(i64::from(limit))
     .fetch_all(db)
     .await
 }
@@ -528,16 +568,26 @@ pub async fn remove_block(
     Ok(result.rows_affected() > 0)
 }
 
-/// Users `blocker` has blocked, by name.
+/// Up to `limit` users `blocker` has blocked, by name, after `after` when given.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn blocked_by(db: &mut PgConnection, blocker: UserId) -> sqlx::Result<Vec<User>> {
+pub async fn blocked_by(
+    db: &mut PgConnection,
+    blocker: UserId,
+    after: Option<&NamePosition>,
+    limit: u32,
+) -> sqlx::Result<Vec<User>> {
     sqlx::query_as(
         "SELECT u.id, u.username, u.avatar FROM friends.blocks b
          JOIN friends.users u ON u.id = b.blocked_id
          WHERE b.blocker_id = $1
-         ORDER BY u.username_key",
+           AND ($2::text IS NULL OR (u.username_key, u.id) > ($2, $3::uuid))
+         ORDER BY u.username_key, u.id
+         LIMIT $4",
     )
     .bind(blocker)
+    .bind(after.map(|position| position.key.as_str()))
+    .bind(after.map(|position| position.user))
+    .bind(i64::from(limit))
     .fetch_all(db)
     .await
 }

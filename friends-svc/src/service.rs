@@ -14,7 +14,10 @@ use uuid::Uuid;
 use parley_common::db::is_unique_violation;
 
 use crate::{
-    domain::{self, Friend, FriendRequest, RequestId, User, UserId, UserSearch},
+    domain::{
+        self, Friend, FriendRequest, RequestId, User, UserId, UserSearch,
+        paging::{self, RequestsCursor, RequestsFrom},
+    },
     error::Error,
     events::{Batch, Events},
     repo,
@@ -37,6 +40,15 @@ pub enum Sent {
         request: FriendRequest,
         since: DateTime<Utc>,
     },
+}
+
+/// One page of `list-friend-requests`.
+#[derive(Debug, Clone)]
+pub struct RequestsPage {
+    pub incoming: Vec<FriendRequest>,
+    pub outgoing: Vec<FriendRequest>,
+    /// Absent when both lists are done.
+    pub next_cursor: Option<String>,
 }
 
 /// Largest page of `ListFriendIds`, and its default.
@@ -340,25 +352,61 @@ impl Friends {
 
     // --- reads ---
 
-    pub async fn friends(&self, me: UserId) -> Result<Vec<Friend>, Error> {
+    /// One page of `me`'s friends by name, and the cursor of the next one.
+    pub async fn friends(
+        &self,
+        me: UserId,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Friend>, Option<String>), Error> {
+        let limit = paging::page_limit(limit)?;
         let mut db = self.pool.acquire().await?;
-        Ok(repo::friends_of(&mut db, me).await?)
+        let after = name_position(&mut db, cursor).await?;
+        let rows = repo::friends_of(&mut db, me, after.as_ref(), limit + 1).await?;
+        let (page, more) = paging::split_page(rows, limit);
+        let next = more.then(|| page.last().map(|friend| friend.user.id.to_string()));
+        Ok((page, next.flatten()))
     }
 
-    /// (incoming, outgoing) pending requests, newest first.
+    /// One page of each of `me`'s pending requests (incoming, outgoing), newest first.
     pub async fn requests(
         &self,
         me: UserId,
-    ) -> Result<(Vec<FriendRequest>, Vec<FriendRequest>), Error> {
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<RequestsPage, Error> {
+        let limit = paging::page_limit(limit)?;
+        let cursor = RequestsCursor::parse(cursor)?;
         let mut db = self.pool.acquire().await?;
-        let incoming = repo::requests_of(&mut db, me, true).await?;
-        let outgoing = repo::requests_of(&mut db, me, false).await?;
-        Ok((incoming, outgoing))
+        let (incoming, incoming_from) =
+            requests_page(&mut db, me, true, cursor.incoming, limit).await?;
+        let (outgoing, outgoing_from) =
+            requests_page(&mut db, me, false, cursor.outgoing, limit).await?;
+        let next = RequestsCursor {
+            incoming: incoming_from,
+            outgoing: outgoing_from,
+        };
+        Ok(RequestsPage {
+            incoming,
+            outgoing,
+            next_cursor: next.token(),
+        })
     }
 
-    pub async fn blocked(&self, me: UserId) -> Result<Vec<User>, Error> {
+    /// One page of the users `me` blocked, by name, and the cursor of the next one.
+    pub async fn blocked(
+        &self,
+        me: UserId,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<User>, Option<String>), Error> {
+        let limit = paging::page_limit(limit)?;
         let mut db = self.pool.acquire().await?;
-        Ok(repo::blocked_by(&mut db, me).await?)
+        let after = name_position(&mut db, cursor).await?;
+        let rows = repo::blocked_by(&mut db, me, after.as_ref(), limit + 1).await?;
+        let (page, more) = paging::split_page(rows, limit);
+        let next = more.then(|| page.last().map(|user| user.id.to_string()));
+        Ok((page, next.flatten()))
     }
 
     pub async fn are_friends(&self, a: UserId, b: UserId) -> Result<bool, Error> {
@@ -465,6 +513,42 @@ async fn rename_under_free_name(db: &mut PgConnection, id: UserId, name: &str) -
         }
     }
     renamed
+}
+
+/// Where a list by name goes on: after the cursor's user, at their current name.
+async fn name_position(
+    db: &mut PgConnection,
+    cursor: Option<&str>,
+) -> Result<Option<repo::NamePosition>, Error> {
+    let Some(user) = paging::parse_user_cursor(cursor)? else {
+        return Ok(None);
+    };
+    let key = repo::username_key_of(db, user)
+        .await?
+        .ok_or_else(|| Error::invalid("cursor", "not a cursor of this list"))?;
+    Ok(Some(repo::NamePosition { key, user }))
+}
+
+/// One page of one list of requests from `from`, and where that list goes on.
+async fn requests_page(
+    db: &mut PgConnection,
+    me: UserId,
+    incoming: bool,
+    from: RequestsFrom,
+    limit: u32,
+) -> Result<(Vec<FriendRequest>, RequestsFrom), Error> {
+    let after = match from {
+        RequestsFrom::Done => return Ok((Vec::new(), RequestsFrom::Done)),
+        RequestsFrom::Start => None,
+        RequestsFrom::After(at, id) => Some((at, id)),
+    };
+    let rows = repo::requests_of(db, me, incoming, after, limit + 1).await?;
+    let (page, more) = paging::split_page(rows, limit);
+    let next = match page.last() {
+        Some(last) if more => RequestsFrom::After(last.created_at, last.id),
+        _ => RequestsFrom::Done,
+    };
+    Ok((page, next))
 }
 
 /// A user who must exist for the operation to make sense.
