@@ -462,6 +462,66 @@ const REQUESTS_SELECT_OUTGOING: &str = "
     ORDER BY r.created_at DESC, r.id DESC
     LIMIT $4";
 
+// --- cooldowns ---
+
+/// Makes `from` wait `length` before asking `to` again; a longer wait already running stays.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn start_cooldown(
+    db: &mut PgConnection,
+    from: UserId,
+    to: UserId,
+    length: std::time::Duration,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO friends.request_cooldowns (from_user_id, to_user_id, until)
+         VALUES ($1, $2, now() + $3 * interval '1 millisecond')
+         ON CONFLICT (from_user_id, to_user_id) DO UPDATE
+         SET until = GREATEST(friends.request_cooldowns.until, EXCLUDED.until)",
+    )
+    .bind(from)
+    .bind(to)
+    // f64 holds every whole number of milliseconds up to 285 000 years exactly.
+    .bind(length.as_millis() as f64)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// How many milliseconds `from` must still wait before asking `to` again, if any.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn cooldown_left_ms(
+    db: &mut PgConnection,
+    from: UserId,
+    to: UserId,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "SELECT ceil(extract(epoch FROM until - now()) * 1000)::bigint
+         FROM friends.request_cooldowns
+         WHERE from_user_id = $1 AND to_user_id = $2 AND until > now()",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_optional(db)
+    .await
+}
+
+/// Forgets the cooldowns of a pair in both directions (they became friends).
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn end_cooldowns(
+    db: &mut PgConnection,
+    (low, high): (UserId, UserId),
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "DELETE FROM friends.request_cooldowns
+         WHERE (from_user_id = $1 AND to_user_id = $2) OR (from_user_id = $2 AND to_user_id = $1)",
+    )
+    .bind(low)
+    .bind(high)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
 // --- friends ---
 
 /// Where a list by name goes on: after this folded name and, for equal names (rows that

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use parley_common::db::is_unique_violation;
 
 use crate::{
+    config::RequestCooldowns,
     domain::{
         self, Friend, FriendRequest, RequestId, User, UserId, UserSearch,
         paging::{self, RequestsCursor, RequestsFrom},
@@ -64,16 +65,19 @@ pub struct Friends {
     pool: PgPool,
     /// Where the operations' events go; grpc serves the streams from the same logs.
     pub events: Arc<Events>,
+    /// How long a requester waits after a decline or their own cancel.
+    cooldowns: RequestCooldowns,
 }
 
 /// The unique index that makes a second pending request between a pair impossible.
 const ONE_REQUEST_PER_PAIR: &str = "friend_requests_one_per_pair";
 
 impl Friends {
-    pub fn new(pool: PgPool, events: Events) -> Self {
+    pub fn new(pool: PgPool, events: Events, cooldowns: RequestCooldowns) -> Self {
         Self {
             pool,
             events: Arc::new(events),
+            cooldowns,
         }
     }
 
@@ -198,9 +202,10 @@ impl Friends {
                     "your friend request is already pending",
                 ));
             }
-            // They asked first: asking back accepts.
+            // They asked first: asking back accepts, whatever cooldown I am in.
             repo::delete_request(&mut tx, pending.id).await?;
             let since = repo::add_friendship(&mut tx, pair).await?;
+            repo::end_cooldowns(&mut tx, pair).await?;
             let request = FriendRequest {
                 id: pending.id,
                 from: target,
@@ -212,6 +217,14 @@ impl Friends {
             })
             .await?;
             return Ok(Sent::Accepted { request, since });
+        }
+
+        // After they declined, or I cancelled, I wait: a request/cancel loop would ring them
+        // every time. They can still ask me.
+        if let Some(left_ms) = repo::cooldown_left_ms(&mut tx, me, target.id).await? {
+            return Err(Error::RateLimited(
+                u64::try_from(left_ms).unwrap_or(1).max(1),
+            ));
         }
 
         let id = RequestId::from(Uuid::new_v4());
@@ -244,8 +257,9 @@ impl Friends {
             ));
         }
         repo::delete_request(&mut tx, pending.id).await?;
-        let since =
-            repo::add_friendship(&mut tx, domain::ordered_pair(me, pending.from_user_id)).await?;
+        let pair = domain::ordered_pair(me, pending.from_user_id);
+        let since = repo::add_friendship(&mut tx, pair).await?;
+        repo::end_cooldowns(&mut tx, pair).await?;
         let accepter = known_user(&mut tx, me).await?;
         let requester = known_user(&mut tx, pending.from_user_id).await?;
         self.commit_then_publish(tx, |events| {
@@ -258,7 +272,8 @@ impl Friends {
         })
     }
 
-    /// Declines a request sent to `me`; the requester is not told.
+    /// Declines a request sent to `me`; the requester is not told, and waits the declined
+    /// cooldown before asking `me` again.
     pub async fn decline(&self, me: UserId, request_id: RequestId) -> Result<(), Error> {
         let mut tx = self.pool.begin().await?;
         let pending = locked_request(&mut tx, me, request_id).await?;
@@ -268,11 +283,13 @@ impl Friends {
             ));
         }
         repo::delete_request(&mut tx, pending.id).await?;
+        repo::start_cooldown(&mut tx, pending.from_user_id, me, self.cooldowns.declined).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Withdraws a request `me` sent; the recipient is told.
+    /// Withdraws a request `me` sent; the recipient is told, and `me` waits the cancelled
+    /// cooldown before asking them again.
     pub async fn cancel(&self, me: UserId, request_id: RequestId) -> Result<(), Error> {
         let mut tx = self.pool.begin().await?;
         let pending = locked_request(&mut tx, me, request_id).await?;
@@ -282,6 +299,7 @@ impl Friends {
             ));
         }
         repo::delete_request(&mut tx, pending.id).await?;
+        repo::start_cooldown(&mut tx, me, pending.to_user_id, self.cooldowns.cancelled).await?;
         self.commit_then_publish(tx, |events| {
             events.request_cancelled(pending.id, pending.to_user_id);
         })

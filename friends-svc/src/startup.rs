@@ -46,7 +46,7 @@ impl Application {
         Ok(Self {
             listener,
             token,
-            service: FriendsGrpc::new(Friends::new(pool, events)),
+            service: FriendsGrpc::new(Friends::new(pool, events, config.request_cooldowns)),
             bus,
         })
     }

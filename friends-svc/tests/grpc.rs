@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use parley_common::testing::TestDatabase;
-use parley_friends_svc::{config::Config, startup::Application};
+use parley_friends_svc::{
+    config::{Config, RequestCooldowns},
+    startup::Application,
+};
 use parley_proto::friends::v1::{
     self as pb, friends_service_client::FriendsServiceClient, graph_change::Change,
     send_friend_request_request::Target,
@@ -24,8 +27,17 @@ struct Service {
 }
 
 async fn spawn() -> Service {
+    spawn_with(Default::default()).await
+}
+
+async fn spawn_with(request_cooldowns: RequestCooldowns) -> Service {
     let database = TestDatabase::create().await;
-    let app = Application::build(&config(&database)).await.unwrap();
+    let app = Application::build(&Config {
+        request_cooldowns,
+        ..config(&database)
+    })
+    .await
+    .unwrap();
     let addr = app.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async move {
@@ -47,6 +59,7 @@ fn config(database: &TestDatabase) -> Config {
         listen_addr: "127.0.0.1:0".parse().unwrap(),
         database: database.args(),
         internal: Default::default(),
+        request_cooldowns: Default::default(),
     }
 }
 
@@ -582,6 +595,7 @@ async fn with_a_service_token_only_callers_that_carry_it_are_served() {
         internal: parley_common::config::InternalArgs {
             service_token: Some("internal-secret".into()),
         },
+        request_cooldowns: Default::default(),
     })
     .await
     .unwrap();
@@ -807,4 +821,51 @@ async fn look_alike_users_stored_before_the_skeleton_key_are_told_apart_at_start
             .await,
         0
     );
+}
+
+// --- request cooldowns ---
+
+#[tokio::test]
+async fn a_cooldown_runs_out_and_a_zero_one_is_none() {
+    let service = spawn_with(RequestCooldowns {
+        declined: Duration::from_millis(300),
+        cancelled: Duration::ZERO,
+    })
+    .await;
+    let (alice, bob) = (service.user("alice").await, service.user("bob").await);
+    let cancel = |request: String| {
+        let mut client = service.client();
+        async move {
+            client
+                .cancel_friend_request(pb::CancelFriendRequestRequest {
+                    acting_user_id: alice.to_string(),
+                    request_id: request,
+                })
+                .await
+                .unwrap();
+        }
+    };
+    let first = service.request(alice, bob).await.unwrap().request.unwrap();
+    cancel(first.id).await;
+    let second = service.request(alice, bob).await.unwrap().request.unwrap();
+    service
+        .client()
+        .decline_friend_request(pb::DeclineFriendRequestRequest {
+            acting_user_id: bob.to_string(),
+            request_id: second.id,
+        })
+        .await
+        .unwrap();
+
+    let refused = service.request(alice, bob).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    let retry_after: u64 = refused
+        .metadata()
+        .get(parley_common::error::RETRY_AFTER_MS)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+        .unwrap();
+    assert!((1..=300).contains(&retry_after), "{retry_after}");
+    tokio::time::sleep(Duration::from_millis(retry_after + 50)).await;
+    service.request(alice, bob).await.unwrap();
 }

@@ -1,7 +1,7 @@
 //! `/friends` end to end: two people find each other, become friends, block and unblock, with
 //! every refusal the rules call for.
 
-use std::collections::HashSet;
+use std::{collections::HashSet, time::Duration};
 
 use serde_json::{Value, json};
 
@@ -248,27 +248,30 @@ async fn cancelling_tells_the_receiver_and_declining_tells_nobody() {
     let cancelled = bob_socket.next_event("friend-request-cancelled").await;
     assert_eq!(cancelled["requestId"], first["request"]["id"]);
 
+    // Bob may ask back at once (the cooldown after a cancel holds alice only).
     let second = data(
-        alice_socket
-            .call("send-friend-request", json!({ "userId": bob.id }))
+        bob_socket
+            .call("send-friend-request", json!({ "userId": alice.id }))
             .await,
     );
-    bob_socket.next_event("friend-request-received").await;
+    alice_socket.next_event("friend-request-received").await;
     data(
-        bob_socket
+        alice_socket
             .call(
                 "decline-friend-request",
                 json!({ "requestId": second["request"]["id"] }),
             )
             .await,
     );
-    // The next event alice gets is bob's own request: nothing was sent about the decline.
+    // The next event bob gets is carol's request: nothing was sent about the decline.
+    let carol = Person::new("carol");
+    let carol_socket = system.connect(&carol, "/friends").await;
     data(
-        bob_socket
-            .call("send-friend-request", json!({ "userId": alice.id }))
+        carol_socket
+            .call("send-friend-request", json!({ "userId": bob.id }))
             .await,
     );
-    let (event, _) = alice_socket.next_any_event().await;
+    let (event, _) = bob_socket.next_any_event().await;
     assert_eq!(event, "friend-request-received");
 }
 
@@ -573,4 +576,94 @@ async fn a_forged_cursor_or_limit_on_the_friends_lists_is_invalid_argument() {
         Vec::<String>::new(),
         "still served"
     );
+}
+
+/// The `retryAfterMs` of a `RATE_LIMITED` ack.
+fn retry_after_ms(ack: &Value) -> u64 {
+    assert_eq!(error_code(ack), "RATE_LIMITED", "{ack}");
+    ack["error"]["retryAfterMs"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_declined_requester_cannot_send_again_at_once_and_the_target_hears_nothing() {
+    let system = TestSystem::spawn().await;
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    let mut alice_socket = system.connect(&alice, "/friends").await;
+    let mut bob_socket = system.connect(&bob, "/friends").await;
+    let sent = data(
+        alice_socket
+            .call("send-friend-request", json!({ "userId": bob.id }))
+            .await,
+    );
+    bob_socket.next_event("friend-request-received").await;
+    data(
+        bob_socket
+            .call(
+                "decline-friend-request",
+                json!({ "requestId": sent["request"]["id"] }),
+            )
+            .await,
+    );
+
+    for target in [json!({ "userId": bob.id }), json!({ "username": "BOB" })] {
+        let again = alice_socket.call("send-friend-request", target).await;
+        let wait = retry_after_ms(&again);
+        assert!(wait > 0 && wait <= 3_600_000, "{again}");
+    }
+    bob_socket
+        .no_event("friend-request-received", Duration::from_millis(300))
+        .await;
+    assert_eq!(
+        data(bob_socket.call("list-friend-requests", json!({})).await)["incoming"],
+        json!([])
+    );
+
+    // Bob changes his mind: asking back works, and alice can accept.
+    let back = data(
+        bob_socket
+            .call("send-friend-request", json!({ "userId": alice.id }))
+            .await,
+    );
+    alice_socket.next_event("friend-request-received").await;
+    data(
+        alice_socket
+            .call(
+                "accept-friend-request",
+                json!({ "requestId": back["request"]["id"] }),
+            )
+            .await,
+    );
+    assert_eq!(friends_of(&alice_socket).await, vec!["bob"]);
+}
+
+#[tokio::test]
+async fn a_request_and_cancel_loop_rings_the_target_once() {
+    let system = TestSystem::spawn().await;
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    let alice_socket = system.connect(&alice, "/friends").await;
+    let mut bob_socket = system.connect(&bob, "/friends").await;
+    let sent = data(
+        alice_socket
+            .call("send-friend-request", json!({ "userId": bob.id }))
+            .await,
+    );
+    data(
+        alice_socket
+            .call(
+                "cancel-friend-request",
+                json!({ "requestId": sent["request"]["id"] }),
+            )
+            .await,
+    );
+    for _ in 0..3 {
+        let again = alice_socket
+            .call("send-friend-request", json!({ "userId": bob.id }))
+            .await;
+        assert!(retry_after_ms(&again) > 0);
+    }
+    bob_socket.next_event("friend-request-received").await;
+    bob_socket.next_event("friend-request-cancelled").await;
+    bob_socket
+        .no_event("friend-request-received", Duration::from_millis(300))
+        .await;
 }
