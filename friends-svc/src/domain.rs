@@ -11,7 +11,7 @@ pub mod paging;
 mod username;
 pub use username::{
     MAX_USERNAME_CHARS, default_username, requested_username, username_fallbacks, username_key,
-    username_skeleton,
+    username_skeleton, without_invisible_characters,
 };
 
 parley_common::uuid_id!(
@@ -77,16 +77,13 @@ pub struct UserSearch {
 
 impl UserSearch {
     pub fn parse(query: &str, limit: Option<u32>) -> Result<Self, Error> {
-        let prefix = username_key(query.trim());
+        let prefix = username_key(without_invisible_characters(query).trim());
         let length = prefix.chars().count();
         if length == 0 || length > MAX_QUERY_CHARS {
             return Err(Error::invalid(
                 "query",
                 format!("must be 1–{MAX_QUERY_CHARS} characters"),
             ));
-        }
-        if prefix.contains('\0') {
-            return Err(Error::invalid("query", "must not contain NUL (U+0000)"));
         }
         let limit = limit.unwrap_or(DEFAULT_SEARCH_LIMIT);
         if !(1..=MAX_SEARCH_LIMIT).contains(&limit) {
@@ -171,6 +168,11 @@ mod tests {
         assert!(UserSearch::parse("Al", Some(0)).is_err());
         assert!(UserSearch::parse("  ", None).is_err());
         assert_eq!(UserSearch::parse(" AL ", None).unwrap().prefix, "al");
+        assert_eq!(
+            UserSearch::parse("ＡＬ\u{200B}I", None).unwrap().prefix,
+            "ali"
+        );
+        assert!(UserSearch::parse("\u{200B}\u{202E}", None).is_err());
     }
 
     #[test]

@@ -42,7 +42,9 @@ pub fn requested_username(raw: &str) -> Result<String, Error> {
     Ok(name.to_owned())
 }
 
-fn without_invisible_characters(raw: &str) -> String {
+/// `raw` without the characters a name never keeps (see [`requested_username`]); a search
+/// query goes through it too, so that `ali` + U+200B + `ce` still finds `alice`.
+pub fn without_invisible_characters(raw: &str) -> String {
     let chars: Vec<char> = raw.chars().collect();
     let mut kept = String::with_capacity(raw.len());
     for (at, &c) in chars.iter().enumerate() {
