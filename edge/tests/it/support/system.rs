@@ -84,6 +84,7 @@ pub async fn start_friends(database: &TestDatabase) -> InProcess {
             listen_addr: any_port(),
             database: database.args(),
             internal: Default::default(),
+            request_cooldowns: Default::default(),
         })
         .await
         .expect("friends-svc starts");
