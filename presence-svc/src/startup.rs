@@ -63,8 +63,8 @@ impl Application {
         let ticker = every(self.config.tick_interval(), stopped.clone(), {
             let presence = presence.clone();
             move || {
-                presence.tick();
-                async {}
+                let presence = presence.clone();
+                async move { presence.tick().await }
             }
         });
         let flusher = every(self.config.flush_interval, stopped, {
