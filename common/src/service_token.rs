@@ -52,8 +52,7 @@ impl ServiceToken {
         setting: &'static str,
     ) -> Result<Option<Self>, TokenError> {
         let token = Self::from_config(internal.service_token.as_deref())?;
-        if token.is_none() && !address.ip().is_loopback() && !internal.allow_unauthenticated_grpc
-        {
+        if token.is_none() && !address.ip().is_loopback() && !internal.allow_unauthenticated_grpc {
             return Err(TokenError::Exposed { address, setting });
         }
         if token.is_none() && !address.ip().is_loopback() {
@@ -180,7 +179,10 @@ mod tests {
         let refused = ServiceToken::for_listener(&internal(None, false), everywhere, "PARLEY_X")
             .expect_err("refused");
         let message = refused.to_string();
-        assert!(message.contains("0.0.0.0:50051 (set by PARLEY_X)"), "{message}");
+        assert!(
+            message.contains("0.0.0.0:50051 (set by PARLEY_X)"),
+            "{message}"
+        );
         assert!(!message.contains('\n'), "{message}");
         assert!(ServiceToken::for_listener(&internal(None, false), loopback, "PARLEY_X").is_ok());
         assert!(ServiceToken::for_listener(&internal(None, true), everywhere, "PARLEY_X").is_ok());

@@ -657,7 +657,11 @@ async fn a_token_picture_that_is_a_script_or_a_megabyte_is_no_avatar() {
 }
 
 /// friends-svc's configuration for `listen_addr` with `internal`.
-fn config_on(listen_addr: &str, database: &TestDatabase, internal: parley_common::config::InternalArgs) -> Config {
+fn config_on(
+    listen_addr: &str,
+    database: &TestDatabase,
+    internal: parley_common::config::InternalArgs,
+) -> Config {
     Config {
         metrics_addr: None,
         listen_addr: listen_addr.parse().unwrap(),
@@ -678,7 +682,10 @@ async fn a_service_on_every_interface_without_a_service_token_refuses_to_start()
         message.starts_with("refusing to serve gRPC on 0.0.0.0:0 (set by PARLEY_FRIENDS_ADDR)"),
         "{message}"
     );
-    assert!(message.contains("PARLEY_ALLOW_UNAUTHENTICATED_GRPC=true"), "{message}");
+    assert!(
+        message.contains("PARLEY_ALLOW_UNAUTHENTICATED_GRPC=true"),
+        "{message}"
+    );
     assert!(!message.contains('\n'), "one line: {message}");
 
     // Allowed explicitly, it starts and serves.

@@ -302,11 +302,7 @@ impl PresenceState {
     /// OFFLINE in this replica's memory only, with nothing to store. An edge renewed here
     /// meanwhile (it came back) is kept.
     pub fn hand_over(&mut self, edge: &str, now: Instant) {
-        if self
-            .leases
-            .get(edge)
-            .is_none_or(|lease| lease.until > now)
-        {
+        if self.leases.get(edge).is_none_or(|lease| lease.until > now) {
             return;
         }
         self.leases.remove(edge);

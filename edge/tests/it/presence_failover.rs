@@ -144,9 +144,11 @@ async fn a_presence_failover_and_back_takes_offline_only_the_users_of_a_dead_edg
         "carol's edge died, yet she was not announced OFFLINE: {heard:?}"
     );
     let listed = friends_status(&alice_watch).await;
-    let bob_listed = listed
-        .as_array()
-        .and_then(|friends| friends.iter().find(|friend| friend["userId"] == json!(bob.id)));
+    let bob_listed = listed.as_array().and_then(|friends| {
+        friends
+            .iter()
+            .find(|friend| friend["userId"] == json!(bob.id))
+    });
     assert_eq!(
         bob_listed.map(|friend| friend["status"].clone()),
         Some(json!("ONLINE")),
