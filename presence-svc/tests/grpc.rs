@@ -575,3 +575,51 @@ async fn calls_to_random_method_paths_make_no_metrics_series() {
     // The service's methods, health's and reflection's, and "unknown": a bounded set.
     assert!(labels.len() <= 7 + 2 + 2 + 1, "{labels:?}");
 }
+
+#[tokio::test]
+async fn a_follower_hears_of_a_restart_as_a_gap_before_any_new_event() {
+    use parley_common::follow::{After, Followed, follow};
+
+    let mut system = System::spawn().await;
+    let (alice, bob) = (system.user("alice").await, system.user("bob").await);
+    system.befriend(alice, bob).await;
+    let channel = Channel::from_shared(format!("http://{}", system.presence_addr))
+        .unwrap()
+        .connect_lazy();
+    // What the follower is handed: `true` for a gap, `false` for an event.
+    let (handed, mut heard) = tokio::sync::mpsc::unbounded_channel();
+    let follower = tokio::spawn(follow(
+        "presence-svc",
+        move |after: After| {
+            let mut client = PresenceServiceClient::new(channel.clone());
+            let request = after.request(pb::SubscribeRequest {
+                edge_id: "follower".into(),
+                after_event_id: after.event_id,
+            });
+            async move { client.subscribe(request).await }
+        },
+        |event: &pb::PresenceEvent| event.event_id,
+        move |followed| {
+            let _ = handed.send(matches!(followed, Followed::Gap));
+            async {}
+        },
+    ));
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(10), heard.recv())
+            .await
+            .ok()
+            .flatten()
+    };
+    assert_eq!(next().await, Some(true), "the first subscription is a gap");
+    system.open(alice, "phone", "edge-1").await;
+    assert_eq!(next().await, Some(false), "alice's ONLINE");
+
+    system.restart_presence().await;
+    // Nothing is published after the restart: the new epoch alone tells the follower.
+    assert_eq!(
+        next().await,
+        Some(true),
+        "the restart was not reported as a gap"
+    );
+    follower.abort();
+}
