@@ -185,19 +185,15 @@ impl Presence {
         session: &SessionId,
         edge: &EdgeId,
     ) -> Result<(), Error> {
-        let held = self.apply(|state, now, wall| {
-            // A call from the edge shows it alive, whichever replica its renewals reach.
-            state.extend_lease(edge.as_str(), now);
-            match state.owner(session.as_str()) {
-                Some(owner) if owner == user => (
-                    true,
-                    state
-                        .heartbeat(session.as_str(), now, wall)
-                        .unwrap_or_default(),
-                ),
-                Some(_) => (true, Vec::new()),
-                None => (false, Vec::new()),
-            }
+        let held = self.apply(|state, now, wall| match state.owner(session.as_str()) {
+            Some(owner) if owner == user => (
+                true,
+                state
+                    .heartbeat(session.as_str(), now, wall)
+                    .unwrap_or_default(),
+            ),
+            Some(_) => (true, Vec::new()),
+            None => (false, Vec::new()),
         });
         if !held {
             self.open_session(user, session, edge).await?;
