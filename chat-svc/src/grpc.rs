@@ -288,10 +288,12 @@ impl ChatService for ChatGrpc {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> Answer<EventStream<pb::ChatEvent>> {
-        let request = request.into_inner();
+        let (metadata, _, request) = request.into_parts();
         tracing::info!(edge = request.edge_id, after = ?request.after_event_id, "edge subscribed");
-        Ok(Response::new(
-            self.chat.events.log.subscribe(request.after_event_id),
-        ))
+        Ok(self
+            .chat
+            .events
+            .log
+            .answer(&metadata, request.after_event_id))
     }
 }

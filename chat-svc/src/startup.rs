@@ -24,7 +24,9 @@ impl Application {
     /// Connects to Postgres, applies the `chat` schema's migrations and binds the listener,
     /// so that the address is known (and connectable) before serving starts.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let token = ServiceToken::from_config(config.internal.service_token.as_deref())?;
+        // First: a service that would serve anyone should not even migrate.
+        let token =
+            ServiceToken::for_listener(&config.internal, config.listen_addr, "PARLEY_CHAT_ADDR")?;
         let pool = db::pool(&config.database)?;
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
         let friends = parley_common::friends::client(&config.friends_url, token.clone())?;

@@ -39,6 +39,18 @@ pub struct InternalArgs {
     /// send it. Unset: no check (services listen on loopback by default).
     #[arg(long, env = "PARLEY_SERVICE_TOKEN", hide_env_values = true)]
     pub service_token: Option<String>,
+
+    /// Lets a service listen beyond loopback (e.g. `0.0.0.0`) without a service token, for a
+    /// network that is private by other means. Off: such a service refuses to start, since
+    /// anyone who reaches the address could call every RPC, internal ones included. The edge
+    /// serves no gRPC and ignores it.
+    #[arg(
+        long,
+        env = "PARLEY_ALLOW_UNAUTHENTICATED_GRPC",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    pub allow_unauthenticated_grpc: bool,
 }
 
 /// Parses an address that may be left empty (the feature it serves is then off).

@@ -5,16 +5,25 @@
 //! are gone, and the jump in ids tells the subscriber so. A subscriber that cannot keep up
 //! is cut off with `RESOURCE_EXHAUSTED` instead of being buffered without bound.
 //!
-//! Each log numbers from its own starting point, taken from the clock when it is made, so
-//! the ids of two replicas (or of one replica before and after a restart) do not overlap: a
-//! subscriber that resumes on another replica, with an id that replica never issued, gets no
-//! replay, and the jump tells it to resynchronise.
+//! Each log is an **epoch** of its own: a random id made with it, sent in the response
+//! header [`EPOCH_HEADER`] of every subscription. Ids are only comparable within an epoch. A
+//! subscriber that resumes names the epoch of its last id in the request header
+//! [`AFTER_EPOCH_HEADER`]; a log of another epoch (another replica, or this one restarted)
+//! replays nothing, and the subscriber, seeing a new epoch in the answer, treats it as a gap
+//! at once, before any event and whatever the ids (see `follow`). The ids also start from
+//! the clock, so that subscribers that send no epoch still see a jump.
 
 use std::{collections::VecDeque, pin::Pin, sync::Mutex};
 
 use futures_util::{Stream, StreamExt};
 use tokio::sync::{broadcast, watch};
-use tonic::Status;
+use tonic::{Status, metadata::MetadataMap};
+
+/// The response header that names a stream's epoch: ids compare only within one.
+pub const EPOCH_HEADER: &str = "parley-stream-epoch";
+
+/// The request header that names the epoch of `after_event_id`, when resuming.
+pub const AFTER_EPOCH_HEADER: &str = "parley-after-epoch";
 
 /// A stream of events for one subscriber, as tonic wants it.
 pub type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -27,6 +36,8 @@ pub struct EventLog<T> {
     /// subscribers reconnect, to another replica if there is one) instead of holding the
     /// graceful shutdown open forever.
     closed: watch::Sender<bool>,
+    /// This log's epoch: random, so that no other log (replica, restart) has it.
+    epoch: tonic::metadata::AsciiMetadataValue,
 }
 
 struct Ring<T> {
@@ -57,6 +68,13 @@ fn first_id_base() -> u64 {
     u64::try_from(millis % (1 << 42)).unwrap_or(0) << 20
 }
 
+/// A new epoch: 128 random bits (a v4 UUID's), as hex.
+fn new_epoch() -> tonic::metadata::AsciiMetadataValue {
+    let epoch = uuid::Uuid::new_v4().simple().to_string();
+    tonic::metadata::AsciiMetadataValue::try_from(epoch)
+        .unwrap_or_else(|_| tonic::metadata::AsciiMetadataValue::from_static("0"))
+}
+
 impl<T: Clone + Send + Sync + 'static> EventLog<T> {
     /// Keeps the last `capacity` events for replay and cuts off a subscriber that falls
     /// more than `capacity` behind: the one bound serves both, so a subscriber cut off for
@@ -72,7 +90,33 @@ impl<T: Clone + Send + Sync + 'static> EventLog<T> {
             }),
             live,
             closed: watch::Sender::new(false),
+            epoch: new_epoch(),
         }
+    }
+
+    /// This log's epoch, as sent in [`EPOCH_HEADER`].
+    pub fn epoch(&self) -> &str {
+        // Made from hex digits only: always text.
+        self.epoch.to_str().unwrap_or_default()
+    }
+
+    /// The answer to a `Subscribe` call whose request had `metadata`: the events after
+    /// `after_id` when that id is of this log's epoch (or the request names none, as older
+    /// subscribers do), else only live ones; this log's epoch in [`EPOCH_HEADER`].
+    pub fn answer(
+        &self,
+        metadata: &MetadataMap,
+        after_id: Option<u64>,
+    ) -> tonic::Response<EventStream<T>> {
+        let same_epoch = metadata
+            .get(AFTER_EPOCH_HEADER)
+            .is_none_or(|epoch| *epoch == self.epoch);
+        let stream = self.subscribe(after_id.filter(|_| same_epoch));
+        let mut response = tonic::Response::new(stream);
+        response
+            .metadata_mut()
+            .insert(EPOCH_HEADER, self.epoch.clone());
+        response
     }
 
     /// Ends every stream, present and future.
@@ -246,6 +290,35 @@ mod tests {
         log.publish(|id| (id, 3));
         let first = stream.next().await.expect("an item").expect("an event");
         assert_eq!(first.1, 3, "only the live event");
+    }
+
+    #[tokio::test]
+    async fn an_id_of_another_epoch_replays_nothing_even_when_this_log_issued_it() {
+        let log = EventLog::new(10);
+        let before = log.last_id();
+        for n in 0..3 {
+            log.publish(|id| (id, n));
+        }
+        let mut other_epoch = MetadataMap::new();
+        other_epoch.insert(AFTER_EPOCH_HEADER, new_epoch());
+        let answer = log.answer(&other_epoch, Some(before + 1));
+        assert_eq!(
+            answer
+                .metadata()
+                .get(EPOCH_HEADER)
+                .map(|epoch| epoch.to_str().ok()),
+            Some(Some(log.epoch()))
+        );
+        let mut stream = answer.into_inner();
+        log.publish(|id| (id, 3));
+        let first = stream.next().await.expect("an item").expect("an event");
+        assert_eq!(first.1, 3, "only the live event");
+
+        let mut same_epoch = MetadataMap::new();
+        same_epoch.insert(AFTER_EPOCH_HEADER, log.epoch.clone());
+        let mut stream = log.answer(&same_epoch, Some(before + 1)).into_inner();
+        let first = stream.next().await.expect("an item").expect("an event");
+        assert_eq!(first.1, 1, "replayed from the id after");
     }
 
     #[tokio::test]

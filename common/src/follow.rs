@@ -1,9 +1,18 @@
 //! Following another service's long-lived event stream: one subscription kept open, reopened
 //! with backoff and jitter when it breaks, asking for what was missed since the last event.
+//!
+//! Event ids compare only within one epoch of the stream (one process's log, see
+//! `crate::events`). The epoch arrives in the answer's [`EPOCH_HEADER`], before any event: a
+//! subscription that lands on a new epoch (another replica, a restart) is a gap at once,
+//! whatever the ids, and so is one that cannot resume (nothing was received in the epoch to
+//! resume from). Within an epoch a jump in ids is a gap.
 
 use std::{future::Future, time::Duration};
 
 use futures_util::StreamExt;
+use tonic::metadata::AsciiMetadataValue;
+
+use crate::events::{AFTER_EPOCH_HEADER, EPOCH_HEADER};
 
 /// Reconnection backoff.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
@@ -15,45 +24,82 @@ pub enum Followed<E> {
     /// The next event.
     Event(E),
     /// Events may have been missed: the first subscription (whatever was loaded before it
-    /// may be stale), or event ids that jumped (the service no longer had the missed events,
-    /// or it restarted and its ids began again). Caches should be rebuilt.
+    /// may be stale), a new epoch (another replica, or a restart), or event ids that jumped
+    /// (the service no longer had the missed events). Caches should be rebuilt.
     Gap,
 }
 
+/// Where a subscription picks up: after the last event processed, of the epoch it was in.
+#[derive(Debug, Clone, Default)]
+pub struct After {
+    /// The last event id processed in `epoch`; `None` on the first subscription, and after
+    /// a new epoch until its first event.
+    pub event_id: Option<u64>,
+    epoch: Option<AsciiMetadataValue>,
+}
+
+impl After {
+    /// `message` (a subscribe request carrying [`Self::event_id`]) as a request that names
+    /// the epoch of that id, so that a service of another epoch replays nothing for it.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let (Some(epoch), Some(_)) = (&self.epoch, self.event_id) {
+            request
+                .metadata_mut()
+                .insert(AFTER_EPOCH_HEADER, epoch.clone());
+        }
+        request
+    }
+}
+
 /// Follows `service`'s stream until the task is aborted. `subscribe` opens the stream after
-/// the given event id; `event_id` reads an event's id; `handle` receives events and gaps.
+/// the given point (build its request with [`After::request`]); `event_id` reads an event's
+/// id; `handle` receives events and gaps.
 pub async fn follow<E, Subscribe, Opened, Handle, Handled>(
     service: &'static str,
     subscribe: Subscribe,
     event_id: fn(&E) -> u64,
     mut handle: Handle,
 ) where
-    Subscribe: Fn(Option<u64>) -> Opened,
+    Subscribe: Fn(After) -> Opened,
     Opened: Future<Output = Result<tonic::Response<tonic::Streaming<E>>, tonic::Status>>,
     Handle: FnMut(Followed<E>) -> Handled,
     Handled: Future<Output = ()>,
 {
-    let mut last_event_id: Option<u64> = None;
+    let mut after = After::default();
     let mut retry = FIRST_RETRY;
     let mut first = true;
     loop {
-        match subscribe(last_event_id).await {
+        match subscribe(after.clone()).await {
             Ok(response) => {
-                tracing::info!(service, after = ?last_event_id, "subscribed to events");
+                let epoch = response.metadata().get(EPOCH_HEADER).cloned();
+                tracing::info!(service, after = ?after.event_id, ?epoch, "subscribed to events");
                 retry = FIRST_RETRY;
+                // Services that send no epoch (older ones) leave `None == None`: their ids
+                // are compared, as before epochs.
+                let resumed = after.event_id.is_some() && epoch == after.epoch;
                 if std::mem::take(&mut first) {
                     handle(Followed::Gap).await;
+                } else if !resumed {
+                    tracing::warn!(service, last = ?after.event_id, "a new stream epoch, or nothing to resume from: events may have been missed");
+                    handle(Followed::Gap).await;
+                }
+                if !resumed {
+                    after = After {
+                        event_id: None,
+                        epoch,
+                    };
                 }
                 let mut events = response.into_inner();
                 while let Some(item) = events.next().await {
                     match item {
                         Ok(event) => {
                             let id = event_id(&event);
-                            if last_event_id.is_some_and(|last| id != last + 1) {
-                                tracing::warn!(service, last = ?last_event_id, next = id, "event ids jumped: events were missed");
+                            if after.event_id.is_some_and(|last| id != last + 1) {
+                                tracing::warn!(service, last = ?after.event_id, next = id, "event ids jumped: events were missed");
                                 handle(Followed::Gap).await;
                             }
-                            last_event_id = Some(id);
+                            after.event_id = Some(id);
                             handle(Followed::Event(event)).await;
                         }
                         Err(status) => {

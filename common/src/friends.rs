@@ -51,12 +51,12 @@ pub async fn watch_graph<Handle, Handled>(
     Handle: FnMut(Followed<friends::GraphChange>) -> Handled,
     Handled: Future<Output = ()>,
 {
-    let subscribe = |after_event_id| {
+    let subscribe = |after: crate::follow::After| {
         let mut client = client.clone();
-        let request = friends::WatchGraphRequest {
+        let request = after.request(friends::WatchGraphRequest {
             subscriber_id: subscriber_id.to_owned(),
-            after_event_id,
-        };
+            after_event_id: after.event_id,
+        });
         async move { client.watch_graph(request).await }
     };
     follow(

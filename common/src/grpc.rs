@@ -22,6 +22,8 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC transport failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("cannot read the service's descriptor set: {0}")]
+    Descriptor(#[from] prost::DecodeError),
 }
 
 /// Serves `service` on an already bound `listener` until `shutdown` resolves, then drains the
@@ -57,6 +59,13 @@ where
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
+    // Metrics label calls by these methods only: a random path must not make a series.
+    let known = crate::metrics::KnownMethods::from_descriptor_sets(&[
+        descriptor_set,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ])?;
 
     let address = listener.local_addr().ok();
     tracing::info!(service = S::NAME, ?address, "serving gRPC");
@@ -72,7 +81,7 @@ where
 
     Server::builder()
         .trace_fn(grpc_request_span)
-        .layer(crate::metrics::GrpcMetricsLayer)
+        .layer(crate::metrics::GrpcMetricsLayer(known))
         .layer(RequireServiceToken(token))
         .add_service(health_service)
         .add_service(reflection_v1)

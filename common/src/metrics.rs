@@ -2,8 +2,9 @@
 //! and the gRPC server's request metrics.
 
 use std::{
+    collections::HashSet,
     net::SocketAddr,
-    sync::OnceLock,
+    sync::{Arc, OnceLock},
     task::{Context, Poll},
     time::Instant,
 };
@@ -58,21 +59,67 @@ pub async fn serve(
     Ok((bound, task))
 }
 
-/// A tower layer that counts gRPC requests and times them, by method.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct GrpcMetricsLayer;
+/// The `method` label of a call to a path no served method has: a scanner's random paths
+/// all count here, so that they cannot make one series each.
+pub const UNKNOWN_METHOD: &str = "unknown";
+
+/// The methods a gRPC server serves, by path (`/package.Service/Method`), read from the
+/// descriptor sets of its services: the only `method` labels its metrics use, so the
+/// number of series is bounded by the services' own methods, whatever callers send.
+#[derive(Debug, Clone, Default)]
+pub struct KnownMethods(Arc<HashSet<String>>);
+
+impl KnownMethods {
+    /// Every method of every service in the encoded `FileDescriptorSet`s `sets`.
+    pub fn from_descriptor_sets(sets: &[&[u8]]) -> Result<Self, prost::DecodeError> {
+        let mut paths = HashSet::new();
+        for set in sets {
+            let set = <prost_types::FileDescriptorSet as prost::Message>::decode(*set)?;
+            for file in &set.file {
+                let package = file.package();
+                for service in &file.service {
+                    let service_name = match package {
+                        "" => service.name().to_owned(),
+                        package => format!("{package}.{}", service.name()),
+                    };
+                    for method in &service.method {
+                        paths.insert(format!("/{service_name}/{}", method.name()));
+                    }
+                }
+            }
+        }
+        Ok(Self(Arc::new(paths)))
+    }
+
+    /// The label of a call to `path`: the path when a method has it, else [`UNKNOWN_METHOD`].
+    pub fn label(&self, path: &str) -> String {
+        if self.0.contains(path) {
+            path.to_owned()
+        } else {
+            UNKNOWN_METHOD.to_owned()
+        }
+    }
+}
+
+/// A tower layer that counts gRPC requests and times them, by method (known methods only).
+#[derive(Debug, Clone, Default)]
+pub struct GrpcMetricsLayer(pub KnownMethods);
 
 impl<S> tower::Layer<S> for GrpcMetricsLayer {
     type Service = GrpcMetrics<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        GrpcMetrics { inner }
+        GrpcMetrics {
+            inner,
+            known: self.0.clone(),
+        }
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct GrpcMetrics<S> {
     inner: S,
+    known: KnownMethods,
 }
 
 impl<S, B> tower::Service<http::Request<B>> for GrpcMetrics<S>
@@ -90,7 +137,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let method = request.uri().path().to_owned();
+        let method = self.known.label(request.uri().path());
         let started = Instant::now();
         let response = self.inner.call(request);
         Box::pin(async move {
@@ -101,5 +148,23 @@ where
             metrics::counter!("parley_grpc_server_requests_total", "method" => method).increment(1);
             outcome
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_methods_of_the_descriptor_sets_are_labels() {
+        let known = KnownMethods::from_descriptor_sets(&[tonic_health::pb::FILE_DESCRIPTOR_SET])
+            .expect("a valid descriptor set");
+        assert_eq!(
+            known.label("/grpc.health.v1.Health/Check"),
+            "/grpc.health.v1.Health/Check"
+        );
+        assert_eq!(known.label("/grpc.health.v1.Health/Nope"), UNKNOWN_METHOD);
+        assert_eq!(known.label("/scan/me"), UNKNOWN_METHOD);
+        assert_eq!(known.label(""), UNKNOWN_METHOD);
     }
 }

@@ -8,6 +8,7 @@
 //! it, and the traffic, private.
 
 use std::{
+    net::SocketAddr,
     sync::Arc,
     task::{Context, Poll},
 };
@@ -24,7 +25,42 @@ pub struct ServiceToken(Arc<HeaderValue>);
 #[error("the service token must be printable ASCII")]
 pub struct InvalidToken;
 
+/// Why a service will not serve with the token it was given.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidToken),
+    #[error(
+        "refusing to serve gRPC on {address} (set by {setting}) without PARLEY_SERVICE_TOKEN: \
+         anyone who reaches it could call every RPC; set the same PARLEY_SERVICE_TOKEN on every \
+         process, listen on loopback, or set PARLEY_ALLOW_UNAUTHENTICATED_GRPC=true"
+    )]
+    Exposed {
+        address: SocketAddr,
+        setting: &'static str,
+    },
+}
+
 impl ServiceToken {
+    /// The token a service listening on `address` (chosen by the setting `setting`) checks
+    /// callers against. Without one, only a loopback address is served, unless
+    /// `PARLEY_ALLOW_UNAUTHENTICATED_GRPC` says the network is private by other means: a
+    /// service on `0.0.0.0` without a token would serve anyone who reaches it, silently.
+    pub fn for_listener(
+        internal: &crate::config::InternalArgs,
+        address: SocketAddr,
+        setting: &'static str,
+    ) -> Result<Option<Self>, TokenError> {
+        let token = Self::from_config(internal.service_token.as_deref())?;
+        if token.is_none() && !address.ip().is_loopback() && !internal.allow_unauthenticated_grpc {
+            return Err(TokenError::Exposed { address, setting });
+        }
+        if token.is_none() && !address.ip().is_loopback() {
+            tracing::warn!(%address, "serving gRPC beyond loopback without a service token, as allowed");
+        }
+        Ok(token)
+    }
+
     /// The token of the configuration, if one is set (an empty one counts as unset).
     pub fn from_config(token: Option<&str>) -> Result<Option<Self>, InvalidToken> {
         match token.map(str::trim).filter(|token| !token.is_empty()) {
@@ -127,6 +163,34 @@ mod tests {
         assert!(!token.matches(Some(&HeaderValue::from_static("Bearer s3cre"))));
         assert!(!token.matches(Some(&HeaderValue::from_static("Bearer s3creT"))));
         assert!(!token.matches(None));
+    }
+
+    fn internal(token: Option<&str>, allow: bool) -> crate::config::InternalArgs {
+        crate::config::InternalArgs {
+            service_token: token.map(str::to_owned),
+            allow_unauthenticated_grpc: allow,
+        }
+    }
+
+    #[test]
+    fn a_listener_beyond_loopback_needs_a_token_or_an_explicit_allowance() {
+        let everywhere: SocketAddr = "0.0.0.0:50051".parse().expect("an address");
+        let loopback: SocketAddr = "[::1]:50051".parse().expect("an address");
+        let refused = ServiceToken::for_listener(&internal(None, false), everywhere, "PARLEY_X")
+            .expect_err("refused");
+        let message = refused.to_string();
+        assert!(
+            message.contains("0.0.0.0:50051 (set by PARLEY_X)"),
+            "{message}"
+        );
+        assert!(!message.contains('\n'), "{message}");
+        assert!(ServiceToken::for_listener(&internal(None, false), loopback, "PARLEY_X").is_ok());
+        assert!(ServiceToken::for_listener(&internal(None, true), everywhere, "PARLEY_X").is_ok());
+        assert!(
+            ServiceToken::for_listener(&internal(Some("s3cret"), false), everywhere, "PARLEY_X")
+                .expect("served")
+                .is_some()
+        );
     }
 
     #[test]

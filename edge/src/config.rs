@@ -66,7 +66,8 @@ pub struct Config {
     pub grpc_timeout: Duration,
 
     /// How often the edge renews its presence lease (one call for all its `/status`
-    /// sessions). Keep it well under presence-svc's `PARLEY_EDGE_LEASE_TTL`.
+    /// sessions). Keep it well under presence-svc's `PARLEY_EDGE_LEASE_TTL`. A failed renewal
+    /// is tried again after 1 s (at most this interval), on the next replica.
     #[arg(long, env = "PARLEY_EDGE_LEASE_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     pub lease_interval: Duration,
 

@@ -12,7 +12,7 @@ mod presence;
 
 use std::future::Future;
 
-use parley_common::follow::{Followed, follow};
+use parley_common::follow::{After, Followed, follow};
 use parley_proto::{chat::v1::ChatEvent, friends::v1::FriendsEvent, presence::v1::PresenceEvent};
 use serde::Serialize;
 use socketioxide::SocketIo;
@@ -30,11 +30,11 @@ trait ServiceEvent: Sized + Send + 'static {
 
     fn event_id(&self) -> u64;
 
-    /// Opens the stream of events after `after_event_id` for edge `edge_id`.
+    /// Opens the stream of events after `after` for edge `edge_id`.
     fn subscribe(
         backends: Backends,
         edge_id: String,
-        after_event_id: Option<u64>,
+        after: After,
     ) -> impl Future<Output = Result<tonic::Response<tonic::Streaming<Self>>, tonic::Status>> + Send;
 
     /// Emits the event to its recipients' sockets on this edge.
@@ -52,13 +52,13 @@ macro_rules! subscription {
         async fn subscribe(
             mut backends: crate::backends::Backends,
             edge_id: String,
-            after_event_id: Option<u64>,
+            after: parley_common::follow::After,
         ) -> Result<tonic::Response<tonic::Streaming<Self>>, tonic::Status> {
             let request = $request {
                 edge_id,
-                after_event_id,
+                after_event_id: after.event_id,
             };
-            backends.$client.subscribe(request).await
+            backends.$client.subscribe(after.request(request)).await
         }
     };
 }
@@ -79,7 +79,7 @@ fn spawn<E: ServiceEvent>(io: SocketIo, backends: Backends, edge_id: String) -> 
     let mut first_gap = true;
     tokio::spawn(follow(
         E::SERVICE,
-        move |after_event_id| E::subscribe(backends.clone(), edge_id.clone(), after_event_id),
+        move |after| E::subscribe(backends.clone(), edge_id.clone(), after),
         E::event_id,
         move |followed| {
             let io = io.clone();

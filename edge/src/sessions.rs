@@ -117,7 +117,7 @@ pub async fn close(socket: &SocketRef, backends: &Backends, sessions: &Sessions)
 /// them alive, registers those it lost (after a restart) and ends those no longer listed.
 /// If this edge dies, the renewals stop and its sessions end when the lease lapses. The
 /// interval shrinks to a third of the lease presence-svc announces, so that one lost
-/// renewal never lets the lease lapse.
+/// renewal never lets the lease lapse, and a failed renewal is retried within a second.
 pub fn spawn_lease(
     sessions: Arc<Sessions>,
     backends: Backends,
@@ -127,6 +127,7 @@ pub fn spawn_lease(
     tokio::spawn(async move {
         let mut period = interval.max(MIN_RENEWAL_INTERVAL);
         loop {
+            let mut wait = period;
             let request = RenewEdgeLeaseRequest {
                 edge_id: edge.0.to_string(),
                 sessions: sessions.snapshot(),
@@ -143,12 +144,23 @@ pub fn spawn_lease(
                         period = period.min(ttl / 3).max(MIN_RENEWAL_INTERVAL);
                     }
                 }
-                Err(status) => tracing::warn!(%status, "cannot renew the presence lease"),
+                Err(status) => {
+                    // The replica that failed rests now, so the retry goes to the next one:
+                    // waiting a whole period could let the lease lapse everywhere while the
+                    // other replicas, which would take it, heard nothing.
+                    tracing::warn!(%status, "cannot renew the presence lease; retrying soon");
+                    wait = period.min(RETRY_AFTER_FAILURE);
+                }
             }
-            tokio::time::sleep(period).await;
+            tokio::time::sleep(wait).await;
         }
     })
 }
 
 /// Renewals never come faster than this, whatever the configuration says.
 const MIN_RENEWAL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How soon a failed renewal is tried again (on the next replica, the failed one resting);
+/// a renewal is idempotent, so trying again is safe, and one call a second while every
+/// replica is down is cheap.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);

@@ -269,22 +269,26 @@ impl FriendsService for FriendsGrpc {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> Answer<EventStream<pb::FriendsEvent>> {
-        let request = request.into_inner();
+        let (metadata, _, request) = request.into_parts();
         tracing::info!(edge = request.edge_id, after = ?request.after_event_id, "edge subscribed");
-        Ok(Response::new(
-            self.friends.events.client.subscribe(request.after_event_id),
-        ))
+        Ok(self
+            .friends
+            .events
+            .client
+            .answer(&metadata, request.after_event_id))
     }
 
     async fn watch_graph(
         &self,
         request: Request<pb::WatchGraphRequest>,
     ) -> Answer<EventStream<pb::GraphChange>> {
-        let request = request.into_inner();
+        let (metadata, _, request) = request.into_parts();
         tracing::info!(subscriber = request.subscriber_id, after = ?request.after_event_id, "graph watcher subscribed");
-        Ok(Response::new(
-            self.friends.events.graph.subscribe(request.after_event_id),
-        ))
+        Ok(self
+            .friends
+            .events
+            .graph
+            .answer(&metadata, request.after_event_id))
     }
 }
 

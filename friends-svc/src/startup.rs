@@ -28,7 +28,12 @@ impl Application {
     /// Connects to Postgres, applies the `friends` schema's migrations and binds the listener,
     /// so that the address is known (and connectable) before serving starts.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let token = ServiceToken::from_config(config.internal.service_token.as_deref())?;
+        // First: a service that would serve anyone should not even migrate.
+        let token = ServiceToken::for_listener(
+            &config.internal,
+            config.listen_addr,
+            "PARLEY_FRIENDS_ADDR",
+        )?;
         let pool = db::pool(&config.database)?;
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
         let backfilled = service::backfill_username_keys(&pool).await?;

@@ -594,6 +594,7 @@ async fn with_a_service_token_only_callers_that_carry_it_are_served() {
         database: database.args(),
         internal: parley_common::config::InternalArgs {
             service_token: Some("internal-secret".into()),
+            ..Default::default()
         },
         request_cooldowns: Default::default(),
     })
@@ -868,4 +869,62 @@ async fn a_cooldown_runs_out_and_a_zero_one_is_none() {
     assert!((1..=300).contains(&retry_after), "{retry_after}");
     tokio::time::sleep(Duration::from_millis(retry_after + 50)).await;
     service.request(alice, bob).await.unwrap();
+}
+
+/// friends-svc's configuration for `listen_addr` with `internal`.
+fn config_on(
+    listen_addr: &str,
+    database: &TestDatabase,
+    internal: parley_common::config::InternalArgs,
+) -> Config {
+    Config {
+        metrics_addr: None,
+        listen_addr: listen_addr.parse().unwrap(),
+        database: database.args(),
+        internal,
+        request_cooldowns: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn a_service_on_every_interface_without_a_service_token_refuses_to_start() {
+    let database = TestDatabase::create().await;
+    let refused = Application::build(&config_on("0.0.0.0:0", &database, Default::default()))
+        .await
+        .err()
+        .expect("refused");
+    let message = refused.to_string();
+    assert!(
+        message.starts_with("refusing to serve gRPC on 0.0.0.0:0 (set by PARLEY_FRIENDS_ADDR)"),
+        "{message}"
+    );
+    assert!(
+        message.contains("PARLEY_ALLOW_UNAUTHENTICATED_GRPC=true"),
+        "{message}"
+    );
+    assert!(!message.contains('\n'), "one line: {message}");
+
+    // Allowed explicitly, it starts and serves.
+    let allowed = parley_common::config::InternalArgs {
+        allow_unauthenticated_grpc: true,
+        ..Default::default()
+    };
+    let app = Application::build(&config_on("0.0.0.0:0", &database, allowed))
+        .await
+        .unwrap();
+    let port = app.local_addr().unwrap().port();
+    let (_stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let mut client = FriendsServiceClient::connect(format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let users = client
+        .get_users(pb::GetUsersRequest {
+            user_ids: vec![Uuid::new_v4().to_string()],
+        })
+        .await
+        .unwrap();
+    assert!(users.into_inner().users.is_empty());
 }

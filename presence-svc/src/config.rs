@@ -35,7 +35,9 @@ pub struct Config {
     #[arg(long, env = "PARLEY_PRESENCE_GRACE", default_value = "5s", value_parser = parse_duration)]
     pub grace: Duration,
 
-    /// How long an edge's sessions live without the edge renewing its lease.
+    /// How long an edge's sessions live without the edge renewing its lease. An edge whose
+    /// lease lapses here but that renewed with another replica within this long moved there
+    /// (a failover): its sessions are let go without announcing anyone OFFLINE.
     #[arg(long, env = "PARLEY_EDGE_LEASE_TTL", default_value = "30s", value_parser = parse_duration)]
     pub lease_ttl: Duration,
 

@@ -46,9 +46,14 @@ impl Events {
         (Self { log, publisher }, running)
     }
 
-    /// The events after `after_event_id` (those still kept), then every new one.
-    pub fn subscribe(&self, after_event_id: Option<u64>) -> EventStream<pb::PresenceEvent> {
-        self.log.subscribe(after_event_id)
+    /// The events after `after_event_id` (those still kept, when of this log's epoch), then
+    /// every new one; the answer names the epoch (see `parley_common::events`).
+    pub fn answer(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        after_event_id: Option<u64>,
+    ) -> tonic::Response<EventStream<pb::PresenceEvent>> {
+        self.log.answer(metadata, after_event_id)
     }
 
     /// Ends every subscription: open streams would hold a graceful shutdown forever.

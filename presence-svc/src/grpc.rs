@@ -128,11 +128,12 @@ impl PresenceService for PresenceGrpc {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> Answer<EventStream<pb::PresenceEvent>> {
-        let request = request.into_inner();
+        let (metadata, _, request) = request.into_parts();
         tracing::info!(edge = request.edge_id, after = ?request.after_event_id, "edge subscribed");
-        Ok(Response::new(
-            self.presence.events.subscribe(request.after_event_id),
-        ))
+        Ok(self
+            .presence
+            .events
+            .answer(&metadata, request.after_event_id))
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::domain::{Status, UserId};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 /// What is stored of a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,4 +68,52 @@ pub async fn save_last_seen(
     .execute(db)
     .await
     .map(drop)
+}
+
+/// Records that `edge` renewed its lease with `replica` now (the database's clock, the one
+/// clock every replica shares).
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn record_renewal(db: &mut PgConnection, edge: &str, replica: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO presence.edge_leases (edge_id, replica_id, renewed_at) VALUES ($1, $2, now())
+         ON CONFLICT (edge_id) DO UPDATE
+         SET replica_id = EXCLUDED.replica_id, renewed_at = EXCLUDED.renewed_at",
+    )
+    .bind(edge)
+    .bind(replica)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// Those of `edges` that renewed their lease with another replica than `replica` within the
+/// last `ttl`: alive, and served elsewhere. The others are dead; their rows, older than a
+/// lease, are removed, so the table holds about one row per live edge.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn renewed_elsewhere(
+    db: &mut PgConnection,
+    edges: &[String],
+    replica: Uuid,
+    ttl: std::time::Duration,
+) -> sqlx::Result<Vec<String>> {
+    let ttl = ttl.as_secs_f64();
+    let alive: Vec<String> = sqlx::query_scalar(
+        "SELECT edge_id FROM presence.edge_leases
+         WHERE edge_id = ANY($1) AND replica_id <> $2
+           AND renewed_at > now() - make_interval(secs => $3)",
+    )
+    .bind(edges)
+    .bind(replica)
+    .bind(ttl)
+    .fetch_all(&mut *db)
+    .await?;
+    sqlx::query(
+        "DELETE FROM presence.edge_leases
+         WHERE edge_id = ANY($1) AND renewed_at <= now() - make_interval(secs => $2)",
+    )
+    .bind(edges)
+    .bind(ttl)
+    .execute(db)
+    .await?;
+    Ok(alive)
 }

@@ -43,6 +43,11 @@ pub struct Presence {
     /// Where chosen statuses and last-seen times outlive a restart.
     pool: PgPool,
     pub flush_stats: FlushStats,
+    /// This process among the replicas, in the shared record of edge leases: a lease that
+    /// lapses here while its edge renews with another replica was handed over, not lost.
+    replica: Uuid,
+    /// How long an edge's lease lasts: a renewal elsewhere within it means the edge lives.
+    lease_ttl: std::time::Duration,
 }
 
 impl Presence {
@@ -56,6 +61,8 @@ impl Presence {
             friends,
             pool,
             flush_stats: FlushStats::default(),
+            replica: Uuid::new_v4(),
+            lease_ttl: timing.lease_ttl,
         };
         (presence, running)
     }
@@ -72,8 +79,18 @@ impl Presence {
         &self,
         change: impl FnOnce(&mut PresenceState, Instant, DateTime<Utc>) -> (T, Vec<Change>),
     ) -> T {
+        self.apply_at(Instant::now(), Utc::now(), change)
+    }
+
+    /// [`Self::apply`] at a time taken earlier, for a change decided on what was true then.
+    fn apply_at<T>(
+        &self,
+        now: Instant,
+        wall: DateTime<Utc>,
+        change: impl FnOnce(&mut PresenceState, Instant, DateTime<Utc>) -> (T, Vec<Change>),
+    ) -> T {
         let mut state = self.state();
-        let (result, changes) = change(&mut state, Instant::now(), Utc::now());
+        let (result, changes) = change(&mut state, now, wall);
         for change in changes {
             let recipients = self.graph.friends_of(change.user);
             self.events.tell(&change, &recipients);
@@ -234,6 +251,7 @@ impl Presence {
     ) -> Result<(), Error> {
         let edge = edge.as_str();
         self.apply(|state, now, _| (state.extend_lease(edge, now), Vec::new()));
+        self.record_renewal(edge).await;
         // Moved, not copied: a renewal may list an edge's tens of thousands of sessions.
         let sessions: Vec<(String, UserId)> = sessions
             .into_iter()
@@ -247,10 +265,66 @@ impl Presence {
         Ok(())
     }
 
-    /// Applies what time did; called every second or so.
-    pub fn tick(&self) {
-        self.apply(|state, now, wall| ((), state.tick(now, wall)));
+    /// Tells the other replicas that `edge` renews with this one. A failure costs only a
+    /// precaution (another replica whose old lease of the edge lapses takes its users
+    /// OFFLINE, as before failovers were recognised), so the renewal goes on without it.
+    async fn record_renewal(&self, edge: &str) {
+        let recorded = async {
+            let mut db = self.pool.acquire().await?;
+            repo::record_renewal(&mut db, edge, self.replica).await?;
+            Ok::<(), Error>(())
+        };
+        if let Err(error) = recorded.await {
+            tracing::warn!(%error, edge, "cannot record the lease renewal");
+        }
+    }
+
+    /// Applies what time did; called every second or so. An edge whose lease lapsed here
+    /// but renews with another replica moved there (a failover, or a blip that rested this
+    /// replica for a while): it is handed over silently, and only the edges that renew
+    /// nowhere take their users OFFLINE.
+    pub async fn tick(&self) {
+        // Everything is decided at one instant, so that no edge lapses unasked between the
+        // question and the answer.
+        let (now, wall) = (Instant::now(), Utc::now());
+        let lapsed = self.state().lapsed_edges(now);
+        let moved = if lapsed.is_empty() {
+            Vec::new()
+        } else {
+            self.renewed_elsewhere(&lapsed).await
+        };
+        self.apply_at(now, wall, |state, now, wall| {
+            for edge in &moved {
+                state.hand_over(edge, now);
+            }
+            ((), state.tick(now, wall))
+        });
         metrics::gauge!("parley_presence_sessions").set(self.session_count() as f64);
+    }
+
+    /// Those of the lapsed `edges` that renew with another replica. When the record cannot
+    /// be read, none: a dead edge must not keep its users online for want of an answer.
+    async fn renewed_elsewhere(&self, edges: &[String]) -> Vec<String> {
+        let asked = async {
+            let mut db = self.pool.acquire().await?;
+            Ok::<_, Error>(
+                repo::renewed_elsewhere(&mut db, edges, self.replica, self.lease_ttl).await?,
+            )
+        };
+        match asked.await {
+            Ok(moved) => {
+                if !moved.is_empty() {
+                    tracing::info!(?moved, "edges renew with another replica: handed over");
+                    metrics::counter!("parley_presence_edges_handed_over_total")
+                        .increment(moved.len() as u64);
+                }
+                moved
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot tell moved edges from dead ones; ending them");
+                Vec::new()
+            }
+        }
     }
 
     /// A friendship formed: each side sees the other's status at once.

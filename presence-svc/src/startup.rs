@@ -23,7 +23,12 @@ impl Application {
     /// Connects to Postgres, applies the `presence` schema's migrations and binds the
     /// listener, so that the address is known (and connectable) before serving starts.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let token = ServiceToken::from_config(config.internal.service_token.as_deref())?;
+        // First: a service that would serve anyone should not even migrate.
+        let token = ServiceToken::for_listener(
+            &config.internal,
+            config.listen_addr,
+            "PARLEY_PRESENCE_ADDR",
+        )?;
         let pool = db::pool(&config.database)?;
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
         let friends = parley_common::friends::client(&config.friends_url, token.clone())?;
@@ -63,8 +68,8 @@ impl Application {
         let ticker = every(self.config.tick_interval(), stopped.clone(), {
             let presence = presence.clone();
             move || {
-                presence.tick();
-                async {}
+                let presence = presence.clone();
+                async move { presence.tick().await }
             }
         });
         let flusher = every(self.config.flush_interval, stopped, {

@@ -286,14 +286,49 @@ impl PresenceState {
         changes
     }
 
-    /// Applies what time did: missed heartbeats, lapsed leases, ended grace periods.
-    pub fn tick(&mut self, now: Instant, wall: DateTime<Utc>) -> Vec<Change> {
-        let lapsed: Vec<String> = self
-            .leases
+    /// The edges whose lease has lapsed by `now`: [`Self::tick`] ends their sessions unless
+    /// they are handed over first.
+    pub fn lapsed_edges(&self, now: Instant) -> Vec<String> {
+        self.leases
             .iter()
             .filter(|(_, lease)| lease.until <= now)
             .map(|(edge, _)| edge.clone())
+            .collect()
+    }
+
+    /// Lets go of a lapsed edge that renews its lease with another replica now (a failover
+    /// moved it): its sessions are dropped without telling anyone, since the replica that
+    /// holds the edge now shows its users. A user left without sessions here is shown
+    /// OFFLINE in this replica's memory only, with nothing to store. An edge renewed here
+    /// meanwhile (it came back) is kept.
+    pub fn hand_over(&mut self, edge: &str, now: Instant) {
+        if self.leases.get(edge).is_none_or(|lease| lease.until > now) {
+            return;
+        }
+        self.leases.remove(edge);
+        let sessions: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|(_, held)| held.edge == edge)
+            .map(|(id, _)| id.clone())
             .collect();
+        for session in sessions {
+            let Some(user) = self.detach(&session) else {
+                continue;
+            };
+            if let Some(state) = self.users.get_mut(&user)
+                && state.sessions.is_empty()
+            {
+                state.shown = Status::Offline;
+                state.leaving_since = None;
+                self.unsaved.remove(&user);
+            }
+        }
+    }
+
+    /// Applies what time did: missed heartbeats, lapsed leases, ended grace periods.
+    pub fn tick(&mut self, now: Instant, wall: DateTime<Utc>) -> Vec<Change> {
+        let lapsed = self.lapsed_edges(now);
         let mut touched = HashSet::new();
         for edge in lapsed {
             self.leases.remove(&edge);
@@ -561,6 +596,30 @@ mod tests {
             state.heartbeat("a", at, wall).is_err(),
             "the session is gone"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_edge_handed_over_to_another_replica_takes_no_one_offline() {
+        let mut state = PresenceState::new(TIMING);
+        let (alice, bob) = (someone(), someone());
+        let (at, wall) = now();
+        state.renew_lease("moved", &[("a".into(), alice)], at, wall);
+        state.renew_lease("back", &[("b".into(), bob)], at, wall);
+        advance(Duration::from_secs(30)).await;
+        let (at, wall) = now();
+        assert_eq!(state.lapsed_edges(at).len(), 2);
+        // "back" renews here again before the handover is decided: it stays.
+        state.renew_lease("back", &[("b".into(), bob)], at, wall);
+        state.hand_over("moved", at);
+        state.hand_over("back", at);
+        advance(Duration::from_secs(10)).await;
+        let (at, wall) = now();
+        assert!(state.tick(at, wall).is_empty(), "nobody announced OFFLINE");
+        assert_eq!(state.owner("a"), None, "the moved edge's session is let go");
+        assert_eq!(state.owner("b"), Some(bob));
+        state.take_unsaved();
+        state.forget_idle();
+        assert!(!state.knows(alice), "and its user forgotten");
     }
 
     #[tokio::test(start_paused = true)]

@@ -512,3 +512,115 @@ async fn offline_is_not_a_status_one_can_choose() {
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
 }
+
+/// The distinct `method` labels of the gRPC server metrics in a Prometheus scrape.
+fn method_labels(scrape: &str) -> std::collections::BTreeSet<String> {
+    scrape
+        .lines()
+        .filter(|line| line.starts_with("parley_grpc_server_"))
+        .filter_map(|line| {
+            let (_, rest) = line.split_once("method=\"")?;
+            let (method, _) = rest.split_once('"')?;
+            Some(method.to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn calls_to_random_method_paths_make_no_metrics_series() {
+    let system = System::spawn().await;
+    let (metrics_addr, _metrics) = parley_common::metrics::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        "PARLEY_PRESENCE_METRICS_ADDR",
+    )
+    .await
+    .unwrap();
+    let scrape = || async {
+        reqwest::get(format!("http://{metrics_addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let channel = Channel::from_shared(format!("http://{}", system.presence_addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    for n in 0..400 {
+        let path = if n % 2 == 0 {
+            format!("/parley.presence.v1.PresenceService/Nope{n}")
+        } else {
+            format!("/scan{n}.Service/Method")
+        };
+        grpc.ready().await.unwrap();
+        let answer = grpc
+            .unary(
+                tonic::Request::new(()),
+                path.parse().unwrap(),
+                tonic_prost::ProstCodec::<(), ()>::default(),
+            )
+            .await;
+        assert_eq!(answer.unwrap_err().code(), tonic::Code::Unimplemented);
+    }
+
+    let labels = method_labels(&scrape().await);
+    let random: Vec<&String> = labels
+        .iter()
+        .filter(|method| method.contains("Nope") || method.contains("scan"))
+        .collect();
+    assert!(random.is_empty(), "a series per random path: {random:?}");
+    assert!(labels.contains("unknown"), "{labels:?}");
+    // The service's methods, health's and reflection's, and "unknown": a bounded set.
+    assert!(labels.len() <= 7 + 2 + 2 + 1, "{labels:?}");
+}
+
+#[tokio::test]
+async fn a_follower_hears_of_a_restart_as_a_gap_before_any_new_event() {
+    use parley_common::follow::{After, Followed, follow};
+
+    let mut system = System::spawn().await;
+    let (alice, bob) = (system.user("alice").await, system.user("bob").await);
+    system.befriend(alice, bob).await;
+    let channel = Channel::from_shared(format!("http://{}", system.presence_addr))
+        .unwrap()
+        .connect_lazy();
+    // What the follower is handed: `true` for a gap, `false` for an event.
+    let (handed, mut heard) = tokio::sync::mpsc::unbounded_channel();
+    let follower = tokio::spawn(follow(
+        "presence-svc",
+        move |after: After| {
+            let mut client = PresenceServiceClient::new(channel.clone());
+            let request = after.request(pb::SubscribeRequest {
+                edge_id: "follower".into(),
+                after_event_id: after.event_id,
+            });
+            async move { client.subscribe(request).await }
+        },
+        |event: &pb::PresenceEvent| event.event_id,
+        move |followed| {
+            let _ = handed.send(matches!(followed, Followed::Gap));
+            async {}
+        },
+    ));
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(10), heard.recv())
+            .await
+            .ok()
+            .flatten()
+    };
+    assert_eq!(next().await, Some(true), "the first subscription is a gap");
+    system.open(alice, "phone", "edge-1").await;
+    assert_eq!(next().await, Some(false), "alice's ONLINE");
+
+    system.restart_presence().await;
+    // Nothing is published after the restart: the new epoch alone tells the follower.
+    assert_eq!(
+        next().await,
+        Some(true),
+        "the restart was not reported as a gap"
+    );
+    follower.abort();
+}

@@ -32,6 +32,7 @@ fn me() -> Identity {
         username: "fuzz".into(),
         avatar: None,
         issued_at: None,
+        expires_at: u64::MAX,
     }
 }
 

@@ -174,3 +174,53 @@ fn compose_has_no_default_secrets() {
         assert!(line.contains(&format!("${{{secret}:?")), "{line}");
     }
 }
+
+/// Services on `0.0.0.0` refuse to start without a service token (unless told otherwise):
+/// every deployment that listens there must set one, and none may waive it.
+#[test]
+fn every_service_listening_beyond_loopback_has_a_service_token() {
+    let services = [
+        ("friends-svc", "PARLEY_FRIENDS_ADDR"),
+        ("presence-svc", "PARLEY_PRESENCE_ADDR"),
+        ("chat-svc", "PARLEY_CHAT_ADDR"),
+    ];
+    let mut compose = documents("docker-compose.yml").remove(0);
+    compose.apply_merge().unwrap();
+    for (name, addr) in services {
+        let mut environment = compose["services"][name]["environment"].clone();
+        environment.apply_merge().unwrap();
+        assert!(
+            environment[addr]
+                .as_str()
+                .is_some_and(|listen| listen.starts_with("0.0.0.0:")),
+            "compose {name}: {environment:?}"
+        );
+        assert!(
+            environment["PARLEY_SERVICE_TOKEN"].is_string(),
+            "compose {name} has no service token"
+        );
+        assert!(environment["PARLEY_ALLOW_UNAUTHENTICATED_GRPC"].is_null());
+    }
+    let manifests = all_manifests();
+    for deployment in of_kind(&manifests, "Deployment") {
+        let name = deployment["metadata"]["name"].as_str().unwrap();
+        let Some((_, addr)) = services.iter().find(|(service, _)| *service == name) else {
+            continue;
+        };
+        let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_sequence()
+            .unwrap();
+        let named = |wanted: &str| env.iter().find(|var| var["name"].as_str() == Some(wanted));
+        assert!(
+            named(addr).is_some_and(|var| var["value"]
+                .as_str()
+                .is_some_and(|listen| listen.starts_with("0.0.0.0:"))),
+            "k8s {name}"
+        );
+        assert!(
+            named("PARLEY_SERVICE_TOKEN").is_some(),
+            "k8s {name} has no service token"
+        );
+        assert!(named("PARLEY_ALLOW_UNAUTHENTICATED_GRPC").is_none());
+    }
+}

@@ -16,6 +16,7 @@ mod friends;
 mod hostile_input;
 mod http_endpoints;
 mod official_client;
+mod presence_failover;
 mod replicas;
 mod services;
 mod slow_clients;

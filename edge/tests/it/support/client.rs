@@ -178,6 +178,16 @@ impl SioClient {
             .expect("the client is open")
     }
 
+    /// Every event that arrives within `wait`, in order.
+    pub async fn events_within(&mut self, wait: Duration) -> Vec<(String, Value)> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut received = Vec::new();
+        while let Ok(Some(event)) = tokio::time::timeout_at(deadline, self.events.recv()).await {
+            received.push(event);
+        }
+        received
+    }
+
     /// Asserts that no event named `name` arrives within `wait`; other events are dropped.
     pub async fn no_event(&mut self, name: &str, wait: Duration) {
         let deadline = tokio::time::Instant::now() + wait;

@@ -97,10 +97,13 @@ pub async fn start_friends(database: &TestDatabase) -> InProcess {
     })
 }
 
-/// A presence-svc on `database` with the default timing.
-pub async fn start_presence_for(database: &TestDatabase, friends_url: &str) -> InProcess {
-    let timing = Timing::default();
-    start_presence(parley_presence_svc::config::Config {
+/// The configuration of a presence-svc on `database`, on any port, with `timing`.
+pub fn presence_config(
+    database: &TestDatabase,
+    friends_url: &str,
+    timing: Timing,
+) -> parley_presence_svc::config::Config {
+    parley_presence_svc::config::Config {
         metrics_addr: None,
         listen_addr: any_port(),
         friends_url: friends_url.to_owned(),
@@ -110,6 +113,107 @@ pub async fn start_presence_for(database: &TestDatabase, friends_url: &str) -> I
         flush_interval: timing.flush_interval,
         database: database.args(),
         internal: Default::default(),
+    }
+}
+
+/// A presence-svc on `database` with the default timing.
+pub async fn start_presence_for(database: &TestDatabase, friends_url: &str) -> InProcess {
+    start_presence(presence_config(database, friends_url, Timing::default())).await
+}
+
+/// A part of the system on a tokio runtime of its own, so that it can die as a process
+/// killed with SIGKILL does: every task and socket at once, without a graceful step (no
+/// NOT_SERVING, no flush, no closing of sessions). `handle` looks inside it.
+pub struct Killable<H> {
+    pub addr: SocketAddr,
+    pub handle: H,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl<H> Killable<H> {
+    /// Runs `start` on a new runtime: it builds the part, sends its address and handle,
+    /// then serves.
+    async fn start<Start, Fut>(start: Start) -> Self
+    where
+        Start: FnOnce(oneshot::Sender<(SocketAddr, H)>) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (started, bound) = oneshot::channel();
+        runtime.spawn(start(started));
+        let (addr, handle) = bound.await.expect("the part starts");
+        Self {
+            addr,
+            handle,
+            runtime: Some(runtime),
+        }
+    }
+
+    /// Kills it, and returns once its tasks and sockets are gone.
+    pub async fn kill(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            tokio::task::spawn_blocking(move || runtime.shutdown_timeout(Duration::from_secs(5)))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+impl<H> Drop for Killable<H> {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A presence-svc that can be killed; `handle` is its core, to see the sessions it holds.
+pub async fn start_killable_presence(
+    config: parley_presence_svc::config::Config,
+) -> Killable<std::sync::Arc<parley_presence_svc::service::Presence>> {
+    Killable::start(move |started| async move {
+        // A replica restarted on the port of a killed one may find it not yet free.
+        let mut attempts = 0;
+        let presence = loop {
+            match parley_presence_svc::startup::Application::build(&config).await {
+                Ok(presence) => break presence,
+                Err(error) if attempts < 50 => {
+                    attempts += 1;
+                    tracing::warn!(%error, "presence-svc cannot start yet");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!("presence-svc does not start: {error}"),
+            }
+        };
+        let _ = started.send((presence.local_addr().unwrap(), presence.presence()));
+        presence
+            .run_until_stopped(std::future::pending())
+            .await
+            .unwrap();
+    })
+    .await
+}
+
+/// An edge in front of `backends` that can be killed.
+pub async fn start_killable_edge(backends: Backends, timing: Timing) -> Killable<()> {
+    let config = edge_config(
+        backends,
+        EdgeAuth::default(),
+        timing,
+        EdgeSettings::default(),
+    );
+    Killable::start(move |started| async move {
+        let edge = parley_edge::startup::Application::build(&config)
+            .await
+            .expect("the edge starts");
+        let _ = started.send((edge.local_addr().unwrap(), ()));
+        edge.run_until_stopped(std::future::pending())
+            .await
+            .unwrap();
     })
     .await
 }
@@ -162,7 +266,23 @@ pub async fn start_edge(
     timing: Timing,
     settings: EdgeSettings,
 ) -> InProcess {
-    let edge_config = EdgeConfig {
+    let edge_config = edge_config(backends, auth, timing, settings);
+    let edge = parley_edge::startup::Application::build(&edge_config)
+        .await
+        .expect("the edge starts");
+    let addr = edge.local_addr().unwrap();
+    spawn_until_stopped(addr, |stopped| async move {
+        edge.run_until_stopped(stop_signal(stopped)).await.unwrap();
+    })
+}
+
+fn edge_config(
+    backends: Backends,
+    auth: EdgeAuth,
+    timing: Timing,
+    settings: EdgeSettings,
+) -> EdgeConfig {
+    EdgeConfig {
         listen_addr: any_port(),
         chat_url: backends.chat,
         presence_url: backends.presence,
@@ -188,14 +308,7 @@ pub async fn start_edge(
             jwt_audience: None,
             jwt_leeway: Duration::from_secs(0),
         },
-    };
-    let edge = parley_edge::startup::Application::build(&edge_config)
-        .await
-        .expect("the edge starts");
-    let addr = edge.local_addr().unwrap();
-    spawn_until_stopped(addr, |stopped| async move {
-        edge.run_until_stopped(stop_signal(stopped)).await.unwrap();
-    })
+    }
 }
 
 /// How the test edge checks tokens.
@@ -296,17 +409,7 @@ impl TestSystem {
         let friends = start_friends(&database).await;
         let friends_url = format!("http://{}", friends.addr);
 
-        let presence_config = parley_presence_svc::config::Config {
-            metrics_addr: None,
-            listen_addr: any_port(),
-            friends_url: friends_url.clone(),
-            heartbeat_timeout: timing.heartbeat_timeout,
-            grace: timing.grace,
-            lease_ttl: timing.lease_ttl,
-            flush_interval: timing.flush_interval,
-            database: database.args(),
-            internal: Default::default(),
-        };
+        let presence_config = presence_config(&database, &friends_url, timing);
         let presence = start_presence(presence_config.clone()).await;
         let chat = start_chat(&database, &friends_url, timing.message_rate_per_minute).await;
         let edge = start_edge(
