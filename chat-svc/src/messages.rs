@@ -15,7 +15,7 @@ use crate::{
     grpc::convert,
     member_cache::{MemberCache, RoomMembers},
     profiles::Profiles,
-    rate_limit::RateLimiter,
+    rate_limit::PerUserLimit,
     read_pointers::ReadPointers,
     repo::{self, HistoryCursor, Message},
     service::Chat,
@@ -68,7 +68,7 @@ pub struct Messages {
     profiles: Arc<Profiles>,
     members: Arc<MemberCache>,
     typing: Arc<Typing>,
-    rate: RateLimiter,
+    rate: PerUserLimit,
     writer: Writer,
     read_pointers: ReadPointers,
     direct_rooms: DirectRooms,
@@ -106,7 +106,7 @@ impl Messages {
             events,
             profiles,
             typing: Arc::new(Typing::default()),
-            rate: RateLimiter::new(per_minute),
+            rate: PerUserLimit::per_minute(per_minute),
             direct_rooms: DirectRooms::default(),
         }
     }
