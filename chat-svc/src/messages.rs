@@ -1,7 +1,10 @@
 //! The message operations of chat-svc: send (through the batching writer), history, read
 //! state, edits and deletes, typing, and catch-up after a reconnect.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use chrono::Utc;
 use parley_proto::chat::v1 as pb;
@@ -91,9 +94,11 @@ impl Messages {
                             origin.clone(),
                         );
                     }
-                    None => {
-                        events.new_message(message.room_id, convert::message(message, &names, None))
-                    }
+                    None => events.new_message(
+                        message.room_id,
+                        convert::message(message, &names, None),
+                        &job.blockers,
+                    ),
                 }
             }
         };
@@ -165,6 +170,16 @@ impl Messages {
         }
     }
 
+    /// The members of `room` who blocked `sender`: who must not hear `sender`'s live events
+    /// there (docs/API.md). From memory once `sender`'s blocks are cached.
+    async fn blockers_among(&self, sender: UserId, room: &RoomMembers) -> Result<Vec<UserId>, Error> {
+        if room.direct {
+            // A block in a direct room refuses the action itself (`require_unblocked`).
+            return Ok(Vec::new());
+        }
+        Ok(self.chat.blocks.of(sender).await?.blockers_among(&room.members))
+    }
+
     pub async fn send(&self, me: UserId, outgoing: Outgoing) -> Result<pb::Message, Error> {
         let content = validate_content(&outgoing.content)?;
         let message_type = outgoing.message_type;
@@ -210,11 +225,11 @@ impl Messages {
             return Err(Error::RateLimited(retry_after));
         }
 
-        let (room, private_to) = match outgoing.target {
+        let (room, private_to, blockers) = match outgoing.target {
             Target::Room(room) => {
                 let members = self.require_member(room, me).await?;
                 self.require_unblocked(&members, me).await?;
-                (room, None)
+                (room, None, self.blockers_among(me, &members).await?)
             }
             Target::Receiver(receiver) => {
                 if receiver == me {
@@ -229,7 +244,8 @@ impl Messages {
                     None => self.chat.direct_room(me, receiver).await?.0,
                 };
                 self.direct_rooms.insert(direct_pair(me, receiver), room);
-                (room, Some(receiver))
+                // A block refuses the DM itself: nobody to leave out.
+                (room, Some(receiver), Vec::new())
             }
         };
         if let Some(reply_to) = outgoing.reply_to_id {
@@ -255,6 +271,7 @@ impl Messages {
                 message_type,
                 client_msg_id: outgoing.client_msg_id,
                 reply_to_id: outgoing.reply_to_id,
+                blockers,
                 done: tokio::sync::oneshot::channel().0,
             })
             .await?;
@@ -345,14 +362,18 @@ impl Messages {
         drop(db);
         let has_more = page.len() > limit as usize;
         page.truncate(limit as usize);
-        Ok((self.render_all(&page, Some(&members)).await?, has_more))
+        let blocked = self.chat.blocks.of(me).await?;
+        let rendered = self.render_all(&page, Some(&members), Some(&blocked.blocked)).await?;
+        Ok((rendered, has_more))
     }
 
-    /// Messages as clients see them; in a direct room each names its receiver.
+    /// Messages as clients see them; in a direct room each names its receiver. With
+    /// `blocked` (whom the reader blocked), their messages carry `senderBlocked`.
     async fn render_all(
         &self,
         page: &[Message],
         room: Option<&RoomMembers>,
+        blocked: Option<&HashSet<UserId>>,
     ) -> Result<Vec<pb::Message>, Error> {
         let senders: Vec<UserId> = page.iter().map(|message| message.sender_id).collect();
         let profiles = self.profiles.get(&senders).await?;
@@ -360,7 +381,10 @@ impl Messages {
             .iter()
             .map(|message| {
                 let receiver = room.and_then(|room| room.other_than(message.sender_id));
-                convert::message(message, &profiles, receiver)
+                let mut rendered = convert::message(message, &profiles, receiver);
+                rendered.sender_blocked =
+                    blocked.is_some_and(|blocked| blocked.contains(&message.sender_id));
+                rendered
             })
             .collect())
     }
@@ -432,12 +456,13 @@ impl Messages {
                 ))?;
         drop(db);
         let rendered = self
-            .render_all(std::slice::from_ref(&edited), Some(&members))
+            .render_all(std::slice::from_ref(&edited), Some(&members), None)
             .await?
             .pop()
             .ok_or(Error::NotFound("no such message"))?;
+        let blockers = self.blockers_among(me, &members).await?;
         self.events
-            .message_updated(edited.room_id, rendered.clone());
+            .message_updated(edited.room_id, rendered.clone(), &blockers);
         Ok(rendered)
     }
 
@@ -460,8 +485,8 @@ impl Messages {
         Ok(())
     }
 
-    /// Relays typing to the other members; an unrefreshed `true` ends after 6 s with a
-    /// `false`. Nothing here touches the database once the room's members are cached.
+    /// Relays typing to the other members but those who blocked the typer; an unrefreshed
+    /// `true` ends after 6 s with a `false`. Nothing here touches the database once the room's members are cached.
     pub async fn typing(&self, me: UserId, room: RoomId, is_typing: bool) -> Result<(), Error> {
         let members = self.require_member(room, me).await?;
         self.require_unblocked(&members, me).await?;
@@ -472,19 +497,21 @@ impl Messages {
             .get(&me)
             .map(|user| user.username.clone())
             .unwrap_or_default();
+        let mut exclude = self.blockers_among(me, &members).await?;
+        exclude.push(me);
         if !is_typing {
             if self.typing.stopped(room, me) {
-                self.events.typing(room, me, &username, false);
+                self.events.typing(room, me, &username, false, &exclude);
             }
             return Ok(());
         }
         let (mark, was_typing) = self.typing.started(room, me);
         if !was_typing {
-            self.events.typing(room, me, &username, true);
+            self.events.typing(room, me, &username, true, &exclude);
         }
         let events = self.events.clone();
         self.typing.expire_later(room, me, mark, move || {
-            events.typing(room, me, &username, false);
+            events.typing(room, me, &username, false, &exclude);
         });
         Ok(())
     }
@@ -506,6 +533,7 @@ impl Messages {
         if !(1..=MAX_HISTORY).contains(&limit) {
             return Err(Error::invalid("limit", format!("must be 1–{MAX_HISTORY}")));
         }
+        let blocked = self.chat.blocks.of(me).await?;
         let mut answers = Vec::with_capacity(rooms.len());
         // A bound on the whole answer: rooms past it come back with what fit and `has_more`.
         let mut budget = SYNC_BUDGET;
@@ -530,22 +558,26 @@ impl Messages {
             drop(db);
             answers.push(pb::RoomMessages {
                 room_id: room.clone(),
-                messages: self.render_all(&page, Some(&members)).await?,
+                messages: self
+                    .render_all(&page, Some(&members), Some(&blocked.blocked))
+                    .await?,
                 has_more,
             });
         }
         Ok(answers)
     }
 
-    /// The newest message of each room, rendered, for `list-rooms`.
+    /// The newest message of each of `reader`'s `rooms`, rendered for them, for `list-rooms`.
     pub async fn last_messages(
         &self,
+        reader: UserId,
         rooms: &[RoomId],
     ) -> Result<HashMap<String, pb::Message>, Error> {
         let mut db = self.pool.acquire().await?;
         let last = repo::last_messages(&mut db, rooms).await?;
         drop(db);
-        let rendered = self.render_all(&last, None).await?;
+        let blocked = self.chat.blocks.of(reader).await?;
+        let rendered = self.render_all(&last, None, Some(&blocked.blocked)).await?;
         Ok(rendered
             .into_iter()
             .map(|message| (message.room_id.clone(), message))

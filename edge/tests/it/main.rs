@@ -7,6 +7,7 @@ mod support;
 
 mod auth;
 mod authorization;
+mod chat_blocks;
 mod chat_limits;
 mod chat_messages;
 mod chat_rooms;
