@@ -22,7 +22,7 @@ use crate::{
     read_pointers::ReadPointers,
     repo::{self, HistoryCursor, Message},
     service::Chat,
-    typing::Typing,
+    typing::{Notice, Typing},
     writer::{SendJob, Stored, Writer},
 };
 
@@ -70,7 +70,7 @@ pub struct Messages {
     events: Arc<Events>,
     profiles: Arc<Profiles>,
     members: Arc<MemberCache>,
-    typing: Arc<Typing>,
+    typing: Arc<Typing<Events>>,
     rate: PerUserLimit,
     writer: Writer,
     read_pointers: ReadPointers,
@@ -102,6 +102,7 @@ impl Messages {
                 }
             }
         };
+        let typing = Typing::new(events.clone());
         Self {
             writer: Writer::spawn(pool.clone(), events.clone(), writers, announce),
             read_pointers: ReadPointers::spawn(pool.clone()),
@@ -110,7 +111,7 @@ impl Messages {
             chat,
             events,
             profiles,
-            typing: Arc::new(Typing::default()),
+            typing,
             rate: PerUserLimit::per_minute(per_minute),
             direct_rooms: DirectRooms::default(),
         }
@@ -485,8 +486,9 @@ impl Messages {
         Ok(())
     }
 
-    /// Relays typing to the other members but those who blocked the typer; an unrefreshed
-    /// `true` ends after 6 s with a `false`. Nothing here touches the database once the room's members are cached.
+    /// Relays typing to the other members but those who blocked the typer, at most once a
+    /// second (`typing.rs`); an unrefreshed `true` ends after 6 s with a `false`. Nothing
+    /// here touches the database once the room's members are cached.
     pub async fn typing(&self, me: UserId, room: RoomId, is_typing: bool) -> Result<(), Error> {
         let members = self.require_member(room, me).await?;
         self.require_unblocked(&members, me).await?;
@@ -499,20 +501,15 @@ impl Messages {
             .unwrap_or_default();
         let mut exclude = self.blockers_among(me, &members).await?;
         exclude.push(me);
-        if !is_typing {
-            if self.typing.stopped(room, me) {
-                self.events.typing(room, me, &username, false, &exclude);
-            }
-            return Ok(());
-        }
-        let (mark, was_typing) = self.typing.started(room, me);
-        if !was_typing {
-            self.events.typing(room, me, &username, true, &exclude);
-        }
-        let events = self.events.clone();
-        self.typing.expire_later(room, me, mark, move || {
-            events.typing(room, me, &username, false, &exclude);
-        });
+        self.typing.set(
+            room,
+            me,
+            is_typing,
+            Notice {
+                username,
+                exclude: exclude.into(),
+            },
+        );
         Ok(())
     }
 

@@ -2,6 +2,8 @@
 //! rooms with a thousand unasked members, room creation floods, invisible names and
 //! contents, catch-up over a thousand rooms, history at a huge offset.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -40,6 +42,45 @@ fn strangers(n: usize) -> Vec<String> {
 fn retry_after(ack: &Value) -> u64 {
     assert_eq!(error_code(ack), "RATE_LIMITED");
     ack["error"]["retryAfterMs"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_burst_of_typing_toggles_reaches_the_others_a_few_times_ending_on_the_last_state() {
+    let system = TestSystem::spawn().await;
+    let (people, mut sockets) = people(&system, &["alice", "bob"]).await;
+    let room = data(create_group(&sockets[0], &[&people[1]]).await)["room"].clone();
+    sockets[1].next_event("room-created").await;
+    // 500 toggles, the last one a false; without acks, as fast as the client can emit.
+    for n in 0..500 {
+        sockets[0]
+            .emit(
+                "typing",
+                json!({ "roomId": room["id"], "isTyping": n % 2 == 0 }),
+            )
+            .await;
+    }
+    // The edge handles a socket's events concurrently: a late toggle of the burst could
+    // land after a first stop, never after a second one 300 ms later. The final state is
+    // then out within the 1 s window.
+    for _ in 0..2 {
+        data(sockets[0].call("typing-stop", json!({ "roomId": room["id"] })).await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let mut heard = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(2500);
+    while let Ok((event, payload)) =
+        tokio::time::timeout_at(deadline, sockets[1].next_any_event()).await
+    {
+        if event == "user-typing" {
+            heard.push(payload["isTyping"].clone());
+        }
+    }
+    assert!(
+        (1..=5).contains(&heard.len()),
+        "{} user-typing events",
+        heard.len()
+    );
+    assert_eq!(heard.last(), Some(&json!(false)), "the final state: {heard:?}");
 }
 
 #[tokio::test]
