@@ -33,10 +33,15 @@ const MAX_CLIENT_MSG_ID: usize = 128;
 /// History pages: default and largest.
 const DEFAULT_HISTORY: u32 = 50;
 const MAX_HISTORY: u32 = 100;
-/// Catch-up: messages per room per call, in all per call, rooms per call.
+/// Largest `offset` of `get-history`: Postgres walks past every skipped row, so the offset
+/// bounds a call's cost (older pages are reached with `before`, which walks none).
+pub const MAX_HISTORY_OFFSET: u32 = 10_000;
+/// Catch-up: messages per room per call, in all per call, rooms per call. Each room the
+/// caller belongs to costs a query, so the rooms per call bound a call's cost; a client
+/// with more rooms syncs them over several calls.
 const DEFAULT_SYNC: u32 = 100;
 const SYNC_BUDGET: u32 = 500;
-const MAX_SYNC_ROOMS: usize = 1000;
+pub const MAX_SYNC_ROOMS: usize = 100;
 
 /// Whom a message is for.
 pub enum Target {
@@ -351,6 +356,12 @@ impl Messages {
         use pb::get_history_request::Cursor;
         let cursor = match cursor {
             None => HistoryCursor::Offset(0),
+            Some(Cursor::Offset(offset)) if offset > MAX_HISTORY_OFFSET => {
+                return Err(Error::invalid(
+                    "offset",
+                    format!("must be 0–{MAX_HISTORY_OFFSET} (older pages: use before)"),
+                ));
+            }
             Some(Cursor::Offset(offset)) => HistoryCursor::Offset(offset),
             Some(Cursor::BeforeMessageId(id)) => {
                 HistoryCursor::Before(seq_of(&id, "before").await?)
@@ -530,16 +541,20 @@ impl Messages {
         if !(1..=MAX_HISTORY).contains(&limit) {
             return Err(Error::invalid("limit", format!("must be 1–{MAX_HISTORY}")));
         }
+        let mut asked = Vec::with_capacity(rooms.len());
+        for (room, seen) in rooms {
+            asked.push((RoomId::parse("rooms", room)?, room, *seen));
+        }
+        let mine = self.rooms_of_among(me, &asked).await?;
         let blocked = self.chat.blocks.of(me).await?;
-        let mut answers = Vec::with_capacity(rooms.len());
+        let mut answers = Vec::with_capacity(mine.len());
         // A bound on the whole answer: rooms past it come back with what fit and `has_more`.
         let mut budget = SYNC_BUDGET;
-        for (room, seen) in rooms {
-            let room_id = RoomId::parse("rooms", room)?;
-            let Some(members) = self.membership(room_id, me).await? else {
+        for (room_id, room, seen) in asked {
+            let Some(members) = mine.get(&room_id) else {
                 continue; // Not (or no longer) a member: the room is left out.
             };
-            let seen = i64::try_from(*seen).unwrap_or(i64::MAX);
+            let seen = i64::try_from(seen).unwrap_or(i64::MAX);
             let mut db = self.pool.acquire().await?;
             let take = limit.min(budget);
             let (page, has_more) = if take == 0 {
@@ -556,7 +571,7 @@ impl Messages {
             answers.push(pb::RoomMessages {
                 room_id: room.clone(),
                 messages: self
-                    .render_all(&page, Some(&members), Some(&blocked.blocked))
+                    .render_all(&page, Some(members), Some(&blocked.blocked))
                     .await?,
                 has_more,
             });
@@ -564,6 +579,52 @@ impl Messages {
         Ok(answers)
     }
 
+    /// The rooms among `asked` that `me` belongs to, with what rendering their messages
+    /// needs: from the member cache where it holds them, the rest in one query whatever their
+    /// number, so that rooms that do not exist (or are not `me`'s) cost nothing each.
+    async fn rooms_of_among(
+        &self,
+        me: UserId,
+        asked: &[(RoomId, &String, u64)],
+    ) -> Result<HashMap<RoomId, Arc<RoomMembers>>, Error> {
+        let mut mine = HashMap::new();
+        let mut uncached = Vec::new();
+        for (room, _, _) in asked {
+            match self.members.get(*room) {
+                Some(members) if members.members.contains(&me) => {
+                    mine.insert(*room, members);
+                }
+                Some(_) => {}
+                None => uncached.push(*room),
+            }
+        }
+        if uncached.is_empty() {
+            return Ok(mine);
+        }
+        let mut db = self.pool.acquire().await?;
+        let found = repo::rooms_among(&mut db, me, &uncached).await?;
+        // Rendering needs the members of direct rooms only (a message there names its
+        // receiver): groups, up to 1000 members each, are not read.
+        let direct: Vec<RoomId> = found
+            .iter()
+            .filter(|(_, is_group)| !is_group)
+            .map(|(room, _)| *room)
+            .collect();
+        let mut pairs: HashMap<RoomId, HashSet<UserId>> = HashMap::new();
+        for (room, member) in repo::members_of(&mut db, &direct).await? {
+            pairs.entry(room).or_default().insert(member.user_id);
+        }
+        for (room, is_group) in found {
+            let members = RoomMembers {
+                members: pairs.remove(&room).unwrap_or_default(),
+                direct: !is_group,
+            };
+            mine.insert(room, Arc::new(members));
+        }
+        Ok(mine)
+    }
+
+    /// The newest message of each room, rendered, for `list-rooms`.
     /// The newest message of each of `reader`'s `rooms`, rendered for them, for `list-rooms`.
     pub async fn last_messages(
         &self,

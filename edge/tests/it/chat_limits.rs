@@ -190,3 +190,58 @@ async fn a_room_name_or_a_message_made_only_of_invisible_characters_is_refused()
         .await;
     assert_eq!(error_code(&edited), "INVALID_ARGUMENT", "{edited}");
 }
+
+#[tokio::test]
+async fn a_sync_over_a_thousand_unknown_rooms_is_refused_and_unknown_rooms_are_left_out() {
+    let system = TestSystem::spawn().await;
+    let (people, sockets) = people(&system, &["alice", "bob"]).await;
+    let room = data(create_group(&sockets[0], &[&people[1]]).await)["room"].clone();
+    data(
+        sockets[0]
+            .call(
+                "send-message",
+                json!({ "chatRoomId": room["id"], "content": "hello" }),
+            )
+            .await,
+    );
+    let rooms_of = |ids: Vec<String>| -> Value {
+        Value::Object(ids.into_iter().map(|id| (id, json!(0))).collect())
+    };
+    let too_many = sockets[0]
+        .call("sync", json!({ "rooms": rooms_of(strangers(1000)) }))
+        .await;
+    assert_eq!(error_code(&too_many), "INVALID_ARGUMENT", "{too_many}");
+    assert!(too_many["error"]["message"].as_str().unwrap().contains("rooms"));
+    // 99 unknown rooms and a real one: the real one only.
+    let mut ids = strangers(99);
+    ids.push(room["id"].as_str().unwrap().to_owned());
+    let synced = data(sockets[0].call("sync", json!({ "rooms": rooms_of(ids) })).await);
+    let synced = synced["rooms"].as_array().unwrap();
+    assert_eq!(synced.len(), 1, "{synced:?}");
+    assert_eq!(synced[0]["roomId"], room["id"]);
+    assert_eq!(synced[0]["messages"][0]["content"], "hello");
+}
+
+#[tokio::test]
+async fn history_at_a_huge_offset_is_refused() {
+    let system = TestSystem::spawn().await;
+    let (people, sockets) = people(&system, &["alice", "bob"]).await;
+    let room = data(create_group(&sockets[0], &[&people[1]]).await)["room"].clone();
+    let huge = sockets[0]
+        .call(
+            "get-history",
+            json!({ "roomId": room["id"], "offset": 4_000_000_000u32 }),
+        )
+        .await;
+    assert_eq!(error_code(&huge), "INVALID_ARGUMENT", "{huge}");
+    assert!(huge["error"]["message"].as_str().unwrap().contains("offset"));
+    let largest = data(
+        sockets[0]
+            .call(
+                "get-history",
+                json!({ "roomId": room["id"], "offset": 10_000 }),
+            )
+            .await,
+    );
+    assert_eq!(largest["messages"], json!([]));
+}
