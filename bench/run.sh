@@ -117,6 +117,8 @@ start_parley() {
   # The per-user send limit (60/min by default) is raised: the scenarios let each user send
   # up to several messages a second so that a few thousand users make the load.
   export PARLEY_MESSAGE_RATE_PER_MINUTE=1000000
+  # The big room adds 999 members at once (100 per call): no per-minute limit on additions.
+  export PARLEY_MEMBERS_ADDED_PER_MINUTE=0
   # Every simulated user connects from 127.0.0.1: no per-IP handshake limit.
   export PARLEY_HANDSHAKES_PER_IP_PER_MINUTE=0
   export RUST_LOG=warn
