@@ -232,6 +232,9 @@ mod tests {
         let small_room = HashSet::from([blocker, member]);
         assert_eq!(blocks.blockers_among(&small_room), vec![blocker]);
         let one = HashSet::from([member]);
-        assert!(blocks.blockers_among(&one).is_empty(), "smaller room, walked the other way");
+        assert!(
+            blocks.blockers_among(&one).is_empty(),
+            "smaller room, walked the other way"
+        );
     }
 }

@@ -172,7 +172,9 @@ pub fn invited(creator: UserId, field: &str, member_ids: &[String]) -> Result<Ve
 fn too_many(field: &str) -> Error {
     Error::invalid(
         field,
-        format!("at most {MAX_MEMBERS_PER_CALL} users per call (a room has at most {MAX_MEMBERS} members)"),
+        format!(
+            "at most {MAX_MEMBERS_PER_CALL} users per call (a room has at most {MAX_MEMBERS} members)"
+        ),
     )
 }
 
@@ -202,11 +204,16 @@ mod tests {
     #[test]
     fn one_call_invites_at_most_a_hundred_users() {
         let me = UserId(Uuid::new_v4());
-        let ids = |n: usize| -> Vec<String> { (0..n).map(|_| Uuid::new_v4().to_string()).collect() };
+        let ids =
+            |n: usize| -> Vec<String> { (0..n).map(|_| Uuid::new_v4().to_string()).collect() };
         assert_eq!(invited(me, "userIds", &ids(100)).unwrap().len(), 100);
         let mut with_me = ids(100);
         with_me.push(me.to_string());
-        assert_eq!(invited(me, "userIds", &with_me).unwrap().len(), 100, "the caller is not counted");
+        assert_eq!(
+            invited(me, "userIds", &with_me).unwrap().len(),
+            100,
+            "the caller is not counted"
+        );
         assert!(invited(me, "userIds", &ids(101)).is_err());
     }
 
@@ -217,7 +224,10 @@ mod tests {
         assert!(room_name(Some(&"x".repeat(101))).is_err());
         assert_eq!(room_name(None).unwrap(), None);
         assert!(room_name(Some("a\0b")).is_err());
-        assert!(room_name(Some("\u{200B}\u{200D}\u{FEFF}")).is_err(), "only invisible");
+        assert!(
+            room_name(Some("\u{200B}\u{200D}\u{FEFF}")).is_err(),
+            "only invisible"
+        );
     }
 
     #[test]

@@ -178,12 +178,21 @@ impl Messages {
 
     /// The members of `room` who blocked `sender`: who must not hear `sender`'s live events
     /// there (docs/API.md). From memory once `sender`'s blocks are cached.
-    async fn blockers_among(&self, sender: UserId, room: &RoomMembers) -> Result<Vec<UserId>, Error> {
+    async fn blockers_among(
+        &self,
+        sender: UserId,
+        room: &RoomMembers,
+    ) -> Result<Vec<UserId>, Error> {
         if room.direct {
             // A block in a direct room refuses the action itself (`require_unblocked`).
             return Ok(Vec::new());
         }
-        Ok(self.chat.blocks.of(sender).await?.blockers_among(&room.members))
+        Ok(self
+            .chat
+            .blocks
+            .of(sender)
+            .await?
+            .blockers_among(&room.members))
     }
 
     pub async fn send(&self, me: UserId, outgoing: Outgoing) -> Result<pb::Message, Error> {
@@ -375,7 +384,9 @@ impl Messages {
         let has_more = page.len() > limit as usize;
         page.truncate(limit as usize);
         let blocked = self.chat.blocks.of(me).await?;
-        let rendered = self.render_all(&page, Some(&members), Some(&blocked.blocked)).await?;
+        let rendered = self
+            .render_all(&page, Some(&members), Some(&blocked.blocked))
+            .await?;
         Ok((rendered, has_more))
     }
 

@@ -87,7 +87,10 @@ mod tests {
         let wait = limit.check(user).expect_err("limited");
         assert!((1..=1000).contains(&wait), "{wait}");
         assert!(limit.check(UserId(Uuid::new_v4())).is_ok(), "per user");
-        assert!(PerUserLimit::per_minute(0).check(user).is_ok(), "0 disables");
+        assert!(
+            PerUserLimit::per_minute(0).check(user).is_ok(),
+            "0 disables"
+        );
     }
 
     #[tokio::test]
@@ -97,7 +100,10 @@ mod tests {
         assert!(limit.check_n(user, 0).is_ok(), "nothing to take");
         assert!(limit.check_n(user, 8).is_ok());
         let wait = limit.check_n(user, 3).expect_err("only 2 left");
-        assert!((1..=6000).contains(&wait), "one more in 6 s at most: {wait}");
+        assert!(
+            (1..=6000).contains(&wait),
+            "one more in 6 s at most: {wait}"
+        );
         assert!(limit.check_n(user, 2).is_ok(), "a refusal takes nothing");
         assert_eq!(limit.check_n(UserId(Uuid::new_v4()), 11), Err(60_000));
     }

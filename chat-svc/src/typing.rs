@@ -82,7 +82,11 @@ impl States {
         if let Some(mark) = mark {
             entry.mark = mark;
         }
-        let now = if entry.holding { None } else { Self::announce(entry) };
+        let now = if entry.holding {
+            None
+        } else {
+            Self::announce(entry)
+        };
         self.forget_if_idle(key);
         (now, mark)
     }
@@ -105,7 +109,11 @@ impl States {
             return None;
         }
         entry.typing = false;
-        let now = if entry.holding { None } else { Self::announce(entry) };
+        let now = if entry.holding {
+            None
+        } else {
+            Self::announce(entry)
+        };
         self.forget_if_idle(key);
         now
     }
@@ -242,7 +250,10 @@ mod tests {
         assert_eq!(heard.all(), vec![true, false], "10.5 s: one false, once");
         tokio::time::sleep(Duration::from_secs(10)).await;
         assert_eq!(heard.all(), vec![true, false], "nothing more");
-        assert!(lock(&typing.states).entries.is_empty(), "nothing left in memory");
+        assert!(
+            lock(&typing.states).entries.is_empty(),
+            "nothing left in memory"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -268,7 +279,11 @@ mod tests {
         typing.set(room, user, false, notice.clone());
         typing.set(room, user, true, notice.clone());
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        assert_eq!(heard.all(), vec![true], "true, then true again: no change to tell");
+        assert_eq!(
+            heard.all(),
+            vec![true],
+            "true, then true again: no change to tell"
+        );
         typing.set(room, user, false, notice.clone());
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(heard.all(), vec![true, false], "outside a window: at once");

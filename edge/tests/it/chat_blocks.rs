@@ -6,11 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{
-    SioClient, TestSystem,
-    acks::data,
-    tokens::Person,
-};
+use crate::support::{SioClient, TestSystem, acks::data, tokens::Person};
 
 /// `blocker` blocks `blocked` on a `/friends` socket of their own.
 async fn block(system: &TestSystem, blocker: &Person, blocked: &Person) {
@@ -88,9 +84,7 @@ fn heard_of(events: &[(String, Value)], user: &Person) -> Vec<String> {
             "user-typing" if payload["userId"] == id => {
                 Some(format!("{event} {}", payload["isTyping"]))
             }
-            "message-updated" if payload["message"]["sender"]["id"] == id => {
-                Some(event.clone())
-            }
+            "message-updated" if payload["message"]["sender"]["id"] == id => Some(event.clone()),
             _ => None,
         })
         .collect()
@@ -162,12 +156,19 @@ async fn a_blocked_user_cannot_reach_the_blocker_through_a_group() {
     let messages = history["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 2);
     assert_eq!(messages[0]["content"], "marker");
-    assert_eq!(messages[0].get("senderBlocked"), None, "carol is not blocked");
+    assert_eq!(
+        messages[0].get("senderBlocked"),
+        None,
+        "carol is not blocked"
+    );
     assert_eq!(messages[1]["id"], sent["id"]);
     assert_eq!(messages[1]["senderBlocked"], json!(true));
     let synced = data(
         alice_chat
-            .call("sync", json!({ "rooms": { room["id"].as_str().unwrap(): 0 } }))
+            .call(
+                "sync",
+                json!({ "rooms": { room["id"].as_str().unwrap(): 0 } }),
+            )
             .await,
     );
     let synced = &synced["rooms"][0]["messages"];
@@ -190,7 +191,10 @@ async fn a_blocked_user_cannot_reach_the_blocker_through_a_group() {
     // Bob's message is the room's newest: list-rooms marks it for alice.
     send(&bob_chat, &room, "last word").await;
     let listed = data(alice_chat.call("list-rooms", json!({})).await);
-    assert_eq!(listed["rooms"][0]["lastMessage"]["senderBlocked"], json!(true));
+    assert_eq!(
+        listed["rooms"][0]["lastMessage"]["senderBlocked"],
+        json!(true)
+    );
 }
 
 #[tokio::test]
@@ -214,13 +218,23 @@ async fn a_blocked_user_cannot_reach_the_blocker_through_a_public_room() {
     )["room"]
         .clone();
     for socket in [&bob_chat, &carol_chat] {
-        data(socket.call("join-room", json!({ "roomId": room["id"] })).await);
+        data(
+            socket
+                .call("join-room", json!({ "roomId": room["id"] }))
+                .await,
+        );
     }
     // Bob spoke before the block: his blocks are known to chat-svc, and the block must
     // reach it through friends-svc's graph stream.
     let before = send(&bob_chat, &room, "hello all").await;
-    assert_eq!(alice_chat.next_event("new-message").await["id"], before["id"]);
-    assert_eq!(carol_chat.next_event("new-message").await["id"], before["id"]);
+    assert_eq!(
+        alice_chat.next_event("new-message").await["id"],
+        before["id"]
+    );
+    assert_eq!(
+        carol_chat.next_event("new-message").await["id"],
+        before["id"]
+    );
     block(&system, &alice, &bob).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -233,8 +247,14 @@ async fn a_blocked_user_cannot_reach_the_blocker_through_a_public_room() {
             .call("typing", json!({ "roomId": room["id"], "isTyping": true }))
             .await,
     );
-    assert_eq!(alice_chat.next_event("user-typing").await["userId"], json!(carol.id));
+    assert_eq!(
+        alice_chat.next_event("user-typing").await["userId"],
+        json!(carol.id)
+    );
     // A block in a shared room refuses nothing: bob still writes, carol still reads.
     let still = send(&bob_chat, &room, "anyone?").await;
-    assert_eq!(carol_chat.next_event("new-message").await["id"], still["id"]);
+    assert_eq!(
+        carol_chat.next_event("new-message").await["id"],
+        still["id"]
+    );
 }

@@ -63,7 +63,11 @@ async fn a_burst_of_typing_toggles_reaches_the_others_a_few_times_ending_on_the_
     // land after a first stop, never after a second one 300 ms later. The final state is
     // then out within the 1 s window.
     for _ in 0..2 {
-        data(sockets[0].call("typing-stop", json!({ "roomId": room["id"] })).await);
+        data(
+            sockets[0]
+                .call("typing-stop", json!({ "roomId": room["id"] }))
+                .await,
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let mut heard = Vec::new();
@@ -80,7 +84,11 @@ async fn a_burst_of_typing_toggles_reaches_the_others_a_few_times_ending_on_the_
         "{} user-typing events",
         heard.len()
     );
-    assert_eq!(heard.last(), Some(&json!(false)), "the final state: {heard:?}");
+    assert_eq!(
+        heard.last(),
+        Some(&json!(false)),
+        "the final state: {heard:?}"
+    );
 }
 
 #[tokio::test]
@@ -95,7 +103,12 @@ async fn a_room_cannot_be_made_with_a_thousand_members_in_one_call() {
             )
             .await;
         assert_eq!(error_code(&ack), "INVALID_ARGUMENT", "{count}: {ack}");
-        assert!(ack["error"]["message"].as_str().unwrap().contains("memberIds"));
+        assert!(
+            ack["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("memberIds")
+        );
     }
     let room = data(create_group(&sockets[0], &[&people[1]]).await)["room"].clone();
     let ack = sockets[0]
@@ -105,9 +118,18 @@ async fn a_room_cannot_be_made_with_a_thousand_members_in_one_call() {
         )
         .await;
     assert_eq!(error_code(&ack), "INVALID_ARGUMENT", "{ack}");
-    assert!(ack["error"]["message"].as_str().unwrap().contains("userIds"));
+    assert!(
+        ack["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("userIds")
+    );
     // The connection is fine: the room is still there, with its two members.
-    let room = data(sockets[0].call("get-room", json!({ "roomId": room["id"] })).await);
+    let room = data(
+        sockets[0]
+            .call("get-room", json!({ "roomId": room["id"] }))
+            .await,
+    );
     assert_eq!(room["room"]["members"].as_array().unwrap().len(), 2);
 }
 
@@ -211,11 +233,20 @@ async fn a_sync_over_a_thousand_unknown_rooms_is_refused_and_unknown_rooms_are_l
         .call("sync", json!({ "rooms": rooms_of(strangers(1000)) }))
         .await;
     assert_eq!(error_code(&too_many), "INVALID_ARGUMENT", "{too_many}");
-    assert!(too_many["error"]["message"].as_str().unwrap().contains("rooms"));
+    assert!(
+        too_many["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rooms")
+    );
     // 99 unknown rooms and a real one: the real one only.
     let mut ids = strangers(99);
     ids.push(room["id"].as_str().unwrap().to_owned());
-    let synced = data(sockets[0].call("sync", json!({ "rooms": rooms_of(ids) })).await);
+    let synced = data(
+        sockets[0]
+            .call("sync", json!({ "rooms": rooms_of(ids) }))
+            .await,
+    );
     let synced = synced["rooms"].as_array().unwrap();
     assert_eq!(synced.len(), 1, "{synced:?}");
     assert_eq!(synced[0]["roomId"], room["id"]);
@@ -234,7 +265,12 @@ async fn history_at_a_huge_offset_is_refused() {
         )
         .await;
     assert_eq!(error_code(&huge), "INVALID_ARGUMENT", "{huge}");
-    assert!(huge["error"]["message"].as_str().unwrap().contains("offset"));
+    assert!(
+        huge["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("offset")
+    );
     let largest = data(
         sockets[0]
             .call(
