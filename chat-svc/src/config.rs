@@ -29,7 +29,8 @@ pub struct Config {
     pub rooms_per_minute: u32,
 
     /// Members a user may add per minute, by `create-room` (its `memberIds`) and
-    /// `add-members` together (0: no limit). One call adds at most 100.
+    /// `add-members` together, counting every user a call names (0: no limit). One call
+    /// names at most 100: below 100, a call naming more than the limit is always refused.
     #[arg(long, env = "PARLEY_MEMBERS_ADDED_PER_MINUTE", default_value_t = 200)]
     pub members_added_per_minute: u32,
 
