@@ -50,7 +50,7 @@ parley_test_postgres "$root"
 admin_url=$PARLEY_TEST_ADMIN_DATABASE_URL
 DATABASE_URL=$(parley_pg_with_db "$admin_url" "$database")
 export DATABASE_URL
-export PARLEY_JWT_SECRET=parley-bench-secret
+export PARLEY_JWT_SECRET=parley-bench-secret-of-at-least-32-bytes
 # Ports of their own, so a running `deploy/local.sh up` (with replicas too) is left alone, all
 # below Linux's ephemeral range (32768-60999), where a client connection's local port can hold
 # one (seen right after the tests' thousands of connections to Postgres).
@@ -117,6 +117,9 @@ start_parley() {
   # The per-user send limit (60/min by default) is raised: the scenarios let each user send
   # up to several messages a second so that a few thousand users make the load.
   export PARLEY_MESSAGE_RATE_PER_MINUTE=1000000
+  # ... and so are the edge's per-user limits of the classes the scenarios load (120 events a
+  # minute each by default): a benchmark user is far busier than a person.
+  export PARLEY_LIMIT_MESSAGES=0 PARLEY_LIMIT_TYPING=0 PARLEY_LIMIT_READS=0 PARLEY_LIMIT_HISTORY=0
   # The big room adds 999 members at once (100 per call): no per-minute limit on additions.
   export PARLEY_MEMBERS_ADDED_PER_MINUTE=0
   # Every simulated user connects from 127.0.0.1: no per-IP handshake limit.

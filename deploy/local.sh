@@ -29,8 +29,8 @@
 # PARLEY_PRESENCE_ADDR (127.0.0.1:50052), PARLEY_CHAT_ADDR (127.0.0.1:50053),
 # PARLEY_FRIENDS_METRICS_ADDR (127.0.0.1:9101), PARLEY_PRESENCE_METRICS_ADDR (127.0.0.1:9102),
 # PARLEY_CHAT_METRICS_ADDR (127.0.0.1:9103) -- all of them the address of instance 0;
-# PARLEY_{FRIENDS,PRESENCE,CHAT}_URL (every instance, as above), PARLEY_JWT_SECRET (a
-# development secret when unset), RUST_LOG (info), REPLICAS (1), BIN_DIR (run the binaries
+# PARLEY_{FRIENDS,PRESENCE,CHAT}_URL (every instance, as above), PARLEY_JWT_SECRET (when unset, a
+# random secret made once in the run folder), RUST_LOG (info), REPLICAS (1), BIN_DIR (run the binaries
 # found there and build nothing; default: build into target/release), PARLEY_RUN_DIR (the
 # folder of logs, pid files and the private cluster; deploy/.run).
 set -euo pipefail
@@ -95,10 +95,17 @@ export PARLEY_FRIENDS_URL=${PARLEY_FRIENDS_URL:-$(urls_of "$PARLEY_FRIENDS_ADDR"
 export PARLEY_PRESENCE_URL=${PARLEY_PRESENCE_URL:-$(urls_of "$PARLEY_PRESENCE_ADDR")}
 export PARLEY_CHAT_URL=${PARLEY_CHAT_URL:-$(urls_of "$PARLEY_CHAT_ADDR")}
 export RUST_LOG=${RUST_LOG:-info}
-dev_secret=parley-dev-secret-change-me
+# Without PARLEY_JWT_SECRET, a secret of this checkout's own: random, made once, kept private
+# in the run folder, so that no token signed with a public default is ever accepted.
+dev_secret_file=$run_dir/dev-jwt-secret
 if [[ -z "${PARLEY_JWT_SECRET:-}" ]]; then
   using_dev_secret=1
-  export PARLEY_JWT_SECRET=$dev_secret
+  if [[ ! -s $dev_secret_file ]]; then
+    mkdir -p "$run_dir"
+    (umask 077 && head -c 48 /dev/urandom | base64 | tr -d '\n=' >"$dev_secret_file")
+  fi
+  PARLEY_JWT_SECRET=$(<"$dev_secret_file")
+  export PARLEY_JWT_SECRET
 fi
 
 # Start order matters only for readability of the logs: every process retries its peers.
@@ -340,7 +347,7 @@ up() {
   say "  logs:   $log_dir"
   say "  token:  deploy/local.sh token alice"
   if [[ -n "${using_dev_secret:-}" ]]; then
-    say "  tokens are signed with the development secret '$dev_secret' (PARLEY_JWT_SECRET was not set)"
+    say "  tokens are signed with this checkout's secret in $dev_secret_file (PARLEY_JWT_SECRET was not set)"
   fi
   if [[ $detach == 1 ]]; then
     say "  stop:   deploy/local.sh down"

@@ -28,7 +28,7 @@ impl PerUserLimit {
     /// it is made inside the runtime; the task ends with the limit.
     pub fn per_minute(per_minute: u32) -> Self {
         let limiter = NonZeroU32::new(per_minute)
-            .map(|rate| Arc::new(DefaultKeyedRateLimiter::hashmap(Quota::per_minute(rate))));
+            .map(|rate| Arc::new(DefaultKeyedRateLimiter::keyed(Quota::per_minute(rate))));
         if let Some(limiter) = &limiter {
             tokio::spawn(forget_idle(Arc::downgrade(limiter)));
         }

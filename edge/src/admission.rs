@@ -3,11 +3,11 @@
 //!
 //! Only new Engine.IO handshakes are counted (a request to the Socket.IO path without a
 //! `sid`): the polls and upgrade of a connection already admitted pass freely. The key is
-//! the TCP peer's address; behind a proxy that is the proxy, so set the limit there or turn
-//! it off here (0).
+//! the client's address as `client_ip` finds it: the TCP peer, or behind a trusted proxy the
+//! address the proxy forwarded.
 
 use std::{
-    net::{IpAddr, SocketAddr},
+    net::IpAddr,
     num::NonZeroU32,
     sync::{
         Arc,
@@ -23,6 +23,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
+
+use crate::{client_ip::TrustedProxies, connections::Peer};
 
 /// How often addresses that are back to a full allowance are forgotten.
 const FORGET_EVERY: Duration = Duration::from_secs(60);
@@ -47,17 +49,22 @@ impl Draining {
 pub struct Admission {
     pub draining: Draining,
     per_ip: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+    proxies: TrustedProxies,
 }
 
 impl Admission {
     /// Admits `per_minute` handshakes per client IP (with bursts of as many); 0 admits all.
-    pub fn new(per_minute: u32, draining: Draining) -> Self {
+    pub fn new(per_minute: u32, proxies: TrustedProxies, draining: Draining) -> Self {
         let per_ip = NonZeroU32::new(per_minute)
-            .map(|rate| Arc::new(DefaultKeyedRateLimiter::hashmap(Quota::per_minute(rate))));
+            .map(|rate| Arc::new(DefaultKeyedRateLimiter::keyed(Quota::per_minute(rate))));
         if let Some(limiter) = &per_ip {
             tokio::spawn(forget_idle(Arc::downgrade(limiter)));
         }
-        Self { draining, per_ip }
+        Self {
+            draining,
+            per_ip,
+            proxies,
+        }
     }
 }
 
@@ -87,7 +94,7 @@ fn is_handshake(request: &Request) -> bool {
 /// rate (429 with `Retry-After`); everything else passes.
 pub async fn admit(
     State(admission): State<Admission>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -98,7 +105,11 @@ pub async fn admit(
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
     if let Some(limiter) = &admission.per_ip
-        && let Err(not_until) = limiter.check_key(&peer.ip())
+        && let Err(not_until) = limiter.check_key(
+            &admission
+                .proxies
+                .client_ip(peer.addr.ip(), request.headers()),
+        )
     {
         crate::metrics::handshake_limited();
         let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());

@@ -19,6 +19,10 @@ use crate::config::AuthArgs;
 /// every event that names the user heavy.
 pub const MAX_USERNAME_CHARS: usize = 64;
 
+/// The shortest HS256 secret accepted: RFC 7518 asks for a key at least as long as the hash
+/// (256 bits); a shorter one can be guessed offline from any token.
+pub const MIN_SECRET_BYTES: usize = 32;
+
 /// The user behind a connection, as the token says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -30,6 +34,9 @@ pub struct Identity {
     pub avatar: Option<String>,
     /// The token's `iat`: friends-svc keeps the name and avatar of the newest token.
     pub issued_at: Option<i64>,
+    /// The token's `exp` (Unix seconds): past it and the leeway, the socket is closed
+    /// unless an `auth-refresh` brought a newer token.
+    pub expires_at: u64,
 }
 
 /// Why the edge cannot start with the given key configuration.
@@ -41,6 +48,10 @@ pub enum KeyError {
     NoKey,
     #[error("PARLEY_JWT_SECRET is empty")]
     EmptySecret,
+    #[error(
+        "PARLEY_JWT_SECRET is {0} bytes; HS256 needs at least {MIN_SECRET_BYTES} (e.g. `openssl rand -base64 48`)"
+    )]
+    ShortSecret(usize),
     #[error("cannot read the JWT public key {path}: {source}")]
     Read {
         path: String,
@@ -80,8 +91,10 @@ impl Authenticator {
     /// Loads the keys; refuses a configuration that would accept no token at all.
     pub fn from_args(args: &AuthArgs) -> Result<Self, KeyError> {
         let secret = match &args.jwt_secret {
-            Some(secret) if secret.is_empty() => return Err(KeyError::EmptySecret),
-            Some(secret) => Some(DecodingKey::from_secret(secret.as_bytes())),
+            Some(secret) => {
+                check_secret(secret)?;
+                Some(DecodingKey::from_secret(secret.as_bytes()))
+            }
             None => None,
         };
         let public_key = args
@@ -99,6 +112,12 @@ impl Authenticator {
             audience: args.jwt_audience.clone(),
             leeway_secs: args.jwt_leeway.as_secs(),
         })
+    }
+
+    /// The clock skew tolerated on `exp`: a socket is closed this long after its token
+    /// expired.
+    pub fn leeway(&self) -> Duration {
+        Duration::from_secs(self.leeway_secs)
     }
 
     /// Who a handshake's `auth` payload proves to be: its `token`, with or without a
@@ -157,6 +176,15 @@ impl Authenticator {
     }
 }
 
+/// Refuses a secret that is empty or too short to resist guessing.
+fn check_secret(secret: &str) -> Result<(), KeyError> {
+    match secret.len() {
+        0 => Err(KeyError::EmptySecret),
+        len if len < MIN_SECRET_BYTES => Err(KeyError::ShortSecret(len)),
+        _ => Ok(()),
+    }
+}
+
 fn read_public_key(path: &Path) -> Result<DecodingKey, KeyError> {
     let shown = path.display().to_string();
     let pem = std::fs::read(path).map_err(|source| KeyError::Read {
@@ -201,6 +229,7 @@ impl Claims {
             username,
             avatar,
             issued_at: self.iat,
+            expires_at: self.exp,
         })
     }
 }
@@ -216,9 +245,7 @@ pub fn dev_user_id(username: &str) -> Uuid {
 
 /// An HS256 token for a development user, valid for `ttl`.
 pub fn dev_token(secret: &str, username: &str, ttl: Duration) -> Result<String, KeyError> {
-    if secret.is_empty() {
-        return Err(KeyError::EmptySecret);
-    }
+    check_secret(secret)?;
     let now = jsonwebtoken::get_current_timestamp();
     let claims = Claims {
         sub: dev_user_id(username).to_string(),
@@ -240,6 +267,8 @@ pub fn dev_token(secret: &str, username: &str, ttl: Duration) -> Result<String, 
 mod tests {
     use super::*;
 
+    const SECRET: &str = "a test secret of at least thirty-two bytes";
+
     fn hs256_only(secret: &str) -> Authenticator {
         Authenticator::from_args(&AuthArgs {
             jwt_secret: Some(secret.into()),
@@ -253,8 +282,8 @@ mod tests {
 
     #[test]
     fn a_dev_token_verifies_and_names_a_stable_user() {
-        let auth = hs256_only("s3cret");
-        let token = dev_token("s3cret", "Alice", Duration::from_secs(60)).expect("signed");
+        let auth = hs256_only(SECRET);
+        let token = dev_token(SECRET, "Alice", Duration::from_secs(60)).expect("signed");
         let identity = auth.verify(&token).expect("accepted");
         assert_eq!(identity.username, "Alice");
         assert_eq!(identity.user_id, dev_user_id("alice"));
@@ -263,8 +292,8 @@ mod tests {
 
     #[test]
     fn a_handshake_token_may_carry_a_bearer_prefix() {
-        let auth = hs256_only("s3cret");
-        let token = dev_token("s3cret", "Alice", Duration::from_secs(60)).expect("signed");
+        let auth = hs256_only(SECRET);
+        let token = dev_token(SECRET, "Alice", Duration::from_secs(60)).expect("signed");
         let bare = auth.identify(&serde_json::json!({ "token": token }));
         let bearer = auth.identify(&serde_json::json!({ "token": format!("Bearer {token}") }));
         assert_eq!(bare.expect("accepted").user_id, dev_user_id("alice"));
@@ -273,7 +302,7 @@ mod tests {
 
     #[test]
     fn a_handshake_without_a_token_string_is_refused() {
-        let auth = hs256_only("s3cret");
+        let auth = hs256_only(SECRET);
         for payload in [
             serde_json::json!({}),
             serde_json::json!({ "token": 42 }),
@@ -296,7 +325,7 @@ mod tests {
     #[test]
     fn a_configured_issuer_and_audience_must_be_in_the_token() {
         let auth = Authenticator::from_args(&AuthArgs {
-            jwt_secret: Some("s3cret".into()),
+            jwt_secret: Some(SECRET.into()),
             jwt_public_key_file: None,
             jwt_issuer: Some("https://issuer.example".into()),
             jwt_audience: Some("parley".into()),
@@ -311,7 +340,7 @@ mod tests {
             if let (Some(claims), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
                 claims.extend(extra.clone());
             }
-            hs256_token("s3cret", &claims)
+            hs256_token(SECRET, &claims)
         };
         let both = serde_json::json!({ "iss": "https://issuer.example", "aud": "parley" });
         assert!(auth.verify(&claims(both)).is_ok());
@@ -325,6 +354,22 @@ mod tests {
         let no_audience = serde_json::json!({ "iss": "https://issuer.example" });
         assert!(auth.verify(&claims(no_audience)).is_err());
         assert!(auth.verify(&claims(serde_json::json!({}))).is_err());
+    }
+
+    #[test]
+    fn a_short_secret_means_no_start() {
+        let args = AuthArgs {
+            jwt_secret: Some("changeme".into()),
+            jwt_public_key_file: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_leeway: Duration::from_secs(0),
+        };
+        assert!(matches!(
+            Authenticator::from_args(&args),
+            Err(KeyError::ShortSecret(8))
+        ));
+        assert!(dev_token("changeme", "alice", Duration::from_secs(60)).is_err());
     }
 
     #[test]

@@ -10,7 +10,12 @@ mod chat;
 mod friends;
 mod status;
 
-use std::{collections::HashMap, fmt::Debug, future::Future, sync::LazyLock};
+use std::{
+    collections::HashMap,
+    fmt::Debug,
+    future::Future,
+    sync::{Arc, LazyLock},
+};
 
 use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
@@ -22,12 +27,14 @@ use socketioxide::{
 use tracing::Instrument;
 
 use crate::{
-    auth::Identity,
+    auth::{Authenticator, Identity},
     backends::Backends,
     error::{ApiError, ErrorCode},
+    event_limits::{EventClass, EventLimits},
     payload,
     reply::Reply,
     sessions::{EdgeId, SessionId},
+    token_lifetime::{self, REFRESH_EVENT},
 };
 
 /// A client event's payload as the edge receives it.
@@ -205,10 +212,16 @@ pub async fn answer(
     Extension(me): Extension<Identity>,
     State(backends): State<Backends>,
     State(edge): State<EdgeId>,
+    State(limits): State<EventLimits>,
+    State(authenticator): State<Arc<Authenticator>>,
 ) {
     let socket = reply.socket().clone();
     let Some(event) = table(socket.ns()).and_then(|table| table.get(reply.event())) else {
-        unknown_event(reply);
+        if reply.event() == REFRESH_EVENT {
+            refresh_token(reply, raw, &me, &limits, &authenticator);
+        } else {
+            unknown_event(reply);
+        }
         return;
     };
     let session = socket.extensions.get::<SessionId>();
@@ -225,9 +238,14 @@ pub async fn answer(
         .map(|(name, fields)| (name, fields(&raw)));
 
     let span = event_span(&reply, &raw);
-    let outcome = (event.answer)(raw, &caller, backends)
-        .instrument(span.clone())
-        .await;
+    let outcome = match limit_of(&reply, &me, &limits) {
+        Ok(()) => {
+            (event.answer)(raw, &caller, backends)
+                .instrument(span.clone())
+                .await
+        }
+        Err(limited) => Err(limited),
+    };
     record_outcome(&span, &outcome);
     match (&outcome, event.echo, failure_event) {
         (Ok(data), Some(echo), _) => emit(&socket, echo, data),
@@ -238,6 +256,27 @@ pub async fn answer(
         }
         _ => {}
     }
+    reply.send(outcome);
+}
+
+/// Takes the event from its user's allowance for its class (docs/API.md "Limits").
+fn limit_of(reply: &Reply, me: &Identity, limits: &EventLimits) -> Result<(), ApiError> {
+    match EventClass::of(reply.event()) {
+        Some(class) => limits.check(class, me.user_id),
+        None => Ok(()),
+    }
+}
+
+/// `auth-refresh`, the one event of every namespace, answered by the edge itself.
+fn refresh_token(
+    reply: Reply,
+    raw: Raw,
+    me: &Identity,
+    limits: &EventLimits,
+    authenticator: &Authenticator,
+) {
+    let outcome = limit_of(&reply, me, limits)
+        .and_then(|()| token_lifetime::refresh(raw, reply.socket(), me, authenticator));
     reply.send(outcome);
 }
 
@@ -308,6 +347,7 @@ mod tests {
             username: "me".into(),
             avatar: None,
             issued_at: None,
+            expires_at: 0,
         }
     }
 

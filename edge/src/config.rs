@@ -4,6 +4,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use parley_common::config::{InternalArgs, parse_duration};
 
+use crate::{client_ip::Network, event_limits::EventLimitArgs};
+
 /// The `edge` command line: serve (the default) or print a development token.
 #[derive(Debug, clap::Parser)]
 #[command(
@@ -69,13 +71,36 @@ pub struct Config {
     pub lease_interval: Duration,
 
     /// New connections (Engine.IO handshakes) one client IP may open per minute, in bursts
-    /// of as many; 0 turns the limit off (behind a proxy every client shares its IP).
+    /// of as many; 0 turns the limit off. Behind a proxy, list it in
+    /// `PARLEY_TRUSTED_PROXIES`, or every client shares its IP.
     #[arg(
         long,
         env = "PARLEY_HANDSHAKES_PER_IP_PER_MINUTE",
         default_value_t = 300
     )]
     pub handshakes_per_ip_per_minute: u32,
+
+    /// Requests to `/healthz`, `/readyz` and `/metrics` one client IP may make per minute,
+    /// in bursts of as many (`/readyz` calls every backend's health check); 0 turns the limit
+    /// off. Past it: `429`.
+    #[arg(long, env = "PARLEY_PROBES_PER_IP_PER_MINUTE", default_value_t = 120)]
+    pub probes_per_ip_per_minute: u32,
+
+    /// Proxies (addresses or networks such as `10.0.0.0/8`, comma-separated) whose
+    /// `Forwarded` / `X-Forwarded-For` headers name the client; from any other peer those
+    /// headers are ignored. Empty: the TCP peer is the client.
+    #[arg(long, env = "PARLEY_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<Network>,
+
+    /// Namespace connects one client connection may make per minute, in bursts of as many
+    /// (a client opens one per namespace, again after each reconnect of its own); 0 turns
+    /// the limit off. Past it a connect is refused with `RATE_LIMITED`.
+    #[arg(
+        long,
+        env = "PARLEY_NAMESPACE_CONNECTS_PER_MINUTE",
+        default_value_t = 30
+    )]
+    pub namespace_connects_per_minute: u32,
 
     /// Largest Socket.IO packet (and HTTP long-polling body) accepted from a client.
     #[arg(long, env = "PARLEY_MAX_PACKET_BYTES", default_value_t = 64 * 1024)]
@@ -89,6 +114,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub auth: AuthArgs,
+
+    #[command(flatten)]
+    pub event_limits: EventLimitArgs,
 
     #[command(flatten)]
     pub internal: InternalArgs,

@@ -1,7 +1,7 @@
 //! Plain HTTP on the edge: liveness, readiness and metrics, and a request layer that keeps
 //! the memory of connected clients small.
 
-use std::sync::Arc;
+use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
@@ -13,7 +13,14 @@ use axum::{
 };
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::{admission::Draining, backends::Backends};
+use governor::middleware::NoOpMiddleware;
+use tower_governor::{GovernorLayer, governor::GovernorConfigBuilder};
+
+use crate::{
+    admission::Draining,
+    backends::Backends,
+    client_ip::{ClientIpKey, TrustedProxies},
+};
 
 #[derive(Clone)]
 struct HttpState {
@@ -22,9 +29,16 @@ struct HttpState {
     draining: Draining,
 }
 
-/// `GET /healthz`, `GET /readyz` and `GET /metrics`.
-pub fn routes(backends: Backends, metrics: PrometheusHandle, draining: Draining) -> Router {
-    Router::new()
+/// `GET /healthz`, `GET /readyz` and `GET /metrics`, each client IP limited to
+/// `probes_per_ip_per_minute` requests a minute (0: no limit).
+pub fn routes(
+    backends: Backends,
+    metrics: PrometheusHandle,
+    draining: Draining,
+    probes_per_ip_per_minute: u32,
+    proxies: TrustedProxies,
+) -> Router {
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
@@ -32,7 +46,34 @@ pub fn routes(backends: Backends, metrics: PrometheusHandle, draining: Draining)
             backends,
             metrics,
             draining,
-        })
+        });
+    match probe_limit(probes_per_ip_per_minute, proxies) {
+        // `route_layer`: the limit covers these routes, not the Socket.IO layer around them.
+        Some(limit) => router.route_layer(limit),
+        None => router,
+    }
+}
+
+type ProbeLimit =
+    GovernorLayer<ClientIpKey, NoOpMiddleware<governor::clock::QuantaInstant>, axum::body::Body>;
+
+/// `per_minute` requests per client IP, in bursts of as many.
+fn probe_limit(per_minute: u32, proxies: TrustedProxies) -> Option<ProbeLimit> {
+    let burst = NonZeroU32::new(per_minute)?;
+    let config = GovernorConfigBuilder::default()
+        .key_extractor(ClientIpKey(proxies))
+        .period(Duration::from_secs(60) / burst.get())
+        .burst_size(burst.get())
+        .finish()?;
+    let limiter = config.limiter().clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limiter.retain_recent();
+        }
+    });
+    Some(GovernorLayer::new(config))
 }
 
 /// Copies a request's headers and URI into allocations of their own. hyper parses a head

@@ -88,6 +88,7 @@ mod tests {
             username: "alice".into(),
             avatar: avatar.map(str::to_owned),
             issued_at: Some(1),
+            expires_at: 0,
         }
     }
 

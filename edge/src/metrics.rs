@@ -51,3 +51,14 @@ pub fn handshake_limited() {
 pub fn everyone_resynced() {
     metrics::counter!("parley_edge_resync_all_total").increment(1);
 }
+
+/// A socket's token expired without a refresh; its transport is closed.
+pub fn token_expired(namespace: &str) {
+    metrics::counter!("parley_edge_tokens_expired_total", "namespace" => namespace.to_owned())
+        .increment(1);
+}
+
+/// A client event was refused: its user is past the rate of its class.
+pub fn event_limited(class: &'static str) {
+    metrics::counter!("parley_edge_events_limited_total", "class" => class).increment(1);
+}

@@ -16,10 +16,12 @@ use crate::{
     auth::{Authenticator, Identity},
     backends::Backends,
     client_events,
+    connections::{Connection, close_transport},
     error::{ApiError, ErrorCode},
     known_users::KnownUsers,
     rooms,
     sessions::{self, EdgeId, Sessions},
+    token_lifetime,
 };
 
 /// The namespaces of docs/API.md; one client multiplexes them over one connection.
@@ -39,8 +41,11 @@ pub fn register(io: &SocketIo) {
 struct Refused(ErrorCode);
 
 /// Connect middleware: admits a socket only with a valid token in its handshake's
-/// `auth.token`, records the user with friends-svc (that is how users become known), and
-/// keeps who it is in the socket's extensions.
+/// `auth.token` and within its connection's allowance of namespace connects, records the
+/// user with friends-svc (that is how users become known), keeps who it is in the socket's
+/// extensions, and puts it in its rooms. The connect is acknowledged after this returns, so
+/// an event committed after the acknowledgement finds the socket in its rooms, and one
+/// committed before it is in the client's `sync`.
 async fn authenticate(
     socket: SocketRef,
     State(authenticator): State<Arc<Authenticator>>,
@@ -48,6 +53,12 @@ async fn authenticate(
     State(known_users): State<Arc<KnownUsers>>,
     TryData(auth): TryData<Value>,
 ) -> Result<(), Refused> {
+    if let Some(connection) = Connection::of(&socket)
+        && connection.admit_namespace_connect().is_err()
+    {
+        crate::metrics::connection_refused(socket.ns());
+        return Err(Refused(ErrorCode::RateLimited));
+    }
     let Some(mut identity) = auth
         .ok()
         .and_then(|auth| authenticator.identify(&auth).ok())
@@ -62,6 +73,17 @@ async fn authenticate(
             crate::metrics::connection_refused(socket.ns());
             return Err(Refused(code));
         }
+    }
+    socket.join(rooms::user_room(&identity.user_id.to_string()));
+    if socket.ns() == "/chat"
+        && rooms::join_chat_rooms(&socket, &identity, &backends)
+            .await
+            .is_err()
+    {
+        // A socket that is in none of its rooms would be connected and deaf: its client
+        // reconnects (and lists again) once the transport is closed. A refused connect
+        // would not do, as the official client does not retry one by itself.
+        close_transport(&socket);
     }
     socket.extensions.insert(identity);
     Ok(())
@@ -108,6 +130,7 @@ async fn record_user(
 
 async fn on_connect(
     socket: SocketRef,
+    State(authenticator): State<Arc<Authenticator>>,
     State(backends): State<Backends>,
     State(edge): State<EdgeId>,
     State(sessions): State<Arc<Sessions>>,
@@ -117,13 +140,11 @@ async fn on_connect(
     let Some(identity) = socket.extensions.get::<Identity>() else {
         return;
     };
-    socket.join(rooms::user_room(&identity.user_id.to_string()));
     socket.on_fallback(client_events::answer);
     socket.on_disconnect(on_disconnect);
-    match socket.ns() {
-        "/chat" => rooms::join_chat_rooms(&socket, &identity, &backends).await,
-        "/status" => sessions::open(&socket, &identity, &backends, &edge, &sessions).await,
-        _ => {}
+    token_lifetime::watch(&socket, &identity, authenticator.leeway());
+    if socket.ns() == "/status" {
+        sessions::open(&socket, &identity, &backends, &edge, &sessions).await;
     }
 }
 
@@ -134,6 +155,7 @@ async fn on_disconnect(
     State(sessions): State<Arc<Sessions>>,
 ) {
     crate::metrics::connections_changed(socket.ns(), -1.0);
+    token_lifetime::unwatch(&socket);
     if socket.ns() == "/status" {
         sessions::close(&socket, &backends, &sessions).await;
     }

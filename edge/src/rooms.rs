@@ -1,7 +1,7 @@
 //! The socketioxide rooms a socket is in, which is how events find their recipients on this
 //! edge: every socket of a user, every socket of a chat room's members, one socket.
 
-use std::collections::HashSet;
+use std::{collections::HashSet, time::Duration};
 
 use parley_proto::chat::v1 as pb;
 use socketioxide::extract::SocketRef;
@@ -24,20 +24,31 @@ pub fn own_socket(socket_id: &str) -> String {
     format!("socket:{socket_id}")
 }
 
+/// How long to wait before each new attempt to list a connecting user's rooms.
+const LISTING_RETRIES: [Duration; 2] = [Duration::from_millis(200), Duration::from_secs(1)];
+
 /// Puts a new `/chat` socket in its own room and in the rooms of its user's chat rooms, so
-/// that room events reach it without a join.
-pub async fn join_chat_rooms(socket: &SocketRef, identity: &Identity, backends: &Backends) {
+/// that room events reach it without a join. `Err` when chat-svc could not list them,
+/// after retries.
+pub async fn join_chat_rooms(
+    socket: &SocketRef,
+    identity: &Identity,
+    backends: &Backends,
+) -> Result<(), ChatUnavailable> {
     socket.join(own_socket(socket.id.as_str()));
     // Join the rooms of a first listing, then list again and leave what is gone: a removal
     // committed between the listing and the join would otherwise be undone by the join
     // (its event found the socket not yet in the room). Additions need no second look:
     // their events reach the socket through its user room.
-    let Some(listed) = room_ids(identity, backends).await else {
-        // The socket cannot receive its rooms' events: let the client reconnect rather than
-        // stay connected and deaf.
-        crate::resync::one(socket.clone());
-        return;
-    };
+    let mut listed = room_ids(identity, backends).await;
+    for wait in LISTING_RETRIES {
+        if listed.is_some() {
+            break;
+        }
+        tokio::time::sleep(wait).await;
+        listed = room_ids(identity, backends).await;
+    }
+    let listed = listed.ok_or(ChatUnavailable)?;
     socket.join(listed.iter().map(|id| chat_room(id)).collect::<Vec<_>>());
     if let Some(current) = room_ids(identity, backends).await {
         let gone: Vec<String> = listed
@@ -48,7 +59,12 @@ pub async fn join_chat_rooms(socket: &SocketRef, identity: &Identity, backends: 
             socket.leave(gone);
         }
     }
+    Ok(())
 }
+
+/// chat-svc did not list a user's rooms.
+#[derive(Debug)]
+pub struct ChatUnavailable;
 
 /// Every room id of the user, page by page; `None` if chat-svc did not answer.
 async fn room_ids(identity: &Identity, backends: &Backends) -> Option<HashSet<String>> {

@@ -71,7 +71,7 @@ fn resync_full(recipients: Vec<SocketRef>, full: usize) {
             found += 1;
             socket.extensions.insert(Lagging);
             crate::metrics::socket_lagging(socket.ns());
-            resync::one(socket);
+            resync::one(&socket);
         }
     }
 }

@@ -1,16 +1,18 @@
 //! Building and running the edge; `main` and the tests go through the same entry.
 
-use axum::serve::ListenerExt;
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
-use socketioxide::SocketIo;
+use socketioxide::{ParserConfig, SocketIo};
 use tokio::net::TcpListener;
 
 use crate::{
     admission::{self, Admission, Draining},
     auth::Authenticator,
     backends::Backends,
+    client_ip::TrustedProxies,
     config::Config,
+    connections::{self, ClosableListener, Connections, Peer},
+    event_limits::EventLimits,
     http,
     known_users::KnownUsers,
     namespaces, relay,
@@ -47,6 +49,11 @@ impl Application {
             .with_state(Arc::new(KnownUsers::default()))
             .with_state(edge.clone())
             .with_state(sessions.clone())
+            .with_state(EventLimits::new(&config.event_limits))
+            // Parley's protocol has no binary events: a packet that announces binary
+            // attachments is refused before any of them is buffered (socketioxide would
+            // otherwise buffer up to 10 MB of them per connection, before any token check).
+            .with_parser(ParserConfig::common().max_incoming_binaries(0))
             .max_payload(config.max_packet_bytes)
             // Client frames are small (a larger one is read in several steps): 1 KiB instead of
             // the default 4 KiB saves 2-3 KiB per connected client.
@@ -56,15 +63,26 @@ impl Application {
         namespaces::register(&io);
 
         let draining = Draining::default();
+        let proxies = TrustedProxies::new(&config.trusted_proxies);
         let router = http::routes(
             backends.clone(),
             crate::metrics::prometheus(),
             draining.clone(),
+            config.probes_per_ip_per_minute,
+            proxies.clone(),
         )
         .layer(socket_layer)
         .layer(axum::middleware::map_request(http::detach_head))
         .layer(axum::middleware::from_fn_with_state(
-            Admission::new(config.handshakes_per_ip_per_minute, draining.clone()),
+            Connections::new(config.namespace_connects_per_minute),
+            connections::track,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Admission::new(
+                config.handshakes_per_ip_per_minute,
+                proxies,
+                draining.clone(),
+            ),
             admission::admit,
         ))
         // Outermost: a refused origin costs nothing more.
@@ -112,18 +130,11 @@ impl Application {
             draining.start();
             io.close().await;
         };
-        // Without TCP_NODELAY a second small frame to a client (an event right after an
-        // ack) waits for the client's delayed ACK: up to 40 ms at p99 in the benchmarks.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY");
-            }
-        });
         let served = axum::serve(
-            listener,
-            // The peer's address keys the per-IP handshake limit.
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
+            ClosableListener(self.listener),
+            // The peer keys the per-IP handshake limit, and lets a client's transport be
+            // closed (`connections`).
+            self.router.into_make_service_with_connect_info::<Peer>(),
         )
         .with_graceful_shutdown(shutdown)
         .await;

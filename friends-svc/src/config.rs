@@ -1,8 +1,8 @@
 //! Flags of `friends-svc`, each with an environment-variable fallback.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
-use parley_common::config::{DatabaseArgs, InternalArgs, parse_optional_addr};
+use parley_common::config::{DatabaseArgs, InternalArgs, parse_duration, parse_optional_addr};
 
 /// How `friends-svc` runs.
 #[derive(Debug, Clone, clap::Parser)]
@@ -22,4 +22,42 @@ pub struct Config {
 
     #[command(flatten)]
     pub internal: InternalArgs,
+
+    #[command(flatten)]
+    pub request_cooldowns: RequestCooldowns,
+}
+
+/// How long a requester must wait before asking the same user again, so that nobody can
+/// ring another user with a request/cancel loop (docs/API.md, `/friends`). Only the
+/// requester waits: the other user can still ask back, and accept.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct RequestCooldowns {
+    /// After the target declined the request: the target said no, so a long wait.
+    #[arg(
+        long = "friend-request-declined-cooldown",
+        env = "PARLEY_FRIEND_REQUEST_DECLINED_COOLDOWN",
+        default_value = "1h",
+        value_parser = parse_duration
+    )]
+    pub declined: Duration,
+
+    /// After the requester cancelled their own request: short, since cancelling may be a
+    /// slip, but long enough that a loop rings the target a few times an hour at most.
+    #[arg(
+        long = "friend-request-cancelled-cooldown",
+        env = "PARLEY_FRIEND_REQUEST_CANCELLED_COOLDOWN",
+        default_value = "10m",
+        value_parser = parse_duration
+    )]
+    pub cancelled: Duration,
+}
+
+impl Default for RequestCooldowns {
+    /// The defaults of the flags.
+    fn default() -> Self {
+        Self {
+            declined: Duration::from_secs(3600),
+            cancelled: Duration::from_secs(600),
+        }
+    }
 }

@@ -1,12 +1,18 @@
 //! The values of friends-svc, its ids included, and the rules that need no database:
-//! validated inputs and naming.
+//! validated inputs, and (in `username`) naming.
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use crate::error::Error;
 
 pub use parley_common::ids::UserId;
+
+pub mod paging;
+mod username;
+pub use username::{
+    MAX_USERNAME_CHARS, default_username, requested_username, username_fallbacks, username_key,
+    username_skeleton, without_invisible_characters,
+};
 
 parley_common::uuid_id!(
     /// A friend request, named by friends-svc when it is sent.
@@ -39,15 +45,12 @@ pub struct Friend {
     pub since: DateTime<Utc>,
 }
 
-/// Longest username a token may ask for (the edge cuts longer ones to this).
-pub const MAX_USERNAME_CHARS: usize = 64;
 /// Default and largest page of `search-users`.
 pub const DEFAULT_SEARCH_LIMIT: u32 = 20;
 pub const MAX_SEARCH_LIMIT: u32 = 50;
 /// Longest `search-users` query.
 pub const MAX_QUERY_CHARS: usize = 100;
 
-/// The key under which a username is unique and searched: its lowercase form.
 /// Longest avatar URL kept, in bytes.
 pub const MAX_AVATAR_BYTES: usize = 2048;
 
@@ -65,52 +68,6 @@ pub fn avatar_url(raw: Option<&str>) -> Option<&str> {
     (web && clean && url.len() <= MAX_AVATAR_BYTES && url.len() > scheme_ends + 3).then_some(url)
 }
 
-pub fn username_key(username: &str) -> String {
-    username.to_lowercase()
-}
-
-/// A username as a token asks for it: control characters dropped, trimmed, 1–64 characters.
-pub fn requested_username(raw: &str) -> Result<String, Error> {
-    let printable: String = raw.chars().filter(|c| !c.is_control()).collect();
-    let name = printable.trim();
-    let length = name.chars().count();
-    if length == 0 || length > MAX_USERNAME_CHARS {
-        return Err(Error::invalid(
-            "username",
-            format!("must be 1–{MAX_USERNAME_CHARS} printable characters"),
-        ));
-    }
-    Ok(name.to_owned())
-}
-
-/// The names a user gets, best first, when another user already holds `requested`.
-///
-/// Usernames are unique regardless of case. The newer claimant gets the name with a suffix
-/// made of its own id (`alice-1f3a`), longer if that is taken too. Ids are public, so someone
-/// could take those on purpose: random suffixes follow, and a connection is never refused
-/// over a name.
-pub fn username_fallbacks(requested: &str, user_id: UserId) -> Vec<String> {
-    let id = user_id.0.simple().to_string();
-    let mut fallbacks = Vec::with_capacity(2 + RANDOM_SUFFIX_TRIES);
-    for length in [4, 8] {
-        let suffix: String = id.chars().take(length).collect();
-        fallbacks.push(format!("{requested}-{suffix}"));
-    }
-    for _ in 0..RANDOM_SUFFIX_TRIES {
-        let random: String = Uuid::new_v4()
-            .simple()
-            .to_string()
-            .chars()
-            .take(12)
-            .collect();
-        fallbacks.push(format!("{requested}-{random}"));
-    }
-    fallbacks
-}
-
-/// Random suffixes tried after the id-based ones; 48 random bits each.
-const RANDOM_SUFFIX_TRIES: usize = 4;
-
 /// A validated `search-users` query: the lowercased prefix and the page size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserSearch {
@@ -120,16 +77,13 @@ pub struct UserSearch {
 
 impl UserSearch {
     pub fn parse(query: &str, limit: Option<u32>) -> Result<Self, Error> {
-        let prefix = username_key(query.trim());
+        let prefix = username_key(without_invisible_characters(query).trim());
         let length = prefix.chars().count();
         if length == 0 || length > MAX_QUERY_CHARS {
             return Err(Error::invalid(
                 "query",
                 format!("must be 1–{MAX_QUERY_CHARS} characters"),
             ));
-        }
-        if prefix.contains('\0') {
-            return Err(Error::invalid("query", "must not contain NUL (U+0000)"));
         }
         let limit = limit.unwrap_or(DEFAULT_SEARCH_LIMIT);
         if !(1..=MAX_SEARCH_LIMIT).contains(&limit) {
@@ -176,6 +130,8 @@ pub fn ordered_pair(a: UserId, b: UserId) -> (UserId, UserId) {
 
 #[cfg(test)]
 mod tests {
+    use uuid::Uuid;
+
     use super::*;
 
     #[test]
@@ -204,36 +160,6 @@ mod tests {
         assert_eq!(avatar_url(None), None);
     }
 
-    /// The names in the order the service tries them: the requested one, then the fallbacks.
-    fn username_candidates(requested: &str, user_id: Uuid) -> Vec<String> {
-        std::iter::once(requested.to_owned())
-            .chain(username_fallbacks(requested, UserId(user_id)))
-            .collect()
-    }
-
-    #[test]
-    fn usernames_are_trimmed_and_bounded() {
-        assert_eq!(requested_username("  Alice ").unwrap(), "Alice");
-        assert!(requested_username("   ").is_err());
-        assert!(requested_username(&"x".repeat(65)).is_err());
-        assert_eq!(requested_username("a\u{0}b\n").unwrap(), "ab");
-    }
-
-    #[test]
-    fn a_clash_falls_back_to_suffixes_of_the_users_own_id_then_random_ones() {
-        let id = Uuid::parse_str("1f3a5b7c-0000-4000-8000-000000000000").unwrap();
-        let candidates = username_candidates("alice", id);
-        assert_eq!(candidates[..3], ["alice", "alice-1f3a", "alice-1f3a5b7c"]);
-        assert_eq!(candidates.len(), 3 + RANDOM_SUFFIX_TRIES);
-        let random = &candidates[3..];
-        assert!(
-            random
-                .iter()
-                .all(|name| name.starts_with("alice-") && name.len() == 18)
-        );
-        assert_ne!(random[0], random[1]);
-    }
-
     #[test]
     fn search_limits_default_to_20_and_stop_at_50() {
         assert_eq!(UserSearch::parse("Al", None).unwrap().limit, 20);
@@ -242,6 +168,11 @@ mod tests {
         assert!(UserSearch::parse("Al", Some(0)).is_err());
         assert!(UserSearch::parse("  ", None).is_err());
         assert_eq!(UserSearch::parse(" AL ", None).unwrap().prefix, "al");
+        assert_eq!(
+            UserSearch::parse("ＡＬ\u{200B}I", None).unwrap().prefix,
+            "ali"
+        );
+        assert!(UserSearch::parse("\u{200B}\u{202E}", None).is_err());
     }
 
     #[test]

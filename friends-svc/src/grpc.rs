@@ -128,10 +128,15 @@ impl FriendsService for FriendsGrpc {
         &self,
         request: Request<pb::ListFriendsRequest>,
     ) -> Answer<pb::ListFriendsResponse> {
-        let me = UserId::parse("acting_user_id", &request.into_inner().acting_user_id)?;
-        let friends = self.friends.friends(me).await?;
+        let request = request.into_inner();
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let (friends, next_cursor) = self
+            .friends
+            .friends(me, request.limit, request.cursor.as_deref())
+            .await?;
         Ok(Response::new(pb::ListFriendsResponse {
             friends: friends.iter().map(pb::Friend::from).collect(),
+            next_cursor,
         }))
     }
 
@@ -139,11 +144,16 @@ impl FriendsService for FriendsGrpc {
         &self,
         request: Request<pb::ListFriendRequestsRequest>,
     ) -> Answer<pb::ListFriendRequestsResponse> {
-        let me = UserId::parse("acting_user_id", &request.into_inner().acting_user_id)?;
-        let (incoming, outgoing) = self.friends.requests(me).await?;
+        let request = request.into_inner();
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let page = self
+            .friends
+            .requests(me, request.limit, request.cursor.as_deref())
+            .await?;
         Ok(Response::new(pb::ListFriendRequestsResponse {
-            incoming: requests(&incoming),
-            outgoing: requests(&outgoing),
+            incoming: requests(&page.incoming),
+            outgoing: requests(&page.outgoing),
+            next_cursor: page.next_cursor,
         }))
     }
 
@@ -151,10 +161,15 @@ impl FriendsService for FriendsGrpc {
         &self,
         request: Request<pb::ListBlockedRequest>,
     ) -> Answer<pb::ListBlockedResponse> {
-        let me = UserId::parse("acting_user_id", &request.into_inner().acting_user_id)?;
-        let blocked = self.friends.blocked(me).await?;
+        let request = request.into_inner();
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let (blocked, next_cursor) = self
+            .friends
+            .blocked(me, request.limit, request.cursor.as_deref())
+            .await?;
         Ok(Response::new(pb::ListBlockedResponse {
             users: users(&blocked),
+            next_cursor,
         }))
     }
 

@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use crate::domain::{Friend, FriendRequest, RequestId, User, UserId, username_key};
+use crate::domain::{
+    Friend, FriendRequest, RequestId, User, UserId, username_key, username_skeleton,
+};
 
 /// A user's row with what the latest token asked for.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -13,6 +15,8 @@ pub struct StoredUser {
     pub requested_username: String,
     pub avatar: Option<String>,
     pub claims_issued_at: Option<i64>,
+    /// None on a row stored before skeletons, until the backfill or its user's next connect.
+    pub username_skeleton: Option<String>,
 }
 
 impl From<StoredUser> for User {
@@ -70,8 +74,8 @@ impl From<RequestRow> for FriendRequest {
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn stored_user(db: &mut PgConnection, id: UserId) -> sqlx::Result<Option<StoredUser>> {
     sqlx::query_as(
-        "SELECT id, username, requested_username, avatar, claims_issued_at FROM friends.users
-         WHERE id = $1",
+        "SELECT id, username, requested_username, avatar, claims_issued_at, username_skeleton
+         FROM friends.users WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(db)
@@ -102,8 +106,19 @@ pub async fn users(db: &mut PgConnection, ids: &[UserId]) -> sqlx::Result<Vec<Us
         .await
 }
 
-/// The unique constraint a clashing username violates.
-pub const USERNAME_TAKEN: &str = "users_username_key_unique";
+/// The unique indexes a clashing username violates: its folded key, or its skeleton (a
+/// name that looks like one another user holds).
+const USERNAME_TAKEN: [&str; 2] = [
+    "users_username_key_unique",
+    "users_username_skeleton_unique",
+];
+
+/// Whether `error` says that another user holds the name, or one that looks like it.
+pub fn is_username_taken(error: &sqlx::Error) -> bool {
+    USERNAME_TAKEN
+        .iter()
+        .any(|index| parley_common::db::is_unique_violation(error, index))
+}
 
 /// What a token says about its user.
 #[derive(Debug, Clone, Copy)]
@@ -113,9 +128,9 @@ pub struct Claims<'a> {
     pub issued_at: Option<i64>,
 }
 
-/// Inserts or updates a user under `username`; fails with a unique violation of
-/// [`USERNAME_TAKEN`] when another user holds it regardless of case. A row written from a
-/// newer token than `claims` is left as it is (and returned).
+/// Inserts or updates a user under `username`; fails with a unique violation that
+/// [`is_username_taken`] recognises when another user holds it or a look-alike. A row written
+/// from a newer token than `claims` is left as it is (and returned).
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn save_user(
     db: &mut PgConnection,
@@ -125,11 +140,13 @@ pub async fn save_user(
 ) -> sqlx::Result<User> {
     let saved: Option<User> = sqlx::query_as(
         "INSERT INTO friends.users
-             (id, username, username_key, requested_username, avatar, claims_issued_at)
-         VALUES ($1, $2, $3, $4, $5, $6)
+             (id, username, username_key, username_skeleton, requested_username, avatar,
+              claims_issued_at)
+         VALUES ($1, $2, $3, $7, $4, $5, $6)
          ON CONFLICT (id) DO UPDATE SET
              username = EXCLUDED.username,
              username_key = EXCLUDED.username_key,
+             username_skeleton = EXCLUDED.username_skeleton,
              requested_username = EXCLUDED.requested_username,
              avatar = EXCLUDED.avatar,
              claims_issued_at = EXCLUDED.claims_issued_at,
@@ -145,6 +162,7 @@ pub async fn save_user(
     .bind(claims.requested_username)
     .bind(claims.avatar)
     .bind(claims.issued_at)
+    .bind(username_skeleton(username))
     .fetch_optional(&mut *db)
     .await?;
     match saved {
@@ -153,17 +171,72 @@ pub async fn save_user(
     }
 }
 
-/// Who holds `username` (regardless of case), if anyone.
+/// Who holds `username` or a name that looks like it, if anyone.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn username_holder(
     db: &mut PgConnection,
     username: &str,
 ) -> sqlx::Result<Option<UserId>> {
-    sqlx::query_scalar("SELECT id FROM friends.users WHERE username_key = $1")
-        .bind(username_key(username))
+    sqlx::query_scalar("SELECT id FROM friends.users WHERE username_skeleton = $1")
+        .bind(username_skeleton(username))
         .fetch_optional(db)
         .await
 }
+
+/// Up to `limit` users stored before skeletons, oldest first, with their names.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn users_without_skeleton(
+    db: &mut PgConnection,
+    limit: i64,
+) -> sqlx::Result<Vec<(UserId, String)>> {
+    sqlx::query_as(
+        "SELECT id, username FROM friends.users WHERE username_skeleton IS NULL
+         ORDER BY created_at, id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Renames user `id` to `username` with both its keys; fails like [`save_user`] when the
+/// name is taken.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn rename_user(db: &mut PgConnection, id: UserId, username: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE friends.users
+         SET username = $2, username_key = $3, username_skeleton = $4, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(username)
+    .bind(username_key(username))
+    .bind(username_skeleton(username))
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// Holds the backfill to one replica at a time until [`unlock_backfill`] or the end of the
+/// session.
+pub async fn lock_backfill(db: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(BACKFILL_LOCK)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+pub async fn unlock_backfill(db: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(BACKFILL_LOCK)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// The advisory-lock key of the username backfill; pair locks are hashes of two ids, so a
+/// clash with one only makes one wait for the other.
+const BACKFILL_LOCK: i64 = 0x7061_726c_6579_0008;
 
 /// Users whose lowercased name starts with `prefix`, by name, without `viewer` and without
 /// those who blocked `viewer`. The prefix is matched as the range `[prefix, upper)` so that
@@ -340,19 +413,28 @@ pub async fn delete_request(db: &mut PgConnection, id: RequestId) -> sqlx::Resul
     Ok(result.rows_affected() > 0)
 }
 
-/// The pending requests of `user`, with both users, newest first.
+/// Up to `limit` pending requests of `user`, with both users, newest first, older than
+/// `after` (a request's time and id) when given.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn requests_of(
     db: &mut PgConnection,
     user: UserId,
     incoming: bool,
+    after: Option<(DateTime<Utc>, RequestId)>,
+    limit: u32,
 ) -> sqlx::Result<Vec<FriendRequest>> {
     let query = if incoming {
         REQUESTS_SELECT_INCOMING
     } else {
         REQUESTS_SELECT_OUTGOING
     };
-    let rows: Vec<RequestRow> = sqlx::query_as(query).bind(user).fetch_all(db).await?;
+    let rows: Vec<RequestRow> = sqlx::query_as(query)
+        .bind(user)
+        .bind(after.map(|(at, _)| at))
+        .bind(after.map(|(_, id)| id))
+        .bind(i64::from(limit))
+        .fetch_all(db)
+        .await?;
     Ok(rows.into_iter().map(FriendRequest::from).collect())
 }
 
@@ -364,7 +446,9 @@ const REQUESTS_SELECT_INCOMING: &str = "
     JOIN friends.users f ON f.id = r.from_user_id
     JOIN friends.users t ON t.id = r.to_user_id
     WHERE r.to_user_id = $1
-    ORDER BY r.created_at DESC";
+      AND ($2::timestamptz IS NULL OR (r.created_at, r.id) < ($2, $3::uuid))
+    ORDER BY r.created_at DESC, r.id DESC
+    LIMIT $4";
 
 const REQUESTS_SELECT_OUTGOING: &str = "
     SELECT r.id, r.created_at,
@@ -374,22 +458,111 @@ const REQUESTS_SELECT_OUTGOING: &str = "
     JOIN friends.users f ON f.id = r.from_user_id
     JOIN friends.users t ON t.id = r.to_user_id
     WHERE r.from_user_id = $1
-    ORDER BY r.created_at DESC";
+      AND ($2::timestamptz IS NULL OR (r.created_at, r.id) < ($2, $3::uuid))
+    ORDER BY r.created_at DESC, r.id DESC
+    LIMIT $4";
+
+// --- cooldowns ---
+
+/// Makes `from` wait `length` before asking `to` again; a longer wait already running stays.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn start_cooldown(
+    db: &mut PgConnection,
+    from: UserId,
+    to: UserId,
+    length: std::time::Duration,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO friends.request_cooldowns (from_user_id, to_user_id, until)
+         VALUES ($1, $2, now() + $3 * interval '1 millisecond')
+         ON CONFLICT (from_user_id, to_user_id) DO UPDATE
+         SET until = GREATEST(friends.request_cooldowns.until, EXCLUDED.until)",
+    )
+    .bind(from)
+    .bind(to)
+    // f64 holds every whole number of milliseconds up to 285 000 years exactly.
+    .bind(length.as_millis() as f64)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// How many milliseconds `from` must still wait before asking `to` again, if any.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn cooldown_left_ms(
+    db: &mut PgConnection,
+    from: UserId,
+    to: UserId,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "SELECT ceil(extract(epoch FROM until - now()) * 1000)::bigint
+         FROM friends.request_cooldowns
+         WHERE from_user_id = $1 AND to_user_id = $2 AND until > now()",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_optional(db)
+    .await
+}
+
+/// Forgets the cooldowns of a pair in both directions (they became friends).
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn end_cooldowns(
+    db: &mut PgConnection,
+    (low, high): (UserId, UserId),
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "DELETE FROM friends.request_cooldowns
+         WHERE (from_user_id = $1 AND to_user_id = $2) OR (from_user_id = $2 AND to_user_id = $1)",
+    )
+    .bind(low)
+    .bind(high)
+    .execute(db)
+    .await
+    .map(drop)
+}
 
 // --- friends ---
 
-/// The friends of `user`, by name.
+/// Where a list by name goes on: after this folded name and, for equal names (rows that
+/// predate the unique key), this id.
+#[derive(Debug, Clone)]
+pub struct NamePosition {
+    pub key: String,
+    pub user: UserId,
+}
+
+/// The folded key of `user`'s current name, if they exist.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn friends_of(db: &mut PgConnection, user: UserId) -> sqlx::Result<Vec<Friend>> {
+pub async fn username_key_of(db: &mut PgConnection, user: UserId) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT username_key FROM friends.users WHERE id = $1")
+        .bind(user)
+        .fetch_optional(db)
+        .await
+}
+
+/// Up to `limit` friends of `user`, by name, after `after` when given.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn friends_of(
+    db: &mut PgConnection,
+    user: UserId,
+    after: Option<&NamePosition>,
+    limit: u32,
+) -> sqlx::Result<Vec<Friend>> {
     sqlx::query_as(
         "SELECT u.id, u.username, u.avatar, f.since
          FROM (SELECT user_high AS friend_id, since FROM friends.friendships WHERE user_low = $1
                UNION ALL
                SELECT user_low, since FROM friends.friendships WHERE user_high = $1) f
          JOIN friends.users u ON u.id = f.friend_id
-         ORDER BY u.username_key",
+         WHERE $2::text IS NULL OR (u.username_key, u.id) > ($2, $3::uuid)
+         ORDER BY u.username_key, u.id
+         LIMIT $4",
     )
     .bind(user)
+    .bind(after.map(|position| position.key.as_str()))
+    .bind(after.map(|position| position.user))
+    .bind(i64::from(limit))
     .fetch_all(db)
     .await
 }
@@ -477,16 +650,26 @@ pub async fn block_ids(
     ))
 }
 
-/// Users `blocker` has blocked, by name.
+/// Up to `limit` users `blocker` has blocked, by name, after `after` when given.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn blocked_by(db: &mut PgConnection, blocker: UserId) -> sqlx::Result<Vec<User>> {
+pub async fn blocked_by(
+    db: &mut PgConnection,
+    blocker: UserId,
+    after: Option<&NamePosition>,
+    limit: u32,
+) -> sqlx::Result<Vec<User>> {
     sqlx::query_as(
         "SELECT u.id, u.username, u.avatar FROM friends.blocks b
          JOIN friends.users u ON u.id = b.blocked_id
          WHERE b.blocker_id = $1
-         ORDER BY u.username_key",
+           AND ($2::text IS NULL OR (u.username_key, u.id) > ($2, $3::uuid))
+         ORDER BY u.username_key, u.id
+         LIMIT $4",
     )
     .bind(blocker)
+    .bind(after.map(|position| position.key.as_str()))
+    .bind(after.map(|position| position.user))
+    .bind(i64::from(limit))
     .fetch_all(db)
     .await
 }

@@ -14,7 +14,11 @@ use uuid::Uuid;
 use parley_common::db::is_unique_violation;
 
 use crate::{
-    domain::{self, Friend, FriendRequest, RequestId, User, UserId, UserSearch},
+    config::RequestCooldowns,
+    domain::{
+        self, Friend, FriendRequest, RequestId, User, UserId, UserSearch,
+        paging::{self, RequestsCursor, RequestsFrom},
+    },
     error::Error,
     events::{Batch, Events},
     repo,
@@ -39,6 +43,15 @@ pub enum Sent {
     },
 }
 
+/// One page of `list-friend-requests`.
+#[derive(Debug, Clone)]
+pub struct RequestsPage {
+    pub incoming: Vec<FriendRequest>,
+    pub outgoing: Vec<FriendRequest>,
+    /// Absent when both lists are done.
+    pub next_cursor: Option<String>,
+}
+
 /// Largest page of `ListFriendIds`, and its default.
 const MAX_FRIEND_IDS_PAGE: u32 = 10_000;
 const DEFAULT_FRIEND_IDS_PAGE: u32 = 1_000;
@@ -52,16 +65,19 @@ pub struct Friends {
     pool: PgPool,
     /// Where the operations' events go; grpc serves the streams from the same logs.
     pub events: Arc<Events>,
+    /// How long a requester waits after a decline or their own cancel.
+    cooldowns: RequestCooldowns,
 }
 
 /// The unique index that makes a second pending request between a pair impossible.
 const ONE_REQUEST_PER_PAIR: &str = "friend_requests_one_per_pair";
 
 impl Friends {
-    pub fn new(pool: PgPool, events: Events) -> Self {
+    pub fn new(pool: PgPool, events: Events, cooldowns: RequestCooldowns) -> Self {
         Self {
             pool,
             events: Arc::new(events),
+            cooldowns,
         }
     }
 
@@ -105,15 +121,19 @@ impl Friends {
             );
             let same_claims =
                 stored.requested_username == requested && stored.avatar.as_deref() == claims.avatar;
-            if older_token || (same_claims && stored.username == requested) {
+            // A row without a skeleton predates it: it is written again, with its keys.
+            let keyed = stored.username_skeleton.is_some();
+            if older_token || (keyed && same_claims && stored.username == requested) {
                 return Ok((stored.clone().into(), false));
             }
-            if same_claims
+            if keyed
+                && same_claims
                 && repo::username_holder(&mut db, &requested)
                     .await?
                     .is_some_and(|holder| holder != id)
             {
-                // Still suffixed because the plain name is still someone else's.
+                // Still suffixed because the plain name (or a look-alike) is still someone
+                // else's.
                 return Ok((stored.clone().into(), false));
             }
         }
@@ -182,9 +202,10 @@ impl Friends {
                     "your friend request is already pending",
                 ));
             }
-            // They asked first: asking back accepts.
+            // They asked first: asking back accepts, whatever cooldown I am in.
             repo::delete_request(&mut tx, pending.id).await?;
             let since = repo::add_friendship(&mut tx, pair).await?;
+            repo::end_cooldowns(&mut tx, pair).await?;
             let request = FriendRequest {
                 id: pending.id,
                 from: target,
@@ -196,6 +217,14 @@ impl Friends {
             })
             .await?;
             return Ok(Sent::Accepted { request, since });
+        }
+
+        // After they declined, or I cancelled, I wait: a request/cancel loop would ring them
+        // every time. They can still ask me.
+        if let Some(left_ms) = repo::cooldown_left_ms(&mut tx, me, target.id).await? {
+            return Err(Error::RateLimited(
+                u64::try_from(left_ms).unwrap_or(1).max(1),
+            ));
         }
 
         let id = RequestId::from(Uuid::new_v4());
@@ -228,8 +257,9 @@ impl Friends {
             ));
         }
         repo::delete_request(&mut tx, pending.id).await?;
-        let since =
-            repo::add_friendship(&mut tx, domain::ordered_pair(me, pending.from_user_id)).await?;
+        let pair = domain::ordered_pair(me, pending.from_user_id);
+        let since = repo::add_friendship(&mut tx, pair).await?;
+        repo::end_cooldowns(&mut tx, pair).await?;
         let accepter = known_user(&mut tx, me).await?;
         let requester = known_user(&mut tx, pending.from_user_id).await?;
         self.commit_then_publish(tx, |events| {
@@ -242,7 +272,8 @@ impl Friends {
         })
     }
 
-    /// Declines a request sent to `me`; the requester is not told.
+    /// Declines a request sent to `me`; the requester is not told, and waits the declined
+    /// cooldown before asking `me` again.
     pub async fn decline(&self, me: UserId, request_id: RequestId) -> Result<(), Error> {
         let mut tx = self.pool.begin().await?;
         let pending = locked_request(&mut tx, me, request_id).await?;
@@ -252,11 +283,13 @@ impl Friends {
             ));
         }
         repo::delete_request(&mut tx, pending.id).await?;
+        repo::start_cooldown(&mut tx, pending.from_user_id, me, self.cooldowns.declined).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Withdraws a request `me` sent; the recipient is told.
+    /// Withdraws a request `me` sent; the recipient is told, and `me` waits the cancelled
+    /// cooldown before asking them again.
     pub async fn cancel(&self, me: UserId, request_id: RequestId) -> Result<(), Error> {
         let mut tx = self.pool.begin().await?;
         let pending = locked_request(&mut tx, me, request_id).await?;
@@ -266,6 +299,7 @@ impl Friends {
             ));
         }
         repo::delete_request(&mut tx, pending.id).await?;
+        repo::start_cooldown(&mut tx, me, pending.to_user_id, self.cooldowns.cancelled).await?;
         self.commit_then_publish(tx, |events| {
             events.request_cancelled(pending.id, pending.to_user_id);
         })
@@ -336,25 +370,61 @@ impl Friends {
 
     // --- reads ---
 
-    pub async fn friends(&self, me: UserId) -> Result<Vec<Friend>, Error> {
+    /// One page of `me`'s friends by name, and the cursor of the next one.
+    pub async fn friends(
+        &self,
+        me: UserId,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Friend>, Option<String>), Error> {
+        let limit = paging::page_limit(limit)?;
         let mut db = self.pool.acquire().await?;
-        Ok(repo::friends_of(&mut db, me).await?)
+        let after = name_position(&mut db, cursor).await?;
+        let rows = repo::friends_of(&mut db, me, after.as_ref(), limit + 1).await?;
+        let (page, more) = paging::split_page(rows, limit);
+        let next = more.then(|| page.last().map(|friend| friend.user.id.to_string()));
+        Ok((page, next.flatten()))
     }
 
-    /// (incoming, outgoing) pending requests, newest first.
+    /// One page of each of `me`'s pending requests (incoming, outgoing), newest first.
     pub async fn requests(
         &self,
         me: UserId,
-    ) -> Result<(Vec<FriendRequest>, Vec<FriendRequest>), Error> {
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<RequestsPage, Error> {
+        let limit = paging::page_limit(limit)?;
+        let cursor = RequestsCursor::parse(cursor)?;
         let mut db = self.pool.acquire().await?;
-        let incoming = repo::requests_of(&mut db, me, true).await?;
-        let outgoing = repo::requests_of(&mut db, me, false).await?;
-        Ok((incoming, outgoing))
+        let (incoming, incoming_from) =
+            requests_page(&mut db, me, true, cursor.incoming, limit).await?;
+        let (outgoing, outgoing_from) =
+            requests_page(&mut db, me, false, cursor.outgoing, limit).await?;
+        let next = RequestsCursor {
+            incoming: incoming_from,
+            outgoing: outgoing_from,
+        };
+        Ok(RequestsPage {
+            incoming,
+            outgoing,
+            next_cursor: next.token(),
+        })
     }
 
-    pub async fn blocked(&self, me: UserId) -> Result<Vec<User>, Error> {
+    /// One page of the users `me` blocked, by name, and the cursor of the next one.
+    pub async fn blocked(
+        &self,
+        me: UserId,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<User>, Option<String>), Error> {
+        let limit = paging::page_limit(limit)?;
         let mut db = self.pool.acquire().await?;
-        Ok(repo::blocked_by(&mut db, me).await?)
+        let after = name_position(&mut db, cursor).await?;
+        let rows = repo::blocked_by(&mut db, me, after.as_ref(), limit + 1).await?;
+        let (page, more) = paging::split_page(rows, limit);
+        let next = more.then(|| page.last().map(|user| user.id.to_string()));
+        Ok((page, next.flatten()))
     }
 
     pub async fn are_friends(&self, a: UserId, b: UserId) -> Result<bool, Error> {
@@ -402,7 +472,8 @@ impl Friends {
     }
 }
 
-/// Saves user `id` under `requested`, or under the first of its fallbacks nobody holds.
+/// Saves user `id` under `requested`, or under the first of its fallbacks that nobody holds
+/// and that looks like no name another user holds.
 ///
 /// Should every name be taken, which 48 random bits per suffix rule out, the error is the
 /// database's refusal of the last one: what happened, which callers see as `INTERNAL`
@@ -416,13 +487,92 @@ async fn save_under_free_name(
     let mut saved = repo::save_user(db, id, requested, claims).await;
     for fallback in domain::username_fallbacks(requested, id) {
         match &saved {
-            Err(error) if is_unique_violation(error, repo::USERNAME_TAKEN) => {
+            Err(error) if repo::is_username_taken(error) => {
                 saved = repo::save_user(db, id, &fallback, claims).await;
             }
             _ => break,
         }
     }
     saved
+}
+
+/// Gives every user stored before skeletons existed their keys, oldest first, so that the
+/// older of two look-alike names keeps it and the newer one gets a suffix, as if it had
+/// connected after. Runs at start, before serving, one replica at a time.
+pub async fn backfill_username_keys(pool: &PgPool) -> Result<u64, Error> {
+    /// Rows read per round; each is then written alone, so that a clash costs one row.
+    const BATCH: i64 = 500;
+    let mut db = pool.acquire().await?;
+    repo::lock_backfill(&mut db).await?;
+    let mut done = 0;
+    let result = async {
+        loop {
+            let batch = repo::users_without_skeleton(&mut db, BATCH).await?;
+            if batch.is_empty() {
+                return Ok::<_, Error>(done);
+            }
+            for (id, stored) in batch {
+                // A name made only of what is now dropped gets the edge's name for no name.
+                let name = domain::requested_username(&stored)
+                    .unwrap_or_else(|_| domain::default_username(id));
+                rename_under_free_name(&mut db, id, &name).await?;
+                done += 1;
+            }
+        }
+    }
+    .await;
+    repo::unlock_backfill(&mut db).await?;
+    result
+}
+
+/// [`save_under_free_name`] for a stored user whose claims do not change.
+async fn rename_under_free_name(db: &mut PgConnection, id: UserId, name: &str) -> sqlx::Result<()> {
+    let mut renamed = repo::rename_user(db, id, name).await;
+    for fallback in domain::username_fallbacks(name, id) {
+        match &renamed {
+            Err(error) if repo::is_username_taken(error) => {
+                renamed = repo::rename_user(db, id, &fallback).await;
+            }
+            _ => break,
+        }
+    }
+    renamed
+}
+
+/// Where a list by name goes on: after the cursor's user, at their current name.
+async fn name_position(
+    db: &mut PgConnection,
+    cursor: Option<&str>,
+) -> Result<Option<repo::NamePosition>, Error> {
+    let Some(user) = paging::parse_user_cursor(cursor)? else {
+        return Ok(None);
+    };
+    let key = repo::username_key_of(db, user)
+        .await?
+        .ok_or_else(|| Error::invalid("cursor", "not a cursor of this list"))?;
+    Ok(Some(repo::NamePosition { key, user }))
+}
+
+/// One page of one list of requests from `from`, and where that list goes on.
+async fn requests_page(
+    db: &mut PgConnection,
+    me: UserId,
+    incoming: bool,
+    from: RequestsFrom,
+    limit: u32,
+) -> Result<(Vec<FriendRequest>, RequestsFrom), Error> {
+    let after = match from {
+        RequestsFrom::Done => return Ok((Vec::new(), RequestsFrom::Done)),
+        RequestsFrom::Start => None,
+        RequestsFrom::After(at, id) => Some((at, id)),
+    };
+    let rows = repo::requests_of(db, me, incoming, after, limit + 1).await?;
+    let (page, more) = paging::split_page(rows, limit);
+    let next = match page.last() {
+        Some(last) if more => RequestsFrom::After(last.created_at, last.id),
+        _ => RequestsFrom::Done,
+    };
+    Ok((page, next))
 }
 
 /// A user who must exist for the operation to make sense.

@@ -11,7 +11,7 @@ use crate::{
     config::Config,
     events::{self, Events},
     grpc::FriendsGrpc,
-    service::Friends,
+    service::{self, Friends},
 };
 
 /// A migrated, bound, not yet serving `friends-svc`.
@@ -31,6 +31,13 @@ impl Application {
         let token = ServiceToken::from_config(config.internal.service_token.as_deref())?;
         let pool = db::pool(&config.database)?;
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
+        let backfilled = service::backfill_username_keys(&pool).await?;
+        if backfilled > 0 {
+            tracing::info!(
+                users = backfilled,
+                "gave stored usernames their look-alike keys"
+            );
+        }
         let listener =
             parley_common::listen::bind(config.listen_addr, "PARLEY_FRIENDS_ADDR").await?;
         let (events, bus) = Events::start(pool.clone());
@@ -39,7 +46,7 @@ impl Application {
         Ok(Self {
             listener,
             token,
-            service: FriendsGrpc::new(Friends::new(pool, events)),
+            service: FriendsGrpc::new(Friends::new(pool, events, config.request_cooldowns)),
             bus,
         })
     }

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use parley_common::testing::TestDatabase;
-use parley_friends_svc::{config::Config, startup::Application};
+use parley_friends_svc::{
+    config::{Config, RequestCooldowns},
+    startup::Application,
+};
 use parley_proto::friends::v1::{
     self as pb, friends_service_client::FriendsServiceClient, graph_change::Change,
     send_friend_request_request::Target,
@@ -24,12 +27,14 @@ struct Service {
 }
 
 async fn spawn() -> Service {
+    spawn_with(Default::default()).await
+}
+
+async fn spawn_with(request_cooldowns: RequestCooldowns) -> Service {
     let database = TestDatabase::create().await;
     let app = Application::build(&Config {
-        metrics_addr: None,
-        listen_addr: "127.0.0.1:0".parse().unwrap(),
-        database: database.args(),
-        internal: Default::default(),
+        request_cooldowns,
+        ..config(&database)
     })
     .await
     .unwrap();
@@ -45,6 +50,16 @@ async fn spawn() -> Service {
         client,
         database,
         _stop: stop,
+    }
+}
+
+fn config(database: &TestDatabase) -> Config {
+    Config {
+        metrics_addr: None,
+        listen_addr: "127.0.0.1:0".parse().unwrap(),
+        database: database.args(),
+        internal: Default::default(),
+        request_cooldowns: Default::default(),
     }
 }
 
@@ -623,6 +638,7 @@ async fn with_a_service_token_only_callers_that_carry_it_are_served() {
         internal: parley_common::config::InternalArgs {
             service_token: Some("internal-secret".into()),
         },
+        request_cooldowns: Default::default(),
     })
     .await
     .unwrap();
@@ -696,4 +712,203 @@ async fn a_token_picture_that_is_a_script_or_a_megabyte_is_no_avatar() {
         )
         .await;
     assert_eq!(user.avatar.as_deref(), Some("https://cdn.test/alice.png"));
+}
+
+// --- usernames that look alike (docs/decisions/0008-friends-hardening.md) ---
+
+/// The first four hex digits of `id`: the suffix a clashing name gets first.
+fn short_suffix(id: Uuid) -> String {
+    id.simple().to_string().chars().take(4).collect()
+}
+
+#[tokio::test]
+async fn look_alike_usernames_cannot_be_held_by_a_second_user() {
+    let service = spawn().await;
+    service.user("alice").await;
+    for (asked, shown) in [
+        // A zero-width space is dropped, which leaves the held name itself.
+        ("alice\u{200B}", "alice"),
+        // Cyrillic а (U+0430) for the Latin a.
+        ("\u{0430}lice", "\u{0430}lice"),
+        // Full-width letters.
+        ("ａｌｉｃｅ", "ａｌｉｃｅ"),
+        ("ALICE", "ALICE"),
+        // The digit one for the letter l.
+        ("a1ice", "a1ice"),
+    ] {
+        let impostor = Uuid::new_v4();
+        let (user, _) = service.upsert(impostor, asked, None, None).await;
+        assert_eq!(
+            user.username,
+            format!("{shown}-{}", short_suffix(impostor)),
+            "{asked:?} looks like alice"
+        );
+    }
+    // Full case folding: ß folds to ss, so Straße and STRASSE are one name.
+    service.user("Straße").await;
+    let late = Uuid::new_v4();
+    let (user, _) = service.upsert(late, "STRASSE", None, None).await;
+    assert_eq!(user.username, format!("STRASSE-{}", short_suffix(late)));
+}
+
+#[tokio::test]
+async fn bidi_overrides_and_invisible_characters_are_dropped_from_names_but_emoji_keep_their_joiners()
+ {
+    let service = spawn().await;
+    for (asked, shown) in [
+        // "evil" with a right-to-left override and an isolate around it.
+        ("\u{202E}evil\u{2066}", "evil"),
+        ("b\u{200D}o\u{2060}b\u{FEFF}", "bob"),
+        ("car\u{00AD}ol\u{FE0F}", "carol"),
+        // A family emoji is three emoji joined by ZWJ; a heart keeps its emoji selector.
+        (
+            "dan \u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}",
+            "dan \u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}",
+        ),
+        ("\u{2764}\u{FE0F} erin", "\u{2764}\u{FE0F} erin"),
+    ] {
+        let (user, _) = service.upsert(Uuid::new_v4(), asked, None, None).await;
+        assert_eq!(user.username, shown, "{asked:?}");
+    }
+    let nothing_visible = service
+        .client()
+        .upsert_user(pb::UpsertUserRequest {
+            id: Uuid::new_v4().to_string(),
+            username: "\u{200B}\u{202E}\u{2060}".into(),
+            avatar: None,
+            issued_at: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(nothing_visible.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn search_and_requests_by_username_match_the_folded_form() {
+    let service = spawn().await;
+    let me = service.user("me").await;
+    let street = service.user("Straße").await;
+    service.user("ｆｕｌｌ").await;
+    assert_eq!(service.search(me, "STRASS").await, vec!["Straße"]);
+    assert_eq!(service.search(me, "full").await, vec!["ｆｕｌｌ"]);
+    let sent = service
+        .client()
+        .send_friend_request(pb::SendFriendRequestRequest {
+            acting_user_id: me.to_string(),
+            target: Some(Target::Username("STRASSE".into())),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        sent.request.unwrap().to_user.unwrap().id,
+        street.to_string()
+    );
+}
+
+#[tokio::test]
+async fn look_alike_users_stored_before_the_skeleton_key_are_told_apart_at_start() {
+    let service = spawn().await;
+    let (holder, impostor, plain) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    // Rows as the previous version stored them: lowercased keys only, the older one first.
+    for (id, name, age) in [
+        (holder, "Alice", "2 days"),
+        (impostor, "\u{0430}lice", "1 day"),
+        (plain, "b\u{202E}ob", "1 hour"),
+    ] {
+        sqlx::query(
+            "INSERT INTO friends.users
+                 (id, username, username_key, requested_username, created_at)
+             VALUES ($1, $2, lower($2), $2, now() - $3::interval)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(age)
+        .execute(&mut service.db().await)
+        .await
+        .unwrap();
+    }
+    // A replica of the new version starts on the same database: it backfills the keys
+    // before it serves.
+    drop(
+        Application::build(&config(&service.database))
+            .await
+            .unwrap(),
+    );
+    let (user, _) = service.upsert(Uuid::new_v4(), "alice", None, None).await;
+    assert!(user.username.starts_with("alice-"), "{}", user.username);
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT id, username FROM friends.users WHERE username_skeleton IS NOT NULL",
+    )
+    .fetch_all(&mut service.db().await)
+    .await
+    .unwrap();
+    let name_of = |id: Uuid| rows.iter().find(|row| row.0 == id).map(|row| row.1.clone());
+    assert_eq!(
+        name_of(holder).as_deref(),
+        Some("Alice"),
+        "the older one keeps it"
+    );
+    assert_eq!(
+        name_of(impostor),
+        Some(format!("\u{0430}lice-{}", short_suffix(impostor)))
+    );
+    assert_eq!(
+        name_of(plain).as_deref(),
+        Some("bob"),
+        "the override is gone"
+    );
+    assert_eq!(
+        service
+            .count("SELECT count(*) FROM friends.users WHERE username_skeleton IS NULL")
+            .await,
+        0
+    );
+}
+
+// --- request cooldowns ---
+
+#[tokio::test]
+async fn a_cooldown_runs_out_and_a_zero_one_is_none() {
+    let service = spawn_with(RequestCooldowns {
+        declined: Duration::from_millis(300),
+        cancelled: Duration::ZERO,
+    })
+    .await;
+    let (alice, bob) = (service.user("alice").await, service.user("bob").await);
+    let cancel = |request: String| {
+        let mut client = service.client();
+        async move {
+            client
+                .cancel_friend_request(pb::CancelFriendRequestRequest {
+                    acting_user_id: alice.to_string(),
+                    request_id: request,
+                })
+                .await
+                .unwrap();
+        }
+    };
+    let first = service.request(alice, bob).await.unwrap().request.unwrap();
+    cancel(first.id).await;
+    let second = service.request(alice, bob).await.unwrap().request.unwrap();
+    service
+        .client()
+        .decline_friend_request(pb::DeclineFriendRequestRequest {
+            acting_user_id: bob.to_string(),
+            request_id: second.id,
+        })
+        .await
+        .unwrap();
+
+    let refused = service.request(alice, bob).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    let retry_after: u64 = refused
+        .metadata()
+        .get(parley_common::error::RETRY_AFTER_MS)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+        .unwrap();
+    assert!((1..=300).contains(&retry_after), "{retry_after}");
+    tokio::time::sleep(Duration::from_millis(retry_after + 50)).await;
+    service.request(alice, bob).await.unwrap();
 }

@@ -105,6 +105,7 @@ impl System {
                 listen_addr: "127.0.0.1:0".parse().unwrap(),
                 database: database.args(),
                 internal: Default::default(),
+                request_cooldowns: Default::default(),
             })
             .await
             .unwrap();

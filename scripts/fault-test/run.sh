@@ -88,13 +88,13 @@ urls() {
 }
 
 export DATABASE_URL=${admin_url%/*}/$database
-export PARLEY_JWT_SECRET=parley-fault-test-secret
+export PARLEY_JWT_SECRET=parley-fault-test-secret-of-32-bytes-or-more
 export PARLEY_FRIENDS_URL PARLEY_PRESENCE_URL PARLEY_CHAT_URL
 PARLEY_FRIENDS_URL=$(urls friends-svc)
 PARLEY_PRESENCE_URL=$(urls presence-svc)
 PARLEY_CHAT_URL=$(urls chat-svc)
 # Every user sends several messages a second: the default 60 a minute would refuse most.
-export PARLEY_MESSAGE_RATE_PER_MINUTE=0
+export PARLEY_MESSAGE_RATE_PER_MINUTE=0 PARLEY_LIMIT_MESSAGES=0
 # 3 services x 2 replicas share Postgres' connections with whatever else runs on it.
 export PARLEY_DB_MAX_CONNECTIONS=${PARLEY_DB_MAX_CONNECTIONS:-8}
 export RUST_LOG=${RUST_LOG:-info}

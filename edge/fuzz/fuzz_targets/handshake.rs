@@ -28,7 +28,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-const SECRET: &str = "fuzz-secret";
+const SECRET: &str = "fuzz-secret-of-at-least-thirty-two-bytes";
 const ISSUER: &str = "https://issuer.example";
 const AUDIENCE: &str = "parley";
 

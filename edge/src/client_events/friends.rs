@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Caller, Event, NoFields, nothing, rpc, unary};
+use super::{Caller, Event, nothing, rpc, unary};
 use crate::{error::ApiError, wire};
 
 /// docs/API.md's client → server events of `/friends`.
@@ -94,19 +94,28 @@ pub(super) fn events() -> Vec<Event> {
         ),
         unary(
             &["list-friends"],
-            |_: NoFields, caller| {
+            |page: ListPage, caller| {
                 Ok(pb::ListFriendsRequest {
                     acting_user_id: caller.user_id(),
+                    limit: page.limit,
+                    cursor: page.cursor,
                 })
             },
             rpc!(friends.list_friends),
-            |answer| json!({ "friends": wire::all::<wire::Friend, _>(answer.friends) }),
+            |answer| {
+                json!({
+                    "friends": wire::all::<wire::Friend, _>(answer.friends),
+                    "nextCursor": answer.next_cursor,
+                })
+            },
         ),
         unary(
             &["list-friend-requests"],
-            |_: NoFields, caller| {
+            |page: ListPage, caller| {
                 Ok(pb::ListFriendRequestsRequest {
                     acting_user_id: caller.user_id(),
+                    limit: page.limit,
+                    cursor: page.cursor,
                 })
             },
             rpc!(friends.list_friend_requests),
@@ -114,18 +123,26 @@ pub(super) fn events() -> Vec<Event> {
                 json!({
                     "incoming": wire::all::<wire::FriendRequest, _>(answer.incoming),
                     "outgoing": wire::all::<wire::FriendRequest, _>(answer.outgoing),
+                    "nextCursor": answer.next_cursor,
                 })
             },
         ),
         unary(
             &["list-blocked"],
-            |_: NoFields, caller| {
+            |page: ListPage, caller| {
                 Ok(pb::ListBlockedRequest {
                     acting_user_id: caller.user_id(),
+                    limit: page.limit,
+                    cursor: page.cursor,
                 })
             },
             rpc!(friends.list_blocked),
-            |answer| json!({ "users": wire::all::<wire::User, _>(answer.users) }),
+            |answer| {
+                json!({
+                    "users": wire::all::<wire::User, _>(answer.users),
+                    "nextCursor": answer.next_cursor,
+                })
+            },
         ),
         unary(
             &["search-users"],
@@ -159,6 +176,13 @@ struct ByRequestId {
 #[serde(rename_all = "camelCase")]
 struct ByUserId {
     user_id: Uuid,
+}
+
+/// A page of one of the friends lists; friends-svc checks the limit and the cursor.
+#[derive(Deserialize)]
+struct ListPage {
+    limit: Option<u32>,
+    cursor: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -88,8 +88,12 @@ async fn an_edge_without_any_key_refuses_to_start() {
         grpc_timeout: std::time::Duration::from_secs(1),
         max_packet_bytes: 1024,
         handshakes_per_ip_per_minute: 0,
+        namespace_connects_per_minute: 0,
+        probes_per_ip_per_minute: 0,
+        trusted_proxies: Vec::new(),
         lease_interval: std::time::Duration::from_secs(10),
         allowed_origins: Vec::new(),
+        event_limits: parley_edge::event_limits::EventLimitArgs::default(),
         internal: Default::default(),
         auth: parley_edge::config::AuthArgs {
             jwt_secret: None,
@@ -111,4 +115,13 @@ async fn an_edge_without_any_key_refuses_to_start() {
         .err()
         .expect("a file without a key is refused");
     assert!(error.to_string().contains("public key"), "{error}");
+
+    // A guessable HS256 secret (the kind a compose file once defaulted to) is no key either.
+    config.auth.jwt_public_key_file = None;
+    config.auth.jwt_secret = Some("parley-dev-secret-change-me".into());
+    let error = parley_edge::startup::Application::build(&config)
+        .await
+        .err()
+        .expect("a short secret is refused");
+    assert!(error.to_string().contains("at least 32"), "{error}");
 }

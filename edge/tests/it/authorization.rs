@@ -696,17 +696,27 @@ async fn outsiders_cannot_touch_the_targets_friendships_and_their_lists_show_non
         // The blocked user was a friend: the block ended that. Neither sees the target's
         // friends, requests or blocks.
         let friends = data(actor.friends.call("list-friends", json!({})).await);
-        assert_eq!(friends, json!({ "friends": [] }), "{}", actor.name());
+        assert_eq!(
+            friends,
+            json!({ "friends": [], "nextCursor": null }),
+            "{}",
+            actor.name()
+        );
         let requests = data(actor.friends.call("list-friend-requests", json!({})).await);
         assert_eq!(
             requests,
-            json!({ "incoming": [], "outgoing": [] }),
+            json!({ "incoming": [], "outgoing": [], "nextCursor": null }),
             "{}",
             actor.name()
         );
         // The blocked user's own list: it does not say who blocked him.
         let blocked = data(actor.friends.call("list-blocked", json!({})).await);
-        assert_eq!(blocked, json!({ "users": [] }), "{}", actor.name());
+        assert_eq!(
+            blocked,
+            json!({ "users": [], "nextCursor": null }),
+            "{}",
+            actor.name()
+        );
     }
 
     // Search shows a stranger the target's public profile and nothing more; the blocker is

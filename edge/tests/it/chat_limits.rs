@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use parley_edge::event_limits::EventLimitArgs;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -46,7 +47,18 @@ fn retry_after(ack: &Value) -> u64 {
 
 #[tokio::test]
 async fn a_burst_of_typing_toggles_reaches_the_others_a_few_times_ending_on_the_last_state() {
-    let system = TestSystem::spawn().await;
+    // The edge's own typing limit would cut the burst short: chat-svc's relay is tested.
+    let system = TestSystem::spawn_with_timing(
+        EdgeAuth::default(),
+        Timing {
+            edge_limits: EventLimitArgs {
+                typing: 0,
+                ..EventLimitArgs::default()
+            },
+            ..Timing::default()
+        },
+    )
+    .await;
     let (people, mut sockets) = people(&system, &["alice", "bob"]).await;
     let room = data(create_group(&sockets[0], &[&people[1]]).await)["room"].clone();
     sockets[1].next_event("room-created").await;

@@ -140,3 +140,37 @@ fn compose_runs_everything_with_health_checks_and_jaeger() {
         .collect();
     assert!(jaeger_ports.contains(&"4317:4317") && jaeger_ports.contains(&"16686:16686"));
 }
+
+#[test]
+fn the_edge_behind_the_ingress_believes_its_forwarded_addresses() {
+    let manifests = all_manifests();
+    let edge = of_kind(&manifests, "Deployment")
+        .into_iter()
+        .find(|deployment| deployment["metadata"]["name"] == "edge")
+        .unwrap();
+    let env = edge["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_sequence()
+        .unwrap();
+    let proxies = env
+        .iter()
+        .find(|variable| variable["name"] == "PARLEY_TRUSTED_PROXIES")
+        .expect("the k8s edge sets PARLEY_TRUSTED_PROXIES");
+    assert!(
+        proxies["value"]
+            .as_str()
+            .is_some_and(|value| !value.is_empty())
+    );
+}
+
+#[test]
+fn compose_has_no_default_secrets() {
+    let text = std::fs::read_to_string(deploy_dir().join("docker-compose.yml")).unwrap();
+    for secret in ["PARLEY_JWT_SECRET", "PARLEY_SERVICE_TOKEN"] {
+        let line = text
+            .lines()
+            .find(|line| line.trim_start().starts_with(&format!("{secret}:")))
+            .unwrap_or_else(|| panic!("compose sets {secret}"));
+        // `${VAR:?message}` refuses to start without it; `${VAR:-default}` would fall back.
+        assert!(line.contains(&format!("${{{secret}:?")), "{line}");
+    }
+}

@@ -1,7 +1,9 @@
 //! `/friends` end to end: two people find each other, become friends, block and unblock, with
 //! every refusal the rules call for.
 
-use serde_json::json;
+use std::{collections::HashSet, time::Duration};
+
+use serde_json::{Value, json};
 
 use crate::support::{
     SioClient, TestSystem,
@@ -246,27 +248,30 @@ async fn cancelling_tells_the_receiver_and_declining_tells_nobody() {
     let cancelled = bob_socket.next_event("friend-request-cancelled").await;
     assert_eq!(cancelled["requestId"], first["request"]["id"]);
 
+    // Bob may ask back at once (the cooldown after a cancel holds alice only).
     let second = data(
-        alice_socket
-            .call("send-friend-request", json!({ "userId": bob.id }))
+        bob_socket
+            .call("send-friend-request", json!({ "userId": alice.id }))
             .await,
     );
-    bob_socket.next_event("friend-request-received").await;
+    alice_socket.next_event("friend-request-received").await;
     data(
-        bob_socket
+        alice_socket
             .call(
                 "decline-friend-request",
                 json!({ "requestId": second["request"]["id"] }),
             )
             .await,
     );
-    // The next event alice gets is bob's own request: nothing was sent about the decline.
+    // The next event bob gets is carol's request: nothing was sent about the decline.
+    let carol = Person::new("carol");
+    let carol_socket = system.connect(&carol, "/friends").await;
     data(
-        bob_socket
-            .call("send-friend-request", json!({ "userId": alice.id }))
+        carol_socket
+            .call("send-friend-request", json!({ "userId": bob.id }))
             .await,
     );
-    let (event, _) = alice_socket.next_any_event().await;
+    let (event, _) = bob_socket.next_any_event().await;
     assert_eq!(event, "friend-request-received");
 }
 
@@ -388,7 +393,277 @@ async fn blocking_removes_pending_requests_in_both_directions() {
             .await,
     );
     let requests = data(alice_socket.call("list-friend-requests", json!({})).await);
-    assert_eq!(requests, json!({ "incoming": [], "outgoing": [] }));
+    assert_eq!(
+        requests,
+        json!({ "incoming": [], "outgoing": [], "nextCursor": null })
+    );
     let requests = data(bob_socket.call("list-friend-requests", json!({})).await);
-    assert_eq!(requests, json!({ "incoming": [], "outgoing": [] }));
+    assert_eq!(
+        requests,
+        json!({ "incoming": [], "outgoing": [], "nextCursor": null })
+    );
+}
+
+// --- hardening (docs/decisions/0008-friends-hardening.md) ---
+
+#[tokio::test]
+async fn a_look_alike_of_a_held_name_connects_with_a_suffix_and_cannot_pass_for_its_holder() {
+    let system = TestSystem::spawn().await;
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    let _alice_socket = system.connect(&alice, "/friends").await;
+    let mut bob_socket = system.connect(&bob, "/friends").await;
+    // Cyrillic а (U+0430), then a right-to-left override: both still connect.
+    let impostor = Person::new("\u{0430}lice");
+    let impostor_socket = system.connect(&impostor, "/friends").await;
+    let reversed = Person::new("\u{202E}eve");
+    let reversed_socket = system.connect(&reversed, "/friends").await;
+
+    for socket in [&impostor_socket, &reversed_socket] {
+        data(
+            socket
+                .call("send-friend-request", json!({ "userId": bob.id }))
+                .await,
+        );
+    }
+    let suffix: String = impostor.id.simple().to_string().chars().take(4).collect();
+    let mut seen = HashSet::new();
+    for _ in 0..2 {
+        let received = bob_socket.next_event("friend-request-received").await;
+        seen.insert(
+            received["request"]["from"]["username"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(
+        seen,
+        HashSet::from([format!("\u{0430}lice-{suffix}"), "eve".to_owned()])
+    );
+}
+
+/// Every page of `event` with `limit`, following `nextCursor` until it is null; the items of
+/// `key` (and of `also`, when the answer holds two lists) by their `pick`ed id.
+async fn every_page(
+    client: &SioClient,
+    event: &str,
+    limit: u32,
+    keys: &[&str],
+    pick: fn(&Value) -> String,
+) -> (Vec<String>, usize) {
+    let mut seen = Vec::new();
+    let mut cursor = Value::Null;
+    let mut pages = 0;
+    loop {
+        let page = data(
+            client
+                .call(event, json!({ "limit": limit, "cursor": cursor }))
+                .await,
+        );
+        pages += 1;
+        for key in keys {
+            let items = page[*key].as_array().unwrap();
+            assert!(items.len() <= limit as usize, "{event} {key}: {page}");
+            seen.extend(items.iter().map(pick));
+        }
+        cursor = page["nextCursor"].clone();
+        if cursor.is_null() {
+            return (seen, pages);
+        }
+        assert!(pages < 20, "{event} never ends");
+    }
+}
+
+fn assert_each_once(seen: &[String], expected: &[String]) {
+    let unique: HashSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "none twice: {seen:?}");
+    assert_eq!(unique, expected.iter().collect(), "none missing");
+}
+
+#[tokio::test]
+async fn a_user_with_more_friends_than_a_page_gets_every_one_of_them_once_by_paging() {
+    let system = TestSystem::spawn().await;
+    let alice = Person::new("alice");
+    let alice_socket = system.connect(&alice, "/friends").await;
+    let mut friend_ids = Vec::new();
+    for n in 0..7 {
+        let friend = Person::new(&format!("friend{n}"));
+        let socket = system.connect(&friend, "/friends").await;
+        befriend_on(&socket, &alice_socket, &alice).await;
+        friend_ids.push(friend.id.to_string());
+    }
+    let (seen, pages) = every_page(&alice_socket, "list-friends", 3, &["friends"], |f| {
+        f["user"]["id"].as_str().unwrap().to_owned()
+    })
+    .await;
+    assert_each_once(&seen, &friend_ids);
+    assert_eq!(pages, 3, "3 + 3 + 1, and the last page says it is the last");
+
+    // Four ask alice, she asks two and blocks four: the other lists page the same way.
+    let mut incoming = Vec::new();
+    for n in 0..4 {
+        let asker = Person::new(&format!("asker{n}"));
+        let socket = system.connect(&asker, "/friends").await;
+        let sent = data(
+            socket
+                .call("send-friend-request", json!({ "userId": alice.id }))
+                .await,
+        );
+        incoming.push(sent["request"]["id"].as_str().unwrap().to_owned());
+    }
+    let mut outgoing = Vec::new();
+    let mut blocked = Vec::new();
+    for n in 0..6 {
+        let other = Person::new(&format!("other{n}"));
+        let _socket = system.connect(&other, "/friends").await;
+        if n < 2 {
+            let sent = data(
+                alice_socket
+                    .call("send-friend-request", json!({ "userId": other.id }))
+                    .await,
+            );
+            outgoing.push(sent["request"]["id"].as_str().unwrap().to_owned());
+        } else {
+            data(
+                alice_socket
+                    .call("block-user", json!({ "userId": other.id }))
+                    .await,
+            );
+            blocked.push(other.id.to_string());
+        }
+    }
+    let (seen, _) = every_page(
+        &alice_socket,
+        "list-friend-requests",
+        3,
+        &["incoming", "outgoing"],
+        |r| r["id"].as_str().unwrap().to_owned(),
+    )
+    .await;
+    let requests: Vec<String> = incoming.iter().chain(&outgoing).cloned().collect();
+    assert_each_once(&seen, &requests);
+    let (seen, _) = every_page(&alice_socket, "list-blocked", 3, &["users"], |u| {
+        u["id"].as_str().unwrap().to_owned()
+    })
+    .await;
+    assert_each_once(&seen, &blocked);
+
+    // Without a limit, one page holds them all (the default is larger) and says it is the last.
+    let all = data(alice_socket.call("list-friends", json!({})).await);
+    assert_eq!(all["friends"].as_array().unwrap().len(), 7);
+    assert_eq!(all["nextCursor"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_forged_cursor_or_limit_on_the_friends_lists_is_invalid_argument() {
+    let system = TestSystem::spawn().await;
+    let alice = Person::new("alice");
+    let socket = system.connect(&alice, "/friends").await;
+    for event in ["list-friends", "list-friend-requests", "list-blocked"] {
+        for payload in [
+            json!({ "cursor": "not a cursor" }),
+            json!({ "cursor": "x".repeat(2000) }),
+            json!({ "cursor": 5 }),
+            json!({ "limit": 0 }),
+            json!({ "limit": 100_000 }),
+        ] {
+            let ack = socket.call(event, payload.clone()).await;
+            assert_eq!(error_code(&ack), "INVALID_ARGUMENT", "{event} {payload}");
+        }
+    }
+    assert_eq!(
+        friends_of(&socket).await,
+        Vec::<String>::new(),
+        "still served"
+    );
+}
+
+/// The `retryAfterMs` of a `RATE_LIMITED` ack.
+fn retry_after_ms(ack: &Value) -> u64 {
+    assert_eq!(error_code(ack), "RATE_LIMITED", "{ack}");
+    ack["error"]["retryAfterMs"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_declined_requester_cannot_send_again_at_once_and_the_target_hears_nothing() {
+    let system = TestSystem::spawn().await;
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    let mut alice_socket = system.connect(&alice, "/friends").await;
+    let mut bob_socket = system.connect(&bob, "/friends").await;
+    let sent = data(
+        alice_socket
+            .call("send-friend-request", json!({ "userId": bob.id }))
+            .await,
+    );
+    bob_socket.next_event("friend-request-received").await;
+    data(
+        bob_socket
+            .call(
+                "decline-friend-request",
+                json!({ "requestId": sent["request"]["id"] }),
+            )
+            .await,
+    );
+
+    for target in [json!({ "userId": bob.id }), json!({ "username": "BOB" })] {
+        let again = alice_socket.call("send-friend-request", target).await;
+        let wait = retry_after_ms(&again);
+        assert!(wait > 0 && wait <= 3_600_000, "{again}");
+    }
+    bob_socket
+        .no_event("friend-request-received", Duration::from_millis(300))
+        .await;
+    assert_eq!(
+        data(bob_socket.call("list-friend-requests", json!({})).await)["incoming"],
+        json!([])
+    );
+
+    // Bob changes his mind: asking back works, and alice can accept.
+    let back = data(
+        bob_socket
+            .call("send-friend-request", json!({ "userId": alice.id }))
+            .await,
+    );
+    alice_socket.next_event("friend-request-received").await;
+    data(
+        alice_socket
+            .call(
+                "accept-friend-request",
+                json!({ "requestId": back["request"]["id"] }),
+            )
+            .await,
+    );
+    assert_eq!(friends_of(&alice_socket).await, vec!["bob"]);
+}
+
+#[tokio::test]
+async fn a_request_and_cancel_loop_rings_the_target_once() {
+    let system = TestSystem::spawn().await;
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    let alice_socket = system.connect(&alice, "/friends").await;
+    let mut bob_socket = system.connect(&bob, "/friends").await;
+    let sent = data(
+        alice_socket
+            .call("send-friend-request", json!({ "userId": bob.id }))
+            .await,
+    );
+    data(
+        alice_socket
+            .call(
+                "cancel-friend-request",
+                json!({ "requestId": sent["request"]["id"] }),
+            )
+            .await,
+    );
+    for _ in 0..3 {
+        let again = alice_socket
+            .call("send-friend-request", json!({ "userId": bob.id }))
+            .await;
+        assert!(retry_after_ms(&again) > 0);
+    }
+    bob_socket.next_event("friend-request-received").await;
+    bob_socket.next_event("friend-request-cancelled").await;
+    bob_socket
+        .no_event("friend-request-received", Duration::from_millis(300))
+        .await;
 }

@@ -3,9 +3,15 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::support::{
-    SioClient, TestSystem,
-    tokens::{claims, hs256},
+use parley_edge::event_limits::EventLimitArgs;
+
+use crate::{
+    official_client::run_script,
+    support::{
+        SioClient, TestSystem,
+        system::{EdgeAuth, Timing},
+        tokens::{Person, claims, hs256},
+    },
 };
 
 /// Payloads per event and shape; with every event of the three namespaces, about 3 000 calls.
@@ -243,7 +249,15 @@ fn events() -> Vec<Case> {
 
 #[tokio::test]
 async fn random_and_malformed_payloads_each_get_invalid_argument_and_hurt_nothing() {
-    let system = TestSystem::spawn().await;
+    // Thousands of calls from one user: the per-class limits, tested below, are off here.
+    let system = TestSystem::spawn_with_timing(
+        EdgeAuth::default(),
+        Timing {
+            edge_limits: EventLimitArgs::off(),
+            ..Timing::default()
+        },
+    )
+    .await;
     let token = hs256(&claims("mallory"));
     let mut clients = Vec::new();
     for namespace in ["/chat", "/status", "/friends"] {
@@ -305,4 +319,84 @@ async fn random_and_malformed_payloads_each_get_invalid_argument_and_hurt_nothin
         newcomer.call("list-rooms", json!({})).await["ok"],
         json!(true)
     );
+}
+
+#[tokio::test]
+async fn a_flood_of_one_event_class_is_rate_limited_without_starving_other_classes_or_users() {
+    let system = TestSystem::spawn().await;
+    let (mallory, nina) = (Person::new("mallory"), Person::new("nina"));
+    let friends = system.connect(&mallory, "/friends").await;
+    let chat = system.connect(&mallory, "/chat").await;
+    let per_minute = EventLimitArgs::default().friend_lists as usize;
+
+    let mut refused = None;
+    for call in 0..per_minute * 2 {
+        let ack = friends.call("list-blocked", json!({})).await;
+        if ack["ok"] == json!(false) {
+            refused = Some((call, ack));
+            break;
+        }
+    }
+    let (call, ack) = refused.expect("the flood is refused at some point");
+    assert_eq!(call, per_minute, "the burst is the minute's allowance");
+    assert_eq!(ack["error"]["code"], "RATE_LIMITED", "{ack}");
+    assert!(
+        ack["error"]["retryAfterMs"]
+            .as_u64()
+            .is_some_and(|ms| ms > 0),
+        "{ack}"
+    );
+    // The same user's other classes, and other users, are not held back.
+    assert_eq!(chat.call("list-rooms", json!({})).await["ok"], true);
+    let other = system.connect(&nina, "/friends").await;
+    assert_eq!(other.call("list-blocked", json!({})).await["ok"], true);
+}
+
+#[tokio::test]
+async fn namespace_connect_churn_on_one_connection_is_cut_off() {
+    let system = TestSystem::spawn().await;
+    let mallory = Person::new("mallory");
+    let plan = json!({
+        "url": system.edge_url(),
+        "scenario": "churn",
+        "token": mallory.token,
+        "connects": 40,
+    });
+
+    let report = run_script("door.mjs", plan).await;
+
+    let outcomes: Vec<&str> = report["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|outcome| outcome.as_str().unwrap())
+        .collect();
+    // The /chat socket that keeps the connection open took one connect of the allowance.
+    let admitted = outcomes.iter().take_while(|o| **o == "connected").count();
+    assert_eq!(admitted, 29, "{report}");
+    assert!(
+        outcomes[admitted..].iter().all(|o| *o == "RATE_LIMITED"),
+        "{report}"
+    );
+    // The connection itself is unharmed.
+    assert_eq!(report["anchorAck"]["ok"], true, "{report}");
+}
+
+#[tokio::test]
+async fn a_binary_packet_is_refused_at_the_door_and_the_edge_serves_on() {
+    let system = TestSystem::spawn().await;
+    let mallory = Person::new("mallory");
+    let plan = json!({
+        "url": system.edge_url(),
+        "scenario": "binary",
+        "token": mallory.token,
+    });
+
+    let report = run_script("door.mjs", plan).await;
+
+    assert_eq!(report["before"]["ok"], true, "{report}");
+    // The packet announces an attachment: the edge closes the transport before buffering it,
+    // as it does for any packet it cannot parse.
+    assert_eq!(report["outcome"]["event"], "disconnect", "{report}");
+    assert_eq!(report["after"]["ok"], true, "{report}");
 }

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::support::TestSystem;
+use crate::support::{TestSystem, system::EdgeSettings};
 
 #[tokio::test]
 async fn healthz_answers_while_the_process_is_up() {
@@ -136,4 +136,69 @@ async fn a_client_ip_past_its_handshake_rate_is_refused_until_it_slows_down() {
         .await
         .unwrap();
     assert_eq!(ready.status(), 200);
+}
+
+/// A new connection's handshake as `forwarded_for` says the proxy saw it.
+async fn handshake_forwarded_for(system: &TestSystem, forwarded_for: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!(
+            "{}/socket.io/?EIO=4&transport=polling",
+            system.edge_url()
+        ))
+        .header("X-Forwarded-For", forwarded_for)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_handshake_limit() {
+    let system = TestSystem::spawn_with_edge_settings(EdgeSettings {
+        handshakes_per_ip_per_minute: 2,
+        trusted_proxies: vec!["127.0.0.0/8"],
+        ..EdgeSettings::default()
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(handshake_forwarded_for(&system, "198.51.100.1").await, 200);
+    }
+    assert_eq!(handshake_forwarded_for(&system, "198.51.100.1").await, 429);
+    // Another client behind the same proxy is not held back by the first one.
+    assert_eq!(handshake_forwarded_for(&system, "198.51.100.2").await, 200);
+}
+
+#[tokio::test]
+async fn a_client_cannot_escape_its_handshake_limit_with_a_forged_forwarded_for() {
+    // No trusted proxy: the peer (127.0.0.1) is the client, whatever it claims.
+    let system = TestSystem::spawn_with_handshake_limit(2).await;
+    assert_eq!(handshake_forwarded_for(&system, "198.51.100.1").await, 200);
+    assert_eq!(handshake_forwarded_for(&system, "198.51.100.2").await, 200);
+    assert_eq!(handshake_forwarded_for(&system, "198.51.100.3").await, 429);
+}
+
+#[tokio::test]
+async fn a_flood_of_readiness_probes_is_cut_off_before_it_reaches_the_backends() {
+    let system = TestSystem::spawn_with_edge_settings(EdgeSettings {
+        probes_per_ip_per_minute: 5,
+        ..EdgeSettings::default()
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let response = reqwest::get(format!("{}/readyz", system.edge_url()))
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+    // The Socket.IO door is not a probe: connections still open.
+    let client = reqwest::get(format!(
+        "{}/socket.io/?EIO=4&transport=polling",
+        system.edge_url()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(client.status(), 200);
 }

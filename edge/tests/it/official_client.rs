@@ -22,7 +22,7 @@ fn js_dir() -> PathBuf {
 }
 
 /// Runs `script` (in edge/tests/js) with `plan` on stdin; returns its report.
-async fn run_script(script: &'static str, plan: Value) -> Value {
+pub async fn run_script(script: &'static str, plan: Value) -> Value {
     assert!(
         js_dir().join("node_modules/socket.io-client").exists(),
         "socket.io-client is not installed: run `npm ci --prefix edge/tests/js`"

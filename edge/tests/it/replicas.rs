@@ -11,7 +11,7 @@ use crate::support::{
     SioClient,
     acks::{data, error_code},
     system::{
-        Backends, EdgeAuth, InProcess, Timing, start_chat, start_edge, start_friends,
+        Backends, EdgeAuth, EdgeSettings, InProcess, Timing, start_chat, start_edge, start_friends,
         start_presence_for,
     },
     tokens::Person,
@@ -53,16 +53,14 @@ impl TwoOfEach {
             edge(&chat[0]),
             EdgeAuth::default(),
             Timing::default(),
-            Vec::new(),
-            0,
+            EdgeSettings::default(),
         )
         .await;
         let edge_b = start_edge(
             edge(&chat[1]),
             EdgeAuth::default(),
             Timing::default(),
-            Vec::new(),
-            0,
+            EdgeSettings::default(),
         )
         .await;
         let (edge_a_url, edge_b_url) = (
@@ -217,8 +215,7 @@ async fn calls_go_to_the_replicas_that_answer() {
         },
         EdgeAuth::default(),
         Timing::default(),
-        Vec::new(),
-        0,
+        EdgeSettings::default(),
     )
     .await;
     let url = format!("http://{}", edge.addr);

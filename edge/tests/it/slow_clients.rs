@@ -7,7 +7,7 @@ use std::{net::SocketAddr, process::Command, time::Duration};
 use serde_json::json;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpSocket, TcpStream},
+    net::{TcpSocket, TcpStream, tcp::OwnedReadHalf},
 };
 
 use crate::support::{
@@ -59,9 +59,10 @@ async fn read_until(stream: &mut TcpStream, needle: &str) {
 }
 
 /// A `/chat` socket over a raw WebSocket with a small receive buffer, connected and then
-/// never read again. It answers the Engine.IO heartbeat blindly (a pong every few seconds),
-/// so that it stays connected until its queue on the edge is full.
-async fn socket_that_never_reads(edge: SocketAddr, token: &str) -> tokio::task::JoinHandle<()> {
+/// not read until the test reads the returned half. It answers the Engine.IO heartbeat
+/// blindly (a pong every few seconds), so that it stays connected until its queue on the
+/// edge is full.
+async fn socket_that_never_reads(edge: SocketAddr, token: &str) -> OwnedReadHalf {
     let socket = TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stream = socket.connect(edge).await.unwrap();
@@ -78,12 +79,24 @@ async fn socket_that_never_reads(edge: SocketAddr, token: &str) -> tokio::task::
         .await
         .unwrap();
     read_until(&mut stream, "40/chat,{\"sid\"").await;
+    let (reader, mut writer) = stream.into_split();
     tokio::spawn(async move {
         let pong = client_text_frame("3");
-        while stream.write_all(&pong).await.is_ok() {
+        while writer.write_all(&pong).await.is_ok() {
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
-    })
+    });
+    reader
+}
+
+/// Reads everything until the edge closes the connection.
+async fn read_to_the_end(mut reader: OwnedReadHalf) {
+    let mut buffer = vec![0; 64 * 1024];
+    while let Ok(read) = reader.read(&mut buffer).await {
+        if read == 0 {
+            return;
+        }
+    }
 }
 
 fn resident_kib(pid: u32) -> u64 {
@@ -120,6 +133,8 @@ async fn a_client_that_never_reads_costs_a_bounded_queue_and_is_resynced() {
             )
             .env("PARLEY_CHAT_URL", format!("http://{}", system.chat.addr))
             .env("PARLEY_JWT_SECRET", JWT_SECRET)
+            // One sender floods: the per-user event limits would stop it first.
+            .env("PARLEY_LIMIT_MESSAGES", "0")
             .env("RUST_LOG", "error")
             .spawn()
             .unwrap(),
@@ -129,7 +144,7 @@ async fn a_client_that_never_reads_costs_a_bounded_queue_and_is_resynced() {
     wait_ready(&format!("{edge_url}/readyz")).await;
 
     let (alice, bob) = (Person::new("alice"), Person::new("bob"));
-    let _bob =
+    let bob_socket =
         socket_that_never_reads(format!("127.0.0.1:{port}").parse().unwrap(), &bob.token).await;
     let mut senders = Vec::new();
     for _ in 0..SENDERS {
@@ -182,4 +197,12 @@ async fn a_client_that_never_reads_costs_a_bounded_queue_and_is_resynced() {
     // Everyone else is served as before.
     let ack = senders[0].call("list-rooms", json!({})).await;
     assert_eq!(ack["ok"], true, "{ack}");
+
+    // bob reads again, quickly: his transport is closed all the same (so that his client
+    // reconnects and catches up), rather than kept busy while he goes on missing events.
+    let closed = tokio::time::timeout(Duration::from_secs(15), read_to_the_end(bob_socket)).await;
+    assert!(
+        closed.is_ok(),
+        "a socket that missed events is still open once it reads again"
+    );
 }

@@ -3,11 +3,14 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use parley_common::testing::TestDatabase;
-use parley_edge::config::{AuthArgs, Config as EdgeConfig};
+use parley_edge::{
+    config::{AuthArgs, Config as EdgeConfig},
+    event_limits::EventLimitArgs,
+};
 use tokio::sync::oneshot;
 
 /// The shared secret of the HS256 tokens the test edges accept.
-pub const JWT_SECRET: &str = "parley-test-secret";
+pub const JWT_SECRET: &str = "parley-test-secret-of-at-least-32-bytes";
 
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -81,6 +84,7 @@ pub async fn start_friends(database: &TestDatabase) -> InProcess {
             listen_addr: any_port(),
             database: database.args(),
             internal: Default::default(),
+            request_cooldowns: Default::default(),
         })
         .await
         .expect("friends-svc starts");
@@ -156,14 +160,23 @@ pub struct Backends {
     pub friends: String,
 }
 
-/// An edge in front of `backends`; a `handshakes_per_ip_per_minute` of 0 turns that limit
-/// off (every test client connects from 127.0.0.1).
+/// The edge's HTTP-level settings of a test system.
+#[derive(Clone, Default)]
+pub struct EdgeSettings {
+    pub allowed_origins: Vec<String>,
+    /// 0 (the default here) turns the limit off: every test client connects from 127.0.0.1.
+    pub handshakes_per_ip_per_minute: u32,
+    /// 0 (the default here) turns the limit off.
+    pub probes_per_ip_per_minute: u32,
+    pub trusted_proxies: Vec<&'static str>,
+}
+
+/// An edge in front of `backends`.
 pub async fn start_edge(
     backends: Backends,
     auth: EdgeAuth,
     timing: Timing,
-    allowed_origins: Vec<String>,
-    handshakes_per_ip_per_minute: u32,
+    settings: EdgeSettings,
 ) -> InProcess {
     let edge_config = EdgeConfig {
         listen_addr: any_port(),
@@ -173,8 +186,16 @@ pub async fn start_edge(
         grpc_timeout: Duration::from_secs(5),
         lease_interval: timing.lease_interval,
         max_packet_bytes: 64 * 1024,
-        handshakes_per_ip_per_minute,
-        allowed_origins,
+        handshakes_per_ip_per_minute: settings.handshakes_per_ip_per_minute,
+        probes_per_ip_per_minute: settings.probes_per_ip_per_minute,
+        trusted_proxies: settings
+            .trusted_proxies
+            .iter()
+            .map(|network| network.parse().unwrap())
+            .collect(),
+        namespace_connects_per_minute: 30,
+        event_limits: timing.edge_limits,
+        allowed_origins: settings.allowed_origins,
         internal: Default::default(),
         auth: AuthArgs {
             jwt_secret: auth.secret,
@@ -224,6 +245,8 @@ pub struct Timing {
     pub rooms_per_minute: u32,
     /// chat-svc's limit on members added per user per minute.
     pub members_added_per_minute: u32,
+    /// The edge's limits per event class.
+    pub edge_limits: EventLimitArgs,
 }
 
 impl Default for Timing {
@@ -237,6 +260,7 @@ impl Default for Timing {
             message_rate_per_minute: 60,
             rooms_per_minute: 10,
             members_added_per_minute: 200,
+            edge_limits: EventLimitArgs::default(),
         }
     }
 }
@@ -262,32 +286,33 @@ impl TestSystem {
     }
 
     pub async fn spawn_with_timing(auth: EdgeAuth, timing: Timing) -> Self {
-        Self::spawn_configured(auth, timing, Vec::new(), 0).await
+        Self::spawn_configured(auth, timing, EdgeSettings::default()).await
     }
 
     /// A system whose edge admits `per_minute` new connections per client IP.
     pub async fn spawn_with_handshake_limit(per_minute: u32) -> Self {
-        Self::spawn_configured(
-            EdgeAuth::default(),
-            Timing::default(),
-            Vec::new(),
-            per_minute,
-        )
+        Self::spawn_with_edge_settings(EdgeSettings {
+            handshakes_per_ip_per_minute: per_minute,
+            ..EdgeSettings::default()
+        })
         .await
     }
 
     /// A system whose edge admits browsers from `origins` only.
     pub async fn spawn_with_origins(origins: &[&str]) -> Self {
         let origins = origins.iter().map(|origin| (*origin).to_owned()).collect();
-        Self::spawn_configured(EdgeAuth::default(), Timing::default(), origins, 0).await
+        Self::spawn_with_edge_settings(EdgeSettings {
+            allowed_origins: origins,
+            ..EdgeSettings::default()
+        })
+        .await
     }
 
-    async fn spawn_configured(
-        auth: EdgeAuth,
-        timing: Timing,
-        allowed_origins: Vec<String>,
-        handshakes_per_ip_per_minute: u32,
-    ) -> Self {
+    pub async fn spawn_with_edge_settings(settings: EdgeSettings) -> Self {
+        Self::spawn_configured(EdgeAuth::default(), Timing::default(), settings).await
+    }
+
+    async fn spawn_configured(auth: EdgeAuth, timing: Timing, settings: EdgeSettings) -> Self {
         let database = TestDatabase::create().await;
 
         let friends = start_friends(&database).await;
@@ -314,8 +339,7 @@ impl TestSystem {
             },
             auth,
             timing,
-            allowed_origins,
-            handshakes_per_ip_per_minute,
+            settings,
         )
         .await;
 

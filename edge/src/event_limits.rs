@@ -1,0 +1,295 @@
+//! How often each user may send each class of client event (docs/API.md "Limits"): one
+//! GCRA limiter per class, keyed by user, across all of the user's sockets on this edge.
+//! Past it the event is answered `RATE_LIMITED` with `retryAfterMs`, without reaching a
+//! service. The services keep their own limits on what costs them most (chat-svc's
+//! messages per minute, for one), because internal callers reach them directly.
+
+use std::{num::NonZeroU32, sync::Arc, time::Duration};
+
+use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
+use uuid::Uuid;
+
+use crate::{
+    error::{ApiError, ErrorCode},
+    token_lifetime::REFRESH_EVENT,
+};
+
+/// How often limiters forget users back at a full allowance.
+const FORGET_EVERY: Duration = Duration::from_secs(60);
+
+/// The classes of client events, each with its own limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventClass {
+    Messages,
+    Typing,
+    Reads,
+    History,
+    Rooms,
+    FriendRequests,
+    FriendLists,
+    Status,
+    Auth,
+}
+
+impl EventClass {
+    const ALL: [EventClass; 9] = [
+        Self::Messages,
+        Self::Typing,
+        Self::Reads,
+        Self::History,
+        Self::Rooms,
+        Self::FriendRequests,
+        Self::FriendLists,
+        Self::Status,
+        Self::Auth,
+    ];
+
+    /// The class of a client event; `None` for a name no namespace has.
+    pub fn of(event: &str) -> Option<Self> {
+        Some(match event {
+            "send-message" | "edit-message" | "delete-message" => Self::Messages,
+            "typing" | "typing-start" | "typing-stop" => Self::Typing,
+            "mark-read" => Self::Reads,
+            "get-history" | "sync" | "list-rooms" | "get-room" => Self::History,
+            "create-room" | "add-members" | "remove-member" | "join-room" | "join-user"
+            | "leave-room" | "leave-user" => Self::Rooms,
+            "send-friend-request"
+            | "accept-friend-request"
+            | "decline-friend-request"
+            | "cancel-friend-request"
+            | "remove-friend"
+            | "block-user"
+            | "unblock-user" => Self::FriendRequests,
+            "list-friends" | "list-friend-requests" | "list-blocked" | "search-users" => {
+                Self::FriendLists
+            }
+            "update-status" | "get-friends-status" | "heartbeat" => Self::Status,
+            REFRESH_EVENT => Self::Auth,
+            _ => return None,
+        })
+    }
+
+    /// Its name in metrics and docs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Messages => "messages",
+            Self::Typing => "typing",
+            Self::Reads => "reads",
+            Self::History => "history",
+            Self::Rooms => "rooms",
+            Self::FriendRequests => "friend-requests",
+            Self::FriendLists => "friend-lists",
+            Self::Status => "status",
+            Self::Auth => "auth",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Events per user per minute of each class, in bursts of as many; 0 turns a class's limit
+/// off.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct EventLimitArgs {
+    /// `send-message`, `edit-message`, `delete-message`.
+    #[arg(
+        long = "limit-messages",
+        env = "PARLEY_LIMIT_MESSAGES",
+        default_value_t = 120
+    )]
+    pub messages: u32,
+    /// `typing`, `typing-start`, `typing-stop`.
+    #[arg(
+        long = "limit-typing",
+        env = "PARLEY_LIMIT_TYPING",
+        default_value_t = 120
+    )]
+    pub typing: u32,
+    /// `mark-read`.
+    #[arg(
+        long = "limit-reads",
+        env = "PARLEY_LIMIT_READS",
+        default_value_t = 120
+    )]
+    pub reads: u32,
+    /// `get-history`, `sync`, `list-rooms`, `get-room`.
+    #[arg(
+        long = "limit-history",
+        env = "PARLEY_LIMIT_HISTORY",
+        default_value_t = 120
+    )]
+    pub history: u32,
+    /// `create-room`, `add-members`, `remove-member`, `join-room`, `leave-room`.
+    #[arg(long = "limit-rooms", env = "PARLEY_LIMIT_ROOMS", default_value_t = 30)]
+    pub rooms: u32,
+    /// Sending, answering and cancelling friend requests; removing friends; blocks.
+    #[arg(
+        long = "limit-friend-requests",
+        env = "PARLEY_LIMIT_FRIEND_REQUESTS",
+        default_value_t = 30
+    )]
+    pub friend_requests: u32,
+    /// `list-friends`, `list-friend-requests`, `list-blocked`, `search-users`.
+    #[arg(
+        long = "limit-friend-lists",
+        env = "PARLEY_LIMIT_FRIEND_LISTS",
+        default_value_t = 60
+    )]
+    pub friend_lists: u32,
+    /// `update-status`, `get-friends-status`, `heartbeat`.
+    #[arg(
+        long = "limit-status",
+        env = "PARLEY_LIMIT_STATUS",
+        default_value_t = 60
+    )]
+    pub status: u32,
+    /// `auth-refresh`.
+    #[arg(long = "limit-auth", env = "PARLEY_LIMIT_AUTH", default_value_t = 10)]
+    pub auth: u32,
+}
+
+impl EventLimitArgs {
+    /// Every class off (benchmarks and tests that load one user hard).
+    pub fn off() -> Self {
+        Self {
+            messages: 0,
+            typing: 0,
+            reads: 0,
+            history: 0,
+            rooms: 0,
+            friend_requests: 0,
+            friend_lists: 0,
+            status: 0,
+            auth: 0,
+        }
+    }
+
+    fn per_minute(&self, class: EventClass) -> u32 {
+        match class {
+            EventClass::Messages => self.messages,
+            EventClass::Typing => self.typing,
+            EventClass::Reads => self.reads,
+            EventClass::History => self.history,
+            EventClass::Rooms => self.rooms,
+            EventClass::FriendRequests => self.friend_requests,
+            EventClass::FriendLists => self.friend_lists,
+            EventClass::Status => self.status,
+            EventClass::Auth => self.auth,
+        }
+    }
+}
+
+impl Default for EventLimitArgs {
+    fn default() -> Self {
+        Self {
+            messages: 120,
+            typing: 120,
+            reads: 120,
+            history: 120,
+            rooms: 30,
+            friend_requests: 30,
+            friend_lists: 60,
+            status: 60,
+            auth: 10,
+        }
+    }
+}
+
+type Limiter = DefaultKeyedRateLimiter<Uuid>;
+
+/// The limiters of every class.
+#[derive(Clone)]
+pub struct EventLimits(Arc<[Option<Limiter>; 9]>);
+
+impl EventLimits {
+    /// Limiters as `args` sets them; forgets idle users until the last clone is dropped.
+    pub fn new(args: &EventLimitArgs) -> Self {
+        let limiters = EventClass::ALL.map(|class| {
+            NonZeroU32::new(args.per_minute(class))
+                .map(|rate| Limiter::keyed(Quota::per_minute(rate)))
+        });
+        let limits = Self(Arc::new(limiters));
+        tokio::spawn(forget_idle(Arc::downgrade(&limits.0)));
+        limits
+    }
+
+    /// Takes one event of `class` from `user`'s allowance, or says when to retry.
+    pub fn check(&self, class: EventClass, user: Uuid) -> Result<(), ApiError> {
+        let Some(Some(limiter)) = self.0.get(class.index()) else {
+            return Ok(());
+        };
+        limiter.check_key(&user).map_err(|not_until| {
+            crate::metrics::event_limited(class.as_str());
+            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+            let mut error = ApiError::new(
+                ErrorCode::RateLimited,
+                format!("too many {} events; slow down", class.as_str()),
+            );
+            error.retry_after_ms = Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1));
+            error
+        })
+    }
+}
+
+async fn forget_idle(limiters: std::sync::Weak<[Option<Limiter>; 9]>) {
+    let mut tick = tokio::time::interval(FORGET_EVERY);
+    loop {
+        tick.tick().await;
+        let Some(limiters) = limiters.upgrade() else {
+            return;
+        };
+        for limiter in limiters.iter().flatten() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{client_events::names, namespaces::NAMESPACES};
+
+    #[test]
+    fn every_client_event_has_a_class() {
+        for namespace in NAMESPACES {
+            for event in names(namespace) {
+                assert!(EventClass::of(event).is_some(), "{namespace} {event}");
+            }
+        }
+        assert_eq!(EventClass::of(REFRESH_EVENT), Some(EventClass::Auth));
+    }
+
+    #[test]
+    fn the_classes_are_listed_in_index_order() {
+        for (index, class) in EventClass::ALL.iter().enumerate() {
+            assert_eq!(class.index(), index);
+        }
+    }
+
+    #[tokio::test]
+    async fn past_its_burst_a_user_waits_and_another_user_does_not() {
+        let args = EventLimitArgs {
+            rooms: 2,
+            ..EventLimitArgs::off()
+        };
+        let limits = EventLimits::new(&args);
+        let (alice, bob) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert!(limits.check(EventClass::Rooms, alice).is_ok());
+        assert!(limits.check(EventClass::Rooms, alice).is_ok());
+        let refused = limits.check(EventClass::Rooms, alice).err();
+        assert_eq!(
+            refused.as_ref().map(|e| e.code),
+            Some(ErrorCode::RateLimited)
+        );
+        assert!(
+            refused
+                .and_then(|e| e.retry_after_ms)
+                .is_some_and(|ms| ms > 0)
+        );
+        assert!(limits.check(EventClass::Rooms, bob).is_ok());
+        assert!(limits.check(EventClass::Messages, alice).is_ok(), "off");
+    }
+}
