@@ -120,6 +120,8 @@ start_parley() {
   # ... and so are the edge's per-user limits of the classes the scenarios load (120 events a
   # minute each by default): a benchmark user is far busier than a person.
   export PARLEY_LIMIT_MESSAGES=0 PARLEY_LIMIT_TYPING=0 PARLEY_LIMIT_READS=0 PARLEY_LIMIT_HISTORY=0
+  # The big room adds 999 members at once (100 per call): no per-minute limit on additions.
+  export PARLEY_MEMBERS_ADDED_PER_MINUTE=0
   # Every simulated user connects from 127.0.0.1: no per-IP handshake limit.
   export PARLEY_HANDSHAKES_PER_IP_PER_MINUTE=0
   export RUST_LOG=warn

@@ -1,8 +1,16 @@
 //! Who blocked whom, as friends-svc answers it, cached and kept fresh by friends-svc's graph
 //! stream, so that a DM does not cost a call to friends-svc each time.
+//!
+//! Two caches: per pair ("is there a block between these two", for DMs, room creation and
+//! additions), and per user ([`UserBlocks`]: whom they blocked, who blocked them), for room
+//! events. A sender's live events go out once per event to the room minus the members who
+//! blocked the sender, so each event needs "who among these up to 1000 members blocked the
+//! sender": one set per sender answers it with one call to friends-svc when the sender is
+//! first seen (and after a block change of theirs), where pairs would cost a call per
+//! member. The same set says a reader whose messages to mark `senderBlocked`.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
 };
 
@@ -14,11 +22,44 @@ use crate::{domain::UserId, error::Error, users::FriendsClient};
 
 /// Pairs remembered; past it the cache starts over rather than growing.
 const CAPACITY: usize = 200_000;
+/// Users whose blocks are remembered; past it that cache starts over.
+const USERS_CAPACITY: usize = 100_000;
+
+/// Both directions of one user's blocks.
+#[derive(Debug, Default)]
+pub struct UserBlocks {
+    /// Whom the user blocked.
+    pub blocked: HashSet<UserId>,
+    /// Who blocked the user.
+    pub blockers: HashSet<UserId>,
+}
+
+impl UserBlocks {
+    /// The members of a room who blocked this user: who must not hear the user's live
+    /// events there. Walks the smaller of the two sets.
+    pub fn blockers_among(&self, members: &HashSet<UserId>) -> Vec<UserId> {
+        if self.blockers.len() <= members.len() {
+            self.blockers
+                .iter()
+                .filter(|user| members.contains(user))
+                .copied()
+                .collect()
+        } else {
+            members
+                .iter()
+                .filter(|user| self.blockers.contains(user))
+                .copied()
+                .collect()
+        }
+    }
+}
 
 pub struct Blocks {
     client: FriendsClient,
     /// Whether either of the pair (smaller id first) blocked the other.
     pairs: Mutex<HashMap<(UserId, UserId), bool>>,
+    /// Each recently seen user's blocks; a block change drops the entries of both users.
+    users: Mutex<HashMap<UserId, Arc<UserBlocks>>>,
     /// Counts graph changes: an answer asked before a change is not cached after it (it
     /// could undo a block that arrived meanwhile).
     changes: std::sync::atomic::AtomicU64,
@@ -38,6 +79,7 @@ impl Blocks {
         Self {
             client,
             pairs: Mutex::new(HashMap::new()),
+            users: Mutex::new(HashMap::new()),
             changes: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -45,6 +87,41 @@ impl Blocks {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(UserId, UserId), bool>> {
         // Single inserts, removals and clears: a poisoned map is still consistent.
         parley_common::lock::lock(&self.pairs)
+    }
+
+    fn lock_users(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, Arc<UserBlocks>>> {
+        // Single inserts, removals and clears, as for `pairs`.
+        parley_common::lock::lock(&self.users)
+    }
+
+    /// Whom `user` blocked and who blocked `user`.
+    pub async fn of(&self, user: UserId) -> Result<Arc<UserBlocks>, Error> {
+        if let Some(found) = self.lock_users().get(&user) {
+            return Ok(found.clone());
+        }
+        let mark = self.changes.load(std::sync::atomic::Ordering::SeqCst);
+        let answer = self
+            .client
+            .clone()
+            .list_block_ids(friends::ListBlockIdsRequest {
+                user_id: user.to_string(),
+            })
+            .await
+            .map_err(|status| Error::Dependency("friends-svc", status))?
+            .into_inner();
+        let ids = |texts: &[String]| texts.iter().filter_map(|text| parse_user(text)).collect();
+        let found = Arc::new(UserBlocks {
+            blocked: ids(&answer.blocked_ids),
+            blockers: ids(&answer.blocker_ids),
+        });
+        let mut users = self.lock_users();
+        if self.changes.load(std::sync::atomic::Ordering::SeqCst) == mark {
+            if users.len() >= USERS_CAPACITY {
+                users.clear();
+            }
+            users.insert(user, found.clone());
+        }
+        Ok(found)
     }
 
     /// Whether either of `a` and `b` blocked the other.
@@ -90,17 +167,25 @@ impl Blocks {
         self.changes
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let parse = |a: &str, b: &str| Some(pair(parse_user(a)?, parse_user(b)?));
+        let forget_users = |a: &str, b: &str| {
+            let mut users = self.lock_users();
+            for user in [a, b].into_iter().filter_map(parse_user) {
+                users.remove(&user);
+            }
+        };
         match change {
             Change::BlockAdded(added) => {
                 if let Some(key) = parse(&added.blocker_id, &added.blocked_id) {
                     self.lock().insert(key, true);
                 }
+                forget_users(&added.blocker_id, &added.blocked_id);
             }
             // A block the other way may remain: ask again next time.
             Change::BlockRemoved(removed) => {
                 if let Some(key) = parse(&removed.blocker_id, &removed.blocked_id) {
                     self.lock().remove(&key);
                 }
+                forget_users(&removed.blocker_id, &removed.blocked_id);
             }
             Change::FriendshipAdded(_) | Change::FriendshipRemoved(_) => {}
         }
@@ -117,6 +202,7 @@ pub async fn watch(blocks: Arc<Blocks>, subscriber_id: String) {
                     .changes
                     .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 blocks.lock().clear();
+                blocks.lock_users().clear();
             }
             Followed::Event(change) => {
                 if let Some(change) = &change.change {
@@ -127,4 +213,28 @@ pub async fn watch(blocks: Arc<Blocks>, subscriber_id: String) {
         async {}
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+
+    #[test]
+    fn only_members_who_blocked_the_sender_are_left_out() {
+        let user = || UserId(Uuid::new_v4());
+        let (blocker, other_blocker, member) = (user(), user(), user());
+        let blocks = UserBlocks {
+            blocked: HashSet::new(),
+            blockers: HashSet::from([blocker, other_blocker]),
+        };
+        let small_room = HashSet::from([blocker, member]);
+        assert_eq!(blocks.blockers_among(&small_room), vec![blocker]);
+        let one = HashSet::from([member]);
+        assert!(
+            blocks.blockers_among(&one).is_empty(),
+            "smaller room, walked the other way"
+        );
+    }
 }

@@ -24,6 +24,16 @@ pub struct Config {
     #[arg(long, env = "PARLEY_MESSAGE_RATE_PER_MINUTE", default_value_t = 60)]
     pub message_rate_per_minute: u32,
 
+    /// `create-room` calls allowed per user per minute (0: no limit).
+    #[arg(long, env = "PARLEY_ROOMS_PER_MINUTE", default_value_t = 10)]
+    pub rooms_per_minute: u32,
+
+    /// Members a user may add per minute, by `create-room` (its `memberIds`) and
+    /// `add-members` together, counting every user a call names (0: no limit). One call
+    /// names at most 100: below 100, a call naming more than the limit is always refused.
+    #[arg(long, env = "PARLEY_MEMBERS_ADDED_PER_MINUTE", default_value_t = 200)]
+    pub members_added_per_minute: u32,
+
     /// Message writers, each with its own batch in flight; a room's messages always go through
     /// the same one, so they keep their order (docs/BENCHMARKS.md measures the choice).
     #[arg(long, env = "PARLEY_CHAT_WRITERS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]

@@ -18,6 +18,10 @@ parley_common::uuid_id!(
 pub const MAX_ROOM_NAME_CHARS: usize = 100;
 /// Most members a room may have.
 pub const MAX_MEMBERS: usize = 1000;
+/// Most members one `create-room` or `add-members` names: each of them gets the room's
+/// `room-created` or `user-joined` at once, without being asked, so one call must not
+/// reach a thousand people (bigger rooms grow by several calls, within the per-minute limit).
+pub const MAX_MEMBERS_PER_CALL: usize = 100;
 /// Default and largest page of `list-rooms`.
 pub const DEFAULT_ROOMS_PAGE: u32 = 50;
 pub const MAX_ROOMS_PAGE: u32 = 100;
@@ -118,6 +122,14 @@ pub fn room_name(raw: Option<&str>) -> Result<Option<String>, Error> {
     if name.contains('\0') {
         return Err(Error::invalid("name", "must not contain NUL (U+0000)"));
     }
+    // `trim` leaves zero-width and other invisible characters: a name made of them shows
+    // as nothing, like an empty one.
+    if name.chars().all(is_invisible) {
+        return Err(Error::invalid(
+            "name",
+            "must have a visible character, not only spaces or invisible ones",
+        ));
+    }
     Ok(Some(name.to_owned()))
 }
 
@@ -136,23 +148,34 @@ pub fn is_invisible(c: char) -> bool {
             | '\u{E0000}'..='\u{E0FFF}')
 }
 
-/// The other members a new room starts with: the ids given, without duplicates and
-/// without the creator, at most `MAX_MEMBERS - 1`.
-pub fn invited(creator: UserId, member_ids: &[String]) -> Result<Vec<UserId>, Error> {
+/// The users one `create-room` (`field` `memberIds`) or `add-members` (`userIds`) names:
+/// the ids given, without duplicates and without the caller, at most
+/// [`MAX_MEMBERS_PER_CALL`].
+pub fn invited(creator: UserId, field: &str, member_ids: &[String]) -> Result<Vec<UserId>, Error> {
+    // Counted before parsing, so that a huge list is refused before any work on it.
+    if member_ids.len() > MAX_MEMBERS_PER_CALL + 1 {
+        return Err(too_many(field));
+    }
     let mut ids = member_ids
         .iter()
-        .map(|id| UserId::parse("memberIds", id))
+        .map(|id| UserId::parse(field, id))
         .collect::<Result<Vec<_>, _>>()?;
     ids.retain(|id| *id != creator);
     ids.sort();
     ids.dedup();
-    if ids.len() >= MAX_MEMBERS {
-        return Err(Error::invalid(
-            "memberIds",
-            format!("a room has at most {MAX_MEMBERS} members"),
-        ));
+    if ids.len() > MAX_MEMBERS_PER_CALL {
+        return Err(too_many(field));
     }
     Ok(ids)
+}
+
+fn too_many(field: &str) -> Error {
+    Error::invalid(
+        field,
+        format!(
+            "at most {MAX_MEMBERS_PER_CALL} users per call (a room has at most {MAX_MEMBERS} members)"
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -174,8 +197,24 @@ mod tests {
     fn invited_members_lose_duplicates_and_the_creator() {
         let (me, you) = (UserId(Uuid::new_v4()), UserId(Uuid::new_v4()));
         let ids = [you.to_string(), me.to_string(), you.to_string()];
-        assert_eq!(invited(me, &ids).unwrap(), vec![you]);
-        assert!(invited(me, &["nope".to_owned()]).is_err());
+        assert_eq!(invited(me, "memberIds", &ids).unwrap(), vec![you]);
+        assert!(invited(me, "memberIds", &["nope".to_owned()]).is_err());
+    }
+
+    #[test]
+    fn one_call_invites_at_most_a_hundred_users() {
+        let me = UserId(Uuid::new_v4());
+        let ids =
+            |n: usize| -> Vec<String> { (0..n).map(|_| Uuid::new_v4().to_string()).collect() };
+        assert_eq!(invited(me, "userIds", &ids(100)).unwrap().len(), 100);
+        let mut with_me = ids(100);
+        with_me.push(me.to_string());
+        assert_eq!(
+            invited(me, "userIds", &with_me).unwrap().len(),
+            100,
+            "the caller is not counted"
+        );
+        assert!(invited(me, "userIds", &ids(101)).is_err());
     }
 
     #[test]
@@ -185,6 +224,10 @@ mod tests {
         assert!(room_name(Some(&"x".repeat(101))).is_err());
         assert_eq!(room_name(None).unwrap(), None);
         assert!(room_name(Some("a\0b")).is_err());
+        assert!(
+            room_name(Some("\u{200B}\u{200D}\u{FEFF}")).is_err(),
+            "only invisible"
+        );
     }
 
     #[test]

@@ -102,11 +102,13 @@ pub trait Announce {
         });
     }
 
-    /// `new-message` to the room.
-    fn new_message(&self, room: RoomId, message: pb::Message) {
-        self.publish(
+    /// `new-message` to the room but the members who blocked its sender (`blockers`).
+    fn new_message(&self, room: RoomId, message: pb::Message, blockers: &[UserId]) {
+        self.publish_to(
             Some(room),
             &[],
+            blockers,
+            None,
             Payload::NewMessage(pb::NewMessage {
                 message: Some(message),
             }),
@@ -126,10 +128,13 @@ pub trait Announce {
         );
     }
 
-    fn message_updated(&self, room: RoomId, message: pb::Message) {
-        self.publish(
+    /// `message-updated` to the room but the members who blocked its author (`blockers`).
+    fn message_updated(&self, room: RoomId, message: pb::Message, blockers: &[UserId]) {
+        self.publish_to(
             Some(room),
             &[],
+            blockers,
+            None,
             Payload::MessageUpdated(pb::MessageUpdated {
                 message: Some(message),
             }),
@@ -166,12 +171,20 @@ pub trait Announce {
         );
     }
 
-    /// `user-typing` to the room's other members.
-    fn typing(&self, room: RoomId, user: UserId, username: &str, is_typing: bool) {
+    /// `user-typing` to the room's other members; `exclude` names the typer and the
+    /// members who blocked them.
+    fn typing(
+        &self,
+        room: RoomId,
+        user: UserId,
+        username: &str,
+        is_typing: bool,
+        exclude: &[UserId],
+    ) {
         self.publish_to(
             Some(room),
             &[],
-            &[user],
+            exclude,
             None,
             Payload::UserTyping(pb::UserTyping {
                 room_id: room.to_string(),

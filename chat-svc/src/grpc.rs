@@ -80,7 +80,7 @@ impl ChatService for ChatGrpc {
             .list_rooms(me, request.limit, request.cursor.as_deref())
             .await?;
         let ids: Vec<RoomId> = page.rooms.iter().map(|listed| listed.id).collect();
-        let mut last = self.messages.last_messages(&ids).await?;
+        let mut last = self.messages.last_messages(me, &ids).await?;
         Ok(Response::new(pb::ListRoomsResponse {
             rooms: page
                 .rooms

@@ -1,7 +1,10 @@
 //! The message operations of chat-svc: send (through the batching writer), history, read
 //! state, edits and deletes, typing, and catch-up after a reconnect.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use chrono::Utc;
 use parley_proto::chat::v1 as pb;
@@ -15,11 +18,11 @@ use crate::{
     grpc::convert,
     member_cache::{MemberCache, RoomMembers},
     profiles::Profiles,
-    rate_limit::RateLimiter,
+    rate_limit::PerUserLimit,
     read_pointers::ReadPointers,
     repo::{self, HistoryCursor, Message},
     service::Chat,
-    typing::Typing,
+    typing::{Notice, Typing},
     writer::{SendJob, Stored, Writer},
 };
 
@@ -30,10 +33,15 @@ const MAX_CLIENT_MSG_ID: usize = 128;
 /// History pages: default and largest.
 const DEFAULT_HISTORY: u32 = 50;
 const MAX_HISTORY: u32 = 100;
-/// Catch-up: messages per room per call, in all per call, rooms per call.
+/// Largest `offset` of `get-history`: Postgres walks past every skipped row, so the offset
+/// bounds a call's cost (older pages are reached with `before`, which walks none).
+pub const MAX_HISTORY_OFFSET: u32 = 10_000;
+/// Catch-up: messages per room per call, in all per call, rooms per call. Each room the
+/// caller belongs to costs a query, so the rooms per call bound a call's cost; a client
+/// with more rooms syncs them over several calls.
 const DEFAULT_SYNC: u32 = 100;
 const SYNC_BUDGET: u32 = 500;
-const MAX_SYNC_ROOMS: usize = 1000;
+pub const MAX_SYNC_ROOMS: usize = 100;
 
 /// Whom a message is for.
 pub enum Target {
@@ -67,8 +75,8 @@ pub struct Messages {
     events: Arc<Events>,
     profiles: Arc<Profiles>,
     members: Arc<MemberCache>,
-    typing: Arc<Typing>,
-    rate: RateLimiter,
+    typing: Arc<Typing<Events>>,
+    rate: PerUserLimit,
     writer: Writer,
     read_pointers: ReadPointers,
     direct_rooms: DirectRooms,
@@ -91,12 +99,15 @@ impl Messages {
                             origin.clone(),
                         );
                     }
-                    None => {
-                        events.new_message(message.room_id, convert::message(message, &names, None))
-                    }
+                    None => events.new_message(
+                        message.room_id,
+                        convert::message(message, &names, None),
+                        &job.blockers,
+                    ),
                 }
             }
         };
+        let typing = Typing::new(events.clone());
         Self {
             writer: Writer::spawn(pool.clone(), events.clone(), writers, announce),
             read_pointers: ReadPointers::spawn(pool.clone()),
@@ -105,8 +116,8 @@ impl Messages {
             chat,
             events,
             profiles,
-            typing: Arc::new(Typing::default()),
-            rate: RateLimiter::new(per_minute),
+            typing,
+            rate: PerUserLimit::per_minute(per_minute),
             direct_rooms: DirectRooms::default(),
         }
     }
@@ -165,6 +176,25 @@ impl Messages {
         }
     }
 
+    /// The members of `room` who blocked `sender`: who must not hear `sender`'s live events
+    /// there (docs/API.md). From memory once `sender`'s blocks are cached.
+    async fn blockers_among(
+        &self,
+        sender: UserId,
+        room: &RoomMembers,
+    ) -> Result<Vec<UserId>, Error> {
+        if room.direct {
+            // A block in a direct room refuses the action itself (`require_unblocked`).
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .chat
+            .blocks
+            .of(sender)
+            .await?
+            .blockers_among(&room.members))
+    }
+
     pub async fn send(&self, me: UserId, outgoing: Outgoing) -> Result<pb::Message, Error> {
         let content = validate_content(&outgoing.content)?;
         let message_type = outgoing.message_type;
@@ -210,11 +240,11 @@ impl Messages {
             return Err(Error::RateLimited(retry_after));
         }
 
-        let (room, private_to) = match outgoing.target {
+        let (room, private_to, blockers) = match outgoing.target {
             Target::Room(room) => {
                 let members = self.require_member(room, me).await?;
                 self.require_unblocked(&members, me).await?;
-                (room, None)
+                (room, None, self.blockers_among(me, &members).await?)
             }
             Target::Receiver(receiver) => {
                 if receiver == me {
@@ -229,7 +259,8 @@ impl Messages {
                     None => self.chat.direct_room(me, receiver).await?.0,
                 };
                 self.direct_rooms.insert(direct_pair(me, receiver), room);
-                (room, Some(receiver))
+                // A block refuses the DM itself: nobody to leave out.
+                (room, Some(receiver), Vec::new())
             }
         };
         if let Some(reply_to) = outgoing.reply_to_id {
@@ -255,6 +286,7 @@ impl Messages {
                 message_type,
                 client_msg_id: outgoing.client_msg_id,
                 reply_to_id: outgoing.reply_to_id,
+                blockers,
                 done: tokio::sync::oneshot::channel().0,
             })
             .await?;
@@ -333,6 +365,12 @@ impl Messages {
         use pb::get_history_request::Cursor;
         let cursor = match cursor {
             None => HistoryCursor::Offset(0),
+            Some(Cursor::Offset(offset)) if offset > MAX_HISTORY_OFFSET => {
+                return Err(Error::invalid(
+                    "offset",
+                    format!("must be 0–{MAX_HISTORY_OFFSET} (older pages: use before)"),
+                ));
+            }
             Some(Cursor::Offset(offset)) => HistoryCursor::Offset(offset),
             Some(Cursor::BeforeMessageId(id)) => {
                 HistoryCursor::Before(seq_of(&id, "before").await?)
@@ -345,14 +383,20 @@ impl Messages {
         drop(db);
         let has_more = page.len() > limit as usize;
         page.truncate(limit as usize);
-        Ok((self.render_all(&page, Some(&members)).await?, has_more))
+        let blocked = self.chat.blocks.of(me).await?;
+        let rendered = self
+            .render_all(&page, Some(&members), Some(&blocked.blocked))
+            .await?;
+        Ok((rendered, has_more))
     }
 
-    /// Messages as clients see them; in a direct room each names its receiver.
+    /// Messages as clients see them; in a direct room each names its receiver. With
+    /// `blocked` (whom the reader blocked), their messages carry `senderBlocked`.
     async fn render_all(
         &self,
         page: &[Message],
         room: Option<&RoomMembers>,
+        blocked: Option<&HashSet<UserId>>,
     ) -> Result<Vec<pb::Message>, Error> {
         let senders: Vec<UserId> = page.iter().map(|message| message.sender_id).collect();
         let profiles = self.profiles.get(&senders).await?;
@@ -360,7 +404,10 @@ impl Messages {
             .iter()
             .map(|message| {
                 let receiver = room.and_then(|room| room.other_than(message.sender_id));
-                convert::message(message, &profiles, receiver)
+                let mut rendered = convert::message(message, &profiles, receiver);
+                rendered.sender_blocked =
+                    blocked.is_some_and(|blocked| blocked.contains(&message.sender_id));
+                rendered
             })
             .collect())
     }
@@ -432,12 +479,13 @@ impl Messages {
                 ))?;
         drop(db);
         let rendered = self
-            .render_all(std::slice::from_ref(&edited), Some(&members))
+            .render_all(std::slice::from_ref(&edited), Some(&members), None)
             .await?
             .pop()
             .ok_or(Error::NotFound("no such message"))?;
+        let blockers = self.blockers_among(me, &members).await?;
         self.events
-            .message_updated(edited.room_id, rendered.clone());
+            .message_updated(edited.room_id, rendered.clone(), &blockers);
         Ok(rendered)
     }
 
@@ -460,8 +508,9 @@ impl Messages {
         Ok(())
     }
 
-    /// Relays typing to the other members; an unrefreshed `true` ends after 6 s with a
-    /// `false`. Nothing here touches the database once the room's members are cached.
+    /// Relays typing to the other members but those who blocked the typer, at most once a
+    /// second (`typing.rs`); an unrefreshed `true` ends after 6 s with a `false`. Nothing
+    /// here touches the database once the room's members are cached.
     pub async fn typing(&self, me: UserId, room: RoomId, is_typing: bool) -> Result<(), Error> {
         let members = self.require_member(room, me).await?;
         self.require_unblocked(&members, me).await?;
@@ -472,20 +521,17 @@ impl Messages {
             .get(&me)
             .map(|user| user.username.clone())
             .unwrap_or_default();
-        if !is_typing {
-            if self.typing.stopped(room, me) {
-                self.events.typing(room, me, &username, false);
-            }
-            return Ok(());
-        }
-        let (mark, was_typing) = self.typing.started(room, me);
-        if !was_typing {
-            self.events.typing(room, me, &username, true);
-        }
-        let events = self.events.clone();
-        self.typing.expire_later(room, me, mark, move || {
-            events.typing(room, me, &username, false);
-        });
+        let mut exclude = self.blockers_among(me, &members).await?;
+        exclude.push(me);
+        self.typing.set(
+            room,
+            me,
+            is_typing,
+            Notice {
+                username,
+                exclude: exclude.into(),
+            },
+        );
         Ok(())
     }
 
@@ -506,15 +552,20 @@ impl Messages {
         if !(1..=MAX_HISTORY).contains(&limit) {
             return Err(Error::invalid("limit", format!("must be 1–{MAX_HISTORY}")));
         }
-        let mut answers = Vec::with_capacity(rooms.len());
+        let mut asked = Vec::with_capacity(rooms.len());
+        for (room, seen) in rooms {
+            asked.push((RoomId::parse("rooms", room)?, room, *seen));
+        }
+        let mine = self.rooms_of_among(me, &asked).await?;
+        let blocked = self.chat.blocks.of(me).await?;
+        let mut answers = Vec::with_capacity(mine.len());
         // A bound on the whole answer: rooms past it come back with what fit and `has_more`.
         let mut budget = SYNC_BUDGET;
-        for (room, seen) in rooms {
-            let room_id = RoomId::parse("rooms", room)?;
-            let Some(members) = self.membership(room_id, me).await? else {
+        for (room_id, room, seen) in asked {
+            let Some(members) = mine.get(&room_id) else {
                 continue; // Not (or no longer) a member: the room is left out.
             };
-            let seen = i64::try_from(*seen).unwrap_or(i64::MAX);
+            let seen = i64::try_from(seen).unwrap_or(i64::MAX);
             let mut db = self.pool.acquire().await?;
             let take = limit.min(budget);
             let (page, has_more) = if take == 0 {
@@ -530,22 +581,72 @@ impl Messages {
             drop(db);
             answers.push(pb::RoomMessages {
                 room_id: room.clone(),
-                messages: self.render_all(&page, Some(&members)).await?,
+                messages: self
+                    .render_all(&page, Some(members), Some(&blocked.blocked))
+                    .await?,
                 has_more,
             });
         }
         Ok(answers)
     }
 
+    /// The rooms among `asked` that `me` belongs to, with what rendering their messages
+    /// needs: from the member cache where it holds them, the rest in one query whatever their
+    /// number, so that rooms that do not exist (or are not `me`'s) cost nothing each.
+    async fn rooms_of_among(
+        &self,
+        me: UserId,
+        asked: &[(RoomId, &String, u64)],
+    ) -> Result<HashMap<RoomId, Arc<RoomMembers>>, Error> {
+        let mut mine = HashMap::new();
+        let mut uncached = Vec::new();
+        for (room, _, _) in asked {
+            match self.members.get(*room) {
+                Some(members) if members.members.contains(&me) => {
+                    mine.insert(*room, members);
+                }
+                Some(_) => {}
+                None => uncached.push(*room),
+            }
+        }
+        if uncached.is_empty() {
+            return Ok(mine);
+        }
+        let mut db = self.pool.acquire().await?;
+        let found = repo::rooms_among(&mut db, me, &uncached).await?;
+        // Rendering needs the members of direct rooms only (a message there names its
+        // receiver): groups, up to 1000 members each, are not read.
+        let direct: Vec<RoomId> = found
+            .iter()
+            .filter(|(_, is_group)| !is_group)
+            .map(|(room, _)| *room)
+            .collect();
+        let mut pairs: HashMap<RoomId, HashSet<UserId>> = HashMap::new();
+        for (room, member) in repo::members_of(&mut db, &direct).await? {
+            pairs.entry(room).or_default().insert(member.user_id);
+        }
+        for (room, is_group) in found {
+            let members = RoomMembers {
+                members: pairs.remove(&room).unwrap_or_default(),
+                direct: !is_group,
+            };
+            mine.insert(room, Arc::new(members));
+        }
+        Ok(mine)
+    }
+
     /// The newest message of each room, rendered, for `list-rooms`.
+    /// The newest message of each of `reader`'s `rooms`, rendered for them, for `list-rooms`.
     pub async fn last_messages(
         &self,
+        reader: UserId,
         rooms: &[RoomId],
     ) -> Result<HashMap<String, pb::Message>, Error> {
         let mut db = self.pool.acquire().await?;
         let last = repo::last_messages(&mut db, rooms).await?;
         drop(db);
-        let rendered = self.render_all(&last, None).await?;
+        let blocked = self.chat.blocks.of(reader).await?;
+        let rendered = self.render_all(&last, None, Some(&blocked.blocked)).await?;
         Ok(rendered
             .into_iter()
             .map(|message| (message.room_id.clone(), message))

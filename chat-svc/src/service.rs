@@ -16,6 +16,7 @@ use crate::{
     grpc::convert,
     member_cache::MemberCache,
     profiles::Profiles,
+    rate_limit::PerUserLimit,
     repo::{self, Member, Room},
     users::{self, FriendsClient},
 };
@@ -28,6 +29,24 @@ pub struct Chat {
     pub(crate) members: Arc<MemberCache>,
     pub(crate) blocks: Arc<Blocks>,
     pub events: Arc<Events>,
+    limits: Arc<RoomLimits>,
+}
+
+/// How fast one user may make rooms and add people to them (`PARLEY_ROOMS_PER_MINUTE`,
+/// `PARLEY_MEMBERS_ADDED_PER_MINUTE`): everyone added hears of the room at once, unasked.
+pub struct RoomLimits {
+    pub rooms: PerUserLimit,
+    /// Counted per user added, by `create-room` and `add-members` together.
+    pub members_added: PerUserLimit,
+}
+
+impl RoomLimits {
+    pub fn per_minute(rooms: u32, members_added: u32) -> Self {
+        Self {
+            rooms: PerUserLimit::per_minute(rooms),
+            members_added: PerUserLimit::per_minute(members_added),
+        }
+    }
 }
 
 /// A page of the caller's rooms.
@@ -44,8 +63,9 @@ pub struct ListedRoom {
 }
 
 impl Chat {
-    pub fn new(pool: PgPool, friends: FriendsClient, events: Events) -> Self {
+    pub fn new(pool: PgPool, friends: FriendsClient, events: Events, limits: RoomLimits) -> Self {
         Self {
+            limits: Arc::new(limits),
             pool,
             profiles: Arc::new(Profiles::new(friends.clone())),
             members: Arc::new(MemberCache::default()),
@@ -86,7 +106,14 @@ impl Chat {
         member_ids: &[String],
         is_public: bool,
     ) -> Result<pb::Room, Error> {
-        let invited = domain::invited(me, member_ids)?;
+        let invited = domain::invited(me, "memberIds", member_ids)?;
+        // Checked before any call or query, so that a refused call costs nothing; a room
+        // the members limit refuses still took from the rooms limit (a retry waits anyway).
+        self.limits.rooms.check(me).map_err(Error::RateLimited)?;
+        self.limits
+            .members_added
+            .check_n(me, u32::try_from(invited.len()).unwrap_or(u32::MAX))
+            .map_err(Error::RateLimited)?;
         if is_group {
             return self.create_group(me, name, invited, is_public).await;
         }
@@ -177,7 +204,11 @@ impl Chat {
         room_id: RoomId,
         user_ids: &[String],
     ) -> Result<pb::Room, Error> {
-        let wanted = domain::invited(me, user_ids)?;
+        let wanted = domain::invited(me, "userIds", user_ids)?;
+        self.limits
+            .members_added
+            .check_n(me, u32::try_from(wanted.len()).unwrap_or(u32::MAX))
+            .map_err(Error::RateLimited)?;
         let profiles = users::require_known(&self.friends, &wanted).await?;
         self.blocks.require_none(me, &wanted).await?;
         let mut tx = self.pool.begin().await?;

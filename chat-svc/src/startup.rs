@@ -7,7 +7,12 @@ use parley_proto::chat::v1::chat_service_server::ChatServiceServer;
 use tokio::net::TcpListener;
 
 use crate::{
-    SCHEMA, config::Config, events::Events, grpc::ChatGrpc, messages::Messages, service::Chat,
+    SCHEMA,
+    config::Config,
+    events::Events,
+    grpc::ChatGrpc,
+    messages::Messages,
+    service::{Chat, RoomLimits},
 };
 
 /// A migrated, bound, not yet serving `chat-svc`.
@@ -34,7 +39,9 @@ impl Application {
         let (events, bus) = Events::start(pool.clone());
         // Events published from now on reach this replica's own subscribers too.
         bus.listening().await;
-        let chat = Chat::new(pool.clone(), friends, events);
+        let limits =
+            RoomLimits::per_minute(config.rooms_per_minute, config.members_added_per_minute);
+        let chat = Chat::new(pool.clone(), friends, events, limits);
         let messages = Messages::new(
             pool,
             chat.clone(),

@@ -41,6 +41,8 @@ pub struct SendJob {
     pub message_type: MessageType,
     pub client_msg_id: Option<String>,
     pub reply_to_id: Option<MessageId>,
+    /// The room's members who blocked the sender, left out of its `new-message`.
+    pub blockers: Vec<UserId>,
     /// Answered with the message this send stored, or the one stored before under its
     /// clientMsgId (a retry, answered with the stored message and announced to nobody).
     pub done: oneshot::Sender<Result<Message, Error>>,

@@ -116,6 +116,19 @@ async fn emit_to_rooms<T: Serialize>(
     event: &str,
     payload: &T,
 ) {
+    emit_to_rooms_except(io, namespace, rooms, Vec::new(), event, payload).await;
+}
+
+/// [`emit_to_rooms`] but for every socket in any of `except` (rooms too, e.g. the user
+/// rooms of those who must not hear it): still one broadcast, serialized once.
+async fn emit_to_rooms_except<T: Serialize>(
+    io: &SocketIo,
+    namespace: &str,
+    rooms: Vec<String>,
+    except: Vec<String>,
+    event: &str,
+    payload: &T,
+) {
     let Some(namespace) = io.of(namespace) else {
         return;
     };
@@ -123,5 +136,10 @@ async fn emit_to_rooms<T: Serialize>(
         return;
     }
     crate::metrics::fanned_out(event, rooms.len());
-    crate::slow_sockets::emit(namespace.to(rooms), event, payload).await;
+    let operators = if except.is_empty() {
+        namespace.to(rooms)
+    } else {
+        namespace.to(rooms).except(except)
+    };
+    crate::slow_sockets::emit(operators, event, payload).await;
 }

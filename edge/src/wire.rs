@@ -178,6 +178,9 @@ pub struct Message {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receiver_id: Option<String>,
     pub deleted: bool,
+    /// The reader blocked the sender (history, `sync`, `list-rooms`); absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sender_blocked: bool,
 }
 
 impl From<chat::Message> for Message {
@@ -201,6 +204,7 @@ impl From<chat::Message> for Message {
             client_msg_id: message.client_msg_id,
             receiver_id: message.receiver_id,
             deleted: message.deleted,
+            sender_blocked: message.sender_blocked,
         }
     }
 }

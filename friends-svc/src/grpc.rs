@@ -265,6 +265,18 @@ impl FriendsService for FriendsGrpc {
         }))
     }
 
+    async fn list_block_ids(
+        &self,
+        request: Request<pb::ListBlockIdsRequest>,
+    ) -> Answer<pb::ListBlockIdsResponse> {
+        let user = UserId::parse("user_id", &request.into_inner().user_id)?;
+        let (blocked, blockers) = self.friends.block_ids(user).await?;
+        Ok(Response::new(pb::ListBlockIdsResponse {
+            blocked_ids: blocked.iter().map(ToString::to_string).collect(),
+            blocker_ids: blockers.iter().map(ToString::to_string).collect(),
+        }))
+    }
+
     async fn subscribe(
         &self,
         request: Request<pb::SubscribeRequest>,

@@ -628,6 +628,28 @@ pub async fn remove_block(
     Ok(result.rows_affected() > 0)
 }
 
+/// Both directions of `user`'s blocks, as ids: (whom `user` blocked, who blocked `user`).
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn block_ids(
+    db: &mut PgConnection,
+    user: UserId,
+) -> sqlx::Result<(Vec<UserId>, Vec<UserId>)> {
+    // One statement, one snapshot; `blocks_by_blocked` serves the second half.
+    let rows: Vec<(UserId, bool)> = sqlx::query_as(
+        "SELECT blocked_id, true FROM friends.blocks WHERE blocker_id = $1
+         UNION ALL
+         SELECT blocker_id, false FROM friends.blocks WHERE blocked_id = $1",
+    )
+    .bind(user)
+    .fetch_all(db)
+    .await?;
+    let (blocked, blockers): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(_, mine)| *mine);
+    Ok((
+        blocked.into_iter().map(|(id, _)| id).collect(),
+        blockers.into_iter().map(|(id, _)| id).collect(),
+    ))
+}
+
 /// Up to `limit` users `blocker` has blocked, by name, after `after` when given.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn blocked_by(

@@ -434,6 +434,12 @@ impl Friends {
             .is_some())
     }
 
+    /// (whom `user` blocked, who blocked `user`).
+    pub async fn block_ids(&self, user: UserId) -> Result<(Vec<UserId>, Vec<UserId>), Error> {
+        let mut db = self.pool.acquire().await?;
+        Ok(repo::block_ids(&mut db, user).await?)
+    }
+
     pub async fn is_blocked(&self, a: UserId, b: UserId) -> Result<bool, Error> {
         let mut db = self.pool.acquire().await?;
         let (a_blocked, b_blocked) = repo::blocks_between(&mut db, a, b).await?;

@@ -443,6 +443,49 @@ async fn are_friends_is_blocked_and_friend_ids_answer_other_services() {
 }
 
 #[tokio::test]
+async fn list_block_ids_tells_chat_whom_a_user_blocked_and_who_blocked_them() {
+    let service = spawn().await;
+    let (me, rude, ruder, bystander) = (
+        service.user("me").await,
+        service.user("rude").await,
+        service.user("ruder").await,
+        service.user("bystander").await,
+    );
+    service.block(me, rude).await;
+    service.block(ruder, me).await;
+    service.block(rude, bystander).await;
+    let blocks = |user: Uuid| {
+        let mut client = service.client();
+        async move {
+            let answer = client
+                .list_block_ids(pb::ListBlockIdsRequest {
+                    user_id: user.to_string(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            (answer.blocked_ids, answer.blocker_ids)
+        }
+    };
+    assert_eq!(
+        blocks(me).await,
+        (vec![rude.to_string()], vec![ruder.to_string()])
+    );
+    let (blocked, mut blockers) = blocks(rude).await;
+    blockers.sort();
+    assert_eq!(blocked, vec![bystander.to_string()]);
+    assert_eq!(blockers, vec![me.to_string()]);
+    let bad = service
+        .client()
+        .list_block_ids(pb::ListBlockIdsRequest {
+            user_id: "nope".to_owned(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
 async fn the_graph_stream_carries_friendships_and_blocks() {
     let service = spawn().await;
     let mut graph = service

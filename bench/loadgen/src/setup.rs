@@ -77,18 +77,30 @@ pub async fn connect_every(
     Ok(sockets.into_iter().map(|(_, ws)| ws).collect())
 }
 
-/// Makes a group room: its first member creates it with the others. Returns its id.
+/// Users one `create-room` or `add-members` may name (chat-svc's per-call bound).
+const MEMBERS_PER_CALL: usize = 100;
+
+/// Makes a group room: its first member creates it with the others, 100 at a time (the
+/// first hundred by `create-room`, the rest by `add-members`). Returns its id.
 pub async fn create_group(ws: &mut Socket, name: &str, others: &[usize]) -> anyhow::Result<String> {
     let member_ids: Vec<String> = others
         .iter()
         .map(|n| users::user_id(*n).to_string())
         .collect();
-    let payload = json!({ "name": name, "isGroup": true, "memberIds": member_ids });
+    let mut calls = member_ids.chunks(MEMBERS_PER_CALL);
+    let first = calls.next().unwrap_or_default();
+    let payload = json!({ "name": name, "isGroup": true, "memberIds": first });
     let data = client::request(ws, "/chat", 1, "create-room", &payload).await?;
-    data.pointer("/room/id")
+    let id = data
+        .pointer("/room/id")
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .context("create-room ack without room.id")
+        .context("create-room ack without room.id")?;
+    for more in calls {
+        let payload = json!({ "roomId": id, "userIds": more });
+        client::request(ws, "/chat", 3, "add-members", &payload).await?;
+    }
+    Ok(id)
 }
 
 /// Sends one message and waits for its ack: makes DM rooms exist before measuring.

@@ -59,6 +59,8 @@ pub fn message(
         client_msg_id: message.client_msg_id.clone(),
         receiver_id: receiver.map(|id| id.to_string()),
         deleted: message.deleted_at.is_some(),
+        // Per reader: set by the reads that know who reads (`Messages::render_all`).
+        sender_blocked: false,
     }
 }
 

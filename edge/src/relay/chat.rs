@@ -4,7 +4,7 @@ use parley_proto::chat::v1::{ChatEvent, SubscribeRequest, chat_event::Payload};
 use serde_json::json;
 use socketioxide::SocketIo;
 
-use super::{ServiceEvent, emit_to_rooms, subscription};
+use super::{ServiceEvent, emit_to_rooms, emit_to_rooms_except, subscription};
 use crate::{
     rooms::{chat_room, own_socket, user_room},
     wire,
@@ -22,6 +22,13 @@ impl ServiceEvent for ChatEvent {
     async fn relay(self, io: &SocketIo) {
         let users: Vec<String> = self.user_ids.iter().map(|user| user_room(user)).collect();
         let room: Vec<String> = self.room_id.iter().map(|room| chat_room(room)).collect();
+        // Every socket of these users is skipped: the typer of user-typing, and the members
+        // who blocked the sender of a live event (docs/API.md).
+        let excluded: Vec<String> = self
+            .exclude_user_ids
+            .iter()
+            .map(|user| user_room(user))
+            .collect();
         match self.payload {
             Some(Payload::MembershipChanged(changed)) => {
                 let Some(namespace) = io.of("/chat") else {
@@ -57,7 +64,8 @@ impl ServiceEvent for ChatEvent {
             Some(Payload::NewMessage(new)) => {
                 if let Some(message) = new.message {
                     let payload = wire::Message::from(message);
-                    emit_to_rooms(io, "/chat", room, "new-message", &payload).await;
+                    emit_to_rooms_except(io, "/chat", room, excluded, "new-message", &payload)
+                        .await;
                 }
             }
             Some(Payload::NewPrivateMessage(new)) => {
@@ -74,7 +82,8 @@ impl ServiceEvent for ChatEvent {
             }
             Some(Payload::MessageUpdated(updated)) => {
                 let payload = json!({ "message": updated.message.map(wire::Message::from) });
-                emit_to_rooms(io, "/chat", room, "message-updated", &payload).await;
+                emit_to_rooms_except(io, "/chat", room, excluded, "message-updated", &payload)
+                    .await;
             }
             Some(Payload::MessageDeleted(deleted)) => {
                 let payload = json!({ "roomId": deleted.room_id, "messageId": deleted.message_id });
@@ -90,26 +99,13 @@ impl ServiceEvent for ChatEvent {
                 emit_to_rooms(io, "/chat", room, "messages-read", &payload).await;
             }
             Some(Payload::UserTyping(typing)) => {
-                let Some(namespace) = io.of("/chat") else {
-                    return;
-                };
-                if room.is_empty() {
-                    return;
-                }
                 let payload = json!({
                     "roomId": typing.room_id,
                     "userId": typing.user_id,
                     "username": typing.username,
                     "isTyping": typing.is_typing,
                 });
-                // To the other members: every socket of the typist is skipped.
-                let excluded: Vec<String> = self
-                    .exclude_user_ids
-                    .iter()
-                    .map(|user| user_room(user))
-                    .collect();
-                let operators = namespace.to(room).except(excluded);
-                crate::slow_sockets::emit(operators, "user-typing", &payload).await;
+                emit_to_rooms_except(io, "/chat", room, excluded, "user-typing", &payload).await;
             }
             None => tracing::warn!(event_id = self.event_id, "chat event without payload"),
         }

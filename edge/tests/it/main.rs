@@ -7,6 +7,8 @@ mod support;
 
 mod auth;
 mod authorization;
+mod chat_blocks;
+mod chat_limits;
 mod chat_messages;
 mod chat_rooms;
 mod connect_order;

@@ -218,18 +218,34 @@ pub async fn start_killable_edge(backends: Backends, timing: Timing) -> Killable
     .await
 }
 
-/// A chat-svc on `database` that asks friends-svc at `friends_url`.
+/// A chat-svc on `database` that asks friends-svc at `friends_url`, with the default limits
+/// on rooms.
 pub async fn start_chat(
     database: &TestDatabase,
     friends_url: &str,
     message_rate_per_minute: u32,
+) -> InProcess {
+    let timing = Timing {
+        message_rate_per_minute,
+        ..Timing::default()
+    };
+    start_chat_with(database, friends_url, &timing).await
+}
+
+/// A chat-svc with the per-user limits of `timing`.
+pub async fn start_chat_with(
+    database: &TestDatabase,
+    friends_url: &str,
+    timing: &Timing,
 ) -> InProcess {
     let chat = parley_chat_svc::startup::Application::build(&parley_chat_svc::config::Config {
         metrics_addr: None,
         writers: 2,
         listen_addr: any_port(),
         friends_url: friends_url.to_owned(),
-        message_rate_per_minute,
+        message_rate_per_minute: timing.message_rate_per_minute,
+        rooms_per_minute: timing.rooms_per_minute,
+        members_added_per_minute: timing.members_added_per_minute,
         database: database.args(),
         internal: Default::default(),
     })
@@ -338,6 +354,10 @@ pub struct Timing {
     pub flush_interval: Duration,
     /// chat-svc's `send-message` limit per user per minute.
     pub message_rate_per_minute: u32,
+    /// chat-svc's `create-room` limit per user per minute.
+    pub rooms_per_minute: u32,
+    /// chat-svc's limit on members added per user per minute.
+    pub members_added_per_minute: u32,
     /// The edge's limits per event class.
     pub edge_limits: EventLimitArgs,
 }
@@ -351,6 +371,8 @@ impl Default for Timing {
             lease_interval: Duration::from_secs(10),
             flush_interval: Duration::from_secs(30),
             message_rate_per_minute: 60,
+            rooms_per_minute: 10,
+            members_added_per_minute: 200,
             edge_limits: EventLimitArgs::default(),
         }
     }
@@ -411,7 +433,7 @@ impl TestSystem {
 
         let presence_config = presence_config(&database, &friends_url, timing);
         let presence = start_presence(presence_config.clone()).await;
-        let chat = start_chat(&database, &friends_url, timing.message_rate_per_minute).await;
+        let chat = start_chat_with(&database, &friends_url, &timing).await;
         let edge = start_edge(
             Backends {
                 chat: format!("http://{}", chat.addr),
