@@ -20,9 +20,14 @@ use tonic::body::Body;
 #[derive(Clone, Debug)]
 pub struct ServiceToken(Arc<HeaderValue>);
 
-/// A token that cannot travel in a header.
+/// The shortest service token accepted: it must resist guessing as a JWT secret does.
+pub const MIN_TOKEN_BYTES: usize = 32;
+
+/// A token that cannot travel in a header, or is short enough to guess.
 #[derive(Debug, thiserror::Error)]
-#[error("the service token must be printable ASCII")]
+#[error(
+    "PARLEY_SERVICE_TOKEN must be printable ASCII and at least {MIN_TOKEN_BYTES} bytes (e.g. `openssl rand -hex 32`)"
+)]
 pub struct InvalidToken;
 
 /// Why a service will not serve with the token it was given.
@@ -65,6 +70,7 @@ impl ServiceToken {
     pub fn from_config(token: Option<&str>) -> Result<Option<Self>, InvalidToken> {
         match token.map(str::trim).filter(|token| !token.is_empty()) {
             None => Ok(None),
+            Some(token) if token.len() < MIN_TOKEN_BYTES => Err(InvalidToken),
             Some(token) => {
                 let mut value =
                     HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| InvalidToken)?;
@@ -156,12 +162,18 @@ mod tests {
 
     #[test]
     fn only_the_same_token_matches() {
-        let token = ServiceToken::from_config(Some("s3cret"))
+        let token = ServiceToken::from_config(Some("s3cret-service-token-of-32-bytes-or-more"))
             .expect("valid")
             .expect("set");
-        assert!(token.matches(Some(&HeaderValue::from_static("Bearer s3cret"))));
-        assert!(!token.matches(Some(&HeaderValue::from_static("Bearer s3cre"))));
-        assert!(!token.matches(Some(&HeaderValue::from_static("Bearer s3creT"))));
+        assert!(token.matches(Some(&HeaderValue::from_static(
+            "Bearer s3cret-service-token-of-32-bytes-or-more"
+        ))));
+        assert!(!token.matches(Some(&HeaderValue::from_static(
+            "Bearer s3cret-service-token-of-32-bytes-or-mor"
+        ))));
+        assert!(!token.matches(Some(&HeaderValue::from_static(
+            "Bearer s3cret-service-token-of-32-bytes-or-morE"
+        ))));
         assert!(!token.matches(None));
     }
 
@@ -187,9 +199,13 @@ mod tests {
         assert!(ServiceToken::for_listener(&internal(None, false), loopback, "PARLEY_X").is_ok());
         assert!(ServiceToken::for_listener(&internal(None, true), everywhere, "PARLEY_X").is_ok());
         assert!(
-            ServiceToken::for_listener(&internal(Some("s3cret"), false), everywhere, "PARLEY_X")
-                .expect("served")
-                .is_some()
+            ServiceToken::for_listener(
+                &internal(Some("s3cret-service-token-of-32-bytes-or-more"), false),
+                everywhere,
+                "PARLEY_X"
+            )
+            .expect("served")
+            .is_some()
         );
     }
 
@@ -202,5 +218,10 @@ mod tests {
         );
         assert!(ServiceToken::from_config(None).expect("valid").is_none());
         assert!(ServiceToken::from_config(Some("line\nbreak")).is_err());
+    }
+
+    #[test]
+    fn a_guessable_token_is_refused() {
+        assert!(ServiceToken::from_config(Some("parley-dev-service-token")).is_err());
     }
 }

@@ -636,7 +636,7 @@ async fn with_a_service_token_only_callers_that_carry_it_are_served() {
         listen_addr: "127.0.0.1:0".parse().unwrap(),
         database: database.args(),
         internal: parley_common::config::InternalArgs {
-            service_token: Some("internal-secret".into()),
+            service_token: Some("internal-secret-of-at-least-32-bytes".into()),
             ..Default::default()
         },
         request_cooldowns: Default::default(),
@@ -658,11 +658,14 @@ async fn with_a_service_token_only_callers_that_carry_it_are_served() {
 
     let token =
         |token: &str| parley_common::service_token::ServiceToken::from_config(Some(token)).unwrap();
-    let mut wrong = parley_common::friends::client(&url, token("guess")).unwrap();
+    let mut wrong =
+        parley_common::friends::client(&url, token("a-guess-that-is-long-enough-to-pass")).unwrap();
     let refused = wrong.get_users(lookup()).await.unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated);
 
-    let mut ours = parley_common::friends::client(&url, token("internal-secret")).unwrap();
+    let mut ours =
+        parley_common::friends::client(&url, token("internal-secret-of-at-least-32-bytes"))
+            .unwrap();
     assert!(
         ours.get_users(lookup())
             .await
