@@ -5,7 +5,11 @@
 //! proxy. A client cannot pick its own address by sending those headers: from an untrusted
 //! peer they are ignored.
 
-use std::{net::IpAddr, str::FromStr, sync::Arc};
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    str::FromStr,
+    sync::Arc,
+};
 
 use axum::extract::ConnectInfo;
 use http::{HeaderMap, Request, header::FORWARDED};
@@ -147,8 +151,13 @@ fn node_address(node: &str) -> Option<IpAddr> {
     if let Some(rest) = node.strip_prefix('[') {
         return rest.split_once(']')?.0.parse::<IpAddr>().ok();
     }
-    let (address, _port) = node.rsplit_once(':')?;
-    address.parse::<IpAddr>().ok()
+    // Only an IPv4 address takes a port without brackets: in `2001:db8::1:80` the port
+    // cannot be told from the address (RFC 7239 brackets IPv6 with a port).
+    let (address, port) = node.rsplit_once(':')?;
+    if port.is_empty() || !port.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    address.parse::<Ipv4Addr>().ok().map(IpAddr::V4)
 }
 
 /// tower_governor's key: the client's address as [`TrustedProxies`] sees it.
@@ -222,6 +231,20 @@ mod tests {
             trusted.client_ip(ip("10.1.2.3"), &headers(&[("forwarded", "for=unknown")])),
             ip("10.1.2.3")
         );
+    }
+
+    #[test]
+    fn a_node_is_an_address_with_or_without_a_port_and_nothing_else() {
+        assert_eq!(node_address("192.0.2.7:4711"), Some(ip("192.0.2.7")));
+        assert_eq!(
+            node_address("\"[2001:db8::1]:4711\""),
+            Some(ip("2001:db8::1"))
+        );
+        assert_eq!(node_address("2001:db8::1"), Some(ip("2001:db8::1")));
+        // Found by the fuzzer: junk after a colon was taken for a port of an IPv6 address.
+        assert_eq!(node_address("00:00::b:0:0d0\"bf"), None);
+        assert_eq!(node_address("192.0.2.7:"), None);
+        assert_eq!(node_address("unknown"), None);
     }
 
     #[test]

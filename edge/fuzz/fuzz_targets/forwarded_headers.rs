@@ -51,12 +51,12 @@ fuzz_target!(|data: &[u8]| {
 
 /// Every address written in `text`, alone or with a port.
 fn addresses_in(text: &str) -> Vec<IpAddr> {
-    text.split(|c: char| ",;=\"[] \t".contains(c))
+    text.split(|c: char| ",;=\"[] \t\n".contains(c))
         .filter_map(|token| {
             token
                 .parse::<IpAddr>()
                 .ok()
-                .or_else(|| token.rsplit_once(':')?.0.parse().ok())
+                .or_else(|| token.rsplit_once(':')?.0.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4))
         })
         .map(|ip| ip.to_canonical())
         .collect()
