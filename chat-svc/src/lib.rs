@@ -13,7 +13,6 @@ mod grpc;
 mod member_cache;
 pub mod messages;
 mod profiles;
-mod rate_limit;
 mod read_pointers;
 mod repo;
 mod send_plan;

@@ -7,6 +7,7 @@ use std::{
 };
 
 use chrono::Utc;
+use parley_common::rate_limit::RateLimit;
 use parley_proto::chat::v1 as pb;
 use sqlx::PgPool;
 
@@ -18,7 +19,6 @@ use crate::{
     grpc::convert,
     member_cache::{MemberCache, RoomMembers},
     profiles::Profiles,
-    rate_limit::PerUserLimit,
     read_pointers::ReadPointers,
     repo::{self, HistoryCursor, Message},
     service::Chat,
@@ -76,7 +76,7 @@ pub struct Messages {
     profiles: Arc<Profiles>,
     members: Arc<MemberCache>,
     typing: Arc<Typing<Events>>,
-    rate: PerUserLimit,
+    rate: RateLimit<UserId>,
     writer: Writer,
     read_pointers: ReadPointers,
     direct_rooms: DirectRooms,
@@ -117,7 +117,7 @@ impl Messages {
             events,
             profiles,
             typing,
-            rate: PerUserLimit::per_minute(per_minute),
+            rate: RateLimit::per_minute(per_minute),
             direct_rooms: DirectRooms::default(),
         }
     }
@@ -229,7 +229,7 @@ impl Messages {
         // A retry of a stored send is never refused: the writer answers it with the stored
         // message. Only a send the rate limit refuses is looked up first, so the hot path
         // reads nothing.
-        if let Err(retry_after) = self.rate.check(me) {
+        if let Err(retry_after) = self.rate.check(&me) {
             if let Some(client_msg_id) = &outgoing.client_msg_id
                 && let Some(message) = self
                     .stored_send(me, &outgoing.target, client_msg_id)

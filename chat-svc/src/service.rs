@@ -4,6 +4,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Utc};
+use parley_common::rate_limit::RateLimit;
 use parley_proto::chat::v1 as pb;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -16,7 +17,6 @@ use crate::{
     grpc::convert,
     member_cache::MemberCache,
     profiles::Profiles,
-    rate_limit::PerUserLimit,
     repo::{self, Member, Room},
     users::{self, FriendsClient},
 };
@@ -35,16 +35,16 @@ pub struct Chat {
 /// How fast one user may make rooms and add people to them (`PARLEY_ROOMS_PER_MINUTE`,
 /// `PARLEY_MEMBERS_ADDED_PER_MINUTE`): everyone added hears of the room at once, unasked.
 pub struct RoomLimits {
-    pub rooms: PerUserLimit,
+    pub rooms: RateLimit<UserId>,
     /// Counted per user added, by `create-room` and `add-members` together.
-    pub members_added: PerUserLimit,
+    pub members_added: RateLimit<UserId>,
 }
 
 impl RoomLimits {
     pub fn per_minute(rooms: u32, members_added: u32) -> Self {
         Self {
-            rooms: PerUserLimit::per_minute(rooms),
-            members_added: PerUserLimit::per_minute(members_added),
+            rooms: RateLimit::per_minute(rooms),
+            members_added: RateLimit::per_minute(members_added),
         }
     }
 }
@@ -109,10 +109,10 @@ impl Chat {
         let invited = domain::invited(me, "memberIds", member_ids)?;
         // Checked before any call or query, so that a refused call costs nothing; a room
         // the members limit refuses still took from the rooms limit (a retry waits anyway).
-        self.limits.rooms.check(me).map_err(Error::RateLimited)?;
+        self.limits.rooms.check(&me).map_err(Error::RateLimited)?;
         self.limits
             .members_added
-            .check_n(me, u32::try_from(invited.len()).unwrap_or(u32::MAX))
+            .check_n(&me, u32::try_from(invited.len()).unwrap_or(u32::MAX))
             .map_err(Error::RateLimited)?;
         if is_group {
             return self.create_group(me, name, invited, is_public).await;
@@ -207,7 +207,7 @@ impl Chat {
         let wanted = domain::invited(me, "userIds", user_ids)?;
         self.limits
             .members_added
-            .check_n(me, u32::try_from(wanted.len()).unwrap_or(u32::MAX))
+            .check_n(&me, u32::try_from(wanted.len()).unwrap_or(u32::MAX))
             .map_err(Error::RateLimited)?;
         let profiles = users::require_known(&self.friends, &wanted).await?;
         self.blocks.require_none(me, &wanted).await?;

@@ -21,6 +21,7 @@ pub mod listen;
 pub mod lock;
 pub mod metrics;
 pub mod propagation;
+pub mod rate_limit;
 pub mod replicas;
 pub mod service_token;
 pub mod shutdown;

@@ -8,12 +8,10 @@
 
 use std::{
     net::IpAddr,
-    num::NonZeroU32,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
 };
 
 use axum::{
@@ -22,12 +20,12 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
+use parley_common::rate_limit::RateLimit;
 
-use crate::{client_ip::TrustedProxies, connections::Peer};
-
-/// How often addresses that are back to a full allowance are forgotten.
-const FORGET_EVERY: Duration = Duration::from_secs(60);
+use crate::{
+    client_ip::TrustedProxies,
+    connections::{Peer, sid_of},
+};
 
 /// Set once shutdown begins: new connections are refused (503) so that clients reconnect
 /// to another edge, and `/readyz` fails so that load balancers stop sending them here.
@@ -48,46 +46,24 @@ impl Draining {
 #[derive(Clone)]
 pub struct Admission {
     pub draining: Draining,
-    per_ip: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+    per_ip: Arc<RateLimit<IpAddr>>,
     proxies: TrustedProxies,
 }
 
 impl Admission {
     /// Admits `per_minute` handshakes per client IP (with bursts of as many); 0 admits all.
     pub fn new(per_minute: u32, proxies: TrustedProxies, draining: Draining) -> Self {
-        let per_ip = NonZeroU32::new(per_minute)
-            .map(|rate| Arc::new(DefaultKeyedRateLimiter::keyed(Quota::per_minute(rate))));
-        if let Some(limiter) = &per_ip {
-            tokio::spawn(forget_idle(Arc::downgrade(limiter)));
-        }
         Self {
             draining,
-            per_ip,
+            per_ip: Arc::new(RateLimit::per_minute(per_minute)),
             proxies,
         }
     }
 }
 
-/// Keeps the limiter's memory to the addresses seen lately; ends with the limiter.
-async fn forget_idle(limiter: std::sync::Weak<DefaultKeyedRateLimiter<IpAddr>>) {
-    let mut tick = tokio::time::interval(FORGET_EVERY);
-    loop {
-        tick.tick().await;
-        let Some(limiter) = limiter.upgrade() else {
-            return;
-        };
-        limiter.retain_recent();
-        limiter.shrink_to_fit();
-    }
-}
-
 /// Whether `request` opens a new Engine.IO connection.
 fn is_handshake(request: &Request) -> bool {
-    request.uri().path().starts_with("/socket.io")
-        && !request
-            .uri()
-            .query()
-            .is_some_and(|query| query.split('&').any(|pair| pair.starts_with("sid=")))
+    request.uri().path().starts_with("/socket.io") && sid_of(request).is_none()
 }
 
 /// The middleware: refuses a new connection while draining (503) or past the client IP's
@@ -104,16 +80,12 @@ pub async fn admit(
     if admission.draining.is_draining() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
-    if let Some(limiter) = &admission.per_ip
-        && let Err(not_until) = limiter.check_key(
-            &admission
-                .proxies
-                .client_ip(peer.addr.ip(), request.headers()),
-        )
-    {
+    let client = admission
+        .proxies
+        .client_ip(peer.addr.ip(), request.headers());
+    if let Err(wait_ms) = admission.per_ip.check(&client) {
         crate::metrics::handshake_limited();
-        let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-        let seconds = wait.as_secs().max(1).to_string();
+        let seconds = wait_ms.div_ceil(1000).max(1).to_string();
         let mut response =
             (StatusCode::TOO_MANY_REQUESTS, "too many new connections").into_response();
         if let Ok(value) = HeaderValue::from_str(&seconds) {
@@ -147,5 +119,15 @@ mod tests {
             "/socket.io/?EIO=4&transport=polling&sid=abc"
         )));
         assert!(!is_handshake(&request("/readyz")));
+    }
+
+    #[test]
+    fn the_sid_is_read_from_the_query() {
+        let poll = request("/socket.io/?EIO=4&transport=polling&sid=abc-1");
+        assert_eq!(sid_of(&poll), Some("abc-1"));
+        assert_eq!(
+            sid_of(&request("/socket.io/?EIO=4&transport=polling")),
+            None
+        );
     }
 }

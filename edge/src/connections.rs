@@ -306,7 +306,7 @@ async fn prune(by_sid: Weak<Mutex<HashMap<String, Weak<Connection>>>>) {
 }
 
 /// The Engine.IO session id a request names, if any.
-fn sid_of(request: &Request) -> Option<&str> {
+pub fn sid_of(request: &Request) -> Option<&str> {
     request
         .uri()
         .query()?
@@ -394,23 +394,6 @@ async fn remember_polling_session(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn request(uri: &str) -> Request {
-        Request::builder()
-            .uri(uri)
-            .body(axum::body::Body::empty())
-            .expect("a request")
-    }
-
-    #[test]
-    fn the_sid_is_read_from_the_query() {
-        let poll = request("/socket.io/?EIO=4&transport=polling&sid=abc-1");
-        assert_eq!(sid_of(&poll), Some("abc-1"));
-        assert_eq!(
-            sid_of(&request("/socket.io/?EIO=4&transport=polling")),
-            None
-        );
-    }
 
     #[test]
     fn a_later_token_extends_the_expiry_and_an_earlier_one_does_not_shorten_it() {

@@ -4,18 +4,15 @@
 //! service. The services keep their own limits on what costs them most (chat-svc's
 //! messages per minute, for one), because internal callers reach them directly.
 
-use std::{num::NonZeroU32, sync::Arc, time::Duration};
+use std::sync::Arc;
 
-use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
+use parley_common::rate_limit::RateLimit;
 use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ErrorCode},
     token_lifetime::REFRESH_EVENT,
 };
-
-/// How often limiters forget users back at a full allowance.
-const FORGET_EVERY: Duration = Duration::from_secs(60);
 
 /// The classes of client events, each with its own limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,56 +94,49 @@ pub struct EventLimitArgs {
     #[arg(
         long = "limit-messages",
         env = "PARLEY_LIMIT_MESSAGES",
-        default_value_t = 120
-    )]
+        default_value_t = DEFAULTS.messages)]
     pub messages: u32,
     /// `typing`, `typing-start`, `typing-stop`.
     #[arg(
         long = "limit-typing",
         env = "PARLEY_LIMIT_TYPING",
-        default_value_t = 120
-    )]
+        default_value_t = DEFAULTS.typing)]
     pub typing: u32,
     /// `mark-read`.
     #[arg(
         long = "limit-reads",
         env = "PARLEY_LIMIT_READS",
-        default_value_t = 120
-    )]
+        default_value_t = DEFAULTS.reads)]
     pub reads: u32,
     /// `get-history`, `sync`, `list-rooms`, `get-room`.
     #[arg(
         long = "limit-history",
         env = "PARLEY_LIMIT_HISTORY",
-        default_value_t = 120
-    )]
+        default_value_t = DEFAULTS.history)]
     pub history: u32,
     /// `create-room`, `add-members`, `remove-member`, `join-room`, `leave-room`.
-    #[arg(long = "limit-rooms", env = "PARLEY_LIMIT_ROOMS", default_value_t = 30)]
+    #[arg(long = "limit-rooms", env = "PARLEY_LIMIT_ROOMS", default_value_t = DEFAULTS.rooms)]
     pub rooms: u32,
     /// Sending, answering and cancelling friend requests; removing friends; blocks.
     #[arg(
         long = "limit-friend-requests",
         env = "PARLEY_LIMIT_FRIEND_REQUESTS",
-        default_value_t = 30
-    )]
+        default_value_t = DEFAULTS.friend_requests)]
     pub friend_requests: u32,
     /// `list-friends`, `list-friend-requests`, `list-blocked`, `search-users`.
     #[arg(
         long = "limit-friend-lists",
         env = "PARLEY_LIMIT_FRIEND_LISTS",
-        default_value_t = 60
-    )]
+        default_value_t = DEFAULTS.friend_lists)]
     pub friend_lists: u32,
     /// `update-status`, `get-friends-status`, `heartbeat`.
     #[arg(
         long = "limit-status",
         env = "PARLEY_LIMIT_STATUS",
-        default_value_t = 60
-    )]
+        default_value_t = DEFAULTS.status)]
     pub status: u32,
     /// `auth-refresh`.
-    #[arg(long = "limit-auth", env = "PARLEY_LIMIT_AUTH", default_value_t = 10)]
+    #[arg(long = "limit-auth", env = "PARLEY_LIMIT_AUTH", default_value_t = DEFAULTS.auth)]
     pub auth: u32,
 }
 
@@ -181,69 +171,52 @@ impl EventLimitArgs {
     }
 }
 
+/// The default of each class: far above what a person sends, so that an honest client is
+/// never refused (the official-client flows run with them).
+pub const DEFAULTS: EventLimitArgs = EventLimitArgs {
+    messages: 120,
+    typing: 120,
+    reads: 120,
+    history: 120,
+    rooms: 30,
+    friend_requests: 30,
+    friend_lists: 60,
+    status: 60,
+    auth: 10,
+};
+
 impl Default for EventLimitArgs {
     fn default() -> Self {
-        Self {
-            messages: 120,
-            typing: 120,
-            reads: 120,
-            history: 120,
-            rooms: 30,
-            friend_requests: 30,
-            friend_lists: 60,
-            status: 60,
-            auth: 10,
-        }
+        DEFAULTS
     }
 }
 
-type Limiter = DefaultKeyedRateLimiter<Uuid>;
-
-/// The limiters of every class.
+/// The limiters of every class, in [`EventClass::ALL`] order.
 #[derive(Clone)]
-pub struct EventLimits(Arc<[Option<Limiter>; 9]>);
+pub struct EventLimits(Arc<[RateLimit<Uuid>; 9]>);
 
 impl EventLimits {
-    /// Limiters as `args` sets them; forgets idle users until the last clone is dropped.
+    /// Limiters as `args` sets them; each forgets idle users until it is dropped.
     pub fn new(args: &EventLimitArgs) -> Self {
-        let limiters = EventClass::ALL.map(|class| {
-            NonZeroU32::new(args.per_minute(class))
-                .map(|rate| Limiter::keyed(Quota::per_minute(rate)))
-        });
-        let limits = Self(Arc::new(limiters));
-        tokio::spawn(forget_idle(Arc::downgrade(&limits.0)));
-        limits
+        Self(Arc::new(
+            EventClass::ALL.map(|class| RateLimit::per_minute(args.per_minute(class))),
+        ))
     }
 
     /// Takes one event of `class` from `user`'s allowance, or says when to retry.
     pub fn check(&self, class: EventClass, user: Uuid) -> Result<(), ApiError> {
-        let Some(Some(limiter)) = self.0.get(class.index()) else {
+        let Some(limit) = self.0.get(class.index()) else {
             return Ok(());
         };
-        limiter.check_key(&user).map_err(|not_until| {
+        limit.check(&user).map_err(|wait_ms| {
             crate::metrics::event_limited(class.as_str());
-            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
             let mut error = ApiError::new(
                 ErrorCode::RateLimited,
                 format!("too many {} events; slow down", class.as_str()),
             );
-            error.retry_after_ms = Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1));
+            error.retry_after_ms = Some(wait_ms);
             error
         })
-    }
-}
-
-async fn forget_idle(limiters: std::sync::Weak<[Option<Limiter>; 9]>) {
-    let mut tick = tokio::time::interval(FORGET_EVERY);
-    loop {
-        tick.tick().await;
-        let Some(limiters) = limiters.upgrade() else {
-            return;
-        };
-        for limiter in limiters.iter().flatten() {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-        }
     }
 }
 

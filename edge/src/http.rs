@@ -65,14 +65,8 @@ fn probe_limit(per_minute: u32, proxies: TrustedProxies) -> Option<ProbeLimit> {
         .period(Duration::from_secs(60) / burst.get())
         .burst_size(burst.get())
         .finish()?;
-    let limiter = config.limiter().clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            limiter.retain_recent();
-        }
-    });
+    // Weakly held, so the task ends with the edge (a strong one kept every test edge's).
+    parley_common::rate_limit::forget_idle_keys(config.limiter());
     Some(GovernorLayer::new(config))
 }
 
