@@ -5,7 +5,7 @@ use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
-    extract::{Request, State},
+    extract::{OriginalUri, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -86,6 +86,11 @@ pub async fn detach_head(mut request: Request) -> Request {
         .collect();
     *request.headers_mut() = copied;
     if let Ok(uri) = Uri::try_from(request.uri().to_string()) {
+        // axum's router keeps a copy of the URI as it came (`OriginalUri`), pointing into the
+        // same buffer: it gets the copy too, or it alone keeps the 16 KiB alive.
+        if let Some(OriginalUri(original)) = request.extensions_mut().get_mut::<OriginalUri>() {
+            *original = uri.clone();
+        }
         *request.uri_mut() = uri;
     }
     request
