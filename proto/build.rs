@@ -11,6 +11,7 @@ const PROTOS: &[(&str, &str)] = &[
     ("chat/v1/chat.proto", "chat_descriptor"),
     ("presence/v1/presence.proto", "presence_descriptor"),
     ("friends/v1/friends.proto", "friends_descriptor"),
+    ("media/v1/media.proto", "media_descriptor"),
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -148,6 +148,7 @@ pub trait Announce {
             Payload::MessageDeleted(pb::MessageDeleted {
                 room_id: room.to_string(),
                 message_id: message.to_string(),
+                attachment_ids: Vec::new(),
             }),
         );
     }

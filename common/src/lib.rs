@@ -19,6 +19,7 @@ pub mod grpc;
 pub mod ids;
 pub mod listen;
 pub mod lock;
+pub mod media_url;
 pub mod metrics;
 pub mod propagation;
 pub mod rate_limit;

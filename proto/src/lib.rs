@@ -47,3 +47,18 @@ pub mod friends {
             tonic::include_file_descriptor_set!("friends_descriptor");
     }
 }
+
+/// `parley.media.v1`: uploads, attachments, quotas.
+pub mod media {
+    pub mod v1 {
+        #![allow(
+            clippy::doc_lazy_continuation,
+            reason = "generated from .proto comments"
+        )]
+        tonic::include_proto!("parley.media.v1");
+
+        /// The encoded descriptor set of this package, for gRPC server reflection.
+        pub const FILE_DESCRIPTOR_SET: &[u8] =
+            tonic::include_file_descriptor_set!("media_descriptor");
+    }
+}

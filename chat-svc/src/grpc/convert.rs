@@ -61,6 +61,7 @@ pub fn message(
         deleted: message.deleted_at.is_some(),
         // Per reader: set by the reads that know who reads (`Messages::render_all`).
         sender_blocked: false,
+        attachments: Vec::new(),
     }
 }
 

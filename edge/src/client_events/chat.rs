@@ -347,6 +347,7 @@ fn send_message_request(
         client_msg_id: payload.client_msg_id,
         reply_to_id: payload.reply_to_id.map(|id| id.to_string()),
         origin_socket_id: Some(caller.socket_id.to_owned()),
+        attachment_ids: Vec::new(),
     })
 }
 
