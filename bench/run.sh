@@ -131,11 +131,16 @@ start_parley() {
   export PARLEY_CHAT_URL=http://$PARLEY_CHAT_ADDR
   export PARLEY_FRIENDS_METRICS_ADDR=127.0.0.1:9161 PARLEY_PRESENCE_METRICS_ADDR=127.0.0.1:9162
   export PARLEY_CHAT_METRICS_ADDR=127.0.0.1:9163
-  for name in friends-svc presence-svc chat-svc edge; do
+  export PARLEY_MEDIA_ADDR=127.0.0.1:3414 PARLEY_MEDIA_HTTP_ADDR=127.0.0.1:3415
+  export PARLEY_MEDIA_URL=http://$PARLEY_MEDIA_ADDR PARLEY_MEDIA_PUBLIC_URL=http://$PARLEY_MEDIA_HTTP_ADDR
+  export PARLEY_MEDIA_METRICS_ADDR=127.0.0.1:9164 PARLEY_MEDIA_DIR=$logs/media
+  PARLEY_MEDIA_URL_KEYS=bench:$(head -c 32 /dev/urandom | base64 | tr -d '\n')
+  export PARLEY_MEDIA_URL_KEYS
+  for name in friends-svc presence-svc chat-svc media-svc edge; do
     "$bin/$name" >"$logs/$name.log" 2>&1 &
     pids+=($!)
   done
-  server_pid=${pids[3]}
+  server_pid=${pids[4]}
   wait_for "http://$edge_addr/readyz"
   server_addr=$edge_addr
 }
