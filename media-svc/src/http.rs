@@ -45,11 +45,33 @@ pub fn routes(media: Arc<Media>, per_ip_per_minute: u32) -> Router {
             get(get_file).options(preflight),
         )
         .route("/healthz", get(|| async { "ok" }))
-        .with_state(media);
+        .with_state(media)
+        .layer(axum::middleware::from_fn(count_requests));
     match per_ip_limit(per_ip_per_minute) {
         Some(limit) => router.layer(limit),
         None => router,
     }
+}
+
+/// Counts answers by route and status (`media_http_requests_total`), and the bytes
+/// announced in them (`media_http_response_bytes_total`): the routes are few and fixed, so
+/// no path makes a series of its own.
+async fn count_requests(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let route = match request.uri().path() {
+        path if path.starts_with("/media/v1/u/") => "upload",
+        path if path.starts_with("/media/v1/a/") => "download",
+        "/healthz" => "healthz",
+        _ => "other",
+    };
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("media_http_requests_total", "route" => route, "method" => method.to_string(), "status" => status)
+        .increment(1);
+    if let Some(length) = declared_length(response.headers()) {
+        metrics::counter!("media_http_response_bytes_total", "route" => route).increment(length);
+    }
+    response
 }
 
 /// Serves `router` on `listener` until `shutdown`, with each request's peer address known to

@@ -288,12 +288,15 @@ impl Media {
             .await
             .map_err(store_error)?;
         let limits = self.image_limits.clone();
+        let started = std::time::Instant::now();
         let outcome = off_runtime(move || {
             processing::process_image(&bytes, format, &limits)
                 .map_err(|refused| (refused, processing::strip_metadata(&bytes, format), bytes))
         })
         .await
         .ok_or(ServiceError::Unavailable("the file could not be processed"))?;
+        metrics::histogram!("media_image_processing_seconds")
+            .record(started.elapsed().as_secs_f64());
         match outcome {
             Ok(image) => self.store_image(id, image).await,
             Err((refused, stripped, bytes)) => {
