@@ -231,6 +231,7 @@ async fn put_upload(
             match repo::finish_receiving(&media.pool, upload.id, &stored.sha256, stored.size).await
             {
                 Ok(()) => {
+                    metrics::counter!("media_uploaded_bytes_total").increment(stored.size);
                     let mut response = answer(StatusCode::CREATED, "");
                     response.headers_mut().remove(header::CONTENT_TYPE);
                     return response;

@@ -90,7 +90,8 @@ impl System {
         }));
         stops.push(stop);
 
-        let dir = std::env::temp_dir().join(format!("parley-media-test-{}", Uuid::new_v4().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("parley-media-test-{}", Uuid::new_v4().simple()));
         let mut args = vec![
             "media-svc".to_owned(),
             "--listen-addr".into(),
@@ -125,7 +126,11 @@ impl System {
         }));
         stops.push(stop);
 
-        let channel = |addr: SocketAddr| Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy();
+        let channel = |addr: SocketAddr| {
+            Channel::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect_lazy()
+        };
         Self {
             chat: ChatServiceClient::new(channel(chat_addr)),
             media: MediaServiceClient::new(channel(media_addr)),
@@ -169,11 +174,19 @@ impl System {
             .id
     }
 
-    async fn create_upload(&mut self, user: &str, room: &str, name: &str, size: u64) -> Result<media::Upload, tonic::Status> {
+    async fn create_upload(
+        &mut self,
+        user: &str,
+        room: &str,
+        name: &str,
+        size: u64,
+    ) -> Result<media::Upload, tonic::Status> {
         self.media
             .create_upload(media::CreateUploadRequest {
                 acting_user_id: user.to_owned(),
-                target: Some(media::create_upload_request::Target::RoomId(room.to_owned())),
+                target: Some(media::create_upload_request::Target::RoomId(
+                    room.to_owned(),
+                )),
                 name: name.to_owned(),
                 size,
                 content_type: None,
@@ -183,7 +196,11 @@ impl System {
             .map(|answer| answer.into_inner().upload.unwrap())
     }
 
-    async fn complete(&mut self, user: &str, upload: &str) -> Result<media::Attachment, tonic::Status> {
+    async fn complete(
+        &mut self,
+        user: &str,
+        upload: &str,
+    ) -> Result<media::Attachment, tonic::Status> {
         self.media
             .complete_upload(media::CompleteUploadRequest {
                 acting_user_id: user.to_owned(),
@@ -208,7 +225,9 @@ impl System {
     /// Every file under the store's folder.
     fn stored_files(&self) -> Vec<PathBuf> {
         fn walk(dir: &std::path::Path, found: &mut Vec<PathBuf>) {
-            let Ok(entries) = std::fs::read_dir(dir) else { return };
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
             for entry in entries.flatten() {
                 let path = entry.path();
                 if path.is_dir() {
@@ -244,9 +263,14 @@ async fn put(url: &str, body: Vec<u8>) -> u16 {
 /// A PNG of `width`×`height` with a text chunk that must not survive.
 fn png(width: u32, height: u32) -> Vec<u8> {
     let mut bytes = Vec::new();
-    let image = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
+    let image = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+    });
     image
-        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
         .unwrap();
     bytes
 }
@@ -259,11 +283,26 @@ async fn an_image_goes_from_reservation_to_a_message_and_is_gone_after_its_delet
     let room = system.room(&alice, &[&bob]).await;
     let bytes = png(800, 600);
 
-    let upload = system.create_upload(&alice, &room, "../../etc/photo\u{202e}gnp.png", bytes.len() as u64).await.unwrap();
+    let upload = system
+        .create_upload(
+            &alice,
+            &room,
+            "../../etc/photo\u{202e}gnp.png",
+            bytes.len() as u64,
+        )
+        .await
+        .unwrap();
     assert_eq!(upload.method, "PUT");
     assert_eq!(upload.room_id, room);
     // Completing before the bytes arrived is refused; the upload stays usable.
-    assert_eq!(system.complete(&alice, &upload.id).await.unwrap_err().code(), Code::FailedPrecondition);
+    assert_eq!(
+        system
+            .complete(&alice, &upload.id)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::FailedPrecondition
+    );
 
     // More bytes than declared: 413; fewer: 400; both leave it open for a good PUT.
     let mut longer = bytes.clone();
@@ -277,21 +316,41 @@ async fn an_image_goes_from_reservation_to_a_message_and_is_gone_after_its_delet
 
     let attachment = system.complete(&alice, &upload.id).await.unwrap();
     assert_eq!(attachment.kind(), media::AttachmentKind::Image);
-    assert_eq!((attachment.width, attachment.height), (Some(800), Some(600)));
+    assert_eq!(
+        (attachment.width, attachment.height),
+        (Some(800), Some(600))
+    );
     assert_eq!(attachment.mime_type, "image/png");
-    assert!(!attachment.name.contains('/') && !attachment.name.contains('\u{202e}'), "{}", attachment.name);
+    assert!(
+        !attachment.name.contains('/') && !attachment.name.contains('\u{202e}'),
+        "{}",
+        attachment.name
+    );
     assert!(attachment.has_thumbnail && !attachment.has_preview);
     assert!(!attachment.thumbhash.is_empty());
     // Completing again answers the same attachment.
-    assert_eq!(system.complete(&alice, &upload.id).await.unwrap().id, attachment.id);
+    assert_eq!(
+        system.complete(&alice, &upload.id).await.unwrap().id,
+        attachment.id
+    );
 
     let original = reqwest::get(&attachment.url).await.unwrap();
     assert_eq!(original.status(), 200);
     let headers = original.headers().clone();
     assert_eq!(headers["content-type"], "image/png");
     assert_eq!(headers["x-content-type-options"], "nosniff");
-    assert!(headers["content-security-policy"].to_str().unwrap().contains("sandbox"));
-    assert!(headers["content-disposition"].to_str().unwrap().starts_with("inline"));
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("sandbox")
+    );
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("inline")
+    );
     let served = original.bytes().await.unwrap();
     assert_eq!(served.len() as u64, attachment.size);
     let etag = headers["etag"].clone();
@@ -310,7 +369,9 @@ async fn an_image_goes_from_reservation_to_a_message_and_is_gone_after_its_delet
         .unwrap();
     assert_eq!(ranged.status(), 206);
     assert_eq!(ranged.bytes().await.unwrap().as_ref(), &served[..8]);
-    let thumbnail = reqwest::get(attachment.thumbnail_url.as_deref().unwrap()).await.unwrap();
+    let thumbnail = reqwest::get(attachment.thumbnail_url.as_deref().unwrap())
+        .await
+        .unwrap();
     assert_eq!(thumbnail.status(), 200);
     let thumbnail = image::load_from_memory(&thumbnail.bytes().await.unwrap()).unwrap();
     assert!(thumbnail.width() <= 400 && thumbnail.height() <= 400);
@@ -325,12 +386,27 @@ async fn an_image_goes_from_reservation_to_a_message_and_is_gone_after_its_delet
         client_msg_id: Some(client_msg_id.to_owned()),
         ..Default::default()
     };
-    let refused = system.chat.send_message(send(&bob, "b1")).await.unwrap_err();
+    let refused = system
+        .chat
+        .send_message(send(&bob, "b1"))
+        .await
+        .unwrap_err();
     assert_eq!(refused.code(), Code::NotFound, "{refused:?}");
-    let message = system.chat.send_message(send(&alice, "a1")).await.unwrap().into_inner().message.unwrap();
+    let message = system
+        .chat
+        .send_message(send(&alice, "a1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .message
+        .unwrap();
     assert_eq!(message.attachments.len(), 1);
     assert!(message.attachments[0].url.starts_with(&system.http));
-    let reused = system.chat.send_message(send(&alice, "a2")).await.unwrap_err();
+    let reused = system
+        .chat
+        .send_message(send(&alice, "a2"))
+        .await
+        .unwrap_err();
     assert_eq!(reused.code(), Code::FailedPrecondition, "{reused:?}");
     // A sent attachment cannot be cancelled.
     let cancel = system
@@ -354,36 +430,72 @@ async fn an_image_goes_from_reservation_to_a_message_and_is_gone_after_its_delet
         .unwrap();
     let mut status = 0;
     for _ in 0..100 {
-        status = reqwest::get(&attachment.url).await.unwrap().status().as_u16();
+        status = reqwest::get(&attachment.url)
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
         if status == 404 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(status, 404);
-    assert_eq!(reqwest::get(attachment.thumbnail_url.as_deref().unwrap()).await.unwrap().status(), 404);
-    assert_eq!(system.usage(&alice).await.used_bytes, 0, "the quota is given back");
+    assert_eq!(
+        reqwest::get(attachment.thumbnail_url.as_deref().unwrap())
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        system.usage(&alice).await.used_bytes,
+        0,
+        "the quota is given back"
+    );
 }
 
 #[tokio::test]
 async fn quotas_refuse_before_any_byte_is_stored_and_cancelling_gives_them_back() {
-    let mut system = System::start(&["--max-stored-bytes", "1000", "--max-pending-uploads", "2"]).await;
+    let mut system =
+        System::start(&["--max-stored-bytes", "1000", "--max-pending-uploads", "2"]).await;
     let alice = system.user("alice").await;
     let bob = system.user("bob").await;
     let room = system.room(&alice, &[&bob]).await;
 
-    let first = system.create_upload(&alice, &room, "a.bin", 600).await.unwrap();
-    let over = system.create_upload(&alice, &room, "b.bin", 600).await.unwrap_err();
+    let first = system
+        .create_upload(&alice, &room, "a.bin", 600)
+        .await
+        .unwrap();
+    let over = system
+        .create_upload(&alice, &room, "b.bin", 600)
+        .await
+        .unwrap_err();
     assert_eq!(over.code(), Code::ResourceExhausted);
-    let metadata = |key| over.metadata().get(key).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let metadata = |key| {
+        over.metadata()
+            .get(key)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     assert_eq!(metadata("quota-limit-bytes").as_deref(), Some("1000"));
     assert_eq!(metadata("quota-used-bytes").as_deref(), Some("600"));
-    assert!(system.stored_files().is_empty(), "{:?}", system.stored_files());
+    assert!(
+        system.stored_files().is_empty(),
+        "{:?}",
+        system.stored_files()
+    );
     assert_eq!(system.usage(&alice).await.used_bytes, 600);
 
     // Two pending at most.
-    let second = system.create_upload(&alice, &room, "c.bin", 10).await.unwrap();
-    let third = system.create_upload(&alice, &room, "d.bin", 10).await.unwrap_err();
+    let second = system
+        .create_upload(&alice, &room, "c.bin", 10)
+        .await
+        .unwrap();
+    let third = system
+        .create_upload(&alice, &room, "d.bin", 10)
+        .await
+        .unwrap_err();
     assert_eq!(third.code(), Code::FailedPrecondition);
 
     assert_eq!(put(&first.url, vec![7; 600]).await, 201);
@@ -399,26 +511,50 @@ async fn quotas_refuse_before_any_byte_is_stored_and_cancelling_gives_them_back(
             .unwrap();
     }
     assert_eq!(system.usage(&alice).await.used_bytes, 0);
-    assert!(system.stored_files().is_empty(), "{:?}", system.stored_files());
+    assert!(
+        system.stored_files().is_empty(),
+        "{:?}",
+        system.stored_files()
+    );
     // The signed URL of a cancelled upload takes nothing.
     assert_eq!(put(&first.url, vec![7; 600]).await, 403);
 
     // A non-member may not upload to the room.
     let carol = system.user("carol").await;
-    let denied = system.create_upload(&carol, &room, "e.bin", 10).await.unwrap_err();
+    let denied = system
+        .create_upload(&carol, &room, "e.bin", 10)
+        .await
+        .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
 }
 
 #[tokio::test]
 async fn the_sweeper_removes_expired_uploads_and_attachments_never_sent_but_keeps_sent_ones() {
-    let mut system = System::start(&["--upload-ttl", "1s", "--unsent-ttl", "1s", "--purge-after", "0s"]).await;
+    let mut system = System::start(&[
+        "--upload-ttl",
+        "1s",
+        "--unsent-ttl",
+        "1s",
+        "--purge-after",
+        "0s",
+    ])
+    .await;
     let alice = system.user("alice").await;
     let bob = system.user("bob").await;
     let room = system.room(&alice, &[&bob]).await;
 
-    let expiring = system.create_upload(&alice, &room, "never.bin", 5).await.unwrap();
-    let unsent = system.create_upload(&alice, &room, "unsent.txt", 5).await.unwrap();
-    let sent = system.create_upload(&alice, &room, "sent.txt", 5).await.unwrap();
+    let expiring = system
+        .create_upload(&alice, &room, "never.bin", 5)
+        .await
+        .unwrap();
+    let unsent = system
+        .create_upload(&alice, &room, "unsent.txt", 5)
+        .await
+        .unwrap();
+    let sent = system
+        .create_upload(&alice, &room, "sent.txt", 5)
+        .await
+        .unwrap();
     for upload in [&unsent, &sent] {
         assert_eq!(put(&upload.url, b"hello".to_vec()).await, 201);
         let attachment = system.complete(&alice, &upload.id).await.unwrap();
@@ -442,7 +578,10 @@ async fn the_sweeper_removes_expired_uploads_and_attachments_never_sent_but_keep
     assert_eq!(swept.expired, 1, "{swept:?}");
     // The sent one was claimed a moment ago: left for a later round, never deleted now.
     assert_eq!(swept.deleted, 1, "{swept:?}");
-    assert_eq!(reqwest::get(&sent_attachment.url).await.unwrap().status(), 200);
+    assert_eq!(
+        reqwest::get(&sent_attachment.url).await.unwrap().status(),
+        200
+    );
     let unsent_url = system.complete(&alice, &unsent.id).await;
     assert_eq!(unsent_url.unwrap_err().code(), Code::NotFound);
     let _ = system.sweeper.round().await.unwrap();
