@@ -1,6 +1,8 @@
 //! The JSON shapes clients receive, built from the services' protobuf messages: camelCase
 //! keys, ids as strings, times as RFC 3339 UTC with milliseconds.
 
+use std::collections::HashMap;
+
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use chrono::SecondsFormat;
 use parley_common::time::from_timestamp;
@@ -271,6 +273,91 @@ fn attachment_kind(kind: i32) -> &'static str {
     }
 }
 
+/// One attachment's fresh URLs in `get-attachment-urls`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentUrls {
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumbnail_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview_url: Option<String>,
+    pub expires_at: Option<String>,
+}
+
+impl From<chat::AttachmentUrls> for AttachmentUrls {
+    fn from(urls: chat::AttachmentUrls) -> Self {
+        Self {
+            expires_at: time(urls.expires_at.as_ref()),
+            url: urls.url,
+            thumbnail_url: urls.thumbnail_url,
+            preview_url: urls.preview_url,
+        }
+    }
+}
+
+/// Where and how to PUT a file's bytes, from `create-upload`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Upload {
+    pub id: String,
+    pub method: String,
+    pub url: String,
+    pub headers: HashMap<String, String>,
+    pub expires_at: Option<String>,
+    /// The room the upload is for (the DM room when it was asked for by `receiverId`).
+    pub room_id: String,
+}
+
+impl From<media::Upload> for Upload {
+    fn from(upload: media::Upload) -> Self {
+        Self {
+            expires_at: time(upload.expires_at.as_ref()),
+            id: upload.id,
+            method: upload.method,
+            url: upload.url,
+            headers: upload.headers,
+            room_id: upload.room_id,
+        }
+    }
+}
+
+/// `get-media-config`: the limits a client should respect before it uploads.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaConfig {
+    pub max_upload_bytes: u64,
+    pub max_attachments: u32,
+    pub image_types: Vec<String>,
+    pub quota: Option<UserQuota>,
+}
+
+/// The caller's storage: what they store and upload, and the limits (0: unlimited).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserQuota {
+    pub used_bytes: u64,
+    pub limit_bytes: u64,
+    pub used_today_bytes: u64,
+    pub daily_limit_bytes: u64,
+}
+
+impl From<media::GetConfigResponse> for MediaConfig {
+    fn from(config: media::GetConfigResponse) -> Self {
+        Self {
+            max_upload_bytes: config.max_upload_bytes,
+            max_attachments: config.max_attachments,
+            image_types: config.image_types,
+            quota: config.quota.map(|quota| UserQuota {
+                used_bytes: quota.used_bytes,
+                limit_bytes: quota.limit_bytes,
+                used_today_bytes: quota.used_today_bytes,
+                daily_limit_bytes: quota.daily_limit_bytes,
+            }),
+        }
+    }
+}
+
 /// A status as clients write it.
 pub fn status(status: i32) -> &'static str {
     match presence::Status::try_from(status) {
@@ -457,6 +544,76 @@ mod tests {
 
         let text = serde_json::to_value(Message::from(message(Vec::new()))).expect("serializes");
         assert!(text.get("attachments").is_none(), "{text}");
+    }
+
+    #[test]
+    fn fresh_urls_name_their_expiry() {
+        let urls = chat::AttachmentUrls {
+            url: "https://media.example/o".into(),
+            thumbnail_url: None,
+            preview_url: Some("https://media.example/p".into()),
+            expires_at: at(1_764_097_200),
+        };
+        assert_eq!(
+            serde_json::to_value(AttachmentUrls::from(urls)).expect("serializes"),
+            serde_json::json!({
+                "url": "https://media.example/o",
+                "previewUrl": "https://media.example/p",
+                "expiresAt": "2025-11-25T19:00:00.000Z",
+            })
+        );
+    }
+
+    #[test]
+    fn an_upload_says_where_and_how_to_put_the_bytes() {
+        let upload = media::Upload {
+            id: "u1".into(),
+            method: "PUT".into(),
+            url: "https://media.example/media/v1/u/u1?e=1&k=a&s=x".into(),
+            headers: HashMap::from([("content-length".to_owned(), "52000".to_owned())]),
+            expires_at: at(1_764_097_200),
+            room_id: "r1".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(Upload::from(upload)).expect("serializes"),
+            serde_json::json!({
+                "id": "u1",
+                "method": "PUT",
+                "url": "https://media.example/media/v1/u/u1?e=1&k=a&s=x",
+                "headers": { "content-length": "52000" },
+                "expiresAt": "2025-11-25T19:00:00.000Z",
+                "roomId": "r1",
+            })
+        );
+    }
+
+    #[test]
+    fn the_media_config_carries_the_callers_quota() {
+        let config = media::GetConfigResponse {
+            max_upload_bytes: 104_857_600,
+            max_attachments: 10,
+            image_types: vec!["image/jpeg".into(), "image/png".into()],
+            quota: Some(media::Quota {
+                used_bytes: 5,
+                limit_bytes: 10_737_418_240,
+                used_today_bytes: 5,
+                daily_limit_bytes: 0,
+            }),
+        };
+        assert_eq!(
+            serde_json::to_value(MediaConfig::from(config)).expect("serializes"),
+            serde_json::json!({
+                "maxUploadBytes": 104_857_600,
+                "maxAttachments": 10,
+                "imageTypes": ["image/jpeg", "image/png"],
+                "quota": {
+                    "usedBytes": 5,
+                    "limitBytes": 10_737_418_240_u64,
+                    "usedTodayBytes": 5,
+                    "dailyLimitBytes": 0,
+                },
+            })
+        );
     }
 
     #[test]
