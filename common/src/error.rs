@@ -8,6 +8,14 @@ use tonic::Status;
 /// Metadata on `RESOURCE_EXHAUSTED` saying when to retry (the edge's `retryAfterMs`).
 pub const RETRY_AFTER_MS: &str = "retry-after-ms";
 
+/// Metadata on `RESOURCE_EXHAUSTED` that makes it a storage quota rather than a rate limit:
+/// the quota's size in bytes (decimal). The edge answers `QUOTA_EXCEEDED` with `limitBytes`.
+pub const QUOTA_LIMIT_BYTES: &str = "quota-limit-bytes";
+
+/// With [`QUOTA_LIMIT_BYTES`]: the bytes already counted against that quota (decimal), the
+/// edge's `usedBytes`.
+pub const QUOTA_USED_BYTES: &str = "quota-used-bytes";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// A malformed input; the message starts with the field's name.

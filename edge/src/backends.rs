@@ -1,4 +1,4 @@
-//! gRPC clients of the three services, and the readiness check over them.
+//! gRPC clients of the services, and the readiness check over them.
 
 use std::{sync::Arc, time::Duration};
 
@@ -10,6 +10,7 @@ use parley_common::{
 use parley_proto::{
     chat::v1::chat_service_client::ChatServiceClient,
     friends::v1::friends_service_client::FriendsServiceClient,
+    media::v1::media_service_client::MediaServiceClient,
     presence::v1::presence_service_client::PresenceServiceClient,
 };
 use serde::Serialize;
@@ -34,6 +35,9 @@ pub struct Backends {
     pub chat: ChatServiceClient<Traced>,
     pub presence: PresenceServiceClient<Traced>,
     pub friends: FriendsServiceClient<Traced>,
+    /// `None` when the deployment has no media-svc (`PARLEY_MEDIA_URL` empty); see
+    /// [`Backends::media`].
+    media: Option<MediaServiceClient<Traced>>,
     /// Each replica's health client, by service name. Shared: every client event clones
     /// `Backends`.
     health: Arc<[(&'static str, String, HealthClient<Channel>)]>,
@@ -69,8 +73,8 @@ impl Backends {
     /// Prepares the clients. Connections are made on first use and remade after a backend
     /// restarts, so the edge starts before its backends and survives their restarts.
     ///
-    /// Each URL setting may list several replicas. Chat and friends calls are spread over
-    /// them; presence calls all go to the first that answers, because presence-svc keeps
+    /// Each URL setting may list several replicas. Chat, friends and media calls are spread
+    /// over them; presence calls all go to the first that answers, because presence-svc keeps
     /// sessions in memory (see docs/decisions/0005-replicas-and-faults.md).
     pub fn connect_lazy(config: &Config) -> Result<Self, BackendsError> {
         let token = ServiceToken::from_config(config.internal.service_token.as_deref())?;
@@ -84,12 +88,18 @@ impl Backends {
         let chat = replicas("chat", &config.chat_url, Choice::Spread)?;
         let presence = replicas("presence", &config.presence_url, Choice::FirstAnswering)?;
         let friends = replicas("friends", &config.friends_url, Choice::Spread)?;
+        let media = match config.media_url.trim() {
+            "" => None,
+            urls => Some(replicas("media", urls, Choice::Spread)?),
+        };
         let health = [
-            ("chat", &chat),
-            ("presence", &presence),
-            ("friends", &friends),
+            ("chat", Some(&chat)),
+            ("presence", Some(&presence)),
+            ("friends", Some(&friends)),
+            ("media", media.as_ref()),
         ]
         .into_iter()
+        .filter_map(|(name, replicas)| Some((name, replicas?)))
         .flat_map(|(name, replicas)| {
             replicas.each().map(move |(url, channel)| {
                 (name, url.to_owned(), HealthClient::new(channel.clone()))
@@ -102,9 +112,19 @@ impl Backends {
                 .max_decoding_message_size(MAX_ANSWER_BYTES),
             presence: PresenceServiceClient::with_interceptor(presence, InjectTraceContext),
             friends: FriendsServiceClient::with_interceptor(friends, InjectTraceContext),
+            media: media
+                .map(|media| MediaServiceClient::with_interceptor(media, InjectTraceContext)),
             health,
             timeout: config.grpc_timeout,
         })
+    }
+
+    /// The media-svc client, or `UNAVAILABLE` for the caller when the deployment has none,
+    /// as it would answer were media-svc down.
+    pub fn media(&self) -> Result<MediaServiceClient<Traced>, tonic::Status> {
+        self.media
+            .clone()
+            .ok_or_else(|| tonic::Status::unavailable("attachments are not available here"))
     }
 
     /// A request carrying the unary-call deadline (sent as `grpc-timeout`; the service

@@ -1,11 +1,13 @@
 //! The client events of every namespace, each declared once in its namespace's table
-//! (`chat::events`, `status::events`, `friends::events`): its names, its payload type, how
-//! the payload becomes a gRPC request, which call it makes and how the answer renders.
+//! (`chat::events` with `attachments::events`, `status::events`, `friends::events`): its
+//! names, its payload type, how the payload becomes a gRPC request, which call it makes and
+//! how the answer renders.
 //! One handler answers them all (`answer`); the list of events, the decoding the fuzz targets
 //! check and docs/API.md's event tables are read from, or checked against, the same tables.
 //!
 //! A new event is one entry in its namespace's table, plus its tests.
 
+mod attachments;
 mod chat;
 mod friends;
 mod status;
@@ -132,6 +134,12 @@ impl Event {
 
 /// The `call` of an entry: the gRPC method `service.method` of the backends.
 macro_rules! rpc {
+    // A deployment may have no media-svc (`Backends::media`).
+    (media . $method:ident) => {
+        |backends: crate::backends::Backends, request| async move {
+            backends.media()?.$method(request).await
+        }
+    };
     ($service:ident . $method:ident) => {
         |mut backends: crate::backends::Backends, request| async move {
             backends.$service.$method(request).await
@@ -143,6 +151,11 @@ use rpc;
 /// The payload of events without fields; whatever the client sends is ignored.
 #[derive(serde::Deserialize)]
 struct NoFields {}
+
+/// Ids as the services take them.
+fn ids(ids: &[uuid::Uuid]) -> Vec<String> {
+    ids.iter().map(uuid::Uuid::to_string).collect()
+}
 
 /// The ack `data` of events that answer nothing but success.
 fn nothing<A>(_: A) -> Value {
@@ -172,7 +185,10 @@ impl Table {
     }
 }
 
-static CHAT: LazyLock<Table> = LazyLock::new(|| Table::new(chat::events()));
+static CHAT: LazyLock<Table> = LazyLock::new(|| {
+    let events = chat::events().into_iter().chain(attachments::events());
+    Table::new(events.collect())
+});
 static STATUS: LazyLock<Table> = LazyLock::new(|| Table::new(status::events()));
 static FRIENDS: LazyLock<Table> = LazyLock::new(|| Table::new(friends::events()));
 
@@ -341,13 +357,41 @@ mod tests {
     use super::*;
     use crate::namespaces::NAMESPACES;
 
-    fn me() -> Identity {
+    /// The user the events of these tests come from.
+    pub(super) fn me() -> Identity {
         Identity {
             user_id: Uuid::from_u128(7),
             username: "me".into(),
             avatar: None,
             issued_at: None,
             expires_at: 0,
+        }
+    }
+
+    /// What an entry's `build` makes of `payload` sent by [`me`], for the tests of each
+    /// table that look into the request.
+    pub(super) fn built<P: DeserializeOwned, R>(
+        build: fn(P, &Caller<'_>) -> Result<R, ApiError>,
+        payload: Value,
+    ) -> Result<R, ApiError> {
+        let me = me();
+        let caller = Caller {
+            me: &me,
+            socket_id: "socket",
+            session_id: "",
+            edge_id: "edge",
+        };
+        build(payload::parse(Ok(payload))?, &caller)
+    }
+
+    /// The message of a refusal, which must be `INVALID_ARGUMENT`.
+    pub(super) fn refusal<R: Debug>(outcome: Result<R, ApiError>) -> String {
+        match outcome {
+            Ok(request) => panic!("accepted as {request:?}"),
+            Err(error) => {
+                assert_eq!(error.code, ErrorCode::InvalidArgument, "{error:?}");
+                error.message
+            }
         }
     }
 

@@ -61,6 +61,15 @@ pub struct Config {
     )]
     pub friends_url: String,
 
+    /// gRPC address of media-svc (attachments). Empty: this deployment has no media-svc; the
+    /// attachment events then answer `UNAVAILABLE` and `/readyz` does not wait for it.
+    #[arg(
+        long,
+        env = "PARLEY_MEDIA_URL",
+        default_value = "http://127.0.0.1:50054"
+    )]
+    pub media_url: String,
+
     /// Deadline of every unary gRPC call; past it the client gets `UNAVAILABLE`.
     #[arg(long, env = "PARLEY_GRPC_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub grpc_timeout: Duration,

@@ -6,9 +6,10 @@ pub use crate::error_code::ErrorCode;
 
 /// Metadata key a service sets on `RESOURCE_EXHAUSTED` to say when the caller may retry.
 pub use parley_common::error::RETRY_AFTER_MS as RETRY_AFTER_MS_METADATA;
+use parley_common::error::{QUOTA_LIMIT_BYTES, QUOTA_USED_BYTES};
 
-/// A failed request: its code, a message meant for the client developer, and for
-/// `RATE_LIMITED` when to retry.
+/// A failed request: its code, a message meant for the client developer, for `RATE_LIMITED`
+/// when to retry, and for `QUOTA_EXCEEDED` the quota.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiError {
@@ -17,6 +18,35 @@ pub struct ApiError {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+    /// `limitBytes` and `usedBytes`, beside the other fields.
+    #[serde(flatten)]
+    pub quota: Option<Quota>,
+}
+
+/// The storage quota a `QUOTA_EXCEEDED` ran into (docs/API.md "Attachments").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Quota {
+    pub limit_bytes: u64,
+    pub used_bytes: u64,
+}
+
+impl Quota {
+    /// The quota a `RESOURCE_EXHAUSTED` names in its metadata; `None` for a rate limit (or a
+    /// quota named so badly that it cannot be shown).
+    fn of(status: &tonic::Status) -> Option<Self> {
+        if status.code() != tonic::Code::ResourceExhausted {
+            return None;
+        }
+        Some(Self {
+            limit_bytes: decimal_metadata(status, QUOTA_LIMIT_BYTES)?,
+            used_bytes: decimal_metadata(status, QUOTA_USED_BYTES)?,
+        })
+    }
+}
+
+fn decimal_metadata(status: &tonic::Status, key: &str) -> Option<u64> {
+    status.metadata().get(key)?.to_str().ok()?.parse().ok()
 }
 
 impl ApiError {
@@ -25,6 +55,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after_ms: None,
+            quota: None,
         }
     }
 
@@ -36,21 +67,22 @@ impl ApiError {
 
 impl From<tonic::Status> for ApiError {
     fn from(status: tonic::Status) -> Self {
-        let code = ErrorCode::from_grpc(status.code());
+        let quota = Quota::of(&status);
+        let code = match quota {
+            Some(_) => ErrorCode::QuotaExceeded,
+            None => ErrorCode::from_grpc(status.code()),
+        };
         if !code.message_is_public() {
             // The details of a bug stay in the log and the trace.
             tracing::error!(grpc.code = ?status.code(), grpc.message = status.message(), "backend failed");
             return Self::new(code, "internal error");
         }
-        let retry_after_ms = status
-            .metadata()
-            .get(RETRY_AFTER_MS_METADATA)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse().ok());
         Self {
             code,
             message: status.message().to_owned(),
-            retry_after_ms,
+            // A quota that refills (a daily one) may say when, too.
+            retry_after_ms: decimal_metadata(&status, RETRY_AFTER_MS_METADATA),
+            quota,
         }
     }
 }
@@ -64,7 +96,19 @@ fn serialize_code<S: serde::Serializer>(
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+
+    fn exhausted(metadata: &[(&'static str, &str)]) -> tonic::Status {
+        let mut status = tonic::Status::resource_exhausted("over the limit");
+        for (key, value) in metadata {
+            status
+                .metadata_mut()
+                .insert(*key, value.parse().expect("ascii"));
+        }
+        status
+    }
 
     #[test]
     fn internal_details_never_reach_the_client() {
@@ -84,7 +128,76 @@ mod tests {
         assert_eq!(error.retry_after_ms, Some(1500));
         assert_eq!(
             serde_json::to_value(&error).expect("serializes"),
-            serde_json::json!({"code": "RATE_LIMITED", "message": "60 messages per minute", "retryAfterMs": 1500})
+            json!({"code": "RATE_LIMITED", "message": "60 messages per minute", "retryAfterMs": 1500})
+        );
+    }
+
+    #[test]
+    fn a_storage_quota_is_quota_exceeded_with_its_limit_and_use() {
+        let status = exhausted(&[
+            (QUOTA_LIMIT_BYTES, "1073741824"),
+            (QUOTA_USED_BYTES, "1073000000"),
+        ]);
+        let error = ApiError::from(status);
+        assert_eq!(error.code, ErrorCode::QuotaExceeded);
+        assert_eq!(
+            serde_json::to_value(&error).expect("serializes"),
+            json!({
+                "code": "QUOTA_EXCEEDED",
+                "message": "over the limit",
+                "limitBytes": 1_073_741_824_u64,
+                "usedBytes": 1_073_000_000_u64,
+            })
+        );
+    }
+
+    #[test]
+    fn a_quota_that_refills_also_says_when() {
+        let status = exhausted(&[
+            (QUOTA_LIMIT_BYTES, "100"),
+            (QUOTA_USED_BYTES, "90"),
+            (RETRY_AFTER_MS_METADATA, "60000"),
+        ]);
+        let error = ApiError::from(status);
+        assert_eq!(error.code, ErrorCode::QuotaExceeded);
+        assert_eq!(error.retry_after_ms, Some(60_000));
+        assert_eq!(
+            error.quota,
+            Some(Quota {
+                limit_bytes: 100,
+                used_bytes: 90
+            })
+        );
+    }
+
+    #[test]
+    fn without_both_quota_numbers_resource_exhausted_stays_a_rate_limit() {
+        for metadata in [
+            vec![(QUOTA_LIMIT_BYTES, "100")],
+            vec![(QUOTA_USED_BYTES, "90")],
+            vec![(QUOTA_LIMIT_BYTES, "a lot"), (QUOTA_USED_BYTES, "90")],
+            vec![(RETRY_AFTER_MS_METADATA, "10")],
+        ] {
+            let error = ApiError::from(exhausted(&metadata));
+            assert_eq!(error.code, ErrorCode::RateLimited, "{metadata:?}");
+            assert_eq!(error.quota, None);
+        }
+    }
+
+    #[test]
+    fn quota_metadata_on_another_code_changes_nothing() {
+        let mut status = tonic::Status::failed_precondition("already sent");
+        status
+            .metadata_mut()
+            .insert(QUOTA_LIMIT_BYTES, "100".parse().expect("ascii"));
+        status
+            .metadata_mut()
+            .insert(QUOTA_USED_BYTES, "90".parse().expect("ascii"));
+        let error = ApiError::from(status);
+        assert_eq!(error.code, ErrorCode::FailedPrecondition);
+        assert_eq!(
+            serde_json::to_value(&error).expect("serializes"),
+            json!({"code": "FAILED_PRECONDITION", "message": "already sent"})
         );
     }
 }

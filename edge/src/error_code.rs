@@ -13,6 +13,7 @@ pub enum ErrorCode {
     AlreadyExists,
     FailedPrecondition,
     RateLimited,
+    QuotaExceeded,
     Unavailable,
     Internal,
 }
@@ -28,6 +29,7 @@ impl ErrorCode {
             Self::AlreadyExists => "ALREADY_EXISTS",
             Self::FailedPrecondition => "FAILED_PRECONDITION",
             Self::RateLimited => "RATE_LIMITED",
+            Self::QuotaExceeded => "QUOTA_EXCEEDED",
             Self::Unavailable => "UNAVAILABLE",
             Self::Internal => "INTERNAL",
         }
@@ -41,6 +43,10 @@ impl ErrorCode {
     /// does `Unknown`, which tonic gives a call that broke at the transport (a replica killed
     /// mid-call): whether it took effect is unknown, and a retry (with the same `clientMsgId`)
     /// is the safe answer; a bug would say `INTERNAL`.
+    ///
+    /// `RESOURCE_EXHAUSTED` is a rate limit here; one that carries the quota metadata is a
+    /// storage quota instead (`QUOTA_EXCEEDED`), which `ApiError::from` tells apart, since the
+    /// code alone cannot.
     pub fn from_grpc(code: Code) -> Self {
         match code {
             Code::InvalidArgument | Code::OutOfRange => Self::InvalidArgument,

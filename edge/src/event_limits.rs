@@ -22,6 +22,7 @@ pub enum EventClass {
     Reads,
     History,
     Rooms,
+    Uploads,
     FriendRequests,
     FriendLists,
     Status,
@@ -29,12 +30,13 @@ pub enum EventClass {
 }
 
 impl EventClass {
-    const ALL: [EventClass; 9] = [
+    const ALL: [EventClass; 10] = [
         Self::Messages,
         Self::Typing,
         Self::Reads,
         Self::History,
         Self::Rooms,
+        Self::Uploads,
         Self::FriendRequests,
         Self::FriendLists,
         Self::Status,
@@ -47,9 +49,16 @@ impl EventClass {
             "send-message" | "edit-message" | "delete-message" => Self::Messages,
             "typing" | "typing-start" | "typing-stop" => Self::Typing,
             "mark-read" => Self::Reads,
-            "get-history" | "sync" | "list-rooms" | "get-room" => Self::History,
+            "get-history"
+            | "sync"
+            | "list-rooms"
+            | "get-room"
+            | "get-media-config"
+            | "get-attachment-urls"
+            | "list-attachments" => Self::History,
             "create-room" | "add-members" | "remove-member" | "join-room" | "join-user"
             | "leave-room" | "leave-user" => Self::Rooms,
+            "create-upload" | "complete-upload" | "cancel-upload" => Self::Uploads,
             "send-friend-request"
             | "accept-friend-request"
             | "decline-friend-request"
@@ -74,6 +83,7 @@ impl EventClass {
             Self::Reads => "reads",
             Self::History => "history",
             Self::Rooms => "rooms",
+            Self::Uploads => "uploads",
             Self::FriendRequests => "friend-requests",
             Self::FriendLists => "friend-lists",
             Self::Status => "status",
@@ -108,7 +118,8 @@ pub struct EventLimitArgs {
         env = "PARLEY_LIMIT_READS",
         default_value_t = DEFAULTS.reads)]
     pub reads: u32,
-    /// `get-history`, `sync`, `list-rooms`, `get-room`.
+    /// `get-history`, `sync`, `list-rooms`, `get-room`, `get-media-config`,
+    /// `get-attachment-urls`, `list-attachments`.
     #[arg(
         long = "limit-history",
         env = "PARLEY_LIMIT_HISTORY",
@@ -117,6 +128,12 @@ pub struct EventLimitArgs {
     /// `create-room`, `add-members`, `remove-member`, `join-room`, `leave-room`.
     #[arg(long = "limit-rooms", env = "PARLEY_LIMIT_ROOMS", default_value_t = DEFAULTS.rooms)]
     pub rooms: u32,
+    /// `create-upload`, `complete-upload`, `cancel-upload`.
+    #[arg(
+        long = "limit-uploads",
+        env = "PARLEY_LIMIT_UPLOADS",
+        default_value_t = DEFAULTS.uploads)]
+    pub uploads: u32,
     /// Sending, answering and cancelling friend requests; removing friends; blocks.
     #[arg(
         long = "limit-friend-requests",
@@ -149,6 +166,7 @@ impl EventLimitArgs {
             reads: 0,
             history: 0,
             rooms: 0,
+            uploads: 0,
             friend_requests: 0,
             friend_lists: 0,
             status: 0,
@@ -163,6 +181,7 @@ impl EventLimitArgs {
             EventClass::Reads => self.reads,
             EventClass::History => self.history,
             EventClass::Rooms => self.rooms,
+            EventClass::Uploads => self.uploads,
             EventClass::FriendRequests => self.friend_requests,
             EventClass::FriendLists => self.friend_lists,
             EventClass::Status => self.status,
@@ -172,13 +191,16 @@ impl EventLimitArgs {
 }
 
 /// The default of each class: far above what a person sends, so that an honest client is
-/// never refused (the official-client flows run with them).
+/// never refused (the official-client flows run with them). Uploads: a file takes two events
+/// (create, complete), so 60 lets a person share 30 files a minute; media-svc's own limits
+/// on uploads and storage apply besides.
 pub const DEFAULTS: EventLimitArgs = EventLimitArgs {
     messages: 120,
     typing: 120,
     reads: 120,
     history: 120,
     rooms: 30,
+    uploads: 60,
     friend_requests: 30,
     friend_lists: 60,
     status: 60,
@@ -193,7 +215,7 @@ impl Default for EventLimitArgs {
 
 /// The limiters of every class, in [`EventClass::ALL`] order.
 #[derive(Clone)]
-pub struct EventLimits(Arc<[RateLimit<Uuid>; 9]>);
+pub struct EventLimits(Arc<[RateLimit<Uuid>; EventClass::ALL.len()]>);
 
 impl EventLimits {
     /// Limiters as `args` sets them; each forgets idle users until it is dropped.

@@ -12,7 +12,7 @@ use socketioxide::{
     socket::Socket,
 };
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Quota};
 
 /// The answer channel of one client event; an extractor for event handlers.
 pub struct Reply {
@@ -46,6 +46,22 @@ struct ErrorEvent<'a> {
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after_ms: Option<u64>,
+    #[serde(flatten)]
+    quota: Option<Quota>,
+}
+
+impl<'a> ErrorEvent<'a> {
+    /// The `error` event reporting `error` of the client event `event`: the ack's error
+    /// fields, and which event failed.
+    fn of(event: &'a str, error: &'a ApiError) -> Self {
+        Self {
+            event,
+            code: error.code.as_str(),
+            message: &error.message,
+            retry_after_ms: error.retry_after_ms,
+            quota: error.quota,
+        }
+    }
 }
 
 impl Reply {
@@ -91,12 +107,7 @@ impl Reply {
             self.acknowledge(&Failure { ok: false, error });
             return;
         }
-        let event = ErrorEvent {
-            event: &self.event,
-            code: error.code.as_str(),
-            message: &error.message,
-            retry_after_ms: error.retry_after_ms,
-        };
+        let event = ErrorEvent::of(&self.event, error);
         if let Err(send_error) = self.socket.emit("error", &event) {
             tracing::debug!(%send_error, event = self.event, "cannot emit an error event");
         }
@@ -127,5 +138,32 @@ impl FromMessageParts<LocalAdapter> for Reply {
             event,
             wants_ack: ack_id.is_some(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn an_error_event_carries_the_quota_as_the_ack_does() {
+        let mut error = ApiError::new(ErrorCode::QuotaExceeded, "storage quota reached");
+        error.quota = Some(Quota {
+            limit_bytes: 100,
+            used_bytes: 90,
+        });
+        assert_eq!(
+            serde_json::to_value(ErrorEvent::of("create-upload", &error)).expect("serializes"),
+            json!({
+                "event": "create-upload",
+                "code": "QUOTA_EXCEEDED",
+                "message": "storage quota reached",
+                "limitBytes": 100,
+                "usedBytes": 90,
+            })
+        );
     }
 }

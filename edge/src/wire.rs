@@ -1,9 +1,14 @@
 //! The JSON shapes clients receive, built from the services' protobuf messages: camelCase
 //! keys, ids as strings, times as RFC 3339 UTC with milliseconds.
 
+use std::collections::HashMap;
+
+use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use chrono::SecondsFormat;
 use parley_common::time::from_timestamp;
-use parley_proto::{chat::v1 as chat, friends::v1 as friends, presence::v1 as presence};
+use parley_proto::{
+    chat::v1 as chat, friends::v1 as friends, media::v1 as media, presence::v1 as presence,
+};
 use prost_types::Timestamp;
 use serde::Serialize;
 
@@ -181,6 +186,9 @@ pub struct Message {
     /// The reader blocked the sender (history, `sync`, `list-rooms`); absent otherwise.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub sender_blocked: bool,
+    /// The files of an `IMAGE`/`FILE` message, in the order sent; absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
 }
 
 impl From<chat::Message> for Message {
@@ -205,6 +213,147 @@ impl From<chat::Message> for Message {
             receiver_id: message.receiver_id,
             deleted: message.deleted,
             sender_blocked: message.sender_blocked,
+            attachments: all(message.attachments),
+        }
+    }
+}
+
+/// A stored file as a reader sees it, with URLs signed for them (docs/API.md
+/// "Attachments"). What the service left unset (the dimensions and variants of a non-image)
+/// is absent rather than `null`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    pub id: String,
+    pub kind: &'static str,
+    pub name: String,
+    pub size: u64,
+    pub mime_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Standard base64 (with padding) of the ThumbHash bytes, as JavaScript's `atob` reads it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumbhash: Option<String>,
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumbnail_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview_url: Option<String>,
+    pub url_expires_at: Option<String>,
+}
+
+impl From<media::Attachment> for Attachment {
+    fn from(attachment: media::Attachment) -> Self {
+        Self {
+            kind: attachment_kind(attachment.kind),
+            thumbhash: (!attachment.thumbhash.is_empty())
+                .then(|| BASE64.encode(&attachment.thumbhash)),
+            url_expires_at: time(attachment.url_expires_at.as_ref()),
+            id: attachment.id,
+            name: attachment.name,
+            size: attachment.size,
+            mime_type: attachment.mime_type,
+            width: attachment.width,
+            height: attachment.height,
+            url: attachment.url,
+            thumbnail_url: attachment.thumbnail_url,
+            preview_url: attachment.preview_url,
+        }
+    }
+}
+
+/// An attachment kind as clients write it; anything but an image is a file (served as a
+/// download only).
+fn attachment_kind(kind: i32) -> &'static str {
+    match media::AttachmentKind::try_from(kind) {
+        Ok(media::AttachmentKind::Image) => "IMAGE",
+        _ => "FILE",
+    }
+}
+
+/// One attachment's fresh URLs in `get-attachment-urls`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentUrls {
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumbnail_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview_url: Option<String>,
+    pub expires_at: Option<String>,
+}
+
+impl From<chat::AttachmentUrls> for AttachmentUrls {
+    fn from(urls: chat::AttachmentUrls) -> Self {
+        Self {
+            expires_at: time(urls.expires_at.as_ref()),
+            url: urls.url,
+            thumbnail_url: urls.thumbnail_url,
+            preview_url: urls.preview_url,
+        }
+    }
+}
+
+/// Where and how to PUT a file's bytes, from `create-upload`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Upload {
+    pub id: String,
+    pub method: String,
+    pub url: String,
+    pub headers: HashMap<String, String>,
+    pub expires_at: Option<String>,
+    /// The room the upload is for (the DM room when it was asked for by `receiverId`).
+    pub room_id: String,
+}
+
+impl From<media::Upload> for Upload {
+    fn from(upload: media::Upload) -> Self {
+        Self {
+            expires_at: time(upload.expires_at.as_ref()),
+            id: upload.id,
+            method: upload.method,
+            url: upload.url,
+            headers: upload.headers,
+            room_id: upload.room_id,
+        }
+    }
+}
+
+/// `get-media-config`: the limits a client should respect before it uploads.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaConfig {
+    pub max_upload_bytes: u64,
+    pub max_attachments: u32,
+    pub image_types: Vec<String>,
+    pub quota: Option<UserQuota>,
+}
+
+/// The caller's storage: what they store and upload, and the limits (0: unlimited).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserQuota {
+    pub used_bytes: u64,
+    pub limit_bytes: u64,
+    pub used_today_bytes: u64,
+    pub daily_limit_bytes: u64,
+}
+
+impl From<media::GetConfigResponse> for MediaConfig {
+    fn from(config: media::GetConfigResponse) -> Self {
+        Self {
+            max_upload_bytes: config.max_upload_bytes,
+            max_attachments: config.max_attachments,
+            image_types: config.image_types,
+            quota: config.quota.map(|quota| UserQuota {
+                used_bytes: quota.used_bytes,
+                limit_bytes: quota.limit_bytes,
+                used_today_bytes: quota.used_today_bytes,
+                daily_limit_bytes: quota.daily_limit_bytes,
+            }),
         }
     }
 }
@@ -277,6 +426,194 @@ mod tests {
             Some("2025-11-25T18:04:05.120Z")
         );
         assert_eq!(time(None), None);
+    }
+
+    fn at(seconds: i64) -> Option<Timestamp> {
+        Some(Timestamp { seconds, nanos: 0 })
+    }
+
+    fn photo() -> media::Attachment {
+        media::Attachment {
+            id: "a1".into(),
+            kind: media::AttachmentKind::Image.into(),
+            name: "cat.jpg".into(),
+            size: 52_000,
+            mime_type: "image/jpeg".into(),
+            width: Some(1200),
+            height: Some(1600),
+            // Bytes whose standard base64 differs from the URL-safe one, and is padded.
+            thumbhash: vec![0xfb, 0xff, 0x01, 0x00],
+            has_thumbnail: true,
+            has_preview: true,
+            url: "https://media.example/o".into(),
+            thumbnail_url: Some("https://media.example/t".into()),
+            preview_url: Some("https://media.example/p".into()),
+            url_expires_at: at(1_764_097_200),
+            room_id: "r1".into(),
+        }
+    }
+
+    #[test]
+    fn an_image_attachment_has_its_dimensions_thumbhash_and_variant_urls() {
+        assert_eq!(
+            serde_json::to_value(Attachment::from(photo())).expect("serializes"),
+            serde_json::json!({
+                "id": "a1",
+                "kind": "IMAGE",
+                "name": "cat.jpg",
+                "size": 52_000,
+                "mimeType": "image/jpeg",
+                "width": 1200,
+                "height": 1600,
+                "thumbhash": "+/8BAA==",
+                "url": "https://media.example/o",
+                "thumbnailUrl": "https://media.example/t",
+                "previewUrl": "https://media.example/p",
+                "urlExpiresAt": "2025-11-25T19:00:00.000Z",
+            })
+        );
+    }
+
+    #[test]
+    fn a_file_attachment_leaves_out_what_only_images_have() {
+        let file = media::Attachment {
+            kind: media::AttachmentKind::File.into(),
+            name: "notes.pdf".into(),
+            mime_type: "application/pdf".into(),
+            width: None,
+            height: None,
+            thumbhash: Vec::new(),
+            has_thumbnail: false,
+            has_preview: false,
+            thumbnail_url: None,
+            preview_url: None,
+            ..photo()
+        };
+        assert_eq!(
+            serde_json::to_value(Attachment::from(file)).expect("serializes"),
+            serde_json::json!({
+                "id": "a1",
+                "kind": "FILE",
+                "name": "notes.pdf",
+                "size": 52_000,
+                "mimeType": "application/pdf",
+                "url": "https://media.example/o",
+                "urlExpiresAt": "2025-11-25T19:00:00.000Z",
+            })
+        );
+        let unknown_kind = media::Attachment {
+            kind: 99,
+            ..photo()
+        };
+        assert_eq!(Attachment::from(unknown_kind).kind, "FILE");
+    }
+
+    fn message(attachments: Vec<media::Attachment>) -> chat::Message {
+        chat::Message {
+            id: "m1".into(),
+            room_id: "r1".into(),
+            seq: 3,
+            content: String::new(),
+            message_type: chat::MessageType::Image.into(),
+            created_at: at(1_764_093_845),
+            attachments,
+            ..chat::Message::default()
+        }
+    }
+
+    #[test]
+    fn a_message_lists_its_attachments_in_order_and_only_when_it_has_some() {
+        let second = media::Attachment {
+            id: "a2".into(),
+            ..photo()
+        };
+        let json = serde_json::to_value(Message::from(message(vec![photo(), second])))
+            .expect("serializes");
+        let ids: Vec<&str> = json["attachments"]
+            .as_array()
+            .map(|attachments| {
+                attachments
+                    .iter()
+                    .filter_map(|a| a["id"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(ids, ["a1", "a2"]);
+        assert_eq!(json["messageType"], "IMAGE");
+        assert_eq!(json["content"], "");
+
+        let text = serde_json::to_value(Message::from(message(Vec::new()))).expect("serializes");
+        assert!(text.get("attachments").is_none(), "{text}");
+    }
+
+    #[test]
+    fn fresh_urls_name_their_expiry() {
+        let urls = chat::AttachmentUrls {
+            url: "https://media.example/o".into(),
+            thumbnail_url: None,
+            preview_url: Some("https://media.example/p".into()),
+            expires_at: at(1_764_097_200),
+        };
+        assert_eq!(
+            serde_json::to_value(AttachmentUrls::from(urls)).expect("serializes"),
+            serde_json::json!({
+                "url": "https://media.example/o",
+                "previewUrl": "https://media.example/p",
+                "expiresAt": "2025-11-25T19:00:00.000Z",
+            })
+        );
+    }
+
+    #[test]
+    fn an_upload_says_where_and_how_to_put_the_bytes() {
+        let upload = media::Upload {
+            id: "u1".into(),
+            method: "PUT".into(),
+            url: "https://media.example/media/v1/u/u1?e=1&k=a&s=x".into(),
+            headers: HashMap::from([("content-length".to_owned(), "52000".to_owned())]),
+            expires_at: at(1_764_097_200),
+            room_id: "r1".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(Upload::from(upload)).expect("serializes"),
+            serde_json::json!({
+                "id": "u1",
+                "method": "PUT",
+                "url": "https://media.example/media/v1/u/u1?e=1&k=a&s=x",
+                "headers": { "content-length": "52000" },
+                "expiresAt": "2025-11-25T19:00:00.000Z",
+                "roomId": "r1",
+            })
+        );
+    }
+
+    #[test]
+    fn the_media_config_carries_the_callers_quota() {
+        let config = media::GetConfigResponse {
+            max_upload_bytes: 104_857_600,
+            max_attachments: 10,
+            image_types: vec!["image/jpeg".into(), "image/png".into()],
+            quota: Some(media::Quota {
+                used_bytes: 5,
+                limit_bytes: 10_737_418_240,
+                used_today_bytes: 5,
+                daily_limit_bytes: 0,
+            }),
+        };
+        assert_eq!(
+            serde_json::to_value(MediaConfig::from(config)).expect("serializes"),
+            serde_json::json!({
+                "maxUploadBytes": 104_857_600,
+                "maxAttachments": 10,
+                "imageTypes": ["image/jpeg", "image/png"],
+                "quota": {
+                    "usedBytes": 5,
+                    "limitBytes": 10_737_418_240_u64,
+                    "usedTodayBytes": 5,
+                    "dailyLimitBytes": 0,
+                },
+            })
+        );
     }
 
     #[test]

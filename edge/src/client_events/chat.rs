@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::{Caller, Event, Raw, nothing, rpc, unary};
+use super::{Caller, Event, Raw, ids, nothing, rpc, unary};
 use crate::{error::ApiError, wire};
 
 /// docs/API.md's client → server events of `/chat`.
@@ -234,10 +234,12 @@ struct RemoveMember {
 struct SendMessage {
     chat_room_id: Option<Uuid>,
     receiver_id: Option<Uuid>,
-    content: String,
+    /// Required without `attachment_ids`; with them, an optional caption.
+    content: Option<String>,
     message_type: Option<MessageType>,
     client_msg_id: Option<String>,
     reply_to_id: Option<Uuid>,
+    attachment_ids: Option<Vec<Uuid>>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -305,12 +307,45 @@ struct Sync {
     limit: Option<u32>,
 }
 
-fn ids(ids: &[Uuid]) -> Vec<String> {
-    ids.iter().map(Uuid::to_string).collect()
-}
-
 fn room_data(room: Option<pb::Room>) -> Value {
     json!({ "room": room.map(wire::Room::from) })
+}
+
+/// Where a message (or an upload for one) goes: a room, or a person (their DM room).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PostTarget {
+    Room(Uuid),
+    Receiver(Uuid),
+}
+
+impl PostTarget {
+    /// The one of `chatRoomId` and `receiverId` a payload gives.
+    pub(super) fn of(
+        chat_room_id: Option<Uuid>,
+        receiver_id: Option<Uuid>,
+    ) -> Result<Self, ApiError> {
+        match (chat_room_id, receiver_id) {
+            (Some(room), None) => Ok(Self::Room(room)),
+            (None, Some(receiver)) => Ok(Self::Receiver(receiver)),
+            (Some(_), Some(_)) => Err(ApiError::invalid(
+                "payload",
+                "give chatRoomId or receiverId, not both",
+            )),
+            (None, None) => Err(ApiError::invalid(
+                "chatRoomId",
+                "chatRoomId or receiverId is required",
+            )),
+        }
+    }
+}
+
+impl From<PostTarget> for pb::send_message_request::Target {
+    fn from(target: PostTarget) -> Self {
+        match target {
+            PostTarget::Room(room) => Self::RoomId(room.to_string()),
+            PostTarget::Receiver(receiver) => Self::ReceiverId(receiver.to_string()),
+        }
+    }
 }
 
 /// The message's events skip the socket that sent it (`origin_socket_id`).
@@ -318,28 +353,29 @@ fn send_message_request(
     payload: SendMessage,
     caller: &Caller<'_>,
 ) -> Result<pb::SendMessageRequest, ApiError> {
-    let target = match (payload.chat_room_id, payload.receiver_id) {
-        (Some(room), None) => pb::send_message_request::Target::RoomId(room.to_string()),
-        (None, Some(receiver)) => {
-            pb::send_message_request::Target::ReceiverId(receiver.to_string())
-        }
-        (Some(_), Some(_)) => {
+    let target = PostTarget::of(payload.chat_room_id, payload.receiver_id)?;
+    // How many attachments a message may carry is chat-svc's setting
+    // (`PARLEY_MAX_ATTACHMENTS`), so only an empty list is refused here.
+    let (content, attachment_ids) = match (payload.content, payload.attachment_ids) {
+        (_, Some(ids)) if ids.is_empty() => {
             return Err(ApiError::invalid(
-                "payload",
-                "give chatRoomId or receiverId, not both",
+                "attachmentIds",
+                "give at least one id, or leave attachmentIds out",
             ));
         }
+        (caption, Some(ids)) => (caption.unwrap_or_default(), ids),
+        (Some(content), None) => (content, Vec::new()),
         (None, None) => {
             return Err(ApiError::invalid(
-                "chatRoomId",
-                "chatRoomId or receiverId is required",
+                "content",
+                "is required in a message without attachmentIds",
             ));
         }
     };
     Ok(pb::SendMessageRequest {
         acting_user_id: caller.user_id(),
-        target: Some(target),
-        content: payload.content,
+        target: Some(target.into()),
+        content,
         message_type: payload
             .message_type
             .map_or(pb::MessageType::Text, Into::into)
@@ -347,7 +383,7 @@ fn send_message_request(
         client_msg_id: payload.client_msg_id,
         reply_to_id: payload.reply_to_id.map(|id| id.to_string()),
         origin_socket_id: Some(caller.socket_id.to_owned()),
-        attachment_ids: Vec::new(),
+        attachment_ids: ids(&attachment_ids),
     })
 }
 
@@ -392,5 +428,83 @@ fn typing_request(caller: &Caller<'_>, room: Uuid, is_typing: bool) -> pb::Typin
         acting_user_id: caller.user_id(),
         room_id: room.to_string(),
         is_typing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::client_events::tests::{built, refusal};
+
+    #[test]
+    fn a_message_with_attachments_passes_them_on_in_order_with_an_optional_caption() {
+        let room = Uuid::from_u128(1);
+        let (first, second) = (Uuid::from_u128(2), Uuid::from_u128(3));
+        let uncaptioned = built(
+            send_message_request,
+            json!({ "chatRoomId": room, "messageType": "IMAGE", "attachmentIds": [second, first] }),
+        )
+        .expect("accepted");
+        assert_eq!(
+            uncaptioned.attachment_ids,
+            [second.to_string(), first.to_string()]
+        );
+        assert_eq!(uncaptioned.content, "");
+        assert_eq!(uncaptioned.message_type(), pb::MessageType::Image);
+
+        let captioned = built(
+            send_message_request,
+            json!({ "chatRoomId": room, "content": "our cat", "messageType": "FILE", "attachmentIds": [first] }),
+        )
+        .expect("accepted");
+        assert_eq!(captioned.content, "our cat");
+        assert_eq!(captioned.attachment_ids, [first.to_string()]);
+
+        let null_caption = built(
+            send_message_request,
+            json!({ "chatRoomId": room, "content": null, "attachmentIds": [first] }),
+        )
+        .expect("accepted");
+        assert_eq!(null_caption.content, "");
+    }
+
+    #[test]
+    fn without_attachments_a_message_still_needs_its_content() {
+        let room = Uuid::from_u128(1);
+        assert_eq!(
+            refusal(built(send_message_request, json!({ "chatRoomId": room }))),
+            "content: is required in a message without attachmentIds"
+        );
+        let text = built(
+            send_message_request,
+            json!({ "chatRoomId": room, "content": "hi" }),
+        )
+        .expect("accepted");
+        assert!(text.attachment_ids.is_empty());
+        assert_eq!(text.message_type(), pb::MessageType::Text);
+    }
+
+    #[test]
+    fn attachment_ids_are_uuids_and_not_an_empty_list() {
+        let room = Uuid::from_u128(1);
+        assert_eq!(
+            refusal(built(
+                send_message_request,
+                json!({ "chatRoomId": room, "content": "hi", "attachmentIds": [] })
+            )),
+            "attachmentIds: give at least one id, or leave attachmentIds out"
+        );
+        let message = refusal(built(
+            send_message_request,
+            json!({ "chatRoomId": room, "attachmentIds": [Uuid::from_u128(2), 7] }),
+        ));
+        assert!(message.starts_with("attachmentIds[1]: "), "{message}");
+        let message = refusal(built(
+            send_message_request,
+            json!({ "chatRoomId": room, "attachmentIds": "a-uuid" }),
+        ));
+        assert!(message.starts_with("attachmentIds: "), "{message}");
     }
 }

@@ -85,6 +85,7 @@ async fn an_edge_without_any_key_refuses_to_start() {
         chat_url: "http://127.0.0.1:1".into(),
         presence_url: "http://127.0.0.1:1".into(),
         friends_url: "http://127.0.0.1:1".into(),
+        media_url: "http://127.0.0.1:1".into(),
         grpc_timeout: std::time::Duration::from_secs(1),
         max_packet_bytes: 1024,
         handshakes_per_ip_per_minute: 0,

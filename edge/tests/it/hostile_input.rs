@@ -14,7 +14,7 @@ use crate::{
     },
 };
 
-/// Payloads per event and shape; with every event of the three namespaces, about 3 000 calls.
+/// Payloads per event and shape; with every event of the three namespaces, about 3 500 calls.
 const PAYLOADS_PER_SHAPE: usize = 40;
 
 /// A small deterministic generator (xorshift64*), so that a failure can be replayed.
@@ -185,6 +185,37 @@ fn events() -> Vec<Case> {
             json!({}),
         ),
         ("/chat", "sync", Some(("rooms", Kind::Map)), json!({})),
+        ("/chat", "get-media-config", None, json!({})),
+        (
+            "/chat",
+            "create-upload",
+            Some(("name", Kind::Text)),
+            json!({ "chatRoomId": "00000000-0000-4000-8000-000000000001", "size": 1 }),
+        ),
+        (
+            "/chat",
+            "complete-upload",
+            Some(("uploadId", Kind::Id)),
+            json!({}),
+        ),
+        (
+            "/chat",
+            "cancel-upload",
+            Some(("uploadId", Kind::Id)),
+            json!({}),
+        ),
+        (
+            "/chat",
+            "get-attachment-urls",
+            Some(("roomId", Kind::Id)),
+            json!({ "attachmentIds": ["00000000-0000-4000-8000-000000000002"] }),
+        ),
+        (
+            "/chat",
+            "list-attachments",
+            Some(("roomId", Kind::Id)),
+            json!({}),
+        ),
         (
             "/status",
             "update-status",

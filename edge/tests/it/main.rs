@@ -5,6 +5,7 @@
 
 mod support;
 
+mod attachments;
 mod auth;
 mod authorization;
 mod chat_blocks;

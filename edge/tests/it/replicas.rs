@@ -48,6 +48,7 @@ impl TwoOfEach {
             chat: format!("http://{}", chat.addr),
             presence: format!("http://{}", presence.addr),
             friends: friends_urls.clone(),
+            media: String::new(),
         };
         let edge_a = start_edge(
             edge(&chat[0]),
@@ -212,6 +213,7 @@ async fn calls_go_to_the_replicas_that_answer() {
             chat: format!("{gone},http://{}", chat.addr),
             presence: format!("{gone},http://{}", presence.addr),
             friends: format!("{gone},{friends_url}"),
+            media: String::new(),
         },
         EdgeAuth::default(),
         Timing::default(),

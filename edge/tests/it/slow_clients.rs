@@ -133,6 +133,8 @@ async fn a_client_that_never_reads_costs_a_bounded_queue_and_is_resynced() {
             )
             .env("PARLEY_CHAT_URL", format!("http://{}", system.chat.addr))
             .env("PARLEY_JWT_SECRET", JWT_SECRET)
+            // No media-svc in this system: /readyz would wait for one.
+            .env("PARLEY_MEDIA_URL", "")
             // One sender floods: the per-user event limits would stop it first.
             .env("PARLEY_LIMIT_MESSAGES", "0")
             .env("RUST_LOG", "error")

@@ -1,4 +1,6 @@
 //! Starts the three services and an edge in-process on port 0 against a fresh database.
+//! (media-svc is not part of these systems yet: their edges run without one, or point at an
+//! address where none answers.)
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -262,6 +264,8 @@ pub struct Backends {
     pub chat: String,
     pub presence: String,
     pub friends: String,
+    /// Empty: the deployment has no media-svc.
+    pub media: String,
 }
 
 /// The edge's HTTP-level settings of a test system.
@@ -303,6 +307,7 @@ fn edge_config(
         chat_url: backends.chat,
         presence_url: backends.presence,
         friends_url: backends.friends,
+        media_url: backends.media,
         grpc_timeout: Duration::from_secs(5),
         lease_interval: timing.lease_interval,
         max_packet_bytes: 64 * 1024,
@@ -425,7 +430,28 @@ impl TestSystem {
         Self::spawn_configured(EdgeAuth::default(), Timing::default(), settings).await
     }
 
+    /// A system whose edge calls media-svc at `media_url`.
+    pub async fn spawn_with_media_at(media_url: &str) -> Self {
+        Self::spawn_full(
+            EdgeAuth::default(),
+            Timing::default(),
+            EdgeSettings::default(),
+            media_url,
+        )
+        .await
+    }
+
+    /// A system of the three services, whose edge has no media-svc.
     async fn spawn_configured(auth: EdgeAuth, timing: Timing, settings: EdgeSettings) -> Self {
+        Self::spawn_full(auth, timing, settings, "").await
+    }
+
+    async fn spawn_full(
+        auth: EdgeAuth,
+        timing: Timing,
+        settings: EdgeSettings,
+        media_url: &str,
+    ) -> Self {
         let database = TestDatabase::create().await;
 
         let friends = start_friends(&database).await;
@@ -439,6 +465,7 @@ impl TestSystem {
                 chat: format!("http://{}", chat.addr),
                 presence: format!("http://{}", presence.addr),
                 friends: friends_url,
+                media: media_url.to_owned(),
             },
             auth,
             timing,
