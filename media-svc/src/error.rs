@@ -1,13 +1,8 @@
 //! The error of media-svc's operations: the one every Parley service shares, plus the two
 //! answers only media-svc gives.
 
-use parley_common::error::ServiceError;
+use parley_common::error::{QUOTA_LIMIT_BYTES, QUOTA_USED_BYTES, ServiceError};
 use tonic::Status;
-
-/// Metadata of a quota refusal (RESOURCE_EXHAUSTED): the limit and the bytes used of it, in
-/// decimal, which the edge turns into docs/API.md's `QUOTA_EXCEEDED { limitBytes, usedBytes }`.
-pub const QUOTA_LIMIT_BYTES: &str = "quota-limit-bytes";
-pub const QUOTA_USED_BYTES: &str = "quota-used-bytes";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
