@@ -3,7 +3,7 @@
 
 use std::io::Cursor;
 
-use image::{DynamicImage, ImageDecoder, ImageError, ImageReader};
+use image::{DynamicImage, ImageDecoder, ImageError, ImageReader, metadata::Orientation};
 
 use super::{ImageFormat, strip_metadata, variants};
 
@@ -66,7 +66,7 @@ pub enum ImageRefused {
 
 /// Strips the metadata ([`strip_metadata`]), reads the dimensions from the header and checks
 /// them against `limits` before decoding anything, decodes within `limits` (the first frame of
-/// an animation), turns the pixels upright, and makes the variants and the thumbhash.
+/// an animation), and makes the upright variants and the thumbhash.
 pub fn process_image(
     bytes: &[u8],
     format: ImageFormat,
@@ -75,14 +75,24 @@ pub fn process_image(
     let original = strip_metadata(bytes, format)
         .ok_or_else(|| ImageRefused::Undecodable(format!("not a {} container", format.mime())))?;
     // Decoded from the stripped bytes, so that what the variants show is what is served.
-    let image = decode_upright(&original, format, limits)?;
-    let variants = variants::make(&image.pixels, image.icc_profile.as_deref())
-        .map_err(|error| ImageRefused::Undecodable(format!("making a variant: {error}")))?;
+    let image = decode(&original, format, limits)?;
+    let variants = variants::make(
+        &image.pixels,
+        image.orientation,
+        image.icc_profile.as_deref(),
+    )
+    .map_err(|error| ImageRefused::Undecodable(format!("making a variant: {error}")))?;
+    let (stored_width, stored_height) = (image.pixels.width(), image.pixels.height());
+    let (width, height) = if variants::turns_sideways(image.orientation) {
+        (stored_height, stored_width)
+    } else {
+        (stored_width, stored_height)
+    };
     Ok(ProcessedImage {
         original,
         mime: format.mime(),
-        width: image.pixels.width(),
-        height: image.pixels.height(),
+        width,
+        height,
         thumbnail: variants.thumbnail,
         preview: variants.preview,
         thumbhash: variants.thumbhash,
@@ -90,12 +100,14 @@ pub fn process_image(
 }
 
 struct Decoded {
-    /// Upright, 8 bits per channel.
+    /// As stored (not yet turned), 8 bits per channel.
     pixels: DynamicImage,
+    /// How to turn them for display.
+    orientation: Orientation,
     icc_profile: Option<Vec<u8>>,
 }
 
-fn decode_upright(
+fn decode(
     bytes: &[u8],
     format: ImageFormat,
     limits: &ImageLimits,
@@ -126,16 +138,15 @@ fn decode_upright(
         ImageError::Limits(_) => too_large(),
         error => undecodable(error),
     })?;
-    let mut pixels = eight_bits(decoded);
-    pixels.apply_orientation(orientation);
     Ok(Decoded {
-        pixels,
+        pixels: eight_bits(decoded),
+        orientation,
         icc_profile,
     })
 }
 
-/// Variants are 8-bit files: converting once, before turning and scaling, halves the work
-/// for 16-bit sources.
+/// Variants are 8-bit files: converting once, before scaling, halves the work for 16-bit
+/// sources.
 fn eight_bits(image: DynamicImage) -> DynamicImage {
     match image {
         DynamicImage::ImageLuma8(_)

@@ -7,6 +7,7 @@
 
 mod fixtures;
 mod oracles;
+mod writers;
 
 use std::time::{Duration, Instant};
 
@@ -505,27 +506,29 @@ fn an_html_page_uploaded_as_a_png_is_served_as_an_opaque_attachment() {
 /// `cargo test --release -p parley-media-svc --test processing -- --ignored --nocapture`
 #[test]
 #[ignore = "a measurement: run in release mode"]
-fn twelve_megapixel_jpeg_timing() {
-    let original = jpeg_with_everything(&jpeg(&photo(4000, 3000)), 6, &icc_profile(b"RGB "));
+fn photo_timing() {
     let limits = ImageLimits::default();
-    let mut times = Vec::new();
-    for _ in 0..5 {
-        let started = Instant::now();
-        let processed = process_image(&original, ImageFormat::Jpeg, &limits).unwrap();
-        times.push(started.elapsed());
-        assert_eq!((processed.width, processed.height), (3000, 4000));
-    }
-    times.sort();
-    let strip = {
+    for (width, height) in [(4000, 3000), (8000, 6000)] {
+        // Orientation 6, as phones store portrait photos.
+        let original = jpeg_with_everything(&jpeg(&photo(width, height)), 6, &icc_profile(b"RGB "));
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let started = Instant::now();
+            let processed = process_image(&original, ImageFormat::Jpeg, &limits).unwrap();
+            times.push(started.elapsed());
+            assert_eq!((processed.width, processed.height), (height, width));
+        }
+        times.sort();
         let started = Instant::now();
         strip_metadata(&original, ImageFormat::Jpeg).unwrap();
-        started.elapsed()
-    };
-    println!(
-        "12 MP JPEG ({} bytes): process_image min {:?}, median {:?}, max {:?}; strip alone {strip:?}",
-        original.len(),
-        times[0],
-        times[2],
-        times[4]
-    );
+        let strip = started.elapsed();
+        println!(
+            "{} MP JPEG ({} bytes): process_image min {:?}, median {:?}, max {:?}; strip alone {strip:?}",
+            width * height / 1_000_000,
+            original.len(),
+            times[0],
+            times[2],
+            times[4]
+        );
+    }
 }
