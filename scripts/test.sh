@@ -11,9 +11,10 @@
 #   scripts/test.sh --setup-only the setup below, and nothing else (.ci/run, before clippy)
 #
 # It sets up what it needs first: missing Debian packages (OpenSSL headers and pkg-config,
-# Node.js and npm, curl, python3, docker-compose, PostgreSQL) are installed when run as root,
-# otherwise it prints the apt-get line; rotel (PyPI) goes into python3 or, where that Python
-# is the system's, into a venv in scripts/.run/venv; the pinned socket.io-client by npm ci.
+# Node.js and npm, curl, python3, exiftool and ImageMagick, docker-compose, PostgreSQL) are
+# installed when run as root, otherwise it prints the apt-get line; rotel (PyPI) goes into
+# python3 or, where that Python is the system's, into a venv in scripts/.run/venv; the pinned
+# socket.io-client by npm ci.
 # PostgreSQL: PARLEY_TEST_ADMIN_DATABASE_URL or DATABASE_URL when set; else the machine's at
 # 127.0.0.1:5432 when user postgres gets in without a password; else a private cluster in
 # scripts/.run/postgres, started for the run and stopped at its end (scripts/lib/postgres.sh).
@@ -48,6 +49,9 @@ if ! command -v pkg-config >/dev/null; then
 elif ! pkg-config --exists openssl; then
   missing+=(libssl-dev)
 fi
+# media-svc's image tests check what they write with independent readers.
+command -v exiftool >/dev/null || missing+=(libimage-exiftool-perl)
+command -v identify >/dev/null || missing+=(imagemagick)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 if ! command -v python3 >/dev/null; then

@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{Kind, RoomId, Upload, UploadId, UserId},
-    processing::IMAGE_TYPES,
+    processing::ImageFormat,
     service::{Media, Target},
 };
 
@@ -38,7 +38,10 @@ impl MediaService for MediaGrpc {
         Ok(Response::new(pb::GetConfigResponse {
             max_upload_bytes: limits.max_upload_bytes,
             max_attachments: limits.max_attachments,
-            image_types: IMAGE_TYPES.iter().map(|mime| (*mime).to_owned()).collect(),
+            image_types: ImageFormat::ALL
+                .iter()
+                .map(|format| format.mime().to_owned())
+                .collect(),
             quota: Some(pb::Quota {
                 used_bytes: usage.stored_bytes,
                 limit_bytes: limits.max_stored_bytes,
