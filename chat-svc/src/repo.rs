@@ -1,8 +1,12 @@
 //! All SQL of chat-svc. Functions take a connection so that callers choose the transaction.
 
+mod attachments;
+
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
+
+pub use attachments::*;
 
 use crate::{
     domain::{MessageId, MessageType, Role, RoomId, UserId},
