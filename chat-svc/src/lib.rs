@@ -3,6 +3,7 @@
 //! It owns the Postgres schema `chat`; other services ask it over gRPC
 //! (`parley.chat.v1.ChatService`) and never read its tables.
 
+mod attachment_urls;
 mod blocks;
 pub mod config;
 mod direct_rooms;
@@ -10,6 +11,7 @@ pub mod domain;
 pub mod error;
 mod events;
 mod grpc;
+mod media;
 mod member_cache;
 pub mod messages;
 mod profiles;

@@ -36,7 +36,8 @@ impl Application {
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
         let friends = parley_common::friends::client(&config.friends_url, token.clone())?;
         let listener = parley_common::listen::bind(config.listen_addr, "PARLEY_CHAT_ADDR").await?;
-        let (events, bus) = Events::start(pool.clone());
+        // Without URL signing keys, attachments are off.
+        let (events, bus) = Events::start(pool.clone(), config.media_urls.urls());
         // Events published from now on reach this replica's own subscribers too.
         bus.listening().await;
         let limits =
