@@ -19,7 +19,7 @@ use sqlx::PgPool;
 
 use crate::{
     attachment_urls,
-    domain::{MessageId, RoomId, UserId},
+    domain::{AttachmentId, MessageId, RoomId, UserId},
 };
 
 /// Events kept for subscribers that reconnect, and as far as one may fall behind.
@@ -153,14 +153,16 @@ pub trait Announce {
         );
     }
 
-    fn message_deleted(&self, room: RoomId, message: MessageId) {
+    /// `message-deleted` to the room; `attachments` (the files it held) are for media-svc,
+    /// which follows this stream to remove them, and never reach clients.
+    fn message_deleted(&self, room: RoomId, message: MessageId, attachments: &[AttachmentId]) {
         self.publish(
             Some(room),
             &[],
             Payload::MessageDeleted(pb::MessageDeleted {
                 room_id: room.to_string(),
                 message_id: message.to_string(),
-                attachment_ids: Vec::new(),
+                attachment_ids: attachments.iter().map(AttachmentId::to_string).collect(),
             }),
         );
     }

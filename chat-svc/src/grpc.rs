@@ -204,6 +204,7 @@ impl ChatService for ChatGrpc {
                     client_msg_id: request.client_msg_id,
                     reply_to_id,
                     origin_socket_id: request.origin_socket_id,
+                    attachment_ids: request.attachment_ids,
                 },
             )
             .await?;
