@@ -1,9 +1,11 @@
-//! `chat-svc`: rooms, members and roles, messages with a per-room sequence, read pointers, typing, edits and deletes.
+//! `chat-svc`: rooms, members and roles, messages with a per-room sequence and their
+//! attachments, read pointers, typing, edits and deletes.
 //!
 //! It owns the Postgres schema `chat`; other services ask it over gRPC
 //! (`parley.chat.v1.ChatService`) and never read its tables.
 
 mod attachment_urls;
+mod attachments;
 mod blocks;
 pub mod config;
 mod direct_rooms;

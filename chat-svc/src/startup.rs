@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     SCHEMA,
+    attachments::Attachments,
     config::Config,
     events::Events,
     grpc::ChatGrpc,
@@ -57,17 +58,18 @@ impl Application {
         let limits =
             RoomLimits::per_minute(config.rooms_per_minute, config.members_added_per_minute);
         let chat = Chat::new(pool.clone(), friends, events, limits);
-        let messages = Messages::new(
-            pool,
+        let messages = Arc::new(Messages::new(
+            pool.clone(),
             chat.clone(),
             config.message_rate_per_minute,
             usize::from(config.writers),
             media,
-        );
+        ));
+        let attachments = Attachments::new(pool, messages.clone());
         Ok(Self {
             listener,
             token,
-            service: ChatGrpc::new(chat, messages),
+            service: ChatGrpc::new(chat, messages, attachments),
             bus,
         })
     }
