@@ -22,6 +22,8 @@ mod repo;
 mod send_plan;
 pub mod service;
 pub mod startup;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod typing;
 mod users;
 mod writer;
