@@ -2,7 +2,10 @@
 
 use std::net::SocketAddr;
 
-use parley_common::config::{DatabaseArgs, InternalArgs, parse_optional_addr};
+use parley_common::{
+    config::{DatabaseArgs, InternalArgs, parse_optional_addr},
+    media_url::MediaUrlArgs,
+};
 
 /// How `chat-svc` runs.
 #[derive(Debug, Clone, clap::Parser)]
@@ -19,6 +22,24 @@ pub struct Config {
         default_value = "http://127.0.0.1:50051"
     )]
     pub friends_url: String,
+
+    /// gRPC address of media-svc (one or several replicas, comma-separated): it resolves the
+    /// uploads a message sends. Text messages never call it.
+    #[arg(
+        long,
+        env = "PARLEY_MEDIA_URL",
+        default_value = "http://127.0.0.1:50054"
+    )]
+    pub media_url: String,
+
+    /// Most attachments one message may carry.
+    #[arg(long, env = "PARLEY_MAX_ATTACHMENTS", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub max_attachments: u16,
+
+    /// Where download URLs point and how they are signed; without keys, attachments are off
+    /// (sends with attachments and the attachment calls answer FAILED_PRECONDITION).
+    #[command(flatten)]
+    pub media_urls: MediaUrlArgs,
 
     /// `send-message` calls allowed per user per minute (0: no limit).
     #[arg(long, env = "PARLEY_MESSAGE_RATE_PER_MINUTE", default_value_t = 60)]

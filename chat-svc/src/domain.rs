@@ -14,6 +14,11 @@ parley_common::uuid_id!(
     MessageId
 );
 
+parley_common::uuid_id!(
+    /// A file a message carries: the id of the media-svc upload it came from.
+    AttachmentId
+);
+
 /// Longest room name.
 pub const MAX_ROOM_NAME_CHARS: usize = 100;
 /// Most members a room may have.
@@ -106,6 +111,60 @@ impl From<String> for MessageType {
     fn from(text: String) -> Self {
         MessageType::parse(&text)
     }
+}
+
+/// What an attachment is, as media-svc judged it from its bytes (stored in
+/// `chat.message_attachments.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachmentKind {
+    /// A JPEG, PNG, GIF or WebP that decoded, with variants.
+    Image,
+    /// Anything else, served as a download only.
+    File,
+}
+
+impl AttachmentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttachmentKind::Image => "IMAGE",
+            AttachmentKind::File => "FILE",
+        }
+    }
+
+    /// Reads a stored kind; anything unknown is a file (never shown inline).
+    pub fn parse(text: &str) -> AttachmentKind {
+        match text {
+            "IMAGE" => AttachmentKind::Image,
+            _ => AttachmentKind::File,
+        }
+    }
+}
+
+/// How rows decode the column (see [`AttachmentKind::parse`]).
+impl From<String> for AttachmentKind {
+    fn from(text: String) -> Self {
+        AttachmentKind::parse(&text)
+    }
+}
+
+/// The attachments one `send-message` names (`attachmentIds`): 1–`max` UUIDs, each once.
+pub fn attachment_ids(raw: &[String], max: usize) -> Result<Vec<AttachmentId>, Error> {
+    // Counted before parsing, so that a huge list is refused before any work on it.
+    if raw.is_empty() || raw.len() > max {
+        return Err(Error::invalid(
+            "attachmentIds",
+            format!("must name 1–{max} attachments"),
+        ));
+    }
+    let ids = raw
+        .iter()
+        .map(|id| AttachmentId::parse("attachmentIds", id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    if !ids.iter().all(|id| seen.insert(*id)) {
+        return Err(Error::invalid("attachmentIds", "names an attachment twice"));
+    }
+    Ok(ids)
 }
 
 /// A room name: trimmed, 1–100 characters; `None` stays `None`.
@@ -237,6 +296,32 @@ mod tests {
             assert_eq!(MessageType::parse(kind.as_str()), kind);
         }
         assert_eq!(MessageType::parse("VOICE"), Text);
+    }
+
+    #[test]
+    fn a_message_names_one_to_max_attachments_each_once() {
+        let ids =
+            |n: usize| -> Vec<String> { (0..n).map(|_| Uuid::new_v4().to_string()).collect() };
+        assert_eq!(attachment_ids(&ids(3), 3).unwrap().len(), 3);
+        assert!(attachment_ids(&[], 3).is_err());
+        assert!(attachment_ids(&ids(4), 3).is_err());
+        let once = Uuid::new_v4().to_string();
+        let twice = [once.clone(), once];
+        assert!(
+            attachment_ids(&twice, 3)
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
+        assert!(attachment_ids(&["nope".to_owned()], 3).is_err());
+    }
+
+    #[test]
+    fn a_stored_attachment_kind_reads_back_as_itself_and_an_unknown_one_as_a_file() {
+        for kind in [AttachmentKind::Image, AttachmentKind::File] {
+            assert_eq!(AttachmentKind::parse(kind.as_str()), kind);
+        }
+        assert_eq!(AttachmentKind::parse("VIDEO"), AttachmentKind::File);
     }
 
     #[test]

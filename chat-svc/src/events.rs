@@ -12,11 +12,15 @@ use std::{cell::RefCell, sync::Arc};
 use parley_common::{
     bus::{self, Publisher, Topic},
     events::EventLog,
+    media_url::MediaUrls,
 };
 use parley_proto::chat::v1::{self as pb, chat_event::Payload};
 use sqlx::PgPool;
 
-use crate::domain::{MessageId, RoomId, UserId};
+use crate::{
+    attachment_urls,
+    domain::{AttachmentId, MessageId, RoomId, UserId},
+};
 
 /// Events kept for subscribers that reconnect, and as far as one may fall behind.
 const EVENTS_KEPT: usize = 8192;
@@ -35,13 +39,21 @@ pub struct Events {
 
 impl Events {
     /// Publishes through Postgres to every replica (this one included) and fills `log`
-    /// with what every replica publishes.
-    pub fn start(pool: PgPool) -> (Self, bus::FanOut) {
+    /// with what every replica publishes. Attachments travel without URLs; each replica
+    /// signs them with `urls` as an event enters its log, once for every subscriber.
+    pub fn start(pool: PgPool, urls: Option<MediaUrls>) -> (Self, bus::FanOut) {
         let log = Arc::new(EventLog::new(EVENTS_KEPT));
-        let (publisher, running) =
-            bus::start(pool, TOPIC, log.clone(), |event: &mut pb::ChatEvent, id| {
+        let (publisher, running) = bus::start(
+            pool,
+            TOPIC,
+            log.clone(),
+            move |event: &mut pb::ChatEvent, id| {
                 event.event_id = id;
-            });
+                if let Some(urls) = &urls {
+                    attachment_urls::sign_event(event, urls, attachment_urls::now());
+                }
+            },
+        );
         (Self { log, publisher }, running)
     }
 
@@ -141,14 +153,16 @@ pub trait Announce {
         );
     }
 
-    fn message_deleted(&self, room: RoomId, message: MessageId) {
+    /// `message-deleted` to the room; `attachments` (the files it held) are for media-svc,
+    /// which follows this stream to remove them, and never reach clients.
+    fn message_deleted(&self, room: RoomId, message: MessageId, attachments: &[AttachmentId]) {
         self.publish(
             Some(room),
             &[],
             Payload::MessageDeleted(pb::MessageDeleted {
                 room_id: room.to_string(),
                 message_id: message.to_string(),
-                attachment_ids: Vec::new(),
+                attachment_ids: attachments.iter().map(AttachmentId::to_string).collect(),
             }),
         );
     }

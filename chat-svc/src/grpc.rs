@@ -9,6 +9,7 @@ use parley_proto::chat::v1::{self as pb, chat_service_server::ChatService};
 use tonic::{Request, Response, Status};
 
 use crate::{
+    attachments::Attachments,
     domain::{MessageId, RoomId, UserId},
     error::Error,
     messages::{Messages, Outgoing, Target},
@@ -20,13 +21,15 @@ use crate::{
 pub struct ChatGrpc {
     chat: Chat,
     messages: Arc<Messages>,
+    attachments: Arc<Attachments>,
 }
 
 impl ChatGrpc {
-    pub fn new(chat: Chat, messages: Messages) -> Self {
+    pub fn new(chat: Chat, messages: Arc<Messages>, attachments: Attachments) -> Self {
         Self {
             chat,
-            messages: Arc::new(messages),
+            messages,
+            attachments: Arc::new(attachments),
         }
     }
 
@@ -47,6 +50,17 @@ impl ChatGrpc {
 }
 
 type Answer<T> = Result<Response<T>, Status>;
+
+/// The target a post names: a room (`chatRoomId`, as clients call it) or a user (a DM).
+fn target_of(room_id: Option<&str>, receiver_id: Option<&str>) -> Result<Target, Error> {
+    match (room_id, receiver_id) {
+        (Some(id), _) => Ok(Target::Room(RoomId::parse("chatRoomId", id)?)),
+        (None, Some(id)) => Ok(Target::Receiver(UserId::parse("receiverId", id)?)),
+        (None, None) => Err(Error::InvalidArgument(
+            "chatRoomId or receiverId is required".to_owned(),
+        )),
+    }
+}
 
 #[tonic::async_trait]
 impl ChatService for ChatGrpc {
@@ -173,20 +187,12 @@ impl ChatService for ChatGrpc {
     ) -> Answer<pb::SendMessageResponse> {
         let request = request.into_inner();
         let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        use pb::send_message_request::Target as Asked;
         let target = match &request.target {
-            Some(pb::send_message_request::Target::RoomId(id)) => {
-                Target::Room(RoomId::parse("chatRoomId", id)?)
-            }
-            Some(pb::send_message_request::Target::ReceiverId(id)) => {
-                Target::Receiver(UserId::parse("receiverId", id)?)
-            }
-            None => {
-                return Err(Error::InvalidArgument(
-                    "chatRoomId or receiverId is required".to_owned(),
-                )
-                .into());
-            }
-        };
+            Some(Asked::RoomId(id)) => target_of(Some(id), None),
+            Some(Asked::ReceiverId(id)) => target_of(None, Some(id)),
+            None => target_of(None, None),
+        }?;
         let message_type = convert::message_type_of(request.message_type);
         let reply_to_id = request
             .reply_to_id
@@ -204,6 +210,7 @@ impl ChatService for ChatGrpc {
                     client_msg_id: request.client_msg_id,
                     reply_to_id,
                     origin_socket_id: request.origin_socket_id,
+                    attachment_ids: request.attachment_ids,
                 },
             )
             .await?;
@@ -282,6 +289,70 @@ impl ChatService for ChatGrpc {
             .sync(me, &request.rooms, request.limit)
             .await?;
         Ok(Response::new(pb::SyncResponse { rooms }))
+    }
+
+    async fn get_attachment_urls(
+        &self,
+        request: Request<pb::GetAttachmentUrlsRequest>,
+    ) -> Answer<pb::GetAttachmentUrlsResponse> {
+        let request = request.into_inner();
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let room = RoomId::parse("roomId", &request.room_id)?;
+        let urls = self
+            .attachments
+            .urls(me, room, &request.attachment_ids)
+            .await?;
+        Ok(Response::new(pb::GetAttachmentUrlsResponse { urls }))
+    }
+
+    async fn list_attachments(
+        &self,
+        request: Request<pb::ListAttachmentsRequest>,
+    ) -> Answer<pb::ListAttachmentsResponse> {
+        let request = request.into_inner();
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        let room = RoomId::parse("roomId", &request.room_id)?;
+        let (attachments, has_more) = self
+            .attachments
+            .gallery(
+                me,
+                room,
+                request.kind,
+                request.before.as_deref(),
+                request.limit,
+            )
+            .await?;
+        Ok(Response::new(pb::ListAttachmentsResponse {
+            attachments,
+            has_more,
+        }))
+    }
+
+    async fn check_post_target(
+        &self,
+        request: Request<pb::CheckPostTargetRequest>,
+    ) -> Answer<pb::CheckPostTargetResponse> {
+        let request = request.into_inner();
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        use pb::check_post_target_request::Target as Asked;
+        let target = match &request.target {
+            Some(Asked::RoomId(id)) => target_of(Some(id), None),
+            Some(Asked::ReceiverId(id)) => target_of(None, Some(id)),
+            None => target_of(None, None),
+        }?;
+        let room = self.messages.check_post_target(me, target).await?;
+        Ok(Response::new(pb::CheckPostTargetResponse {
+            room_id: room.to_string(),
+        }))
+    }
+
+    async fn list_attachment_refs(
+        &self,
+        request: Request<pb::ListAttachmentRefsRequest>,
+    ) -> Answer<pb::ListAttachmentRefsResponse> {
+        let request = request.into_inner();
+        let refs = self.attachments.refs(&request.attachment_ids).await?;
+        Ok(Response::new(pb::ListAttachmentRefsResponse { refs }))
     }
 
     async fn subscribe(

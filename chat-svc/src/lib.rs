@@ -1,8 +1,11 @@
-//! `chat-svc`: rooms, members and roles, messages with a per-room sequence, read pointers, typing, edits and deletes.
+//! `chat-svc`: rooms, members and roles, messages with a per-room sequence and their
+//! attachments, read pointers, typing, edits and deletes.
 //!
 //! It owns the Postgres schema `chat`; other services ask it over gRPC
 //! (`parley.chat.v1.ChatService`) and never read its tables.
 
+mod attachment_urls;
+mod attachments;
 mod blocks;
 pub mod config;
 mod direct_rooms;
@@ -10,6 +13,7 @@ pub mod domain;
 pub mod error;
 mod events;
 mod grpc;
+mod media;
 mod member_cache;
 pub mod messages;
 mod profiles;
@@ -18,6 +22,8 @@ mod repo;
 mod send_plan;
 pub mod service;
 pub mod startup;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod typing;
 mod users;
 mod writer;

@@ -10,17 +10,20 @@ use chrono::Utc;
 use parley_common::rate_limit::RateLimit;
 use parley_proto::chat::v1 as pb;
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::{
+    attachment_urls,
     direct_rooms::DirectRooms,
-    domain::{self, MessageId, MessageType, RoomId, UserId},
+    domain::{self, AttachmentId, AttachmentKind, MessageId, MessageType, RoomId, UserId},
     error::Error,
     events::{Announce, Batch, Events},
     grpc::convert,
+    media::Media,
     member_cache::{MemberCache, RoomMembers},
     profiles::Profiles,
     read_pointers::ReadPointers,
-    repo::{self, HistoryCursor, Message},
+    repo::{self, Attachment, HistoryCursor, Message},
     service::Chat,
     typing::{Notice, Typing},
     writer::{SendJob, Stored, Writer},
@@ -59,6 +62,27 @@ pub struct Outgoing {
     pub reply_to_id: Option<MessageId>,
     /// The sending socket, which does not get its own `new-private-message`.
     pub origin_socket_id: Option<String>,
+    /// media-svc uploads to send with it (`attachmentIds`), as the client named them.
+    pub attachment_ids: Vec<String>,
+}
+
+/// Where a post goes, once the poster may post there.
+enum Posting {
+    /// A room the poster belongs to.
+    Room {
+        room: RoomId,
+        members: Arc<RoomMembers>,
+    },
+    /// A DM by receiver, in the pair's room.
+    Direct { room: RoomId, receiver: UserId },
+}
+
+impl Posting {
+    fn room(&self) -> RoomId {
+        match self {
+            Posting::Room { room, .. } | Posting::Direct { room, .. } => *room,
+        }
+    }
 }
 
 /// Where a member's read pointer stands after `mark-read`.
@@ -80,10 +104,18 @@ pub struct Messages {
     writer: Writer,
     read_pointers: ReadPointers,
     direct_rooms: DirectRooms,
+    /// `None` when attachments are not configured (no URL signing keys).
+    media: Option<Arc<Media>>,
 }
 
 impl Messages {
-    pub fn new(pool: PgPool, chat: Chat, per_minute: u32, writers: usize) -> Self {
+    pub fn new(
+        pool: PgPool,
+        chat: Chat,
+        per_minute: u32,
+        writers: usize,
+        media: Option<Arc<Media>>,
+    ) -> Self {
         let events = chat.events.clone();
         let profiles = chat.profiles.clone();
         // Announced in the batch's own transaction, in seq order, before any sender hears back.
@@ -119,7 +151,52 @@ impl Messages {
             typing,
             rate: RateLimit::per_minute(per_minute),
             direct_rooms: DirectRooms::default(),
+            media,
         }
+    }
+
+    /// What attachments need, or the answer when they are not configured.
+    pub(crate) fn media(&self) -> Result<&Media, Error> {
+        self.media
+            .as_deref()
+            .ok_or(Error::FailedPrecondition("attachments are not configured"))
+    }
+
+    /// Signs the attachments of messages rendered for a reader.
+    fn sign_all(&self, messages: &mut [pb::Message]) {
+        if let Some(media) = &self.media {
+            let now = attachment_urls::now();
+            for message in messages {
+                attachment_urls::sign_message(message, &media.urls, now);
+            }
+        }
+    }
+
+    /// Reads the attachments of the messages that may carry some, in one query whatever
+    /// their number (none when no message may).
+    async fn read_attachments(&self, messages: Vec<&mut Message>) -> Result<(), Error> {
+        let mut messages: Vec<&mut Message> = messages
+            .into_iter()
+            .filter(|message| message.may_carry_attachments())
+            .collect();
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<MessageId> = messages.iter().map(|message| message.id).collect();
+        let mut db = self.pool.acquire().await?;
+        let found = repo::attachments_of(&mut db, &ids).await?;
+        drop(db);
+        let mut by_message: HashMap<MessageId, Vec<Attachment>> = HashMap::new();
+        for attachment in found {
+            by_message
+                .entry(attachment.message_id)
+                .or_default()
+                .push(attachment);
+        }
+        for message in &mut messages {
+            message.attachments = by_message.remove(&message.id).unwrap_or_default();
+        }
+        Ok(())
     }
 
     /// Who is in `room` (and whether it is a direct room), from memory when possible;
@@ -159,7 +236,11 @@ impl Messages {
     }
 
     /// The room's members, if `user` is one of them.
-    async fn require_member(&self, room: RoomId, user: UserId) -> Result<Arc<RoomMembers>, Error> {
+    pub(crate) async fn require_member(
+        &self,
+        room: RoomId,
+        user: UserId,
+    ) -> Result<Arc<RoomMembers>, Error> {
         match self.room_members(room).await? {
             Some(members) if members.members.contains(&user) => Ok(members),
             Some(_) => Err(Error::PermissionDenied("you are not a member of this room")),
@@ -196,7 +277,15 @@ impl Messages {
     }
 
     pub async fn send(&self, me: UserId, outgoing: Outgoing) -> Result<pb::Message, Error> {
-        let content = validate_content(&outgoing.content)?;
+        // With attachments, content is an optional caption (docs/API.md "Attachments").
+        let attachments = match outgoing.attachment_ids.as_slice() {
+            [] => None,
+            raw => {
+                let media = self.media()?;
+                Some((media, domain::attachment_ids(raw, media.max_per_message)?))
+            }
+        };
+        let content = validate_content(&outgoing.content, attachments.is_some())?;
         let message_type = outgoing.message_type;
         if message_type == MessageType::System {
             return Err(Error::invalid(
@@ -210,6 +299,13 @@ impl Messages {
             return Err(Error::invalid(
                 "messageType",
                 "CALL messages come from the server",
+            ));
+        }
+        if attachments.is_some() && !matches!(message_type, MessageType::Image | MessageType::File)
+        {
+            return Err(Error::invalid(
+                "messageType",
+                "a message with attachments is IMAGE or FILE",
             ));
         }
         if let Some(id) = &outgoing.client_msg_id {
@@ -235,16 +331,76 @@ impl Messages {
                     .stored_send(me, &outgoing.target, client_msg_id)
                     .await?
             {
-                return self.render_sent(me, &message).await;
+                return self.render_sent(me, message, None).await;
             }
             return Err(Error::RateLimited(retry_after));
         }
+        // Nor is a retry with attachments, which media-svc would no longer resolve (they are
+        // sent): it is looked up before media-svc is asked.
+        if attachments.is_some()
+            && let Some(client_msg_id) = &outgoing.client_msg_id
+            && let Some(message) = self
+                .stored_send(me, &outgoing.target, client_msg_id)
+                .await?
+        {
+            return self.render_sent(me, message, None).await;
+        }
 
-        let (room, private_to, blockers) = match outgoing.target {
+        let posting = self.post_target(me, &outgoing.target).await?;
+        let room = posting.room();
+        let (private_to, blockers) = match &posting {
+            Posting::Room { members, .. } => (None, self.blockers_among(me, members).await?),
+            // A block refuses the DM itself: nobody to leave out.
+            Posting::Direct { receiver, .. } => (Some(*receiver), Vec::new()),
+        };
+        if let Some(reply_to) = outgoing.reply_to_id {
+            let mut db = self.pool.acquire().await?;
+            let target = repo::message(&mut db, reply_to).await?;
+            if target.is_none_or(|target| target.room_id != room) {
+                return Err(Error::invalid(
+                    "replyToId",
+                    "must be a message of the same room",
+                ));
+            }
+        }
+        let id = MessageId(Uuid::new_v4());
+        let attachments = match attachments {
+            Some((media, ids)) => {
+                resolve_attachments(media, me, room, id, &ids, message_type).await?
+            }
+            None => Vec::new(),
+        };
+
+        let profiles = self.profiles.get(&[me]).await?;
+        let written = self
+            .writer
+            .send(SendJob {
+                id,
+                room_id: room,
+                sender_id: me,
+                sender: convert::user_or_unknown(&profiles, me),
+                private: private_to.map(|receiver| (receiver, outgoing.origin_socket_id.clone())),
+                content,
+                message_type,
+                client_msg_id: outgoing.client_msg_id,
+                reply_to_id: outgoing.reply_to_id,
+                attachments,
+                blockers,
+                done: tokio::sync::oneshot::channel().0,
+            })
+            .await?;
+        self.render_sent(me, written, private_to).await
+    }
+
+    /// Where `me` may post to `target` (a message, or an upload for one: `CheckPostTarget`
+    /// answers the same): a room they belong to, without a block between the two members of
+    /// a direct room; or a user, in the pair's DM room, made on first use.
+    async fn post_target(&self, me: UserId, target: &Target) -> Result<Posting, Error> {
+        match *target {
             Target::Room(room) => {
                 let members = self.require_member(room, me).await?;
                 self.require_unblocked(&members, me).await?;
-                (room, None, self.blockers_among(me, &members).await?)
+                Ok(Posting::Room { room, members })
             }
             Target::Receiver(receiver) => {
                 if receiver == me {
@@ -259,41 +415,16 @@ impl Messages {
                     None => self.chat.direct_room(me, receiver).await?.0,
                 };
                 self.direct_rooms.insert(direct_pair(me, receiver), room);
-                // A block refuses the DM itself: nobody to leave out.
-                (room, Some(receiver), Vec::new())
-            }
-        };
-        if let Some(reply_to) = outgoing.reply_to_id {
-            let mut db = self.pool.acquire().await?;
-            let target = repo::message(&mut db, reply_to).await?;
-            if target.is_none_or(|target| target.room_id != room) {
-                return Err(Error::invalid(
-                    "replyToId",
-                    "must be a message of the same room",
-                ));
+                Ok(Posting::Direct { room, receiver })
             }
         }
+    }
 
-        let profiles = self.profiles.get(&[me]).await?;
-        let written = self
-            .writer
-            .send(SendJob {
-                room_id: room,
-                sender_id: me,
-                sender: convert::user_or_unknown(&profiles, me),
-                private: private_to.map(|receiver| (receiver, outgoing.origin_socket_id.clone())),
-                content,
-                message_type,
-                client_msg_id: outgoing.client_msg_id,
-                reply_to_id: outgoing.reply_to_id,
-                blockers,
-                done: tokio::sync::oneshot::channel().0,
-            })
-            .await?;
-        match private_to {
-            Some(receiver) => Ok(convert::message(&written, &profiles, Some(receiver))),
-            None => self.render_sent(me, &written).await,
-        }
+    /// The room a post by `me` to `target` would go to, for media-svc before it takes an
+    /// upload: the answers of [`Self::send`], the DM room made on first use alike.
+    pub async fn check_post_target(&self, me: UserId, target: Target) -> Result<RoomId, Error> {
+        self.media()?;
+        Ok(self.post_target(me, &target).await?.room())
     }
 
     /// The message `me` stored before under `client_msg_id` for `target`, if any; a DM room
@@ -329,14 +460,26 @@ impl Messages {
         Ok(repo::existing_dm_room(&mut db, pair).await?)
     }
 
-    /// A message `me` sent, as the ack shows it (with the receiver in a DM room).
-    async fn render_sent(&self, me: UserId, message: &Message) -> Result<pb::Message, Error> {
+    /// A message `me` sent, as the ack shows it: with the receiver in a DM room (`receiver`
+    /// when the caller knows it), with its attachments (read when it is a retry's) signed.
+    async fn render_sent(
+        &self,
+        me: UserId,
+        mut message: Message,
+        receiver: Option<UserId>,
+    ) -> Result<pb::Message, Error> {
+        self.read_attachments(vec![&mut message]).await?;
         let profiles = self.profiles.get(&[me]).await?;
-        let receiver = self
-            .room_members(message.room_id)
-            .await?
-            .and_then(|room| room.other_than(me));
-        Ok(convert::message(message, &profiles, receiver))
+        let receiver = match receiver {
+            Some(receiver) => Some(receiver),
+            None => self
+                .room_members(message.room_id)
+                .await?
+                .and_then(|room| room.other_than(me)),
+        };
+        let mut rendered = convert::message(&message, &profiles, receiver);
+        self.sign_all(std::slice::from_mut(&mut rendered));
+        Ok(rendered)
     }
 
     pub async fn history(
@@ -383,15 +526,18 @@ impl Messages {
         drop(db);
         let has_more = page.len() > limit as usize;
         page.truncate(limit as usize);
+        self.read_attachments(page.iter_mut().collect()).await?;
         let blocked = self.chat.blocks.of(me).await?;
-        let rendered = self
+        let mut rendered = self
             .render_all(&page, Some(&members), Some(&blocked.blocked))
             .await?;
+        self.sign_all(&mut rendered);
         Ok((rendered, has_more))
     }
 
     /// Messages as clients see them; in a direct room each names its receiver. With
-    /// `blocked` (whom the reader blocked), their messages carry `senderBlocked`.
+    /// `blocked` (whom the reader blocked), their messages carry `senderBlocked`. Their
+    /// attachments are not signed yet (see [`Self::sign_all`]).
     async fn render_all(
         &self,
         page: &[Message],
@@ -450,17 +596,20 @@ impl Messages {
         })
     }
 
+    /// Changes a message's content; a message with attachments keeps them, and its caption
+    /// may become empty.
     pub async fn edit(
         &self,
         me: UserId,
         id: MessageId,
         content: &str,
     ) -> Result<pb::Message, Error> {
-        let content = validate_content(content)?;
+        let content = validate_content(content, true)?;
         let mut db = self.pool.acquire().await?;
-        let found = repo::message(&mut db, id)
+        let mut found = repo::message(&mut db, id)
             .await?
             .ok_or(Error::NotFound("no such message"))?;
+        drop(db);
         let members = self
             .membership(found.room_id, me)
             .await?
@@ -470,22 +619,30 @@ impl Messages {
                 "only the author can edit a message",
             ));
         }
+        self.read_attachments(vec![&mut found]).await?;
+        if content.is_empty() && found.attachments.is_empty() {
+            return Err(content_length());
+        }
         self.require_unblocked(&members, me).await?;
-        let edited =
+        let mut db = self.pool.acquire().await?;
+        let mut edited =
             repo::edit_message(&mut db, id, &content)
                 .await?
                 .ok_or(Error::FailedPrecondition(
                     "a deleted message cannot be edited",
                 ))?;
         drop(db);
-        let rendered = self
+        edited.attachments = found.attachments;
+        let mut rendered = self
             .render_all(std::slice::from_ref(&edited), Some(&members), None)
             .await?
             .pop()
             .ok_or(Error::NotFound("no such message"))?;
         let blockers = self.blockers_among(me, &members).await?;
+        // The event goes unsigned: each replica signs it as it enters its log.
         self.events
             .message_updated(edited.room_id, rendered.clone(), &blockers);
+        self.sign_all(std::slice::from_mut(&mut rendered));
         Ok(rendered)
     }
 
@@ -502,8 +659,8 @@ impl Messages {
                 "only the author or a room admin can delete a message",
             ));
         }
-        if repo::delete_message(&mut db, id).await? {
-            self.events.message_deleted(found.room_id, id);
+        if let Some(attachments) = repo::delete_message(&mut db, id).await? {
+            self.events.message_deleted(found.room_id, id, &attachments);
         }
         Ok(())
     }
@@ -558,7 +715,7 @@ impl Messages {
         }
         let mine = self.rooms_of_among(me, &asked).await?;
         let blocked = self.chat.blocks.of(me).await?;
-        let mut answers = Vec::with_capacity(mine.len());
+        let mut pages = Vec::with_capacity(mine.len());
         // A bound on the whole answer: rooms past it come back with what fit and `has_more`.
         let mut budget = SYNC_BUDGET;
         for (room_id, room, seen) in asked {
@@ -579,11 +736,25 @@ impl Messages {
             };
             budget = budget.saturating_sub(u32::try_from(page.len()).unwrap_or(u32::MAX));
             drop(db);
+            pages.push((room, members, page, has_more));
+        }
+        // The attachments of every room's page in one read.
+        self.read_attachments(
+            pages
+                .iter_mut()
+                .flat_map(|(_, _, page, _)| page.iter_mut())
+                .collect(),
+        )
+        .await?;
+        let mut answers = Vec::with_capacity(pages.len());
+        for (room, members, page, has_more) in pages {
+            let mut messages = self
+                .render_all(&page, Some(members), Some(&blocked.blocked))
+                .await?;
+            self.sign_all(&mut messages);
             answers.push(pb::RoomMessages {
                 room_id: room.clone(),
-                messages: self
-                    .render_all(&page, Some(members), Some(&blocked.blocked))
-                    .await?,
+                messages,
                 has_more,
             });
         }
@@ -643,10 +814,12 @@ impl Messages {
         rooms: &[RoomId],
     ) -> Result<HashMap<String, pb::Message>, Error> {
         let mut db = self.pool.acquire().await?;
-        let last = repo::last_messages(&mut db, rooms).await?;
+        let mut last = repo::last_messages(&mut db, rooms).await?;
         drop(db);
+        self.read_attachments(last.iter_mut().collect()).await?;
         let blocked = self.chat.blocks.of(reader).await?;
-        let rendered = self.render_all(&last, None, Some(&blocked.blocked)).await?;
+        let mut rendered = self.render_all(&last, None, Some(&blocked.blocked)).await?;
+        self.sign_all(&mut rendered);
         Ok(rendered
             .into_iter()
             .map(|message| (message.room_id.clone(), message))
@@ -659,22 +832,63 @@ fn direct_pair(a: UserId, b: UserId) -> (UserId, UserId) {
     if a < b { (a, b) } else { (b, a) }
 }
 
-fn validate_content(content: &str) -> Result<String, Error> {
+/// A message's content: 1–4000 characters, or 0–4000 for the caption of a message with
+/// attachments (`caption`); never NUL, and never only invisible characters.
+fn validate_content(content: &str, caption: bool) -> Result<String, Error> {
     let length = content.chars().count();
-    if length == 0 || length > MAX_CONTENT_CHARS {
-        return Err(Error::invalid(
-            "content",
-            format!("must be 1–{MAX_CONTENT_CHARS} characters"),
-        ));
+    if length > MAX_CONTENT_CHARS || (length == 0 && !caption) {
+        return Err(content_length());
     }
     if content.contains('\0') {
         return Err(Error::invalid("content", "must not contain NUL (U+0000)"));
     }
-    if content.chars().all(domain::is_invisible) {
+    if !content.is_empty() && content.chars().all(domain::is_invisible) {
         return Err(Error::invalid(
             "content",
             "must have a visible character, not only spaces or invisible ones",
         ));
     }
     Ok(content.to_owned())
+}
+
+fn content_length() -> Error {
+    Error::invalid(
+        "content",
+        format!(
+            "must be 1–{MAX_CONTENT_CHARS} characters (0–{MAX_CONTENT_CHARS} with attachments)"
+        ),
+    )
+}
+
+/// The attachments `ids` of message `id` by `sender` in `room`, as media-svc resolves them
+/// (the sender's own completed uploads for that room), in order; an IMAGE carries images only.
+async fn resolve_attachments(
+    media: &Media,
+    sender: UserId,
+    room: RoomId,
+    id: MessageId,
+    ids: &[AttachmentId],
+    message_type: MessageType,
+) -> Result<Vec<Attachment>, Error> {
+    let resolved = media.resolve_for_send(sender, room, ids).await?;
+    let attachments: Vec<Attachment> = ids
+        .iter()
+        .zip(resolved)
+        .enumerate()
+        .map(|(position, (attachment_id, resolved))| {
+            let position = i16::try_from(position).unwrap_or(i16::MAX);
+            convert::resolved_attachment(*attachment_id, resolved, id, room, position)
+        })
+        .collect();
+    if message_type == MessageType::Image
+        && attachments
+            .iter()
+            .any(|attachment| attachment.kind != AttachmentKind::Image)
+    {
+        return Err(Error::invalid(
+            "messageType",
+            "an IMAGE message carries images only: send other files as FILE",
+        ));
+    }
+    Ok(attachments)
 }

@@ -1,11 +1,15 @@
 //! All SQL of chat-svc. Functions take a connection so that callers choose the transaction.
 
+mod attachments;
+
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+pub use attachments::*;
+
 use crate::{
-    domain::{MessageId, MessageType, Role, RoomId, UserId},
+    domain::{AttachmentId, MessageId, MessageType, Role, RoomId, UserId},
     send_plan,
 };
 
@@ -334,6 +338,19 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// In position order; read apart from the message (see [`attachments_of`]), and only for
+    /// live messages that may carry some.
+    #[sqlx(skip)]
+    pub attachments: Vec<Attachment>,
+}
+
+impl Message {
+    /// Whether this message may carry attachments that are not read yet.
+    pub fn may_carry_attachments(&self) -> bool {
+        self.deleted_at.is_none()
+            && self.attachments.is_empty()
+            && matches!(self.message_type, MessageType::Image | MessageType::File)
+    }
 }
 
 const MESSAGE_COLUMNS: &str = "id, room_id, seq, sender_id, content, message_type, client_msg_id, \
@@ -414,6 +431,7 @@ pub async fn send_facts(
                 created_at: self.created_at?,
                 edited_at: self.edited_at,
                 deleted_at: self.deleted_at,
+                attachments: Vec::new(),
             })
         }
     }
@@ -595,17 +613,26 @@ pub async fn edit_message(
     .await
 }
 
-/// Turns a message into a tombstone; `false` if it already was one.
+/// Turns a message into a tombstone; returns the attachments it held (which stay, for
+/// [`attachment_refs`]), or `None` if it already was one.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn delete_message(db: &mut PgConnection, id: MessageId) -> sqlx::Result<bool> {
-    let result = sqlx::query(
-        "UPDATE chat.messages SET content = NULL, deleted_at = now()
-         WHERE id = $1 AND deleted_at IS NULL",
+pub async fn delete_message(
+    db: &mut PgConnection,
+    id: MessageId,
+) -> sqlx::Result<Option<Vec<AttachmentId>>> {
+    sqlx::query_scalar(
+        "WITH deleted AS (
+             UPDATE chat.messages SET content = NULL, deleted_at = now()
+             WHERE id = $1 AND deleted_at IS NULL
+             RETURNING id)
+         SELECT COALESCE(array_agg(a.attachment_id ORDER BY a.position)
+                             FILTER (WHERE a.attachment_id IS NOT NULL), '{}')
+         FROM deleted d LEFT JOIN chat.message_attachments a ON a.message_id = d.id
+         GROUP BY d.id",
     )
     .bind(id)
-    .execute(db)
-    .await?;
-    Ok(result.rows_affected() > 0)
+    .fetch_optional(db)
+    .await
 }
 
 /// The latest message of each room, for `list-rooms`.

@@ -1,12 +1,13 @@
 //! Deciding a batch of sends, without a database: which sends store a message and with which
 //! seq, which are retries of a message stored before, which repeat an earlier send of the same
 //! batch, and which are refused. The writer reads the [`Facts`] in the batch's transaction
-//! (with the rooms locked), plans, then applies the plan in one statement.
+//! (with the rooms locked), plans, claims the attachments of the sends that store (planning
+//! again without those that lost one), then applies the plan in one statement.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::{
-    domain::{RoomId, UserId},
+    domain::{AttachmentId, RoomId, UserId},
     repo::Message,
 };
 
@@ -16,6 +17,7 @@ pub struct Key<'a> {
     pub room: RoomId,
     pub sender: UserId,
     pub client_msg_id: Option<&'a str>,
+    pub attachments: &'a [AttachmentId],
 }
 
 /// What the database holds for one send, read with its room locked.
@@ -34,6 +36,9 @@ pub struct Facts {
 pub enum Refusal {
     NoRoom,
     NotMember,
+    /// One of its attachments is held by another message (of an earlier batch, or earlier in
+    /// this one): an attachment belongs to one message.
+    AttachmentTaken,
 }
 
 #[derive(Debug)]
@@ -58,39 +63,41 @@ pub struct Plan {
     pub last_seqs: Vec<(RoomId, i64)>,
 }
 
-/// Plans `sends` given one [`Facts`] per send (the same length and order). A retry is
-/// answered whatever the sender's membership now, as its first attempt was; seqs follow the
-/// batch's order within each room, with no gaps.
-pub fn plan(sends: &[Key<'_>], facts: Vec<Facts>) -> Plan {
+/// Plans `sends` given one [`Facts`] per send (the same length and order) and the attachments
+/// other messages hold (`taken`). A retry is answered whatever the sender's membership now, as
+/// its first attempt was; seqs follow the batch's order within each room, with no gaps.
+pub fn plan(sends: &[Key<'_>], facts: &[Facts], taken: &HashSet<AttachmentId>) -> Plan {
     let mut next_seq: HashMap<RoomId, i64> = HashMap::new();
     let mut rooms_in_order: Vec<RoomId> = Vec::new();
     let mut leaders: HashMap<(UserId, RoomId, &str), usize> = HashMap::new();
-    let mut facts = facts.into_iter();
+    let mut claimed: HashSet<AttachmentId> = HashSet::new();
+    let none = Facts::default();
     let decisions = sends
         .iter()
         .enumerate()
         .map(|(index, send)| {
-            let Facts {
-                last_seq,
-                is_member,
-                stored,
-            } = facts.next().unwrap_or_default();
-            if let Some(message) = stored {
-                return Decision::Stored(message);
+            let facts = facts.get(index).unwrap_or(&none);
+            if let Some(message) = &facts.stored {
+                return Decision::Stored(message.clone());
             }
-            let Some(last_seq) = last_seq else {
+            let Some(last_seq) = facts.last_seq else {
                 return Decision::Refused(Refusal::NoRoom);
             };
-            if !is_member {
+            if !facts.is_member {
                 return Decision::Refused(Refusal::NotMember);
             }
-            if let Some(id) = send.client_msg_id {
-                let key = (send.sender, send.room, id);
-                if let Some(&leader) = leaders.get(&key) {
-                    return Decision::SameAs(leader);
-                }
+            let key = send.client_msg_id.map(|id| (send.sender, send.room, id));
+            if let Some(&leader) = key.as_ref().and_then(|key| leaders.get(key)) {
+                return Decision::SameAs(leader);
+            }
+            let unavailable = |id: &AttachmentId| taken.contains(id) || claimed.contains(id);
+            if send.attachments.iter().any(unavailable) {
+                return Decision::Refused(Refusal::AttachmentTaken);
+            }
+            if let Some(key) = key {
                 leaders.insert(key, index);
             }
+            claimed.extend(send.attachments);
             let seq = next_seq.entry(send.room).or_insert_with(|| {
                 rooms_in_order.push(send.room);
                 last_seq
@@ -115,7 +122,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::domain::{MessageId, MessageType};
+    use crate::domain::{AttachmentId, MessageId, MessageType};
 
     fn a_room() -> RoomId {
         RoomId(Uuid::new_v4())
@@ -130,7 +137,21 @@ mod tests {
             room,
             sender,
             client_msg_id,
+            attachments: &[],
         }
+    }
+
+    fn with_attachments<'a>(key: Key<'a>, attachments: &'a [AttachmentId]) -> Key<'a> {
+        Key { attachments, ..key }
+    }
+
+    fn an_attachment() -> AttachmentId {
+        AttachmentId(Uuid::new_v4())
+    }
+
+    /// Plans with no attachment held by another message.
+    fn plan_without_taken(sends: &[Key<'_>], facts: Vec<Facts>) -> Plan {
+        super::plan(sends, &facts, &HashSet::new())
     }
 
     fn open(last_seq: i64) -> Facts {
@@ -154,6 +175,7 @@ mod tests {
             created_at: Utc::now(),
             edited_at: None,
             deleted_at: None,
+            attachments: Vec::new(),
         }
     }
 
@@ -171,7 +193,7 @@ mod tests {
     fn seqs_continue_each_room_in_batch_order_without_gaps() {
         let (a, b, me) = (a_room(), a_room(), a_user());
         let sends = [key(a, me, None), key(b, me, None), key(a, me, None)];
-        let plan = plan(&sends, vec![open(7), open(0), open(7)]);
+        let plan = plan_without_taken(&sends, vec![open(7), open(0), open(7)]);
         assert_eq!(seqs(&plan), [Some(8), Some(1), Some(9)]);
         assert_eq!(plan.last_seqs, [(a, 9), (b, 1)]);
     }
@@ -188,7 +210,7 @@ mod tests {
             },
             open(3),
         ];
-        let plan = plan(&sends, facts);
+        let plan = plan_without_taken(&sends, facts);
         assert!(matches!(&plan.decisions[0], Decision::Stored(m) if m.id == stored.id));
         assert_eq!(seqs(&plan), [None, Some(4)]);
     }
@@ -197,7 +219,7 @@ mod tests {
     fn a_client_msg_id_twice_in_one_batch_stores_once() {
         let (room, me) = (a_room(), a_user());
         let sends = [key(room, me, Some("c1")), key(room, me, Some("c1"))];
-        let plan = plan(&sends, vec![open(0), open(0)]);
+        let plan = plan_without_taken(&sends, vec![open(0), open(0)]);
         assert_eq!(seqs(&plan), [Some(1), None]);
         assert!(matches!(plan.decisions[1], Decision::SameAs(0)));
         assert_eq!(plan.last_seqs, [(room, 1)]);
@@ -207,7 +229,7 @@ mod tests {
     fn the_same_client_msg_id_in_another_room_is_another_message() {
         let (a, b, me) = (a_room(), a_room(), a_user());
         let sends = [key(a, me, Some("c1")), key(b, me, Some("c1"))];
-        let plan = plan(&sends, vec![open(0), open(4)]);
+        let plan = plan_without_taken(&sends, vec![open(0), open(4)]);
         assert_eq!(seqs(&plan), [Some(1), Some(5)]);
     }
 
@@ -215,7 +237,7 @@ mod tests {
     fn the_same_client_msg_id_of_another_sender_is_another_message() {
         let (room, me, you) = (a_room(), a_user(), a_user());
         let sends = [key(room, me, Some("c1")), key(room, you, Some("c1"))];
-        let plan = plan(&sends, vec![open(0), open(0)]);
+        let plan = plan_without_taken(&sends, vec![open(0), open(0)]);
         assert_eq!(seqs(&plan), [Some(1), Some(2)]);
     }
 
@@ -233,7 +255,7 @@ mod tests {
             ..open(2)
         };
         let missing = Facts::default();
-        let plan = plan(&sends, vec![outsider(), missing, outsider(), open(2)]);
+        let plan = plan_without_taken(&sends, vec![outsider(), missing, outsider(), open(2)]);
         assert!(matches!(
             plan.decisions[0],
             Decision::Refused(Refusal::NotMember)
@@ -259,8 +281,75 @@ mod tests {
             is_member: false,
             stored: Some(message(room, me, 5)),
         };
-        let plan = plan(&[key(room, me, Some("c1"))], vec![facts]);
+        let plan = plan_without_taken(&[key(room, me, Some("c1"))], vec![facts]);
         assert!(matches!(plan.decisions[0], Decision::Stored(_)));
         assert!(plan.last_seqs.is_empty());
+    }
+
+    #[test]
+    fn a_send_whose_attachment_another_message_holds_is_refused_and_spends_no_seq() {
+        let (room, me) = (a_room(), a_user());
+        let (held, free) = ([an_attachment()], [an_attachment()]);
+        let sends = [
+            with_attachments(key(room, me, None), &held),
+            with_attachments(key(room, me, None), &free),
+        ];
+        let plan = super::plan(&sends, &[open(4), open(4)], &HashSet::from(held));
+        assert!(matches!(
+            plan.decisions[0],
+            Decision::Refused(Refusal::AttachmentTaken)
+        ));
+        assert_eq!(seqs(&plan), [None, Some(5)]);
+        assert_eq!(plan.last_seqs, [(room, 5)]);
+    }
+
+    #[test]
+    fn an_attachment_sent_twice_in_one_batch_goes_with_the_first_send_only() {
+        let (room, me) = (a_room(), a_user());
+        let shared = an_attachment();
+        let (first, second) = ([shared, an_attachment()], [an_attachment(), shared]);
+        let sends = [
+            with_attachments(key(room, me, None), &first),
+            with_attachments(key(room, me, None), &second),
+            key(room, me, None),
+        ];
+        let plan = plan_without_taken(&sends, vec![open(0), open(0), open(0)]);
+        assert!(matches!(
+            plan.decisions[1],
+            Decision::Refused(Refusal::AttachmentTaken)
+        ));
+        assert_eq!(seqs(&plan), [Some(1), None, Some(2)]);
+    }
+
+    #[test]
+    fn a_repeated_client_msg_id_with_attachments_is_the_same_message_not_a_second_claim() {
+        let (room, me) = (a_room(), a_user());
+        let files = [an_attachment()];
+        let sends = [
+            with_attachments(key(room, me, Some("c1")), &files),
+            with_attachments(key(room, me, Some("c1")), &files),
+        ];
+        let plan = plan_without_taken(&sends, vec![open(0), open(0)]);
+        assert!(matches!(plan.decisions[1], Decision::SameAs(0)));
+        // Its leader refused, a repeat is judged on its own: refused alike.
+        let plan = super::plan(&sends, &[open(0), open(0)], &HashSet::from(files));
+        assert!(
+            plan.decisions
+                .iter()
+                .all(|decision| matches!(decision, Decision::Refused(Refusal::AttachmentTaken)))
+        );
+    }
+
+    #[test]
+    fn a_retry_is_answered_although_its_attachments_are_held_by_its_own_message() {
+        let (room, me) = (a_room(), a_user());
+        let files = [an_attachment()];
+        let facts = Facts {
+            stored: Some(message(room, me, 2)),
+            ..open(2)
+        };
+        let sends = [with_attachments(key(room, me, Some("c1")), &files)];
+        let plan = super::plan(&sends, &[facts], &HashSet::from(files));
+        assert!(matches!(plan.decisions[0], Decision::Stored(_)));
     }
 }

@@ -1,6 +1,6 @@
 //! Building and running the service; `main` and the tests go through the same entry.
 
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use parley_common::{bus, db, grpc, service_token::ServiceToken};
 use parley_proto::chat::v1::chat_service_server::ChatServiceServer;
@@ -8,9 +8,11 @@ use tokio::net::TcpListener;
 
 use crate::{
     SCHEMA,
+    attachments::Attachments,
     config::Config,
     events::Events,
     grpc::ChatGrpc,
+    media::Media,
     messages::Messages,
     service::{Chat, RoomLimits},
 };
@@ -35,23 +37,39 @@ impl Application {
         let pool = db::pool(&config.database)?;
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
         let friends = parley_common::friends::client(&config.friends_url, token.clone())?;
+        // Without URL signing keys, attachments are off and media-svc is never called.
+        let urls = config.media_urls.urls();
+        let media = urls
+            .clone()
+            .map(|urls| {
+                Media::new(
+                    &config.media_url,
+                    token.clone(),
+                    urls,
+                    usize::from(config.max_attachments),
+                )
+                .map(Arc::new)
+            })
+            .transpose()?;
         let listener = parley_common::listen::bind(config.listen_addr, "PARLEY_CHAT_ADDR").await?;
-        let (events, bus) = Events::start(pool.clone());
+        let (events, bus) = Events::start(pool.clone(), urls);
         // Events published from now on reach this replica's own subscribers too.
         bus.listening().await;
         let limits =
             RoomLimits::per_minute(config.rooms_per_minute, config.members_added_per_minute);
         let chat = Chat::new(pool.clone(), friends, events, limits);
-        let messages = Messages::new(
-            pool,
+        let messages = Arc::new(Messages::new(
+            pool.clone(),
             chat.clone(),
             config.message_rate_per_minute,
             usize::from(config.writers),
-        );
+            media,
+        ));
+        let attachments = Attachments::new(pool, messages.clone());
         Ok(Self {
             listener,
             token,
-            service: ChatGrpc::new(chat, messages),
+            service: ChatGrpc::new(chat, messages, attachments),
             bus,
         })
     }

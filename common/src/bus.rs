@@ -172,12 +172,18 @@ impl FanOut {
     }
 }
 
-/// Starts fanning out `topic` into `log`; `stamp` writes a log's event id into an event.
+/// Writes a log's event id into an event as it enters this replica's log; it may also finish
+/// the event for this replica's subscribers there (chat-svc signs attachment URLs, which are
+/// never stored), once per event however many subscribers it has.
+type Stamp<T> = Box<dyn Fn(&mut T, u64) + Send>;
+
+/// Starts fanning out `topic` into `log`; `stamp` writes a log's event id into an event (see
+/// [`Stamp`]).
 pub fn start<T>(
     pool: PgPool,
     topic: Topic,
     log: Arc<EventLog<T>>,
-    stamp: fn(&mut T, u64),
+    stamp: impl Fn(&mut T, u64) + Send + 'static,
 ) -> (Publisher<T>, FanOut)
 where
     T: prost::Message + Default + Clone + Send + Sync + 'static,
@@ -201,7 +207,7 @@ where
         queries.clone(),
         own.clone(),
         log,
-        stamp,
+        Box::new(stamp),
         heard,
     ));
     let cleanup = tokio::spawn(clean_up(pool, queries.clone()));
@@ -401,7 +407,7 @@ async fn listen<T>(
     queries: Arc<Queries>,
     own: Arc<OwnBatches>,
     log: Arc<EventLog<T>>,
-    stamp: fn(&mut T, u64),
+    stamp: Stamp<T>,
     listening: watch::Sender<bool>,
 ) where
     T: prost::Message + Default + Clone + Send + Sync + 'static,
@@ -542,7 +548,7 @@ where
 /// Puts rows' events into the log, each row once.
 struct Delivery<T> {
     log: Arc<EventLog<T>>,
-    stamp: fn(&mut T, u64),
+    stamp: Stamp<T>,
     read: BTreeSet<i64>,
 }
 
@@ -561,7 +567,7 @@ where
         while !bytes.is_empty() {
             match T::decode_length_delimited(&mut bytes) {
                 Ok(mut event) => {
-                    let stamp = self.stamp;
+                    let stamp = &self.stamp;
                     self.log.publish(|id| {
                         stamp(&mut event, id);
                         event

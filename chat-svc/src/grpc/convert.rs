@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 
 use parley_common::time::to_timestamp;
-use parley_proto::{chat::v1 as pb, friends::v1 as friends};
+use parley_proto::{chat::v1 as pb, friends::v1 as friends, media::v1 as media};
 
 use crate::{
-    domain::{MessageType, Role, UserId},
+    domain::{AttachmentId, AttachmentKind, MessageId, MessageType, Role, RoomId, UserId},
     messages::ReadState,
-    repo::{Member, Message, Room},
+    repo::{Attachment, AttachmentRef, Member, Message, Room},
 };
 
 /// A room as clients see it, its members named by `profiles`.
@@ -40,7 +40,8 @@ pub fn role(role: Role) -> pb::Role {
 }
 
 /// A message as clients see it, its sender named by `profiles`; in a direct room it names
-/// its receiver.
+/// its receiver. Its attachments carry no URLs yet: they are signed for the reader
+/// (`attachment_urls`), never stored.
 pub fn message(
     message: &Message,
     profiles: &HashMap<UserId, pb::User>,
@@ -61,7 +62,88 @@ pub fn message(
         deleted: message.deleted_at.is_some(),
         // Per reader: set by the reads that know who reads (`Messages::render_all`).
         sender_blocked: false,
-        attachments: Vec::new(),
+        // A tombstone shows none, whatever was read.
+        attachments: if message.deleted_at.is_some() {
+            Vec::new()
+        } else {
+            message.attachments.iter().map(attachment).collect()
+        },
+    }
+}
+
+/// An attachment as clients see it, without URLs.
+pub fn attachment(attachment: &Attachment) -> media::Attachment {
+    media::Attachment {
+        id: attachment.attachment_id.to_string(),
+        kind: attachment_kind(attachment.kind).into(),
+        name: attachment.name.clone(),
+        size: u64::try_from(attachment.size).unwrap_or_default(),
+        mime_type: attachment.mime_type.clone(),
+        width: attachment.width.and_then(|width| u32::try_from(width).ok()),
+        height: attachment
+            .height
+            .and_then(|height| u32::try_from(height).ok()),
+        thumbhash: attachment.thumbhash.clone().unwrap_or_default(),
+        has_thumbnail: attachment.has_thumbnail,
+        has_preview: attachment.has_preview,
+        url: String::new(),
+        thumbnail_url: None,
+        preview_url: None,
+        url_expires_at: None,
+        room_id: attachment.room_id.to_string(),
+    }
+}
+
+pub fn attachment_kind(kind: AttachmentKind) -> media::AttachmentKind {
+    match kind {
+        AttachmentKind::Image => media::AttachmentKind::Image,
+        AttachmentKind::File => media::AttachmentKind::File,
+    }
+}
+
+/// The kind a request names; `None` when unspecified or unknown.
+pub fn attachment_kind_of(raw: i32) -> Option<AttachmentKind> {
+    match media::AttachmentKind::try_from(raw).ok()? {
+        media::AttachmentKind::Image => Some(AttachmentKind::Image),
+        media::AttachmentKind::File => Some(AttachmentKind::File),
+        media::AttachmentKind::Unspecified => None,
+    }
+}
+
+/// An attachment media-svc resolved (`id`, as asked), to be stored as the `position`th of
+/// `message`. A kind media-svc did not name is a file: never shown inline.
+pub fn resolved_attachment(
+    id: AttachmentId,
+    resolved: media::Attachment,
+    message: MessageId,
+    room: RoomId,
+    position: i16,
+) -> Attachment {
+    Attachment {
+        attachment_id: id,
+        message_id: message,
+        room_id: room,
+        position,
+        kind: attachment_kind_of(resolved.kind).unwrap_or(AttachmentKind::File),
+        name: resolved.name,
+        size: i64::try_from(resolved.size).unwrap_or(i64::MAX),
+        mime_type: resolved.mime_type,
+        width: resolved.width.and_then(|width| i32::try_from(width).ok()),
+        height: resolved
+            .height
+            .and_then(|height| i32::try_from(height).ok()),
+        thumbhash: Some(resolved.thumbhash).filter(|hash| !hash.is_empty()),
+        has_thumbnail: resolved.has_thumbnail,
+        has_preview: resolved.has_preview,
+    }
+}
+
+pub fn attachment_ref(found: &AttachmentRef) -> pb::AttachmentRef {
+    pb::AttachmentRef {
+        attachment_id: found.attachment_id.to_string(),
+        message_id: found.message_id.to_string(),
+        room_id: found.room_id.to_string(),
+        message_deleted: found.message_deleted,
     }
 }
 

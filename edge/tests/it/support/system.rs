@@ -250,6 +250,10 @@ pub async fn start_chat_with(
         members_added_per_minute: timing.members_added_per_minute,
         database: database.args(),
         internal: Default::default(),
+        // Attachments off: these systems run no media-svc.
+        media_url: "http://127.0.0.1:50054".to_owned(),
+        max_attachments: 10,
+        media_urls: Default::default(),
     })
     .await
     .expect("chat-svc starts");
