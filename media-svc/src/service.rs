@@ -127,7 +127,7 @@ impl Media {
             .filter(|hint| !hint.is_empty());
         self.creates
             .check(&user)
-            .map_err(|retry_after| ServiceError::RateLimited(retry_after))?;
+            .map_err(ServiceError::RateLimited)?;
         let room = self.check_post_target(user, target).await?;
         let upload = NewUpload {
             id: UploadId(uuid::Uuid::new_v4()),
@@ -287,7 +287,7 @@ impl Media {
             .read_all(&staged, self.limits.max_image_bytes)
             .await
             .map_err(store_error)?;
-        let limits = self.image_limits.clone();
+        let limits = self.image_limits;
         let started = std::time::Instant::now();
         let outcome = off_runtime(move || {
             processing::process_image(&bytes, format, &limits)

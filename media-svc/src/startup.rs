@@ -42,6 +42,10 @@ impl Application {
         crate::store::install_crypto_provider();
         let store = Store::open(&config.store)?;
         tracing::info!(store = %store.describe(), "media store");
+        // Not fatal: the store may come up after us, as Postgres may; uploads fail until then.
+        if let Err(error) = store.check().await {
+            tracing::warn!(%error, "the media store does not answer yet");
+        }
         let pool = db::pool(&config.database)?;
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
         let chat = chat_client::client(&config.chat_url, token.clone())?;

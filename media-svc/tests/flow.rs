@@ -2,6 +2,8 @@
 //! a fresh database: reservations against quotas, the data plane's answers, completing,
 //! cancelling, sending, deleting, and the sweeper.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;

@@ -47,7 +47,13 @@ fn every_deployment_has_probes_resources_and_a_service() {
         .iter()
         .map(|d| d["metadata"]["name"].as_str().unwrap())
         .collect();
-    for expected in ["edge", "friends-svc", "presence-svc", "chat-svc", "media-svc"] {
+    for expected in [
+        "edge",
+        "friends-svc",
+        "presence-svc",
+        "chat-svc",
+        "media-svc",
+    ] {
         assert!(names.contains(&expected), "{names:?}");
     }
     let services = of_kind(&manifests, "Service");
