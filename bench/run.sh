@@ -4,9 +4,11 @@
 #
 #   bench/run.sh SCENARIO [--smoke]
 #
-# SCENARIO: idle | dm | group | big-room | presence | history | quiet | all; or `chart`,
-#           which draws docs/benchmarks.png from the results. `quiet` (one sender, one other
-#           member, one message at a time) always uses the official client.
+# SCENARIO: idle | dm | group | big-room | presence | history | quiet | media | all; or
+#           `chart`, which draws docs/benchmarks.png from the results. `quiet` (one sender,
+#           one other member, one message at a time) always uses the official client;
+#           `media` (200 photo uploads and a 100 MiB file next to a quiet chat, media-svc's
+#           memory sampled) too, on Parley only.
 # --smoke   a few users for a few seconds, on the debug build: checks that the scenario
 #           works (CI runs this); its figures mean nothing.
 #
@@ -42,9 +44,15 @@ missing=()
 command -v curl >/dev/null || missing+=(curl)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
+# The media scenario is Parley's alone, and uploads a real photo: a 1600x1200 fractal JPEG of
+# about 1 MiB made by ImageMagick.
+[[ $scenario == media ]] && ! command -v convert >/dev/null && missing+=(imagemagick)
 mapfile -t -O "${#missing[@]}" missing < \
   <(parley_pg_packages "${PARLEY_TEST_ADMIN_DATABASE_URL:-${DATABASE_URL:-}}")
 parley_install "${missing[@]+"${missing[@]}"}"
+if [[ $scenario == media ]]; then
+  servers=parley
+fi
 trap parley_pg_release EXIT
 parley_test_postgres "$root"
 admin_url=$PARLEY_TEST_ADMIN_DATABASE_URL
@@ -58,11 +66,15 @@ edge_addr=127.0.0.1:3400
 baseline_addr=127.0.0.1:3401
 logs=$root/bench/results/logs
 mkdir -p "$logs" "$(dirname "$results")"
+photo=$logs/bench-photo.jpg
+if [[ $scenario == media && ! -s $photo ]]; then
+  convert -size 1600x1200 plasma:fractal -quality 95 "$photo"
+fi
 
 say() { printf '%s\n' "$*" >&2; }
 
 generator=${BENCH_GENERATOR:-lean}
-[[ $scenario == quiet ]] && generator=official
+[[ $scenario == quiet || $scenario == media ]] && generator=official
 [[ $generator == official && $smoke == 0 ]] && results=${BENCH_RESULTS:-$root/bench/results/official.jsonl}
 if [[ -n ${BENCH_BIN:-} ]]; then
   bin=$BENCH_BIN
@@ -120,6 +132,8 @@ start_parley() {
   # ... and so are the edge's per-user limits of the classes the scenarios load (120 events a
   # minute each by default): a benchmark user is far busier than a person.
   export PARLEY_LIMIT_MESSAGES=0 PARLEY_LIMIT_TYPING=0 PARLEY_LIMIT_READS=0 PARLEY_LIMIT_HISTORY=0
+  # ... and the uploads of the media scenario (30 a minute per user by default, twice over).
+  export PARLEY_LIMIT_UPLOADS=0 PARLEY_MEDIA_UPLOADS_PER_MINUTE=0
   # The big room adds 999 members at once (100 per call): no per-minute limit on additions.
   export PARLEY_MEMBERS_ADDED_PER_MINUTE=0
   # Every simulated user connects from 127.0.0.1: no per-IP handshake limit.
@@ -131,11 +145,17 @@ start_parley() {
   export PARLEY_CHAT_URL=http://$PARLEY_CHAT_ADDR
   export PARLEY_FRIENDS_METRICS_ADDR=127.0.0.1:9161 PARLEY_PRESENCE_METRICS_ADDR=127.0.0.1:9162
   export PARLEY_CHAT_METRICS_ADDR=127.0.0.1:9163
-  for name in friends-svc presence-svc chat-svc edge; do
+  export PARLEY_MEDIA_ADDR=127.0.0.1:3414 PARLEY_MEDIA_HTTP_ADDR=127.0.0.1:3415
+  export PARLEY_MEDIA_URL=http://$PARLEY_MEDIA_ADDR PARLEY_MEDIA_PUBLIC_URL=http://$PARLEY_MEDIA_HTTP_ADDR
+  export PARLEY_MEDIA_METRICS_ADDR=127.0.0.1:9164 PARLEY_MEDIA_DIR=$logs/media
+  PARLEY_MEDIA_URL_KEYS=bench:$(head -c 32 /dev/urandom | base64 | tr -d '\n')
+  export PARLEY_MEDIA_URL_KEYS
+  for name in friends-svc presence-svc chat-svc media-svc edge; do
     "$bin/$name" >"$logs/$name.log" 2>&1 &
     pids+=($!)
   done
-  server_pid=${pids[3]}
+  server_pid=${pids[4]}
+  media_pid=${pids[3]}
   wait_for "http://$edge_addr/readyz"
   server_addr=$edge_addr
 }
@@ -225,6 +245,7 @@ official_args() {
       dm) args=(--scenario dm --pairs 20 --rates 20 --warmup 1 --measure 2) ;;
       group) args=(--scenario group --rooms 4 --members 5 --rates 20 --warmup 1 --measure 2) ;;
       quiet) args=(--scenario quiet --spacing 0,5 --count 20) ;;
+      media) args=(--photos 4 --big-mib 2 --concurrency 2 --quiet 1) ;;
     esac
     return
   fi
@@ -232,7 +253,8 @@ official_args() {
     dm) args=(--scenario dm --pairs 2500 --rates "${BENCH_RATES:-1000,2000,3000,4000,5000,6000}") ;;
     group) args=(--scenario group --rooms 100 --members 10 --rates "${BENCH_RATES:-1000,2000,3000,4000}") ;;
     quiet) args=(--scenario quiet --spacing 0,5,100 --count 300) ;;
-    *) say "the official client drives dm, group and quiet only"; exit 2 ;;
+    media) args=(--photos 200 --big-mib 100 --concurrency 4 --quiet 10) ;;
+    *) say "the official client drives dm, group, quiet and media only"; exit 2 ;;
   esac
 }
 
@@ -242,7 +264,11 @@ run_one() {
   if [[ $server == parley ]]; then start_parley; else start_baseline; fi
   [[ $scenario == presence ]] && seed_friends "$server" "$([[ $smoke == 1 ]] && echo 100 || echo 5000)"
   say "== $scenario on $server ($server_addr), $generator generator"
-  if [[ $generator == official ]]; then
+  if [[ $scenario == media ]]; then
+    official_args
+    node bench/official-client/media.mjs --server "http://$server_addr" --secret "$PARLEY_JWT_SECRET" \
+      --media-pid "$media_pid" --photo "$photo" --out "$results" "${args[@]}"
+  elif [[ $generator == official ]]; then
     official_args
     node bench/official-client/load.mjs --server "http://$server_addr" --secret "$PARLEY_JWT_SECRET" \
       --label "$server" --out "$results" "${args[@]}"
@@ -272,6 +298,6 @@ run_scenario() {
 
 case $scenario in
   all) for s in idle dm group big-room presence history; do run_scenario "$s"; done ;;
-  idle|dm|group|big-room|presence|history|quiet) run_scenario "$scenario" ;;
+  idle|dm|group|big-room|presence|history|quiet|media) run_scenario "$scenario" ;;
   *) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

