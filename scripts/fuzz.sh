@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Fuzzes the edge's payload decoders and handshake: every target of edge/fuzz (or the TARGETs
-# named) for SECONDS each (default 600), one after the other, then one line per target with its
-# executions and whether it crashed. Needs a nightly toolchain and cargo-fuzz; see
-# edge/fuzz/README.md.
+# Fuzzes the edge's payload decoders and handshake, and media-svc's file processing: every
+# target of edge/fuzz (or the TARGETs named) for SECONDS each (default 600), one after the
+# other, then one line per target with its executions and whether it crashed. Needs a nightly
+# toolchain and cargo-fuzz; see edge/fuzz/README.md.
 #
 #     scripts/fuzz.sh [SECONDS [TARGET...]]
 #
@@ -21,7 +21,8 @@ esac
 
 edge="$(cd "$(dirname "${BASH_SOURCE[0]}")/../edge" && pwd)"
 fuzz="$edge/fuzz"
-targets=(chat_payloads status_payloads friends_payloads handshake forwarded_headers usernames)
+targets=(chat_payloads status_payloads friends_payloads handshake forwarded_headers usernames
+    media_sniff media_strip media_decode)
 if [[ $# -gt 1 ]]; then
     targets=("${@:2}")
 fi
@@ -39,6 +40,7 @@ printf '%-17s %8s %13s %9s  %s\n' target seconds executions execs/s result
 for target in "${targets[@]}"; do
     dict="$fuzz/payloads.dict"
     [[ $target == handshake ]] && dict="$fuzz/handshake.dict"
+    [[ $target == media_* ]] && dict="$fuzz/media.dict"
     # libFuzzer adds what it finds to the first corpus directory: the committed seeds stay as
     # they are, and the inputs found so far are reused by the next run.
     work="$fuzz/target/corpus/$target"

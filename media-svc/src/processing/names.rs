@@ -100,11 +100,16 @@ pub fn disposition(mime: &str) -> Disposition {
     }
 }
 
+/// ASCII punctuation the `filename` fallback keeps. Not `"` and `\` (quoting), `%` (some
+/// clients decode it), `;`, `=` and `*` (a naive parser could read a second parameter in
+/// the quoted name), nor what Windows refuses in a file name (`/:<>?|`).
+const FALLBACK_PUNCTUATION: &str = " !#$&'()+,-.@[]^_`{}~";
+
 /// The `Content-Disposition` header value (RFC 6266): `inline` or `attachment`, then
-/// `filename="…"`, an ASCII fallback for old clients in which quotes, backslashes, percent
-/// signs (which some clients decode), control and non-ASCII characters are each replaced by
-/// `_`, and `filename*=UTF-8''…`, the name itself percent-encoded (RFC 8187). Always visible
-/// ASCII, whatever `name` holds; an empty name gives the bare disposition.
+/// `filename="…"`, an ASCII fallback for old clients in which every character but letters,
+/// digits and [`FALLBACK_PUNCTUATION`] is replaced by `_`, and `filename*=UTF-8''…`, the name
+/// itself percent-encoded (RFC 8187). Always visible ASCII, whatever `name` holds; an empty
+/// name gives the bare disposition.
 pub fn content_disposition(disposition: Disposition, name: &str) -> String {
     let kind = match disposition {
         Disposition::Inline => "inline",
@@ -116,7 +121,7 @@ pub fn content_disposition(disposition: Disposition, name: &str) -> String {
     let fallback: String = name
         .chars()
         .map(|c| {
-            let plain = (' '..='~').contains(&c) && !matches!(c, '"' | '\\' | '%');
+            let plain = c.is_ascii_alphanumeric() || FALLBACK_PUNCTUATION.contains(c);
             if plain { c } else { '_' }
         })
         .collect();
@@ -246,6 +251,16 @@ mod tests {
             content_disposition(Disposition::Attachment, "résumé 履歴書.pdf"),
             "attachment; filename=\"r_sum_ ___.pdf\"; \
              filename*=UTF-8''r%C3%A9sum%C3%A9%20%E5%B1%A5%E6%AD%B4%E6%9B%B8.pdf"
+        );
+        // A second parameter hidden in the name stays part of the name, even for a naive
+        // parser that does not know quoting.
+        let smuggled = content_disposition(
+            Disposition::Attachment,
+            "a.txt\"; filename*=UTF-8''evil.exe",
+        );
+        assert_eq!(smuggled.matches("filename*=").count(), 1, "{smuggled}");
+        assert!(
+            smuggled.starts_with("attachment; filename=\"a.txt__ filename__UTF-8''evil.exe\";")
         );
         // A header injection attempt stays inside the value.
         let injected = content_disposition(Disposition::Attachment, "x\r\nSet-Cookie: a=b");

@@ -119,6 +119,12 @@ fn decode(
     // Reads the header only.
     let mut decoder = reader.into_decoder().map_err(undecodable)?;
     let (width, height) = decoder.dimensions();
+    if width == 0 || height == 0 {
+        // Some decoders (GIF's) accept an empty canvas; there is nothing to show.
+        return Err(ImageRefused::Undecodable(format!(
+            "{width}×{height} pixels"
+        )));
+    }
     let too_large = || ImageRefused::TooLarge { width, height };
     let pixels = u64::from(width) * u64::from(height);
     if width > limits.max_side || height > limits.max_side || pixels > limits.max_pixels {

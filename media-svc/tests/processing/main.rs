@@ -475,6 +475,14 @@ fn bytes_that_are_not_the_format_are_undecodable() {
         matches!(refused, Err(ImageRefused::Undecodable(_))),
         "{refused:?}"
     );
+    // A GIF whose canvas has no height (found by fuzzing: the GIF decoder accepts it).
+    let mut empty = animated_gif(8, 8, &[[255, 0, 0, 255]]);
+    empty[8..10].fill(0);
+    let refused = process_image(&empty, ImageFormat::Gif, &ImageLimits::default());
+    assert!(
+        matches!(refused, Err(ImageRefused::Undecodable(_))),
+        "{refused:?}"
+    );
     // A container that parses around a frame that cannot be: zero pixels wide.
     let mut broken = jpeg(&photo(64, 64));
     let frame = broken.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
