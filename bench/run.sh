@@ -253,7 +253,7 @@ official_args() {
     dm) args=(--scenario dm --pairs 2500 --rates "${BENCH_RATES:-1000,2000,3000,4000,5000,6000}") ;;
     group) args=(--scenario group --rooms 100 --members 10 --rates "${BENCH_RATES:-1000,2000,3000,4000}") ;;
     quiet) args=(--scenario quiet --spacing 0,5,100 --count 300) ;;
-    media) args=(--photos 200 --big-mib 100 --concurrency 4 --quiet 10) ;;
+    media) args=(--photos 200 --big-mib "${BENCH_MEDIA_BIG_MIB:-100}" --concurrency 4 --quiet 10) ;;
     *) say "the official client drives dm, group, quiet and media only"; exit 2 ;;
   esac
 }

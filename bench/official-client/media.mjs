@@ -86,6 +86,7 @@ receiver.on("new-message", (message) => {
 });
 
 let rssSamples = [];
+let retries = 0;
 const sampler = setInterval(() => rssSamples.push(rssMiB()), 100);
 
 /** Chats until `until()` says stop; returns ack and delivery latencies. */
@@ -117,7 +118,17 @@ async function upload(socket, name, size, body) {
   const { upload } = await request(socket, "create-upload", { chatRoomId: room.id, name, size });
   const put = await fetch(upload.url, { method: "PUT", headers: upload.headers, body, duplex: "half" });
   if (put.status !== 201) throw new Error(`PUT ${name}: ${put.status}`);
-  const { attachment } = await request(socket, "complete-upload", { uploadId: upload.id });
+  // A full processing queue answers UNAVAILABLE: retry, as a client should.
+  let attachment;
+  for (let attempt = 0; !attachment; attempt++) {
+    try {
+      ({ attachment } = await request(socket, "complete-upload", { uploadId: upload.id }));
+    } catch (error) {
+      if (attempt >= 50 || !String(error.message).includes("UNAVAILABLE")) throw error;
+      retries++;
+      await sleep(100);
+    }
+  }
   await request(socket, "send-message", { chatRoomId: room.id, messageType: attachment.kind, attachmentIds: [attachment.id] });
   return attachment;
 }
@@ -127,9 +138,12 @@ const quietUntil = now() + QUIET_S * 1000;
 const quiet = await chat("quiet", () => now() > quietUntil);
 const quietRss = Math.max(...rssSamples);
 
-// Phase 2: chat while photos stream in and are processed.
+// Phase 2: chat while photos stream in and are processed. Memory is also read after each
+// quarter of the photos: flat means it does not grow with the number of files.
 rssSamples = [];
+const photosRssAt = [];
 let uploaded = 0;
+let completed = 0;
 let images = 0;
 const photosStarted = now();
 const workers = uploaders.map(async (socket, w) => {
@@ -137,6 +151,7 @@ const workers = uploaders.map(async (socket, w) => {
     const n = uploaded++;
     const attachment = await upload(socket, `photo-${w}-${n}.jpg`, PHOTO.length, PHOTO);
     if (attachment.kind === "IMAGE") images++;
+    if (++completed % Math.max(1, Math.floor(PHOTOS / 4)) === 0) photosRssAt.push(Number(rssMiB().toFixed(1)));
   }
 });
 let uploadsDone = false;
@@ -148,6 +163,7 @@ const photosRss = Math.max(...rssSamples);
 
 // Phase 3: one big file, generated as it is sent.
 rssSamples = [];
+const bigRssBefore = rssMiB();
 const chunk = new Uint8Array(1 << 20).map((_, i) => (i * 31) & 0xff);
 let sentMiB = 0;
 const big = new ReadableStream({
@@ -164,10 +180,15 @@ clearInterval(sampler);
 
 const result = {
   scenario: "media", server: "parley", at: new Date().toISOString(),
-  photo: { bytes: PHOTO.length, count: PHOTOS, images, concurrency: CONCURRENCY, seconds: Number(photosSeconds.toFixed(1)) },
+  photo: { bytes: PHOTO.length, count: PHOTOS, images, concurrency: CONCURRENCY, seconds: Number(photosSeconds.toFixed(1)), busyRetries: retries },
   big: { mib: BIG_MIB, kind: bigAttachment.kind, seconds: Number(bigSeconds.toFixed(1)) },
   chatQuiet: quiet, chatDuringUploads: busy,
-  mediaRssMiB: { quiet: Number(quietRss.toFixed(1)), photos: Number(photosRss.toFixed(1)), big: Number(bigRss.toFixed(1)) },
+  // Peaks per phase; `photosAt`: after each quarter of the photos; `bigBefore`: as the big
+  // file starts.
+  mediaRssMiB: {
+    quiet: Number(quietRss.toFixed(1)), photos: Number(photosRss.toFixed(1)), photosAt: photosRssAt,
+    bigBefore: Number(bigRssBefore.toFixed(1)), big: Number(bigRss.toFixed(1)),
+  },
 };
 console.log(JSON.stringify(result));
 if (args.out) appendFileSync(args.out, JSON.stringify(result) + "\n");

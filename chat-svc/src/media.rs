@@ -20,6 +20,9 @@ use crate::{
 pub type MediaClient = MediaServiceClient<InterceptedService<Replicas, InjectTraceContext>>;
 
 /// What attachments need: media-svc, the URL signer, the per-message limit.
+/// How long a deletion waits for media-svc before it is acknowledged anyway.
+const DELETE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub struct Media {
     client: MediaClient,
     pub urls: MediaUrls,
@@ -42,6 +45,24 @@ impl Media {
             urls,
             max_per_message,
         })
+    }
+
+    /// Tells media-svc that the message holding `ids` is deleted, so that their files answer
+    /// 404 before the deletion is acknowledged. A failure is logged, not returned: the
+    /// message is deleted whatever media-svc says, and media-svc catches up from the
+    /// MessageDeleted event or, at the latest, its reconciliation with chat-svc.
+    pub async fn delete_attachments(&self, ids: &[AttachmentId]) {
+        let request = media::DeleteAttachmentsRequest {
+            attachment_ids: ids.iter().map(AttachmentId::to_string).collect(),
+        };
+        let call = self.client.clone().delete_attachments(request);
+        match tokio::time::timeout(DELETE_TIMEOUT, call).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(status)) => {
+                tracing::warn!(%status, "media-svc did not take a deletion; its event will");
+            }
+            Err(_) => tracing::warn!("media-svc did not answer a deletion in time; its event will"),
+        }
     }
 
     /// The attachments `ids` as media-svc resolves them for `sender` in `room`, in the order

@@ -660,6 +660,10 @@ impl Messages {
             ));
         }
         if let Some(attachments) = repo::delete_message(&mut db, id).await? {
+            drop(db);
+            if let (Some(media), false) = (&self.media, attachments.is_empty()) {
+                media.delete_attachments(&attachments).await;
+            }
             self.events.message_deleted(found.room_id, id, &attachments);
         }
         Ok(())

@@ -109,8 +109,8 @@ pub struct Limits {
     #[arg(long, env = "PARLEY_MEDIA_MAX_IMAGE_BYTES", default_value_t = 50 * MIB)]
     pub max_image_bytes: u64,
 
-    /// Images processed at once (each on a blocking thread, off the async runtime); 0: the
-    /// number of cores.
+    /// Images processed at once (each on a blocking thread, off the async runtime); 0: half
+    /// the cores, at least one.
     #[arg(long, env = "PARLEY_MEDIA_PROCESSING_THREADS", default_value_t = 0)]
     pub processing_threads: usize,
 

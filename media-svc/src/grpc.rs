@@ -26,6 +26,9 @@ impl MediaGrpc {
 
 type Answer<T> = Result<Response<T>, Status>;
 
+/// A message holds at most 100 attachments (chat-svc's `PARLEY_MAX_ATTACHMENTS` range).
+const MAX_DELETED_PER_CALL: usize = 100;
+
 #[tonic::async_trait]
 impl MediaService for MediaGrpc {
     async fn get_config(
@@ -122,6 +125,23 @@ impl MediaService for MediaGrpc {
         let id = UploadId::parse("upload_id", &request.upload_id)?;
         self.media.cancel(me, id).await?;
         Ok(Response::new(pb::CancelUploadResponse {}))
+    }
+
+    async fn delete_attachments(
+        &self,
+        request: Request<pb::DeleteAttachmentsRequest>,
+    ) -> Answer<pb::DeleteAttachmentsResponse> {
+        let request = request.into_inner();
+        if request.attachment_ids.len() > MAX_DELETED_PER_CALL {
+            return Err(ServiceError::invalid("attachment_ids", "at most 100 per call").into());
+        }
+        let ids = request
+            .attachment_ids
+            .iter()
+            .map(|id| UploadId::parse("attachment_ids", id))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.media.delete_attachments(&ids).await?;
+        Ok(Response::new(pb::DeleteAttachmentsResponse {}))
     }
 
     async fn resolve_for_send(

@@ -10,8 +10,9 @@ use std::sync::{
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// How many requests may wait per thread.
-const QUEUED_PER_THREAD: usize = 2;
+/// How many requests may wait per thread. Waiting costs a held request only: the bytes are
+/// read once a place is given.
+const QUEUED_PER_THREAD: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Busy {
@@ -29,10 +30,11 @@ pub struct Processor {
 pub struct Place(#[allow(dead_code, reason = "held for its drop")] OwnedSemaphorePermit);
 
 impl Processor {
-    /// A pool of `threads` (0: one per core).
+    /// A pool of `threads` (0: half the cores, at least one, so that photos never take every
+    /// core from the chat traffic beside them; docs/BENCHMARKS.md measures the choice).
     pub fn new(threads: usize) -> Self {
         let threads = if threads == 0 {
-            std::thread::available_parallelism().map_or(1, usize::from)
+            std::thread::available_parallelism().map_or(1, |cores| (usize::from(cores) / 2).max(1))
         } else {
             threads
         };

@@ -293,8 +293,13 @@ impl Media {
             processing::process_image(&bytes, format, &limits)
                 .map_err(|refused| (refused, processing::strip_metadata(&bytes, format), bytes))
         })
-        .await
-        .ok_or(ServiceError::Unavailable("the file could not be processed"))?;
+        .await;
+        // A decoder that panicked (a bug, logged) must not make the upload impossible to
+        // complete: its bytes are kept as an opaque download, never shown.
+        let Some(outcome) = outcome else {
+            self.store.copy(&staged, &original).await.map_err(store_error)?;
+            return Ok(file("application/octet-stream", size));
+        };
         metrics::histogram!("media_image_processing_seconds")
             .record(started.elapsed().as_secs_f64());
         match outcome {
