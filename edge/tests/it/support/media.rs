@@ -13,7 +13,7 @@ use parley_common::{media_url::MediaUrlArgs, testing::TestDatabase};
 
 use super::{
     processes::free_port,
-    system::{InProcess, Timing, chat_config, spawn_until_stopped, start_chat_from},
+    system::{InProcess, Timing, chat_config, spawn_until_stopped, start_chat_from, stop_signal},
 };
 
 /// The secret chat-svc and media-svc of every test system sign and check URLs with.
@@ -107,12 +107,7 @@ async fn start_media(flags: &[(&str, String)]) -> InProcess {
         .expect("media-svc starts");
     let addr = media.local_addr().unwrap();
     spawn_until_stopped(addr, |stopped| async move {
-        media
-            .run_until_stopped(async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
+        media.run_until_stopped(stop_signal(stopped)).await.unwrap();
     })
 }
 

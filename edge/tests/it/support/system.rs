@@ -72,7 +72,7 @@ async fn start_presence(config: parley_presence_svc::config::Config) -> InProces
     })
 }
 
-async fn stop_signal(stopped: oneshot::Receiver<()>) {
+pub async fn stop_signal(stopped: oneshot::Receiver<()>) {
     let _ = stopped.await;
 }
 
