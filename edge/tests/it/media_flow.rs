@@ -98,8 +98,7 @@ fn displayed(image: &Value) -> (u64, u64) {
 }
 
 #[tokio::test]
-async fn a_photo_reaches_a_member_stripped_and_signed_strangers_and_forgers_are_refused_and_deleting_it_removes_its_files()
- {
+async fn a_shared_photo_is_stripped_signed_and_revocable_and_an_svg_never_runs() {
     // Chromium and the image tools load the machine: not beside the other heavy tests.
     let _alone = heavy().await;
     assert_tools_installed();
@@ -401,7 +400,8 @@ async fn a_photo_reaches_a_member_stripped_and_signed_strangers_and_forgers_are_
     assert_eq!(
         report["afterDelete"]["atOnce"],
         json!([404, 404]),
-        "{}",
+        "original and thumbnail, fetched once delete-message was acknowledged and bob told \
+         (notFoundAfterMs: how long they were still served): {}",
         report["afterDelete"]
     );
     let urls_after = &ok(&report, "urlsAfterDelete")["urls"];
