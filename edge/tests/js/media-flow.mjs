@@ -163,7 +163,7 @@ async function flow(plan, report, dir) {
         : null,
     };
 
-    // What a reader gets later: history, catch-up, the gallery, fresh URLs.
+    // What a reader gets later: history, catch-up, fresh URLs; each URL works.
     report.history = await call(bob, "get-history", { roomId });
     report.sync = await call(bob, "sync", { rooms: { [roomId]: 0 } });
     report.refreshed = await call(bob, "get-attachment-urls", { roomId, attachmentIds: [photoId] });
