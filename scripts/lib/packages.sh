@@ -14,11 +14,14 @@ parley_install() {
   if ((EUID == 0)) && command -v apt-get >/dev/null; then
     parley_say "installing $* (apt-get)"
     export DEBIAN_FRONTEND=noninteractive
+    # Another apt-get (a second command of the project, an unattended upgrade) may hold the
+    # lock for a while: wait for it rather than fail.
+    local wait=(-o DPkg::Lock::Timeout=300)
     if [[ -z ${parley_apt_updated:-} ]]; then
-      apt-get update -qq >/dev/null
+      apt-get "${wait[@]}" update -qq >/dev/null
       parley_apt_updated=1
     fi
-    apt-get install -y -qq "$@" >/dev/null
+    apt-get "${wait[@]}" install -y -qq "$@" >/dev/null
   else
     parley_say "missing: $*. Install them with (Debian or Ubuntu):"
     parley_say "  sudo apt-get install $*"

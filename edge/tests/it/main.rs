@@ -18,6 +18,7 @@ mod envelope;
 mod friends;
 mod hostile_input;
 mod http_endpoints;
+mod media_flow;
 mod official_client;
 mod presence_failover;
 mod replicas;

@@ -2,6 +2,7 @@
 
 pub mod acks;
 pub mod client;
+pub mod media;
 pub mod processes;
 pub mod system;
 pub mod tokens;

@@ -1,6 +1,6 @@
-//! Starts the three services and an edge in-process on port 0 against a fresh database.
-//! (media-svc is not part of these systems yet: their edges run without one, or point at an
-//! address where none answers.)
+//! Starts the three services and an edge in-process on port 0 against a fresh database, and
+//! media-svc when a test asks for it (support/media.rs); without it the edge runs with no
+//! media-svc, or points at an address where none answers.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -10,6 +10,8 @@ use parley_edge::{
     event_limits::EventLimitArgs,
 };
 use tokio::sync::oneshot;
+
+use super::media::{MediaService, MediaSettings};
 
 /// The shared secret of the HS256 tokens the test edges accept.
 pub const JWT_SECRET: &str = "parley-test-secret-of-at-least-32-bytes";
@@ -43,7 +45,7 @@ impl InProcess {
     }
 }
 
-fn spawn_until_stopped<F, Fut>(addr: SocketAddr, run: F) -> InProcess
+pub fn spawn_until_stopped<F, Fut>(addr: SocketAddr, run: F) -> InProcess
 where
     F: FnOnce(oneshot::Receiver<()>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
@@ -70,7 +72,7 @@ async fn start_presence(config: parley_presence_svc::config::Config) -> InProces
     })
 }
 
-async fn stop_signal(stopped: oneshot::Receiver<()>) {
+pub async fn stop_signal(stopped: oneshot::Receiver<()>) {
     let _ = stopped.await;
 }
 
@@ -240,7 +242,17 @@ pub async fn start_chat_with(
     friends_url: &str,
     timing: &Timing,
 ) -> InProcess {
-    let chat = parley_chat_svc::startup::Application::build(&parley_chat_svc::config::Config {
+    start_chat_from(chat_config(database, friends_url, timing)).await
+}
+
+/// The configuration of a chat-svc on `database`, on any port, with the per-user limits of
+/// `timing`, and attachments off.
+pub fn chat_config(
+    database: &TestDatabase,
+    friends_url: &str,
+    timing: &Timing,
+) -> parley_chat_svc::config::Config {
+    parley_chat_svc::config::Config {
         metrics_addr: None,
         writers: 2,
         listen_addr: any_port(),
@@ -250,13 +262,18 @@ pub async fn start_chat_with(
         members_added_per_minute: timing.members_added_per_minute,
         database: database.args(),
         internal: Default::default(),
-        // Attachments off: these systems run no media-svc.
+        // Attachments off, unless MediaService::start_with_chat sets these.
         media_url: "http://127.0.0.1:50054".to_owned(),
         max_attachments: 10,
         media_urls: Default::default(),
-    })
-    .await
-    .expect("chat-svc starts");
+    }
+}
+
+/// A chat-svc configured so.
+pub async fn start_chat_from(config: parley_chat_svc::config::Config) -> InProcess {
+    let chat = parley_chat_svc::startup::Application::build(&config)
+        .await
+        .expect("chat-svc starts");
     let addr = chat.local_addr().unwrap();
     spawn_until_stopped(addr, |stopped| async move {
         chat.run_until_stopped(stop_signal(stopped)).await.unwrap();
@@ -387,7 +404,17 @@ impl Default for Timing {
     }
 }
 
-/// One whole Parley system. Dropping it drops its database.
+/// What a system's edge knows of media-svc.
+pub enum Media {
+    /// This deployment has none.
+    Absent,
+    /// One at this address, where none answers.
+    At(String),
+    /// A real one beside chat-svc, configured so.
+    Running(MediaSettings),
+}
+
+/// One whole Parley system. Dropping it drops its database (and media-svc's files).
 #[allow(dead_code, reason = "each part is there for the tests that stop it")]
 pub struct TestSystem {
     pub database: TestDatabase,
@@ -395,6 +422,8 @@ pub struct TestSystem {
     pub friends: InProcess,
     pub presence: InProcess,
     pub chat: InProcess,
+    /// Only in systems spawned with `Media::Running`.
+    pub media: Option<MediaService>,
     pub edge: InProcess,
 }
 
@@ -436,25 +465,30 @@ impl TestSystem {
 
     /// A system whose edge calls media-svc at `media_url`.
     pub async fn spawn_with_media_at(media_url: &str) -> Self {
+        Self::spawn_with_media(Media::At(media_url.to_owned())).await
+    }
+
+    /// A system with `media` and the defaults.
+    pub async fn spawn_with_media(media: Media) -> Self {
         Self::spawn_full(
             EdgeAuth::default(),
             Timing::default(),
             EdgeSettings::default(),
-            media_url,
+            media,
         )
         .await
     }
 
     /// A system of the three services, whose edge has no media-svc.
     async fn spawn_configured(auth: EdgeAuth, timing: Timing, settings: EdgeSettings) -> Self {
-        Self::spawn_full(auth, timing, settings, "").await
+        Self::spawn_full(auth, timing, settings, Media::Absent).await
     }
 
     async fn spawn_full(
         auth: EdgeAuth,
         timing: Timing,
         settings: EdgeSettings,
-        media_url: &str,
+        media: Media,
     ) -> Self {
         let database = TestDatabase::create().await;
 
@@ -463,13 +497,30 @@ impl TestSystem {
 
         let presence_config = presence_config(&database, &friends_url, timing);
         let presence = start_presence(presence_config.clone()).await;
-        let chat = start_chat_with(&database, &friends_url, &timing).await;
+        let (chat, media, media_url) = match media {
+            Media::Absent => (
+                start_chat_with(&database, &friends_url, &timing).await,
+                None,
+                String::new(),
+            ),
+            Media::At(url) => (
+                start_chat_with(&database, &friends_url, &timing).await,
+                None,
+                url,
+            ),
+            Media::Running(settings) => {
+                let (chat, media) =
+                    MediaService::start_with_chat(&database, &friends_url, &timing, settings).await;
+                let url = format!("http://{}", media.grpc.addr);
+                (chat, Some(media), url)
+            }
+        };
         let edge = start_edge(
             Backends {
                 chat: format!("http://{}", chat.addr),
                 presence: format!("http://{}", presence.addr),
                 friends: friends_url,
-                media: media_url.to_owned(),
+                media: media_url,
             },
             auth,
             timing,
@@ -483,6 +534,7 @@ impl TestSystem {
             friends,
             presence,
             chat,
+            media,
             edge,
         }
     }
