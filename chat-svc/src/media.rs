@@ -55,8 +55,8 @@ impl Media {
         let request = media::DeleteAttachmentsRequest {
             attachment_ids: ids.iter().map(AttachmentId::to_string).collect(),
         };
-        let call = self.client.clone().delete_attachments(request);
-        match tokio::time::timeout(DELETE_TIMEOUT, call).await {
+        let mut client = self.client.clone();
+        match tokio::time::timeout(DELETE_TIMEOUT, client.delete_attachments(request)).await {
             Ok(Ok(_)) => {}
             Ok(Err(status)) => {
                 tracing::warn!(%status, "media-svc did not take a deletion; its event will");
