@@ -297,7 +297,10 @@ impl Media {
         // A decoder that panicked (a bug, logged) must not make the upload impossible to
         // complete: its bytes are kept as an opaque download, never shown.
         let Some(outcome) = outcome else {
-            self.store.copy(&staged, &original).await.map_err(store_error)?;
+            self.store
+                .copy(&staged, &original)
+                .await
+                .map_err(store_error)?;
             return Ok(file("application/octet-stream", size));
         };
         metrics::histogram!("media_image_processing_seconds")
