@@ -1,7 +1,7 @@
 //! How fast a caller may act: a keyed GCRA limiter (governor), a number of actions per key
 //! (a user, a client address) per minute in bursts of as many, whose memory stays bounded.
-//! The edge's per-IP and per-event-class limits and chat-svc's per-user limits are all one
-//! of these.
+//! The edge's per-IP and per-event-class limits, chat-svc's and media-svc's per-user limits
+//! and media-svc's per-IP data-plane limit are all one of these.
 //!
 //! The limits are per process: with several replicas a caller gets each limit per replica
 //! their calls reach (decision 0005).
@@ -77,6 +77,34 @@ async fn forget_idle<K: Hash + Eq + Clone>(limiter: Weak<DefaultKeyedRateLimiter
         limiter.retain_recent();
         limiter.shrink_to_fit();
     }
+}
+
+/// An HTTP layer of `per_minute` requests per key (a client address, by `key`), in bursts of
+/// as many, whose memory stays bounded; `None` when `per_minute` is 0 (no limit). Past it,
+/// 429 with `Retry-After`.
+pub fn per_minute_layer<K>(
+    per_minute: u32,
+    key: K,
+) -> Option<
+    tower_governor::GovernorLayer<
+        K,
+        governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>,
+        axum::body::Body,
+    >,
+>
+where
+    K: tower_governor::key_extractor::KeyExtractor,
+    K::Key: Send + Sync + 'static,
+{
+    let burst = NonZeroU32::new(per_minute)?;
+    let config = tower_governor::governor::GovernorConfigBuilder::default()
+        .key_extractor(key)
+        .period(Duration::from_secs(60) / burst.get())
+        .burst_size(burst.get())
+        .finish()?;
+    // Weakly held, so the task ends with the layer (a strong one kept every test server's).
+    forget_idle_keys(config.limiter());
+    Some(tower_governor::GovernorLayer::new(config))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Plain HTTP on the edge: liveness, readiness and metrics, and a request layer that keeps
 //! the memory of connected clients small.
 
-use std::{num::NonZeroU32, sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use axum::{
     Json, Router,
@@ -12,9 +12,6 @@ use axum::{
     routing::get,
 };
 use metrics_exporter_prometheus::PrometheusHandle;
-
-use governor::middleware::NoOpMiddleware;
-use tower_governor::{GovernorLayer, governor::GovernorConfigBuilder};
 
 use crate::{
     admission::Draining,
@@ -47,27 +44,14 @@ pub fn routes(
             metrics,
             draining,
         });
-    match probe_limit(probes_per_ip_per_minute, proxies) {
+    match parley_common::rate_limit::per_minute_layer(
+        probes_per_ip_per_minute,
+        ClientIpKey(proxies),
+    ) {
         // `route_layer`: the limit covers these routes, not the Socket.IO layer around them.
         Some(limit) => router.route_layer(limit),
         None => router,
     }
-}
-
-type ProbeLimit =
-    GovernorLayer<ClientIpKey, NoOpMiddleware<governor::clock::QuantaInstant>, axum::body::Body>;
-
-/// `per_minute` requests per client IP, in bursts of as many.
-fn probe_limit(per_minute: u32, proxies: TrustedProxies) -> Option<ProbeLimit> {
-    let burst = NonZeroU32::new(per_minute)?;
-    let config = GovernorConfigBuilder::default()
-        .key_extractor(ClientIpKey(proxies))
-        .period(Duration::from_secs(60) / burst.get())
-        .burst_size(burst.get())
-        .finish()?;
-    // Weakly held, so the task ends with the edge (a strong one kept every test edge's).
-    parley_common::rate_limit::forget_idle_keys(config.limiter());
-    Some(GovernorLayer::new(config))
 }
 
 /// Copies a request's headers and URI into allocations of their own. hyper parses a head

@@ -7,7 +7,7 @@
 //! by its own bytes, with headers that keep it from running as part of any page: `nosniff`, a
 //! sandboxing CSP, and `inline` only for the four image types.
 
-use std::{net::SocketAddr, num::NonZeroU32, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     Router,
@@ -19,9 +19,7 @@ use axum::{
 };
 use futures_util::{StreamExt, TryStreamExt};
 use parley_common::media_url::{Signature, Variant};
-use tower_governor::{
-    GovernorLayer, governor::GovernorConfigBuilder, key_extractor::PeerIpKeyExtractor,
-};
+use tower_governor::key_extractor::PeerIpKeyExtractor;
 use uuid::Uuid;
 
 use crate::{
@@ -47,7 +45,8 @@ pub fn routes(media: Arc<Media>, per_ip_per_minute: u32) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .with_state(media)
         .layer(axum::middleware::from_fn(count_requests));
-    match per_ip_limit(per_ip_per_minute) {
+    // Per peer address (behind a proxy, the proxy's: limit there, docs/API.md).
+    match parley_common::rate_limit::per_minute_layer(per_ip_per_minute, PeerIpKeyExtractor) {
         Some(limit) => router.layer(limit),
         None => router,
     }
@@ -87,24 +86,6 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
-}
-
-type PerIpLimit = GovernorLayer<
-    PeerIpKeyExtractor,
-    governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>,
-    Body,
->;
-
-/// Requests per peer IP (behind a proxy, the proxy's: limit there, docs/API.md).
-fn per_ip_limit(per_minute: u32) -> Option<PerIpLimit> {
-    let burst = NonZeroU32::new(per_minute)?;
-    let config = GovernorConfigBuilder::default()
-        .key_extractor(PeerIpKeyExtractor)
-        .period(Duration::from_secs(60) / burst.get())
-        .burst_size(burst.get())
-        .finish()?;
-    parley_common::rate_limit::forget_idle_keys(config.limiter());
-    Some(GovernorLayer::new(config))
 }
 
 /// A plain-text answer with the CORS header every answer carries (the URLs are the
