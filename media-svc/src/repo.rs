@@ -301,37 +301,33 @@ pub async fn remove(pool: &PgPool, id: UploadId, states: &[State]) -> Result<boo
     Ok(true)
 }
 
-/// Makes these attachments 404 at once and gives their stored bytes back; their bytes go at
-/// `purge_after`. Returns those that were not deleted already.
+/// Makes these attachments 404 at once and gives their stored bytes back, in one statement;
+/// their bytes go at `purge_after`. Returns those that were not deleted already.
 pub async fn mark_deleted(
     pool: &PgPool,
     ids: &[UploadId],
     purge_after: DateTime<Utc>,
 ) -> Result<Vec<UploadId>, sqlx::Error> {
-    let mut transaction = pool.begin().await?;
-    let deleted: Vec<(UploadId, UserId, i64)> = sqlx::query_as(
-        "UPDATE media.uploads AS u SET state = 'deleted', deleted_at = now(), purge_after = $2, \
-             charged_bytes = 0 \
-         FROM (SELECT id, charged_bytes FROM media.uploads \
-               WHERE id = ANY($1) AND state <> 'deleted' FOR UPDATE) AS old \
-         WHERE u.id = old.id RETURNING u.id, u.user_id, old.charged_bytes",
+    sqlx::query_scalar(
+        "WITH old AS ( \
+             SELECT id, user_id, charged_bytes FROM media.uploads \
+             WHERE id = ANY($1) AND state <> 'deleted' FOR UPDATE), \
+         deleted AS ( \
+             UPDATE media.uploads AS u SET state = 'deleted', deleted_at = now(), \
+                 purge_after = $2, charged_bytes = 0 \
+             FROM old WHERE u.id = old.id RETURNING u.id), \
+         refunded AS ( \
+             UPDATE media.user_usage AS usage \
+             SET stored_bytes = greatest(usage.stored_bytes - charges.bytes, 0) \
+             FROM (SELECT user_id, sum(charged_bytes)::bigint AS bytes FROM old GROUP BY user_id) \
+                 AS charges \
+             WHERE usage.user_id = charges.user_id) \
+         SELECT id FROM deleted",
     )
     .bind(ids)
     .bind(purge_after)
-    .fetch_all(&mut *transaction)
-    .await?;
-    for (_, user, charged) in &deleted {
-        sqlx::query(
-            "UPDATE media.user_usage SET stored_bytes = greatest(stored_bytes - $2, 0) \
-             WHERE user_id = $1",
-        )
-        .bind(user)
-        .bind(charged)
-        .execute(&mut *transaction)
-        .await?;
-    }
-    transaction.commit().await?;
-    Ok(deleted.into_iter().map(|(id, _, _)| id).collect())
+    .fetch_all(pool)
+    .await
 }
 
 /// Unfinished uploads past their reservation, oldest first.
