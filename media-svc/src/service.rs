@@ -431,11 +431,16 @@ impl Media {
 
     /// Of `ids`, those no message holds, by chat-svc's word.
     pub async fn unreferenced(&self, ids: &[UploadId]) -> Result<Vec<UploadId>, Error> {
-        let refs = self.refs(ids).await?;
+        let held: std::collections::HashSet<String> = self
+            .refs(ids)
+            .await?
+            .into_iter()
+            .map(|held| held.attachment_id)
+            .collect();
         Ok(ids
             .iter()
             .copied()
-            .filter(|id| !refs.iter().any(|held| held.attachment_id == id.to_string()))
+            .filter(|id| !held.contains(&id.to_string()))
             .collect())
     }
 

@@ -8,7 +8,7 @@
 //! it, and every sent attachment is checked again now and then (and after any gap in the
 //! events).
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use parley_common::follow::{After, Followed, follow};
@@ -116,18 +116,17 @@ impl Sweeper {
             *self.recheck_before.lock().await = None;
             return Ok((0, 0));
         }
-        let refs = media.refs(&due).await?;
-        let mut live = Vec::new();
-        let mut gone = Vec::new();
-        for id in due {
-            let held = refs
-                .iter()
-                .find(|held| held.attachment_id == id.to_string());
-            match held {
-                Some(held) if !held.message_deleted => live.push(id),
-                _ => gone.push(id),
-            }
-        }
+        // Held by a live message, by chat-svc's word; anything else goes.
+        let held_live: HashSet<String> = media
+            .refs(&due)
+            .await?
+            .into_iter()
+            .filter(|held| !held.message_deleted)
+            .map(|held| held.attachment_id)
+            .collect();
+        let (live, gone): (Vec<UploadId>, Vec<UploadId>) = due
+            .into_iter()
+            .partition(|id| held_live.contains(&id.to_string()));
         repo::confirm(&media.pool, &live).await?;
         let deleted = if gone.is_empty() {
             0
