@@ -534,7 +534,7 @@ async fn quotas_refuse_before_any_byte_is_stored_and_cancelling_gives_them_back(
 async fn the_sweeper_removes_expired_uploads_and_attachments_never_sent_but_keeps_sent_ones() {
     let mut system = System::start(&[
         "--upload-ttl",
-        "1s",
+        "2s",
         "--unsent-ttl",
         "1s",
         "--purge-after",
@@ -545,23 +545,21 @@ async fn the_sweeper_removes_expired_uploads_and_attachments_never_sent_but_keep
     let bob = system.user("bob").await;
     let room = system.room(&alice, &[&bob]).await;
 
+    // Each upload is PUT right after its reservation, well within its URL's 2 s even on a
+    // loaded machine; the one left unfinished is reserved last.
+    let mut completed = Vec::new();
+    for name in ["unsent.txt", "sent.txt"] {
+        let upload = system.create_upload(&alice, &room, name, 5).await.unwrap();
+        assert_eq!(put(&upload.url, b"hello".to_vec()).await, 201);
+        let attachment = system.complete(&alice, &upload.id).await.unwrap();
+        assert_eq!(attachment.kind(), media::AttachmentKind::File);
+        completed.push(upload);
+    }
+    let [unsent, sent] = <[media::Upload; 2]>::try_from(completed).unwrap();
     let expiring = system
         .create_upload(&alice, &room, "never.bin", 5)
         .await
         .unwrap();
-    let unsent = system
-        .create_upload(&alice, &room, "unsent.txt", 5)
-        .await
-        .unwrap();
-    let sent = system
-        .create_upload(&alice, &room, "sent.txt", 5)
-        .await
-        .unwrap();
-    for upload in [&unsent, &sent] {
-        assert_eq!(put(&upload.url, b"hello".to_vec()).await, 201);
-        let attachment = system.complete(&alice, &upload.id).await.unwrap();
-        assert_eq!(attachment.kind(), media::AttachmentKind::File);
-    }
     let sent_attachment = system.complete(&alice, &sent.id).await.unwrap();
     system
         .chat
@@ -575,7 +573,7 @@ async fn the_sweeper_removes_expired_uploads_and_attachments_never_sent_but_keep
         .await
         .unwrap();
     // Past the reservation, the unsent TTL, and the window in which a send may be committing.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let swept = system.sweeper.round().await.unwrap();
     assert_eq!(swept.expired, 1, "{swept:?}");
     // The sent one was claimed a moment ago: left for a later round, never deleted now.
