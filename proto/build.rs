@@ -12,6 +12,7 @@ const PROTOS: &[(&str, &str)] = &[
     ("presence/v1/presence.proto", "presence_descriptor"),
     ("friends/v1/friends.proto", "friends_descriptor"),
     ("media/v1/media.proto", "media_descriptor"),
+    ("calls/v1/calls.proto", "calls_descriptor"),
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -62,3 +62,18 @@ pub mod media {
             tonic::include_file_descriptor_set!("media_descriptor");
     }
 }
+
+/// `parley.calls.v1`: one-to-one voice and video calls, their signaling and deadlines.
+pub mod calls {
+    pub mod v1 {
+        #![allow(
+            clippy::doc_lazy_continuation,
+            reason = "generated from .proto comments"
+        )]
+        tonic::include_proto!("parley.calls.v1");
+
+        /// The encoded descriptor set of this package, for gRPC server reflection.
+        pub const FILE_DESCRIPTOR_SET: &[u8] =
+            tonic::include_file_descriptor_set!("calls_descriptor");
+    }
+}

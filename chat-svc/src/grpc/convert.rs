@@ -68,6 +68,7 @@ pub fn message(
         } else {
             message.attachments.iter().map(attachment).collect()
         },
+        call: None,
     }
 }
 
