@@ -288,16 +288,22 @@ check_turn() {
   exit 1
 }
 
+# Waits up to 10 s for a process told to stop, then kills it.
+await_exit() {
+  local pid=$1
+  for _ in $(seq 1 50); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.2
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
 stop_turn() {
   local pid
   [[ -f "$pid_dir/coturn" ]] || return 0
   if pid=$(live_pid coturn); then
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.2
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    await_exit "$pid"
     say "stopped coturn ($pid)"
   fi
   rm -f "$pid_dir/coturn"
@@ -408,11 +414,7 @@ stop_all() {
     for entry in "${batch[@]+"${batch[@]}"}"; do
       name=${entry%:*}
       pid=${entry##*:}
-      for _ in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.2
-      done
-      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+      await_exit "$pid"
       say "stopped $name ($pid)"
       stopped=1
     done
