@@ -888,3 +888,30 @@ async fn an_edge_whose_lease_lapsed_loses_its_sockets() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_block_between_the_parties_ends_their_call_as_a_hang_up() {
+    let mut system = System::start(&[]).await;
+    let (alice, bob, alice_phone, bob_phone, _) = alice_and_bob(&mut system).await;
+    let mut events = system.subscribe().await;
+    let call = system
+        .invite(&alice_phone, &bob)
+        .await
+        .unwrap()
+        .call
+        .unwrap();
+    system.accept(&bob_phone, &call.id).await.unwrap();
+    system
+        .friends
+        .block_user(friends::BlockUserRequest {
+            acting_user_id: bob.clone(),
+            user_id: alice.clone(),
+        })
+        .await
+        .unwrap();
+    let ended = next_event(&mut events, |e| ended_with(e, &call.id, EndReason::Hangup)).await;
+    assert!(to_user(&ended, &alice) && to_user(&ended, &bob));
+    // Blocked: no new call either way.
+    let refused = system.invite(&alice_phone, &bob).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+}
