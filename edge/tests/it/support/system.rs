@@ -287,6 +287,8 @@ pub struct Backends {
     pub friends: String,
     /// Empty: the deployment has no media-svc.
     pub media: String,
+    /// Empty: the deployment has no calls-svc.
+    pub calls: String,
 }
 
 /// The edge's HTTP-level settings of a test system.
@@ -329,8 +331,10 @@ fn edge_config(
         presence_url: backends.presence,
         friends_url: backends.friends,
         media_url: backends.media,
+        calls_url: backends.calls,
         grpc_timeout: Duration::from_secs(5),
         lease_interval: timing.lease_interval,
+        calls_lease_ttl: timing.lease_ttl,
         max_packet_bytes: 64 * 1024,
         handshakes_per_ip_per_minute: settings.handshakes_per_ip_per_minute,
         probes_per_ip_per_minute: settings.probes_per_ip_per_minute,
@@ -521,6 +525,7 @@ impl TestSystem {
                 presence: format!("http://{}", presence.addr),
                 friends: friends_url,
                 media: media_url,
+                calls: String::new(),
             },
             auth,
             timing,
