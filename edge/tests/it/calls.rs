@@ -11,7 +11,7 @@ use parley_edge::event_limits::EventLimitArgs;
 
 use crate::support::{
     SioClient, TestSystem,
-    acks::error_code,
+    acks::{befriend, data, error_code},
     system::{EdgeAuth, Timing},
     tokens::Person,
 };
@@ -226,4 +226,395 @@ async fn the_seventh_invite_within_a_minute_is_rate_limited_with_retry_after_ms(
         .call("call-hangup", json!({ "callId": Uuid::new_v4() }))
         .await;
     assert_eq!(error_code(&ack), "UNAVAILABLE", "{ack}");
+}
+
+// --- With a real calls-svc (and chat-svc, friends-svc): the flows of docs/API.md "/calls".
+
+/// How long a test waits for a CALL message or a block to be heard of.
+const SLOW: Duration = Duration::from_secs(10);
+
+async fn calls_system() -> TestSystem {
+    TestSystem::spawn_with_calls(Timing::default(), &[]).await
+}
+
+/// A `/calls` socket of `person` on device `device`, past its `calls-state`.
+async fn device(system: &TestSystem, person: &Person, device: &str) -> SioClient {
+    let mut socket = connect_device(system, person, json!(device)).await.unwrap();
+    let state = socket.next_event("calls-state").await;
+    assert!(state["calls"].is_array(), "{state}");
+    socket
+}
+
+async fn invite(caller: &SioClient, callee: &Person) -> Value {
+    data(
+        caller
+            .call(
+                "call-invite",
+                json!({ "receiverId": callee.id, "media": "AUDIO", "offer": offer() }),
+            )
+            .await,
+    )
+}
+
+fn answer() -> Value {
+    json!({ "type": "answer", "sdp": "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\n" })
+}
+
+/// The next `event` about call `id`, skipping the others.
+async fn next_about(socket: &mut SioClient, event: &str, id: &Value) -> Value {
+    let deadline = tokio::time::Instant::now() + SLOW;
+    loop {
+        let payload = tokio::time::timeout_at(deadline, socket.next_event(event))
+            .await
+            .unwrap_or_else(|_| panic!("no {event} about {id}"));
+        let about = payload.get("callId").or_else(|| payload["call"].get("id"));
+        if about == Some(id) {
+            return payload;
+        }
+    }
+}
+
+/// The CALL messages of `room`, once there is one (chat-svc writes it after the call ends).
+async fn call_messages(chat: &SioClient, room: &Value) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + SLOW;
+    loop {
+        let history = data(chat.call("get-history", json!({ "roomId": room })).await);
+        let calls: Vec<Value> = history["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|message| message["messageType"] == "CALL")
+            .cloned()
+            .collect();
+        if !calls.is_empty() || tokio::time::Instant::now() > deadline {
+            return calls;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_device_rings_the_first_accept_wins_and_the_call_ends_in_one_call_message() {
+    let system = calls_system().await;
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    befriend(&system, &alice, &bob).await;
+    let mut a = device(&system, &alice, "a-phone").await;
+    let mut b1 = device(&system, &bob, "b-phone").await;
+    let mut b2 = device(&system, &bob, "b-laptop").await;
+
+    let placed = invite(&a, &bob).await;
+    let call = &placed["call"];
+    let id = call["id"].clone();
+    assert_eq!(call["state"], "RINGING", "{placed}");
+    assert_eq!(call["caller"]["userId"], json!(alice.id.to_string()));
+    assert_eq!(call["caller"]["deviceId"], "a-phone");
+    assert_eq!(call["calleeId"], json!(bob.id.to_string()));
+    assert_eq!(placed["merged"], false);
+    assert!(
+        !placed["iceServers"].as_array().unwrap().is_empty(),
+        "{placed}"
+    );
+    for ringing in [&mut b1, &mut b2] {
+        let incoming = next_about(ringing, "call-incoming", &id).await;
+        assert_eq!(incoming["offer"], offer(), "{incoming}");
+        let left = incoming["ringRemainingMs"].as_u64().unwrap();
+        assert!(left > 50_000 && left <= 60_000, "{incoming}");
+    }
+
+    // Candidates before the answer reach every ringing device, and the one that answers.
+    assert_eq!(
+        data(
+            a.call(
+                "call-ice",
+                json!({ "callId": id, "candidates": [candidate()] })
+            )
+            .await
+        ),
+        json!({})
+    );
+    for ringing in [&mut b1, &mut b2] {
+        let ice = next_about(ringing, "call-ice", &id).await;
+        assert_eq!(ice["candidates"], json!([candidate()]), "{ice}");
+        assert_eq!(ice["from"]["deviceId"], "a-phone", "{ice}");
+    }
+    let accepted = data(
+        b2.call("call-accept", json!({ "callId": id, "answer": answer() }))
+            .await,
+    );
+    assert_eq!(accepted["call"]["state"], "CONNECTING", "{accepted}");
+    assert_eq!(
+        accepted["call"]["answeredBy"]["deviceId"], "b-laptop",
+        "{accepted}"
+    );
+    assert_eq!(accepted["candidates"], json!([candidate()]), "{accepted}");
+    let answered = next_about(&mut a, "call-answered", &id).await;
+    assert_eq!(answered["answer"], answer(), "{answered}");
+    assert_eq!(answered["by"]["deviceId"], "b-laptop", "{answered}");
+    let dismissed = next_about(&mut b1, "call-dismissed", &id).await;
+    assert_eq!(dismissed["reason"], "ANSWERED_ELSEWHERE", "{dismissed}");
+    let late = b1
+        .call("call-accept", json!({ "callId": id, "answer": answer() }))
+        .await;
+    assert_eq!(error_code(&late), "FAILED_PRECONDITION", "{late}");
+
+    // After the answer, relays go to the answering device only.
+    data(
+        b2.call(
+            "call-ice",
+            json!({ "callId": id, "candidates": [candidate()], "end": true }),
+        )
+        .await,
+    );
+    let ice = next_about(&mut a, "call-ice", &id).await;
+    assert_eq!(ice["end"], true, "{ice}");
+    assert_eq!(ice["from"]["deviceId"], "b-laptop", "{ice}");
+
+    let connected = data(a.call("call-connected", json!({ "callId": id })).await);
+    assert_eq!(connected["call"]["state"], "ACTIVE", "{connected}");
+    for socket in [&mut a, &mut b2] {
+        loop {
+            let updated = next_about(socket, "call-updated", &id).await;
+            if updated["call"]["state"] == "ACTIVE" {
+                break;
+            }
+        }
+    }
+
+    let mut chat = system.connect(&alice, "/chat").await;
+    let hung_up = data(b2.call("call-hangup", json!({ "callId": id })).await);
+    assert_eq!(hung_up["call"]["state"], "ENDED", "{hung_up}");
+    assert_eq!(hung_up["call"]["endReason"], "HANGUP", "{hung_up}");
+    assert!(hung_up["call"]["durationMs"].is_u64(), "{hung_up}");
+    for socket in [&mut a, &mut b1, &mut b2] {
+        let ended = next_about(socket, "call-ended", &id).await;
+        assert_eq!(ended["call"]["endReason"], "HANGUP", "{ended}");
+    }
+    // The CALL message reaches the chat live, as any message of the room does.
+    let live_message = tokio::time::timeout(SLOW, async {
+        loop {
+            let (event, message) = chat.next_any_event().await;
+            if event.starts_with("new-") && message["messageType"] == "CALL" {
+                return message;
+            }
+        }
+    })
+    .await
+    .expect("a live CALL message");
+    assert_eq!(live_message["roomId"], call["roomId"], "{live_message}");
+    let logged = call_messages(&chat, &call["roomId"]).await;
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert_eq!(logged[0]["id"], live_message["id"], "{logged:?}");
+    // Hanging up again answers the ended call and writes nothing more.
+    let again = data(a.call("call-hangup", json!({ "callId": id })).await);
+    assert_eq!(again["call"]["state"], "ENDED", "{again}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(call_messages(&chat, &call["roomId"]).await.len(), 1);
+    let live = data(a.call("list-calls", json!({})).await);
+    assert_eq!(live["calls"], json!([]), "{live}");
+}
+
+#[tokio::test]
+async fn a_decline_from_any_device_ends_the_call_everywhere() {
+    let system = calls_system().await;
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    befriend(&system, &alice, &bob).await;
+    let mut a = device(&system, &alice, "a-phone").await;
+    let mut b1 = device(&system, &bob, "b-phone").await;
+    let mut b2 = device(&system, &bob, "b-laptop").await;
+    let id = invite(&a, &bob).await["call"]["id"].clone();
+    next_about(&mut b1, "call-incoming", &id).await;
+
+    assert_eq!(
+        data(b1.call("call-decline", json!({ "callId": id })).await),
+        json!({})
+    );
+    for socket in [&mut a, &mut b1, &mut b2] {
+        let ended = next_about(socket, "call-ended", &id).await;
+        assert_eq!(ended["call"]["endReason"], "DECLINED", "{ended}");
+    }
+    // The caller cannot decline its own call.
+    let id = invite(&a, &bob).await["call"]["id"].clone();
+    let own = a.call("call-decline", json!({ "callId": id })).await;
+    assert_eq!(error_code(&own), "PERMISSION_DENIED", "{own}");
+}
+
+#[tokio::test]
+async fn a_callee_in_a_call_is_busy_and_does_not_ring() {
+    let system = calls_system().await;
+    let (alice, bob, carol) = (
+        Person::new("alice"),
+        Person::new("bob"),
+        Person::new("carol"),
+    );
+    befriend(&system, &alice, &bob).await;
+    befriend(&system, &carol, &bob).await;
+    let a = device(&system, &alice, "a-phone").await;
+    let mut b = device(&system, &bob, "b-phone").await;
+    let c = device(&system, &carol, "c-phone").await;
+    let first = invite(&a, &bob).await["call"]["id"].clone();
+    next_about(&mut b, "call-incoming", &first).await;
+    data(
+        b.call(
+            "call-accept",
+            json!({ "callId": first, "answer": answer() }),
+        )
+        .await,
+    );
+
+    let busy = invite(&c, &bob).await;
+    assert_eq!(busy["call"]["state"], "ENDED", "{busy}");
+    assert_eq!(busy["call"]["endReason"], "BUSY", "{busy}");
+    b.no_event("call-incoming", Duration::from_millis(500))
+        .await;
+}
+
+#[tokio::test]
+async fn two_users_calling_each_other_at_once_get_one_merged_call() {
+    let system = calls_system().await;
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    befriend(&system, &alice, &bob).await;
+    let a = device(&system, &alice, "a-phone").await;
+    let b = device(&system, &bob, "b-phone").await;
+    let first = invite(&a, &bob).await;
+    let crossing = invite(&b, &alice).await;
+    assert_eq!(crossing["merged"], true, "{crossing}");
+    assert_eq!(crossing["call"]["id"], first["call"]["id"], "{crossing}");
+    assert_eq!(crossing["offer"], offer(), "{crossing}");
+    assert!(crossing["candidates"].is_array(), "{crossing}");
+    // One call between them, which the second caller accepts.
+    let id = first["call"]["id"].clone();
+    let accepted = data(
+        b.call("call-accept", json!({ "callId": id, "answer": answer() }))
+            .await,
+    );
+    assert_eq!(accepted["call"]["state"], "CONNECTING", "{accepted}");
+    let live = data(a.call("list-calls", json!({})).await);
+    assert_eq!(live["calls"].as_array().unwrap().len(), 1, "{live}");
+}
+
+#[tokio::test]
+async fn outsiders_strangers_groups_and_blocks_are_refused() {
+    let system = calls_system().await;
+    let (alice, bob, carol) = (
+        Person::new("alice"),
+        Person::new("bob"),
+        Person::new("carol"),
+    );
+    befriend(&system, &alice, &bob).await;
+    let a = device(&system, &alice, "a-phone").await;
+    let mut b = device(&system, &bob, "b-phone").await;
+    let c = device(&system, &carol, "c-phone").await;
+
+    let id = invite(&a, &bob).await["call"]["id"].clone();
+    for (event, payload) in [
+        ("call-hangup", json!({ "callId": id })),
+        ("call-accept", json!({ "callId": id, "answer": answer() })),
+        (
+            "call-ice",
+            json!({ "callId": id, "candidates": [candidate()] }),
+        ),
+        ("call-resume", json!({ "callId": id })),
+    ] {
+        let ack = c.call(event, payload).await;
+        assert_eq!(error_code(&ack), "NOT_FOUND", "{event}: {ack}");
+    }
+    let stranger = c
+        .call(
+            "call-invite",
+            json!({ "receiverId": alice.id, "media": "VIDEO", "offer": offer() }),
+        )
+        .await;
+    assert_eq!(error_code(&stranger), "PERMISSION_DENIED", "{stranger}");
+
+    let chat = system.connect(&alice, "/chat").await;
+    let group = data(
+        chat.call(
+            "create-room",
+            json!({ "name": "trio", "isGroup": true, "memberIds": [bob.id, carol.id] }),
+        )
+        .await,
+    )["room"]["id"]
+        .clone();
+    let to_group = a
+        .call(
+            "call-invite",
+            json!({ "roomId": group, "media": "AUDIO", "offer": offer() }),
+        )
+        .await;
+    assert_eq!(error_code(&to_group), "FAILED_PRECONDITION", "{to_group}");
+
+    // A block ends the live call between them.
+    next_about(&mut b, "call-incoming", &id).await;
+    data(
+        b.call("call-accept", json!({ "callId": id, "answer": answer() }))
+            .await,
+    );
+    let friends = system.connect(&alice, "/friends").await;
+    data(
+        friends
+            .call("block-user", json!({ "userId": bob.id }))
+            .await,
+    );
+    let ended = next_about(&mut b, "call-ended", &id).await;
+    assert_eq!(ended["call"]["state"], "ENDED", "{ended}");
+    let again = a
+        .call(
+            "call-invite",
+            json!({ "receiverId": bob.id, "media": "AUDIO", "offer": offer() }),
+        )
+        .await;
+    assert_eq!(error_code(&again), "PERMISSION_DENIED", "{again}");
+}
+
+#[tokio::test]
+async fn a_device_that_connects_mid_ring_gets_the_call_with_the_time_left() {
+    let system = calls_system().await;
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    befriend(&system, &alice, &bob).await;
+    let a = device(&system, &alice, "a-phone").await;
+    let id = invite(&a, &bob).await["call"]["id"].clone();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    let mut late = connect_device(&system, &bob, json!("b-tablet"))
+        .await
+        .unwrap();
+    let state = late.next_event("calls-state").await;
+    let calls = state["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 1, "{state}");
+    assert_eq!(calls[0]["id"], id);
+    assert_eq!(calls[0]["state"], "RINGING");
+    let incoming = next_about(&mut late, "call-incoming", &id).await;
+    let left = incoming["ringRemainingMs"].as_u64().unwrap();
+    assert!(left < 60_000 - 1_000, "{incoming}");
+    assert_eq!(incoming["offer"], offer(), "{incoming}");
+
+    // Once the call ended, a new device no longer rings.
+    data(a.call("call-hangup", json!({ "callId": id })).await);
+    let mut later = connect_device(&system, &bob, json!("b-watch"))
+        .await
+        .unwrap();
+    let state = later.next_event("calls-state").await;
+    assert_eq!(state["calls"], json!([]), "{state}");
+    later
+        .no_event("call-incoming", Duration::from_millis(500))
+        .await;
+}
+
+#[tokio::test]
+async fn ice_servers_carry_time_limited_turn_credentials() {
+    let system = calls_system().await;
+    let alice = Person::new("alice");
+    let a = device(&system, &alice, "a-phone").await;
+    let servers = data(a.call("get-ice-servers", json!({})).await);
+    assert!(servers["expiresAt"].is_string(), "{servers}");
+    let turn = servers["iceServers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|server| server["username"].is_string())
+        .cloned()
+        .unwrap_or_else(|| panic!("no TURN server with credentials: {servers}"));
+    let username = turn["username"].as_str().unwrap();
+    assert!(username.ends_with(&format!(":{}", alice.id)), "{turn}");
+    assert!(turn["credential"].is_string(), "{turn}");
 }
