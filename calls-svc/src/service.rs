@@ -741,6 +741,7 @@ impl Calls {
         transaction.commit().await?;
         let count = ended.len();
         for call in ended {
+            count_ended(&call);
             self.log(&call).await;
         }
         Ok(count)
@@ -756,6 +757,9 @@ impl Calls {
         if calls.is_empty() {
             return;
         }
+        for call in &calls {
+            count_ended(call);
+        }
         let chat = self.chat.clone();
         let pool = self.pool.clone();
         tokio::spawn(async move {
@@ -768,6 +772,12 @@ impl Calls {
     pub(crate) async fn log(&self, call: &Call) {
         log_call(&self.chat, &self.pool, call).await;
     }
+}
+
+/// Counts an ended call by why it ended.
+fn count_ended(call: &Call) {
+    metrics::counter!("parley_calls_ended_total", "reason" => call.end_reason.as_str_name())
+        .increment(1);
 }
 
 /// Writes the one CALL message of an ended call and records it; a failure is left for the
@@ -789,6 +799,19 @@ async fn log_call(chat: &ChatClient, pool: &PgPool, call: &Call) {
             .into_inner()
             .message
             .and_then(|message| uuid::Uuid::parse_str(&message.id).ok()),
+        // A verdict on the log itself (the room is gone, or no DM room any more) will not
+        // change: recorded, so that no replica retries it every second forever.
+        Err(status)
+            if matches!(
+                status.code(),
+                tonic::Code::InvalidArgument
+                    | tonic::Code::NotFound
+                    | tonic::Code::FailedPrecondition
+            ) =>
+        {
+            tracing::warn!(call = %call.id, %status, "chat-svc refused the call's CALL message");
+            None
+        }
         Err(status) => {
             tracing::warn!(call = %call.id, %status, "cannot write the call's CALL message yet");
             return;

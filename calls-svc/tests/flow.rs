@@ -888,3 +888,210 @@ async fn an_edge_whose_lease_lapsed_loses_its_sockets() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_block_between_the_parties_ends_their_call_as_a_hang_up() {
+    let mut system = System::start(&[]).await;
+    let (alice, bob, alice_phone, bob_phone, _) = alice_and_bob(&mut system).await;
+    let mut events = system.subscribe().await;
+    let call = system
+        .invite(&alice_phone, &bob)
+        .await
+        .unwrap()
+        .call
+        .unwrap();
+    system.accept(&bob_phone, &call.id).await.unwrap();
+    system
+        .friends
+        .block_user(friends::BlockUserRequest {
+            acting_user_id: bob.clone(),
+            user_id: alice.clone(),
+        })
+        .await
+        .unwrap();
+    let ended = next_event(&mut events, |e| ended_with(e, &call.id, EndReason::Hangup)).await;
+    assert!(to_user(&ended, &alice) && to_user(&ended, &bob));
+    // Blocked: no new call either way.
+    let refused = system.invite(&alice_phone, &bob).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn descriptions_relay_to_the_peer_and_a_resumed_device_gets_the_peers_candidates() {
+    let mut system = System::start(&[]).await;
+    let (alice, bob, alice_phone, bob_phone, bob_laptop) = alice_and_bob(&mut system).await;
+    let servers = system
+        .calls()
+        .get_ice_servers(calls::GetIceServersRequest {
+            acting_user_id: alice.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(servers.expires_at.is_some());
+    assert_eq!(
+        servers.ice_servers.len(),
+        2,
+        "STUN bare, TURN with credentials"
+    );
+    let mut events = system.subscribe().await;
+    let call = system
+        .invite(&alice_phone, &bob)
+        .await
+        .unwrap()
+        .call
+        .unwrap();
+    let negotiate = |actor: &calls::Device, kind: &str| calls::NegotiateRequest {
+        actor: Some(actor.clone()),
+        call_id: call.id.clone(),
+        description: Some(calls::SessionDescription {
+            r#type: kind.into(),
+            sdp: "v=0 again".into(),
+        }),
+    };
+    let early = system
+        .calls()
+        .negotiate(negotiate(&alice_phone, "offer"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        early.code(),
+        Code::FailedPrecondition,
+        "not before the answer"
+    );
+    system.accept(&bob_phone, &call.id).await.unwrap();
+    let bad = system
+        .calls()
+        .negotiate(negotiate(&alice_phone, "pranswer"))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    let other = system
+        .calls()
+        .negotiate(negotiate(&bob_laptop, "offer"))
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), Code::PermissionDenied);
+    system
+        .calls()
+        .negotiate(negotiate(&alice_phone, "offer"))
+        .await
+        .unwrap();
+    let relayed = next_event(&mut events, |e| {
+        matches!(e.payload, Some(Payload::Negotiate(_)))
+    })
+    .await;
+    assert!(to_device(&relayed, &bob_phone));
+
+    system
+        .calls()
+        .ice(calls::IceRequest {
+            actor: Some(bob_phone.clone()),
+            call_id: call.id.clone(),
+            candidates: vec![candidate(7)],
+            end: false,
+        })
+        .await
+        .unwrap();
+    let resumed = system
+        .calls()
+        .resume(calls::ResumeRequest {
+            actor: Some(alice_phone.clone()),
+            call_id: call.id.clone(),
+            edge_id: "edge-2".into(),
+            socket_id: "s-alice-2".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resumed.peer, Some(bob_phone.clone()));
+    assert_eq!(resumed.candidates, vec![candidate(7)]);
+    let outsider = system
+        .calls()
+        .resume(calls::ResumeRequest {
+            actor: Some(bob_laptop.clone()),
+            call_id: call.id.clone(),
+            edge_id: "edge-2".into(),
+            socket_id: "s-bob-laptop-2".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(outsider.code(), Code::PermissionDenied);
+    let too_many = system
+        .calls()
+        .ice(calls::IceRequest {
+            actor: Some(alice_phone.clone()),
+            call_id: call.id.clone(),
+            candidates: (0..21).map(candidate).collect(),
+            end: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(too_many.code(), Code::InvalidArgument);
+    // The state a reconnecting device is shown.
+    let state = system.open(&alice_phone, "s-alice-3").await;
+    assert_eq!(state.calls.len(), 1);
+    assert_eq!(state.calls[0].state, CallState::Connecting as i32);
+    assert!(state.ringing.is_empty());
+}
+
+#[tokio::test]
+async fn racing_accepts_and_crossing_invites_each_make_one_winner() {
+    let mut system = System::start(&[]).await;
+    let (alice, bob, alice_phone, bob_phone, bob_laptop) = alice_and_bob(&mut system).await;
+    // Both invite at once: one call between them, whoever came first.
+    let (mut a, mut b) = (system.calls(), system.calls());
+    let invite = |actor: &calls::Device, receiver: &str| calls::InviteRequest {
+        actor: Some(actor.clone()),
+        target: Some(calls::invite_request::Target::ReceiverId(
+            receiver.to_owned(),
+        )),
+        media: Media::Audio.into(),
+        offer: Some(offer()),
+        client_call_id: None,
+    };
+    let (from_alice, from_bob) = tokio::join!(
+        a.invite(invite(&alice_phone, &bob)),
+        b.invite(invite(&bob_phone, &alice))
+    );
+    let (from_alice, from_bob) = (
+        from_alice.unwrap().into_inner(),
+        from_bob.unwrap().into_inner(),
+    );
+    assert_eq!(
+        from_alice.call.as_ref().unwrap().id,
+        from_bob.call.as_ref().unwrap().id
+    );
+    assert!(
+        from_alice.merged != from_bob.merged,
+        "exactly one answer is the merged call"
+    );
+    let call = from_alice.call.unwrap();
+    let callee = if from_alice.merged {
+        alice_phone.clone()
+    } else {
+        bob_phone.clone()
+    };
+    let other_callee = if from_alice.merged {
+        device(&alice, "tablet")
+    } else {
+        bob_laptop.clone()
+    };
+
+    let (mut a, mut b) = (system.calls(), system.calls());
+    let accept = |actor: &calls::Device| calls::AcceptRequest {
+        actor: Some(actor.clone()),
+        call_id: call.id.clone(),
+        answer: Some(calls::SessionDescription {
+            r#type: "answer".into(),
+            sdp: "v=0".into(),
+        }),
+    };
+    let (first, second) = tokio::join!(a.accept(accept(&callee)), b.accept(accept(&other_callee)));
+    let codes = [first.map(|_| Code::Ok), second.map(|_| Code::Ok)]
+        .map(|result| result.unwrap_or_else(|status| status.code()));
+    assert!(
+        codes.contains(&Code::Ok) && codes.contains(&Code::FailedPrecondition),
+        "one accept wins: {codes:?}"
+    );
+}
