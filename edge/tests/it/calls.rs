@@ -438,15 +438,21 @@ async fn a_decline_from_any_device_ends_the_call_everywhere() {
     assert_eq!(error_code(&own), "PERMISSION_DENIED", "{own}");
 }
 
-#[tokio::test]
-async fn a_callee_in_a_call_is_busy_and_does_not_ring() {
-    let system = calls_system().await;
-    let (alice, bob, carol) = (
+/// Alice and Bob, friends, and Carol, a stranger to both.
+async fn alice_and_bob_friends_and_carol(system: &TestSystem) -> (Person, Person, Person) {
+    let people = (
         Person::new("alice"),
         Person::new("bob"),
         Person::new("carol"),
     );
-    befriend(&system, &alice, &bob).await;
+    befriend(system, &people.0, &people.1).await;
+    people
+}
+
+#[tokio::test]
+async fn a_callee_in_a_call_is_busy_and_does_not_ring() {
+    let system = calls_system().await;
+    let (alice, bob, carol) = alice_and_bob_friends_and_carol(&system).await;
     befriend(&system, &carol, &bob).await;
     let a = device(&system, &alice, "a-phone").await;
     let mut b = device(&system, &bob, "b-phone").await;
@@ -495,12 +501,7 @@ async fn two_users_calling_each_other_at_once_get_one_merged_call() {
 #[tokio::test]
 async fn outsiders_strangers_groups_and_blocks_are_refused() {
     let system = calls_system().await;
-    let (alice, bob, carol) = (
-        Person::new("alice"),
-        Person::new("bob"),
-        Person::new("carol"),
-    );
-    befriend(&system, &alice, &bob).await;
+    let (alice, bob, carol) = alice_and_bob_friends_and_carol(&system).await;
     let a = device(&system, &alice, "a-phone").await;
     let mut b = device(&system, &bob, "b-phone").await;
     let c = device(&system, &carol, "c-phone").await;
