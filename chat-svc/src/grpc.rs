@@ -355,6 +355,45 @@ impl ChatService for ChatGrpc {
         Ok(Response::new(pb::ListAttachmentRefsResponse { refs }))
     }
 
+    async fn resolve_call_target(
+        &self,
+        request: Request<pb::ResolveCallTargetRequest>,
+    ) -> Answer<pb::ResolveCallTargetResponse> {
+        let request = request.into_inner();
+        let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
+        use pb::resolve_call_target_request::Target as Asked;
+        let target = match &request.target {
+            Some(Asked::RoomId(id)) => target_of(Some(id), None),
+            Some(Asked::ReceiverId(id)) => target_of(None, Some(id)),
+            None => target_of(None, None),
+        }?;
+        let (room, peer) = self.messages.resolve_call_target(me, target).await?;
+        Ok(Response::new(pb::ResolveCallTargetResponse {
+            room_id: room.to_string(),
+            peer_id: peer.to_string(),
+        }))
+    }
+
+    async fn append_call_message(
+        &self,
+        request: Request<pb::AppendCallMessageRequest>,
+    ) -> Answer<pb::AppendCallMessageResponse> {
+        let request = request.into_inner();
+        let room = RoomId::parse("room_id", &request.room_id)?;
+        let message = self
+            .messages
+            .append_call(
+                room,
+                request.call,
+                &request.content,
+                &request.read_by_user_ids,
+            )
+            .await?;
+        Ok(Response::new(pb::AppendCallMessageResponse {
+            message: Some(message),
+        }))
+    }
+
     async fn subscribe(
         &self,
         request: Request<pb::SubscribeRequest>,

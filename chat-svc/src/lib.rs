@@ -7,6 +7,7 @@
 mod attachment_urls;
 mod attachments;
 mod blocks;
+mod call_logs;
 pub mod config;
 mod direct_rooms;
 pub mod domain;

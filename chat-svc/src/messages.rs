@@ -8,12 +8,12 @@ use std::{
 
 use chrono::Utc;
 use parley_common::rate_limit::RateLimit;
-use parley_proto::chat::v1 as pb;
+use parley_proto::{calls::v1::CallLog, chat::v1 as pb};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
-    attachment_urls,
+    attachment_urls, call_logs,
     direct_rooms::DirectRooms,
     domain::{self, AttachmentId, AttachmentKind, MessageId, MessageType, RoomId, UserId},
     error::Error,
@@ -386,6 +386,7 @@ impl Messages {
                 reply_to_id: outgoing.reply_to_id,
                 attachments,
                 blockers,
+                call: None,
                 done: tokio::sync::oneshot::channel().0,
             })
             .await?;
@@ -425,6 +426,105 @@ impl Messages {
     pub async fn check_post_target(&self, me: UserId, target: Target) -> Result<RoomId, Error> {
         self.media()?;
         Ok(self.post_target(me, &target).await?.room())
+    }
+
+    /// The DM room a call by `me` to `target` goes to and the callee (`ResolveCallTarget`):
+    /// the answers of [`Self::send`] for that target, the DM room made on first use alike,
+    /// and a group room refused, since calls are one to one (docs/API.md "/calls").
+    pub async fn resolve_call_target(
+        &self,
+        me: UserId,
+        target: Target,
+    ) -> Result<(RoomId, UserId), Error> {
+        match self.post_target(me, &target).await? {
+            Posting::Direct { room, receiver } => Ok((room, receiver)),
+            Posting::Room { room, members } => match members.other_than(me) {
+                Some(peer) => Ok((room, peer)),
+                None => Err(Error::FailedPrecondition(
+                    "calls are one to one: a group room cannot be called",
+                )),
+            },
+        }
+    }
+
+    /// Writes the one CALL message of an ended call (`AppendCallMessage`), sent by its caller
+    /// under the key `call:<callId>`, so that calls-svc may retry until it hears back: a
+    /// retry is answered with the stored message and announces nothing. It goes through the
+    /// writer like any send (gapless seq, `new-message` to the room), but no rate limit or
+    /// block stops it: the call happened. Then the pointers of `read_by` (who took part)
+    /// move to it, as `mark-read` would move them.
+    pub async fn append_call(
+        &self,
+        room: RoomId,
+        log: Option<CallLog>,
+        content: &str,
+        read_by: &[String],
+    ) -> Result<pb::Message, Error> {
+        let checked = call_logs::check(log)?;
+        let content = validate_content(content, false)?;
+        let mut readers = Vec::with_capacity(read_by.len());
+        for raw in read_by {
+            let reader = UserId::parse("read_by_user_ids", raw)?;
+            if reader != checked.caller && reader != checked.callee {
+                return Err(Error::invalid(
+                    "read_by_user_ids",
+                    "must name the caller or the callee",
+                ));
+            }
+            if !readers.contains(&reader) {
+                readers.push(reader);
+            }
+        }
+        let members = self
+            .room_members(room)
+            .await?
+            .ok_or(Error::NotFound("no such room"))?;
+        if !members.direct {
+            return Err(Error::FailedPrecondition(
+                "calls are logged in DM rooms only",
+            ));
+        }
+        if !(members.members.contains(&checked.caller) && members.members.contains(&checked.callee))
+        {
+            return Err(Error::FailedPrecondition(
+                "the caller and the callee must be the room's members",
+            ));
+        }
+        let caller = checked.caller;
+        let profiles = self.profiles.get(&[caller]).await?;
+        let written = self
+            .writer
+            .send(SendJob {
+                id: MessageId(Uuid::new_v4()),
+                room_id: room,
+                sender_id: caller,
+                sender: convert::user_or_unknown(&profiles, caller),
+                private: None,
+                content,
+                message_type: MessageType::Call,
+                client_msg_id: Some(checked.client_msg_id()),
+                reply_to_id: None,
+                attachments: Vec::new(),
+                // A block does not stop a call's log, and a DM room has no one to leave out.
+                blockers: Vec::new(),
+                call: Some(checked.log),
+                done: tokio::sync::oneshot::channel().0,
+            })
+            .await?;
+        // Also on a retry: an attempt that stored the message but failed before the pointers
+        // moved is finished here. A pointer already there does not move, and announces nothing.
+        for reader in readers {
+            let (before, read) = self
+                .read_pointers
+                .advance(room, reader, written.seq)
+                .await?;
+            if read > before && read == written.seq {
+                self.events
+                    .messages_read(room, reader, written.id, Utc::now());
+            }
+        }
+        self.render_sent(caller, written, Some(checked.callee))
+            .await
     }
 
     /// The message `me` stored before under `client_msg_id` for `target`, if any; a DM room
@@ -618,6 +718,11 @@ impl Messages {
             return Err(Error::PermissionDenied(
                 "only the author can edit a message",
             ));
+        }
+        // A call's log is the server's, though its caller sends it: editing its text would
+        // forge what the call was (docs/API.md "/calls").
+        if found.message_type == MessageType::Call {
+            return Err(Error::PermissionDenied("a call's message cannot be edited"));
         }
         self.read_attachments(vec![&mut found]).await?;
         if content.is_empty() && found.attachments.is_empty() {

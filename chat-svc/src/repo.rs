@@ -338,6 +338,9 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// A CALL message's `parley.calls.v1.CallLog`, protobuf-encoded as stored (decoded where
+    /// it is rendered, `convert::message`); `None` on other types and once deleted.
+    pub call: Option<Vec<u8>>,
     /// In position order; read apart from the message (see [`attachments_of`]), and only for
     /// live messages that may carry some.
     #[sqlx(skip)]
@@ -354,7 +357,7 @@ impl Message {
 }
 
 const MESSAGE_COLUMNS: &str = "id, room_id, seq, sender_id, content, message_type, client_msg_id, \
-     reply_to_id, created_at, edited_at, deleted_at";
+     reply_to_id, created_at, edited_at, deleted_at, call";
 
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn message(db: &mut PgConnection, id: MessageId) -> sqlx::Result<Option<Message>> {
@@ -415,6 +418,7 @@ pub async fn send_facts(
         created_at: Option<DateTime<Utc>>,
         edited_at: Option<DateTime<Utc>>,
         deleted_at: Option<DateTime<Utc>>,
+        call: Option<Vec<u8>>,
     }
     impl StoredColumns {
         /// The message stored before under the send's key; `None` when there is none.
@@ -431,6 +435,7 @@ pub async fn send_facts(
                 created_at: self.created_at?,
                 edited_at: self.edited_at,
                 deleted_at: self.deleted_at,
+                call: self.call,
                 attachments: Vec::new(),
             })
         }
@@ -443,7 +448,7 @@ pub async fn send_facts(
              SELECT id, last_seq FROM chat.rooms WHERE id = ANY($1) ORDER BY id FOR UPDATE)
          SELECT now() AS now, l.last_seq, member.found IS NOT NULL AS is_member,
                 m.id, m.seq, m.content, m.message_type, m.reply_to_id, m.created_at,
-                m.edited_at, m.deleted_at
+                m.edited_at, m.deleted_at, m.call
          FROM UNNEST($1::uuid[], $2::uuid[], $3::text[]) WITH ORDINALITY
               AS s(room_id, sender_id, client_id, position)
          LEFT JOIN locked l ON l.id = s.room_id
@@ -493,9 +498,10 @@ pub async fn apply_sends(
     sqlx::query(
         "WITH stored AS (
              INSERT INTO chat.messages (id, room_id, seq, sender_id, content, message_type,
-                                        client_msg_id, reply_to_id, created_at)
+                                        client_msg_id, reply_to_id, created_at, call)
              SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[],
-                                  $6::text[], $7::text[], $8::uuid[], $9::timestamptz[])),
+                                  $6::text[], $7::text[], $8::uuid[], $9::timestamptz[],
+                                  $12::bytea[])),
          rooms AS (
              UPDATE chat.rooms r SET last_seq = c.last_seq, last_message_at = now()
              FROM UNNEST($10::uuid[], $11::bigint[]) AS c(id, last_seq)
@@ -532,6 +538,12 @@ pub async fn apply_sends(
     .bind(messages.iter().map(|m| m.created_at).collect::<Vec<_>>())
     .bind(rooms)
     .bind(seqs)
+    .bind(
+        messages
+            .iter()
+            .map(|m| m.call.as_deref())
+            .collect::<Vec<_>>(),
+    )
     .execute(db)
     .await
     .map(drop)
@@ -622,7 +634,7 @@ pub async fn delete_message(
 ) -> sqlx::Result<Option<Vec<AttachmentId>>> {
     sqlx::query_scalar(
         "WITH deleted AS (
-             UPDATE chat.messages SET content = NULL, deleted_at = now()
+             UPDATE chat.messages SET content = NULL, call = NULL, deleted_at = now()
              WHERE id = $1 AND deleted_at IS NULL
              RETURNING id)
          SELECT COALESCE(array_agg(a.attachment_id ORDER BY a.position)

@@ -175,6 +175,7 @@ mod tests {
             created_at: Utc::now(),
             edited_at: None,
             deleted_at: None,
+            call: None,
             attachments: Vec::new(),
         }
     }

@@ -11,7 +11,7 @@
 //! alongside. A lone send goes at once. A batch that fails is written again one send at a
 //! time, so that a send the database refuses fails alone.
 
-use parley_proto::chat::v1 as pb;
+use parley_proto::{calls::v1::CallLog, chat::v1 as pb};
 use std::{collections::HashSet, sync::Arc};
 
 use sqlx::PgPool;
@@ -50,6 +50,8 @@ pub struct SendJob {
     pub attachments: Vec<Attachment>,
     /// The room's members who blocked the sender, left out of its `new-message`.
     pub blockers: Vec<UserId>,
+    /// A CALL message's details (`AppendCallMessage`); `None` for every client's send.
+    pub call: Option<CallLog>,
     /// Answered with the message this send stored, or the one stored before under its
     /// clientMsgId (a retry, answered with the stored message and announced to nobody).
     pub done: oneshot::Sender<Result<Message, Error>>,
@@ -86,6 +88,7 @@ impl SendJob {
             created_at: at,
             edited_at: None,
             deleted_at: None,
+            call: self.call.as_ref().map(prost::Message::encode_to_vec),
             attachments: self.attachments.clone(),
         }
     }
@@ -394,6 +397,7 @@ mod tests {
             reply_to_id: None,
             attachments: attachments(id),
             blockers: Vec::new(),
+            call: None,
             done: oneshot::channel().0,
         }
     }

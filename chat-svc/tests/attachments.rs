@@ -6,20 +6,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod support;
+
 use std::time::Duration;
 
-use parley_chat_svc::{config::Config, startup::Application};
-use parley_common::{
-    media_url::{MediaUrlArgs, Signature, UrlKeys, Variant},
-    testing::TestDatabase,
-};
+use parley_common::media_url::{MediaUrlArgs, Signature, UrlKeys, Variant};
 use parley_proto::{
-    chat::v1::{self as pb, chat_event::Payload, chat_service_client::ChatServiceClient},
-    friends::v1::{self as friends, friends_service_client::FriendsServiceClient},
+    chat::v1::{self as pb, chat_event::Payload},
     media::v1::{self as media, AttachmentKind},
 };
-use tokio::sync::oneshot;
-use tonic::{Code, Streaming, transport::Channel};
+use support::{System, code, next_event, to_room};
+use tonic::Code;
 use uuid::Uuid;
 
 /// 32 zero bytes, base64: a key id and a secret long enough to be accepted.
@@ -29,124 +26,21 @@ const BUCKET: Duration = Duration::from_secs(24 * 3600);
 /// Few, so that the limit is cheap to pass.
 const MAX_ATTACHMENTS: u16 = 3;
 
-struct System {
-    chat: ChatServiceClient<Channel>,
-    friends: FriendsServiceClient<Channel>,
-    database: TestDatabase,
-    _stop: Vec<oneshot::Sender<()>>,
-}
-
 /// friends-svc and chat-svc on one fresh database; chat-svc with URL signing keys when
 /// `attachments`, and media-svc where nothing listens.
 async fn spawn(attachments: bool) -> System {
-    let database = TestDatabase::create().await;
-    let friends_app =
-        parley_friends_svc::startup::Application::build(&parley_friends_svc::config::Config {
-            metrics_addr: None,
-            listen_addr: "127.0.0.1:0".parse().unwrap(),
-            database: database.args(),
-            internal: Default::default(),
-            request_cooldowns: Default::default(),
-        })
-        .await
-        .unwrap();
-    let friends_addr = friends_app.local_addr().unwrap();
-    let (stop_friends, friends_stopped) = oneshot::channel::<()>();
-    tokio::spawn(friends_app.run_until_stopped(async move {
-        let _ = friends_stopped.await;
-    }));
-
-    let chat_app = Application::build(&Config {
-        listen_addr: "127.0.0.1:0".parse().unwrap(),
-        friends_url: format!("http://{friends_addr}"),
-        media_url: "http://127.0.0.1:1".to_owned(),
-        max_attachments: MAX_ATTACHMENTS,
-        media_urls: MediaUrlArgs {
+    support::spawn(|config| {
+        config.max_attachments = MAX_ATTACHMENTS;
+        config.media_urls = MediaUrlArgs {
             public_url: "https://media.example".to_owned(),
             url_keys: attachments.then(|| KEYS.parse().unwrap()),
             url_bucket: BUCKET,
-        },
-        message_rate_per_minute: 0,
-        rooms_per_minute: 0,
-        members_added_per_minute: 0,
-        writers: 2,
-        metrics_addr: None,
-        database: database.args(),
-        internal: Default::default(),
+        };
     })
     .await
-    .unwrap();
-    let chat_addr = chat_app.local_addr().unwrap();
-    let (stop_chat, chat_stopped) = oneshot::channel::<()>();
-    tokio::spawn(chat_app.run_until_stopped(async move {
-        let _ = chat_stopped.await;
-    }));
-
-    System {
-        chat: ChatServiceClient::connect(format!("http://{chat_addr}"))
-            .await
-            .unwrap(),
-        friends: FriendsServiceClient::connect(format!("http://{friends_addr}"))
-            .await
-            .unwrap(),
-        database,
-        _stop: vec![stop_chat, stop_friends],
-    }
 }
 
 impl System {
-    async fn user(&self, name: &str) -> Uuid {
-        let id = Uuid::new_v4();
-        self.friends
-            .clone()
-            .upsert_user(friends::UpsertUserRequest {
-                id: id.to_string(),
-                username: name.to_owned(),
-                avatar: None,
-                issued_at: None,
-            })
-            .await
-            .unwrap();
-        id
-    }
-
-    async fn block(&self, me: Uuid, other: Uuid) {
-        self.friends
-            .clone()
-            .block_user(friends::BlockUserRequest {
-                acting_user_id: me.to_string(),
-                user_id: other.to_string(),
-            })
-            .await
-            .unwrap();
-    }
-
-    async fn group(&self, owner: Uuid, members: &[Uuid]) -> String {
-        self.chat
-            .clone()
-            .create_room(pb::CreateRoomRequest {
-                acting_user_id: owner.to_string(),
-                name: Some("team".to_owned()),
-                is_group: true,
-                member_ids: members.iter().map(Uuid::to_string).collect(),
-                is_public: None,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .room
-            .unwrap()
-            .id
-    }
-
-    async fn send(&self, request: pb::SendMessageRequest) -> Result<pb::Message, tonic::Status> {
-        self.chat
-            .clone()
-            .send_message(request)
-            .await
-            .map(|response| response.into_inner().message.unwrap())
-    }
-
     /// A FILE message with a caption, holding `attachments` (as media-svc resolved them).
     async fn message_with(
         &self,
@@ -194,22 +88,6 @@ impl System {
         .unwrap();
         message
     }
-
-    async fn history(&self, reader: Uuid, room: &str) -> Vec<pb::Message> {
-        self.chat
-            .clone()
-            .get_history(pb::GetHistoryRequest {
-                acting_user_id: reader.to_string(),
-                room_id: room.to_owned(),
-                limit: None,
-                cursor: None,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .messages
-    }
-
     async fn check(
         &self,
         me: Uuid,
@@ -279,30 +157,7 @@ impl System {
             .await
             .map(|response| response.into_inner().refs)
     }
-
-    async fn events(&self) -> Streaming<pb::ChatEvent> {
-        self.chat
-            .clone()
-            .subscribe(pb::SubscribeRequest {
-                edge_id: "test".to_owned(),
-                after_event_id: None,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-    }
 }
-
-fn to_room(sender: Uuid, room: &str) -> pb::SendMessageRequest {
-    pb::SendMessageRequest {
-        acting_user_id: sender.to_string(),
-        target: Some(pb::send_message_request::Target::RoomId(room.to_owned())),
-        content: "hello".to_owned(),
-        message_type: pb::MessageType::Text.into(),
-        ..Default::default()
-    }
-}
-
 /// A send of `ids` as a FILE with an empty caption.
 fn with_files(sender: Uuid, room: &str, ids: Vec<String>) -> pb::SendMessageRequest {
     pb::SendMessageRequest {
@@ -372,29 +227,6 @@ fn grants(url: &str, id: &str, variant: Variant) -> bool {
     let now = chrono::Utc::now().timestamp();
     keys.verify_download(id.parse().unwrap(), variant, &signature, now)
         .is_ok()
-}
-
-fn code<T: std::fmt::Debug>(answer: Result<T, tonic::Status>) -> Code {
-    answer.expect_err("refused").code()
-}
-
-/// The next event that `wanted` picks, within a few seconds.
-async fn next_event(
-    events: &mut Streaming<pb::ChatEvent>,
-    wanted: impl Fn(&Payload) -> bool,
-) -> Payload {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let event = events.message().await.unwrap().unwrap();
-            if let Some(payload) = event.payload
-                && wanted(&payload)
-            {
-                return payload;
-            }
-        }
-    })
-    .await
-    .expect("the event arrives")
 }
 
 #[tokio::test]

@@ -4,7 +4,10 @@
 use std::collections::HashMap;
 
 use parley_common::time::to_timestamp;
-use parley_proto::{chat::v1 as pb, friends::v1 as friends, media::v1 as media};
+use parley_proto::{
+    calls::v1::CallLog, chat::v1 as pb, friends::v1 as friends, media::v1 as media,
+};
+use prost::Message as _;
 
 use crate::{
     domain::{AttachmentId, AttachmentKind, MessageId, MessageType, Role, RoomId, UserId},
@@ -68,8 +71,21 @@ pub fn message(
         } else {
             message.attachments.iter().map(attachment).collect()
         },
-        call: None,
+        // A tombstone shows no call either (its column is cleared on delete anyway).
+        call: if message.deleted_at.is_some() {
+            None
+        } else {
+            message.call.as_deref().and_then(call_log)
+        },
     }
+}
+
+/// A stored call log. Only chat-svc writes the column, from a log it decoded, so a row that
+/// does not decode is a bug: logged, and the message shown without its details.
+fn call_log(stored: &[u8]) -> Option<CallLog> {
+    CallLog::decode(stored)
+        .inspect_err(|error| tracing::error!(%error, "a stored call log does not decode"))
+        .ok()
 }
 
 /// An attachment as clients see it, without URLs.
