@@ -110,21 +110,28 @@ class Device {
     if (!this.callId || this.flushing) return;
     this.flushing = true;
     try {
-      while (this.unsent.length || (this.gatheringDone && !this.endSent)) {
-        const candidates = this.unsent.splice(0, 20);
-        const end = this.gatheringDone && this.unsent.length === 0;
-        if (candidates.length === 0 && !end) break;
-        if (candidates.length === 0) {
-          // The end alone: call-ice takes 1-20 candidates, so the last batch carries it.
-          this.endSent = true;
-          break;
-        }
-        await request(this.socket, "call-ice", { callId: this.callId, candidates, end });
-        this.sent += candidates.length;
-        if (end) this.endSent = true;
-      }
+      await this.#send();
+    } catch (error) {
+      // Reported by the scenario (a refused call-ice fails it), not an unhandled rejection.
+      this.iceError ??= error.message;
     } finally {
       this.flushing = false;
+    }
+  }
+
+  async #send() {
+    while (this.unsent.length || (this.gatheringDone && !this.endSent)) {
+      const candidates = this.unsent.splice(0, 20);
+      const end = this.gatheringDone && this.unsent.length === 0;
+      if (candidates.length === 0 && !end) break;
+      if (candidates.length === 0) {
+        // The end alone: call-ice takes 1-20 candidates, so the last batch carries it.
+        this.endSent = true;
+        break;
+      }
+      await request(this.socket, "call-ice", { callId: this.callId, candidates, end });
+      this.sent += candidates.length;
+      if (end) this.endSent = true;
     }
   }
 
@@ -137,6 +144,11 @@ class Device {
     for (const e of this.socket.log.slice(from)) if (e.event === "call-ice") apply(e.payload);
     this.socket.on("call-ice", apply);
   }
+}
+
+/** Fails the scenario if a device's call-ice was refused. */
+function assertIceSent(...devices) {
+  for (const device of devices) if (device.iceError) throw new Error(`${device.name}: ${device.iceError}`);
 }
 
 /** a's /calls device invites b with a video offer; resolves with a's Device and the ack. */
@@ -153,11 +165,12 @@ async function invite(caller, b, iceOptions) {
 
 /** The callee device accepts the ringing call: its answer, then the ack's candidates only. */
 async function accept(callee, incoming, iceOptions) {
-  callee.callId = incoming.call.id;
   const peer = callee.startPeer(iceOptions);
   const answer = await peer.answer(incoming.offer);
   const mark = callee.socket.log.length;
-  const ack = await request(callee.socket, "call-accept", { callId: callee.callId, answer });
+  const ack = await request(callee.socket, "call-accept", { callId: incoming.call.id, answer });
+  // Only now may this device send its own candidates (a callee's come after its accept).
+  callee.callId = incoming.call.id;
   // The caller's candidates so far come with the ack: they alone must get ICE going (the
   // call-ice events this device saw while ringing are not applied), then those after it.
   for (const candidate of ack.candidates ?? []) await peer.addCandidate(candidate);
@@ -174,20 +187,29 @@ async function takeAnswer(caller) {
   return answered.payload;
 }
 
-/** The CALL message of `callId` in the room, as `socket`'s user reads /chat (waits for it). */
+/** The CALL messages of `callId` in the room, as `chat`'s user reads /chat (waits for one). */
 async function callMessages(chat, roomId, callId) {
-  let messages = [];
-  await until(async () => {
-    const history = await request(chat, "get-history", { roomId, limit: 100 });
-    messages = history.messages.filter((m) => m.messageType === "CALL" && m.call?.callId === callId);
-    return messages.length > 0;
-  }, 10_000, "the CALL message");
+  const read = async () => {
+    const ack = await chat.timeout(ACK_MS).emitWithAck("get-history", { roomId, limit: 100 });
+    // History reads have a per-user limit of their own: wait as told.
+    if (!ack.ok && ack.error?.code === "RATE_LIMITED") {
+      await sleep(ack.error.retryAfterMs ?? 500);
+      return read();
+    }
+    if (!ack.ok) throw new Error(`get-history: ${JSON.stringify(ack)}`);
+    return ack.data.messages
+      .filter((m) => m.messageType === "CALL" && m.call?.callId === callId)
+      .map((m) => ({ id: m.id, seq: m.seq, content: m.content, senderId: m.sender?.id, call: m.call }));
+  };
+  const deadline = Date.now() + 10_000;
+  let messages = await read();
+  while (messages.length === 0 && Date.now() < deadline) {
+    await sleep(500);
+    messages = await read();
+  }
   // A second one would come right after the first: look once more a little later.
   await sleep(500);
-  const history = await request(chat, "get-history", { roomId, limit: 100 });
-  return history.messages
-    .filter((m) => m.messageType === "CALL" && m.call?.callId === callId)
-    .map((m) => ({ id: m.id, seq: m.seq, content: m.content, senderId: m.sender?.id, call: m.call }));
+  return read();
 }
 
 /** Waits until both peers decoded `frames` more frames than they had, and pinged both ways. */
@@ -256,6 +278,7 @@ async function answeredCall(plan, users, { relay }) {
     report.updatedOnCallee = brief((await waitFor(bLaptop, "call-updated", ACK_MS, (p) => p.call.state === "ACTIVE")).payload.call);
 
     await mediaFlows([caller.peer, callee.peer]);
+    assertIceSent(caller, callee);
     report.caller = await caller.peer.summary();
     report.callee = await callee.peer.summary();
 
@@ -303,6 +326,7 @@ async function tamperedCall(plan, { a, b }) {
       report.connected = false;
       report.waitError = error.message;
     }
+    assertIceSent(caller, callee);
     report.caller = await caller.peer.summary();
     report.callee = await callee.peer.summary();
     const hungUp = await request(aCalls, "call-hangup", { callId: caller.callId, reason: "ICE_FAILED" });
@@ -435,6 +459,7 @@ async function edgeKilled(plan, { a, b }) {
       callee: (await request(resumed, "list-calls", {})).calls.map(brief),
     };
     const hungUp = await request(aCalls, "call-hangup", { callId: caller.callId, reason: "HANGUP" });
+    assertIceSent(caller, callee);
     report.hangup = brief(hungUp.call);
     report.endedOnCallee = brief((await waitFor(resumed, "call-ended", ACK_MS, (p) => p.call.id === caller.callId)).payload.call);
     report.caller = await caller.peer.summary();

@@ -122,8 +122,9 @@ impl PostgresBridge {
                 std::thread::spawn(move || server.forward(client));
             }
         });
+        // sqlx wants a host in the URL; `host` names the socket's folder and wins.
         let url = format!(
-            "postgres://{}@/{}?host={}&port={port}",
+            "postgres://{}@localhost/{}?host={}&port={port}",
             options.get_username(),
             options.get_database().unwrap_or("postgres"),
             dir.display()
