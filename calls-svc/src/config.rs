@@ -53,39 +53,43 @@ pub struct Config {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Limits {
     /// How long a call rings.
-    #[arg(long, env = "PARLEY_CALL_RING", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long = "call-ring", env = "PARLEY_CALL_RING", default_value = "60s", value_parser = parse_duration)]
     pub ring: Duration,
 
     /// How long an answered call may take to connect.
-    #[arg(long, env = "PARLEY_CALL_CONNECT", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long = "call-connect", env = "PARLEY_CALL_CONNECT", default_value = "30s", value_parser = parse_duration)]
     pub connect: Duration,
 
     /// How long a ringing call survives its calling device having no socket.
-    #[arg(long, env = "PARLEY_CALL_CALLER_GRACE", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long = "call-caller-grace", env = "PARLEY_CALL_CALLER_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub caller_grace: Duration,
 
     /// How long an answered call survives a party's device having no socket.
-    #[arg(long, env = "PARLEY_CALL_RESUME_GRACE", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long = "call-resume-grace", env = "PARLEY_CALL_RESUME_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub resume_grace: Duration,
 
     /// A ringing call with less than this left is not replayed to a device that connects.
-    #[arg(long, env = "PARLEY_CALL_REPLAY_CUTOFF", default_value = "3s", value_parser = parse_duration)]
+    #[arg(long = "call-replay-cutoff", env = "PARLEY_CALL_REPLAY_CUTOFF", default_value = "3s", value_parser = parse_duration)]
     pub replay_cutoff: Duration,
 
     /// The longest a call may last.
-    #[arg(long, env = "PARLEY_CALL_MAX", default_value = "12h", value_parser = parse_duration)]
+    #[arg(long = "call-max", env = "PARLEY_CALL_MAX", default_value = "12h", value_parser = parse_duration)]
     pub max: Duration,
 
     /// Only friends may call each other.
-    #[arg(long, env = "PARLEY_CALLS_FRIENDS_ONLY", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long = "calls-friends-only", env = "PARLEY_CALLS_FRIENDS_ONLY", default_value_t = true, action = clap::ArgAction::Set)]
     pub friends_only: bool,
 
     /// Unanswered calls from one user to another per 10 minutes (0: no limit).
-    #[arg(long, env = "PARLEY_CALL_UNANSWERED_PER_PAIR", default_value_t = 3)]
+    #[arg(
+        long = "call-unanswered-per-pair",
+        env = "PARLEY_CALL_UNANSWERED_PER_PAIR",
+        default_value_t = 3
+    )]
     pub unanswered_per_pair: u32,
 
     /// How often every replica applies the deadlines.
-    #[arg(long, env = "PARLEY_CALL_SWEEP_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    #[arg(long = "call-sweep-interval", env = "PARLEY_CALL_SWEEP_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub sweep_interval: Duration,
 }
 

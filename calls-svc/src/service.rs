@@ -99,8 +99,11 @@ impl Calls {
         &self.pool
     }
 
-    fn now() -> DateTime<Utc> {
-        Utc::now()
+    /// The service's clock, to the microsecond Postgres keeps: a call answered from memory
+    /// equals the same call read back.
+    pub fn now() -> DateTime<Utc> {
+        use chrono::SubsecRound as _;
+        Utc::now().trunc_subsecs(6)
     }
 
     pub fn ice_servers(&self, user: UserId) -> Minted {
@@ -738,6 +741,7 @@ impl Calls {
         transaction.commit().await?;
         let count = ended.len();
         for call in ended {
+            count_ended(&call);
             self.log(&call).await;
         }
         Ok(count)
@@ -753,6 +757,9 @@ impl Calls {
         if calls.is_empty() {
             return;
         }
+        for call in &calls {
+            count_ended(call);
+        }
         let chat = self.chat.clone();
         let pool = self.pool.clone();
         tokio::spawn(async move {
@@ -765,6 +772,12 @@ impl Calls {
     pub(crate) async fn log(&self, call: &Call) {
         log_call(&self.chat, &self.pool, call).await;
     }
+}
+
+/// Counts an ended call by why it ended.
+fn count_ended(call: &Call) {
+    metrics::counter!("parley_calls_ended_total", "reason" => call.end_reason.as_str_name())
+        .increment(1);
 }
 
 /// Writes the one CALL message of an ended call and records it; a failure is left for the

@@ -5,7 +5,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use chrono::Utc;
 use tokio::time::Instant;
 
 use crate::{error::Error, repo, service::Calls};
@@ -53,7 +52,7 @@ impl Sweeper {
 
     /// One round.
     pub async fn round(&self) -> Result<Swept, Error> {
-        let now = Utc::now();
+        let now = Calls::now();
         let mut swept = Swept::default();
         let up_for = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
         {
@@ -64,7 +63,7 @@ impl Sweeper {
             transaction.commit().await?;
         }
         loop {
-            let ended = self.calls.sweep_due(Utc::now()).await?;
+            let ended = self.calls.sweep_due(Calls::now()).await?;
             swept.ended += ended;
             if ended < 100 {
                 break;
