@@ -8,6 +8,7 @@ use parley_common::{
     service_token::ServiceToken,
 };
 use parley_proto::{
+    calls::v1::calls_service_client::CallsServiceClient,
     chat::v1::chat_service_client::ChatServiceClient,
     friends::v1::friends_service_client::FriendsServiceClient,
     media::v1::media_service_client::MediaServiceClient,
@@ -38,6 +39,9 @@ pub struct Backends {
     /// `None` when the deployment has no media-svc (`PARLEY_MEDIA_URL` empty); see
     /// [`Backends::media`].
     media: Option<MediaServiceClient<Traced>>,
+    /// `None` when the deployment has no calls-svc (`PARLEY_CALLS_URL` empty); see
+    /// [`Backends::calls`].
+    calls: Option<CallsServiceClient<Traced>>,
     /// Each replica's health client, by service name. Shared: every client event clones
     /// `Backends`.
     health: Arc<[(&'static str, String, HealthClient<Channel>)]>,
@@ -92,11 +96,17 @@ impl Backends {
             "" => None,
             urls => Some(replicas("media", urls, Choice::Spread)?),
         };
+        // calls-svc keeps every call in Postgres, so any replica answers any call.
+        let calls = match config.calls_url.trim() {
+            "" => None,
+            urls => Some(replicas("calls", urls, Choice::Spread)?),
+        };
         let health = [
             ("chat", Some(&chat)),
             ("presence", Some(&presence)),
             ("friends", Some(&friends)),
             ("media", media.as_ref()),
+            ("calls", calls.as_ref()),
         ]
         .into_iter()
         .filter_map(|(name, replicas)| Some((name, replicas?)))
@@ -114,6 +124,8 @@ impl Backends {
             friends: FriendsServiceClient::with_interceptor(friends, InjectTraceContext),
             media: media
                 .map(|media| MediaServiceClient::with_interceptor(media, InjectTraceContext)),
+            calls: calls
+                .map(|calls| CallsServiceClient::with_interceptor(calls, InjectTraceContext)),
             health,
             timeout: config.grpc_timeout,
         })
@@ -125,6 +137,19 @@ impl Backends {
         self.media
             .clone()
             .ok_or_else(|| tonic::Status::unavailable("attachments are not available here"))
+    }
+
+    /// The calls-svc client, or `UNAVAILABLE` for the caller when the deployment has none,
+    /// as it would answer were calls-svc down.
+    pub fn calls(&self) -> Result<CallsServiceClient<Traced>, tonic::Status> {
+        self.calls
+            .clone()
+            .ok_or_else(|| tonic::Status::unavailable("calls are not available here"))
+    }
+
+    /// Whether the deployment has a calls-svc (`PARLEY_CALLS_URL` not empty).
+    pub fn has_calls(&self) -> bool {
+        self.calls.is_some()
     }
 
     /// A request carrying the unary-call deadline (sent as `grpc-timeout`; the service

@@ -1,5 +1,6 @@
 //! The client events of every namespace, each declared once in its namespace's table
-//! (`chat::events` with `attachments::events`, `status::events`, `friends::events`): its
+//! (`chat::events` with `attachments::events`, `status::events`, `friends::events`,
+//! `calls::events`): its
 //! names, its payload type, how the payload becomes a gRPC request, which call it makes and
 //! how the answer renders.
 //! One handler answers them all (`answer`); the list of events, the decoding the fuzz targets
@@ -8,6 +9,7 @@
 //! A new event is one entry in its namespace's table, plus its tests.
 
 mod attachments;
+mod calls;
 mod chat;
 mod friends;
 mod status;
@@ -31,6 +33,7 @@ use tracing::Instrument;
 use crate::{
     auth::{Authenticator, Identity},
     backends::Backends,
+    call_devices::DeviceId,
     error::{ApiError, ErrorCode},
     event_limits::{EventClass, EventLimits},
     payload,
@@ -54,6 +57,8 @@ pub struct Caller<'a> {
     pub socket_id: &'a str,
     /// The presence session of a `/status` socket; empty on the other namespaces.
     pub session_id: &'a str,
+    /// The device of a `/calls` socket; empty on the other namespaces.
+    pub device_id: &'a str,
     pub edge_id: &'a str,
 }
 
@@ -134,10 +139,16 @@ impl Event {
 
 /// The `call` of an entry: the gRPC method `service.method` of the backends.
 macro_rules! rpc {
-    // A deployment may have no media-svc (`Backends::media`).
+    // A deployment may have no media-svc (`Backends::media`) or calls-svc
+    // (`Backends::calls`).
     (media . $method:ident) => {
         |backends: crate::backends::Backends, request| async move {
             backends.media()?.$method(request).await
+        }
+    };
+    (calls . $method:ident) => {
+        |backends: crate::backends::Backends, request| async move {
+            backends.calls()?.$method(request).await
         }
     };
     ($service:ident . $method:ident) => {
@@ -191,12 +202,14 @@ static CHAT: LazyLock<Table> = LazyLock::new(|| {
 });
 static STATUS: LazyLock<Table> = LazyLock::new(|| Table::new(status::events()));
 static FRIENDS: LazyLock<Table> = LazyLock::new(|| Table::new(friends::events()));
+static CALLS: LazyLock<Table> = LazyLock::new(|| Table::new(calls::events()));
 
 fn table(namespace: &str) -> Option<&'static Table> {
     match namespace {
         "/chat" => Some(&CHAT),
         "/status" => Some(&STATUS),
         "/friends" => Some(&FRIENDS),
+        "/calls" => Some(&CALLS),
         _ => None,
     }
 }
@@ -241,10 +254,12 @@ pub async fn answer(
         return;
     };
     let session = socket.extensions.get::<SessionId>();
+    let device = socket.extensions.get::<DeviceId>();
     let caller = Caller {
         me: &me,
         socket_id: socket.id.as_str(),
         session_id: session.as_ref().map_or("", |session| &session.0),
+        device_id: device.as_ref().map_or("", |device| &device.0),
         edge_id: &edge.0,
     };
     // Read before the payload is parsed, so that a refused send can still name its fields.
@@ -379,6 +394,7 @@ mod tests {
             me: &me,
             socket_id: "socket",
             session_id: "",
+            device_id: "device",
             edge_id: "edge",
         };
         build(payload::parse(Ok(payload))?, &caller)
@@ -401,6 +417,7 @@ mod tests {
             me: &me,
             socket_id: "socket",
             session_id: "session",
+            device_id: "device",
             edge_id: "edge",
         };
         decode(namespace, event, Ok(payload), &caller)

@@ -70,6 +70,16 @@ pub struct Config {
     )]
     pub media_url: String,
 
+    /// gRPC address(es) of calls-svc (voice and video calls). Empty: this deployment has no
+    /// calls-svc; the `/calls` events then answer `UNAVAILABLE`, its sockets get no
+    /// `calls-state`, and `/readyz` does not wait for it.
+    #[arg(
+        long,
+        env = "PARLEY_CALLS_URL",
+        default_value = "http://127.0.0.1:50055"
+    )]
+    pub calls_url: String,
+
     /// Deadline of every unary gRPC call; past it the client gets `UNAVAILABLE`.
     #[arg(long, env = "PARLEY_GRPC_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub grpc_timeout: Duration,
@@ -79,6 +89,12 @@ pub struct Config {
     /// is tried again after 1 s (at most this interval), on the next replica.
     #[arg(long, env = "PARLEY_EDGE_LEASE_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     pub lease_interval: Duration,
+
+    /// How long calls-svc keeps this edge's `/calls` sockets without a renewal (sent with
+    /// each renewal, every `PARLEY_EDGE_LEASE_INTERVAL`): when this edge dies, its callers'
+    /// legs are lost this long after its last renewal. At least twice the interval.
+    #[arg(long, env = "PARLEY_CALLS_LEASE_TTL", default_value = "30s", value_parser = parse_duration)]
+    pub calls_lease_ttl: Duration,
 
     /// New connections (Engine.IO handshakes) one client IP may open per minute, in bursts
     /// of as many; 0 turns the limit off. Behind a proxy, list it in

@@ -27,10 +27,14 @@ pub enum EventClass {
     FriendLists,
     Status,
     Auth,
+    CallInvites,
+    CallIce,
+    IceServers,
+    CallSignaling,
 }
 
 impl EventClass {
-    const ALL: [EventClass; 10] = [
+    const ALL: [EventClass; 14] = [
         Self::Messages,
         Self::Typing,
         Self::Reads,
@@ -41,6 +45,10 @@ impl EventClass {
         Self::FriendLists,
         Self::Status,
         Self::Auth,
+        Self::CallInvites,
+        Self::CallIce,
+        Self::IceServers,
+        Self::CallSignaling,
     ];
 
     /// The class of a client event; `None` for a name no namespace has.
@@ -71,6 +79,11 @@ impl EventClass {
             }
             "update-status" | "get-friends-status" | "heartbeat" => Self::Status,
             REFRESH_EVENT => Self::Auth,
+            "call-invite" => Self::CallInvites,
+            "call-ice" => Self::CallIce,
+            "get-ice-servers" => Self::IceServers,
+            "call-accept" | "call-decline" | "call-negotiate" | "call-connected"
+            | "call-hangup" | "call-resume" | "list-calls" => Self::CallSignaling,
             _ => return None,
         })
     }
@@ -88,6 +101,10 @@ impl EventClass {
             Self::FriendLists => "friend-lists",
             Self::Status => "status",
             Self::Auth => "auth",
+            Self::CallInvites => "call-invites",
+            Self::CallIce => "call-ice",
+            Self::IceServers => "ice-servers",
+            Self::CallSignaling => "call-signaling",
         }
     }
 
@@ -155,6 +172,31 @@ pub struct EventLimitArgs {
     /// `auth-refresh`.
     #[arg(long = "limit-auth", env = "PARLEY_LIMIT_AUTH", default_value_t = DEFAULTS.auth)]
     pub auth: u32,
+    /// `call-invite`.
+    #[arg(
+        long = "limit-call-invites",
+        env = "PARLEY_LIMIT_CALL_INVITES",
+        default_value_t = DEFAULTS.call_invites)]
+    pub call_invites: u32,
+    /// `call-ice` (each carries up to 20 candidates).
+    #[arg(
+        long = "limit-call-ice",
+        env = "PARLEY_LIMIT_CALL_ICE",
+        default_value_t = DEFAULTS.call_ice)]
+    pub call_ice: u32,
+    /// `get-ice-servers` (each mints TURN credentials).
+    #[arg(
+        long = "limit-ice-servers",
+        env = "PARLEY_LIMIT_ICE_SERVERS",
+        default_value_t = DEFAULTS.ice_servers)]
+    pub ice_servers: u32,
+    /// `call-accept`, `call-decline`, `call-negotiate`, `call-connected`, `call-hangup`,
+    /// `call-resume`, `list-calls`.
+    #[arg(
+        long = "limit-call-signaling",
+        env = "PARLEY_LIMIT_CALL_SIGNALING",
+        default_value_t = DEFAULTS.call_signaling)]
+    pub call_signaling: u32,
 }
 
 impl EventLimitArgs {
@@ -171,6 +213,10 @@ impl EventLimitArgs {
             friend_lists: 0,
             status: 0,
             auth: 0,
+            call_invites: 0,
+            call_ice: 0,
+            ice_servers: 0,
+            call_signaling: 0,
         }
     }
 
@@ -186,6 +232,10 @@ impl EventLimitArgs {
             EventClass::FriendLists => self.friend_lists,
             EventClass::Status => self.status,
             EventClass::Auth => self.auth,
+            EventClass::CallInvites => self.call_invites,
+            EventClass::CallIce => self.call_ice,
+            EventClass::IceServers => self.ice_servers,
+            EventClass::CallSignaling => self.call_signaling,
         }
     }
 }
@@ -193,7 +243,9 @@ impl EventLimitArgs {
 /// The default of each class: far above what a person sends, so that an honest client is
 /// never refused (the official-client flows run with them). Uploads: a file takes two events
 /// (create, complete), so 60 lets a person share 30 files a minute; media-svc's own limits
-/// on uploads and storage apply besides.
+/// on uploads and storage apply besides. Calls: 6 invites a minute is a person redialling
+/// hard (calls-svc also caps unanswered calls per pair); ICE trickles in bursts, 180 a
+/// minute covers a call's gathering and an ICE restart or two.
 pub const DEFAULTS: EventLimitArgs = EventLimitArgs {
     messages: 120,
     typing: 120,
@@ -205,6 +257,10 @@ pub const DEFAULTS: EventLimitArgs = EventLimitArgs {
     friend_lists: 60,
     status: 60,
     auth: 10,
+    call_invites: 6,
+    call_ice: 180,
+    ice_servers: 20,
+    call_signaling: 60,
 };
 
 impl Default for EventLimitArgs {

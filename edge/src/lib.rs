@@ -7,6 +7,8 @@
 pub mod admission;
 pub mod auth;
 pub mod backends;
+mod call_devices;
+mod calls_wire;
 mod client_events;
 pub mod client_ip;
 pub mod config;

@@ -15,6 +15,7 @@ use socketioxide::{
 use crate::{
     auth::{Authenticator, Identity},
     backends::Backends,
+    call_devices::{self, CallSockets},
     client_events,
     connections::{Connection, close_transport},
     error::{ApiError, ErrorCode},
@@ -25,7 +26,7 @@ use crate::{
 };
 
 /// The namespaces of docs/API.md; one client multiplexes them over one connection.
-pub const NAMESPACES: [&str; 3] = ["/chat", "/status", "/friends"];
+pub const NAMESPACES: [&str; 4] = ["/chat", "/status", "/friends", "/calls"];
 
 /// Registers every namespace behind the JWT check.
 pub fn register(io: &SocketIo) {
@@ -59,12 +60,24 @@ async fn authenticate(
         crate::metrics::connection_refused(socket.ns());
         return Err(Refused(ErrorCode::RateLimited));
     }
+    let auth = auth.ok();
     let Some(mut identity) = auth
-        .ok()
-        .and_then(|auth| authenticator.identify(&auth).ok())
+        .as_ref()
+        .and_then(|auth| authenticator.identify(auth).ok())
     else {
         crate::metrics::connection_refused(socket.ns());
         return Err(Refused(ErrorCode::Unauthenticated));
+    };
+    // Only `/calls` routes by device; the other namespaces ignore `deviceId`.
+    let device = match socket.ns() {
+        "/calls" => match call_devices::device_of(auth.as_ref(), socket.id.as_str()) {
+            Ok(device) => Some(device),
+            Err(_) => {
+                crate::metrics::connection_refused(socket.ns());
+                return Err(Refused(ErrorCode::InvalidArgument));
+            }
+        },
+        _ => None,
     };
 
     match record_user(&backends, &known_users, &identity).await {
@@ -75,6 +88,10 @@ async fn authenticate(
         }
     }
     socket.join(rooms::user_room(&identity.user_id.to_string()));
+    if let Some(device) = device {
+        socket.join(rooms::device_room(&identity.user_id.to_string(), &device.0));
+        socket.extensions.insert(device);
+    }
     if socket.ns() == "/chat"
         && rooms::join_chat_rooms(&socket, &identity, &backends)
             .await
@@ -134,6 +151,7 @@ async fn on_connect(
     State(backends): State<Backends>,
     State(edge): State<EdgeId>,
     State(sessions): State<Arc<Sessions>>,
+    State(call_sockets): State<Arc<CallSockets>>,
 ) {
     crate::metrics::connections_changed(socket.ns(), 1.0);
     // The middleware admitted the socket with its identity, so this always holds.
@@ -146,6 +164,9 @@ async fn on_connect(
     if socket.ns() == "/status" {
         sessions::open(&socket, &identity, &backends, &edge, &sessions).await;
     }
+    if socket.ns() == "/calls" {
+        call_devices::open(&socket, &identity, &backends, &edge, &call_sockets).await;
+    }
 }
 
 async fn on_disconnect(
@@ -153,10 +174,15 @@ async fn on_disconnect(
     _: DisconnectReason,
     State(backends): State<Backends>,
     State(sessions): State<Arc<Sessions>>,
+    State(edge): State<EdgeId>,
+    State(call_sockets): State<Arc<CallSockets>>,
 ) {
     crate::metrics::connections_changed(socket.ns(), -1.0);
     token_lifetime::unwatch(&socket);
     if socket.ns() == "/status" {
         sessions::close(&socket, &backends, &sessions).await;
+    }
+    if socket.ns() == "/calls" {
+        call_devices::close(&socket, &backends, &edge, &call_sockets).await;
     }
 }

@@ -6,6 +6,7 @@
 //! jitter, asking the service to replay what was missed since the last event id. Each
 //! service's events are turned into client events in its own module.
 
+mod calls;
 mod chat;
 mod friends;
 mod presence;
@@ -13,7 +14,10 @@ mod presence;
 use std::future::Future;
 
 use parley_common::follow::{After, Followed, follow};
-use parley_proto::{chat::v1::ChatEvent, friends::v1::FriendsEvent, presence::v1::PresenceEvent};
+use parley_proto::{
+    calls::v1::CallEvent, chat::v1::ChatEvent, friends::v1::FriendsEvent,
+    presence::v1::PresenceEvent,
+};
 use serde::Serialize;
 use socketioxide::SocketIo;
 use tokio::task::JoinHandle;
@@ -39,6 +43,16 @@ trait ServiceEvent: Sized + Send + 'static {
 
     /// Emits the event to its recipients' sockets on this edge.
     fn relay(self, io: &SocketIo) -> impl Future<Output = ()> + Send;
+
+    /// What a gap after the first subscription does: by default every client reconnects
+    /// when [`Self::GAP_RESYNCS_EVERYONE`], and nothing happens otherwise.
+    fn mend_gap(io: &SocketIo) -> impl Future<Output = ()> + Send {
+        async move {
+            if Self::GAP_RESYNCS_EVERYONE {
+                crate::resync::everyone(io).await;
+            }
+        }
+    }
 }
 
 /// The parts of a [`ServiceEvent`] impl that differ between services only in their types:
@@ -64,13 +78,22 @@ macro_rules! subscription {
 }
 use subscription;
 
-/// Starts relaying every service's events; the tasks run until aborted.
-pub fn spawn_all(io: &SocketIo, backends: &Backends, edge_id: &str) -> [JoinHandle<()>; 3] {
-    [
+/// Starts relaying every service's events (calls-svc's only when the deployment has one);
+/// the tasks run until aborted.
+pub fn spawn_all(io: &SocketIo, backends: &Backends, edge_id: &str) -> Vec<JoinHandle<()>> {
+    let mut tasks = vec![
         spawn::<FriendsEvent>(io.clone(), backends.clone(), edge_id.to_owned()),
         spawn::<PresenceEvent>(io.clone(), backends.clone(), edge_id.to_owned()),
         spawn::<ChatEvent>(io.clone(), backends.clone(), edge_id.to_owned()),
-    ]
+    ];
+    if backends.has_calls() {
+        tasks.push(spawn::<CallEvent>(
+            io.clone(),
+            backends.clone(),
+            edge_id.to_owned(),
+        ));
+    }
+    tasks
 }
 
 fn spawn<E: ServiceEvent>(io: SocketIo, backends: Backends, edge_id: String) -> JoinHandle<()> {
@@ -87,8 +110,8 @@ fn spawn<E: ServiceEvent>(io: SocketIo, backends: Backends, edge_id: String) -> 
             async move {
                 match followed {
                     Followed::Event(event) => event.relay(&io).await,
-                    Followed::Gap if initial || !E::GAP_RESYNCS_EVERYONE => {}
-                    Followed::Gap => crate::resync::everyone(&io).await,
+                    Followed::Gap if initial => {}
+                    Followed::Gap => E::mend_gap(&io).await,
                 }
             }
         },

@@ -14,6 +14,12 @@ pub fn user_room(user_id: &str) -> String {
     format!("user:{user_id}")
 }
 
+/// The room of one device of a user on `/calls` (every socket that connected with that
+/// `deviceId`): call events routed to one device are emitted to it.
+pub fn device_room(user_id: &str, device_id: &str) -> String {
+    format!("device:{user_id}:{device_id}")
+}
+
 /// The room of a chat room on `/chat`: the sockets of its members.
 pub fn chat_room(room_id: &str) -> String {
     format!("room:{room_id}")

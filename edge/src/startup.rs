@@ -9,6 +9,7 @@ use crate::{
     admission::{self, Admission, Draining},
     auth::Authenticator,
     backends::Backends,
+    call_devices::{self, CallSockets},
     client_ip::TrustedProxies,
     config::Config,
     connections::{self, ClosableListener, Connections, Peer},
@@ -30,7 +31,9 @@ pub struct Application {
     backends: Backends,
     edge: EdgeId,
     sessions: Arc<Sessions>,
+    call_sockets: Arc<CallSockets>,
     lease_interval: std::time::Duration,
+    calls_lease_ttl: std::time::Duration,
     draining: Draining,
 }
 
@@ -43,12 +46,14 @@ impl Application {
 
         let edge = EdgeId::new();
         let sessions = Arc::new(Sessions::default());
+        let call_sockets = Arc::new(CallSockets::default());
         let (socket_layer, io) = SocketIo::builder()
             .with_state(authenticator)
             .with_state(backends.clone())
             .with_state(Arc::new(KnownUsers::default()))
             .with_state(edge.clone())
             .with_state(sessions.clone())
+            .with_state(call_sockets.clone())
             .with_state(EventLimits::new(&config.event_limits))
             // Parley's protocol has no binary events: a packet that announces binary
             // attachments is refused before any of them is buffered (socketioxide would
@@ -99,7 +104,9 @@ impl Application {
             backends,
             edge,
             sessions,
+            call_sockets,
             lease_interval: config.lease_interval,
+            calls_lease_ttl: config.calls_lease_ttl,
             draining,
         })
     }
@@ -116,13 +123,21 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let [friends, presence, chat] = relay::spawn_all(&self.io, &self.backends, &self.edge.0);
-        let background = [
-            friends,
-            presence,
-            chat,
-            sessions::spawn_lease(self.sessions, self.backends, self.edge, self.lease_interval),
-        ];
+        let relays = relay::spawn_all(&self.io, &self.backends, &self.edge.0);
+        let calls_lease = call_devices::spawn_lease(
+            self.call_sockets,
+            self.backends.clone(),
+            self.edge.clone(),
+            self.lease_interval,
+            self.calls_lease_ttl,
+        );
+        let presence_lease =
+            sessions::spawn_lease(self.sessions, self.backends, self.edge, self.lease_interval);
+        let background: Vec<_> = relays
+            .into_iter()
+            .chain(calls_lease)
+            .chain([presence_lease])
+            .collect();
         let io = self.io;
         let draining = self.draining;
         let shutdown = async move {

@@ -20,6 +20,7 @@ pub fn fuzz_event(namespace: &str, data: &[u8]) {
         me: &me,
         socket_id: "fuzz-socket",
         session_id: "fuzz-session",
+        device_id: "fuzz-device",
         edge_id: "fuzz-edge",
     };
     check(event, decode(namespace, event, raw, &caller), &me);

@@ -8,6 +8,7 @@ mod support;
 mod attachments;
 mod auth;
 mod authorization;
+mod calls;
 mod calls_media;
 mod chat_blocks;
 mod chat_limits;

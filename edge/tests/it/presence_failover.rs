@@ -92,6 +92,7 @@ async fn a_presence_failover_and_back_takes_offline_only_the_users_of_a_dead_edg
         presence: format!("http://{},http://{}", active.addr, standby.addr),
         friends: friends_url.clone(),
         media: String::new(),
+        calls: String::new(),
     };
     let live_edge: InProcess = start_edge(
         backends(),
@@ -185,6 +186,7 @@ async fn a_friend_stays_online_while_the_active_presence_replica_stays_dead() {
             presence: format!("http://{},http://{}", active.addr, standby.addr),
             friends: friends_url.clone(),
             media: String::new(),
+            calls: String::new(),
         },
         EdgeAuth::default(),
         timing,

@@ -49,6 +49,7 @@ impl TwoOfEach {
             presence: format!("http://{}", presence.addr),
             friends: friends_urls.clone(),
             media: String::new(),
+            calls: String::new(),
         };
         let edge_a = start_edge(
             edge(&chat[0]),
@@ -214,6 +215,7 @@ async fn calls_go_to_the_replicas_that_answer() {
             presence: format!("{gone},http://{}", presence.addr),
             friends: format!("{gone},{friends_url}"),
             media: String::new(),
+            calls: String::new(),
         },
         EdgeAuth::default(),
         Timing::default(),

@@ -48,6 +48,19 @@ impl SioClient {
         namespace: &str,
         token: Option<&str>,
     ) -> Result<SioClient, String> {
+        let auth = match token {
+            Some(token) => json!({ "token": token }),
+            None => json!({}),
+        };
+        Self::connect_with_auth(base_url, namespace, auth).await
+    }
+
+    /// Connects to `namespace` with this handshake `auth` (e.g. a token and a `deviceId`).
+    pub async fn connect_with_auth(
+        base_url: &str,
+        namespace: &str,
+        auth: Value,
+    ) -> Result<SioClient, String> {
         let (events_tx, events) = mpsc::unbounded_channel();
         let (outcome_tx, outcome) = oneshot::channel::<Result<(), String>>();
         let outcome_tx: Once<Result<(), String>> = Arc::new(Mutex::new(Some(outcome_tx)));
@@ -55,10 +68,6 @@ impl SioClient {
         let on_connect = outcome_tx.clone();
         let on_error = outcome_tx;
         let error_events = events_tx.clone();
-        let auth = match token {
-            Some(token) => json!({ "token": token }),
-            None => json!({}),
-        };
         let client = ClientBuilder::new(base_url)
             .namespace(namespace)
             .transport_type(TransportType::Websocket)

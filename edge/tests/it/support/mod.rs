@@ -1,6 +1,7 @@
 //! The test harness: a whole Parley system per test, tokens, and a Socket.IO client.
 
 pub mod acks;
+pub mod calls;
 pub mod client;
 pub mod media;
 pub mod processes;

@@ -287,6 +287,8 @@ pub struct Backends {
     pub friends: String,
     /// Empty: the deployment has no media-svc.
     pub media: String,
+    /// Empty: the deployment has no calls-svc.
+    pub calls: String,
 }
 
 /// The edge's HTTP-level settings of a test system.
@@ -329,8 +331,10 @@ fn edge_config(
         presence_url: backends.presence,
         friends_url: backends.friends,
         media_url: backends.media,
+        calls_url: backends.calls,
         grpc_timeout: Duration::from_secs(5),
         lease_interval: timing.lease_interval,
+        calls_lease_ttl: timing.lease_ttl,
         max_packet_bytes: 64 * 1024,
         handshakes_per_ip_per_minute: settings.handshakes_per_ip_per_minute,
         probes_per_ip_per_minute: settings.probes_per_ip_per_minute,
@@ -424,6 +428,8 @@ pub struct TestSystem {
     pub chat: InProcess,
     /// Only in systems spawned with `Media::Running`.
     pub media: Option<MediaService>,
+    /// Only in systems spawned with [`TestSystem::spawn_with_calls`].
+    pub calls: Option<InProcess>,
     pub edge: InProcess,
 }
 
@@ -484,11 +490,34 @@ impl TestSystem {
         Self::spawn_full(auth, timing, settings, Media::Absent).await
     }
 
+    /// A system with a calls-svc started with `calls_flags` on top of its defaults
+    /// (support/calls.rs), and the edge limits of `timing`.
+    pub async fn spawn_with_calls(timing: Timing, calls_flags: &[(&str, &str)]) -> Self {
+        Self::spawn_all(
+            EdgeAuth::default(),
+            timing,
+            EdgeSettings::default(),
+            Media::Absent,
+            Some(calls_flags),
+        )
+        .await
+    }
+
     async fn spawn_full(
         auth: EdgeAuth,
         timing: Timing,
         settings: EdgeSettings,
         media: Media,
+    ) -> Self {
+        Self::spawn_all(auth, timing, settings, media, None).await
+    }
+
+    async fn spawn_all(
+        auth: EdgeAuth,
+        timing: Timing,
+        settings: EdgeSettings,
+        media: Media,
+        calls_flags: Option<&[(&str, &str)]>,
     ) -> Self {
         let database = TestDatabase::create().await;
 
@@ -515,12 +544,28 @@ impl TestSystem {
                 (chat, Some(media), url)
             }
         };
+        let calls = match calls_flags {
+            Some(flags) => Some(
+                super::calls::start_calls(
+                    &database,
+                    &format!("http://{}", chat.addr),
+                    &friends_url,
+                    flags,
+                )
+                .await,
+            ),
+            None => None,
+        };
+        let calls_url = calls
+            .as_ref()
+            .map_or_else(String::new, |calls| format!("http://{}", calls.addr));
         let edge = start_edge(
             Backends {
                 chat: format!("http://{}", chat.addr),
                 presence: format!("http://{}", presence.addr),
                 friends: friends_url,
                 media: media_url,
+                calls: calls_url,
             },
             auth,
             timing,
@@ -535,6 +580,7 @@ impl TestSystem {
             presence,
             chat,
             media,
+            calls,
             edge,
         }
     }
