@@ -51,7 +51,8 @@ pc.ontrack = ({ track }) => {
   sink = new RTCVideoSink(track);
   sink.onframe = () => ++frames === 30 && console.log("alice: video frames are arriving");
 };
-pc.onconnectionstatechange = () => pc.connectionState === "connected" && connected();
+let wasConnected = false;
+pc.onconnectionstatechange = () => pc.connectionState === "connected" && !wasConnected && connected();
 let callId;
 const early = [];
 const sendIce = (candidates) => request(calls, "call-ice", { callId, candidates });
@@ -75,6 +76,7 @@ calls.on("call-ended", ({ call: ended }) => ended.id === callId && finish(ended)
 
 // 4. Connected: tell the server, talk for a while, hang up.
 async function connected() {
+  wasConnected = true;
   console.log("alice: ICE connected");
   await request(calls, "call-connected", { callId });
   setTimeout(async () => finish((await request(calls, "call-hangup", { callId })).call), seconds * 1000);

@@ -61,6 +61,8 @@ async fn run_flow(stack: &Stack, scenarios: &[&str]) -> (Value, Vec<(Person, Per
         "users": users,
     });
     let report = run_script("calls-flow.mjs", plan).await;
+    // Shown when the test fails, whichever assertion it is.
+    println!("calls-flow.mjs report: {report:#}");
     assert!(
         report["failure"].is_null(),
         "the flow stopped: {}\nreport so far: {report:#}\n{stack}",
