@@ -150,6 +150,8 @@ start_parley() {
   export PARLEY_MEDIA_METRICS_ADDR=127.0.0.1:9164 PARLEY_MEDIA_DIR=$logs/media
   PARLEY_MEDIA_URL_KEYS=bench:$(head -c 32 /dev/urandom | base64 | tr -d '\n')
   export PARLEY_MEDIA_URL_KEYS
+  # The benchmark places no calls: without calls-svc the edge's /readyz does not ask for it.
+  export PARLEY_CALLS_URL=
   for name in friends-svc presence-svc chat-svc media-svc edge; do
     "$bin/$name" >"$logs/$name.log" 2>&1 &
     pids+=($!)

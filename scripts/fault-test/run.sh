@@ -101,6 +101,8 @@ export PARLEY_MEDIA_URL PARLEY_MEDIA_DIR=$log_root/media
 PARLEY_MEDIA_URL=$(urls media-svc)
 PARLEY_MEDIA_URL_KEYS=fault:$(head -c 32 /dev/urandom | base64 | tr -d '\n')
 export PARLEY_MEDIA_URL_KEYS
+# No calls here: without calls-svc the edges' /readyz does not ask for it.
+export PARLEY_CALLS_URL=
 # Every user sends several messages a second: the default 60 a minute would refuse most.
 export PARLEY_MESSAGE_RATE_PER_MINUTE=0 PARLEY_LIMIT_MESSAGES=0
 # 3 services x 2 replicas share Postgres' connections with whatever else runs on it.

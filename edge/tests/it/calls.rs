@@ -618,3 +618,57 @@ async fn ice_servers_carry_time_limited_turn_credentials() {
     assert!(username.ends_with(&format!(":{}", alice.id)), "{turn}");
     assert!(turn["credential"].is_string(), "{turn}");
 }
+
+#[tokio::test]
+async fn a_caller_whose_socket_goes_mid_ring_cancels_and_a_party_resumes_after_a_reconnect() {
+    let system =
+        TestSystem::spawn_with_calls(Timing::default(), &[("--call-caller-grace", "1s")]).await;
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    befriend(&system, &alice, &bob).await;
+    let a = device(&system, &alice, "a-phone").await;
+    let mut b = device(&system, &bob, "b-phone").await;
+
+    // The edge tells calls-svc the calling device went: the ringing ends CANCELED.
+    let id = invite(&a, &bob).await["call"]["id"].clone();
+    next_about(&mut b, "call-incoming", &id).await;
+    a.disconnect().await;
+    let ended = next_about(&mut b, "call-ended", &id).await;
+    assert_eq!(ended["call"]["endReason"], "CANCELED", "{ended}");
+
+    // Answered, then the caller reconnects (same device, new socket) and resumes.
+    let a = device(&system, &alice, "a-phone").await;
+    let id = invite(&a, &bob).await["call"]["id"].clone();
+    next_about(&mut b, "call-incoming", &id).await;
+    data(
+        b.call("call-accept", json!({ "callId": id, "answer": answer() }))
+            .await,
+    );
+    data(
+        b.call(
+            "call-ice",
+            json!({ "callId": id, "candidates": [candidate()] }),
+        )
+        .await,
+    );
+    a.disconnect().await;
+    let mut a = device(&system, &alice, "a-phone").await;
+    let resumed = data(a.call("call-resume", json!({ "callId": id })).await);
+    assert_eq!(resumed["call"]["state"], "CONNECTING", "{resumed}");
+    assert_eq!(resumed["peer"]["deviceId"], "b-phone", "{resumed}");
+    assert_eq!(resumed["candidates"], json!([candidate()]), "{resumed}");
+    // The resumed device is in the call again: the peer's relays reach it.
+    data(
+        b.call(
+            "call-negotiate",
+            json!({ "callId": id, "description": offer() }),
+        )
+        .await,
+    );
+    let negotiate = next_about(&mut a, "call-negotiate", &id).await;
+    assert_eq!(negotiate["description"], offer(), "{negotiate}");
+    assert_eq!(negotiate["from"]["deviceId"], "b-phone", "{negotiate}");
+    // A device that is not in the call cannot resume it.
+    let other = device(&system, &alice, "a-tablet").await;
+    let refused = other.call("call-resume", json!({ "callId": id })).await;
+    assert_eq!(error_code(&refused), "PERMISSION_DENIED", "{refused}");
+}

@@ -133,8 +133,9 @@ async fn a_client_that_never_reads_costs_a_bounded_queue_and_is_resynced() {
             )
             .env("PARLEY_CHAT_URL", format!("http://{}", system.chat.addr))
             .env("PARLEY_JWT_SECRET", JWT_SECRET)
-            // No media-svc in this system: /readyz would wait for one.
+            // No media-svc nor calls-svc in this system: /readyz would wait for them.
             .env("PARLEY_MEDIA_URL", "")
+            .env("PARLEY_CALLS_URL", "")
             // One sender floods: the per-user event limits would stop it first.
             .env("PARLEY_LIMIT_MESSAGES", "0")
             .env("RUST_LOG", "error")

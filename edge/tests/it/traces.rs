@@ -157,8 +157,9 @@ async fn a_client_event_is_one_trace_from_the_edge_through_grpc_to_sql() {
             )
             .env("PARLEY_CHAT_URL", format!("http://127.0.0.1:{chat}"))
             .env("PARLEY_JWT_SECRET", JWT_SECRET)
-            // No media-svc in this system: /readyz would wait for one.
+            // No media-svc nor calls-svc in this system: /readyz would wait for them.
             .env("PARLEY_MEDIA_URL", "")
+            .env("PARLEY_CALLS_URL", "")
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
