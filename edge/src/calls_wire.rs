@@ -40,51 +40,6 @@ pub fn end_reason(reason: i32) -> Option<&'static str> {
     })
 }
 
-/// How a call went, as its CALL message tells it: `ANSWERED`, `MISSED`, `DECLINED`, `BUSY`,
-/// `CANCELED` or `FAILED`.
-pub fn outcome(outcome: i32) -> &'static str {
-    match pb::CallOutcome::try_from(outcome) {
-        Ok(pb::CallOutcome::Answered) => "ANSWERED",
-        Ok(pb::CallOutcome::Missed) => "MISSED",
-        Ok(pb::CallOutcome::Declined) => "DECLINED",
-        Ok(pb::CallOutcome::Busy) => "BUSY",
-        Ok(pb::CallOutcome::Canceled) => "CANCELED",
-        _ => "FAILED",
-    }
-}
-
-/// The `call` of a `CALL` message (docs/API.md "/chat"): `{ callId, media, outcome,
-/// endReason, startedAt, connectedAt?, endedAt, durationMs }`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CallLog {
-    pub call_id: String,
-    pub media: &'static str,
-    pub outcome: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub end_reason: Option<&'static str>,
-    pub started_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub connected_at: Option<String>,
-    pub ended_at: Option<String>,
-    pub duration_ms: u64,
-}
-
-impl From<pb::CallLog> for CallLog {
-    fn from(log: pb::CallLog) -> Self {
-        Self {
-            media: media(log.media),
-            outcome: outcome(log.outcome),
-            end_reason: end_reason(log.end_reason),
-            started_at: time(log.started_at.as_ref()),
-            connected_at: time(log.connected_at.as_ref()),
-            ended_at: time(log.ended_at.as_ref()),
-            duration_ms: log.duration_ms,
-            call_id: log.call_id,
-        }
-    }
-}
-
 /// `{ userId, deviceId }`: who rings, who answered, who sent a relay.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

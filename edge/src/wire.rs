@@ -189,9 +189,6 @@ pub struct Message {
     /// The files of an `IMAGE`/`FILE` message, in the order sent; absent when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<Attachment>,
-    /// The call a `CALL` message logs; absent on other messages.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub call: Option<crate::calls_wire::CallLog>,
 }
 
 impl From<chat::Message> for Message {
@@ -217,7 +214,6 @@ impl From<chat::Message> for Message {
             deleted: message.deleted,
             sender_blocked: message.sender_blocked,
             attachments: all(message.attachments),
-            call: message.call.map(crate::calls_wire::CallLog::from),
         }
     }
 }
