@@ -7,7 +7,8 @@ use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use chrono::SecondsFormat;
 use parley_common::time::from_timestamp;
 use parley_proto::{
-    chat::v1 as chat, friends::v1 as friends, media::v1 as media, presence::v1 as presence,
+    calls::v1 as calls, chat::v1 as chat, friends::v1 as friends, media::v1 as media,
+    presence::v1 as presence,
 };
 use prost_types::Timestamp;
 use serde::Serialize;
@@ -189,6 +190,9 @@ pub struct Message {
     /// The files of an `IMAGE`/`FILE` message, in the order sent; absent when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<Attachment>,
+    /// How the call of a `CALL` message went; absent on other types and on a tombstone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call: Option<CallLog>,
 }
 
 impl From<chat::Message> for Message {
@@ -214,7 +218,83 @@ impl From<chat::Message> for Message {
             deleted: message.deleted,
             sender_blocked: message.sender_blocked,
             attachments: all(message.attachments),
+            call: message.call.map(CallLog::from),
         }
+    }
+}
+
+/// The details of a `CALL` message (docs/API.md "/calls"): written once, when the call ended.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallLog {
+    pub call_id: String,
+    pub media: &'static str,
+    pub outcome: &'static str,
+    pub end_reason: &'static str,
+    pub caller_id: String,
+    pub callee_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// Absent for a call that never connected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connected_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    /// From `connectedAt` to `endedAt`; 0 for a call that never connected.
+    pub duration_ms: u64,
+}
+
+impl From<calls::CallLog> for CallLog {
+    fn from(log: calls::CallLog) -> Self {
+        Self {
+            media: media_name(log.media),
+            outcome: call_outcome_name(log.outcome),
+            end_reason: end_reason_name(log.end_reason),
+            started_at: time(log.started_at.as_ref()),
+            connected_at: time(log.connected_at.as_ref()),
+            ended_at: time(log.ended_at.as_ref()),
+            call_id: log.call_id,
+            caller_id: log.caller_id,
+            callee_id: log.callee_id,
+            duration_ms: log.duration_ms,
+        }
+    }
+}
+
+/// A call's media as clients write it: `AUDIO` or `VIDEO` (a value this edge does not know
+/// yet shows as `AUDIO`, the media every call has).
+pub fn media_name(media: i32) -> &'static str {
+    match calls::Media::try_from(media) {
+        Ok(calls::Media::Video) => "VIDEO",
+        _ => "AUDIO",
+    }
+}
+
+/// How a call went, as its `CALL` message tells it; `FAILED` for a value this edge does not
+/// know yet.
+pub fn call_outcome_name(outcome: i32) -> &'static str {
+    match calls::CallOutcome::try_from(outcome) {
+        Ok(calls::CallOutcome::Answered) => "ANSWERED",
+        Ok(calls::CallOutcome::Missed) => "MISSED",
+        Ok(calls::CallOutcome::Declined) => "DECLINED",
+        Ok(calls::CallOutcome::Busy) => "BUSY",
+        Ok(calls::CallOutcome::Canceled) => "CANCELED",
+        _ => "FAILED",
+    }
+}
+
+/// Why a call ended, as clients write it (`call.endReason`); `HANGUP` for a value this edge
+/// does not know yet.
+pub fn end_reason_name(reason: i32) -> &'static str {
+    match calls::EndReason::try_from(reason) {
+        Ok(calls::EndReason::Declined) => "DECLINED",
+        Ok(calls::EndReason::Missed) => "MISSED",
+        Ok(calls::EndReason::Busy) => "BUSY",
+        Ok(calls::EndReason::Canceled) => "CANCELED",
+        Ok(calls::EndReason::ConnectionLost) => "CONNECTION_LOST",
+        Ok(calls::EndReason::IceFailed) => "ICE_FAILED",
+        Ok(calls::EndReason::Replaced) => "REPLACED",
+        _ => "HANGUP",
     }
 }
 
@@ -544,6 +624,95 @@ mod tests {
 
         let text = serde_json::to_value(Message::from(message(Vec::new()))).expect("serializes");
         assert!(text.get("attachments").is_none(), "{text}");
+    }
+
+    #[test]
+    fn a_call_message_carries_its_log_in_camel_case_without_what_is_absent() {
+        let log = calls::CallLog {
+            call_id: "c1".into(),
+            media: calls::Media::Video.into(),
+            outcome: calls::CallOutcome::Answered.into(),
+            end_reason: calls::EndReason::Hangup.into(),
+            caller_id: "u1".into(),
+            callee_id: "u2".into(),
+            started_at: at(1_764_093_845),
+            connected_at: Some(Timestamp {
+                seconds: 1_764_093_848,
+                nanos: 250_000_000,
+            }),
+            ended_at: at(1_764_094_100),
+            duration_ms: 251_750,
+        };
+        let call = chat::Message {
+            message_type: chat::MessageType::Call.into(),
+            content: "Video call · 4:11".into(),
+            call: Some(log.clone()),
+            ..message(Vec::new())
+        };
+        let json = serde_json::to_value(Message::from(call)).expect("serializes");
+        assert_eq!(json["messageType"], "CALL");
+        assert_eq!(
+            json["call"],
+            serde_json::json!({
+                "callId": "c1",
+                "media": "VIDEO",
+                "outcome": "ANSWERED",
+                "endReason": "HANGUP",
+                "callerId": "u1",
+                "calleeId": "u2",
+                "startedAt": "2025-11-25T18:04:05.000Z",
+                "connectedAt": "2025-11-25T18:04:08.250Z",
+                "endedAt": "2025-11-25T18:08:20.000Z",
+                "durationMs": 251_750,
+            })
+        );
+
+        let missed = calls::CallLog {
+            media: calls::Media::Audio.into(),
+            outcome: calls::CallOutcome::Missed.into(),
+            end_reason: calls::EndReason::Missed.into(),
+            connected_at: None,
+            duration_ms: 0,
+            ..log
+        };
+        let json = serde_json::to_value(CallLog::from(missed)).expect("serializes");
+        assert_eq!(json["media"], "AUDIO");
+        assert_eq!(json["outcome"], "MISSED");
+        assert_eq!(json["endReason"], "MISSED");
+        assert_eq!(json["durationMs"], 0);
+        assert!(json.get("connectedAt").is_none(), "{json}");
+
+        let text = serde_json::to_value(Message::from(message(Vec::new()))).expect("serializes");
+        assert!(text.get("call").is_none(), "{text}");
+    }
+
+    #[test]
+    fn every_end_reason_and_outcome_has_its_name() {
+        use calls::{CallOutcome as O, EndReason as R};
+        let reasons = [
+            (R::Hangup, "HANGUP"),
+            (R::Declined, "DECLINED"),
+            (R::Missed, "MISSED"),
+            (R::Busy, "BUSY"),
+            (R::Canceled, "CANCELED"),
+            (R::ConnectionLost, "CONNECTION_LOST"),
+            (R::IceFailed, "ICE_FAILED"),
+            (R::Replaced, "REPLACED"),
+        ];
+        for (reason, name) in reasons {
+            assert_eq!(end_reason_name(reason.into()), name);
+        }
+        let outcomes = [
+            (O::Answered, "ANSWERED"),
+            (O::Missed, "MISSED"),
+            (O::Declined, "DECLINED"),
+            (O::Busy, "BUSY"),
+            (O::Canceled, "CANCELED"),
+            (O::Failed, "FAILED"),
+        ];
+        for (outcome, name) in outcomes {
+            assert_eq!(call_outcome_name(outcome.into()), name);
+        }
     }
 
     #[test]

@@ -442,6 +442,96 @@ async fn a_client_cannot_forge_a_call_log() {
 }
 
 #[tokio::test]
+async fn a_call_log_reaches_the_dm_room_with_its_details_and_a_client_cannot_post_one() {
+    use parley_proto::{
+        calls::v1::{CallLog, CallOutcome, EndReason, Media},
+        chat::v1::{AppendCallMessageRequest, chat_service_client::ChatServiceClient},
+    };
+    let system = TestSystem::spawn().await;
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    let alice_chat = system.connect(&alice, "/chat").await;
+    let mut bob_chat = system.connect(&bob, "/chat").await;
+    let hello = data(
+        alice_chat
+            .call(
+                "send-message",
+                json!({ "receiverId": bob.id, "content": "hi" }),
+            )
+            .await,
+    )["message"]
+        .clone();
+    bob_chat.next_event("new-private-message").await;
+
+    // By receiver too, the type is the server's.
+    let forged = json!({ "receiverId": bob.id, "content": "missed call", "messageType": "CALL" });
+    let ack = alice_chat.call("send-message", forged).await;
+    assert_eq!(error_code(&ack), "INVALID_ARGUMENT", "{ack}");
+
+    // calls-svc logs a missed call, as it does when a call ends.
+    let call_id = uuid::Uuid::new_v4().to_string();
+    let mut chat = ChatServiceClient::connect(format!("http://{}", system.chat.addr))
+        .await
+        .unwrap();
+    chat.append_call_message(AppendCallMessageRequest {
+        room_id: hello["roomId"].as_str().unwrap().to_owned(),
+        call: Some(CallLog {
+            call_id: call_id.clone(),
+            media: Media::Audio.into(),
+            outcome: CallOutcome::Missed.into(),
+            end_reason: EndReason::Missed.into(),
+            caller_id: alice.id.to_string(),
+            callee_id: bob.id.to_string(),
+            started_at: Some(prost_types::Timestamp {
+                seconds: 1_764_093_845,
+                nanos: 0,
+            }),
+            connected_at: None,
+            ended_at: Some(prost_types::Timestamp {
+                seconds: 1_764_093_905,
+                nanos: 0,
+            }),
+            duration_ms: 0,
+        }),
+        content: "Missed voice call".to_owned(),
+        read_by_user_ids: vec![alice.id.to_string()],
+    })
+    .await
+    .unwrap();
+    let expected = json!({
+        "callId": call_id,
+        "media": "AUDIO",
+        "outcome": "MISSED",
+        "endReason": "MISSED",
+        "callerId": alice.id,
+        "calleeId": bob.id,
+        "startedAt": "2025-11-25T18:04:05.000Z",
+        "endedAt": "2025-11-25T18:05:05.000Z",
+        "durationMs": 0,
+    });
+    let live = bob_chat.next_event("new-message").await;
+    assert_eq!(live["messageType"], "CALL");
+    assert_eq!(live["content"], "Missed voice call");
+    assert_eq!(live["call"], expected);
+
+    let history = data(
+        bob_chat
+            .call("get-history", json!({ "roomId": hello["roomId"] }))
+            .await,
+    );
+    assert_eq!(history["messages"][0]["call"], expected);
+    assert!(
+        history["messages"][1].get("call").is_none(),
+        "a text has none"
+    );
+    let rooms = data(bob_chat.call("list-rooms", json!({})).await);
+    assert_eq!(
+        rooms["rooms"][0]["unreadCount"], 2,
+        "the text and the missed call"
+    );
+    assert_eq!(rooms["rooms"][0]["lastMessage"]["call"], expected);
+}
+
+#[tokio::test]
 async fn bad_messages_are_refused_and_a_failed_send_without_ack_says_so() {
     let system = TestSystem::spawn().await;
     let mut group = group(&system).await;
