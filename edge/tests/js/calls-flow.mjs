@@ -47,7 +47,12 @@ function connect(url, namespace, person, deviceId) {
 
 /** The ack of `event`; throws unless it is `{ ok: true }`. */
 async function request(socket, event, payload) {
-  const ack = await socket.timeout(ACK_MS).emitWithAck(event, payload);
+  const ack = await socket
+    .timeout(ACK_MS)
+    .emitWithAck(event, payload)
+    .catch((error) => {
+      throw new Error(`${event} on ${socket.nsp}: ${error.message}`);
+    });
   if (!ack?.ok) throw new Error(`${event}: ${JSON.stringify(ack)}`);
   return ack.data;
 }
@@ -441,7 +446,10 @@ async function edgeKilled(plan, { a, b }) {
     const attempts = [];
     let ack;
     while (Date.now() - killedAt < 30_000) {
-      ack = await resumed.timeout(ACK_MS).emitWithAck("call-resume", { callId: caller.callId });
+      ack = await resumed
+        .timeout(ACK_MS)
+        .emitWithAck("call-resume", { callId: caller.callId })
+        .catch((error) => ({ ok: false, error: { code: error.message } }));
       attempts.push(ack.ok ? "ok" : ack.error?.code);
       if (ack.ok) break;
       await sleep(500);
