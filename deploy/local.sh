@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole Parley system on one machine: friends-svc, presence-svc, chat-svc, media-svc and
-# the edge, each as one or more instances (replicas).
+# Runs the whole Parley system on one machine: friends-svc, presence-svc, chat-svc, media-svc,
+# calls-svc and the edge, each as one or more instances (replicas), and a TURN server for calls
+# when coturn is installed (see "Calls and TURN" below).
 #
 #   deploy/local.sh up       build (release), start everything, wait until healthy, stay in the
 #                            foreground; Ctrl-C stops it all
@@ -24,14 +25,31 @@
 # packages (curl, PostgreSQL) are installed when run as root; otherwise it prints the
 # apt-get line. See scripts/lib/postgres.sh.
 #
+# Calls and TURN: calls-svc runs like the other services (PARLEY_CALLS_ADDR 127.0.0.1:50055, its
+# log deploy/.run/logs/calls-svc.log), and the edges get PARLEY_CALLS_URL. A call's media relays
+# through TURN when the peers cannot reach each other; locally they can, so TURN is optional:
+# without PARLEY_TURN_URLS, one coturn starts on 127.0.0.1:3478 (PARLEY_LOCAL_TURN_ADDR) when
+# `turnserver` is installed (Debian: coturn), with deploy/coturn.conf and the loopback flags a
+# run where both peers sit on this machine needs (--allow-loopback-peers
+# --allowed-peer-ip=127.0.0.1; never in production), its log in logs/coturn.log.
+# PARLEY_LOCAL_TURN=0 never starts it; PARLEY_LOCAL_TURN=1 requires it (installed as root, like
+# the other packages). calls-svc then gets PARLEY_TURN_URLS (stun: and turn: on that address)
+# and PARLEY_TURN_SECRET (when unset, a random secret made once in the run folder, shared by
+# the two). With PARLEY_TURN_URLS set, your own TURN server serves and none starts here;
+# without TURN at all, calls-svc hands out no ICE servers and peers on this machine still
+# connect directly.
+#
 # Settings (environment): DATABASE_URL (see above), PARLEY_PRIVATE_POSTGRES=1 (skip the
 # machine's PostgreSQL), PARLEY_EDGE_ADDR (127.0.0.1:3000), PARLEY_FRIENDS_ADDR (127.0.0.1:50051),
 # PARLEY_PRESENCE_ADDR (127.0.0.1:50052), PARLEY_CHAT_ADDR (127.0.0.1:50053),
 # PARLEY_FRIENDS_METRICS_ADDR (127.0.0.1:9101), PARLEY_PRESENCE_METRICS_ADDR (127.0.0.1:9102),
 # PARLEY_CHAT_METRICS_ADDR (127.0.0.1:9103), PARLEY_MEDIA_ADDR (127.0.0.1:50054),
 # PARLEY_MEDIA_HTTP_ADDR (127.0.0.1:3100, media-svc's data plane for uploads and downloads),
-# PARLEY_MEDIA_METRICS_ADDR (127.0.0.1:9104) -- all of them the address of instance 0;
-# PARLEY_{FRIENDS,PRESENCE,CHAT,MEDIA}_URL (every instance, as above), PARLEY_MEDIA_PUBLIC_URL
+# PARLEY_MEDIA_METRICS_ADDR (127.0.0.1:9104), PARLEY_CALLS_ADDR (127.0.0.1:50055),
+# PARLEY_CALLS_METRICS_ADDR (127.0.0.1:9105) -- all of them the address of instance 0;
+# PARLEY_{FRIENDS,PRESENCE,CHAT,MEDIA,CALLS}_URL (every instance, as above), PARLEY_TURN_URLS,
+# PARLEY_TURN_SECRET, PARLEY_TURN_TTL, PARLEY_LOCAL_TURN, PARLEY_LOCAL_TURN_ADDR (see "Calls
+# and TURN"), PARLEY_MEDIA_PUBLIC_URL
 # (http://PARLEY_MEDIA_HTTP_ADDR), PARLEY_MEDIA_DIR (the run folder's media/, shared by every
 # media-svc instance), PARLEY_JWT_SECRET and PARLEY_MEDIA_URL_KEYS (when unset, random secrets
 # made once in the run folder), RUST_LOG (info), REPLICAS (1), BIN_DIR (run the binaries
@@ -92,6 +110,7 @@ export PARLEY_FRIENDS_ADDR=${PARLEY_FRIENDS_ADDR:-127.0.0.1:50051}
 export PARLEY_PRESENCE_ADDR=${PARLEY_PRESENCE_ADDR:-127.0.0.1:50052}
 export PARLEY_CHAT_ADDR=${PARLEY_CHAT_ADDR:-127.0.0.1:50053}
 export PARLEY_MEDIA_ADDR=${PARLEY_MEDIA_ADDR:-127.0.0.1:50054}
+export PARLEY_CALLS_ADDR=${PARLEY_CALLS_ADDR:-127.0.0.1:50055}
 export PARLEY_MEDIA_HTTP_ADDR=${PARLEY_MEDIA_HTTP_ADDR:-127.0.0.1:3100}
 export PARLEY_MEDIA_PUBLIC_URL=${PARLEY_MEDIA_PUBLIC_URL:-http://$PARLEY_MEDIA_HTTP_ADDR}
 export PARLEY_MEDIA_DIR=${PARLEY_MEDIA_DIR:-$run_dir/media}
@@ -100,10 +119,12 @@ export PARLEY_FRIENDS_METRICS_ADDR=${PARLEY_FRIENDS_METRICS_ADDR-127.0.0.1:9101}
 export PARLEY_PRESENCE_METRICS_ADDR=${PARLEY_PRESENCE_METRICS_ADDR-127.0.0.1:9102}
 export PARLEY_CHAT_METRICS_ADDR=${PARLEY_CHAT_METRICS_ADDR-127.0.0.1:9103}
 export PARLEY_MEDIA_METRICS_ADDR=${PARLEY_MEDIA_METRICS_ADDR-127.0.0.1:9104}
+export PARLEY_CALLS_METRICS_ADDR=${PARLEY_CALLS_METRICS_ADDR-127.0.0.1:9105}
 export PARLEY_FRIENDS_URL=${PARLEY_FRIENDS_URL:-$(urls_of "$PARLEY_FRIENDS_ADDR")}
 export PARLEY_PRESENCE_URL=${PARLEY_PRESENCE_URL:-$(urls_of "$PARLEY_PRESENCE_ADDR")}
 export PARLEY_CHAT_URL=${PARLEY_CHAT_URL:-$(urls_of "$PARLEY_CHAT_ADDR")}
 export PARLEY_MEDIA_URL=${PARLEY_MEDIA_URL:-$(urls_of "$PARLEY_MEDIA_ADDR")}
+export PARLEY_CALLS_URL=${PARLEY_CALLS_URL:-$(urls_of "$PARLEY_CALLS_ADDR")}
 export RUST_LOG=${RUST_LOG:-info}
 # Without PARLEY_JWT_SECRET, a secret of this checkout's own: random, made once, kept private
 # in the run folder, so that no token signed with a public default is ever accepted.
@@ -128,14 +149,40 @@ if [[ -z "${PARLEY_MEDIA_URL_KEYS:-}" ]]; then
   export PARLEY_MEDIA_URL_KEYS
 fi
 
+# TURN (see "Calls and TURN" above): a local coturn when asked (1), never (0), or when
+# `turnserver` is installed (unset), and only when no TURN server of yours is named.
+local_turn_addr=${PARLEY_LOCAL_TURN_ADDR:-127.0.0.1:3478}
+turn_dir=$run_dir/turn
+if [[ -n "${PARLEY_TURN_URLS:-}" || "${PARLEY_LOCAL_TURN:-}" == 0 ]]; then
+  local_turn=0
+elif [[ "${PARLEY_LOCAL_TURN:-}" == 1 ]] || command -v turnserver >/dev/null; then
+  local_turn=1
+else
+  local_turn=0
+fi
+if [[ $local_turn == 1 ]]; then
+  export PARLEY_TURN_URLS="stun:$local_turn_addr,turn:$local_turn_addr?transport=udp,turn:$local_turn_addr?transport=tcp"
+  # The secret coturn checks calls-svc's credentials against: random, made once, private.
+  dev_turn_secret_file=$run_dir/dev-turn-secret
+  if [[ -z "${PARLEY_TURN_SECRET:-}" ]]; then
+    if [[ ! -s $dev_turn_secret_file ]]; then
+      mkdir -p "$run_dir"
+      (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '\n=' >"$dev_turn_secret_file")
+    fi
+    PARLEY_TURN_SECRET=$(<"$dev_turn_secret_file")
+    export PARLEY_TURN_SECRET
+  fi
+fi
+
 # Start order matters only for readability of the logs: every process retries its peers.
-components=(friends-svc presence-svc chat-svc media-svc edge)
+components=(friends-svc presence-svc chat-svc media-svc calls-svc edge)
 # The variables that hold the addresses of instance 0 of each component.
 declare -A addr_var=([friends-svc]=PARLEY_FRIENDS_ADDR [presence-svc]=PARLEY_PRESENCE_ADDR
-  [chat-svc]=PARLEY_CHAT_ADDR [media-svc]=PARLEY_MEDIA_ADDR [edge]=PARLEY_EDGE_ADDR)
+  [chat-svc]=PARLEY_CHAT_ADDR [media-svc]=PARLEY_MEDIA_ADDR [calls-svc]=PARLEY_CALLS_ADDR
+  [edge]=PARLEY_EDGE_ADDR)
 declare -A metrics_var=([friends-svc]=PARLEY_FRIENDS_METRICS_ADDR
   [presence-svc]=PARLEY_PRESENCE_METRICS_ADDR [chat-svc]=PARLEY_CHAT_METRICS_ADDR
-  [media-svc]=PARLEY_MEDIA_METRICS_ADDR)
+  [media-svc]=PARLEY_MEDIA_METRICS_ADDR [calls-svc]=PARLEY_CALLS_METRICS_ADDR)
 # Components that listen on a second address of their own.
 declare -A http_var=([media-svc]=PARLEY_MEDIA_HTTP_ADDR)
 
@@ -210,10 +257,63 @@ instance_env() {
   fi
 }
 
+# Starts the local coturn (one instance, whatever REPLICAS), recorded like the services: a pid
+# file "PID START" in the pid folder, its log in logs/coturn.log. The secret goes on its command
+# line, where coturn reads it (visible to this machine's users in `ps`: a development secret).
+start_turn() {
+  local pid started
+  [[ $local_turn == 1 ]] || return 0
+  mkdir -p "$turn_dir"
+  (
+    exec setsid turnserver -c "$root/deploy/coturn.conf" \
+      --static-auth-secret="$PARLEY_TURN_SECRET" \
+      --listening-ip="${local_turn_addr%:*}" --listening-port="${local_turn_addr##*:}" \
+      --relay-ip="${local_turn_addr%:*}" --min-port=49160 --max-port=49200 \
+      --allow-loopback-peers --allowed-peer-ip="${local_turn_addr%:*}" \
+      --no-tls --no-dtls --userdb="$turn_dir/turndb" --pidfile="$turn_dir/turnserver.pid"
+  ) >"$log_dir/coturn.log" 2>&1 </dev/null &
+  pid=$!
+  started=$(start_time "$pid") || started=gone
+  echo "$pid $started" >"$pid_dir/coturn"
+}
+
+# Fails, stopping everything, when the local coturn has stopped.
+check_turn() {
+  [[ -f "$pid_dir/coturn" ]] || return 0
+  live_pid coturn >/dev/null && return 0
+  say "coturn stopped; the end of its log ($log_dir/coturn.log):"
+  tail -n 20 "$log_dir/coturn.log" >&2 || true
+  stop_all
+  stop_postgres
+  exit 1
+}
+
+# Waits up to 10 s for a process told to stop, then kills it.
+await_exit() {
+  local pid=$1
+  for _ in $(seq 1 50); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.2
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+stop_turn() {
+  local pid
+  [[ -f "$pid_dir/coturn" ]] || return 0
+  if pid=$(live_pid coturn); then
+    kill -TERM "$pid" 2>/dev/null || true
+    await_exit "$pid"
+    say "stopped coturn ($pid)"
+  fi
+  rm -f "$pid_dir/coturn"
+}
+
 # What `up` needs from the machine: curl, and psql or a PostgreSQL server for use_postgres.
 install_missing() {
   local missing=()
   command -v curl >/dev/null || missing+=(curl)
+  if [[ $local_turn == 1 ]] && ! command -v turnserver >/dev/null; then missing+=(coturn); fi
   mapfile -t -O "${#missing[@]}" missing < <(parley_pg_packages "$given_database_url")
   parley_install "${missing[@]+"${missing[@]}"}"
 }
@@ -269,6 +369,7 @@ check_running() {
       exit 1
     fi
   done < <(wanted)
+  check_turn
 }
 
 # Every edge answers /readyz, i.e. reaches its backends.
@@ -313,16 +414,13 @@ stop_all() {
     for entry in "${batch[@]+"${batch[@]}"}"; do
       name=${entry%:*}
       pid=${entry##*:}
-      for _ in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.2
-      done
-      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+      await_exit "$pid"
       say "stopped $name ($pid)"
       stopped=1
     done
   done
-  [[ $stopped == 1 ]] || [[ -f $pg_home_file ]] || say "nothing was running"
+  [[ $stopped == 1 ]] || [[ -f $pg_home_file ]] || [[ -f "$pid_dir/coturn" ]] || say "nothing was running"
+  stop_turn
   return 0
 }
 
@@ -335,6 +433,10 @@ up() {
       exit 1
     fi
   done < <(recorded)
+  if pid=$(live_pid coturn); then
+    say "coturn already runs ($pid): run 'deploy/local.sh down' first"
+    exit 1
+  fi
   install_missing
   if [[ -z "${BIN_DIR:-}" ]]; then
     say "building (release)..."
@@ -346,6 +448,7 @@ up() {
   mkdir -p "$log_dir" "$pid_dir"
   use_postgres
   ensure_database
+  start_turn
   local settings=() started
   while read -r name; do
     mapfile -t settings < <(instance_env "$name")
@@ -365,12 +468,20 @@ up() {
 
   say ""
   for ((k = 0; k < replicas; k++)); do
-    say "Parley is up: http://$(addr_of "$PARLEY_EDGE_ADDR" "$k") (Socket.IO namespaces /chat, /status, /friends)"
+    say "Parley is up: http://$(addr_of "$PARLEY_EDGE_ADDR" "$k") (Socket.IO namespaces /chat, /status, /friends, /calls)"
   done
   say "  media:  $PARLEY_MEDIA_PUBLIC_URL (uploads and downloads by signed URL; files in $PARLEY_MEDIA_DIR)"
+  if [[ $local_turn == 1 ]]; then
+    say "  TURN:   coturn on $local_turn_addr (loopback peers only; log $log_dir/coturn.log)"
+  elif [[ -n "${PARLEY_TURN_URLS:-}" ]]; then
+    say "  TURN:   $PARLEY_TURN_URLS"
+  else
+    say "  TURN:   none (install coturn, or set PARLEY_TURN_URLS): calls connect directly"
+  fi
   if ((replicas > 1)); then
     say "  $replicas instances of each process; services: chat $PARLEY_CHAT_URL,"
-    say "  presence $PARLEY_PRESENCE_URL, friends $PARLEY_FRIENDS_URL, media $PARLEY_MEDIA_URL"
+    say "  presence $PARLEY_PRESENCE_URL, friends $PARLEY_FRIENDS_URL, media $PARLEY_MEDIA_URL,"
+    say "  calls $PARLEY_CALLS_URL"
   fi
   say "  logs:   $log_dir"
   say "  token:  deploy/local.sh token alice"
@@ -397,6 +508,11 @@ status() {
   for name in "${names[@]}"; do
     if pid=$(live_pid "$name"); then say "$name: running ($pid)"; else say "$name: stopped"; fi
   done
+  if pid=$(live_pid coturn); then
+    say "coturn: running ($pid)"
+  elif [[ $local_turn == 1 ]]; then
+    say "coturn: stopped"
+  fi
   if [[ -f $pg_home_file ]]; then
     if parley_pg_running "$(cat "$pg_home_file")"; then
       say "private PostgreSQL: running ($(cat "$pg_home_file")/data)"
@@ -420,5 +536,5 @@ case "${1:-}" in
   down) stop_all; stop_postgres ;;
   status) status ;;
   token) shift; token "$@" ;;
-  *) sed -n '2,40p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,60p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

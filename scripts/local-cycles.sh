@@ -12,10 +12,11 @@
 # see scripts/lib/postgres.sh, and dropped at the end), so a running `deploy/local.sh up` is
 # left alone.
 #
-# Settings (environment): BIN_DIR (the five binaries; default target/debug, not built here),
+# Settings (environment): BIN_DIR (the six binaries; default target/debug, not built here),
 # CYCLES (5), BUSY (busy loops, default: one per core), CYCLES_PORT (3700: the edge on it,
 # friends-svc, presence-svc, chat-svc, media-svc on the next four, media-svc's data plane on
-# +5, the metrics on +11 to +14; all below Linux's ephemeral range, where a client
+# +5, calls-svc on +6, the local coturn (when `turnserver` is installed, as local.sh starts
+# it) on +7, the metrics on +11 to +15; all below Linux's ephemeral range, where a client
 # connection's local port can hold one).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,7 +33,7 @@ base=${CYCLES_PORT:-3700}
 
 say() { printf '%s\n' "$*" >&2; }
 
-for name in friends-svc presence-svc chat-svc media-svc edge; do
+for name in friends-svc presence-svc chat-svc media-svc calls-svc edge; do
   [[ -x $bin_dir/$name ]] || { say "no $bin_dir/$name: build first (cargo build --bins)"; exit 1; }
 done
 
@@ -46,11 +47,15 @@ export PARLEY_MEDIA_ADDR=127.0.0.1:$((base + 4))
 export PARLEY_MEDIA_HTTP_ADDR=127.0.0.1:$((base + 5))
 export PARLEY_CHAT_METRICS_ADDR=127.0.0.1:$((base + 13))
 export PARLEY_MEDIA_METRICS_ADDR=127.0.0.1:$((base + 14))
+export PARLEY_CALLS_ADDR=127.0.0.1:$((base + 6))
+export PARLEY_CALLS_METRICS_ADDR=127.0.0.1:$((base + 15))
+export PARLEY_LOCAL_TURN_ADDR=127.0.0.1:$((base + 7))
 export PARLEY_JWT_SECRET=parley-cycles-secret-of-at-least-32-bytes
 ports=()
 for var in PARLEY_EDGE_ADDR PARLEY_FRIENDS_ADDR PARLEY_PRESENCE_ADDR PARLEY_CHAT_ADDR \
   PARLEY_MEDIA_ADDR PARLEY_MEDIA_HTTP_ADDR PARLEY_FRIENDS_METRICS_ADDR \
-  PARLEY_PRESENCE_METRICS_ADDR PARLEY_CHAT_METRICS_ADDR PARLEY_MEDIA_METRICS_ADDR; do
+  PARLEY_PRESENCE_METRICS_ADDR PARLEY_CHAT_METRICS_ADDR PARLEY_MEDIA_METRICS_ADDR \
+  PARLEY_CALLS_ADDR PARLEY_CALLS_METRICS_ADDR PARLEY_LOCAL_TURN_ADDR; do
   ports+=("${!var##*:}")
 done
 for port in "${ports[@]}"; do
@@ -63,7 +68,7 @@ done
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/parley-cycles.XXXXXX")
 export PARLEY_RUN_DIR=$run_dir
 mkdir -p "$run_dir/slow-bin"
-for name in friends-svc presence-svc chat-svc media-svc edge; do
+for name in friends-svc presence-svc chat-svc media-svc calls-svc edge; do
   printf '#!/bin/sh\nsleep 1\nexec "%s" "$@"\n' "$bin_dir/$name" >"$run_dir/slow-bin/$name"
   chmod +x "$run_dir/slow-bin/$name"
 done
@@ -101,7 +106,7 @@ fail() {
   say "cycle $cycle FAILED: $*"
   say "--- the output of deploy/local.sh:"
   cat "$run_dir/out" >&2 || true
-  for name in friends-svc presence-svc chat-svc media-svc edge; do
+  for name in friends-svc presence-svc chat-svc media-svc calls-svc edge coturn; do
     say "--- the end of $name.log:"
     tail -n 10 "$run_dir/logs/$name.log" >&2 2>/dev/null || true
   done

@@ -51,6 +51,19 @@ impl ChatGrpc {
 
 type Answer<T> = Result<Response<T>, Status>;
 
+/// The target of a request's `target` oneof (each RPC has its own generated type of it,
+/// with the same two cases): see [`target_of`].
+macro_rules! asked_target {
+    ($target:expr, $oneof:path) => {{
+        use $oneof as Asked;
+        match &$target {
+            Some(Asked::RoomId(id)) => target_of(Some(id), None),
+            Some(Asked::ReceiverId(id)) => target_of(None, Some(id)),
+            None => target_of(None, None),
+        }
+    }};
+}
+
 /// The target a post names: a room (`chatRoomId`, as clients call it) or a user (a DM).
 fn target_of(room_id: Option<&str>, receiver_id: Option<&str>) -> Result<Target, Error> {
     match (room_id, receiver_id) {
@@ -187,12 +200,7 @@ impl ChatService for ChatGrpc {
     ) -> Answer<pb::SendMessageResponse> {
         let request = request.into_inner();
         let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
-        use pb::send_message_request::Target as Asked;
-        let target = match &request.target {
-            Some(Asked::RoomId(id)) => target_of(Some(id), None),
-            Some(Asked::ReceiverId(id)) => target_of(None, Some(id)),
-            None => target_of(None, None),
-        }?;
+        let target = asked_target!(request.target, pb::send_message_request::Target)?;
         let message_type = convert::message_type_of(request.message_type);
         let reply_to_id = request
             .reply_to_id
@@ -334,12 +342,7 @@ impl ChatService for ChatGrpc {
     ) -> Answer<pb::CheckPostTargetResponse> {
         let request = request.into_inner();
         let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
-        use pb::check_post_target_request::Target as Asked;
-        let target = match &request.target {
-            Some(Asked::RoomId(id)) => target_of(Some(id), None),
-            Some(Asked::ReceiverId(id)) => target_of(None, Some(id)),
-            None => target_of(None, None),
-        }?;
+        let target = asked_target!(request.target, pb::check_post_target_request::Target)?;
         let room = self.messages.check_post_target(me, target).await?;
         Ok(Response::new(pb::CheckPostTargetResponse {
             room_id: room.to_string(),
@@ -361,12 +364,7 @@ impl ChatService for ChatGrpc {
     ) -> Answer<pb::ResolveCallTargetResponse> {
         let request = request.into_inner();
         let me = UserId::parse("acting_user_id", &request.acting_user_id)?;
-        use pb::resolve_call_target_request::Target as Asked;
-        let target = match &request.target {
-            Some(Asked::RoomId(id)) => target_of(Some(id), None),
-            Some(Asked::ReceiverId(id)) => target_of(None, Some(id)),
-            None => target_of(None, None),
-        }?;
+        let target = asked_target!(request.target, pb::resolve_call_target_request::Target)?;
         let (room, peer) = self.messages.resolve_call_target(me, target).await?;
         Ok(Response::new(pb::ResolveCallTargetResponse {
             room_id: room.to_string(),

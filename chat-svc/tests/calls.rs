@@ -13,7 +13,7 @@ use parley_proto::{
     chat::v1::{self as pb, chat_event::Payload, resolve_call_target_request::Target},
 };
 use prost_types::Timestamp;
-use support::{System, code, next_event, spawn, to_room};
+use support::{System, code, eventually, next_event, spawn, to_room};
 use tonic::Code;
 use uuid::Uuid;
 
@@ -187,6 +187,12 @@ async fn a_call_target_gets_the_answers_a_message_would_and_no_group() {
 
     // A block either way, by room or by receiver, and for a DM room not made yet.
     system.block(bob, alice).await;
+    // The pair was cached (the room was made): chat-svc hears of the block from friends-svc.
+    eventually("the block is seen", || async {
+        let answer = system.resolve(alice, Target::RoomId(room.clone())).await;
+        answer.is_err_and(|status| status.code() == Code::PermissionDenied)
+    })
+    .await;
     for (me, target) in [
         (alice, Target::RoomId(room.clone())),
         (alice, Target::ReceiverId(bob.to_string())),

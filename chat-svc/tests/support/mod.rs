@@ -202,3 +202,20 @@ pub async fn next_event(
     .await
     .expect("the event arrives")
 }
+
+/// Waits until `holds` answers true, for what chat-svc learns from friends-svc's stream
+/// rather than at once (a block between two users whose pair it has cached): 10 s at most.
+pub async fn eventually<F, Fut>(what: &str, mut holds: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !holds().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,5 +1,7 @@
 //! The deployment files parse and say what operators rely on: probes, resources, the edge's
-//! disruption budget and autoscaler, services listening beyond loopback, health checks.
+//! disruption budget and autoscaler, services listening beyond loopback, health checks, and
+//! a TURN server that takes only the credentials calls-svc mints and relays to no private
+//! address.
 
 use std::path::PathBuf;
 
@@ -53,6 +55,7 @@ fn every_deployment_has_probes_resources_and_a_service() {
         "presence-svc",
         "chat-svc",
         "media-svc",
+        "calls-svc",
     ] {
         assert!(names.contains(&expected), "{names:?}");
     }
@@ -123,6 +126,8 @@ fn compose_runs_everything_with_health_checks_and_jaeger() {
         "presence-svc",
         "chat-svc",
         "media-svc",
+        "calls-svc",
+        "coturn",
         "edge",
     ] {
         assert!(services.contains_key(name), "{name}");
@@ -133,6 +138,7 @@ fn compose_runs_everything_with_health_checks_and_jaeger() {
         "presence-svc",
         "chat-svc",
         "media-svc",
+        "calls-svc",
         "edge",
     ] {
         assert!(
@@ -177,13 +183,17 @@ fn compose_has_no_default_secrets() {
         "PARLEY_JWT_SECRET",
         "PARLEY_SERVICE_TOKEN",
         "PARLEY_MEDIA_URL_KEYS",
+        "PARLEY_TURN_SECRET",
     ] {
-        let line = text
+        let mut lines = text
             .lines()
-            .find(|line| line.trim_start().starts_with(&format!("{secret}:")))
-            .unwrap_or_else(|| panic!("compose sets {secret}"));
-        // `${VAR:?message}` refuses to start without it; `${VAR:-default}` would fall back.
-        assert!(line.contains(&format!("${{{secret}:?")), "{line}");
+            .filter(|line| line.trim_start().starts_with(&format!("{secret}:")))
+            .peekable();
+        assert!(lines.peek().is_some(), "compose sets {secret}");
+        for line in lines {
+            // `${VAR:?message}` refuses to start without it; `${VAR:-default}` would fall back.
+            assert!(line.contains(&format!("${{{secret}:?")), "{line}");
+        }
     }
 }
 
@@ -196,6 +206,7 @@ fn every_service_listening_beyond_loopback_has_a_service_token() {
         ("presence-svc", "PARLEY_PRESENCE_ADDR"),
         ("chat-svc", "PARLEY_CHAT_ADDR"),
         ("media-svc", "PARLEY_MEDIA_ADDR"),
+        ("calls-svc", "PARLEY_CALLS_ADDR"),
     ];
     let mut compose = documents("docker-compose.yml").remove(0);
     compose.apply_merge().unwrap();
@@ -236,4 +247,156 @@ fn every_service_listening_beyond_loopback_has_a_service_token() {
         );
         assert!(named("PARLEY_ALLOW_UNAUTHENTICATED_GRPC").is_none());
     }
+}
+
+/// The `key value` (or bare `key`) settings of a coturn configuration, comments left out.
+fn coturn_settings(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| match line.split_once('=') {
+            Some((key, value)) => (key.trim().to_owned(), value.trim().to_owned()),
+            None => (line.to_owned(), String::new()),
+        })
+        .collect()
+}
+
+#[test]
+fn coturn_takes_only_minted_credentials_and_relays_to_no_private_address() {
+    let text = std::fs::read_to_string(deploy_dir().join("coturn.conf")).unwrap();
+    let settings = coturn_settings(&text);
+    let has = |key: &str| settings.iter().any(|(k, _)| k == key);
+    let value = |key: &str| {
+        settings
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("coturn.conf sets {key}"))
+    };
+    for flag in [
+        "use-auth-secret",
+        "fingerprint",
+        "no-cli",
+        "no-tcp-relay",
+        "no-multicast-peers",
+    ] {
+        assert!(has(flag), "coturn.conf: {flag}");
+    }
+    // The secret comes from the environment at start, never from the file.
+    assert!(!has("static-auth-secret"), "a secret in coturn.conf");
+    assert!(!has("allow-loopback-peers") && !has("allowed-peer-ip"));
+    assert!(!value("realm").is_empty());
+    for quota in ["user-quota", "total-quota", "max-bps"] {
+        assert!(value(quota).parse::<u64>().unwrap() > 0, "{quota}");
+    }
+    let (min, max) = (
+        value("min-port").parse::<u16>().unwrap(),
+        value("max-port").parse::<u16>().unwrap(),
+    );
+    assert!(min >= 49152 && min < max, "{min}-{max}");
+
+    let denied: Vec<&str> = settings
+        .iter()
+        .filter(|(key, _)| key == "denied-peer-ip")
+        .map(|(_, range)| range.as_str())
+        .collect();
+    for private in [
+        "0.0.0.0-0.255.255.255",
+        "10.0.0.0-10.255.255.255",
+        "100.64.0.0-100.127.255.255",
+        "127.0.0.0-127.255.255.255",
+        "169.254.0.0-169.254.255.255",
+        "172.16.0.0-172.31.255.255",
+        "192.168.0.0-192.168.255.255",
+        "::1",
+        "fc00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        "fe80::-febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    ] {
+        assert!(denied.contains(&private), "coturn.conf denies {private}");
+    }
+}
+
+#[test]
+fn coturn_and_calls_svc_share_one_turn_secret_in_compose_and_k8s() {
+    let mut compose = documents("docker-compose.yml").remove(0);
+    compose.apply_merge().unwrap();
+    let coturn = &compose["services"]["coturn"];
+    assert!(
+        coturn["image"]
+            .as_str()
+            .is_some_and(|image| image.starts_with("coturn/coturn:"))
+    );
+    assert_eq!(coturn["network_mode"], "host", "the relay range");
+    let started = serde_yaml::to_string(&coturn["command"]).unwrap();
+    assert!(
+        started.contains("--static-auth-secret=\"$$PARLEY_TURN_SECRET\""),
+        "{started}"
+    );
+    assert!(
+        coturn["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|volume| volume
+                .as_str()
+                .is_some_and(|v| v.starts_with("./coturn.conf:")))
+    );
+    let mut calls = compose["services"]["calls-svc"]["environment"].clone();
+    calls.apply_merge().unwrap();
+    assert_eq!(
+        calls["PARLEY_TURN_SECRET"], coturn["environment"]["PARLEY_TURN_SECRET"],
+        "one secret"
+    );
+    assert!(
+        calls["PARLEY_TURN_URLS"]
+            .as_str()
+            .unwrap()
+            .contains("turn:")
+    );
+    let mut edge = compose["services"]["edge"]["environment"].clone();
+    edge.apply_merge().unwrap();
+    assert_eq!(edge["PARLEY_CALLS_URL"], "http://calls-svc:50055");
+
+    let manifests = all_manifests();
+    let turn = of_kind(&manifests, "DaemonSet")
+        .into_iter()
+        .find(|set| set["metadata"]["name"] == "coturn")
+        .expect("k8s/coturn.yaml runs coturn");
+    let pod = &turn["spec"]["template"]["spec"];
+    assert_eq!(pod["hostNetwork"], true, "the relay range");
+    let container = &pod["containers"][0];
+    for probe in ["readinessProbe", "livenessProbe"] {
+        assert!(container[probe]["tcpSocket"].is_mapping(), "{probe}");
+    }
+    assert!(container["resources"]["requests"]["cpu"].is_string());
+    let args: Vec<&str> = container["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|arg| arg.as_str().unwrap())
+        .collect();
+    assert!(
+        args.contains(&"--static-auth-secret=$(PARLEY_TURN_SECRET)"),
+        "{args:?}"
+    );
+    let secret_of = |container: &Value| {
+        container["env"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|var| var["name"] == "PARLEY_TURN_SECRET")
+            .map(|var| var["valueFrom"]["secretKeyRef"].clone())
+    };
+    let calls = of_kind(&manifests, "Deployment")
+        .into_iter()
+        .find(|deployment| deployment["metadata"]["name"] == "calls-svc")
+        .unwrap();
+    let calls_container = &calls["spec"]["template"]["spec"]["containers"][0];
+    assert!(secret_of(container).is_some_and(|secret| secret["name"] == "parley-secrets"));
+    assert_eq!(
+        secret_of(container),
+        secret_of(calls_container),
+        "one secret"
+    );
+    assert_eq!(calls["spec"]["replicas"], 2);
 }
