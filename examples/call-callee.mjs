@@ -47,8 +47,11 @@ calls.on("call-incoming", async ({ call, offer, candidates }) => {
     sink.onframe = () => ++frames === 30 && console.log("bob: video frames are arriving");
   };
   pc.onconnectionstatechange = () => pc.connectionState === "connected" && console.log("bob: ICE connected");
-  pc.onicecandidate = ({ candidate }) =>
-    candidate && request(calls, "call-ice", { callId: call.id, candidates: [candidate.toJSON()] });
+  // A callee's candidates go out once it has accepted; those gathered before wait.
+  let accepted;
+  const early = [];
+  const sendIce = (candidates) => request(calls, "call-ice", { callId: call.id, candidates });
+  pc.onicecandidate = ({ candidate }) => candidate && (accepted ? sendIce([candidate.toJSON()]) : early.push(candidate.toJSON()));
   const addAll = (list) => list.forEach((c) => pc.addIceCandidate(c).catch(() => {}));
   calls.on("call-ice", (ice) => ice.callId === call.id && addAll(ice.candidates));
 
@@ -56,8 +59,9 @@ calls.on("call-incoming", async ({ call, offer, candidates }) => {
   const answer = await pc.createAnswer();
   await pc.setLocalDescription(answer);
   addAll(candidates);
-  const accepted = await request(calls, "call-accept", { callId: call.id, answer: { type: answer.type, sdp: answer.sdp } });
+  accepted = await request(calls, "call-accept", { callId: call.id, answer: { type: answer.type, sdp: answer.sdp } });
   addAll(accepted.candidates); // the caller's candidates sent while it rang
+  while (early.length) await sendIce(early.splice(0, 20));
 
   calls.on("call-ended", ({ call: ended }) => {
     if (ended.id !== call.id) return;
