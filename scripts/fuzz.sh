@@ -21,7 +21,7 @@ esac
 
 edge="$(cd "$(dirname "${BASH_SOURCE[0]}")/../edge" && pwd)"
 fuzz="$edge/fuzz"
-targets=(chat_payloads status_payloads friends_payloads handshake forwarded_headers usernames
+targets=(chat_payloads status_payloads friends_payloads calls_payloads handshake forwarded_headers usernames
     media_sniff media_strip media_decode)
 if [[ $# -gt 1 ]]; then
     targets=("${@:2}")

@@ -799,6 +799,19 @@ async fn log_call(chat: &ChatClient, pool: &PgPool, call: &Call) {
             .into_inner()
             .message
             .and_then(|message| uuid::Uuid::parse_str(&message.id).ok()),
+        // A verdict on the log itself (the room is gone, or no DM room any more) will not
+        // change: recorded, so that no replica retries it every second forever.
+        Err(status)
+            if matches!(
+                status.code(),
+                tonic::Code::InvalidArgument
+                    | tonic::Code::NotFound
+                    | tonic::Code::FailedPrecondition
+            ) =>
+        {
+            tracing::warn!(call = %call.id, %status, "chat-svc refused the call's CALL message");
+            None
+        }
         Err(status) => {
             tracing::warn!(call = %call.id, %status, "cannot write the call's CALL message yet");
             return;

@@ -1034,3 +1034,64 @@ async fn descriptions_relay_to_the_peer_and_a_resumed_device_gets_the_peers_cand
     assert_eq!(state.calls[0].state, CallState::Connecting as i32);
     assert!(state.ringing.is_empty());
 }
+
+#[tokio::test]
+async fn racing_accepts_and_crossing_invites_each_make_one_winner() {
+    let mut system = System::start(&[]).await;
+    let (alice, bob, alice_phone, bob_phone, bob_laptop) = alice_and_bob(&mut system).await;
+    // Both invite at once: one call between them, whoever came first.
+    let (mut a, mut b) = (system.calls(), system.calls());
+    let invite = |actor: &calls::Device, receiver: &str| calls::InviteRequest {
+        actor: Some(actor.clone()),
+        target: Some(calls::invite_request::Target::ReceiverId(
+            receiver.to_owned(),
+        )),
+        media: Media::Audio.into(),
+        offer: Some(offer()),
+        client_call_id: None,
+    };
+    let (from_alice, from_bob) = tokio::join!(
+        a.invite(invite(&alice_phone, &bob)),
+        b.invite(invite(&bob_phone, &alice))
+    );
+    let (from_alice, from_bob) = (
+        from_alice.unwrap().into_inner(),
+        from_bob.unwrap().into_inner(),
+    );
+    assert_eq!(
+        from_alice.call.as_ref().unwrap().id,
+        from_bob.call.as_ref().unwrap().id
+    );
+    assert!(
+        from_alice.merged != from_bob.merged,
+        "exactly one answer is the merged call"
+    );
+    let call = from_alice.call.unwrap();
+    let callee = if from_alice.merged {
+        alice_phone.clone()
+    } else {
+        bob_phone.clone()
+    };
+    let other_callee = if from_alice.merged {
+        device(&alice, "tablet")
+    } else {
+        bob_laptop.clone()
+    };
+
+    let (mut a, mut b) = (system.calls(), system.calls());
+    let accept = |actor: &calls::Device| calls::AcceptRequest {
+        actor: Some(actor.clone()),
+        call_id: call.id.clone(),
+        answer: Some(calls::SessionDescription {
+            r#type: "answer".into(),
+            sdp: "v=0".into(),
+        }),
+    };
+    let (first, second) = tokio::join!(a.accept(accept(&callee)), b.accept(accept(&other_callee)));
+    let codes = [first.map(|_| Code::Ok), second.map(|_| Code::Ok)]
+        .map(|result| result.unwrap_or_else(|status| status.code()));
+    assert!(
+        codes.contains(&Code::Ok) && codes.contains(&Code::FailedPrecondition),
+        "one accept wins: {codes:?}"
+    );
+}

@@ -5,15 +5,7 @@
 use parley_proto::calls::v1 as pb;
 use serde::Serialize;
 
-use crate::wire::time;
-
-/// `AUDIO` or `VIDEO`.
-pub fn media(media: i32) -> &'static str {
-    match pb::Media::try_from(media) {
-        Ok(pb::Media::Video) => "VIDEO",
-        _ => "AUDIO",
-    }
-}
+use crate::wire::{self, time};
 
 /// `RINGING`, `CONNECTING`, `ACTIVE` or `ENDED`.
 pub fn state(state: i32) -> &'static str {
@@ -27,17 +19,7 @@ pub fn state(state: i32) -> &'static str {
 
 /// Why a call ended; `None` while it has not.
 pub fn end_reason(reason: i32) -> Option<&'static str> {
-    Some(match pb::EndReason::try_from(reason).ok()? {
-        pb::EndReason::Unspecified => return None,
-        pb::EndReason::Hangup => "HANGUP",
-        pb::EndReason::Declined => "DECLINED",
-        pb::EndReason::Missed => "MISSED",
-        pb::EndReason::Busy => "BUSY",
-        pb::EndReason::Canceled => "CANCELED",
-        pb::EndReason::ConnectionLost => "CONNECTION_LOST",
-        pb::EndReason::IceFailed => "ICE_FAILED",
-        pb::EndReason::Replaced => "REPLACED",
-    })
+    (reason != i32::from(pb::EndReason::Unspecified)).then(|| wire::end_reason_name(reason))
 }
 
 /// `{ userId, deviceId }`: who rings, who answered, who sent a relay.
@@ -99,7 +81,7 @@ pub struct Call {
 impl From<pb::Call> for Call {
     fn from(call: pb::Call) -> Self {
         Self {
-            media: media(call.media),
+            media: wire::media_name(call.media),
             state: state(call.state),
             caller: device(call.caller),
             answered_by: call.answered_by.map(Device::from),

@@ -113,16 +113,7 @@ pub(super) fn events() -> Vec<Event> {
         ),
         unary(
             &["call-hangup"],
-            |hangup: Hangup, caller| {
-                Ok(pb::HangupRequest {
-                    actor: Some(caller.actor()),
-                    call_id: hangup.call_id.to_string(),
-                    reason: hangup
-                        .reason
-                        .map_or(pb::EndReason::Hangup, Into::into)
-                        .into(),
-                })
-            },
+            hangup_request,
             rpc!(calls.hangup),
             |answer| json!({ "call": calls_wire::call(answer.call) }),
         ),
@@ -277,6 +268,17 @@ struct Negotiate {
 struct Hangup {
     call_id: Uuid,
     reason: Option<HangupReason>,
+}
+
+fn hangup_request(hangup: Hangup, caller: &Caller<'_>) -> Result<pb::HangupRequest, ApiError> {
+    Ok(pb::HangupRequest {
+        actor: Some(caller.actor()),
+        call_id: hangup.call_id.to_string(),
+        reason: hangup
+            .reason
+            .map_or(pb::EndReason::Hangup, Into::into)
+            .into(),
+    })
 }
 
 /// What a party may say when it hangs up.
@@ -491,28 +493,17 @@ mod tests {
     #[test]
     fn a_hangup_reason_is_one_a_party_may_give() {
         let call = Uuid::from_u128(3);
-        let hangup = |payload: Value| {
-            let events = events();
-            let me = crate::client_events::tests::me();
-            let caller = Caller {
-                me: &me,
-                socket_id: "socket",
-                session_id: "",
-                device_id: "device",
-                edge_id: "edge",
-            };
-            let event = events
-                .iter()
-                .find(|event| event.names.contains(&"call-hangup"))
-                .unwrap();
-            (event.decode)(Ok(payload), &caller).map(|request| format!("{request:?}"))
-        };
-        let default = hangup(json!({ "callId": call })).unwrap();
-        assert!(default.contains("reason: Hangup"), "{default}");
-        let lost = hangup(json!({ "callId": call, "reason": "CONNECTION_LOST" })).unwrap();
-        assert!(lost.contains("reason: ConnectionLost"), "{lost}");
-        for reason in ["MISSED", "BUSY", "hangup"] {
-            assert!(hangup(json!({ "callId": call, "reason": reason })).is_err());
+        let reason = |payload: Value| built(hangup_request, payload).map(|request| request.reason);
+        assert_eq!(
+            reason(json!({ "callId": call })),
+            Ok(pb::EndReason::Hangup.into())
+        );
+        assert_eq!(
+            reason(json!({ "callId": call, "reason": "CONNECTION_LOST" })),
+            Ok(pb::EndReason::ConnectionLost.into())
+        );
+        for given in ["MISSED", "BUSY", "hangup"] {
+            refusal(reason(json!({ "callId": call, "reason": given })));
         }
     }
 }

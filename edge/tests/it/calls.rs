@@ -12,7 +12,7 @@ use parley_edge::event_limits::EventLimitArgs;
 use crate::support::{
     SioClient, TestSystem,
     acks::{befriend, data, error_code},
-    system::{EdgeAuth, Timing},
+    system::{Backends, EdgeAuth, Timing, start_killable_edge},
     tokens::Person,
 };
 
@@ -671,4 +671,45 @@ async fn a_caller_whose_socket_goes_mid_ring_cancels_and_a_party_resumes_after_a
     let other = device(&system, &alice, "a-tablet").await;
     let refused = other.call("call-resume", json!({ "callId": id })).await;
     assert_eq!(error_code(&refused), "PERMISSION_DENIED", "{refused}");
+}
+
+#[tokio::test]
+async fn a_caller_whose_edge_dies_mid_ring_cancels_once_the_calls_lease_lapses() {
+    // A short calls lease (the edge renews every 200 ms, a lease lasts 1 s) and caller grace.
+    let timing = Timing {
+        lease_interval: Duration::from_millis(200),
+        lease_ttl: Duration::from_secs(1),
+        ..Timing::default()
+    };
+    let system = TestSystem::spawn_with_calls(timing, &[("--call-caller-grace", "1s")]).await;
+    let url = |addr: std::net::SocketAddr| format!("http://{addr}");
+    let backends = Backends {
+        chat: url(system.chat.addr),
+        presence: url(system.presence.addr),
+        friends: url(system.friends.addr),
+        media: String::new(),
+        calls: url(system.calls.as_ref().unwrap().addr),
+    };
+    let mut doomed = start_killable_edge(backends, timing).await;
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    befriend(&system, &alice, &bob).await;
+    let auth = json!({ "token": alice.token, "deviceId": "a-phone" });
+    let mut a = SioClient::connect_with_auth(&url(doomed.addr), "/calls", auth)
+        .await
+        .unwrap();
+    a.next_event("calls-state").await;
+    let mut b = device(&system, &bob, "b-phone").await;
+    let id = invite(&a, &bob).await["call"]["id"].clone();
+    next_about(&mut b, "call-incoming", &id).await;
+
+    // Killed: no CloseDevice, no more renewals. Only the lapsed lease tells calls-svc.
+    let killed = tokio::time::Instant::now();
+    doomed.kill().await;
+    let ended = next_about(&mut b, "call-ended", &id).await;
+    assert_eq!(ended["call"]["endReason"], "CANCELED", "{ended}");
+    assert!(
+        killed.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        killed.elapsed()
+    );
 }

@@ -14,7 +14,7 @@ use crate::{
     },
 };
 
-/// Payloads per event and shape; with every event of the three namespaces, about 3 500 calls.
+/// Payloads per event and shape; with every event of the four namespaces, about 4 300 calls.
 const PAYLOADS_PER_SHAPE: usize = 40;
 
 /// A small deterministic generator (xorshift64*), so that a failure can be replayed.
@@ -116,6 +116,7 @@ type Case = (
 /// (and the rest of a payload that would otherwise be valid).
 fn events() -> Vec<Case> {
     let room = json!({ "roomId": "00000000-0000-4000-8000-000000000001" });
+    let offer = json!({ "type": "offer", "sdp": "v=0" });
     vec![
         (
             "/chat",
@@ -275,6 +276,56 @@ fn events() -> Vec<Case> {
             Some(("query", Kind::Text)),
             json!({}),
         ),
+        ("/calls", "get-ice-servers", None, json!({})),
+        (
+            "/calls",
+            "call-invite",
+            Some(("receiverId", Kind::Id)),
+            json!({ "media": "AUDIO", "offer": offer }),
+        ),
+        (
+            "/calls",
+            "call-accept",
+            Some(("callId", Kind::Id)),
+            json!({ "answer": { "type": "answer", "sdp": "v=0" } }),
+        ),
+        (
+            "/calls",
+            "call-decline",
+            Some(("callId", Kind::Id)),
+            json!({}),
+        ),
+        (
+            "/calls",
+            "call-ice",
+            Some(("callId", Kind::Id)),
+            json!({ "candidates": [{ "candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host" }] }),
+        ),
+        (
+            "/calls",
+            "call-negotiate",
+            Some(("callId", Kind::Id)),
+            json!({ "description": offer }),
+        ),
+        (
+            "/calls",
+            "call-connected",
+            Some(("callId", Kind::Id)),
+            json!({}),
+        ),
+        (
+            "/calls",
+            "call-hangup",
+            Some(("callId", Kind::Id)),
+            json!({}),
+        ),
+        (
+            "/calls",
+            "call-resume",
+            Some(("callId", Kind::Id)),
+            json!({}),
+        ),
+        ("/calls", "list-calls", None, json!({})),
     ]
 }
 
@@ -291,7 +342,7 @@ async fn random_and_malformed_payloads_each_get_invalid_argument_and_hurt_nothin
     .await;
     let token = hs256(&claims("mallory"));
     let mut clients = Vec::new();
-    for namespace in ["/chat", "/status", "/friends"] {
+    for namespace in ["/chat", "/status", "/friends", "/calls"] {
         let client = SioClient::connect(&system.edge_url(), namespace, Some(&token))
             .await
             .unwrap();
