@@ -769,8 +769,9 @@ impl Calls {
         });
     }
 
-    pub(crate) async fn log(&self, call: &Call) {
-        log_call(&self.chat, &self.pool, call).await;
+    /// Writes the call's CALL message now; whether it is recorded as written.
+    pub(crate) async fn log(&self, call: &Call) -> bool {
+        log_call(&self.chat, &self.pool, call).await
     }
 }
 
@@ -781,8 +782,9 @@ fn count_ended(call: &Call) {
 }
 
 /// Writes the one CALL message of an ended call and records it; a failure is left for the
-/// sweeper (chat-svc's idempotency per call makes a retry harmless).
-async fn log_call(chat: &ChatClient, pool: &PgPool, call: &Call) {
+/// sweeper (chat-svc's idempotency per call makes a retry harmless). Answers whether it is
+/// recorded.
+async fn log_call(chat: &ChatClient, pool: &PgPool, call: &Call) -> bool {
     let read_by = if call.answered_at.is_some() {
         vec![call.callee.to_string()]
     } else {
@@ -814,14 +816,18 @@ async fn log_call(chat: &ChatClient, pool: &PgPool, call: &Call) {
         }
         Err(status) => {
             tracing::warn!(call = %call.id, %status, "cannot write the call's CALL message yet");
-            return;
+            return false;
         }
     };
     let marked = async {
         let mut connection = pool.acquire().await?;
         repo::mark_logged(&mut connection, call.id, message_id).await
     };
-    if let Err(error) = marked.await {
-        tracing::warn!(call = %call.id, %error, "cannot record the call's CALL message");
+    match marked.await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(call = %call.id, %error, "cannot record the call's CALL message");
+            false
+        }
     }
 }

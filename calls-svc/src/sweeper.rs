@@ -18,6 +18,7 @@ const LOG_RETRY_AFTER: chrono::Duration = chrono::Duration::seconds(2);
 pub struct Swept {
     pub ended: usize,
     pub lost_devices: usize,
+    /// CALL messages written that the request which ended their call could not write.
     pub logged: usize,
 }
 
@@ -74,8 +75,9 @@ impl Sweeper {
             repo::unlogged(&mut connection, now - LOG_RETRY_AFTER, 100).await?
         };
         for stored in unlogged {
-            self.calls.log(&stored.call).await;
-            swept.logged += 1;
+            if self.calls.log(&stored.call).await {
+                swept.logged += 1;
+            }
         }
         Ok(swept)
     }

@@ -135,6 +135,12 @@ impl System {
 
     /// Another calls-svc on the same database and services.
     async fn replica(&self, extra: &[&str]) -> Replica {
+        self.replica_with_chat(&format!("http://{}", self.chat_addr), extra)
+            .await
+    }
+
+    /// Another calls-svc on the same database, reaching chat-svc at `chat_url`.
+    async fn replica_with_chat(&self, chat_url: &str, extra: &[&str]) -> Replica {
         let mut args = vec![
             "calls-svc".to_owned(),
             "--listen-addr".into(),
@@ -142,7 +148,7 @@ impl System {
             "--metrics-addr".into(),
             String::new(),
             "--chat-url".into(),
-            format!("http://{}", self.chat_addr),
+            chat_url.to_owned(),
             "--friends-url".into(),
             format!("http://{}", self.friends_addr),
             "--database-url".into(),
@@ -1094,4 +1100,54 @@ async fn racing_accepts_and_crossing_invites_each_make_one_winner() {
         codes.contains(&Code::Ok) && codes.contains(&Code::FailedPrecondition),
         "one accept wins: {codes:?}"
     );
+}
+
+#[tokio::test]
+async fn a_call_message_chat_svc_could_not_take_is_written_by_a_later_sweep() {
+    let mut system = System::start(&[]).await;
+    let (_, bob, alice_phone, bob_phone, _) = alice_and_bob(&mut system).await;
+    // This replica cannot reach chat-svc: the decline commits, its CALL message waits.
+    let cut_off = system
+        .replica_with_chat(&format!("http://{}", free_port()), &[])
+        .await;
+    let call = system
+        .invite(&alice_phone, &bob)
+        .await
+        .unwrap()
+        .call
+        .unwrap();
+    let mut cut_off_client = cut_off.client.clone();
+    cut_off_client
+        .decline(calls::DeclineRequest {
+            actor: Some(bob_phone.clone()),
+            call_id: call.id.clone(),
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let history = system
+        .chat
+        .get_history(chat::GetHistoryRequest {
+            acting_user_id: bob.clone(),
+            room_id: call.room_id.clone(),
+            limit: Some(50),
+            cursor: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .messages;
+    assert!(
+        history
+            .iter()
+            .all(|m| m.message_type != chat::MessageType::Call as i32),
+        "not written while chat-svc was out of reach"
+    );
+    // Past the retry delay, a sweep of a replica that reaches chat-svc writes it, once.
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    assert_eq!(system.sweep().await.logged, 1);
+    let messages = system.call_messages(&bob, &call.room_id, 1).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].content, "Declined video call");
+    assert_eq!(system.sweep().await.logged, 0, "recorded as written");
 }
