@@ -67,6 +67,8 @@ pid_dir="$run_dir/pids"
 pg_home_file="$run_dir/postgres-home"
 # shellcheck source=../scripts/lib/cargo.sh
 . "$root/scripts/lib/cargo.sh"
+# shellcheck source=../scripts/lib/coturn.sh
+. "$root/scripts/lib/coturn.sh"
 target_dir=$(parley_target_dir "$root")
 bin_dir=${BIN_DIR:-$target_dir/release}
 
@@ -313,9 +315,10 @@ stop_turn() {
 install_missing() {
   local missing=()
   command -v curl >/dev/null || missing+=(curl)
-  if [[ $local_turn == 1 ]] && ! command -v turnserver >/dev/null; then missing+=(coturn); fi
   mapfile -t -O "${#missing[@]}" missing < <(parley_pg_packages "$given_database_url")
   parley_install "${missing[@]+"${missing[@]}"}"
+  # Installed without letting Debian start a system coturn on 3478, where ours goes.
+  if [[ $local_turn == 1 ]]; then parley_coturn_install; fi
 }
 
 # Exports DATABASE_URL: the given one, which must answer; else the machine's; else the private
