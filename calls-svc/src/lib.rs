@@ -18,7 +18,6 @@
 //! ```
 
 mod blocks;
-mod chat_client;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -4,7 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use parley_common::{error::ServiceError, friends::FriendsClient};
+use parley_common::{chat::ChatClient, error::ServiceError, friends::FriendsClient};
 use parley_proto::{
     calls::v1::{self as pb, CallState, EndReason, Media, call_event::Payload},
     chat::v1 as chat,
@@ -13,7 +13,6 @@ use parley_proto::{
 use sqlx::{PgConnection, PgPool};
 
 use crate::{
-    chat_client::ChatClient,
     domain::{
         self, Call, CallId, Decision, Device, NewCall, Notice, RoomId, Route, Side, Timing, UserId,
     },

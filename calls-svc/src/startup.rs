@@ -10,7 +10,7 @@ use parley_proto::calls::v1::calls_service_server::CallsServiceServer;
 use tokio::net::TcpListener;
 
 use crate::{
-    SCHEMA, blocks, chat_client,
+    SCHEMA, blocks,
     config::Config,
     events::Events,
     grpc::CallsGrpc,
@@ -39,8 +39,8 @@ impl Application {
         let turn = Turn::new(&config.turn)?;
         let pool = db::pool(&config.database)?;
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
-        let chat =
-            chat_client::client(&config.chat_url, token.clone()).context("PARLEY_CHAT_URL")?;
+        let chat = parley_common::chat::client(&config.chat_url, token.clone())
+            .context("PARLEY_CHAT_URL")?;
         let friends = parley_common::friends::client(&config.friends_url, token.clone())
             .context("PARLEY_FRIENDS_URL")?;
         let listener = parley_common::listen::bind(config.listen_addr, "PARLEY_CALLS_ADDR").await?;

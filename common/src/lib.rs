@@ -9,6 +9,7 @@
 //! No rules of any service live here: what a service decides is its own.
 
 pub mod bus;
+pub mod chat;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -5,7 +5,6 @@
 //! who may post and see, and stores which message holds which attachment. Other services ask
 //! it over gRPC (`parley.media.v1.MediaService`).
 
-mod chat_client;
 pub mod config;
 pub mod domain;
 pub mod error;

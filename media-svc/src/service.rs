@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use parley_common::{
+    chat::ChatClient,
     error::ServiceError,
     media_url::{MediaUrls, Variant},
     rate_limit::RateLimit,
@@ -15,7 +16,6 @@ use parley_proto::chat::v1 as chat;
 use sqlx::PgPool;
 
 use crate::{
-    chat_client::ChatClient,
     config::Limits,
     domain::{Kind, Processed, RoomId, State, Upload, UploadId, Usage, UserId},
     error::{Error, from_chat},

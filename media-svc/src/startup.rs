@@ -8,7 +8,7 @@ use parley_proto::media::v1::media_service_server::MediaServiceServer;
 use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
-    SCHEMA, chat_client,
+    SCHEMA,
     config::Config,
     grpc::MediaGrpc,
     http,
@@ -48,7 +48,7 @@ impl Application {
         }
         let pool = db::pool(&config.database)?;
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
-        let chat = chat_client::client(&config.chat_url, token.clone())?;
+        let chat = parley_common::chat::client(&config.chat_url, token.clone())?;
         let listener = parley_common::listen::bind(config.listen_addr, "PARLEY_MEDIA_ADDR").await?;
         let http_listener =
             parley_common::listen::bind(config.http_addr, "PARLEY_MEDIA_HTTP_ADDR").await?;

@@ -1,13 +1,15 @@
-//! calls-svc's client of chat-svc: who may call whom, and the CALL messages of
-//! ended calls.
+//! The client of chat-svc, the authority on rooms, membership and messages, as the services
+//! that ask it use it (media-svc: who may post and which message holds an attachment;
+//! calls-svc: whom a call may go to, and the CALL messages).
 
-use parley_common::{
+use parley_proto::chat::v1::chat_service_client::ChatServiceClient;
+use tonic::service::interceptor::InterceptedService;
+
+use crate::{
     propagation::InjectTraceContext,
     replicas::{Choice, Replicas},
     service_token::ServiceToken,
 };
-use parley_proto::chat::v1::chat_service_client::ChatServiceClient;
-use tonic::service::interceptor::InterceptedService;
 
 pub type ChatClient = ChatServiceClient<InterceptedService<Replicas, InjectTraceContext>>;
 
