@@ -235,6 +235,13 @@ pub async fn due(
     .await
 }
 
+/// The earliest deadline of any live call, so the sweeper can wake for it.
+pub async fn next_due(connection: &mut PgConnection) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT min(due_at) FROM calls.calls WHERE state <> 4")
+        .fetch_one(&mut *connection)
+        .await
+}
+
 /// Ended calls whose CALL message is not yet written, ended before `before`.
 pub async fn unlogged(
     connection: &mut PgConnection,

@@ -1,7 +1,7 @@
-//! The deadlines, applied by every replica every second: calls whose time came end, edges
-//! whose lease lapsed lose their sockets, and CALL messages that could not be written are
-//! written. Rows another replica holds are skipped (`FOR UPDATE SKIP LOCKED`), so replicas
-//! share the work and a dying one loses nothing.
+//! The deadlines, applied by every replica every second and at each call's own deadline:
+//! calls whose time came end, edges whose lease lapsed lose their sockets, and CALL messages
+//! that could not be written are written. Rows another replica holds are skipped (`FOR
+//! UPDATE SKIP LOCKED`), so replicas share the work and a dying one loses nothing.
 
 use std::{sync::Arc, time::Duration};
 
@@ -37,18 +37,34 @@ impl Sweeper {
         })
     }
 
-    /// Sweeps every `interval` until aborted.
+    /// Sweeps every `interval`, and at the earliest deadline when that comes sooner, until
+    /// aborted: a deadline is kept to the millisecond, not to the next tick (a caller lost
+    /// for 10 s cancels its call at 10 s, not at up to 11).
     pub async fn run(self: Arc<Self>, interval: Duration) {
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticks.tick().await;
+            let next_round = Instant::now() + interval;
             match self.round().await {
                 Ok(swept) if swept != Swept::default() => tracing::info!(?swept, "swept calls"),
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "sweeping calls failed"),
             }
+            let wake = match self.next_due().await {
+                Some(due) => next_round.min(due),
+                None => next_round,
+            };
+            tokio::time::sleep_until(wake).await;
         }
+    }
+
+    /// When the earliest live deadline falls, on this process's clock. None when there is no
+    /// live call, when the database cannot say, and when that deadline has passed already:
+    /// the round just made could not end that call (another replica holds it), so the next
+    /// round comes on the interval instead of at once, over and over.
+    async fn next_due(&self) -> Option<Instant> {
+        let mut connection = self.calls.pool().acquire().await.ok()?;
+        let due = repo::next_due(&mut connection).await.ok()??;
+        let wait = (due - Calls::now()).to_std().ok()?;
+        Some(Instant::now() + wait)
     }
 
     /// One round.

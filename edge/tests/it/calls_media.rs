@@ -337,7 +337,7 @@ async fn calls_survive_a_killed_caller_and_a_killed_edge() {
         assert_eq!(ended["endReason"], "CANCELED", "{killed:#}");
         assert!(
             after.as_u64().unwrap() <= 12_000,
-            "CANCELED within 10 s of the kill (and a sweep): {killed:#}"
+            "CANCELED at the 10 s caller grace (2 s slack for a loaded machine): {killed:#}"
         );
     }
     assert_one_call_message(killed, "CANCELED");
