@@ -170,9 +170,10 @@ if ((all)); then
   check docker-compose-config env PARLEY_JWT_SECRET=ci-jwt-secret-of-at-least-32-bytes \
     PARLEY_SERVICE_TOKEN=ci-service-token-of-at-least-32-bytes \
     PARLEY_MEDIA_URL_KEYS=ci:Y2ktbWVkaWEta2V5LW9mLWF0LWxlYXN0LTMyLWJ5dGVzISE= \
+    PARLEY_TURN_SECRET=ci-turn-secret-of-at-least-32-bytes \
     docker-compose -f deploy/docker-compose.yml config -q
   # ... and refuses to start without its secrets (there are no defaults to fall back on).
-  check docker-compose-needs-secrets env -u PARLEY_JWT_SECRET -u PARLEY_SERVICE_TOKEN -u PARLEY_MEDIA_URL_KEYS \
+  check docker-compose-needs-secrets env -u PARLEY_JWT_SECRET -u PARLEY_SERVICE_TOKEN -u PARLEY_MEDIA_URL_KEYS -u PARLEY_TURN_SECRET \
     bash -c '! docker-compose -f deploy/docker-compose.yml config -q 2>/dev/null'
   # The load generator drives Parley and the Node.js baseline with a few users for a few
   # seconds: the instrument works (never a speed).
