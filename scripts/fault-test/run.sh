@@ -17,7 +17,7 @@
 # Settings (environment): BIN_DIR (the binaries; default target/release, not built here),
 # FAULT_REPLICAS (2; 1 = one replica of each service behind both edges), FAULT_USERS (24),
 # FAULT_RATE (3 messages/s per user), FAULT_PORT_OFFSET (1000: edges on 4000/4010, services on
-# 51051-51053/51061-51063, metrics on 10101-10103/10111-10113), FAULT_ADMIN_DATABASE_URL
+# 51051-51055/51061-51065, metrics on 10101-10105/10111-10115), FAULT_ADMIN_DATABASE_URL
 # (postgres://postgres@127.0.0.1:5432/postgres), FAULT_DATABASE (parley_fault, dropped and
 # created again by every run), FAULT_PG_RESTART (the command that restarts Postgres),
 # FAULT_FAULTS (which faults, in order; default "edge chat calls postgres"), FAULT_CALL_PAIRS
