@@ -233,6 +233,7 @@ Party.prototype.resume = async function resume(call, disconnectedAt, reconnected
   entry.attempts = errors.length + (entry.error ? 0 : 1);
   entry.msSinceDisconnect = Date.now() - disconnectedAt;
   entry.msSinceReconnect = Date.now() - reconnectedAt;
+  entry.atS = Number(((Date.now() - started) / 1000).toFixed(1));
   // A call this client hung up meanwhile (a ring call ending) has nothing left to resume.
   entry.moot = !entry.ok && Boolean(call.hangingUp || call.done);
   resumes.push(entry);
@@ -297,6 +298,7 @@ async function ringCall(index, label) {
       ring.wasActive = active.state === "ACTIVE";
       await sleep(2000);
       ring.hangingUp = true;
+      ring.hangupAtS = Number(((Date.now() - started) / 1000).toFixed(1));
       const { call: over } = await retried(caller.calls, "call-hangup", { callId: call.id }, Math.max(1, finishedBy - Date.now()));
       ring.reason = over.endReason;
     } catch (error) {
@@ -449,12 +451,13 @@ function summary(logs) {
     resumesOk: ok.length,
     resumesFailed: failed.length,
     resumesMoot: resumes.length - ok.length - failed.length,
-    ringCalls: rings.map((ring) => ({ fault: ring.fault, id: ring.id, rang: ring.rang, active: ring.wasActive, reason: ring.reason, ms: ring.ms })),
+    ringCalls: rings.map((ring) => ({ fault: ring.fault, id: ring.id, rang: ring.rang, active: ring.wasActive, reason: ring.reason, ms: ring.ms, hangupAtS: ring.hangupAtS })),
     callMessages: logs,
     snapshots,
     byFault,
     ...stats,
     problems,
+    resumeLog: resumes,
   };
   console.log("");
   console.log("---- calls fault test summary ----");
