@@ -566,11 +566,14 @@ impl Calls {
     ) -> Result<(Call, Device, Vec<pb::IceCandidate>, Minted), Error> {
         let now = Self::now();
         let mut transaction = self.pool.begin().await?;
+        // The socket row before the call row, in the order OpenDevice, CloseDevice and
+        // RenewEdgeLease take them: a reconnecting device registers its socket and resumes
+        // on it at once, and the opposite order deadlocked the two. Refused, it rolls back.
+        repo::open_socket(&mut transaction, actor, edge, socket, now).await?;
         let stored = repo::lock(&mut transaction, id)
             .await?
             .ok_or_else(not_found)?;
         let (side, peer, back) = domain::resume(&stored.call, actor)?;
-        repo::open_socket(&mut transaction, actor, edge, socket, now).await?;
         repo::save(&mut transaction, &back, &self.timing, now).await?;
         transaction.commit().await?;
         let peer_side = match side {

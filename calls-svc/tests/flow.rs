@@ -1151,3 +1151,40 @@ async fn a_call_message_chat_svc_could_not_take_is_written_by_a_later_sweep() {
     assert_eq!(messages[0].content, "Declined video call");
     assert_eq!(system.sweep().await.logged, 0, "recorded as written");
 }
+
+/// A device that reconnects registers its socket (`OpenDevice`, from the edge) while its
+/// client already sends `call-resume` on that socket: both must go through. (They took the
+/// socket row and the call row in opposite orders, and Postgres broke the deadlock by failing
+/// one of them: the fault test saw `call-resume` answered INTERNAL.)
+#[tokio::test]
+async fn a_reconnecting_device_registers_and_resumes_on_one_socket_at_once() {
+    let mut system = System::start(&[]).await;
+    let (_, bob, alice_phone, bob_phone, _) = alice_and_bob(&mut system).await;
+    let call = system
+        .invite(&alice_phone, &bob)
+        .await
+        .unwrap()
+        .call
+        .unwrap();
+    system.accept(&bob_phone, &call.id).await.unwrap();
+    for round in 0..40 {
+        let socket = format!("s-bob-again-{round}");
+        let (mut a, mut b) = (system.calls(), system.calls());
+        let (opened, resumed) = tokio::join!(
+            a.open_device(calls::OpenDeviceRequest {
+                device: Some(bob_phone.clone()),
+                edge_id: EDGE.into(),
+                socket_id: socket.clone(),
+            }),
+            b.resume(calls::ResumeRequest {
+                actor: Some(bob_phone.clone()),
+                call_id: call.id.clone(),
+                edge_id: EDGE.into(),
+                socket_id: socket.clone(),
+            })
+        );
+        let codes = [opened.map(|_| Code::Ok), resumed.map(|_| Code::Ok)]
+            .map(|result| result.unwrap_or_else(|status| status.code()));
+        assert_eq!(codes, [Code::Ok, Code::Ok], "round {round}");
+    }
+}

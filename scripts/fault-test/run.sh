@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
-# Fault test: chat under a steady load while processes die. Starts 2 edges and FAULT_REPLICAS
-# replicas of friends-svc, presence-svc and chat-svc on a fresh database, connects 24 users
-# (client.mjs, the official socket.io-client with its auto-reconnect), and, under load:
+# Fault test: chat and calls while processes die. Starts 2 edges and FAULT_REPLICAS replicas
+# of friends-svc, presence-svc, chat-svc and calls-svc on a fresh database, connects 24 chat
+# users (client.mjs) and pairs of callers in ACTIVE calls (calls-client.mjs; both the official
+# socket.io-client with its auto-reconnect), and, under load:
 #   1. kill -9 an edge, restart it after 2 s (its clients reconnect to the same URL);
 #   2. kill -9 a chat-svc replica, restart it after 2 s;
-#   3. restart Postgres (pg_ctlcluster ... restart; needs root).
+#   3. kill -9 a calls-svc replica, restart it after 2 s;
+#   4. restart Postgres (pg_ctlcluster ... restart; needs root).
 # Then it checks that every acknowledged message reached every member of its room, was stored
-# once, and that each room's seqs run 1..N without a gap. Exit 0 only when all runs pass.
+# once, and that each room's seqs run 1..N without a gap; that every call is still ACTIVE,
+# every resume went through, and each call left one CALL message. Exit 0 only when all pass.
 #
 #   scripts/fault-test/run.sh            one run
 #   scripts/fault-test/run.sh --runs 3   three in a row, stopping at the first failure
 #
-# Settings (environment): BIN_DIR (the four binaries; default target/release, not built here),
+# Settings (environment): BIN_DIR (the binaries; default target/release, not built here),
 # FAULT_REPLICAS (2; 1 = one replica of each service behind both edges), FAULT_USERS (24),
 # FAULT_RATE (3 messages/s per user), FAULT_PORT_OFFSET (1000: edges on 4000/4010, services on
-# 51051-51053/51061-51063, metrics on 10101-10103/10111-10113), FAULT_ADMIN_DATABASE_URL
+# 51051-51055/51061-51065, metrics on 10101-10105/10111-10115), FAULT_ADMIN_DATABASE_URL
 # (postgres://postgres@127.0.0.1:5432/postgres), FAULT_DATABASE (parley_fault, dropped and
 # created again by every run), FAULT_PG_RESTART (the command that restarts Postgres),
-# FAULT_FAULTS (which faults, in order; default "edge chat postgres"), FAULT_KEEP_GOING=1
-# (with --runs: do not stop at the first failure). See README.md.
+# FAULT_FAULTS (which faults, in order; default "edge chat calls postgres"), FAULT_CALL_PAIRS
+# (3 kept calls), FAULT_KEEP_GOING=1 (with --runs: do not stop at the first failure). See
+# README.md.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,7 +33,7 @@ while (($#)); do
   case "$1" in
     --runs) runs=${2:?--runs needs a number}; shift 2 ;;
     --runs=*) runs=${1#--runs=}; shift ;;
-    -h | --help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -41,14 +45,14 @@ offset=${FAULT_PORT_OFFSET:-1000}
 admin_url=${FAULT_ADMIN_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 database=${FAULT_DATABASE:-parley_fault}
 pg_restart=${FAULT_PG_RESTART:-"pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql 2>/dev/null | head -n 1) main restart"}
-faults=${FAULT_FAULTS:-edge chat postgres}
+faults=${FAULT_FAULTS:-edge chat calls postgres}
 # Steady load before the first fault, between faults and after the last one (seconds).
 warmup=8 between=12 tail=10 down_for=2
 
 log_root=$(mktemp -d "${TMPDIR:-/tmp}/parley-fault.XXXXXX")
 say() { printf '[run.sh %s] %s\n' "$(date +%T)" "$*"; }
 
-for name in edge friends-svc presence-svc chat-svc media-svc; do
+for name in edge friends-svc presence-svc chat-svc media-svc calls-svc; do
   [[ -x "$bin_dir/$name" ]] || { echo "no $bin_dir/$name: build first (cargo build --release) or set BIN_DIR" >&2; exit 2; }
 done
 # One fault test at a time on a machine: they share the database, the ports and Postgres.
@@ -75,13 +79,15 @@ fi
 
 # Ports of instance k: the default port + offset + 10*k.
 declare -A base_port=([edge]=3000 [friends-svc]=50051 [presence-svc]=50052 [chat-svc]=50053
-  [media-svc]=50054)
-declare -A base_metrics=([friends-svc]=9101 [presence-svc]=9102 [chat-svc]=9103 [media-svc]=9104)
+  [media-svc]=50054 [calls-svc]=50055)
+declare -A base_metrics=([friends-svc]=9101 [presence-svc]=9102 [chat-svc]=9103 [media-svc]=9104
+  [calls-svc]=9105)
 declare -A addr_var=([edge]=PARLEY_EDGE_ADDR [friends-svc]=PARLEY_FRIENDS_ADDR
-  [presence-svc]=PARLEY_PRESENCE_ADDR [chat-svc]=PARLEY_CHAT_ADDR [media-svc]=PARLEY_MEDIA_ADDR)
+  [presence-svc]=PARLEY_PRESENCE_ADDR [chat-svc]=PARLEY_CHAT_ADDR [media-svc]=PARLEY_MEDIA_ADDR
+  [calls-svc]=PARLEY_CALLS_ADDR)
 declare -A metrics_var=([friends-svc]=PARLEY_FRIENDS_METRICS_ADDR
   [presence-svc]=PARLEY_PRESENCE_METRICS_ADDR [chat-svc]=PARLEY_CHAT_METRICS_ADDR
-  [media-svc]=PARLEY_MEDIA_METRICS_ADDR)
+  [media-svc]=PARLEY_MEDIA_METRICS_ADDR [calls-svc]=PARLEY_CALLS_METRICS_ADDR)
 addr() { echo "127.0.0.1:$((base_port[$1] + offset + 10 * $2))"; }
 urls() {
   local list=() k
@@ -101,23 +107,30 @@ export PARLEY_MEDIA_URL PARLEY_MEDIA_DIR=$log_root/media
 PARLEY_MEDIA_URL=$(urls media-svc)
 PARLEY_MEDIA_URL_KEYS=fault:$(head -c 32 /dev/urandom | base64 | tr -d '\n')
 export PARLEY_MEDIA_URL_KEYS
-# No calls here: without calls-svc the edges' /readyz does not ask for it.
-export PARLEY_CALLS_URL=
+# calls-svc: every edge gets all replicas. No TURN: the call clients send no media. The calls
+# lease and the resume grace are shorter than their defaults (30 s each) so that a device
+# wrongly counted gone loses its call within the run; the call clients wait that long after
+# the last disconnect before their final check.
+export PARLEY_CALLS_URL
+PARLEY_CALLS_URL=$(urls calls-svc)
+calls_lease_s=${FAULT_CALLS_LEASE_TTL_S:-12} resume_grace_s=${FAULT_CALL_RESUME_GRACE_S:-15}
+export PARLEY_CALLS_LEASE_TTL=${calls_lease_s}s PARLEY_CALL_RESUME_GRACE=${resume_grace_s}s
 # Every user sends several messages a second: the default 60 a minute would refuse most.
 export PARLEY_MESSAGE_RATE_PER_MINUTE=0 PARLEY_LIMIT_MESSAGES=0
-# 3 services x 2 replicas share Postgres' connections with whatever else runs on it.
+# 4 services x 2 replicas share Postgres' connections with whatever else runs on it.
 export PARLEY_DB_MAX_CONNECTIONS=${PARLEY_DB_MAX_CONNECTIONS:-8}
 export RUST_LOG=${RUST_LOG:-info}
 
 # Instances are COMPONENT.k; their pids, and where this run's logs go.
 declare -A pids=()
 instances=()
-for name in friends-svc presence-svc chat-svc media-svc; do
+for name in friends-svc presence-svc chat-svc media-svc calls-svc; do
   for ((k = 0; k < replicas; k++)); do instances+=("$name.$k"); done
 done
 for ((k = 0; k < edges; k++)); do instances+=("edge.$k"); done
 log_dir=
 client_pid=
+calls_pid=
 
 start() {
   local instance=$1 component=${1%.*} k=${1##*.} settings
@@ -138,7 +151,8 @@ alive() { [[ -n "${pids[$1]:-}" ]] && kill -0 "${pids[$1]}" 2>/dev/null; }
 stop_everything() {
   local instance pid
   if [[ -n "$client_pid" ]] && kill -0 "$client_pid" 2>/dev/null; then kill -TERM "$client_pid" 2>/dev/null || true; fi
-  client_pid=
+  if [[ -n "$calls_pid" ]] && kill -0 "$calls_pid" 2>/dev/null; then kill -TERM "$calls_pid" 2>/dev/null || true; fi
+  client_pid= calls_pid=
   for instance in "${!pids[@]}"; do
     pid=${pids[$instance]}
     kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null || true
@@ -185,6 +199,7 @@ steady() {
   local until=$((SECONDS + $1))
   while ((SECONDS < until)); do
     kill -0 "$client_pid" 2>/dev/null || { say "the clients stopped early"; return 1; }
+    kill -0 "$calls_pid" 2>/dev/null || { say "the call clients stopped early"; return 1; }
     sleep 0.5
   done
 }
@@ -228,27 +243,51 @@ one_run() {
   done
   [[ -f "$log_dir/ready" ]] || { say "the clients did not get ready"; return 2; }
 
+  # The call clients: kept calls through every fault, a ring call just before each one.
+  rm -f "$log_dir/calls-ready"
+  FAULT_EDGE_URLS="http://$(addr edge 0),http://$(addr edge 1)" READY_FILE="$log_dir/calls-ready" \
+    FAULT_FILE="$log_dir/fault" RESULT_FILE="$log_dir/calls-result.json" \
+    FAULT_CALLS_LEASE_MS=$((calls_lease_s * 1000)) FAULT_CALL_RESUME_GRACE_MS=$((resume_grace_s * 1000)) \
+    node "$here/calls-client.mjs" > >(tee "$log_dir/calls-client.log") 2>&1 &
+  calls_pid=$!
+  for _ in $(seq 1 120); do
+    [[ -f "$log_dir/calls-ready" ]] && break
+    kill -0 "$calls_pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  [[ -f "$log_dir/calls-ready" ]] || { say "the call clients did not get ready"; return 2; }
+
   steady "$warmup" || return 2
   local fault first=1
   for fault in $faults; do
     ((first)) || steady "$between" || return 2
     first=0
+    # A fresh call rings just before the fault: it must ring through or end with a reason.
+    echo "$fault" >"$log_dir/fault"
+    kill -USR1 "$calls_pid"
+    sleep 0.5
     case "$fault" in
       edge) crash_and_restart edge.0 ;;
       chat) crash_and_restart chat-svc.0 ;;
+      calls) crash_and_restart calls-svc.0 ;;
       postgres)
         say "FAULT restart Postgres: $pg_restart"
         if ! $pg_restart </dev/null; then say "could not restart Postgres"; return 2; fi
         say "Postgres is back" ;;
-      *) say "unknown fault '$fault' (FAULT_FAULTS: edge, chat, postgres)"; return 2 ;;
+      *) say "unknown fault '$fault' (FAULT_FAULTS: edge, chat, calls, postgres)"; return 2 ;;
     esac
   done
   steady "$tail" || return 2
 
   say "stopping the load; the clients verify"
   kill -USR2 "$client_pid"
+  kill -USR2 "$calls_pid"
   wait "$client_pid" || status=$?
   client_pid=
+  local calls_status=0
+  wait "$calls_pid" || calls_status=$?
+  calls_pid=
+  ((calls_status == 0)) || status=$calls_status
 
   # A process that died by itself (not one we killed) is a crash.
   for instance in "${instances[@]}"; do
@@ -273,6 +312,8 @@ for ((run = 1; run <= runs; run++)); do
   one_run "$run" || status=$?
   stop_everything
   line=$(sed -n 's/^RESULT [A-Z]*: //p' "$log_root/run$run/client.log" 2>/dev/null || true)
+  calls_line=$(sed -n 's/^\(CALLS [A-Z]*\): /\1 /p' "$log_root/run$run/calls-client.log" 2>/dev/null || true)
+  line="$line${calls_line:+ | $calls_line}"
   if ((status == 0)); then
     summaries+=("run $run: PASS  $line")
   else
