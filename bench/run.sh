@@ -303,6 +303,7 @@ run_one() {
   if [[ $scenario == calls ]]; then
     official_args
     node bench/official-client/calls.mjs --server "http://$server_addr" --secret "$PARLEY_JWT_SECRET" \
+      --xid-command "psql '$admin_url' -tAc 'SELECT pg_snapshot_xmax(pg_current_snapshot())'" \
       --out "$results" "${args[@]}"
   elif [[ $scenario == media ]]; then
     official_args

@@ -4,7 +4,7 @@
 // calls it; see docs/BENCHMARKS.md "Calls".
 //
 //   node calls.mjs --server http://127.0.0.1:3400 --secret S [--pairs 100] [--rates 5,20]
-//        [--warmup 5] [--measure 30] [--ice 3]
+//        [--warmup 5] [--measure 30] [--ice 3] [--xid-command CMD]
 //
 // Users 2i (caller) and 2i+1 (callee) are friends (bench/run.sh seeds them). Each caller has
 // one `/calls` socket, each callee two (deviceIds `a` and `b`) and a `/chat` socket. At each
@@ -14,8 +14,12 @@
 //   b: call-dismissed -> `ice` call-ice each way (one candidate each) -> caller:
 //   call-connected -> caller: call-hangup -> call-ended on the caller, a and b -> the CALL
 //   message in the callee's /chat.
-// One JSON line per rate on stdout and in --out: p50/p99 of each step, errors.
+// One JSON line per rate on stdout and in --out: p50/p99 of each step, errors; with
+// --xid-command (a shell command printing Postgres' next transaction id), also the write
+// transactions per call (all of them, over every call placed at that rate, warmup included;
+// the background sweeps and leases add about one a second).
 import { createHmac } from "node:crypto";
+import { execSync } from "node:child_process";
 import { appendFileSync } from "node:fs";
 import { io } from "socket.io-client";
 
@@ -32,6 +36,8 @@ const RATES = String(args.rates ?? "5,20").split(",").map(Number);
 const WARMUP_MS = Number(args.warmup ?? 5) * 1000;
 const MEASURE_MS = Number(args.measure ?? 30) * 1000;
 const ICE = Number(args.ice ?? 3);
+const XID_COMMAND = args["xid-command"];
+const nextXid = () => (XID_COMMAND ? Number(execSync(XID_COMMAND, { encoding: "utf8" }).trim()) : null);
 // Any one step not done in this long fails the call.
 const STEP_TIMEOUT_MS = 10_000;
 
@@ -250,6 +256,8 @@ async function step(rate) {
   let done = 0;
   let skipped = 0;
   const running = [];
+  let placed = 0;
+  const xidBefore = nextXid();
   const begin = now();
   const measureFrom = begin + WARMUP_MS;
   const end = measureFrom + MEASURE_MS;
@@ -272,6 +280,7 @@ async function step(rate) {
       continue;
     }
     pair.busy = true;
+    placed++;
     if (measured) started++;
     running.push(placeCall(pair, k).then(
       (latency) => {
@@ -290,6 +299,7 @@ async function step(rate) {
     ).finally(() => (pair.busy = false)));
   }
   await Promise.all(running);
+  const xidAfter = nextXid();
   const seconds = MEASURE_MS / 1000;
   const latency = Object.fromEntries(STEPS.map((s) => [s, { p50: percentile(samples[s], 50), p99: percentile(samples[s], 99), max: percentile(samples[s], 100) }]));
   return {
@@ -297,6 +307,7 @@ async function step(rate) {
     rate, pairs: PAIRS, icePerSide: ICE, seconds, started, completed: done, skipped,
     setupsPerSecond: Number((done / seconds).toFixed(2)),
     errors, latencyMs: latency,
+    writeTransactionsPerCall: xidBefore === null ? null : Number(((xidAfter - xidBefore) / Math.max(1, placed)).toFixed(1)),
   };
 }
 
