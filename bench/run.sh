@@ -286,7 +286,7 @@ official_args() {
     group) args=(--scenario group --rooms 100 --members 10 --rates "${BENCH_RATES:-1000,2000,3000,4000}") ;;
     quiet) args=(--scenario quiet --spacing 0,5,100 --count 300) ;;
     media) args=(--photos 200 --big-mib "${BENCH_MEDIA_BIG_MIB:-100}" --concurrency 4 --quiet 10) ;;
-    calls) args=(--pairs "$call_pairs" --rates "${BENCH_RATES:-5,20}" --warmup 5 --measure 30) ;;
+    calls) args=(--pairs "$call_pairs" --rates "${BENCH_RATES:-5,20}" --ice "${BENCH_CALL_ICE:-3}" --warmup 5 --measure 30) ;;
     *) say "the official client drives dm, group, quiet, media and calls only"; exit 2 ;;
   esac
 }

@@ -149,8 +149,13 @@ for (const batch of batches(pairs, 50)) {
   }));
 }
 
+// Numbers the calls of the whole run: each call's clientCallId is new (the same one again
+// would answer the earlier call).
+let callsPlaced = 0;
+
 /** One whole call on `pair`; its step latencies in ms. */
-async function placeCall(pair, n) {
+async function placeCall(pair) {
+  const n = callsPlaced++;
   const { callerCalls, deviceA, deviceB, calleeChat } = pair;
   const callerId = userId(pair.caller);
   const forCaller = ({ call }) => call?.caller?.userId === callerId;
@@ -282,7 +287,7 @@ async function step(rate) {
     pair.busy = true;
     placed++;
     if (measured) started++;
-    running.push(placeCall(pair, k).then(
+    running.push(placeCall(pair).then(
       (latency) => {
         if (!measured) return;
         done++;
