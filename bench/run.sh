@@ -4,11 +4,12 @@
 #
 #   bench/run.sh SCENARIO [--smoke]
 #
-# SCENARIO: idle | dm | group | big-room | presence | history | quiet | media | all; or
-#           `chart`, which draws docs/benchmarks.png from the results. `quiet` (one sender,
-#           one other member, one message at a time) always uses the official client;
+# SCENARIO: idle | dm | group | big-room | presence | history | quiet | media | calls | all;
+#           or `chart`, which draws docs/benchmarks.png from the results. `quiet` (one
+#           sender, one other member, one message at a time) always uses the official client;
 #           `media` (200 photo uploads and a 100 MiB file next to a quiet chat, media-svc's
-#           memory sampled) too, on Parley only.
+#           memory sampled) too, on Parley only; `calls` (call signaling at 5 and 20 call
+#           setups/s, each step timed, with calls-svc) too, on Parley only.
 # --smoke   a few users for a few seconds, on the debug build: checks that the scenario
 #           works (CI runs this); its figures mean nothing.
 #
@@ -50,7 +51,7 @@ command -v npm >/dev/null || missing+=(npm)
 mapfile -t -O "${#missing[@]}" missing < \
   <(parley_pg_packages "${PARLEY_TEST_ADMIN_DATABASE_URL:-${DATABASE_URL:-}}")
 parley_install "${missing[@]+"${missing[@]}"}"
-if [[ $scenario == media ]]; then
+if [[ $scenario == media || $scenario == calls ]]; then
   servers=parley
 fi
 trap parley_pg_release EXIT
@@ -74,7 +75,7 @@ fi
 say() { printf '%s\n' "$*" >&2; }
 
 generator=${BENCH_GENERATOR:-lean}
-[[ $scenario == quiet || $scenario == media ]] && generator=official
+[[ $scenario == quiet || $scenario == media || $scenario == calls ]] && generator=official
 [[ $generator == official && $smoke == 0 ]] && results=${BENCH_RESULTS:-$root/bench/results/official.jsonl}
 if [[ -n ${BENCH_BIN:-} ]]; then
   bin=$BENCH_BIN
@@ -150,13 +151,27 @@ start_parley() {
   export PARLEY_MEDIA_METRICS_ADDR=127.0.0.1:9164 PARLEY_MEDIA_DIR=$logs/media
   PARLEY_MEDIA_URL_KEYS=bench:$(head -c 32 /dev/urandom | base64 | tr -d '\n')
   export PARLEY_MEDIA_URL_KEYS
-  # The benchmark places no calls: without calls-svc the edge's /readyz does not ask for it.
-  export PARLEY_CALLS_URL=
-  for name in friends-svc presence-svc chat-svc media-svc edge; do
+  local names=(friends-svc presence-svc chat-svc media-svc)
+  if [[ $scenario == calls ]]; then
+    # Only the calls scenario starts calls-svc and gives the edge its address.
+    export PARLEY_CALLS_ADDR=127.0.0.1:3416 PARLEY_CALLS_METRICS_ADDR=127.0.0.1:9165
+    export PARLEY_CALLS_URL=http://$PARLEY_CALLS_ADDR
+    # A benchmark caller places a call every few seconds, far more than a person: the edge's
+    # per-user call limits (6 invites, 60 other call events, 180 call-ice a minute) and
+    # calls-svc's unanswered calls per pair are off, as the message limits above.
+    export PARLEY_LIMIT_CALL_INVITES=0 PARLEY_LIMIT_CALL_SIGNALING=0 PARLEY_LIMIT_CALL_ICE=0
+    export PARLEY_CALL_UNANSWERED_PER_PAIR=0
+    names+=(calls-svc)
+  else
+    # The other scenarios place no calls: without calls-svc the edge's /readyz does not ask
+    # for it.
+    export PARLEY_CALLS_URL=
+  fi
+  for name in "${names[@]}" edge; do
     "$bin/$name" >"$logs/$name.log" 2>&1 &
     pids+=($!)
   done
-  server_pid=${pids[4]}
+  server_pid=${pids[-1]}
   media_pid=${pids[3]}
   wait_for "http://$edge_addr/readyz"
   server_addr=$edge_addr
@@ -172,6 +187,20 @@ start_baseline() {
     sleep 0.5
   done
   server_addr=$baseline_addr
+}
+
+# Friendships for the calls scenario: user 2i calls user 2i+1.
+seed_call_pairs() {
+  local pairs=$1
+  psql "$DATABASE_URL" -q <<SQL
+INSERT INTO friends.users (id, username, username_key, requested_username)
+SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, 'u' || i, 'u' || i, 'u' || i
+FROM generate_series(0, 2 * $pairs - 1) i;
+INSERT INTO friends.friendships (user_low, user_high)
+SELECT ('00000000-0000-4000-8000-' || lpad((2 * i)::text, 12, '0'))::uuid,
+       ('00000000-0000-4000-8000-' || lpad((2 * i + 1)::text, 12, '0'))::uuid
+FROM generate_series(0, $pairs - 1) i;
+SQL
 }
 
 # Friendships for the presence storm: user i and users i+1..i+10 (mod n), so everyone has 20.
@@ -248,6 +277,7 @@ official_args() {
       group) args=(--scenario group --rooms 4 --members 5 --rates 20 --warmup 1 --measure 2) ;;
       quiet) args=(--scenario quiet --spacing 0,5 --count 20) ;;
       media) args=(--photos 4 --big-mib 2 --concurrency 2 --quiet 1) ;;
+      calls) args=(--pairs 4 --rates 5 --warmup 1 --measure 2) ;;
     esac
     return
   fi
@@ -256,7 +286,8 @@ official_args() {
     group) args=(--scenario group --rooms 100 --members 10 --rates "${BENCH_RATES:-1000,2000,3000,4000}") ;;
     quiet) args=(--scenario quiet --spacing 0,5,100 --count 300) ;;
     media) args=(--photos 200 --big-mib "${BENCH_MEDIA_BIG_MIB:-100}" --concurrency 4 --quiet 10) ;;
-    *) say "the official client drives dm, group, quiet and media only"; exit 2 ;;
+    calls) args=(--pairs "$call_pairs" --rates "${BENCH_RATES:-5,20}" --ice "${BENCH_CALL_ICE:-3}" --warmup 5 --measure 30) ;;
+    *) say "the official client drives dm, group, quiet, media and calls only"; exit 2 ;;
   esac
 }
 
@@ -265,8 +296,16 @@ run_one() {
   fresh_database
   if [[ $server == parley ]]; then start_parley; else start_baseline; fi
   [[ $scenario == presence ]] && seed_friends "$server" "$([[ $smoke == 1 ]] && echo 100 || echo 5000)"
+  # Enough pairs that each one has a call at most every 5 s at 20 setups/s.
+  call_pairs=$([[ $smoke == 1 ]] && echo 4 || echo "${BENCH_CALL_PAIRS:-100}")
+  [[ $scenario == calls ]] && seed_call_pairs "$call_pairs"
   say "== $scenario on $server ($server_addr), $generator generator"
-  if [[ $scenario == media ]]; then
+  if [[ $scenario == calls ]]; then
+    official_args
+    node bench/official-client/calls.mjs --server "http://$server_addr" --secret "$PARLEY_JWT_SECRET" \
+      --xid-command "psql '$admin_url' -tAc 'SELECT pg_snapshot_xmax(pg_current_snapshot())'" \
+      --out "$results" "${args[@]}"
+  elif [[ $scenario == media ]]; then
     official_args
     node bench/official-client/media.mjs --server "http://$server_addr" --secret "$PARLEY_JWT_SECRET" \
       --media-pid "$media_pid" --photo "$photo" --out "$results" "${args[@]}"
@@ -300,6 +339,6 @@ run_scenario() {
 
 case $scenario in
   all) for s in idle dm group big-room presence history; do run_scenario "$s"; done ;;
-  idle|dm|group|big-room|presence|history|quiet|media) run_scenario "$scenario" ;;
-  *) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  idle|dm|group|big-room|presence|history|quiet|media|calls) run_scenario "$scenario" ;;
+  *) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
