@@ -1188,3 +1188,31 @@ async fn a_reconnecting_device_registers_and_resumes_on_one_socket_at_once() {
         assert_eq!(codes, [Code::Ok, Code::Ok], "round {round}");
     }
 }
+
+#[tokio::test]
+async fn at_most_two_hundred_candidates_of_a_party_are_kept_however_they_arrive() {
+    let mut system = System::start(&[]).await;
+    let (_alice, bob, alice_phone, bob_phone, _bob_laptop) = alice_and_bob(&mut system).await;
+    let call = system
+        .invite(&alice_phone, &bob)
+        .await
+        .unwrap()
+        .call
+        .unwrap();
+    // 14 events of 15: the last one crosses the cap of 200 and keeps only what fits.
+    for batch in 0..14u32 {
+        system
+            .calls()
+            .ice(calls::IceRequest {
+                actor: Some(alice_phone.clone()),
+                call_id: call.id.clone(),
+                candidates: (0..15).map(|n| candidate(batch * 15 + n)).collect(),
+                end: false,
+            })
+            .await
+            .unwrap();
+    }
+    let accepted = system.accept(&bob_phone, &call.id).await.unwrap();
+    assert_eq!(accepted.candidates.len(), 200);
+    assert_eq!(accepted.candidates.last(), Some(&candidate(199)));
+}
