@@ -426,32 +426,48 @@ pub fn device_presence(call: &Call, device: &Device, lost: bool, now: DateTime<U
     call
 }
 
-/// The reason time ends the call with at `now`, if any: the ring deadline (MISSED), a
-/// caller lost while ringing (CANCELED), no connection in time (ICE_FAILED), a party lost
-/// past the resume grace (CONNECTION_LOST), the maximum length (HANGUP).
-pub fn expired(call: &Call, timing: &Timing, now: DateTime<Utc>) -> Option<EndReason> {
-    let past = |since: Option<DateTime<Utc>>, grace: Duration| {
-        since.is_some_and(|since| add(since, grace) <= now)
+/// The deadlines of a live call, each with the reason it ends the call for, in the order
+/// they win when several have passed: a caller lost while ringing (CANCELED), the ring
+/// deadline (MISSED), a party lost past the resume grace (CONNECTION_LOST), no connection in
+/// time (ICE_FAILED), the maximum length (HANGUP). The one list behind [`expired`] and
+/// [`due_at`], so the two cannot disagree.
+fn deadlines(call: &Call, timing: &Timing) -> Vec<(DateTime<Utc>, EndReason)> {
+    let after = |since: Option<DateTime<Utc>>, grace: Duration, reason: EndReason| {
+        since.map(|since| (add(since, grace), reason))
     };
-    match call.state {
-        CallState::Ringing if past(call.caller_lost_at, timing.caller_grace) => {
-            Some(EndReason::Canceled)
-        }
-        CallState::Ringing if call.ring_deadline <= now => Some(EndReason::Missed),
-        CallState::Connecting | CallState::Active
-            if past(call.caller_lost_at, timing.resume_grace)
-                || past(call.callee_lost_at, timing.resume_grace) =>
-        {
-            Some(EndReason::ConnectionLost)
-        }
-        CallState::Connecting if past(call.answered_at, timing.connect) => {
-            Some(EndReason::IceFailed)
-        }
-        CallState::Connecting | CallState::Active if past(Some(call.created_at), timing.max) => {
-            Some(EndReason::Hangup)
-        }
-        _ => None,
-    }
+    let lost = |since| after(since, timing.resume_grace, EndReason::ConnectionLost);
+    let longest = after(Some(call.created_at), timing.max, EndReason::Hangup);
+    let deadlines = match call.state {
+        CallState::Ringing => vec![
+            after(
+                call.caller_lost_at,
+                timing.caller_grace,
+                EndReason::Canceled,
+            ),
+            Some((call.ring_deadline, EndReason::Missed)),
+        ],
+        CallState::Connecting => vec![
+            lost(call.caller_lost_at),
+            lost(call.callee_lost_at),
+            after(call.answered_at, timing.connect, EndReason::IceFailed),
+            longest,
+        ],
+        CallState::Active => vec![
+            lost(call.caller_lost_at),
+            lost(call.callee_lost_at),
+            longest,
+        ],
+        _ => Vec::new(),
+    };
+    deadlines.into_iter().flatten().collect()
+}
+
+/// The reason time ends the call with at `now`, if any (see [`deadlines`]).
+pub fn expired(call: &Call, timing: &Timing, now: DateTime<Utc>) -> Option<EndReason> {
+    deadlines(call, timing)
+        .into_iter()
+        .find(|&(at, _)| at <= now)
+        .map(|(_, reason)| reason)
 }
 
 /// The sweep at `now`: the call ended by time, or unchanged.
@@ -464,26 +480,7 @@ pub fn sweep(call: &Call, timing: &Timing, now: DateTime<Utc>) -> Decision {
 
 /// The earliest instant [`expired`] may answer something for this call; `None` once ended.
 pub fn due_at(call: &Call, timing: &Timing) -> Option<DateTime<Utc>> {
-    let lost = |since: Option<DateTime<Utc>>, grace| since.map(|since| add(since, grace));
-    let candidates = match call.state {
-        CallState::Ringing => vec![
-            Some(call.ring_deadline),
-            lost(call.caller_lost_at, timing.caller_grace),
-        ],
-        CallState::Connecting => vec![
-            lost(call.answered_at, timing.connect),
-            lost(call.caller_lost_at, timing.resume_grace),
-            lost(call.callee_lost_at, timing.resume_grace),
-            Some(add(call.created_at, timing.max)),
-        ],
-        CallState::Active => vec![
-            lost(call.caller_lost_at, timing.resume_grace),
-            lost(call.callee_lost_at, timing.resume_grace),
-            Some(add(call.created_at, timing.max)),
-        ],
-        _ => Vec::new(),
-    };
-    candidates.into_iter().flatten().min()
+    deadlines(call, timing).into_iter().map(|(at, _)| at).min()
 }
 
 /// A block between the two users ends their live call, told as a plain hang-up (the block

@@ -742,10 +742,9 @@ impl Calls {
         self.events.store_in(&mut transaction, &events).await?;
         transaction.commit().await?;
         let count = ended.len();
-        for call in ended {
-            count_ended(&call);
-            self.log(&call).await;
-        }
+        // Written after this sweep, as every other path does: a slow chat-svc must not hold
+        // back the deadlines of the next batch (the unlogged retry covers failures).
+        self.log_later(ended);
         Ok(count)
     }
 
