@@ -344,19 +344,20 @@ pub async fn expired_unfinished(pool: &PgPool, limit: i64) -> Result<Vec<Upload>
 
 /// Ready attachments chat-svc must be asked about, oldest first: never confirmed and
 /// completed before `unsent_before` (or claimed for a send before `recheck_before`), or
-/// confirmed before `confirmed_before` (or before `recheck_before`). One claimed for a send in
-/// the last 30 s is left for later: its message may be committing now.
+/// confirmed before `confirmed_before` (or before `recheck_before`). One claimed for a send
+/// at or after `claimed_before` is left for later: its message may be committing now.
 pub async fn due_for_reconciliation(
     pool: &PgPool,
     unsent_before: DateTime<Utc>,
     confirmed_before: DateTime<Utc>,
     recheck_before: Option<DateTime<Utc>>,
+    claimed_before: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<UploadId>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT id FROM media.uploads WHERE state = 'ready' AND ( \
              (confirmed_at IS NULL AND (ready_at < $1 OR claimed_at < $3) \
-                 AND coalesce(claimed_at, '-infinity') < now() - interval '30 seconds') \
+                 AND coalesce(claimed_at, '-infinity') < $5) \
              OR confirmed_at < greatest($2, $3)) \
          ORDER BY coalesce(confirmed_at, ready_at) LIMIT $4",
     )
@@ -364,6 +365,7 @@ pub async fn due_for_reconciliation(
     .bind(confirmed_before)
     .bind(recheck_before)
     .bind(limit)
+    .bind(claimed_before)
     .fetch_all(pool)
     .await
 }

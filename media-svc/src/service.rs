@@ -26,8 +26,8 @@ use crate::{
 };
 
 /// A ready attachment claimed for a send this recently may be in a message being committed:
-/// it cannot be cancelled yet.
-const SEND_IN_FLIGHT: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+/// it cannot be cancelled yet, nor removed by the sweeper.
+pub(crate) const SEND_IN_FLIGHT: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 
 /// The longest `client_upload_id`.
 const MAX_CLIENT_UPLOAD_ID: usize = 128;

@@ -108,12 +108,17 @@ impl Sweeper {
             now - media.limits.unsent_ttl,
             now - media.limits.reconcile_after,
             recheck,
+            now - crate::service::SEND_IN_FLIGHT,
             BATCH,
         )
         .await?;
         if due.is_empty() {
-            // Everything confirmed before the gap has been checked again.
-            *self.recheck_before.lock().await = None;
+            // Everything confirmed before the gap has been checked again, unless another gap
+            // came meanwhile: its newer mark stays, to be rechecked in turn.
+            let mut mark = self.recheck_before.lock().await;
+            if *mark == recheck {
+                *mark = None;
+            }
             return Ok((0, 0));
         }
         // Held by a live message, by chat-svc's word; anything else goes.
