@@ -19,10 +19,10 @@ use crate::{
 
 pub type MediaClient = MediaServiceClient<InterceptedService<Replicas, InjectTraceContext>>;
 
-/// What attachments need: media-svc, the URL signer, the per-message limit.
 /// How long a deletion waits for media-svc before it is acknowledged anyway.
 const DELETE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// What attachments need: media-svc, the URL signer, the per-message limit.
 pub struct Media {
     client: MediaClient,
     pub urls: MediaUrls,
