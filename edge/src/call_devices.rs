@@ -17,7 +17,9 @@ use socketioxide::extract::SocketRef;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::{auth::Identity, backends::Backends, calls_wire, sessions::EdgeId};
+use crate::{
+    auth::Identity, backends::Backends, calls_wire, client_events::emit, sessions::EdgeId,
+};
 
 /// The longest `deviceId` (docs/API.md "Connecting").
 const MAX_DEVICE_ID_CHARS: usize = 64;
@@ -60,8 +62,9 @@ impl CallSockets {
         self.lock().insert(socket_id.into(), device);
     }
 
-    fn remove(&self, socket_id: &str) {
-        self.lock().remove(socket_id);
+    /// The socket's device, if it was registered.
+    fn remove(&self, socket_id: &str) -> Option<Device> {
+        self.lock().remove(socket_id)
     }
 
     fn snapshot(&self) -> Vec<EdgeSocket> {
@@ -128,27 +131,17 @@ pub async fn open(
     }
 }
 
-fn emit<T: serde::Serialize>(socket: &SocketRef, event: &str, payload: &T) {
-    if let Err(error) = socket.emit(event, payload) {
-        tracing::debug!(%error, event, "cannot emit to a socket");
-    }
-}
-
 /// Tells calls-svc that a `/calls` socket went: when its device has no socket left, its
 /// legs become lost (calls-svc's grace periods start).
 pub async fn close(socket: &SocketRef, backends: &Backends, edge: &EdgeId, sockets: &CallSockets) {
-    let (Some(device_id), Some(identity)) = (
-        socket.extensions.get::<DeviceId>(),
-        socket.extensions.get::<Identity>(),
-    ) else {
+    let Some(device) = sockets.remove(socket.id.as_str()) else {
         return;
     };
-    sockets.remove(socket.id.as_str());
     let Ok(mut calls) = backends.calls() else {
         return;
     };
     let request = CloseDeviceRequest {
-        device: Some(device(identity.user_id, &device_id)),
+        device: Some(device),
         edge_id: edge.0.to_string(),
         socket_id: socket.id.to_string(),
     };

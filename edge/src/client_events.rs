@@ -311,7 +311,12 @@ fn refresh_token(
     reply.send(outcome);
 }
 
-fn emit(socket: &socketioxide::extract::SocketRef, event: &str, payload: &Value) {
+/// Emits to one socket; a socket that went meanwhile is not an error worth more than a trace.
+pub(crate) fn emit<T: serde::Serialize + ?Sized>(
+    socket: &socketioxide::extract::SocketRef,
+    event: &str,
+    payload: &T,
+) {
     if let Err(error) = socket.emit(event, payload) {
         tracing::debug!(%error, event, "cannot emit to a socket");
     }
