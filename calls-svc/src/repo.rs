@@ -511,23 +511,20 @@ pub async fn renew_edge(
     ttl_ms: i64,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    let previous: Option<Option<DateTime<Utc>>> =
-        sqlx::query_scalar("SELECT last_renewal FROM calls.edges WHERE edge_id = $1 FOR UPDATE")
-            .bind(edge)
-            .fetch_optional(&mut *connection)
-            .await?;
-    sqlx::query(
+    // `previous_renewal` becomes the renewal before this one (none for a new edge), which
+    // is what the caller needs: one statement, no read first.
+    sqlx::query_scalar(
         "INSERT INTO calls.edges (edge_id, expires_at, lease_ttl_ms, previous_renewal, last_renewal) \
          VALUES ($1, $2 + make_interval(secs => $3::float8 / 1000), $3, NULL, $2) \
          ON CONFLICT (edge_id) DO UPDATE SET expires_at = EXCLUDED.expires_at, \
-         lease_ttl_ms = $3, previous_renewal = calls.edges.last_renewal, last_renewal = $2",
+         lease_ttl_ms = $3, previous_renewal = calls.edges.last_renewal, last_renewal = $2 \
+         RETURNING previous_renewal",
     )
     .bind(edge)
     .bind(now)
     .bind(ttl_ms)
-    .execute(&mut *connection)
-    .await?;
-    Ok(previous.flatten())
+    .fetch_one(&mut *connection)
+    .await
 }
 
 /// Forgets the sockets of `edge` that are not in `listed` and were registered before
@@ -553,27 +550,40 @@ pub async fn forget_unlisted(
         .collect())
 }
 
-/// Registers a socket the edge lists and this service does not know.
-pub async fn adopt_socket(
+/// Registers every listed socket of `edge` that calls-svc does not know (after its restart),
+/// in one statement; answers the devices of those it registered.
+pub async fn adopt_sockets(
     connection: &mut PgConnection,
-    device: &Device,
     edge: &str,
-    socket: &str,
+    sockets: &[(Device, String)],
     now: DateTime<Utc>,
-) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
+) -> Result<Vec<Device>, sqlx::Error> {
+    let socket_ids: Vec<&str> = sockets.iter().map(|(_, socket)| socket.as_str()).collect();
+    let users: Vec<uuid::Uuid> = sockets.iter().map(|(device, _)| device.user.0).collect();
+    let devices: Vec<&str> = sockets
+        .iter()
+        .map(|(device, _)| device.device.as_str())
+        .collect();
+    let adopted: Vec<(uuid::Uuid, String)> = sqlx::query_as(
         "INSERT INTO calls.sockets (socket_id, user_id, device_id, edge_id, registered_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (socket_id) DO NOTHING",
+         SELECT socket_id, user_id, device_id, $4, $5 \
+         FROM unnest($1::text[], $2::uuid[], $3::text[]) AS listed(socket_id, user_id, device_id) \
+         ON CONFLICT (socket_id) DO NOTHING RETURNING user_id, device_id",
     )
-    .bind(socket)
-    .bind(device.user)
-    .bind(device.device.clone())
+    .bind(socket_ids)
+    .bind(users)
+    .bind(devices)
     .bind(edge)
     .bind(now)
-    .execute(&mut *connection)
-    .await?
-    .rows_affected();
-    Ok(inserted > 0)
+    .fetch_all(&mut *connection)
+    .await?;
+    Ok(adopted
+        .into_iter()
+        .map(|(user, device)| Device {
+            user: UserId::from(user),
+            device,
+        })
+        .collect())
 }
 
 /// Removes the edges whose lease lapsed before `now` (only those whose lease is no longer

@@ -647,11 +647,10 @@ impl Calls {
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         let mut transaction = self.pool.begin().await?;
         let previous = repo::renew_edge(&mut transaction, edge, ttl_ms, now).await?;
-        for (device, socket) in &sockets {
-            if repo::adopt_socket(&mut transaction, device, edge, socket, now).await? {
-                self.device_presence(&mut transaction, device, false, now)
-                    .await?;
-            }
+        // Almost always none: sockets are registered as they connect (OpenDevice).
+        for device in repo::adopt_sockets(&mut transaction, edge, &sockets, now).await? {
+            self.device_presence(&mut transaction, &device, false, now)
+                .await?;
         }
         if let Some(previous) = previous {
             let listed: Vec<String> = sockets.iter().map(|(_, socket)| socket.clone()).collect();

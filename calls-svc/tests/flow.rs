@@ -1216,3 +1216,54 @@ async fn at_most_two_hundred_candidates_of_a_party_are_kept_however_they_arrive(
     assert_eq!(accepted.candidates.len(), 200);
     assert_eq!(accepted.candidates.last(), Some(&candidate(199)));
 }
+
+#[tokio::test]
+async fn a_socket_only_a_lease_renewal_lists_is_registered_and_brings_its_device_back() {
+    let mut system = System::start(&["--call-caller-grace", "1s"]).await;
+    let (_, bob, alice_phone, _, _) = alice_and_bob(&mut system).await;
+    let call = system
+        .invite(&alice_phone, &bob)
+        .await
+        .unwrap()
+        .call
+        .unwrap();
+    system
+        .calls()
+        .close_device(calls::CloseDeviceRequest {
+            device: Some(alice_phone.clone()),
+            edge_id: EDGE.into(),
+            socket_id: "s-alice".into(),
+        })
+        .await
+        .unwrap();
+    // Alice's phone is back on a socket calls-svc never heard of (its OpenDevice was lost):
+    // the edge's renewal lists it, and that registers it.
+    system
+        .calls()
+        .renew_edge_lease(calls::RenewEdgeLeaseRequest {
+            edge_id: EDGE.into(),
+            lease_ttl_ms: 30_000,
+            sockets: vec![calls::EdgeSocket {
+                device: Some(alice_phone.clone()),
+                socket_id: "s-alice-again".into(),
+            }],
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    system.sweep().await;
+    let live = system
+        .calls()
+        .list_calls(calls::ListCallsRequest {
+            actor: Some(alice_phone.clone()),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .calls;
+    assert_eq!(
+        live.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        [call.id.as_str()],
+        "the caller is back, so the grace did not cancel the call"
+    );
+}
