@@ -2,12 +2,11 @@
 //! answer, or an event as it enters this replica's log), never stored. Expiry is bucketed
 //! (`parley_common::media_url`), so every reader within one bucket gets the same URLs.
 
-use parley_common::media_url::{MediaUrls, Variant};
+use parley_common::media_url::MediaUrls;
 use parley_proto::{
     chat::v1::{self as pb, chat_event::Payload},
     media::v1 as media,
 };
-use prost_types::Timestamp;
 use uuid::Uuid;
 
 /// Now, as URL expiry counts it (Unix seconds).
@@ -24,37 +23,27 @@ pub fn urls(
     has_preview: bool,
     now: i64,
 ) -> pb::AttachmentUrls {
-    let variant = |variant| urls.download(id, variant, name, now);
-    let original = variant(Variant::Original);
+    let mut attachment = media::Attachment {
+        name: name.to_owned(),
+        has_thumbnail,
+        has_preview,
+        ..Default::default()
+    };
+    urls.sign_attachment(&mut attachment, id, now);
     pb::AttachmentUrls {
-        url: original.url,
-        thumbnail_url: has_thumbnail.then(|| variant(Variant::Thumbnail).url),
-        preview_url: has_preview.then(|| variant(Variant::Preview).url),
-        expires_at: Some(Timestamp {
-            seconds: original.expires,
-            nanos: 0,
-        }),
+        url: attachment.url,
+        thumbnail_url: attachment.thumbnail_url,
+        preview_url: attachment.preview_url,
+        expires_at: attachment.url_expires_at,
     }
 }
 
 /// Fills in an attachment's URLs.
 pub fn sign(attachment: &mut media::Attachment, signer: &MediaUrls, now: i64) {
     // Ids are written by chat-svc from UUIDs: one that is not cannot be signed, and stays bare.
-    let Ok(id) = Uuid::parse_str(&attachment.id) else {
-        return;
-    };
-    let signed = urls(
-        signer,
-        id,
-        &attachment.name,
-        attachment.has_thumbnail,
-        attachment.has_preview,
-        now,
-    );
-    attachment.url = signed.url;
-    attachment.thumbnail_url = signed.thumbnail_url;
-    attachment.preview_url = signed.preview_url;
-    attachment.url_expires_at = signed.expires_at;
+    if let Ok(id) = Uuid::parse_str(&attachment.id) {
+        signer.sign_attachment(attachment, id, now);
+    }
 }
 
 pub fn sign_message(message: &mut pb::Message, signer: &MediaUrls, now: i64) {

@@ -310,6 +310,32 @@ impl MediaUrls {
         }
     }
 
+    /// Fills in the download URLs of attachment `id`: the original and the variants it has,
+    /// all expiring with the original. The one rule of which URLs an attachment carries, for
+    /// its uploader (media-svc) and its readers (chat-svc) alike.
+    pub fn sign_attachment(
+        &self,
+        attachment: &mut parley_proto::media::v1::Attachment,
+        id: Uuid,
+        now: i64,
+    ) {
+        let variant = |variant| self.download(id, variant, &attachment.name, now);
+        let original = variant(Variant::Original);
+        let thumbnail_url = attachment
+            .has_thumbnail
+            .then(|| variant(Variant::Thumbnail).url);
+        let preview_url = attachment
+            .has_preview
+            .then(|| variant(Variant::Preview).url);
+        attachment.url = original.url;
+        attachment.thumbnail_url = thumbnail_url;
+        attachment.preview_url = preview_url;
+        attachment.url_expires_at = Some(prost_types::Timestamp {
+            seconds: original.expires,
+            nanos: 0,
+        });
+    }
+
     /// `PUT {base}/media/v1/u/{id}?e&k&s`, valid for exactly `size` bytes until `expires`.
     pub fn upload(&self, id: Uuid, size: u64, expires: i64) -> String {
         let signature = self.keys.sign_upload(id, size, expires);

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use parley_common::{error::ServiceError, media_url::Variant, time::to_timestamp};
+use parley_common::{error::ServiceError, time::to_timestamp};
 use parley_proto::media::v1::{self as pb, media_service_server::MediaService};
 use tonic::{Request, Response, Status};
 
@@ -167,18 +167,11 @@ impl MediaGrpc {
     /// The attachment with URLs, for its uploader.
     fn render(&self, upload: &Upload) -> pb::Attachment {
         let mut rendered = attachment(upload);
-        let now = chrono::Utc::now().timestamp();
-        let url = |variant| {
-            self.media
-                .urls
-                .download(upload.id.uuid(), variant, &upload.name, now)
-        };
-        let original = url(Variant::Original);
-        rendered.url_expires_at =
-            chrono::DateTime::from_timestamp(original.expires, 0).map(to_timestamp);
-        rendered.url = original.url;
-        rendered.thumbnail_url = rendered.has_thumbnail.then(|| url(Variant::Thumbnail).url);
-        rendered.preview_url = rendered.has_preview.then(|| url(Variant::Preview).url);
+        self.media.urls.sign_attachment(
+            &mut rendered,
+            upload.id.uuid(),
+            chrono::Utc::now().timestamp(),
+        );
         rendered
     }
 }
