@@ -485,6 +485,13 @@ async fn save_under_free_name(
     claims: repo::Claims<'_>,
 ) -> sqlx::Result<User> {
     let mut saved = repo::save_user(db, id, requested, claims).await;
+    if saved.as_ref().is_err_and(repo::is_username_taken) {
+        // A new user's first connect makes several upserts at once (one per namespace), and
+        // the loser of that race trips the name's unique index on the winner's row, which is
+        // this very user's: committed by now, so saving again updates it, and the name
+        // turns out taken only when someone else holds it.
+        saved = repo::save_user(db, id, requested, claims).await;
+    }
     for fallback in domain::username_fallbacks(requested, id) {
         match &saved {
             Err(error) if repo::is_username_taken(error) => {

@@ -212,6 +212,22 @@ async fn a_username_clash_gives_the_newer_user_a_suffix_and_the_name_follows_the
 }
 
 #[tokio::test]
+async fn a_new_users_concurrent_first_upserts_all_keep_the_plain_name() {
+    // The edge upserts a user on every namespace connect, and a client connects all of them
+    // at once: none of those upserts may take the user's own name for someone else's.
+    let service = spawn().await;
+    for round in 0..40 {
+        let id = Uuid::new_v4();
+        let name = format!("racer{round}");
+        let upserts = (0..8).map(|_| service.upsert(id, &name, None, None));
+        let users = futures_util::future::join_all(upserts).await;
+        for (user, _) in &users {
+            assert_eq!(user.username, name, "round {round}: {users:?}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn squatting_every_suffix_of_a_victims_id_still_leaves_the_victim_a_name() {
     let service = spawn().await;
     let victim = Uuid::new_v4();
