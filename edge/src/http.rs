@@ -106,18 +106,60 @@ impl AllowedOrigins {
 }
 
 /// Refuses a request whose `Origin` is not allowed, before socketioxide sees it: a page on
-/// another site cannot open a connection with a token it got hold of.
+/// another site cannot open a connection with a token it got hold of. An allowed browser
+/// origin gets the CORS headers that let its page read the answers: without them a page on
+/// the app's own origin could not use HTTP long-polling (WebSocket needs none). No
+/// credentials are allowed: tokens travel in the Socket.IO handshake, never in cookies.
 pub async fn check_origin(
     State(allowed): State<AllowedOrigins>,
     request: Request,
     next: Next,
 ) -> Response {
-    if allowed.allows(request.headers().get(header::ORIGIN)) {
-        next.run(request).await
-    } else {
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    if !allowed.allows(origin.as_ref()) {
         crate::metrics::origin_refused();
-        (StatusCode::FORBIDDEN, "origin not allowed").into_response()
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
+    let Some(origin) = origin else {
+        return next.run(request).await;
+    };
+    let mut response = if is_preflight(&request) {
+        preflight_answer(request.headers())
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    headers.append(header::VARY, HeaderValue::from_static("origin"));
+    response
+}
+
+/// A browser asking whether it may send a request that is not "simple" (e.g. with headers
+/// of the app's own, as `extraHeaders` adds).
+fn is_preflight(request: &Request) -> bool {
+    request.method() == axum::http::Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+/// Allows the Engine.IO methods and whichever headers the browser asks for; browsers may
+/// cache the answer for 10 minutes.
+fn preflight_answer(request: &HeaderMap) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST"),
+    );
+    if let Some(asked) = request.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+    }
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    response
 }
 
 /// The process is up and serving HTTP.

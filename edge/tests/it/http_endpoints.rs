@@ -104,6 +104,47 @@ async fn only_allowed_browser_origins_may_open_a_connection() {
 }
 
 #[tokio::test]
+async fn an_allowed_browser_origin_may_long_poll_from_its_own_page() {
+    let system = TestSystem::spawn_with_origins(&["https://app.example.com"]).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/socket.io/?EIO=4&transport=polling", system.edge_url());
+    let handshake = client
+        .get(&url)
+        .header("Origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(handshake.status(), 200);
+    let headers = handshake.headers();
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert!(!headers.contains_key("access-control-allow-credentials"));
+
+    let preflight = client
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("Origin", "https://app.example.com")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "x-app-version")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    let headers = preflight.headers();
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(headers["access-control-allow-methods"], "GET, POST");
+    assert_eq!(headers["access-control-allow-headers"], "x-app-version");
+
+    // Without an Origin (native apps, servers) there is nothing to allow.
+    let native = client.get(&url).send().await.unwrap();
+    assert!(!native.headers().contains_key("access-control-allow-origin"));
+}
+
+#[tokio::test]
 async fn without_an_allowlist_every_origin_may_connect() {
     let system = TestSystem::spawn().await;
     assert_eq!(
