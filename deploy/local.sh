@@ -585,7 +585,7 @@ stop_demo() {
 # The demo web app on the SDK, in the foreground; the system under it is started when it is not
 # running, and stopped on exit only then.
 demo() {
-  local sdk=$root/clients/js web=$root/examples/web demo_addr=127.0.0.1:5173
+  local sdk=$root/clients/js web=$root/examples/web demo_addr=127.0.0.1:5173 output
   check_node
   # From here on, Ctrl-C undoes what this command did, whenever it comes.
   trap stop_demo INT TERM
@@ -597,7 +597,12 @@ demo() {
   fi
   npm_ci_once "$sdk"
   say "building the SDK (clients/js)..."
-  (cd "$sdk" && npm run --silent build)
+  # Quiet unless it fails: then its whole output says why.
+  if ! output=$(cd "$sdk" && npm run --silent build 2>&1); then
+    say "$output"
+    say "the SDK did not build"
+    stop_demo
+  fi
   npm_ci_once "$web"
   # What the dev server's /dev/config and /dev/token hand out: this system's edge, and tokens
   # made by `token` below with this system's binaries, secret and run folder.
