@@ -71,6 +71,11 @@ export function mountApp(root: HTMLElement, parley: Parley, signOut: () => void)
     rooms.onMessage(message, here && document.visibilityState === "visible");
     if (here) open?.onMessage(message);
   });
+  // Looking at the open conversation again reads it (conversation.ts marks it read).
+  const onVisible = () => {
+    if (open && document.visibilityState === "visible") rooms.setActive(open.roomId);
+  };
+  document.addEventListener("visibilitychange", onVisible);
   parley.chat.on("message-updated", ({ message }) => {
     if (open?.roomId === message.roomId) open.onUpdated(message);
   });
@@ -101,6 +106,8 @@ export function mountApp(root: HTMLElement, parley: Parley, signOut: () => void)
   const status = h(
     "select",
     { "data-testid": "my-status", title: "What your friends see" },
+    // Parley tells no one their own status (it is kept across sessions), so none is claimed.
+    h("option", { value: "", disabled: true, selected: true }, "Set status…"),
     ...STATUSES.map(([value, label]) => h("option", { value }, label)),
   );
   status.addEventListener("change", () => {
@@ -122,6 +129,8 @@ export function mountApp(root: HTMLElement, parley: Parley, signOut: () => void)
         class: "small",
         "data-testid": "sign-out",
         onclick: () => {
+          // The Parley's listeners end with it (signOut closes it); the page's own do not.
+          document.removeEventListener("visibilitychange", onVisible);
           friends.dispose();
           open?.dispose();
           signOut();

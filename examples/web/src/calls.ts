@@ -73,11 +73,16 @@ export function createCallPanel(parley: Parley, directory: Directory): CallPanel
     }
   }
 
+  /** After a call: the panel stays with what happened until it is closed. */
+  function offerClose(): void {
+    replaceChildren(buttons, h("button", { "data-testid": "call-close", onclick: () => (element.hidden = true) }, "Close"));
+  }
+
   function ended(reason: string | undefined): void {
     const why = reason && reason !== "HANGUP" ? ` (${reason.toLowerCase().replace(/_/g, " ")})` : "";
     reset();
     show(`Call ended${why}`, "ENDED");
-    replaceChildren(buttons, h("button", { "data-testid": "call-close", onclick: () => (element.hidden = true) }, "Close"));
+    offerClose();
   }
 
   function follow(live: CallSession, peerName: string): void {
@@ -132,7 +137,7 @@ export function createCallPanel(parley: Parley, directory: Directory): CallPanel
     } catch (error) {
       reset();
       show(`Could not call: ${describe(error)}`, "FAILED");
-      replaceChildren(buttons, h("button", { "data-testid": "call-close", onclick: () => (element.hidden = true) }, "Close"));
+      offerClose();
     }
   }
 
@@ -148,7 +153,7 @@ export function createCallPanel(parley: Parley, directory: Directory): CallPanel
       if (ringing !== call) return;
       reset();
       show(text, "ENDED");
-      replaceChildren(buttons, h("button", { "data-testid": "call-close", onclick: () => (element.hidden = true) }, "Close"));
+      offerClose();
     };
     call.on("dismissed", gone("Answered on another device"));
     call.on("ended", gone("Missed call"));

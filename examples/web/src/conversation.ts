@@ -1,12 +1,12 @@
-// One open conversation: its history (scrolling up loads older messages), live messages,
-// who is typing, how far the others have read ("seen"), and the composer with photo upload
-// (docs/API.md "/chat" and "Attachments").
+// One open conversation: its history (scrolling up loads older messages), live messages in
+// seq order, who is typing, the read markers and the composer (docs/API.md "/chat").
 import type { Message, Parley, Room } from "@parley/client";
 
+import { createComposer } from "./composer";
 import type { Directory } from "./directory";
 import { describe, h, replaceChildren } from "./dom";
 import { renderMessage, type RefreshUrls } from "./message-view";
-import { typingSignal } from "./typing";
+import { ReadMarkers } from "./read-markers";
 
 export interface Conversation {
   roomId: string;
@@ -33,15 +33,15 @@ const PAGE = 30;
 // Within this many pixels of the bottom, a new message scrolls into view; further up, the
 // reader is reading history and stays where they are.
 const STICKY_PX = 80;
+// This close to the top, scrolling loads older messages.
+const LOAD_OLDER_PX = 40;
 
 export function openConversation(parley: Parley, room: Room, context: Context): Conversation {
-  const { directory } = context;
+  const { directory, peerId } = context;
   const me = directory.me.id;
   const messages = new Map<string, Message>();
   const elements = new Map<string, HTMLElement>();
-  // How far each other member has read: a seq once their message is here, else the id.
-  const readSeq = new Map<string, number>();
-  const readPending = new Map<string, string>();
+  const reads = new ReadMarkers(me, peerId ? null : (userId) => directory.name(userId));
   const typers = new Map<string, string>();
   let hasMore = false;
   let loadingOlder = false;
@@ -52,6 +52,7 @@ export function openConversation(parley: Parley, room: Room, context: Context): 
   const scroller = h("div", { class: "scroller", "data-testid": "message-scroller" }, older, list);
   const typingLine = h("p", { class: "typing muted small", "data-testid": "typing-indicator", "aria-live": "polite" });
   const status = h("p", { class: "muted small", "data-testid": "conversation-status", role: "status" });
+  const composer = createComposer(parley, room.id, `Message ${context.title}`);
 
   // -- messages, in seq order ------------------------------------------------------------
 
@@ -76,66 +77,39 @@ export function openConversation(parley: Parley, room: Room, context: Context): 
     else list.prepend(element);
   }
 
-  function nearBottom(): boolean {
-    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < STICKY_PX;
-  }
+  const extreme = (newest: boolean) =>
+    [...messages.values()].reduce<Message | undefined>(
+      (best, message) => (!best || (newest ? message.seq > best.seq : message.seq < best.seq) ? message : best),
+      undefined,
+    );
+  const nearBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < STICKY_PX;
   const toBottom = () => (scroller.scrollTop = scroller.scrollHeight);
-
-  // -- read markers ----------------------------------------------------------------------
-
-  function noteRead(userId: string, messageId: string): void {
-    if (userId === me) return;
-    const seq = messages.get(messageId)?.seq;
-    if (seq === undefined) {
-      readPending.set(userId, messageId);
-      return;
-    }
-    readPending.delete(userId);
-    readSeq.set(userId, Math.max(readSeq.get(userId) ?? 0, seq));
-  }
-
-  /**
-   * "Seen" under the newest message each other member has read, leaving out their own: that
-   * they saw what they wrote tells nothing.
-   */
-  function renderSeen(): void {
-    for (const marker of list.querySelectorAll("[data-testid=seen-marker]")) marker.remove();
-    const byMessage = new Map<HTMLElement, string[]>();
-    const loaded = [...messages.values()].sort((a, b) => b.seq - a.seq);
-    for (const [userId, seq] of readSeq) {
-      const last = loaded.find((message) => message.seq <= seq && message.sender?.id !== userId);
-      const element = last && elements.get(last.id);
-      if (!element) continue;
-      byMessage.set(element, [...(byMessage.get(element) ?? []), directory.name(userId)]);
-    }
-    for (const [element, names] of byMessage) {
-      const text = context.peerId ? "Seen" : `Seen by ${names.sort().join(", ")}`;
-      element.append(h("div", { class: "seen muted small", "data-testid": "seen-marker" }, text));
-    }
-  }
+  const renderSeen = () => {
+    reads.resolve(messages);
+    reads.render(list, messages, elements);
+  };
 
   // -- our own read pointer --------------------------------------------------------------
 
   let readSent = 0;
-  let reading: Promise<unknown> | null = null;
+  let reading = false;
   /** Tells the server we read up to the newest message, when this tab is being looked at. */
   function markRead(): void {
-    if (disposed || document.visibilityState !== "visible" || reading) return;
-    const newest = [...messages.values()].reduce<Message | undefined>((a, b) => (!a || b.seq > a.seq ? b : a), undefined);
+    if (disposed || reading || document.visibilityState !== "visible") return;
+    const newest = extreme(true);
     if (!newest || newest.seq <= readSent) return;
-    const seq = newest.seq;
-    reading = parley.chat
+    reading = true;
+    parley.chat
       .markRead(room.id, newest.id)
-      .then(() => (readSent = Math.max(readSent, seq)))
+      .then(() => (readSent = Math.max(readSent, newest.seq)))
       .catch(() => {})
       .finally(() => {
-        reading = null;
+        reading = false;
         // Something newer came while that one was on its way.
         markRead();
       });
   }
-  const onVisible = () => markRead();
-  document.addEventListener("visibilitychange", onVisible);
+  document.addEventListener("visibilitychange", markRead);
 
   // -- history ---------------------------------------------------------------------------
 
@@ -151,7 +125,6 @@ export function openConversation(parley: Parley, room: Room, context: Context): 
       for (const message of page.messages) place(message);
       showOlder(page.hasMore);
       status.textContent = messages.size ? "" : "No messages yet: say hello.";
-      resolvePendingReads();
       renderSeen();
       toBottom();
       markRead();
@@ -161,9 +134,8 @@ export function openConversation(parley: Parley, room: Room, context: Context): 
   }
 
   async function loadOlder(): Promise<void> {
-    if (loadingOlder || !hasMore) return;
-    const oldest = [...messages.values()].reduce<Message | undefined>((a, b) => (!a || b.seq < a.seq ? b : a), undefined);
-    if (!oldest) return;
+    const oldest = extreme(false);
+    if (loadingOlder || !hasMore || !oldest) return;
     loadingOlder = true;
     older.textContent = "Loading…";
     try {
@@ -182,70 +154,13 @@ export function openConversation(parley: Parley, room: Room, context: Context): 
     }
   }
 
-  function resolvePendingReads(): void {
-    for (const [userId, messageId] of [...readPending]) noteRead(userId, messageId);
-  }
-
   older.addEventListener("click", () => void loadOlder());
   scroller.addEventListener("scroll", () => {
-    if (scroller.scrollTop < 40) void loadOlder();
+    if (scroller.scrollTop < LOAD_OLDER_PX) void loadOlder();
   });
 
-  // -- composer --------------------------------------------------------------------------
+  // -- the page --------------------------------------------------------------------------
 
-  const typing = typingSignal((isTyping) => parley.chat.typing(room.id, isTyping));
-  const input = h("input", {
-    name: "message",
-    autocomplete: "off",
-    maxlength: 4000,
-    placeholder: `Message ${context.title}`,
-    "data-testid": "composer-input",
-  });
-  const composerError = h("p", { class: "error small", "data-testid": "composer-error", role: "alert" });
-  const uploadStatus = h("p", { class: "muted small", "data-testid": "upload-status", role: "status" });
-  const file = h("input", { type: "file", class: "visually-hidden", "data-testid": "composer-file" });
-  input.addEventListener("input", () => typing.input(input.value !== ""));
-  input.addEventListener("blur", () => typing.stop());
-
-  const composer = h(
-    "form",
-    { class: "composer" },
-    h("label", { class: "button small", title: "Send a photo or a file" }, "Photo…", file),
-    input,
-    h("button", { type: "submit", "data-testid": "composer-send" }, "Send"),
-  );
-  composer.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const content = input.value.trim();
-    if (!content) return;
-    input.value = "";
-    typing.stop();
-    composerError.textContent = "";
-    // The SDK retries a send until it is stored; the message shows when it is.
-    parley.chat.send({ roomId: room.id }, { content }).catch((error: unknown) => {
-      composerError.textContent = `Not sent ("${content}"): ${describe(error)}`;
-    });
-  });
-  file.addEventListener("change", () => {
-    const chosen = file.files?.[0];
-    file.value = "";
-    if (!chosen) return;
-    uploadStatus.textContent = `Uploading ${chosen.name}…`;
-    parley.chat
-      .sendFile({ roomId: room.id }, chosen, {
-        name: chosen.name,
-        contentType: chosen.type || undefined,
-        onProgress: (sent, total) => {
-          uploadStatus.textContent = `Uploading ${chosen.name}: ${Math.round((100 * sent) / Math.max(total, 1))} %`;
-        },
-      })
-      .then(() => (uploadStatus.textContent = ""))
-      .catch((error: unknown) => (uploadStatus.textContent = `Upload of ${chosen.name} failed: ${describe(error)}`));
-  });
-
-  // -- the header ------------------------------------------------------------------------
-
-  const peerId = context.peerId;
   const header = h(
     "header",
     { class: "conversation-header" },
@@ -255,7 +170,6 @@ export function openConversation(parley: Parley, room: Room, context: Context): 
     peerId &&
       h("button", { class: "small", "data-testid": "call-start", onclick: () => context.call(peerId, "VIDEO") }, "Video call"),
   );
-
   const element = h(
     "section",
     { class: "conversation", "data-testid": "conversation", "data-room-id": room.id },
@@ -263,9 +177,7 @@ export function openConversation(parley: Parley, room: Room, context: Context): 
     status,
     scroller,
     typingLine,
-    composerError,
-    uploadStatus,
-    composer,
+    composer.element,
   );
 
   function renderTyping(): void {
@@ -289,13 +201,12 @@ export function openConversation(parley: Parley, room: Room, context: Context): 
       const stick = nearBottom() || message.sender?.id === me;
       place(message);
       status.textContent = "";
-      // Sending moves the sender's read pointer to their message (docs/API.md "/chat").
       if (message.sender) {
-        noteRead(message.sender.id, message.id);
+        // Sending moves the sender's read pointer to their message (docs/API.md "/chat").
+        reads.read(message.sender.id, message.id, messages);
         typers.delete(message.sender.id);
         renderTyping();
       }
-      resolvePendingReads();
       renderSeen();
       if (stick) toBottom();
       markRead();
@@ -307,7 +218,7 @@ export function openConversation(parley: Parley, room: Room, context: Context): 
       if (message) update({ ...message, deleted: true, content: "", attachments: [] });
     },
     onRead({ userId, messageId }) {
-      noteRead(userId, messageId);
+      reads.read(userId, messageId, messages);
       renderSeen();
     },
     onTyping({ userId, username, isTyping }) {
@@ -322,8 +233,8 @@ export function openConversation(parley: Parley, room: Room, context: Context): 
     },
     dispose() {
       disposed = true;
-      typing.stop();
-      document.removeEventListener("visibilitychange", onVisible);
+      composer.stop();
+      document.removeEventListener("visibilitychange", markRead);
       replaceChildren(element);
     },
   };
