@@ -65,7 +65,10 @@ try {
       ["alice asks bob to be friends, bob accepts", async () => {
         await $(alice, "request-username").fill(bob.name);
         await $(alice, "request-send").click();
-        await alice.page.locator(`[data-testid=outgoing-request][data-user-id="${bob.id}"]`).waitFor(WAIT);
+        const sent = alice.page.locator(`[data-testid=outgoing-request][data-user-id="${bob.id}"]`);
+        const refused = $(alice, "request-feedback").getByText(/failed/);
+        await sent.or(refused).waitFor(WAIT);
+        if (await refused.isVisible()) throw new Error(`alice's request: ${await refused.textContent()}`);
         const request = bob.page.locator(`[data-testid=incoming-request][data-user-id="${alice.id}"]`);
         await request.waitFor(WAIT);
         await snap("friend-request");
