@@ -131,6 +131,7 @@ export function mountApp(root: HTMLElement, parley: Parley, signOut: () => void)
         onclick: () => {
           // The Parley's listeners end with it (signOut closes it); the page's own do not.
           document.removeEventListener("visibilitychange", onVisible);
+          calls.dispose();
           friends.dispose();
           open?.dispose();
           signOut();

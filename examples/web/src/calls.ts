@@ -10,6 +10,8 @@ type Media = "AUDIO" | "VIDEO";
 export interface CallPanel {
   element: HTMLElement;
   start(userId: string, media: Media): void;
+  /** Hangs up and lets go of the camera (signing out). */
+  dispose(): void;
 }
 
 const STATE_TEXT: Record<string, string> = {
@@ -173,6 +175,7 @@ export function createCallPanel(parley: Parley, directory: Directory): CallPanel
             } catch (error) {
               reset();
               show(`Could not answer: ${describe(error)}`, "FAILED");
+              offerClose();
             }
           },
         },
@@ -194,5 +197,13 @@ export function createCallPanel(parley: Parley, directory: Directory): CallPanel
     );
   });
 
-  return { element, start: (userId, media) => void start(userId, media) };
+  return {
+    element,
+    start: (userId, media) => void start(userId, media),
+    dispose() {
+      void session?.hangup().catch(() => {});
+      reset();
+      element.hidden = true;
+    },
+  };
 }
