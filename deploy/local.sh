@@ -9,6 +9,12 @@
 #   deploy/local.sh down     stop exactly the processes that `up` started (every instance)
 #   deploy/local.sh status   show what runs
 #   deploy/local.sh token U  print a development token for user U
+#   deploy/local.sh demo     the demo web app (examples/web, see its README): starts the system
+#                            as `up -d` does unless it already runs, installs the demo's and the
+#                            SDK's npm packages when missing (npm ci), builds the SDK
+#                            (clients/js), serves the demo on http://127.0.0.1:5173 in the
+#                            foreground; Ctrl-C stops the demo server, and the system too only
+#                            when this command started it, so the system is left as it was
 #
 # Replicas: `REPLICAS=N deploy/local.sh up` (or `up --replicas N`) starts N instances of each
 # service and N edges; the default is 1. Instance k (0-based) listens on the default port of
@@ -534,10 +540,94 @@ token() {
   fi
 }
 
+# What the demo runs on: Node 20 or later, as Vite needs.
+check_node() {
+  local major
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    say "the demo needs Node.js 20 or later with npm: https://nodejs.org (or your package manager)"
+    exit 1
+  fi
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  if ((major < 20)); then
+    say "the demo needs Node.js 20 or later; this is $(node --version)"
+    exit 1
+  fi
+}
+
+# `npm ci` in $1 unless its packages are installed.
+npm_ci_once() {
+  [[ -d "$1/node_modules" ]] && return 0
+  say "installing the npm packages of ${1#"$root"/} (npm ci)..."
+  (cd "$1" && npm ci --no-audit --no-fund)
+}
+
+# The demo's dev server, once started, and whether `demo` started the system under it.
+demo_pid=
+demo_started_system=0
+
+# Stops the demo's dev server, and the system when `demo` started it: as it was before.
+stop_demo() {
+  trap - INT TERM
+  if [[ -n $demo_pid ]]; then
+    kill -TERM "$demo_pid" 2>/dev/null || true
+    wait "$demo_pid" 2>/dev/null || true
+    say "stopped the demo"
+  fi
+  if [[ $demo_started_system == 1 ]]; then
+    stop_all
+    stop_postgres
+  else
+    say "Parley keeps running, as it did before (deploy/local.sh down stops it)"
+  fi
+  exit 0
+}
+
+# The demo web app on the SDK, in the foreground; the system under it is started when it is not
+# running, and stopped on exit only then.
+demo() {
+  local sdk=$root/clients/js web=$root/examples/web demo_addr=127.0.0.1:5173 output
+  check_node
+  # From here on, Ctrl-C undoes what this command did, whenever it comes.
+  trap stop_demo INT TERM
+  if all_ready; then
+    say "Parley already runs: the demo uses it"
+  else
+    demo_started_system=1
+    up -d
+  fi
+  npm_ci_once "$sdk"
+  say "building the SDK (clients/js)..."
+  # Quiet unless it fails: then its whole output says why.
+  if ! output=$(cd "$sdk" && npm run --silent build 2>&1); then
+    say "$output"
+    say "the SDK did not build"
+    stop_demo
+  fi
+  npm_ci_once "$web"
+  # What the dev server's /dev/config and /dev/token hand out: this system's edge, and tokens
+  # made by `token` below with this system's binaries, secret and run folder.
+  export PARLEY_EDGE_URL="http://$PARLEY_EDGE_ADDR" BIN_DIR=$bin_dir PARLEY_RUN_DIR=$run_dir
+  # In the background of a script, it ignores Ctrl-C: stop_demo stops it.
+  (cd "$web" && exec node_modules/.bin/vite --host "${demo_addr%:*}" --port "${demo_addr##*:}" --strictPort) &
+  demo_pid=$!
+  say ""
+  say "Demo: http://$demo_addr  (open it in two tabs, sign in as two names; see examples/web/README.md)"
+  if [[ $demo_started_system == 1 ]]; then
+    say "  Ctrl-C stops the demo and the system it started."
+  else
+    say "  Ctrl-C stops the demo; the system keeps running."
+  fi
+  wait "$demo_pid" || true
+  # Vite stopped by itself (e.g. the port was taken): the same clean-up.
+  stop_demo
+}
+
 case "${1:-}" in
   up) shift; up "$@" ;;
   down) stop_all; stop_postgres ;;
   status) status ;;
   token) shift; token "$@" ;;
-  *) sed -n '2,60p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  demo) demo ;;
+  # The header above, up to its first line that is no comment.
+  *) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; exit 2 ;;
 esac
