@@ -33,9 +33,6 @@ async function signIn(name: string): Promise<Parley> {
     // Asked again on every reconnect and before the token expires.
     token: () => devToken(name),
     deviceId: tabDeviceId(),
-    // The edge answers no CORS preflight, so a page on another origin (this dev server) can
-    // only reach it over WebSocket, which CORS does not govern.
-    socketOptions: { transports: ["websocket"] },
   });
   try {
     await parley.connect();
