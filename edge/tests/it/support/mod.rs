@@ -5,6 +5,7 @@ pub mod calls;
 pub mod client;
 pub mod media;
 pub mod processes;
+pub mod scratch;
 pub mod system;
 pub mod tokens;
 
