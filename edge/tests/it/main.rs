@@ -26,6 +26,7 @@ mod presence_failover;
 mod replicas;
 mod services;
 mod slow_clients;
+mod stack_control;
 mod status;
 mod token_lifetime;
 mod traces;
