@@ -8,8 +8,10 @@
 //! A restarted edge or chat-svc listens on the address it had, with the settings it had. The
 //! others cope as with a crashed replica: a restarted edge is a new edge to presence-svc and
 //! calls-svc (its id is made at start), so the dead one's presence and calls leases simply
-//! expire (PARLEY_EDGE_LEASE_TTL, PARLEY_CALLS_LEASE_TTL) while its clients reconnect, and
-//! every gRPC client of chat-svc reconnects to the same URL.
+//! lapse while its clients reconnect, and every gRPC client of chat-svc reconnects to the same
+//! URL. Those leases are short here (LEASE_TTL): until one lapses, the dead edge's users stay
+//! online and in their calls' sockets (docs/API.md "/status", "/calls"), and with the default
+//! 30 s a kill in one test would still show in the next one's presence.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -24,6 +26,13 @@ use super::{
     system::JWT_SECRET,
     turn::Turn,
 };
+
+/// presence-svc's PARLEY_EDGE_LEASE_TTL and the edges' PARLEY_CALLS_LEASE_TTL: what a killed
+/// edge leaves behind lapses within it.
+const LEASE_TTL: &str = "8s";
+/// The edges' PARLEY_EDGE_LEASE_INTERVAL: three renewals fit in LEASE_TTL, so a slow one on a
+/// busy machine loses nothing, and the calls lease is at least twice it, as the edge requires.
+const LEASE_INTERVAL: &str = "2s";
 
 /// What differs between the stacks of the tests.
 pub struct Settings<'a> {
@@ -97,6 +106,7 @@ impl Stack {
                 vec![
                     ("PARLEY_PRESENCE_ADDR", presence.to_string()),
                     ("PARLEY_PRESENCE_METRICS_ADDR", String::new()),
+                    ("PARLEY_EDGE_LEASE_TTL", LEASE_TTL.to_owned()),
                 ],
             ),
             spec(
@@ -160,6 +170,8 @@ impl Stack {
                     ("PARLEY_CALLS_URL", url(calls)),
                     ("PARLEY_MEDIA_URL", url(media)),
                     ("PARLEY_JWT_SECRET", JWT_SECRET.to_owned()),
+                    ("PARLEY_EDGE_LEASE_INTERVAL", LEASE_INTERVAL.to_owned()),
+                    ("PARLEY_CALLS_LEASE_TTL", LEASE_TTL.to_owned()),
                     // Every test client connects from 127.0.0.1: no per-IP limits.
                     ("PARLEY_HANDSHAKES_PER_IP_PER_MINUTE", "0".to_owned()),
                     ("PARLEY_PROBES_PER_IP_PER_MINUTE", "0".to_owned()),
