@@ -188,18 +188,20 @@ set -e
 # The SDK's npm package holds its build, README.md and package.json, and nothing else: packed
 # into a folder of its own, its files listed.
 sdk_pack() {
-  local dir files status=0
+  local dir files stray status=0
   dir=$(mktemp -d)
   (cd clients/js && npm pack --ignore-scripts --silent --pack-destination "$dir" >/dev/null)
   files=$(tar -tzf "$dir"/*.tgz | sed 's|^package/||' | sort)
   rm -rf "$dir"
   printf '%s\n' "$files"
-  if grep -Ev '^(dist/.+|README\.md|package\.json)$' <<<"$files"; then
-    echo "the files above do not belong in the package"
+  stray=$(grep -Ev '^(dist/.+|README\.md|package\.json)$' <<<"$files" || true)
+  if [[ -n $stray ]]; then
+    printf 'not dist/, README.md or package.json:\n%s\n' "$stray"
     status=1
   fi
-  for wanted in '^dist/' '^README\.md$' '^package\.json$'; do
-    grep -Eq "$wanted" <<<"$files" || { echo "the package lacks $wanted"; status=1; }
+  grep -q '^dist/' <<<"$files" || { echo "no dist/ in the package"; status=1; }
+  for wanted in README.md package.json; do
+    grep -qxF "$wanted" <<<"$files" || { echo "no $wanted in the package"; status=1; }
   done
   return "$status"
 }
