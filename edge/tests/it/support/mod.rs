@@ -3,10 +3,17 @@
 pub mod acks;
 pub mod calls;
 pub mod client;
+pub mod control;
+pub mod isolation;
 pub mod media;
 pub mod processes;
+pub mod scratch;
+pub mod stack;
+pub mod suite;
+pub mod supervised;
 pub mod system;
 pub mod tokens;
+pub mod turn;
 
 pub use client::SioClient;
 pub use system::TestSystem;

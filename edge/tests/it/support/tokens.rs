@@ -16,10 +16,16 @@ pub fn now() -> i64 {
 
 /// Claims of a valid token for a new user.
 pub fn claims(name: &str) -> Value {
+    claims_of(Uuid::new_v4(), name, 3600)
+}
+
+/// Claims of user `id` named `name`, valid for `ttl` seconds from now (expired when not
+/// positive).
+pub fn claims_of(id: Uuid, name: &str, ttl: i64) -> Value {
     json!({
-        "sub": Uuid::new_v4().to_string(),
+        "sub": id.to_string(),
         "name": name,
-        "exp": now() + 3600,
+        "exp": now() + ttl,
     })
 }
 
@@ -139,5 +145,21 @@ impl Person {
             name: name.to_owned(),
             token: hs256(&claims),
         }
+    }
+
+    /// The development user `name`: the id `edge token --user <name>` (deploy/local.sh
+    /// token) signs for, so that tokens minted either way name the same user.
+    pub fn dev(name: &str) -> Self {
+        let id = parley_edge::auth::dev_user_id(name);
+        Self {
+            id,
+            name: name.to_owned(),
+            token: hs256(&claims_of(id, name, 3600)),
+        }
+    }
+
+    /// A fresh token of this person, valid for `ttl` seconds.
+    pub fn token_for(&self, ttl: i64) -> String {
+        hs256(&claims_of(self.id, &self.name, ttl))
     }
 }

@@ -2,7 +2,7 @@
 //! peers: libwebrtc gathers candidates on every interface it sees, and no test may send
 //! traffic beyond loopback. Such a test re-executes its own test binary, filtered to itself,
 //! under `unshare -n` (which needs root, as CI has) with `lo` brought up; everything it starts
-//! there (services, edges, coturn, Node peers) inherits the namespace. It fails when it
+//! there (services, edges, coturn, Node peers, browsers) inherits the namespace. It fails when it
 //! cannot isolate itself: it never passes without having run.
 //!
 //! PostgreSQL is reached from inside through a Unix socket, which a network namespace does
