@@ -79,9 +79,13 @@ export class Presence {
     }
   }
 
+  /**
+   * The connect itself opens the presence session (docs/API.md "/status"), so the first beat
+   * waits one interval. (A beat sent at once can also race the edge, which records the
+   * session just after acknowledging the connect, and be refused INVALID_ARGUMENT.)
+   */
   #startHeartbeat(): void {
     this.#stopHeartbeat();
-    this.#beat();
     this.#timer = setInterval(() => this.#beat(), this.#intervalMs);
   }
 

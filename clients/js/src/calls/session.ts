@@ -41,6 +41,11 @@ export interface SessionContext {
 
 /** Credentials are refreshed this long before they expire. */
 const ICE_REFRESH_BEFORE_MS = 60_000;
+/** How long after a reconnect a resume is worth asking for (the server's window is 30 s). */
+const RESUME_WINDOW_MS = 25_000;
+/** An offer still unanswered this long is sent again (its answer, or itself, may be lost). */
+const OFFER_RESEND_MS = 3_000;
+const OFFER_RESENDS = 5;
 
 export class CallSession {
   readonly pc: RTCPeerConnection;
@@ -62,6 +67,8 @@ export class CallSession {
   #everConnected = false;
   #reportedConnected = false;
   #iceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A description whose `call-negotiate` found the socket down: sent again on resume. */
+  #unsent: Description | undefined;
   #ended = false;
 
   constructor(pc: RTCPeerConnection, polite: boolean, context: SessionContext) {
@@ -138,6 +145,7 @@ export class CallSession {
       this.#remoteIsSet();
       this.#negotiating = true;
       if (this.#state === "RINGING") this.#setState("CONNECTING");
+      this.#reportConnected();
     });
   }
 
@@ -159,6 +167,7 @@ export class CallSession {
     this.remoteCandidates(candidates);
     this.#negotiating = true;
     this.#candidates.release();
+    this.#reportConnected();
   }
 
   /** Candidates of the peer (`call-ice`, or an ack's `candidates`). */
@@ -174,6 +183,8 @@ export class CallSession {
   negotiate(description: Description | null | undefined): void {
     if (!description) return;
     this.#run(async () => {
+      // An answer to an offer that was already answered (a resent offer's second answer).
+      if (description.type === "answer" && this.pc.signalingState !== "have-local-offer") return;
       const collision = description.type === "offer" && (this.#makingOffer || this.pc.signalingState !== "stable");
       this.#ignoreOffer = !this.#polite && collision;
       if (this.#ignoreOffer) return;
@@ -185,7 +196,7 @@ export class CallSession {
       if (description.type === "offer") {
         const answer = await this.pc.createAnswer();
         await this.pc.setLocalDescription(answer);
-        await this.#context.channel.request("call-negotiate", { callId: this.id, description: descriptionOf(answer) });
+        await this.#sendDescription(descriptionOf(answer));
       }
     });
   }
@@ -200,21 +211,37 @@ export class CallSession {
   /** The /calls socket is back: carry the call on, restarting ICE if it failed meanwhile. */
   async resume(): Promise<void> {
     if (this.#ended || !this.#info) return;
-    try {
-      const resumed = await this.#context.channel.request("call-resume", { callId: this.id });
-      if (resumed.call?.state === "ENDED") {
-        this.end(resumed.call);
+    // The server keeps the call RESUME_WINDOW_MS for this device (docs/API.md: 30 s without a
+    // socket); a resume answered UNAVAILABLE or not at all is asked again within it.
+    const deadline = Date.now() + RESUME_WINDOW_MS;
+    for (let attempt = 1; !this.#ended && this.#context.channel.connected; attempt += 1) {
+      try {
+        const resumed = await this.#context.channel.request("call-resume", { callId: this.id });
+        if (resumed.call?.state === "ENDED") {
+          this.end(resumed.call);
+          return;
+        }
+        this.update(resumed.call);
+        this.#useIceServers(resumed);
+        this.remoteCandidates(resumed.candidates ?? []);
+        this.#candidates.retry();
+        this.#resendMissed();
+        if (this.pc.iceConnectionState === "failed") this.#restartIce();
         return;
+      } catch (error) {
+        const failure = ParleyError.from(error, "call-resume");
+        if (failure.code === "NOT_FOUND") {
+          this.end(this.#endedLocally("CONNECTION_LOST" as HangupReason));
+          return;
+        }
+        if (failure.code === "DISCONNECTED") return; // the next connect resumes again
+        const retryable = failure.code === "UNAVAILABLE" || failure.code === "TIMEOUT" || failure.code === "RATE_LIMITED";
+        if (!retryable || Date.now() > deadline) {
+          this.#context.report(failure);
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, failure.retryAfterMs ?? Math.min(500 * attempt, 3_000)));
       }
-      this.update(resumed.call);
-      this.#useIceServers(resumed);
-      this.remoteCandidates(resumed.candidates ?? []);
-      this.#candidates.retry();
-      if (this.pc.iceConnectionState === "failed") this.#restartIce();
-    } catch (error) {
-      const failure = ParleyError.from(error, "call-resume");
-      if (failure.code === "NOT_FOUND") this.end(this.#endedLocally("CONNECTION_LOST" as HangupReason));
-      else if (failure.code !== "DISCONNECTED") this.#context.report(failure);
     }
   }
 
@@ -277,10 +304,47 @@ export class CallSession {
       if (this.pc.signalingState !== "stable") return;
       await this.pc.setLocalDescription(offer);
       if (iceRestart) this.#candidates.restart();
-      await this.#context.channel.request("call-negotiate", { callId: this.id, description: descriptionOf(offer) });
+      const sent = descriptionOf(offer);
+      await this.#sendDescription(sent);
+      this.#watchOffer(sent, 1);
     } finally {
       this.#makingOffer = false;
     }
+  }
+
+  /** `call-negotiate`; one that finds the socket down waits for `resume()`. */
+  async #sendDescription(description: Description): Promise<void> {
+    this.#unsent = undefined;
+    try {
+      await this.#context.channel.request("call-negotiate", { callId: this.id, description });
+    } catch (error) {
+      const failure = ParleyError.from(error, "call-negotiate");
+      if (failure.code !== "DISCONNECTED") throw failure;
+      this.#unsent = description;
+    }
+  }
+
+  /**
+   * Sends `offer` again while it stays unanswered: a signaling message relayed while the peer
+   * was reconnecting can be lost, and the peer answers a repeated offer again.
+   */
+  #watchOffer(offer: Description, attempt: number): void {
+    if (attempt > OFFER_RESENDS) return;
+    setTimeout(() => {
+      const waiting = this.pc.signalingState === "have-local-offer" && this.pc.localDescription?.sdp === offer.sdp;
+      if (this.#ended || !waiting) return;
+      if (this.#context.channel.connected) this.#run(() => this.#sendDescription(offer));
+      this.#watchOffer(offer, attempt + 1);
+    }, OFFER_RESEND_MS * attempt);
+  }
+
+  /** After a reconnect: what the peer may have missed of this side's signaling. */
+  #resendMissed(): void {
+    const unsent = this.#unsent;
+    // Only the current local description still matters to the peer.
+    if (unsent && this.pc.localDescription?.sdp === unsent.sdp) this.#run(() => this.#sendDescription(unsent));
+    else this.#unsent = undefined;
+    this.#reportConnected();
   }
 
   #restartIce(): void {
@@ -292,23 +356,33 @@ export class CallSession {
     const state = this.pc.iceConnectionState;
     if (state === "connected" || state === "completed") {
       this.#everConnected = true;
-      if (!this.#reportedConnected && this.#info) {
-        this.#reportedConnected = true;
-        this.#context.channel
-          .request("call-connected", { callId: this.id })
-          .then(({ call }) => this.update(call))
-          .catch((error: unknown) => {
-            this.#reportedConnected = false;
-            const failure = ParleyError.from(error, "call-connected");
-            if (failure.code !== "DISCONNECTED") this.#context.report(failure);
-          });
-      }
+      this.#reportConnected();
     } else if (state === "failed") {
       // Never connected: the call cannot work (docs/API.md: reported as ICE_FAILED). Connected
       // before: a network change, worth an ICE restart (when the socket is up; else resume does it).
       if (!this.#everConnected) void this.hangup("ICE_FAILED" as HangupReason).catch(() => {});
       else if (this.#context.channel.connected) this.#restartIce();
     }
+  }
+
+  /**
+   * `call-connected` once ICE connected, and only once this device is in the call: the callee's
+   * ICE may connect before its `call-accept` is acknowledged, and until then the server does
+   * not know this device answered (`PERMISSION_DENIED`).
+   */
+  #reportConnected(): void {
+    const ice = this.pc.iceConnectionState;
+    const connected = ice === "connected" || ice === "completed";
+    if (!connected || !this.#negotiating || this.#reportedConnected || this.#state === "ACTIVE") return;
+    this.#reportedConnected = true;
+    this.#context.channel
+      .request("call-connected", { callId: this.id })
+      .then(({ call }) => this.update(call))
+      .catch((error: unknown) => {
+        this.#reportedConnected = false;
+        const failure = ParleyError.from(error, "call-connected");
+        if (failure.code !== "DISCONNECTED") this.#context.report(failure);
+      });
   }
 
   #useIceServers(ice?: { iceServers?: IceServer[] | null; expiresAt?: string | null }): void {

@@ -49,8 +49,10 @@ test("friends: a request is heard by its target, its acceptance by its sender", 
   assert.ok(found.some((u) => u.id === bob.me.id), "search by prefix finds bob");
 });
 
-test("presence: a friend's status changes, offline and online again, are heard", { skip }, async (t) => {
-  const alice = await connect(t, "alice");
+test("presence: heartbeats, a friend's status changes, offline and online again, are heard", { skip }, async (t) => {
+  const alice = await connect(t, "alice", { heartbeatIntervalMs: 500 });
+  const beats = [];
+  alice.listen("/status", "heartbeat-ack", (ack) => beats.push(ack));
   const bob = await connect(t, "bob");
   await befriend(alice, bob);
   await alice.presence.setStatus("ONLINE");
@@ -60,6 +62,8 @@ test("presence: a friend's status changes, offline and online again, are heard",
   );
   assert.equal(seen.status, "ONLINE");
   assert.equal(bob.presence.status(alice.me.id)?.isOnline, true);
+  const beat = await heard(beats, "a heartbeat's ack");
+  assert.ok(!Number.isNaN(Date.parse(beat.serverTime)));
 
   const changes = recorder(bob.presence, "friend-status-changed");
   assert.equal(await alice.presence.setStatus("AWAY"), "AWAY");
