@@ -53,8 +53,26 @@ function serverEventsSchema(namespace, events) {
   return closedObject(events, { description: `What the server emits on \`${namespace}\`.` });
 }
 
+/**
+ * `{ $ref, description, ... }` as `{ allOf: [{ $ref }], description, ... }`: JSON Schema 2020-12
+ * lets a reference carry its own annotations (the Rust doc comment of a field), but
+ * json-schema-to-typescript would turn each such copy into one more interface (`Device1`,
+ * `Device2`, ...); under `allOf` the type stays the referenced one and the field keeps its comment.
+ */
+function normalizeRefs(node) {
+  if (Array.isArray(node)) return node.map(normalizeRefs);
+  if (typeof node !== "object" || node === null) return node;
+  const out = Object.fromEntries(Object.entries(node).map(([key, value]) => [key, normalizeRefs(value)]));
+  if (typeof out.$ref === "string" && Object.keys(out).length > 1) {
+    const { $ref, ...rest } = out;
+    return { allOf: [{ $ref }], ...rest };
+  }
+  return out;
+}
+
 /** The one schema handed to the compiler: `Protocol` at the root, everything else in `$defs`. */
-export function protocolSchema(document) {
+export function protocolSchema(raw) {
+  const document = normalizeRefs(raw);
   const defs = { ...document.$defs };
   const define = (name, schema) => {
     if (name in defs) throw new Error(`protocol/schema.json already has a $defs entry named ${name}`);
@@ -70,11 +88,17 @@ export function protocolSchema(document) {
       server: { $ref: `#/$defs/${name}ServerEvents` },
     });
   }
-  define("ErrorCode", {
-    description: "A protocol error code (docs/API.md \"Answers and errors\").",
-    type: "string",
-    enum: document.errorCodes,
-  });
+  // `ErrorCode` from the document's own `$defs` when it has one; it must list `errorCodes`.
+  const codes = defs.ErrorCode?.enum;
+  if (codes === undefined) {
+    define("ErrorCode", {
+      description: "A protocol error code (docs/API.md \"Answers and errors\").",
+      type: "string",
+      enum: document.errorCodes,
+    });
+  } else if (JSON.stringify(codes) !== JSON.stringify(document.errorCodes)) {
+    throw new Error("protocol/schema.json: $defs.ErrorCode and errorCodes list different codes");
+  }
   return {
     ...closedObject(namespaces, { description: "Every namespace's events, as `request` and `listen` type them." }),
     title: "Protocol",
