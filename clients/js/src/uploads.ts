@@ -6,7 +6,7 @@
 import { ParleyError } from "./errors.js";
 import type { AckData } from "./protocol.js";
 
-export type Upload = AckData<"/chat", "create-upload">["upload"];
+export type Upload = NonNullable<AckData<"/chat", "create-upload">["upload"]>;
 export type Progress = (sentBytes: number, totalBytes: number) => void;
 
 /** What the media origin's answer means for the upload. */

@@ -4,7 +4,7 @@
  */
 import { Emitter } from "../emitter.js";
 import type { CallSession } from "./session.js";
-import type { Call, Candidate, Incoming } from "./wire.js";
+import type { Call, Incoming, PeerCandidate } from "./wire.js";
 
 export type IncomingCallEvents = {
   /** Another device of this user answered (`ANSWERED_ELSEWHERE`): stop ringing. */
@@ -28,7 +28,7 @@ export class IncomingCall {
   #incoming: Incoming;
   #info: Call;
   /** The caller's candidates so far: those of `call-incoming`, then each `call-ice`. */
-  #candidates: Candidate[];
+  #candidates: PeerCandidate[];
   #done = false;
 
   constructor(incoming: Incoming & { call: Call }, handlers: IncomingHandlers) {
@@ -74,7 +74,7 @@ export class IncomingCall {
 
   // What the manager tells it.
 
-  addCandidates(candidates: readonly Candidate[]): void {
+  addCandidates(candidates: readonly PeerCandidate[]): void {
     this.#candidates.push(...candidates);
   }
 

@@ -17,6 +17,8 @@ import {
   type Description,
   descriptionOf,
   type HangupReason,
+  type PeerCandidate,
+  type PeerDescription,
   type IceServer,
   rtcCandidate,
   rtcIceServers,
@@ -56,7 +58,7 @@ export class CallSession {
   #info: Call | undefined;
   #state: CallState = "RINGING";
   /** Remote candidates that came before the remote description. */
-  #pendingRemote: Candidate[] = [];
+  #pendingRemote: PeerCandidate[] = [];
   #remoteReady = false;
   /** Set once the first offer/answer is done: from then on `negotiationneeded` renegotiates. */
   #negotiating = false;
@@ -138,7 +140,7 @@ export class CallSession {
   }
 
   /** The caller's side: the callee answered. */
-  answered(answer: Description | null | undefined): void {
+  answered(answer: PeerDescription | null | undefined): void {
     if (!answer) return;
     this.#run(async () => {
       await this.pc.setRemoteDescription(answer as RTCSessionDescriptionInit);
@@ -150,7 +152,7 @@ export class CallSession {
   }
 
   /** The callee's side: takes the caller's offer and makes the answer (`call-accept` sends it). */
-  async answer(offer: Description, stream: MediaStream | undefined): Promise<Description> {
+  async answer(offer: PeerDescription, stream: MediaStream | undefined): Promise<Description> {
     await this.pc.setRemoteDescription(offer as RTCSessionDescriptionInit);
     this.#remoteIsSet();
     // After the offer, so the tracks take the transceivers it made instead of adding more.
@@ -161,7 +163,7 @@ export class CallSession {
   }
 
   /** The callee's side: the accept is acknowledged, with the caller's candidates so far. */
-  accepted(call: Call, candidates: Candidate[], ice?: { iceServers?: IceServer[] | null; expiresAt?: string | null }): void {
+  accepted(call: Call, candidates: readonly PeerCandidate[], ice?: { iceServers?: IceServer[] | null; expiresAt?: string | null }): void {
     this.#update(call);
     this.#useIceServers(ice);
     this.remoteCandidates(candidates);
@@ -171,7 +173,7 @@ export class CallSession {
   }
 
   /** Candidates of the peer (`call-ice`, or an ack's `candidates`). */
-  remoteCandidates(candidates: readonly Candidate[]): void {
+  remoteCandidates(candidates: readonly PeerCandidate[]): void {
     for (const candidate of candidates) {
       if (!candidate.candidate) continue;
       if (!this.#remoteReady) this.#pendingRemote.push(candidate);
@@ -180,7 +182,7 @@ export class CallSession {
   }
 
   /** A renegotiation step from the peer (`call-negotiate`). */
-  negotiate(description: Description | null | undefined): void {
+  negotiate(description: PeerDescription | null | undefined): void {
     if (!description) return;
     this.#run(async () => {
       // An answer to an offer that was already answered (a resent offer's second answer).
@@ -290,7 +292,7 @@ export class CallSession {
     for (const candidate of pending) this.#addRemote(candidate);
   }
 
-  #addRemote(candidate: Candidate): void {
+  #addRemote(candidate: PeerCandidate): void {
     this.pc.addIceCandidate(rtcCandidate(candidate)).catch((error: unknown) => {
       // A candidate of an offer this side ignored (perfect negotiation) is expected to fail.
       if (!this.#ignoreOffer && !this.#ended) this.#context.report(ParleyError.from(error, "call-ice"));

@@ -10,8 +10,13 @@ export type Call = NonNullable<ServerPayload<"/calls", "call-ended">["call"]>;
 export type CallState = Call["state"];
 export type Media = Payload<"/calls", "call-invite">["media"];
 export type HangupReason = NonNullable<Payload<"/calls", "call-hangup">["reason"]>;
-export type Candidate = Payload<"/calls", "call-ice">["candidates"][number];
+export type Candidate = NonNullable<Payload<"/calls", "call-ice">["candidates"]>[number];
+/** A candidate of the peer, as the server relays it. */
+export type PeerCandidate = ServerPayload<"/calls", "call-ice">["candidates"][number];
+/** A description this side sends (`type` `offer` or `answer`). */
 export type Description = Payload<"/calls", "call-negotiate">["description"];
+/** A description the peer sent, as the server relays it. */
+export type PeerDescription = NonNullable<ServerPayload<"/calls", "call-answered">["answer"]>;
 export type IceServer = AckData<"/calls", "get-ice-servers">["iceServers"][number];
 export type IceServers = AckData<"/calls", "get-ice-servers">;
 export type Incoming = ServerPayload<"/calls", "call-incoming">;
@@ -39,7 +44,7 @@ export function rtcIceServers(servers: readonly IceServer[] | null | undefined):
   }));
 }
 
-export function rtcCandidate(candidate: Candidate): RTCIceCandidateInit {
+export function rtcCandidate(candidate: Candidate | PeerCandidate): RTCIceCandidateInit {
   return {
     candidate: candidate.candidate,
     ...(candidate.sdpMid != null ? { sdpMid: candidate.sdpMid } : {}),

@@ -17,7 +17,7 @@ import { syncRooms } from "./sync.js";
 type ChatChannel = Channel<"/chat">;
 export type Message = ServerPayload<"/chat", "new-message">;
 type SendPayload = Payload<"/chat", "send-message">;
-type Attachment = AckData<"/chat", "complete-upload">["attachment"];
+type Attachment = NonNullable<AckData<"/chat", "complete-upload">["attachment"]>;
 
 /** Where a message or an upload goes: a room, or a user (their direct room, made on first use). */
 export type Target = { roomId: string } | { receiverId: string };

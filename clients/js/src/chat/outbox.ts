@@ -38,7 +38,7 @@ interface Entry<P, M> extends PendingSend<P> {
 
 const defaultBackoff = (attempt: number) => Math.min(250 * 2 ** (attempt - 1), 8_000);
 
-export class Outbox<P extends { clientMsgId?: string }, M> {
+export class Outbox<P extends { clientMsgId?: string | null }, M> {
   readonly #options: OutboxOptions<P, M>;
   readonly #backoff: (attempt: number) => number;
   readonly #queues = new Map<string, Array<Entry<P, M>>>();

@@ -5,12 +5,52 @@
  */
 
 /**
+ * The description types a call carries (`pranswer` and `rollback` stay on the client).
+ *
  * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "Status".
+ * via the `definition` "SdpType".
  */
-export type Status = "ONLINE" | "AWAY" | "DO_NOT_DISTURB" | "INVISIBLE" | "OFFLINE";
+export type SdpType = "offer" | "answer";
 /**
- * A protocol error code (docs/API.md "Answers and errors").
+ * Why a call ended (docs/API.md "`/calls`", `endReason`).
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "EndReason".
+ */
+export type EndReason =
+  | "HANGUP"
+  | "DECLINED"
+  | "MISSED"
+  | "BUSY"
+  | "CANCELED"
+  | "CONNECTION_LOST"
+  | "ICE_FAILED"
+  | "REPLACED";
+/**
+ * A call's media.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Media".
+ */
+export type Media = "AUDIO" | "VIDEO";
+/**
+ * Where a call is: ringing, answered with ICE connecting, connected, or over.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "CallState".
+ */
+export type CallState = "RINGING" | "CONNECTING" | "ACTIVE" | "ENDED";
+/**
+ * What a party may say when it hangs up.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "HangupReason".
+ */
+export type HangupReason = "HANGUP" | "ICE_FAILED" | "CONNECTION_LOST";
+/**
+ * A client-facing error code, as written in docs/API.md. Its schema lists every code
+ * (`errorCodes` of `edge schema`); `as_str` gives the same names without serde, and a test
+ * holds the two together.
  *
  * This interface was referenced by `Protocol`'s JSON-Schema
  * via the `definition` "ErrorCode".
@@ -26,674 +66,72 @@ export type ErrorCode =
   | "QUOTA_EXCEEDED"
   | "UNAVAILABLE"
   | "INTERNAL";
+/**
+ * A member's role: the creator of a group is its `OWNER`, others join as `MEMBER`.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Role".
+ */
+export type Role = "OWNER" | "ADMIN" | "MEMBER";
+/**
+ * An attachment's kind: a JPEG, PNG, GIF or WebP image that decodes, or any other file
+ * (served as a download only).
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "AttachmentKind".
+ */
+export type AttachmentKind = "IMAGE" | "FILE";
+/**
+ * How a call went, as its `CALL` message tells it.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "CallOutcome".
+ */
+export type CallOutcome = "ANSWERED" | "MISSED" | "DECLINED" | "BUSY" | "CANCELED" | "FAILED";
+/**
+ * What a message is: `TEXT` (the default), `IMAGE` or `FILE` (with attachments, or
+ * text); `SYSTEM` and `CALL` are written by the server only.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "MessageType".
+ */
+export type MessageType = "TEXT" | "IMAGE" | "FILE" | "SYSTEM" | "CALL";
+/**
+ * A status as friends see it (`INVISIBLE` only ever to its own user).
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Status".
+ */
+export type Status = "ONLINE" | "AWAY" | "DO_NOT_DISTURB" | "INVISIBLE" | "OFFLINE";
+/**
+ * The statuses a user may choose; OFFLINE is what absence shows, and friends see
+ * `INVISIBLE` as OFFLINE.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "ChosenStatus".
+ */
+export type ChosenStatus = "ONLINE" | "AWAY" | "DO_NOT_DISTURB" | "INVISIBLE";
 
 /**
  * Every namespace's events, as `request` and `listen` type them.
  */
 export interface Protocol {
+  "/calls": {
+    client: CallsClientEvents;
+    server: CallsServerEvents;
+  };
   "/chat": {
     client: ChatClientEvents;
     server: ChatServerEvents;
-  };
-  "/status": {
-    client: StatusClientEvents;
-    server: StatusServerEvents;
   };
   "/friends": {
     client: FriendsClientEvents;
     server: FriendsServerEvents;
   };
-  "/calls": {
-    client: CallsClientEvents;
-    server: CallsServerEvents;
+  "/status": {
+    client: StatusClientEvents;
+    server: StatusServerEvents;
   };
-}
-/**
- * What a client emits on `/chat`, with its ack's `data`.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "ChatClientEvents".
- */
-export interface ChatClientEvents {
-  "auth-refresh": {
-    payload: AuthRefresh;
-    ack: AuthRefreshAnswer;
-  };
-  "create-room": {
-    payload: {
-      name?: string;
-      isGroup: boolean;
-      memberIds: string[];
-      isPublic?: boolean;
-    };
-    ack: {
-      room: Room;
-    };
-  };
-  "list-rooms": {
-    payload: {
-      limit?: number;
-      cursor?: string;
-    };
-    ack: {
-      rooms: RoomSummary[];
-      nextCursor: string | null;
-    };
-  };
-  "get-room": {
-    payload: {
-      roomId: string;
-    };
-    ack: {
-      room: Room;
-    };
-  };
-  "add-members": {
-    payload: {
-      roomId: string;
-      userIds: string[];
-    };
-    ack: {
-      room: Room;
-    };
-  };
-  "remove-member": {
-    payload: {
-      roomId: string;
-      userId: string;
-    };
-    ack: {};
-  };
-  "join-room": {
-    payload: {
-      roomId: string;
-    };
-    ack: {
-      room: Room;
-    };
-  };
-  /**
-   * The same as `join-room`.
-   */
-  "join-user": {
-    payload: {
-      roomId: string;
-    };
-    ack: {
-      room: Room;
-    };
-  };
-  "leave-room": {
-    payload: {
-      roomId: string;
-    };
-    ack: {};
-  };
-  /**
-   * The same as `leave-room`.
-   */
-  "leave-user": {
-    payload: {
-      roomId: string;
-    };
-    ack: {};
-  };
-  "send-message": {
-    payload: {
-      chatRoomId?: string;
-      receiverId?: string;
-      content?: string;
-      messageType?: string;
-      clientMsgId?: string;
-      replyToId?: string;
-      attachmentIds?: string[];
-    };
-    ack: {
-      message: Message;
-    };
-  };
-  "get-history": {
-    payload: {
-      roomId: string;
-      limit?: number;
-      before?: string;
-      after?: string;
-      offset?: number;
-    };
-    ack: {
-      messages: Message[];
-      hasMore: boolean;
-    };
-  };
-  "mark-read": {
-    payload: {
-      roomId: string;
-      messageId?: string;
-    };
-    ack: {
-      roomId: string;
-      messageId: string | null;
-      unreadCount: number;
-    };
-  };
-  typing: {
-    payload: {
-      roomId: string;
-      isTyping: boolean;
-    };
-    ack: {};
-  };
-  "typing-start": {
-    payload: {
-      roomId: string;
-    };
-    ack: {};
-  };
-  "typing-stop": {
-    payload: {
-      roomId: string;
-    };
-    ack: {};
-  };
-  "edit-message": {
-    payload: {
-      messageId: string;
-      content: string;
-    };
-    ack: {
-      message: Message;
-    };
-  };
-  "delete-message": {
-    payload: {
-      messageId: string;
-    };
-    ack: {};
-  };
-  sync: {
-    payload: {
-      rooms: {
-        [k: string]: number | undefined;
-      };
-      limit?: number;
-    };
-    ack: {
-      rooms: {
-        roomId: string;
-        messages: Message[];
-        hasMore: boolean;
-      }[];
-    };
-  };
-  "get-media-config": {
-    payload: {};
-    ack: MediaConfig;
-  };
-  "create-upload": {
-    payload: {
-      chatRoomId?: string;
-      receiverId?: string;
-      name: string;
-      size: number;
-      contentType?: string;
-      clientUploadId?: string;
-    };
-    ack: {
-      upload: Upload;
-    };
-  };
-  "complete-upload": {
-    payload: {
-      uploadId: string;
-    };
-    ack: {
-      attachment: Attachment;
-    };
-  };
-  "cancel-upload": {
-    payload: {
-      uploadId: string;
-    };
-    ack: {};
-  };
-  "get-attachment-urls": {
-    payload: {
-      roomId: string;
-      attachmentIds: string[];
-    };
-    ack: {
-      urls: {
-        [k: string]: AttachmentUrls | undefined;
-      };
-    };
-  };
-  "list-attachments": {
-    payload: {
-      roomId: string;
-      kind?: string;
-      before?: string;
-      limit?: number;
-    };
-    ack: {
-      attachments: Attachment[];
-      hasMore: boolean;
-    };
-  };
-}
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "AuthRefresh".
- */
-export interface AuthRefresh {
-  token: string;
-}
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "AuthRefreshAnswer".
- */
-export interface AuthRefreshAnswer {
-  expiresAt: string;
-}
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "Room".
- */
-export interface Room {
-  id: string;
-  name: string | null;
-  isGroup: boolean;
-  isPublic: boolean;
-  createdAt: string | null;
-  members?: Member[];
-}
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "Member".
- */
-export interface Member {
-  user: User | null;
-  role: "OWNER" | "ADMIN" | "MEMBER";
-  joinedAt: string | null;
-}
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "User".
- */
-export interface User {
-  id: string;
-  username: string;
-  avatar: string | null;
-}
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "RoomSummary".
- */
-export interface RoomSummary {
-  id: string;
-  name: string | null;
-  isGroup: boolean;
-  isPublic: boolean;
-  createdAt: string | null;
-  members?: Member[];
-  unreadCount: number;
-  lastMessage: Message | null;
-}
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "Message".
- */
-export interface Message {
-  id: string;
-  roomId: string;
-  seq: number;
-  content: string;
-  messageType: "TEXT" | "IMAGE" | "FILE" | "SYSTEM" | "CALL";
-  sender: User | null;
-  timestamp: string | null;
-  editedAt?: string;
-  replyToId?: string;
-  clientMsgId?: string;
-  receiverId?: string;
-  deleted: boolean;
-  senderBlocked?: boolean;
-  attachments?: Attachment[];
-  call?: CallLog;
-}
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "Attachment".
- */
-export interface Attachment {
-  id: string;
-  kind: "IMAGE" | "FILE";
-  name: string;
-  size: number;
-  mimeType: string;
-  width?: number;
-  height?: number;
-  thumbhash?: string;
-  url: string;
-  thumbnailUrl?: string;
-  previewUrl?: string;
-  urlExpiresAt: string | null;
-}
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "CallLog".
- */
-export interface CallLog {
-  callId: string;
-  media: string;
-  outcome: string;
-  endReason: string;
-  callerId: string;
-  calleeId: string;
-  durationMs: number;
-}
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "MediaConfig".
- */
-export interface MediaConfig {
-  maxUploadBytes: number;
-  maxAttachments: number;
-  imageTypes: string[];
-  quota: UserQuota | null;
-}
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "UserQuota".
- */
-export interface UserQuota {
-  usedBytes: number;
-  limitBytes: number;
-  usedTodayBytes: number;
-  dailyLimitBytes: number;
-}
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "Upload".
- */
-export interface Upload {
-  id: string;
-  method: string;
-  url: string;
-  headers: {
-    [k: string]: string | undefined;
-  };
-  expiresAt: string | null;
-  roomId: string;
-}
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "AttachmentUrls".
- */
-export interface AttachmentUrls {
-  url: string;
-  thumbnailUrl?: string;
-  previewUrl?: string;
-  expiresAt: string | null;
-}
-/**
- * What the server emits on `/chat`.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "ChatServerEvents".
- */
-export interface ChatServerEvents {
-  "new-message": Message;
-  "new-private-message": Message;
-  "message-updated": {
-    message: Message;
-  };
-  "message-deleted": {
-    roomId: string;
-    messageId: string;
-  };
-  "messages-read": {
-    roomId: string;
-    userId: string;
-    messageId: string;
-    readAt: string;
-  };
-  "user-typing": {
-    roomId: string;
-    userId: string;
-    username: string;
-    isTyping: boolean;
-  };
-  "user-joined": {
-    roomId: string;
-    user: User;
-  };
-  "user-left": {
-    roomId: string;
-    userId: string;
-  };
-  "room-created": {
-    room: Room;
-  };
-  "message-error": {
-    error: string;
-    code: string;
-    clientMsgId: string | null;
-  };
-  error: EventError;
-  probe: {};
-}
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "EventError".
- */
-export interface EventError {
-  event: string;
-  code: string;
-  message: string;
-  retryAfterMs?: number;
-}
-/**
- * What a client emits on `/status`, with its ack's `data`.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "StatusClientEvents".
- */
-export interface StatusClientEvents {
-  "auth-refresh": {
-    payload: AuthRefresh;
-    ack: AuthRefreshAnswer;
-  };
-  "update-status": {
-    payload: {
-      status: Status;
-    };
-    ack: {
-      status: Status;
-    };
-  };
-  "get-friends-status": {
-    payload: {};
-    ack: FriendStatus[];
-  };
-  heartbeat: {
-    payload: {};
-    ack: {
-      serverTime: string;
-    };
-  };
-}
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "FriendStatus".
- */
-export interface FriendStatus {
-  userId: string;
-  username: string;
-  status: Status;
-  lastSeen: string | null;
-  isOnline: boolean;
-}
-/**
- * What the server emits on `/status`.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "StatusServerEvents".
- */
-export interface StatusServerEvents {
-  "friend-status-changed": FriendStatusChanged;
-  "friends-status": FriendStatus[];
-  "heartbeat-ack": {
-    serverTime: string;
-  };
-  error: EventError;
-}
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "FriendStatusChanged".
- */
-export interface FriendStatusChanged {
-  userId: string;
-  status: Status;
-  lastSeen: string | null;
-}
-/**
- * What a client emits on `/friends`, with its ack's `data`.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "FriendsClientEvents".
- */
-export interface FriendsClientEvents {
-  "auth-refresh": {
-    payload: AuthRefresh;
-    ack: AuthRefreshAnswer;
-  };
-  "send-friend-request": {
-    payload: {
-      userId?: string;
-      username?: string;
-    };
-    ack: {
-      request: FriendRequest;
-      friend?: Friend;
-    };
-  };
-  "accept-friend-request": {
-    payload: {
-      requestId: string;
-    };
-    ack: {
-      friend: Friend;
-    };
-  };
-  "decline-friend-request": {
-    payload: {
-      requestId: string;
-    };
-    ack: {};
-  };
-  "cancel-friend-request": {
-    payload: {
-      requestId: string;
-    };
-    ack: {};
-  };
-  "remove-friend": {
-    payload: {
-      userId: string;
-    };
-    ack: {};
-  };
-  "block-user": {
-    payload: {
-      userId: string;
-    };
-    ack: {};
-  };
-  "unblock-user": {
-    payload: {
-      userId: string;
-    };
-    ack: {};
-  };
-  "list-friends": {
-    payload: {
-      limit?: number;
-      cursor?: string;
-    };
-    ack: {
-      friends: Friend[];
-      nextCursor: string | null;
-    };
-  };
-  "list-friend-requests": {
-    payload: {
-      limit?: number;
-      cursor?: string;
-    };
-    ack: {
-      incoming: FriendRequest[];
-      outgoing: FriendRequest[];
-      nextCursor: string | null;
-    };
-  };
-  "list-blocked": {
-    payload: {
-      limit?: number;
-      cursor?: string;
-    };
-    ack: {
-      users: User[];
-      nextCursor: string | null;
-    };
-  };
-  "search-users": {
-    payload: {
-      query: string;
-      limit?: number;
-    };
-    ack: {
-      users: User[];
-    };
-  };
-}
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "FriendRequest".
- */
-export interface FriendRequest {
-  id: string;
-  from: User;
-  to: User;
-  createdAt: string | null;
-}
-/**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "Friend".
- */
-export interface Friend {
-  user: User;
-  since: string | null;
-}
-/**
- * What the server emits on `/friends`.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "FriendsServerEvents".
- */
-export interface FriendsServerEvents {
-  "friend-request-received": {
-    request: FriendRequest;
-  };
-  "friend-request-accepted": {
-    requestId: string;
-    friend: Friend;
-  };
-  "friend-request-cancelled": {
-    requestId: string;
-  };
-  "friend-removed": {
-    userId: string;
-  };
-  error: EventError;
 }
 /**
  * What a client emits on `/calls`, with its ack's `data`.
@@ -703,157 +141,372 @@ export interface FriendsServerEvents {
  */
 export interface CallsClientEvents {
   "auth-refresh": {
-    payload: AuthRefresh;
-    ack: AuthRefreshAnswer;
-  };
-  "get-ice-servers": {
-    payload: {};
-    ack: {
-      iceServers: IceServer[];
-      expiresAt: string | null;
-    };
-  };
-  "call-invite": {
-    payload: {
-      receiverId?: string;
-      roomId?: string;
-      media: string;
-      offer: SessionDescription;
-      clientCallId?: string;
-    };
-    ack: {
-      call: Call;
-      iceServers: IceServer[];
-      expiresAt: string | null;
-      merged: boolean;
-      offer?: SessionDescription;
-      candidates?: IceCandidate[];
-    };
+    payload: Refresh;
+    ack: Refreshed;
   };
   "call-accept": {
-    payload: {
-      callId: string;
-      answer: SessionDescription;
-    };
-    ack: {
-      call: Call;
-      candidates: IceCandidate[];
-      iceServers?: IceServer[];
-      expiresAt?: string | null;
-    };
-  };
-  "call-decline": {
-    payload: {
-      callId: string;
-    };
-    ack: {};
-  };
-  "call-ice": {
-    payload: {
-      callId: string;
-      candidates: IceCandidate[];
-      end?: boolean;
-    };
-    ack: {};
-  };
-  "call-negotiate": {
-    payload: {
-      callId: string;
-      description: SessionDescription;
-    };
-    ack: {};
+    payload: Accept;
+    ack: Accepted;
   };
   "call-connected": {
-    payload: {
-      callId: string;
-    };
-    ack: {
-      call: Call;
-    };
+    payload: ByCall;
+    ack: CallUpdate;
+  };
+  "call-decline": {
+    payload: ByCall;
+    ack: NoFields;
   };
   "call-hangup": {
-    payload: {
-      callId: string;
-      reason?: string;
-    };
-    ack: {
-      call: Call;
-    };
+    payload: Hangup;
+    ack: CallUpdate;
+  };
+  "call-ice": {
+    payload: Ice;
+    ack: NoFields;
+  };
+  "call-invite": {
+    payload: Invite;
+    ack: Invited;
+  };
+  "call-negotiate": {
+    payload: Negotiate;
+    ack: NoFields;
   };
   "call-resume": {
-    payload: {
-      callId: string;
-    };
-    ack: {
-      call: Call;
-      peer: Device | null;
-      candidates: IceCandidate[];
-      iceServers: IceServer[];
-      expiresAt: string | null;
-    };
+    payload: ByCall;
+    ack: Resumed;
+  };
+  "get-ice-servers": {
+    payload: NoFields;
+    ack: IceServers;
   };
   "list-calls": {
-    payload: {};
-    ack: {
-      calls: Call[];
-    };
+    payload: NoFields;
+    ack: CallList;
   };
 }
 /**
+ * `auth-refresh`'s payload.
+ *
  * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "IceServer".
+ * via the `definition` "Refresh".
  */
-export interface IceServer {
-  urls: string[];
-  username?: string;
-  credential?: string;
+export interface Refresh {
+  /**
+   * A fresh token of the same user (a `Bearer ` prefix is tolerated).
+   */
+  token: string;
 }
 /**
+ * `auth-refresh`'s ack.
+ *
  * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "SessionDescription".
+ * via the `definition` "Refreshed".
  */
-export interface SessionDescription {
-  type: "offer" | "answer";
+export interface Refreshed {
+  /**
+   * The new expiry, for every socket of the user on the connection.
+   */
+  expiresAt: string | null;
+}
+/**
+ * `call-accept`'s payload.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Accept".
+ */
+export interface Accept {
+  /**
+   * `type` `answer`.
+   */
+  answer: Description;
+  callId: string;
+}
+/**
+ * `RTCSessionDescriptionInit`: `{ type, sdp }`.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Description".
+ */
+export interface Description {
+  /**
+   * 1 byte to 32 KiB.
+   */
   sdp: string;
+  type: SdpType;
 }
 /**
+ * `call-accept`'s ack.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Accepted".
+ */
+export interface Accepted {
+  call: Call | null;
+  /**
+   * The caller's candidates so far.
+   */
+  candidates: IceCandidate[];
+  /**
+   * When the TURN credentials expire; `null` when there are none.
+   */
+  expiresAt?: string | null;
+  iceServers?: IceServer[];
+}
+/**
+ * The `call` object; fields without a value are left out.
+ *
  * This interface was referenced by `Protocol`'s JSON-Schema
  * via the `definition` "Call".
  */
 export interface Call {
-  id: string;
-  roomId: string;
-  media: "AUDIO" | "VIDEO";
-  state: "RINGING" | "CONNECTING" | "ACTIVE" | "ENDED";
-  caller: Device;
-  calleeId: string;
-  answeredBy?: Device;
-  createdAt: string | null;
-  ringDeadline: string | null;
   answeredAt?: string;
-  connectedAt?: string;
-  endedAt?: string;
-  endReason?: string;
-  durationMs?: number;
+  /**
+   * The callee's device that accepted.
+   */
+  answeredBy?: Device;
+  calleeId: string;
+  caller: Device;
+  /**
+   * The caller's `clientCallId`, echoed to the caller only.
+   */
   clientCallId?: string;
+  connectedAt?: string;
+  createdAt: string | null;
+  /**
+   * Counted from `connectedAt`.
+   */
+  durationMs?: number;
+  endReason?: EndReason;
+  endedAt?: string;
+  id: string;
+  media: Media;
+  /**
+   * When an unanswered call ends as `MISSED`.
+   */
+  ringDeadline: string | null;
+  /**
+   * The DM room of the two parties.
+   */
+  roomId: string;
+  state: CallState;
 }
 /**
+ * `{ userId, deviceId }`: who rings, who answered, who sent a relay.
+ *
  * This interface was referenced by `Protocol`'s JSON-Schema
  * via the `definition` "Device".
  */
 export interface Device {
-  userId: string;
+  /**
+   * The handshake's `deviceId`, or the socket id of a socket that sent none.
+   */
   deviceId: string;
+  userId: string;
 }
 /**
+ * `RTCIceCandidateInit`, as the peer sent it.
+ *
  * This interface was referenced by `Protocol`'s JSON-Schema
  * via the `definition` "IceCandidate".
  */
 export interface IceCandidate {
   candidate: string;
-  sdpMid?: string;
   sdpMLineIndex?: number;
+  sdpMid?: string;
   usernameFragment?: string;
+}
+/**
+ * `RTCIceServer`: `{ urls, username?, credential? }`; TURN credentials are time-limited.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "IceServer".
+ */
+export interface IceServer {
+  credential?: string;
+  urls: string[];
+  username?: string;
+}
+/**
+ * The payload of the events about one call.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "ByCall".
+ */
+export interface ByCall {
+  callId: string;
+}
+/**
+ * `{ call }`: the ack of `call-connected` and `call-hangup`, and `call-updated` and
+ * `call-ended`.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "CallUpdate".
+ */
+export interface CallUpdate {
+  call: Call | null;
+}
+/**
+ * An object without fields: the payload of events that need none (whatever the client
+ * sends is ignored), and the ack `data` of events that answer nothing but success.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "NoFields".
+ */
+export interface NoFields {}
+/**
+ * `call-hangup`'s payload.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Hangup".
+ */
+export interface Hangup {
+  callId: string;
+  /**
+   * `HANGUP` by default.
+   */
+  reason?: HangupReason | null;
+}
+/**
+ * `call-ice`'s payload: 1–20 candidates, or none with `end: true`.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Ice".
+ */
+export interface Ice {
+  callId: string;
+  candidates?: Candidate[];
+  /**
+   * No more candidates will follow.
+   */
+  end?: boolean;
+}
+/**
+ * `RTCIceCandidateInit`, at most 1 KiB of text in all; an empty `candidate` is the
+ * browser's end-of-candidates.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Candidate".
+ */
+export interface Candidate {
+  candidate: string;
+  sdpMLineIndex?: number | null;
+  sdpMid?: string | null;
+  usernameFragment?: string | null;
+}
+/**
+ * `call-invite`'s payload: to a person (`receiverId`) or the other member of a DM room
+ * (`roomId`), not both.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Invite".
+ */
+export interface Invite {
+  /**
+   * 1–128 characters: the same id again returns the call it made.
+   */
+  clientCallId?: string | null;
+  media: Media;
+  /**
+   * `type` `offer`.
+   */
+  offer: Description;
+  receiverId?: string | null;
+  roomId?: string | null;
+}
+/**
+ * `call-invite`'s ack; `call.state` may already be `ENDED` (`BUSY`).
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Invited".
+ */
+export interface Invited {
+  call: Call | null;
+  /**
+   * The other caller's candidates so far.
+   */
+  candidates?: IceCandidate[];
+  /**
+   * When the TURN credentials expire; `null` when there are none.
+   */
+  expiresAt: string | null;
+  iceServers: IceServer[];
+  /**
+   * The callee was calling the caller at once: `call` is the callee's call, to accept.
+   */
+  merged: boolean;
+  offer?: SessionDescription | null;
+}
+/**
+ * `RTCSessionDescriptionInit`: `{ type, sdp }`.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "SessionDescription".
+ */
+export interface SessionDescription {
+  sdp: string;
+  /**
+   * `offer` or `answer`.
+   */
+  type: string;
+}
+/**
+ * `call-negotiate`'s payload.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Negotiate".
+ */
+export interface Negotiate {
+  callId: string;
+  /**
+   * `type` `offer` or `answer`.
+   */
+  description: Description;
+}
+/**
+ * `call-resume`'s ack.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Resumed".
+ */
+export interface Resumed {
+  call: Call | null;
+  /**
+   * The peer's candidates so far.
+   */
+  candidates: IceCandidate[];
+  /**
+   * When the TURN credentials expire; `null` when there are none.
+   */
+  expiresAt: string | null;
+  iceServers: IceServer[];
+  /**
+   * The other party's device.
+   */
+  peer: Device | null;
+}
+/**
+ * `{ iceServers, expiresAt }`: the ack of `get-ice-servers`, and part of the acks that hand
+ * out servers.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "IceServers".
+ */
+export interface IceServers {
+  /**
+   * When the TURN credentials expire; `null` when there are none.
+   */
+  expiresAt: string | null;
+  iceServers: IceServer[];
+}
+/**
+ * `{ calls }`: the ack of `list-calls`, and `calls-state`: the live calls, oldest first.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "CallList".
+ */
+export interface CallList {
+  calls: Call[];
 }
 /**
  * What the server emits on `/calls`.
@@ -862,62 +515,1329 @@ export interface IceCandidate {
  * via the `definition` "CallsServerEvents".
  */
 export interface CallsServerEvents {
-  "calls-state": {
-    calls: Call[];
-  };
-  "call-incoming": CallIncoming;
   "call-answered": CallAnswered;
-  "call-dismissed": {
-    callId: string;
-    reason: string;
-  };
+  "call-dismissed": CallDismissed;
+  "call-ended": CallUpdate;
   "call-ice": CallIce;
+  "call-incoming": CallIncoming;
   "call-negotiate": CallNegotiate;
-  "call-updated": {
-    call: Call;
-  };
-  "call-ended": {
-    call: Call;
-  };
+  "call-updated": CallUpdate;
+  "calls-state": CallList;
   error: EventError;
+  probe: null;
 }
 /**
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "CallIncoming".
- */
-export interface CallIncoming {
-  call: Call | null;
-  offer: SessionDescription | null;
-  candidates: IceCandidate[];
-  ringRemainingMs: number;
-  iceServers: IceServer[];
-  expiresAt?: string;
-}
-/**
+ * `call-answered`: to the caller's device.
+ *
  * This interface was referenced by `Protocol`'s JSON-Schema
  * via the `definition` "CallAnswered".
  */
 export interface CallAnswered {
-  callId: string;
   answer: SessionDescription | null;
   by: Device;
+  callId: string;
 }
 /**
+ * `call-dismissed`: to the callee's devices that did not answer; stop ringing.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "CallDismissed".
+ */
+export interface CallDismissed {
+  callId: string;
+  /**
+   * `ANSWERED_ELSEWHERE`.
+   */
+  reason: string;
+}
+/**
+ * `call-ice`: a party's trickled candidates.
+ *
  * This interface was referenced by `Protocol`'s JSON-Schema
  * via the `definition` "CallIce".
  */
 export interface CallIce {
   callId: string;
-  from: Device;
   candidates: IceCandidate[];
+  /**
+   * The peer has no more candidates.
+   */
   end: boolean;
+  from: Device;
 }
 /**
+ * `call-incoming`: a call that rings this device, with what it takes to answer it.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "CallIncoming".
+ */
+export interface CallIncoming {
+  call: Call | null;
+  /**
+   * The caller's candidates so far.
+   */
+  candidates: IceCandidate[];
+  /**
+   * When the TURN credentials of `iceServers` expire; absent without TURN credentials.
+   */
+  expiresAt?: string;
+  iceServers: IceServer[];
+  offer: SessionDescription | null;
+  /**
+   * The time left to answer, by the server's clock.
+   */
+  ringRemainingMs: number;
+}
+/**
+ * `call-negotiate`: a new description from the peer.
+ *
  * This interface was referenced by `Protocol`'s JSON-Schema
  * via the `definition` "CallNegotiate".
  */
 export interface CallNegotiate {
   callId: string;
-  from: Device;
   description: SessionDescription | null;
+  from: Device;
+}
+/**
+ * The `error` event: the failure of an event sent without an ack callback, with the ack's
+ * error fields beside the name of the event.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "EventError".
+ */
+export interface EventError {
+  code: ErrorCode;
+  /**
+   * The client event that failed, or `auth` for a token that expired.
+   */
+  event: string;
+  limitBytes?: number;
+  /**
+   * For the developer, not the user: e.g. `roomId: invalid type: integer 5, expected UUID`.
+   */
+  message: string;
+  /**
+   * How long to wait before asking again (`RATE_LIMITED`, or a quota that refills).
+   */
+  retryAfterMs?: number;
+  usedBytes?: number;
+}
+/**
+ * What a client emits on `/chat`, with its ack's `data`.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "ChatClientEvents".
+ */
+export interface ChatClientEvents {
+  "add-members": {
+    payload: AddMembers;
+    ack: RoomAnswer;
+  };
+  "auth-refresh": {
+    payload: Refresh;
+    ack: Refreshed;
+  };
+  "cancel-upload": {
+    payload: ByUpload;
+    ack: NoFields;
+  };
+  "complete-upload": {
+    payload: ByUpload;
+    ack: AttachmentAnswer;
+  };
+  "create-room": {
+    payload: CreateRoom;
+    ack: RoomAnswer;
+  };
+  "create-upload": {
+    payload: CreateUpload;
+    ack: UploadAnswer;
+  };
+  "delete-message": {
+    payload: ByMessage;
+    ack: NoFields;
+  };
+  "edit-message": {
+    payload: EditMessage;
+    ack: MessageAnswer;
+  };
+  "get-attachment-urls": {
+    payload: GetAttachmentUrls;
+    ack: FreshUrls;
+  };
+  "get-history": {
+    payload: GetHistory;
+    ack: History;
+  };
+  "get-media-config": {
+    payload: NoFields;
+    ack: MediaConfig;
+  };
+  "get-room": {
+    payload: ByRoom;
+    ack: RoomAnswer;
+  };
+  "join-room": {
+    payload: ByRoom;
+    ack: RoomAnswer;
+  };
+  /**
+   * The same as `join-room`.
+   */
+  "join-user": {
+    payload: ByRoom;
+    ack: RoomAnswer;
+  };
+  "leave-room": {
+    payload: ByRoom;
+    ack: NoFields;
+  };
+  /**
+   * The same as `leave-room`.
+   */
+  "leave-user": {
+    payload: ByRoom;
+    ack: NoFields;
+  };
+  "list-attachments": {
+    payload: ListAttachments;
+    ack: Gallery;
+  };
+  "list-rooms": {
+    payload: ListRooms;
+    ack: RoomPage;
+  };
+  "mark-read": {
+    payload: MarkRead;
+    ack: ReadPointer;
+  };
+  "remove-member": {
+    payload: RemoveMember;
+    ack: NoFields;
+  };
+  "send-message": {
+    payload: SendMessage;
+    ack: MessageAnswer;
+  };
+  sync: {
+    payload: Sync;
+    ack: Synced;
+  };
+  typing: {
+    payload: Typing;
+    ack: NoFields;
+  };
+  "typing-start": {
+    payload: ByRoom;
+    ack: NoFields;
+  };
+  "typing-stop": {
+    payload: ByRoom;
+    ack: NoFields;
+  };
+}
+/**
+ * `add-members`' payload.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "AddMembers".
+ */
+export interface AddMembers {
+  roomId: string;
+  /**
+   * At most 100.
+   */
+  userIds: string[];
+}
+/**
+ * `{ room }`: the ack of the events that answer a room, and `room-created`.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "RoomAnswer".
+ */
+export interface RoomAnswer {
+  room: Room | null;
+}
+/**
+ * A room; `members` is left out when the answer does not carry them.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Room".
+ */
+export interface Room {
+  createdAt: string | null;
+  id: string;
+  isGroup: boolean;
+  isPublic: boolean;
+  members?: Member[];
+  /**
+   * `null` for a direct room.
+   */
+  name: string | null;
+}
+/**
+ * A member of a room.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Member".
+ */
+export interface Member {
+  joinedAt: string | null;
+  role: Role;
+  user: User | null;
+}
+/**
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "User".
+ */
+export interface User {
+  /**
+   * The avatar URL of the user's token (`picture`); `null` without one.
+   */
+  avatar: string | null;
+  id: string;
+  username: string;
+}
+/**
+ * The payload of the events about one upload.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "ByUpload".
+ */
+export interface ByUpload {
+  uploadId: string;
+}
+/**
+ * `complete-upload`'s ack: the attachment, with URLs for the uploader.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "AttachmentAnswer".
+ */
+export interface AttachmentAnswer {
+  attachment: Attachment | null;
+}
+/**
+ * A stored file as a reader sees it, with URLs signed for them (docs/API.md
+ * "Attachments"). What the service left unset (the dimensions and variants of a non-image)
+ * is absent rather than `null`.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Attachment".
+ */
+export interface Attachment {
+  height?: number;
+  id: string;
+  kind: AttachmentKind;
+  /**
+   * The type read from the stored bytes, never the uploader's word.
+   */
+  mimeType: string;
+  /**
+   * The cleaned file name.
+   */
+  name: string;
+  previewUrl?: string;
+  /**
+   * The size of the file as served, in bytes.
+   */
+  size: number;
+  /**
+   * Standard base64 (with padding) of the ThumbHash bytes, as JavaScript's `atob` reads it.
+   */
+  thumbhash?: string;
+  thumbnailUrl?: string;
+  url: string;
+  urlExpiresAt: string | null;
+  /**
+   * As displayed (after the photo's orientation).
+   */
+  width?: number;
+}
+/**
+ * `create-room`'s payload.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "CreateRoom".
+ */
+export interface CreateRoom {
+  isGroup: boolean;
+  isPublic?: boolean | null;
+  /**
+   * At most 100 users besides the caller; a direct room names exactly one.
+   */
+  memberIds?: string[];
+  /**
+   * 1–100 characters; a direct room has none.
+   */
+  name?: string | null;
+}
+/**
+ * `create-upload`'s payload: for a room (`chatRoomId`) or a person (`receiverId`), not
+ * both.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "CreateUpload".
+ */
+export interface CreateUpload {
+  chatRoomId?: string | null;
+  /**
+   * 1–128 characters: the same id returns the same upload.
+   */
+  clientUploadId?: string | null;
+  /**
+   * The type the client believes the file has: a hint only.
+   */
+  contentType?: string | null;
+  /**
+   * The file's name.
+   */
+  name: string;
+  receiverId?: string | null;
+  /**
+   * The file's exact size in bytes.
+   */
+  size: number;
+}
+/**
+ * `create-upload`'s ack.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "UploadAnswer".
+ */
+export interface UploadAnswer {
+  upload: Upload | null;
+}
+/**
+ * Where and how to PUT a file's bytes, from `create-upload`.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Upload".
+ */
+export interface Upload {
+  /**
+   * When `url` stops working.
+   */
+  expiresAt: string | null;
+  /**
+   * The headers the PUT must carry.
+   */
+  headers: {
+    [k: string]: string | undefined;
+  };
+  id: string;
+  /**
+   * `PUT`.
+   */
+  method: string;
+  /**
+   * The room the upload is for (the DM room when it was asked for by `receiverId`).
+   */
+  roomId: string;
+  url: string;
+}
+/**
+ * The payload of the events about one message.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "ByMessage".
+ */
+export interface ByMessage {
+  messageId: string;
+}
+/**
+ * `edit-message`'s payload.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "EditMessage".
+ */
+export interface EditMessage {
+  content: string;
+  messageId: string;
+}
+/**
+ * `{ message }`: the ack of `send-message` and `edit-message`, and `message-updated`.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "MessageAnswer".
+ */
+export interface MessageAnswer {
+  message: Message | null;
+}
+/**
+ * A message; a deleted one keeps its place (`deleted: true`) without content.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Message".
+ */
+export interface Message {
+  /**
+   * The files of an `IMAGE`/`FILE` message, in the order sent; absent when there are none.
+   */
+  attachments?: Attachment[];
+  /**
+   * How the call of a `CALL` message went; absent on other types and on a tombstone.
+   */
+  call?: CallLog;
+  /**
+   * The sender's idempotency key of the send that stored it.
+   */
+  clientMsgId?: string;
+  /**
+   * The text, or the caption of a message with attachments; empty once deleted.
+   */
+  content: string;
+  deleted: boolean;
+  editedAt?: string;
+  id: string;
+  messageType: MessageType;
+  /**
+   * The other member of a direct room.
+   */
+  receiverId?: string;
+  replyToId?: string;
+  roomId: string;
+  sender: User | null;
+  /**
+   * The reader blocked the sender (history, `sync`, `list-rooms`); absent otherwise.
+   */
+  senderBlocked?: boolean;
+  /**
+   * 1 for a room's first message, one more for each next one, without gaps.
+   */
+  seq: number;
+  /**
+   * When it was stored.
+   */
+  timestamp: string | null;
+}
+/**
+ * The details of a `CALL` message (docs/API.md "/calls"): written once, when the call ended.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "CallLog".
+ */
+export interface CallLog {
+  callId: string;
+  calleeId: string;
+  callerId: string;
+  /**
+   * Absent for a call that never connected.
+   */
+  connectedAt?: string;
+  /**
+   * From `connectedAt` to `endedAt`; 0 for a call that never connected.
+   */
+  durationMs: number;
+  endReason: EndReason;
+  endedAt?: string;
+  media: Media;
+  outcome: CallOutcome;
+  startedAt?: string;
+}
+/**
+ * `get-attachment-urls`' payload.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "GetAttachmentUrls".
+ */
+export interface GetAttachmentUrls {
+  /**
+   * 1–100.
+   */
+  attachmentIds: string[];
+  roomId: string;
+}
+/**
+ * `get-attachment-urls`' ack.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "FreshUrls".
+ */
+export interface FreshUrls {
+  /**
+   * By attachment id; ids that are not attachments of live messages of the room are left
+   * out.
+   */
+  urls: {
+    [k: string]: AttachmentUrls | undefined;
+  };
+}
+/**
+ * One attachment's fresh URLs in `get-attachment-urls`.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "AttachmentUrls".
+ */
+export interface AttachmentUrls {
+  expiresAt: string | null;
+  previewUrl?: string;
+  thumbnailUrl?: string;
+  url: string;
+}
+/**
+ * `get-history`'s payload: at most one of `before`, `after` and `offset`.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "GetHistory".
+ */
+export interface GetHistory {
+  /**
+   * Newer than this message, oldest first.
+   */
+  after?: string | null;
+  /**
+   * Older than this message, newest first.
+   */
+  before?: string | null;
+  /**
+   * 1–100 messages, 50 by default.
+   */
+  limit?: number | null;
+  /**
+   * 0–10000 messages back from the newest.
+   */
+  offset?: number | null;
+  roomId: string;
+}
+/**
+ * `get-history`'s ack: newest first (oldest first with `after`).
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "History".
+ */
+export interface History {
+  hasMore: boolean;
+  messages: Message[];
+}
+/**
+ * `get-media-config`: the limits a client should respect before it uploads.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "MediaConfig".
+ */
+export interface MediaConfig {
+  /**
+   * The MIME types that become `IMAGE` attachments.
+   */
+  imageTypes: string[];
+  /**
+   * The most attachments one message carries.
+   */
+  maxAttachments: number;
+  maxUploadBytes: number;
+  quota: UserQuota | null;
+}
+/**
+ * The caller's storage: what they store and upload, and the limits (0: unlimited).
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "UserQuota".
+ */
+export interface UserQuota {
+  dailyLimitBytes: number;
+  limitBytes: number;
+  usedBytes: number;
+  usedTodayBytes: number;
+}
+/**
+ * The payload of the events about one room.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "ByRoom".
+ */
+export interface ByRoom {
+  roomId: string;
+}
+/**
+ * `list-attachments`' payload.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "ListAttachments".
+ */
+export interface ListAttachments {
+  /**
+   * Older than this attachment.
+   */
+  before?: string | null;
+  /**
+   * Every kind without it.
+   */
+  kind?: AttachmentKind | null;
+  /**
+   * 1–100, 50 by default.
+   */
+  limit?: number | null;
+  roomId: string;
+}
+/**
+ * `list-attachments`' ack: newest first.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Gallery".
+ */
+export interface Gallery {
+  attachments: Attachment[];
+  hasMore: boolean;
+}
+/**
+ * `list-rooms`' payload.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "ListRooms".
+ */
+export interface ListRooms {
+  /**
+   * The `nextCursor` of the previous page.
+   */
+  cursor?: string | null;
+  /**
+   * 1–100 rooms per page, 50 by default.
+   */
+  limit?: number | null;
+}
+/**
+ * `list-rooms`' ack: most recently active first.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "RoomPage".
+ */
+export interface RoomPage {
+  /**
+   * The `cursor` of the next page; `null` on the last.
+   */
+  nextCursor: string | null;
+  rooms: RoomSummary[];
+}
+/**
+ * A room in `list-rooms`: the room's fields plus what the caller has not read.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "RoomSummary".
+ */
+export interface RoomSummary {
+  createdAt: string | null;
+  id: string;
+  isGroup: boolean;
+  isPublic: boolean;
+  /**
+   * `null` in a room without messages.
+   */
+  lastMessage: Message | null;
+  members?: Member[];
+  /**
+   * `null` for a direct room.
+   */
+  name: string | null;
+  /**
+   * The room's newest seq minus the caller's read pointer (deleted messages count).
+   */
+  unreadCount: number;
+}
+/**
+ * `mark-read`'s payload.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "MarkRead".
+ */
+export interface MarkRead {
+  /**
+   * The newest message read; the room's newest without it.
+   */
+  messageId?: string | null;
+  roomId: string;
+}
+/**
+ * `mark-read`'s ack: the caller's read pointer.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "ReadPointer".
+ */
+export interface ReadPointer {
+  /**
+   * `null` in a room without messages.
+   */
+  messageId: string | null;
+  roomId: string;
+  unreadCount: number;
+}
+/**
+ * `remove-member`'s payload.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "RemoveMember".
+ */
+export interface RemoveMember {
+  roomId: string;
+  userId: string;
+}
+/**
+ * `send-message`'s payload: to a room (`chatRoomId`) or a person (`receiverId`, their
+ * direct room), not both.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "SendMessage".
+ */
+export interface SendMessage {
+  /**
+   * 1–10 of the caller's completed uploads for that room.
+   */
+  attachmentIds?: string[] | null;
+  chatRoomId?: string | null;
+  /**
+   * 1–128 characters: a retry with the same id in the same room returns the stored
+   * message.
+   */
+  clientMsgId?: string | null;
+  /**
+   * 1–4000 characters; required without `attachmentIds`, with them an optional caption.
+   */
+  content?: string | null;
+  /**
+   * `TEXT` by default; a client may not send `SYSTEM` or `CALL`.
+   */
+  messageType?: MessageType | null;
+  receiverId?: string | null;
+  /**
+   * A message of the same room.
+   */
+  replyToId?: string | null;
+}
+/**
+ * `sync`'s payload.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Sync".
+ */
+export interface Sync {
+  /**
+   * 1–100 messages per room, 100 by default.
+   */
+  limit?: number | null;
+  /**
+   * The last seq seen in each room (at most 100 rooms).
+   */
+  rooms: {
+    [k: string]: number | undefined;
+  };
+}
+/**
+ * `sync`'s ack.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Synced".
+ */
+export interface Synced {
+  /**
+   * The rooms with what was missed, oldest first; rooms the caller left are left out.
+   */
+  rooms: SyncedRoom[];
+}
+/**
+ * What a room missed.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "SyncedRoom".
+ */
+export interface SyncedRoom {
+  /**
+   * More than `limit` (or than the call's 500) were missed: call again.
+   */
+  hasMore: boolean;
+  messages: Message[];
+  roomId: string;
+}
+/**
+ * `typing`'s payload.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Typing".
+ */
+export interface Typing {
+  /**
+   * `true` lasts 6 s unless sent again.
+   */
+  isTyping: boolean;
+  roomId: string;
+}
+/**
+ * What the server emits on `/chat`.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "ChatServerEvents".
+ */
+export interface ChatServerEvents {
+  error: EventError;
+  "message-deleted": MessageDeleted;
+  "message-error": MessageError;
+  "message-updated": MessageAnswer;
+  "messages-read": MessagesRead;
+  "new-message": Message;
+  "new-private-message": Message;
+  probe: null;
+  "room-created": RoomAnswer;
+  "user-joined": UserJoined;
+  "user-left": UserLeft;
+  "user-typing": UserTyping;
+}
+/**
+ * `message-deleted`: to every member (it names no sender).
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "MessageDeleted".
+ */
+export interface MessageDeleted {
+  messageId: string;
+  roomId: string;
+}
+/**
+ * `message-error`: a failed `send-message` sent without an ack callback.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "MessageError".
+ */
+export interface MessageError {
+  /**
+   * The send's `clientMsgId`; `null` without one.
+   */
+  clientMsgId: string | null;
+  code: ErrorCode;
+  /**
+   * The error's message.
+   */
+  error: string;
+}
+/**
+ * `messages-read`: a member's read pointer moved.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "MessagesRead".
+ */
+export interface MessagesRead {
+  /**
+   * The newest message they read.
+   */
+  messageId: string;
+  readAt: string | null;
+  roomId: string;
+  /**
+   * The member who read.
+   */
+  userId: string;
+}
+/**
+ * `user-joined`: to the room, and to the user who joined.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "UserJoined".
+ */
+export interface UserJoined {
+  roomId: string;
+  user: User | null;
+}
+/**
+ * `user-left`: to the room, and to the user who left or was removed.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "UserLeft".
+ */
+export interface UserLeft {
+  roomId: string;
+  userId: string;
+}
+/**
+ * `user-typing`: to the other members, at most one per typist and room a second.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "UserTyping".
+ */
+export interface UserTyping {
+  /**
+   * The typist's state: the last `user-typing` heard is always the real one.
+   */
+  isTyping: boolean;
+  roomId: string;
+  userId: string;
+  username: string;
+}
+/**
+ * What a client emits on `/friends`, with its ack's `data`.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "FriendsClientEvents".
+ */
+export interface FriendsClientEvents {
+  "accept-friend-request": {
+    payload: ByRequestId;
+    ack: Befriended;
+  };
+  "auth-refresh": {
+    payload: Refresh;
+    ack: Refreshed;
+  };
+  "block-user": {
+    payload: ByUserId;
+    ack: NoFields;
+  };
+  "cancel-friend-request": {
+    payload: ByRequestId;
+    ack: NoFields;
+  };
+  "decline-friend-request": {
+    payload: ByRequestId;
+    ack: NoFields;
+  };
+  "list-blocked": {
+    payload: ListPage;
+    ack: UserPage;
+  };
+  "list-friend-requests": {
+    payload: ListPage;
+    ack: FriendRequestPage;
+  };
+  "list-friends": {
+    payload: ListPage;
+    ack: FriendPage;
+  };
+  "remove-friend": {
+    payload: ByUserId;
+    ack: NoFields;
+  };
+  "search-users": {
+    payload: SearchUsers;
+    ack: FoundUsers;
+  };
+  "send-friend-request": {
+    payload: SendFriendRequest;
+    ack: Requested;
+  };
+  "unblock-user": {
+    payload: ByUserId;
+    ack: NoFields;
+  };
+}
+/**
+ * The payload of the events about one friend request.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "ByRequestId".
+ */
+export interface ByRequestId {
+  requestId: string;
+}
+/**
+ * `accept-friend-request`'s ack.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Befriended".
+ */
+export interface Befriended {
+  friend: Friend | null;
+}
+/**
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Friend".
+ */
+export interface Friend {
+  /**
+   * When the two became friends.
+   */
+  since: string | null;
+  user: User;
+}
+/**
+ * The payload of the events about one other user.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "ByUserId".
+ */
+export interface ByUserId {
+  userId: string;
+}
+/**
+ * A page of one of the friends lists; friends-svc checks the limit and the cursor.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "ListPage".
+ */
+export interface ListPage {
+  /**
+   * The `nextCursor` of the previous page.
+   */
+  cursor?: string | null;
+  /**
+   * 1–500 items per page, 100 by default.
+   */
+  limit?: number | null;
+}
+/**
+ * `list-blocked`'s ack: the users the caller blocked, by name.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "UserPage".
+ */
+export interface UserPage {
+  /**
+   * The `cursor` of the next page; `null` on the last.
+   */
+  nextCursor: string | null;
+  users: User[];
+}
+/**
+ * `list-friend-requests`' ack: newest first, both lists paged at once.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "FriendRequestPage".
+ */
+export interface FriendRequestPage {
+  incoming: FriendRequest[];
+  /**
+   * The `cursor` of the next page; `null` on the last.
+   */
+  nextCursor: string | null;
+  outgoing: FriendRequest[];
+}
+/**
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "FriendRequest".
+ */
+export interface FriendRequest {
+  createdAt: string | null;
+  from: User;
+  id: string;
+  to: User;
+}
+/**
+ * `list-friends`' ack: by name.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "FriendPage".
+ */
+export interface FriendPage {
+  friends: Friend[];
+  /**
+   * The `cursor` of the next page; `null` on the last.
+   */
+  nextCursor: string | null;
+}
+/**
+ * `search-users`' payload.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "SearchUsers".
+ */
+export interface SearchUsers {
+  /**
+   * 1–50, 20 by default.
+   */
+  limit?: number | null;
+  /**
+   * 1–100 characters the usernames start with, regardless of case and width.
+   */
+  query: string;
+}
+/**
+ * `search-users`' ack: by folded name, without the caller.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "FoundUsers".
+ */
+export interface FoundUsers {
+  users: User[];
+}
+/**
+ * `send-friend-request`'s payload: `userId` or `username`, not both.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "SendFriendRequest".
+ */
+export interface SendFriendRequest {
+  userId?: string | null;
+  /**
+   * Exact, in any case or width.
+   */
+  username?: string | null;
+}
+/**
+ * `send-friend-request`'s ack.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "Requested".
+ */
+export interface Requested {
+  /**
+   * The new friend, when this request accepted theirs; absent otherwise.
+   */
+  friend?: Friend;
+  request: FriendRequest | null;
+}
+/**
+ * What the server emits on `/friends`.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "FriendsServerEvents".
+ */
+export interface FriendsServerEvents {
+  error: EventError;
+  "friend-removed": FriendRemoved;
+  "friend-request-accepted": FriendRequestAccepted;
+  "friend-request-cancelled": FriendRequestCancelled;
+  "friend-request-received": FriendRequestReceived;
+  probe: null;
+}
+/**
+ * `friend-removed`: to the other person of a friendship that ended.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "FriendRemoved".
+ */
+export interface FriendRemoved {
+  userId: string;
+}
+/**
+ * `friend-request-accepted`: to both, each told about the other person.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "FriendRequestAccepted".
+ */
+export interface FriendRequestAccepted {
+  friend: Friend;
+  requestId: string;
+}
+/**
+ * `friend-request-cancelled`: to the target of a request its sender cancelled (or that a
+ * block ended).
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "FriendRequestCancelled".
+ */
+export interface FriendRequestCancelled {
+  requestId: string;
+}
+/**
+ * `friend-request-received`: to every socket of the target.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "FriendRequestReceived".
+ */
+export interface FriendRequestReceived {
+  request: FriendRequest | null;
+}
+/**
+ * What a client emits on `/status`, with its ack's `data`.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "StatusClientEvents".
+ */
+export interface StatusClientEvents {
+  "auth-refresh": {
+    payload: Refresh;
+    ack: Refreshed;
+  };
+  "get-friends-status": {
+    payload: NoFields;
+    ack: FriendStatus[];
+  };
+  heartbeat: {
+    payload: NoFields;
+    ack: HeartbeatAck;
+  };
+  "update-status": {
+    payload: UpdateStatus;
+    ack: StatusAnswer;
+  };
+}
+/**
+ * One entry of `friends-status`.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "FriendStatus".
+ */
+export interface FriendStatus {
+  /**
+   * Whether one of the friend's sessions is live.
+   */
+  isOnline: boolean;
+  /**
+   * The time of the latest change friends could see.
+   */
+  lastSeen: string | null;
+  status: Status;
+  userId: string;
+  username: string;
+}
+/**
+ * `heartbeat`'s ack and `heartbeat-ack`.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "HeartbeatAck".
+ */
+export interface HeartbeatAck {
+  serverTime: string | null;
+}
+/**
+ * `update-status`'s payload.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "UpdateStatus".
+ */
+export interface UpdateStatus {
+  status: ChosenStatus;
+}
+/**
+ * `update-status`'s ack: the status as chosen.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "StatusAnswer".
+ */
+export interface StatusAnswer {
+  status: Status;
+}
+/**
+ * What the server emits on `/status`.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "StatusServerEvents".
+ */
+export interface StatusServerEvents {
+  error: EventError;
+  "friend-status-changed": FriendStatusChanged;
+  "friends-status": FriendStatus[];
+  "heartbeat-ack": HeartbeatAck;
+  probe: null;
+}
+/**
+ * `friend-status-changed`.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "FriendStatusChanged".
+ */
+export interface FriendStatusChanged {
+  /**
+   * The time of the latest change friends could see.
+   */
+  lastSeen: string | null;
+  status: Status;
+  userId: string;
+}
+/**
+ * A failed request (the `error` of an ack whose `ok` is `false`): its code, a message meant
+ * for the client developer, for `RATE_LIMITED` when to retry, and for `QUOTA_EXCEEDED` the
+ * quota.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "ApiError".
+ */
+export interface ApiError {
+  code: ErrorCode;
+  limitBytes?: number;
+  /**
+   * For the developer, not the user: e.g. `roomId: invalid type: integer 5, expected UUID`.
+   */
+  message: string;
+  /**
+   * How long to wait before asking again (`RATE_LIMITED`, or a quota that refills).
+   */
+  retryAfterMs?: number;
+  usedBytes?: number;
 }
