@@ -20,17 +20,23 @@ export class Channel<N extends Namespace> {
     this.#timeoutMs = timeoutMs;
   }
 
+  /** Whether this namespace is among `options.namespaces`. */
+  get enabled(): boolean {
+    return this.socket !== undefined;
+  }
+
   get connected(): boolean {
     return this.socket?.connected ?? false;
   }
 
   request<E extends ClientEvent<N>>(event: E, payload: Payload<N, E>): Promise<AckData<N, E>> {
-    if (!this.socket) {
-      return Promise.reject(
-        new ParleyError("FAILED_PRECONDITION", `${event}: ${this.namespace} is not among options.namespaces`, { event }),
-      );
-    }
+    if (!this.socket) return Promise.reject(this.notEnabled(event));
     return request<AckData<N, E>>(this.socket, event, payload, this.#timeoutMs);
+  }
+
+  /** What a request on a namespace left out of `options.namespaces` fails with. */
+  notEnabled(event: string): ParleyError {
+    return new ParleyError("FAILED_PRECONDITION", `${event}: ${this.namespace} is not among options.namespaces`, { event });
   }
 
   /** Calls `handler` with every `event` the server emits here; returns the unsubscribe function. */

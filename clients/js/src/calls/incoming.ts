@@ -3,6 +3,7 @@
  * accepted, declined, answered on another device (`dismissed`) or ended.
  */
 import { Emitter } from "../emitter.js";
+import { ParleyError } from "../errors.js";
 import type { CallSession } from "./session.js";
 import type { Call, Incoming, PeerCandidate } from "./wire.js";
 
@@ -63,13 +64,19 @@ export class IncomingCall {
 
   /** Answers on this device; resolves with the call's session once the server took the answer. */
   accept(options: AcceptOptions = {}): Promise<CallSession> {
+    if (this.#done) return Promise.reject(this.#over("accept"));
     this.#done = true;
     return this.#handlers.accept(this, options);
   }
 
   decline(): Promise<void> {
+    if (this.#done) return Promise.reject(this.#over("decline"));
     this.#done = true;
     return this.#handlers.decline(this);
+  }
+
+  #over(what: string): ParleyError {
+    return new ParleyError("FAILED_PRECONDITION", `${what}: this call was already answered, declined or ended here`);
   }
 
   // What the manager tells it.

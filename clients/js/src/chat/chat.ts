@@ -107,8 +107,8 @@ export class Chat {
   readonly #events = new Emitter<ChatEvents>();
   readonly #sequencer = new Sequencer<Message>();
   readonly #outbox: Outbox<SendPayload, Message>;
-  /** Rooms whose gap is being filled, with the attempts made. */
-  readonly #filling = new Map<string, number>();
+  /** Rooms whose gap is being filled. */
+  readonly #filling = new Set<string>();
   /** Counts /chat connects, so that a catch-up of an older connection stops. */
   #generation = 0;
   #synced: Promise<void> = Promise.resolve();
@@ -204,6 +204,8 @@ export class Chat {
    * (after `retryAfterMs`); other errors reject at once.
    */
   send(target: Target, options: SendOptions): Promise<Message> {
+    // Without a /chat socket a send would wait for ever: refuse it as every request is.
+    if (!this.#channel.enabled) return Promise.reject(this.#channel.notEnabled("send-message"));
     const clientMsgId = options.clientMsgId ?? randomId();
     const payload = {
       ...("roomId" in target ? { chatRoomId: target.roomId } : { receiverId: target.receiverId }),
@@ -338,7 +340,7 @@ export class Chat {
   /** Fills `roomId`'s gap with `sync` after a short grace, unless a fill is under way. */
   #fillLater(roomId: string): void {
     if (this.#filling.has(roomId)) return;
-    this.#filling.set(roomId, 0);
+    this.#filling.add(roomId);
     void this.#fill(roomId, this.#generation);
   }
 

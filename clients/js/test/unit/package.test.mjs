@@ -26,3 +26,15 @@ test("the bundles import nothing but socket.io-client (they run in browsers too)
     assert.deepEqual([...new Set(imported)], ["socket.io-client"], file);
   }
 });
+
+test("requests refused on the client: a namespace left out, a namespace not connected, a closed client", async () => {
+  const { Parley } = await import("@parley/client");
+  // Never connected: nothing here reaches a server.
+  const parley = new Parley({ url: "http://127.0.0.1:9", token: "unused", namespaces: ["friends"] });
+  await assert.rejects(parley.chat.send({ roomId: "r" }, { content: "x" }), { code: "FAILED_PRECONDITION" });
+  await assert.rejects(parley.chat.history("r"), { code: "FAILED_PRECONDITION" });
+  await assert.rejects(parley.friends.list(), { code: "DISCONNECTED", event: "list-friends" });
+  assert.throws(() => parley.me, { code: "DISCONNECTED" });
+  parley.close();
+  await assert.rejects(parley.connect(), { code: "CLOSED" });
+});
