@@ -107,8 +107,8 @@ export class Chat {
   readonly #events = new Emitter<ChatEvents>();
   readonly #sequencer = new Sequencer<Message>();
   readonly #outbox: Outbox<SendPayload, Message>;
-  /** Rooms whose gap is being filled. */
-  readonly #filling = new Set<string>();
+  /** Rooms whose gap is being filled, with the connect (generation) the fill belongs to. */
+  readonly #filling = new Map<string, number>();
   /** Counts /chat connects, so that a catch-up of an older connection stops. */
   #generation = 0;
   #synced: Promise<void> = Promise.resolve();
@@ -339,8 +339,9 @@ export class Chat {
 
   /** Fills `roomId`'s gap with `sync` after a short grace, unless a fill is under way. */
   #fillLater(roomId: string): void {
-    if (this.#filling.has(roomId)) return;
-    this.#filling.add(roomId);
+    // A fill of an older connection is about to stop: it does not count.
+    if (this.#filling.get(roomId) === this.#generation) return;
+    this.#filling.set(roomId, this.#generation);
     void this.#fill(roomId, this.#generation);
   }
 
@@ -357,7 +358,8 @@ export class Chat {
           leftOut = await this.#sync(new Map([[roomId, last]]));
         } catch (error) {
           const failure = ParleyError.from(error, "sync");
-          if (!isTransient(failure)) this.#context.report(failure);
+          if (failure.code === "RATE_LIMITED") await sleep(failure.retryAfterMs ?? 0);
+          else if (!isTransient(failure)) this.#context.report(failure);
           continue;
         }
         if (leftOut.has(roomId)) {
@@ -371,7 +373,7 @@ export class Chat {
         this.#skip(roomId);
       }
     } finally {
-      this.#filling.delete(roomId);
+      if (this.#filling.get(roomId) === generation) this.#filling.delete(roomId);
     }
   }
 
