@@ -35,8 +35,14 @@ test(
   "recovery: a message stream through an edge kill and a chat-svc kill arrives once, in order, stored once",
   { skip: needsParley, timeout: 10 * 60_000 },
   async (t) => {
-    const alice = await connect(t, "alice");
-    const bob = await connect(t, "bob");
+    // alice reconnects quickly and bob slowly, so that alice's sends go on while bob is away
+    // and what bob missed can only come from his catch-up.
+    const alice = await connect(t, "alice", {
+      socketOptions: { reconnectionDelay: 200, reconnectionDelayMax: 500, randomizationFactor: 0 },
+    });
+    const bob = await connect(t, "bob", {
+      socketOptions: { reconnectionDelay: 2_500, reconnectionDelayMax: 2_500, randomizationFactor: 0 },
+    });
     const carol = await connect(t, "carol");
     const tag = unique("stream");
 
@@ -55,6 +61,12 @@ test(
     const drops = { alice: 0, bob: 0 };
     alice.on("disconnected", () => (drops.alice += 1));
     bob.on("disconnected", () => (drops.bob += 1));
+    // What reached bob live, beside what the SDK delivered (live or caught up).
+    const bobLive = new Set();
+    bob.listen("/chat", "new-message", (m) => bobLive.add(m.id));
+    bob.listen("/chat", "new-private-message", (m) => bobLive.add(m.id));
+    let bobCaughtUp = 0;
+    bob.on("reconnected", () => (bobCaughtUp += 1));
 
     const expected = { [dm]: [], [group]: [] };
     const sends = [];
@@ -76,6 +88,7 @@ test(
     const stored = await Promise.all(sends);
     assert.equal(alice.chat.pending.length, 0, "nothing left to send");
     assert.ok(drops.alice >= 1 && drops.bob >= 1, "the edge kill disconnected both clients");
+    await until(() => bobCaughtUp >= 1, "bob's catch-up after reconnecting");
     assert.deepEqual(
       stored.map((m) => m.content),
       [...Array(COUNT).keys()].map((i) => `${tag} #${i}`),
@@ -87,6 +100,8 @@ test(
     await until(() => bobGot.filter(inStream).length >= COUNT, `bob's ${COUNT} messages`, 120_000);
     // A moment for a duplicate, if one were coming.
     await sleep(1_000);
+    const caughtUp = bobGot.filter((m) => inStream(m) && !bobLive.has(m.id)).length;
+    assert.ok(caughtUp > 0, "some messages reached bob only through his catch-up (the test exercised it)");
 
     for (const roomId of [dm, group]) {
       const label = roomId === dm ? "DM" : "group";
