@@ -1,5 +1,6 @@
 /** `parley.friends` over `/friends` (docs/API.md "/friends"). */
 import type { Channel } from "./channel.js";
+import { present } from "./present.js";
 import type { AckData, Payload, ServerPayload } from "./protocol.js";
 
 type FriendsEventName =
@@ -10,6 +11,10 @@ type FriendsEventName =
 
 export type FriendsEvents = { [E in FriendsEventName]: ServerPayload<"/friends", E> };
 export type FriendsPage = Payload<"/friends", "list-friends">;
+type Requested = AckData<"/friends", "send-friend-request">;
+/** `send`'s answer: the request, and the friend when it accepted their earlier request. */
+export type SentRequest = Omit<Requested, "request"> & { request: NonNullable<Requested["request"]> };
+type Friend = NonNullable<AckData<"/friends", "accept-friend-request">["friend"]>;
 
 export class Friends {
   readonly #channel: Channel<"/friends">;
@@ -44,13 +49,14 @@ export class Friends {
   }
 
   /** Asks `{ userId }` or `{ username }`: `{ request }`, plus `friend` when it accepted their request. */
-  send(to: { userId: string } | { username: string }): Promise<AckData<"/friends", "send-friend-request">> {
-    return this.#channel.request("send-friend-request", to);
+  async send(to: { userId: string } | { username: string }): Promise<SentRequest> {
+    const answer = await this.#channel.request("send-friend-request", to);
+    return { ...answer, request: present(answer.request, "send-friend-request") };
   }
 
   /** Accepts a request made to this user; resolves with the new friend. */
-  async accept(requestId: string): Promise<AckData<"/friends", "accept-friend-request">["friend"]> {
-    return (await this.#channel.request("accept-friend-request", { requestId })).friend;
+  async accept(requestId: string): Promise<Friend> {
+    return present((await this.#channel.request("accept-friend-request", { requestId })).friend, "accept-friend-request");
   }
 
   async decline(requestId: string): Promise<void> {

@@ -8,7 +8,7 @@ export type { Chat, ChatEvents, HistoryOptions, Page, SendFileOptions, SendOptio
 export type { PendingSend } from "./chat/outbox.js";
 export type { Progress } from "./uploads.js";
 export type { Presence, PresenceEvents, PresenceStatus, KnownStatus } from "./presence.js";
-export type { Friends, FriendsEvents } from "./friends.js";
+export type { Friends, FriendsEvents, SentRequest } from "./friends.js";
 export type { Calls, CallsEvents, CallTarget, StartOptions } from "./calls/calls.js";
 export type { CallSession, CallSessionEvents } from "./calls/session.js";
 export type { AcceptOptions, IncomingCall, IncomingCallEvents } from "./calls/incoming.js";

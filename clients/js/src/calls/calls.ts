@@ -7,6 +7,7 @@ import type { Channel } from "../channel.js";
 import { Emitter } from "../emitter.js";
 import { isTransient, ParleyError } from "../errors.js";
 import { randomId } from "../ids.js";
+import { present } from "../present.js";
 import { type AcceptOptions, IncomingCall } from "./incoming.js";
 import { CallSession, type SessionContext } from "./session.js";
 import {
@@ -126,7 +127,7 @@ export class Calls {
       pc.close();
       throw ParleyError.from(error, "call-invite");
     }
-    const call = present(invite.call);
+    const call = present(invite.call, "call-invite");
     if (invite.merged) {
       // Their offer wins: this device answers their call, on a connection of its own.
       pc.close();
@@ -221,7 +222,7 @@ export class Calls {
       session.remoteCandidates(candidates ?? []);
       const answer = await session.answer(offer, options.stream);
       const accepted = await this.#channel.request("call-accept", { callId: incoming.id, answer });
-      session.accepted(present(accepted.call), accepted.candidates ?? [], accepted);
+      session.accepted(present(accepted.call, "call-accept"), accepted.candidates ?? [], accepted);
       return session;
     } catch (error) {
       this.#sessions.delete(incoming.id);
@@ -249,11 +250,6 @@ export class Calls {
     }
     for (const session of this.#sessions.values()) void session.resume();
   }
-}
-
-function present(call: Call | null | undefined): Call {
-  if (!call) throw new ParleyError("INTERNAL", "a call answer without its call");
-  return call;
 }
 
 /**

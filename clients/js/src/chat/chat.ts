@@ -10,6 +10,7 @@ import { isTransient, ParleyError } from "../errors.js";
 import { randomId } from "../ids.js";
 import type { AckData, Payload, ServerPayload } from "../protocol.js";
 import { type Progress, putBytes, sizeOf } from "../uploads.js";
+import { present } from "../present.js";
 import { Outbox, type PendingSend } from "./outbox.js";
 import { Sequencer } from "./sequencer.js";
 import { syncRooms } from "./sync.js";
@@ -18,6 +19,7 @@ type ChatChannel = Channel<"/chat">;
 export type Message = ServerPayload<"/chat", "new-message">;
 type SendPayload = Payload<"/chat", "send-message">;
 type Attachment = NonNullable<AckData<"/chat", "complete-upload">["attachment"]>;
+type Room = NonNullable<AckData<"/chat", "get-room">["room"]>;
 
 /** Where a message or an upload goes: a room, or a user (their direct room, made on first use). */
 export type Target = { roomId: string } | { receiverId: string };
@@ -87,12 +89,6 @@ const RESYNC_BACKOFF_MS = (attempt: number) => Math.min(250 * 2 ** attempt, 5_00
 const COMPLETE_UPLOAD_ATTEMPTS = 4;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** An ack field that the protocol marks optional or nullable but a success always carries. */
-function present<T>(value: T | null | undefined, what: string): T {
-  if (value === null || value === undefined) throw new ParleyError("INTERNAL", `${what}: missing in the answer`);
-  return value;
-}
 
 export interface ChatContext {
   /** The user's id (from the token), to tell their own removal from a room. */
@@ -171,15 +167,15 @@ export class Chat {
     return answer;
   }
 
-  async getRoom(roomId: string): Promise<AckData<"/chat", "get-room">["room"]> {
+  async getRoom(roomId: string): Promise<Room> {
     return present((await this.#channel.request("get-room", { roomId })).room, "get-room");
   }
 
-  async createRoom(room: Payload<"/chat", "create-room">): Promise<AckData<"/chat", "create-room">["room"]> {
+  async createRoom(room: Payload<"/chat", "create-room">): Promise<Room> {
     return present((await this.#channel.request("create-room", room)).room, "create-room");
   }
 
-  async addMembers(roomId: string, userIds: string[]): Promise<AckData<"/chat", "add-members">["room"]> {
+  async addMembers(roomId: string, userIds: string[]): Promise<Room> {
     return present((await this.#channel.request("add-members", { roomId, userIds })).room, "add-members");
   }
 
@@ -187,7 +183,7 @@ export class Chat {
     await this.#channel.request("remove-member", { roomId, userId });
   }
 
-  async joinRoom(roomId: string): Promise<AckData<"/chat", "join-room">["room"]> {
+  async joinRoom(roomId: string): Promise<Room> {
     return present((await this.#channel.request("join-room", { roomId })).room, "join-room");
   }
 
@@ -241,7 +237,7 @@ export class Chat {
     await this.#channel.request("typing", { roomId, isTyping });
   }
 
-  async edit(messageId: string, content: string): Promise<AckData<"/chat", "edit-message">["message"]> {
+  async edit(messageId: string, content: string): Promise<Message> {
     return present((await this.#channel.request("edit-message", { messageId, content })).message, "edit-message");
   }
 
