@@ -1,4 +1,5 @@
-// An app on the built package (dist/*.d.ts) as ESM, type-checked by test/unit/types.test.mjs.
+// An app on the built package, type-checked by test/unit/types.test.mjs as ESM (this file,
+// against dist/index.d.ts) and as CommonJS (app.cts, a link to it: dist/index.d.cts).
 import { Parley, ParleyError, type Message, type Room } from "@parley/client";
 const parley = new Parley({ url: "http://x", token: async () => "t" });
 async function main() {
