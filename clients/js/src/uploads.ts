@@ -1,13 +1,75 @@
 /**
- * The HTTP half of an upload (docs/API.md "Attachments", step 2): the bytes PUT to the signed
- * URL `create-upload` returned, with progress. Browsers use XMLHttpRequest (the one API that
- * reports upload progress); Node uses fetch with a counted stream body.
+ * An upload (docs/API.md "Attachments", steps 1-3): reserved on `/chat`, its bytes PUT to the
+ * signed URL with progress (XMLHttpRequest in browsers, the one API that reports upload
+ * progress; fetch with a counted stream body in Node), then completed.
  */
-import { ParleyError } from "./errors.js";
+import type { Channel } from "./channel.js";
+import { type Target, targetFields } from "./chat/target.js";
+import { isTransient, ParleyError } from "./errors.js";
+import { randomId } from "./ids.js";
+import { present } from "./present.js";
 import type { AckData } from "./protocol.js";
 
 export type Upload = NonNullable<AckData<"/chat", "create-upload">["upload"]>;
+export type Attachment = NonNullable<AckData<"/chat", "complete-upload">["attachment"]>;
 export type Progress = (sentBytes: number, totalBytes: number) => void;
+
+export interface UploadOptions {
+  /** The file's name (a Blob has none of its own). */
+  name: string;
+  /** A hint only: the server types the file from its bytes. */
+  contentType?: string;
+  onProgress?: Progress;
+}
+
+const COMPLETE_ATTEMPTS = 4;
+const COMPLETE_BACKOFF_MS = (attempt: number) => Math.min(250 * 2 ** attempt, 5_000);
+
+/**
+ * Reserves, PUTs and completes `file` for `target`; resolves with the attachment and the room
+ * it is for (the direct room when `target` is a receiver). A failure after the reservation
+ * cancels it, so the quota gets its bytes back.
+ */
+export async function uploadFile(
+  channel: Channel<"/chat">,
+  target: Target,
+  file: Blob | Uint8Array,
+  options: UploadOptions,
+): Promise<{ attachment: Attachment; roomId: string }> {
+  const contentType = options.contentType ?? (file instanceof Uint8Array ? undefined : file.type || undefined);
+  const reserved = present(
+    (
+      await channel.request("create-upload", {
+        ...targetFields(target),
+        name: options.name,
+        size: sizeOf(file),
+        ...(contentType ? { contentType } : {}),
+        clientUploadId: randomId(),
+      })
+    ).upload,
+    "create-upload",
+  );
+  try {
+    await putBytes(reserved, file, options.onProgress);
+    return { attachment: await complete(channel, reserved.id), roomId: reserved.roomId };
+  } catch (error) {
+    channel.request("cancel-upload", { uploadId: reserved.id }).catch(() => {});
+    throw error;
+  }
+}
+
+/** `complete-upload`, retried while media-svc is too busy (`UNAVAILABLE`, docs/API.md). */
+async function complete(channel: Channel<"/chat">, uploadId: string): Promise<Attachment> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return present((await channel.request("complete-upload", { uploadId })).attachment, "complete-upload");
+    } catch (error) {
+      const failure = ParleyError.from(error, "complete-upload");
+      if (!isTransient(failure) || attempt >= COMPLETE_ATTEMPTS) throw failure;
+      await new Promise((resolve) => setTimeout(resolve, COMPLETE_BACKOFF_MS(attempt)));
+    }
+  }
+}
 
 /** What the media origin's answer means for the upload. */
 function outcome(status: number, statusText: string): ParleyError | undefined {

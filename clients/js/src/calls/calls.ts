@@ -9,6 +9,7 @@ import { isTransient, ParleyError } from "../errors.js";
 import { randomId } from "../ids.js";
 import { present } from "../present.js";
 import { type AcceptOptions, IncomingCall } from "./incoming.js";
+import { IceServerCache } from "./ice.js";
 import { CallSession, type SessionContext } from "./session.js";
 import {
   type Call,
@@ -37,8 +38,6 @@ export interface CallsContext {
   report: (error: ParleyError) => void;
 }
 
-/** Cached ICE servers are fetched again when they expire within this long. */
-const ICE_FRESH_FOR_MS = 5 * 60_000;
 const INVITE_ATTEMPTS = 3;
 
 export class Calls {
@@ -49,12 +48,13 @@ export class Calls {
   readonly #ringing = new Map<string, IncomingCall>();
   /** Hang-ups that could not be sent (call id -> reason): sent when the socket is back. */
   readonly #unsentHangups = new Map<string, HangupReason>();
-  #ice: { value: IceServers; fetched: Promise<IceServers> } | undefined;
+  readonly #ice: IceServerCache;
   #connectedBefore = false;
 
   constructor(channel: Channel<"/calls">, context: CallsContext) {
     this.#channel = channel;
     this.#context = context;
+    this.#ice = new IceServerCache(() => channel.request("get-ice-servers", {}));
     channel.listen("call-incoming", (incoming) => this.#onIncoming(incoming));
     channel.listen("call-answered", ({ callId, answer }) => this.#sessions.get(callId)?.answered(answer));
     channel.listen("call-ice", ({ callId, candidates }) => {
@@ -94,16 +94,8 @@ export class Calls {
   }
 
   /** ICE servers (TURN credentials are time-limited: `expiresAt`), cached while fresh. */
-  async iceServers(): Promise<IceServers> {
-    const cached = this.#ice;
-    if (cached) {
-      const expiresAt = cached.value.expiresAt ? Date.parse(cached.value.expiresAt) : Number.POSITIVE_INFINITY;
-      if (expiresAt - Date.now() > ICE_FRESH_FOR_MS) return cached.value;
-    }
-    const fetched = this.#channel.request("get-ice-servers", {});
-    const value = await fetched;
-    this.#ice = { value, fetched };
-    return value;
+  iceServers(): Promise<IceServers> {
+    return this.#ice.get();
   }
 
   /**

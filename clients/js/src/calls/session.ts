@@ -9,6 +9,7 @@ import type { Channel } from "../channel.js";
 import { Emitter } from "../emitter.js";
 import { ParleyError } from "../errors.js";
 import { CandidateQueue } from "./candidates.js";
+import { type IceInfo, IceRefresh } from "./ice.js";
 import {
   type Call,
   type CallState,
@@ -19,9 +20,7 @@ import {
   type HangupReason,
   type PeerCandidate,
   type PeerDescription,
-  type IceServer,
   rtcCandidate,
-  rtcIceServers,
 } from "./wire.js";
 
 export type CallSessionEvents = {
@@ -33,7 +32,7 @@ export type CallSessionEvents = {
 export interface SessionContext {
   channel: Channel<"/calls">;
   /** Fresh ICE servers (`get-ice-servers`), for a session whose credentials run out. */
-  iceServers: () => Promise<{ iceServers: IceServer[]; expiresAt?: string | null }>;
+  iceServers: () => Promise<IceInfo>;
   report: (error: ParleyError) => void;
   /** A hang-up that could not be sent now: the manager sends it once the socket is back. */
   hangUpLater: (callId: string, reason: HangupReason) => void;
@@ -41,8 +40,6 @@ export interface SessionContext {
   onEnd: (session: CallSession) => void;
 }
 
-/** Credentials are refreshed this long before they expire. */
-const ICE_REFRESH_BEFORE_MS = 60_000;
 /** How long after a reconnect a resume is worth asking for (the server's window is 30 s). */
 const RESUME_WINDOW_MS = 25_000;
 /** An offer still unanswered this long is sent again (its answer, or itself, may be lost). */
@@ -68,7 +65,7 @@ export class CallSession {
   #ops: Promise<void> = Promise.resolve();
   #everConnected = false;
   #reportedConnected = false;
-  #iceTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #ice: IceRefresh;
   /** A description whose `call-negotiate` found the socket down: sent again on resume. */
   #unsent: Description | undefined;
   #ended = false;
@@ -77,6 +74,7 @@ export class CallSession {
     this.pc = pc;
     this.#polite = polite;
     this.#context = context;
+    this.#ice = new IceRefresh(pc, context.iceServers, context.report);
     this.#candidates = new CandidateQueue(async (candidates, end) => {
       await context.channel.request("call-ice", { callId: this.id, candidates, ...(end ? { end } : {}) });
     }, context.report);
@@ -129,9 +127,9 @@ export class CallSession {
   // What the manager tells the session.
 
   /** The call now has its id (the invite's or the incoming call's); `ice` from its ack. */
-  bind(call: Call, ice?: { iceServers?: IceServer[] | null; expiresAt?: string | null }): void {
+  bind(call: Call, ice?: IceInfo): void {
     this.#update(call);
-    this.#useIceServers(ice);
+    this.#ice.use(ice);
   }
 
   /** The caller's side: the invite is acknowledged, candidates may go. */
@@ -163,9 +161,9 @@ export class CallSession {
   }
 
   /** The callee's side: the accept is acknowledged, with the caller's candidates so far. */
-  accepted(call: Call, candidates: readonly PeerCandidate[], ice?: { iceServers?: IceServer[] | null; expiresAt?: string | null }): void {
+  accepted(call: Call, candidates: readonly PeerCandidate[], ice?: IceInfo): void {
     this.#update(call);
-    this.#useIceServers(ice);
+    this.#ice.use(ice);
     this.remoteCandidates(candidates);
     this.#negotiating = true;
     this.#candidates.release();
@@ -224,7 +222,7 @@ export class CallSession {
           return;
         }
         this.update(resumed.call);
-        this.#useIceServers(resumed);
+        this.#ice.use(resumed);
         this.remoteCandidates(resumed.candidates ?? []);
         this.#candidates.retry();
         this.#resendMissed();
@@ -253,7 +251,7 @@ export class CallSession {
     this.#ended = true;
     this.#info = call;
     this.#candidates.close();
-    if (this.#iceTimer !== undefined) clearTimeout(this.#iceTimer);
+    this.#ice.stop();
     this.pc.onicecandidate = null;
     this.pc.oniceconnectionstatechange = null;
     this.pc.onnegotiationneeded = null;
@@ -385,30 +383,5 @@ export class CallSession {
         const failure = ParleyError.from(error, "call-connected");
         if (failure.code !== "DISCONNECTED") this.#context.report(failure);
       });
-  }
-
-  #useIceServers(ice?: { iceServers?: IceServer[] | null; expiresAt?: string | null }): void {
-    if (!ice || this.#ended) return;
-    if (ice.iceServers && ice.iceServers.length > 0) {
-      try {
-        this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers: rtcIceServers(ice.iceServers) });
-      } catch (error) {
-        this.#context.report(ParleyError.from(error, "get-ice-servers"));
-      }
-    }
-    if (ice.expiresAt) this.#refreshIceBefore(Date.parse(ice.expiresAt));
-  }
-
-  #refreshIceBefore(expiresAtMs: number): void {
-    if (Number.isNaN(expiresAtMs)) return;
-    if (this.#iceTimer !== undefined) clearTimeout(this.#iceTimer);
-    const delay = Math.max(1_000, expiresAtMs - Date.now() - ICE_REFRESH_BEFORE_MS);
-    this.#iceTimer = setTimeout(() => {
-      this.#iceTimer = undefined;
-      this.#context
-        .iceServers()
-        .then((ice) => this.#useIceServers(ice))
-        .catch((error: unknown) => this.#context.report(ParleyError.from(error, "get-ice-servers")));
-    }, delay);
   }
 }
