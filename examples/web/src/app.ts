@@ -77,7 +77,8 @@ export function mountApp(root: HTMLElement, parley: Parley, signOut: () => void)
   };
   document.addEventListener("visibilitychange", onVisible);
   parley.chat.on("message-updated", ({ message }) => {
-    if (open?.roomId === message.roomId) open.onUpdated(message);
+    // The schema allows a missing message (the server's types are optional there); skip it.
+    if (message && open?.roomId === message.roomId) open.onUpdated(message);
   });
   parley.chat.on("message-deleted", ({ roomId, messageId }) => {
     if (open?.roomId === roomId) open.onDeleted(messageId);

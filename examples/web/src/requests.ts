@@ -118,6 +118,7 @@ export function createRequestsPanel(parley: Parley, directory: Directory, action
   });
 
   parley.friends.on("friend-request-received", ({ request }) => {
+    if (!request) return;
     directory.learn(request.from);
     incoming.set(request.id, request);
     render();

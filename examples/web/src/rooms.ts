@@ -200,7 +200,9 @@ export function createRoomsPanel(parley: Parley, directory: Directory, actions: 
     return details;
   }
 
-  parley.chat.on("room-created", ({ room }) => void add(room));
+  parley.chat.on("room-created", ({ room }) => {
+    if (room) void add(room);
+  });
   parley.chat.on("user-left", ({ roomId, userId }) => {
     if (userId !== directory.me.id) return;
     entries.delete(roomId);
