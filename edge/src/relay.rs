@@ -7,8 +7,8 @@
 //! service's events are turned into client events in its own module.
 
 mod calls;
-mod chat;
-mod friends;
+pub(crate) mod chat;
+pub(crate) mod friends;
 mod presence;
 
 use std::future::Future;
@@ -22,7 +22,7 @@ use serde::Serialize;
 use socketioxide::SocketIo;
 use tokio::task::JoinHandle;
 
-use crate::{backends::Backends, rooms::user_room};
+use crate::{backends::Backends, rooms::user_room, server_events::ServerEvent};
 
 /// The event stream of one service, as the edge follows and relays it.
 trait ServiceEvent: Sized + Send + 'static {
@@ -123,7 +123,7 @@ async fn emit_to_users<T: Serialize>(
     io: &SocketIo,
     namespace: &str,
     users: &[String],
-    event: &str,
+    event: ServerEvent<T>,
     payload: &T,
 ) {
     let rooms: Vec<String> = users.iter().map(|user| user_room(user)).collect();
@@ -136,7 +136,7 @@ async fn emit_to_rooms<T: Serialize>(
     io: &SocketIo,
     namespace: &str,
     rooms: Vec<String>,
-    event: &str,
+    event: ServerEvent<T>,
     payload: &T,
 ) {
     emit_to_rooms_except(io, namespace, rooms, Vec::new(), event, payload).await;
@@ -149,7 +149,7 @@ async fn emit_to_rooms_except<T: Serialize>(
     namespace: &str,
     rooms: Vec<String>,
     except: Vec<String>,
-    event: &str,
+    event: ServerEvent<T>,
     payload: &T,
 ) {
     let Some(namespace) = io.of(namespace) else {
@@ -158,7 +158,7 @@ async fn emit_to_rooms_except<T: Serialize>(
     if rooms.is_empty() {
         return;
     }
-    crate::metrics::fanned_out(event, rooms.len());
+    crate::metrics::fanned_out(event.name(), rooms.len());
     let operators = if except.is_empty() {
         namespace.to(rooms)
     } else {
