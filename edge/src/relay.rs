@@ -118,41 +118,39 @@ fn spawn<E: ServiceEvent>(io: SocketIo, backends: Backends, edge_id: String) -> 
     ))
 }
 
-/// Emits one event to every socket of `users` in `namespace`, serialized once.
+/// Emits one event to every socket of `users` in the event's namespace, serialized once.
 async fn emit_to_users<T: Serialize>(
     io: &SocketIo,
-    namespace: &str,
     users: &[String],
     event: ServerEvent<T>,
     payload: &T,
 ) {
     let rooms: Vec<String> = users.iter().map(|user| user_room(user)).collect();
-    emit_to_rooms(io, namespace, rooms, event, payload).await;
+    emit_to_rooms(io, rooms, event, payload).await;
 }
 
-/// Emits one event to every socket in any of `rooms` of `namespace` (once per socket),
-/// serialized once.
+/// Emits one event to every socket in any of `rooms` of the event's namespace (once per
+/// socket), serialized once.
 async fn emit_to_rooms<T: Serialize>(
     io: &SocketIo,
-    namespace: &str,
     rooms: Vec<String>,
     event: ServerEvent<T>,
     payload: &T,
 ) {
-    emit_to_rooms_except(io, namespace, rooms, Vec::new(), event, payload).await;
+    emit_to_rooms_except(io, rooms, Vec::new(), event, payload).await;
 }
 
 /// [`emit_to_rooms`] but for every socket in any of `except` (rooms too, e.g. the user
 /// rooms of those who must not hear it): still one broadcast, serialized once.
 async fn emit_to_rooms_except<T: Serialize>(
     io: &SocketIo,
-    namespace: &str,
     rooms: Vec<String>,
     except: Vec<String>,
     event: ServerEvent<T>,
     payload: &T,
 ) {
-    let Some(namespace) = io.of(namespace) else {
+    // An event of every namespace has none to broadcast in.
+    let Some(namespace) = event.namespace().and_then(|namespace| io.of(namespace)) else {
         return;
     };
     if rooms.is_empty() {

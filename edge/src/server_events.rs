@@ -11,8 +11,9 @@ use serde::Serialize;
 use serde_json::Value;
 use socketioxide::{SendError, extract::SocketRef};
 
-/// An event named `name` whose payload is a `T`.
+/// An event named `name` of `namespace` (`None`: of every namespace) whose payload is a `T`.
 pub struct ServerEvent<T: ?Sized> {
+    namespace: Option<&'static str>,
     name: &'static str,
     payload: PhantomData<fn(&T)>,
 }
@@ -27,8 +28,9 @@ impl<T: ?Sized> Clone for ServerEvent<T> {
 impl<T: ?Sized> Copy for ServerEvent<T> {}
 
 impl<T: ?Sized> ServerEvent<T> {
-    const fn new(name: &'static str) -> Self {
+    const fn new(namespace: Option<&'static str>, name: &'static str) -> Self {
         Self {
+            namespace,
             name,
             payload: PhantomData,
         }
@@ -37,13 +39,17 @@ impl<T: ?Sized> ServerEvent<T> {
     pub fn name(self) -> &'static str {
         self.name
     }
-}
 
-impl<T: ?Sized> ServerEvent<T> {
+    /// The namespace whose sockets get it; `None` for an event of every namespace, which
+    /// goes to one socket at a time (`emit`), never to rooms.
+    pub fn namespace(self) -> Option<&'static str> {
+        self.namespace
+    }
+
     /// The same event, taking its payload as JSON: for an answer echoed as this event, whose
     /// `data` is JSON by then (the event table checks that its type is `T`).
     pub(crate) fn carrying_json(self) -> ServerEvent<Value> {
-        ServerEvent::new(self.name)
+        ServerEvent::new(self.namespace, self.name)
     }
 }
 
@@ -77,12 +83,13 @@ impl Declared {
     }
 }
 
-/// Declares events as `CONST: "name" => Payload;` and `declared()`, their list.
+/// Declares the events of a namespace (`Some(NAMESPACE)`, or `None` for every namespace)
+/// as `CONST: "name" => Payload;`, and `declared()`, their list.
 macro_rules! declare {
-    ($($(#[doc = $doc:literal])* $event:ident: $name:literal => $payload:ty;)*) => {
+    ($namespace:expr; $($(#[doc = $doc:literal])* $event:ident: $name:literal => $payload:ty;)*) => {
         $(
             $(#[doc = $doc])*
-            pub const $event: ServerEvent<$payload> = ServerEvent::new($name);
+            pub const $event: ServerEvent<$payload> = ServerEvent::new($namespace, $name);
         )*
 
         /// The events above, in their order.
@@ -98,6 +105,7 @@ pub mod every {
     use crate::reply::EventError;
 
     declare! {
+        None;
         /// A failure of an event sent without an ack callback, or (`event: "auth"`) the
         /// token's expiry, 200 ms before the transport closes.
         ERROR: "error" => EventError;
@@ -116,7 +124,10 @@ pub mod chat {
         wire::{Message, MessageAnswer, RoomAnswer},
     };
 
+    pub const NAMESPACE: &str = "/chat";
+
     declare! {
+        Some(NAMESPACE);
         /// A room the user was made a member of when it was created.
         ROOM_CREATED: "room-created" => RoomAnswer;
         USER_JOINED: "user-joined" => UserJoined;
@@ -140,7 +151,10 @@ pub mod status {
     use super::{Declared, ServerEvent};
     use crate::wire::{FriendStatus, FriendStatusChanged, HeartbeatAck};
 
+    pub const NAMESPACE: &str = "/status";
+
     declare! {
+        Some(NAMESPACE);
         /// To every `/status` socket of each friend, once per change of what they see.
         FRIEND_STATUS_CHANGED: "friend-status-changed" => FriendStatusChanged;
         /// `get-friends-status`'s answer, to the socket that asked.
@@ -157,7 +171,10 @@ pub mod friends {
         FriendRemoved, FriendRequestAccepted, FriendRequestCancelled, FriendRequestReceived,
     };
 
+    pub const NAMESPACE: &str = "/friends";
+
     declare! {
+        Some(NAMESPACE);
         FRIEND_REQUEST_RECEIVED: "friend-request-received" => FriendRequestReceived;
         /// To both; `friend` is the other person for each.
         FRIEND_REQUEST_ACCEPTED: "friend-request-accepted" => FriendRequestAccepted;
@@ -173,7 +190,10 @@ pub mod calls {
         CallAnswered, CallDismissed, CallIce, CallIncoming, CallList, CallNegotiate, CallUpdate,
     };
 
+    pub const NAMESPACE: &str = "/calls";
+
     declare! {
+        Some(NAMESPACE);
         /// On connect: the user's live calls.
         CALLS_STATE: "calls-state" => CallList;
         /// A call rings this device.
@@ -194,11 +214,88 @@ pub mod calls {
 /// Every event the server emits on `namespace`: its own, then those of every namespace.
 pub fn of(namespace: &str) -> Vec<Declared> {
     let own = match namespace {
-        "/chat" => chat::declared(),
-        "/status" => status::declared(),
-        "/friends" => friends::declared(),
-        "/calls" => calls::declared(),
+        chat::NAMESPACE => chat::declared(),
+        status::NAMESPACE => status::declared(),
+        friends::NAMESPACE => friends::declared(),
+        calls::NAMESPACE => calls::declared(),
         _ => Vec::new(),
     };
     own.into_iter().chain(every::declared()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeSet, HashMap};
+
+    use super::*;
+    use crate::{client_events, namespaces::NAMESPACES};
+
+    /// The event names docs/API.md writes in each namespace's section: the first word of
+    /// each code span that is a hyphenated lower-case name (`user-typing { … }`).
+    fn documented_names() -> HashMap<String, BTreeSet<String>> {
+        let api = include_str!("../../docs/API.md");
+        let mut names: HashMap<String, BTreeSet<String>> = HashMap::new();
+        let mut section = String::new();
+        for line in api.lines() {
+            if let Some(heading) = line.strip_prefix("## ") {
+                section = heading.trim_matches('`').to_owned();
+                continue;
+            }
+            let spans = line.split('`').skip(1).step_by(2);
+            let words = spans.filter_map(|span| span.split_whitespace().next());
+            let events = words.filter(|word| {
+                word.contains('-')
+                    && word.split('-').all(|part| {
+                        !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_lowercase())
+                    })
+            });
+            names
+                .entry(section.clone())
+                .or_default()
+                .extend(events.map(str::to_owned));
+        }
+        names
+    }
+
+    #[test]
+    fn each_namespace_declares_the_events_docs_api_md_says_it_emits() {
+        let documented = documented_names();
+        let every: BTreeSet<&str> = every::declared().iter().map(|event| event.name).collect();
+        // docs/API.md names client events of other namespaces too (`send-message` in
+        // `/calls`).
+        let client: BTreeSet<&str> = NAMESPACES
+            .into_iter()
+            .flat_map(client_events::names)
+            .collect();
+        for namespace in NAMESPACES {
+            let own: BTreeSet<String> = of(namespace)
+                .into_iter()
+                .map(|event| event.name)
+                .filter(|name| !every.contains(name))
+                .map(str::to_owned)
+                .collect();
+            // A name of the section that is no client event is an event the server emits;
+            // `call-ice` and `call-negotiate` are both.
+            let emitted: BTreeSet<String> = documented
+                .get(namespace)
+                .into_iter()
+                .flatten()
+                .filter(|name| !client.contains(name.as_str()) || own.contains(*name))
+                .cloned()
+                .collect();
+            assert_eq!(
+                own, emitted,
+                "{namespace}: the declared server events and docs/API.md differ"
+            );
+        }
+    }
+
+    #[test]
+    fn no_name_is_declared_twice_on_a_namespace() {
+        for namespace in NAMESPACES {
+            let names: Vec<&str> = of(namespace).iter().map(|event| event.name).collect();
+            let unique: BTreeSet<&&str> = names.iter().collect();
+            assert_eq!(unique.len(), names.len(), "{namespace}");
+        }
+    }
 }

@@ -11,12 +11,10 @@ use crate::{
     calls_wire::{CallAnswered, CallDismissed, CallIce, CallIncoming, CallNegotiate, CallUpdate},
     rooms::{device_room, user_room},
     server_events::calls::{
-        CALL_ANSWERED, CALL_DISMISSED, CALL_ENDED, CALL_ICE, CALL_INCOMING, CALL_NEGOTIATE,
+        self, CALL_ANSWERED, CALL_DISMISSED, CALL_ENDED, CALL_ICE, CALL_INCOMING, CALL_NEGOTIATE,
         CALL_UPDATED,
     },
 };
-
-const NAMESPACE: &str = "/calls";
 
 impl ServiceEvent for CallEvent {
     const SERVICE: &'static str = "calls";
@@ -52,31 +50,31 @@ impl ServiceEvent for CallEvent {
         match self.payload {
             Some(Payload::Incoming(incoming)) => {
                 let payload = CallIncoming::from(incoming);
-                emit_to_rooms(io, NAMESPACE, rooms, CALL_INCOMING, &payload).await;
+                emit_to_rooms(io, rooms, CALL_INCOMING, &payload).await;
             }
             Some(Payload::Answered(answered)) => {
                 let payload = CallAnswered::from(answered);
-                emit_to_rooms(io, NAMESPACE, rooms, CALL_ANSWERED, &payload).await;
+                emit_to_rooms(io, rooms, CALL_ANSWERED, &payload).await;
             }
             Some(Payload::Dismissed(dismissed)) => {
                 let payload = CallDismissed::from(dismissed);
-                emit_to_rooms(io, NAMESPACE, rooms, CALL_DISMISSED, &payload).await;
+                emit_to_rooms(io, rooms, CALL_DISMISSED, &payload).await;
             }
             Some(Payload::Ended(ended)) => {
                 let payload = CallUpdate::from(ended.call);
-                emit_to_rooms(io, NAMESPACE, rooms, CALL_ENDED, &payload).await;
+                emit_to_rooms(io, rooms, CALL_ENDED, &payload).await;
             }
             Some(Payload::Ice(ice)) => {
                 let payload = CallIce::from(ice);
-                emit_to_rooms(io, NAMESPACE, rooms, CALL_ICE, &payload).await;
+                emit_to_rooms(io, rooms, CALL_ICE, &payload).await;
             }
             Some(Payload::Negotiate(negotiate)) => {
                 let payload = CallNegotiate::from(negotiate);
-                emit_to_rooms(io, NAMESPACE, rooms, CALL_NEGOTIATE, &payload).await;
+                emit_to_rooms(io, rooms, CALL_NEGOTIATE, &payload).await;
             }
             Some(Payload::Updated(updated)) => {
                 let payload = CallUpdate::from(updated.call);
-                emit_to_rooms(io, NAMESPACE, rooms, CALL_UPDATED, &payload).await;
+                emit_to_rooms(io, rooms, CALL_UPDATED, &payload).await;
             }
             None => tracing::warn!(event_id = self.event_id, "call event without payload"),
         }
@@ -85,7 +83,7 @@ impl ServiceEvent for CallEvent {
     /// Closes the transport of every `/calls` client: each reconnects by itself (its other
     /// namespaces with it) and gets `calls-state` afresh.
     async fn mend_gap(io: &SocketIo) {
-        let Some(namespace) = io.of(NAMESPACE) else {
+        let Some(namespace) = io.of(calls::NAMESPACE) else {
             return;
         };
         for socket in namespace.sockets() {

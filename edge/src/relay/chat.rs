@@ -10,7 +10,7 @@ use super::{ServiceEvent, emit_to_rooms, emit_to_rooms_except, subscription};
 use crate::{
     rooms::{chat_room, own_socket, user_room},
     server_events::chat::{
-        MESSAGE_DELETED, MESSAGE_UPDATED, MESSAGES_READ, NEW_MESSAGE, NEW_PRIVATE_MESSAGE,
+        self, MESSAGE_DELETED, MESSAGE_UPDATED, MESSAGES_READ, NEW_MESSAGE, NEW_PRIVATE_MESSAGE,
         ROOM_CREATED, USER_JOINED, USER_LEFT, USER_TYPING,
     },
     wire::{self, MessageAnswer, RoomAnswer},
@@ -94,7 +94,7 @@ impl ServiceEvent for ChatEvent {
             .collect();
         match self.payload {
             Some(Payload::MembershipChanged(changed)) => {
-                let Some(namespace) = io.of("/chat") else {
+                let Some(namespace) = io.of(chat::NAMESPACE) else {
                     return;
                 };
                 let target = chat_room(&changed.room_id);
@@ -113,30 +113,30 @@ impl ServiceEvent for ChatEvent {
             }
             Some(Payload::RoomCreated(created)) => {
                 let payload = RoomAnswer::from(created.room);
-                emit_to_rooms(io, "/chat", users, ROOM_CREATED, &payload).await;
+                emit_to_rooms(io, users, ROOM_CREATED, &payload).await;
             }
             Some(Payload::UserJoined(joined)) => {
                 let payload = UserJoined {
                     room_id: joined.room_id,
                     user: joined.user.map(wire::User::from),
                 };
-                emit_to_rooms(io, "/chat", [room, users].concat(), USER_JOINED, &payload).await;
+                emit_to_rooms(io, [room, users].concat(), USER_JOINED, &payload).await;
             }
             Some(Payload::UserLeft(left)) => {
                 let payload = UserLeft {
                     room_id: left.room_id,
                     user_id: left.user_id,
                 };
-                emit_to_rooms(io, "/chat", [room, users].concat(), USER_LEFT, &payload).await;
+                emit_to_rooms(io, [room, users].concat(), USER_LEFT, &payload).await;
             }
             Some(Payload::NewMessage(new)) => {
                 if let Some(message) = new.message {
                     let payload = wire::Message::from(message);
-                    emit_to_rooms_except(io, "/chat", room, excluded, NEW_MESSAGE, &payload).await;
+                    emit_to_rooms_except(io, room, excluded, NEW_MESSAGE, &payload).await;
                 }
             }
             Some(Payload::NewPrivateMessage(new)) => {
-                let (Some(message), Some(namespace)) = (new.message, io.of("/chat")) else {
+                let (Some(message), Some(namespace)) = (new.message, io.of(chat::NAMESPACE)) else {
                     return;
                 };
                 // The receiver's sockets and the sender's other sockets.
@@ -149,14 +149,14 @@ impl ServiceEvent for ChatEvent {
             }
             Some(Payload::MessageUpdated(updated)) => {
                 let payload = MessageAnswer::from(updated.message);
-                emit_to_rooms_except(io, "/chat", room, excluded, MESSAGE_UPDATED, &payload).await;
+                emit_to_rooms_except(io, room, excluded, MESSAGE_UPDATED, &payload).await;
             }
             Some(Payload::MessageDeleted(deleted)) => {
                 let payload = MessageDeleted {
                     room_id: deleted.room_id,
                     message_id: deleted.message_id,
                 };
-                emit_to_rooms(io, "/chat", room, MESSAGE_DELETED, &payload).await;
+                emit_to_rooms(io, room, MESSAGE_DELETED, &payload).await;
             }
             Some(Payload::MessagesRead(read)) => {
                 let payload = MessagesRead {
@@ -165,7 +165,7 @@ impl ServiceEvent for ChatEvent {
                     user_id: read.user_id,
                     message_id: read.message_id,
                 };
-                emit_to_rooms(io, "/chat", room, MESSAGES_READ, &payload).await;
+                emit_to_rooms(io, room, MESSAGES_READ, &payload).await;
             }
             Some(Payload::UserTyping(typing)) => {
                 let payload = UserTyping {
@@ -174,7 +174,7 @@ impl ServiceEvent for ChatEvent {
                     username: typing.username,
                     is_typing: typing.is_typing,
                 };
-                emit_to_rooms_except(io, "/chat", room, excluded, USER_TYPING, &payload).await;
+                emit_to_rooms_except(io, room, excluded, USER_TYPING, &payload).await;
             }
             None => tracing::warn!(event_id = self.event_id, "chat event without payload"),
         }

@@ -59,14 +59,7 @@ impl ServiceEvent for FriendsEvent {
                 let payload = FriendRequestReceived {
                     request: received.request.map(wire::FriendRequest::from),
                 };
-                emit_to_users(
-                    io,
-                    "/friends",
-                    &recipients,
-                    FRIEND_REQUEST_RECEIVED,
-                    &payload,
-                )
-                .await;
+                emit_to_users(io, &recipients, FRIEND_REQUEST_RECEIVED, &payload).await;
             }
             Some(Payload::FriendRequestAccepted(accepted)) => {
                 // Each side is told about the other person.
@@ -82,28 +75,20 @@ impl ServiceEvent for FriendsEvent {
                         },
                     };
                     let recipient = std::slice::from_ref(&recipient.id);
-                    emit_to_users(io, "/friends", recipient, FRIEND_REQUEST_ACCEPTED, &payload)
-                        .await;
+                    emit_to_users(io, recipient, FRIEND_REQUEST_ACCEPTED, &payload).await;
                 }
             }
             Some(Payload::FriendRequestCancelled(cancelled)) => {
                 let payload = FriendRequestCancelled {
                     request_id: cancelled.request_id,
                 };
-                emit_to_users(
-                    io,
-                    "/friends",
-                    &recipients,
-                    FRIEND_REQUEST_CANCELLED,
-                    &payload,
-                )
-                .await;
+                emit_to_users(io, &recipients, FRIEND_REQUEST_CANCELLED, &payload).await;
             }
             Some(Payload::FriendRemoved(removed)) => {
                 let payload = FriendRemoved {
                     user_id: removed.user_id,
                 };
-                emit_to_users(io, "/friends", &recipients, FRIEND_REMOVED, &payload).await;
+                emit_to_users(io, &recipients, FRIEND_REMOVED, &payload).await;
             }
             None => tracing::warn!(event_id = self.event_id, "friends event without payload"),
         }

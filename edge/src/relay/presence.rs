@@ -17,7 +17,7 @@ impl ServiceEvent for PresenceEvent {
             Some(Payload::FriendStatusChanged(changed)) => {
                 let payload = wire::FriendStatusChanged::from(changed);
                 let recipients = &self.recipient_user_ids;
-                emit_to_users(io, "/status", recipients, FRIEND_STATUS_CHANGED, &payload).await;
+                emit_to_users(io, recipients, FRIEND_STATUS_CHANGED, &payload).await;
             }
             None => tracing::warn!(event_id = self.event_id, "presence event without payload"),
         }
