@@ -339,18 +339,23 @@ pub async fn answer(
         edge_id: &edge.0,
     };
     let span = event_span(&reply, &raw);
-    let outcome = match limit_of(&reply, &me, &limits) {
-        Ok(()) => {
-            (event.answer)(&raw, &caller, backends)
-                .instrument(span.clone())
-                .await
-        }
+    // The payload is parsed before the call; it is kept during the call only for a failure
+    // report, which repeats some of it.
+    let answering = limit_of(&reply, &me, &limits)
+        .map(|()| (event.answer)(&raw, &caller, backends).instrument(span.clone()));
+    let report = event
+        .failure
+        .as_ref()
+        .filter(|_| !reply.wants_ack())
+        .map(|report| (report, raw));
+    let outcome = match answering {
+        Ok(answering) => answering.await,
         Err(limited) => Err(limited),
     };
     record_outcome(&span, &outcome);
-    match (&outcome, event.echo, &event.failure) {
+    match (&outcome, event.echo, report) {
         (Ok(data), Some(echo), _) => echo.event.send(&socket, data),
-        (Err(error), _, Some(report)) if !reply.wants_ack() => report(&socket, &raw, error),
+        (Err(error), _, Some((report, raw))) => report(&socket, &raw, error),
         _ => {}
     }
     reply.send(outcome);

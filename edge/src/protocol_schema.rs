@@ -241,6 +241,19 @@ mod tests {
         ] {
             assert!(!required(message).contains(&absent), "{absent}");
         }
+        // Left out when `None`, so never `null`.
+        let edited_at = message.pointer("/properties/editedAt");
+        assert_eq!(edited_at, Some(&json!({ "type": "string" })));
+        let call = message.pointer("/properties/call/$ref");
+        assert_eq!(call, Some(&json!("#/$defs/CallLog")));
+        // A flattened `Option` leaves its fields out together; a `null` inside stays.
+        let accepted = at(
+            &document,
+            "/namespaces/~1calls/clientEvents/call-accept/ack",
+        );
+        assert_eq!(required(accepted), ["call", "candidates"]);
+        let expires_at = accepted.pointer("/properties/expiresAt/type");
+        assert_eq!(expires_at, Some(&json!(["string", "null"])));
     }
 
     #[test]
