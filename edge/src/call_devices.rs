@@ -12,13 +12,17 @@ use std::{
 use parley_proto::calls::v1::{
     CloseDeviceRequest, Device, EdgeSocket, OpenDeviceRequest, RenewEdgeLeaseRequest,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 use socketioxide::extract::SocketRef;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::{
-    auth::Identity, backends::Backends, calls_wire, client_events::emit, sessions::EdgeId,
+    auth::Identity,
+    backends::Backends,
+    calls_wire::{CallIncoming, CallList},
+    server_events::calls::{CALL_INCOMING, CALLS_STATE},
+    sessions::EdgeId,
 };
 
 /// The longest `deviceId` (docs/API.md "Connecting").
@@ -120,14 +124,9 @@ pub async fn open(
             return;
         }
     };
-    let state = json!({ "calls": opened.calls.into_iter().map(calls_wire::Call::from).collect::<Vec<_>>() });
-    emit(socket, "calls-state", &state);
+    CALLS_STATE.send(socket, &CallList::from(opened.calls));
     for ringing in opened.ringing {
-        emit(
-            socket,
-            "call-incoming",
-            &calls_wire::CallIncoming::from(ringing),
-        );
+        CALL_INCOMING.send(socket, &CallIncoming::from(ringing));
     }
 }
 

@@ -3,30 +3,49 @@
 //! RFC 3339 UTC with milliseconds, enums as their upper-case names without the prefix.
 
 use parley_proto::calls::v1 as pb;
+use schemars::JsonSchema;
 use serde::Serialize;
+use uuid::Uuid;
 
-use crate::wire::{self, time};
+use crate::{
+    protocol_schema::absent_not_null,
+    wire::{EndReason, Media, time},
+};
 
-/// `RINGING`, `CONNECTING`, `ACTIVE` or `ENDED`.
-pub fn state(state: i32) -> &'static str {
-    match pb::CallState::try_from(state) {
-        Ok(pb::CallState::Connecting) => "CONNECTING",
-        Ok(pb::CallState::Active) => "ACTIVE",
-        Ok(pb::CallState::Ended) => "ENDED",
-        _ => "RINGING",
+/// Where a call is: ringing, answered with ICE connecting, connected, or over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CallState {
+    Ringing,
+    Connecting,
+    Active,
+    Ended,
+}
+
+impl CallState {
+    /// A state this edge does not know yet shows as `RINGING`.
+    fn from_proto(state: i32) -> Self {
+        match pb::CallState::try_from(state) {
+            Ok(pb::CallState::Connecting) => Self::Connecting,
+            Ok(pb::CallState::Active) => Self::Active,
+            Ok(pb::CallState::Ended) => Self::Ended,
+            _ => Self::Ringing,
+        }
     }
 }
 
 /// Why a call ended; `None` while it has not.
-pub fn end_reason(reason: i32) -> Option<&'static str> {
-    (reason != i32::from(pb::EndReason::Unspecified)).then(|| wire::end_reason_name(reason))
+fn end_reason(reason: i32) -> Option<EndReason> {
+    (reason != i32::from(pb::EndReason::Unspecified)).then(|| EndReason::from_proto(reason))
 }
 
 /// `{ userId, deviceId }`: who rings, who answered, who sent a relay.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Device {
+    #[schemars(with = "Uuid")]
     pub user_id: String,
+    /// The handshake's `deviceId`, or the socket id of a socket that sent none.
     pub device_id: String,
 }
 
@@ -50,39 +69,54 @@ fn device(device: Option<pb::Device>) -> Device {
     )
 }
 
-/// The `call` object.
-#[derive(Debug, Clone, Serialize)]
+/// The `call` object; fields without a value are left out.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Call {
+    #[schemars(with = "Uuid")]
     pub id: String,
+    /// The DM room of the two parties.
+    #[schemars(with = "Uuid")]
     pub room_id: String,
-    pub media: &'static str,
-    pub state: &'static str,
+    pub media: Media,
+    pub state: CallState,
     pub caller: Device,
+    #[schemars(with = "Uuid")]
     pub callee_id: String,
+    /// The callee's device that accepted.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub answered_by: Option<Device>,
     pub created_at: Option<String>,
+    /// When an unanswered call ends as `MISSED`.
     pub ring_deadline: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub answered_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub connected_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub ended_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub end_reason: Option<&'static str>,
+    #[schemars(transform = absent_not_null)]
+    pub end_reason: Option<EndReason>,
+    /// Counted from `connectedAt`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub duration_ms: Option<u64>,
+    /// The caller's `clientCallId`, echoed to the caller only.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub client_call_id: Option<String>,
 }
 
 impl From<pb::Call> for Call {
     fn from(call: pb::Call) -> Self {
         Self {
-            media: wire::media_name(call.media),
-            state: state(call.state),
+            media: Media::from_proto(call.media),
+            state: CallState::from_proto(call.state),
             caller: device(call.caller),
             answered_by: call.answered_by.map(Device::from),
             created_at: time(call.created_at.as_ref()),
@@ -106,8 +140,9 @@ pub fn call(call: Option<pb::Call>) -> Option<Call> {
 }
 
 /// `RTCSessionDescriptionInit`: `{ type, sdp }`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct SessionDescription {
+    /// `offer` or `answer`.
     #[serde(rename = "type")]
     pub kind: String,
     pub sdp: String,
@@ -123,15 +158,18 @@ impl From<pb::SessionDescription> for SessionDescription {
 }
 
 /// `RTCIceCandidateInit`, as the peer sent it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IceCandidate {
     pub candidate: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub sdp_mid: Option<String>,
     #[serde(rename = "sdpMLineIndex", skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub sdp_m_line_index: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub username_fragment: Option<String>,
 }
 
@@ -151,13 +189,15 @@ pub fn candidates(candidates: Vec<pb::IceCandidate>) -> Vec<IceCandidate> {
     candidates.into_iter().map(IceCandidate::from).collect()
 }
 
-/// `RTCIceServer`: `{ urls, username?, credential? }`.
-#[derive(Debug, Clone, Serialize)]
+/// `RTCIceServer`: `{ urls, username?, credential? }`; TURN credentials are time-limited.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct IceServer {
     pub urls: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub username: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub credential: Option<String>,
 }
 
@@ -176,17 +216,68 @@ pub fn ice_servers(servers: Vec<pb::IceServer>) -> Vec<IceServer> {
     servers.into_iter().map(IceServer::from).collect()
 }
 
+/// `{ iceServers, expiresAt }`: the ack of `get-ice-servers`, and part of the acks that hand
+/// out servers.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IceServers {
+    pub ice_servers: Vec<IceServer>,
+    /// When the TURN credentials expire; `null` when there are none.
+    pub expires_at: Option<String>,
+}
+
+impl IceServers {
+    pub fn new(servers: Vec<pb::IceServer>, expires_at: Option<&prost_types::Timestamp>) -> Self {
+        Self {
+            ice_servers: ice_servers(servers),
+            expires_at: time(expires_at),
+        }
+    }
+}
+
+/// `{ call }`: the ack of `call-connected` and `call-hangup`, and `call-updated` and
+/// `call-ended`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CallUpdate {
+    pub call: Option<Call>,
+}
+
+impl From<Option<pb::Call>> for CallUpdate {
+    fn from(call: Option<pb::Call>) -> Self {
+        Self {
+            call: call.map(Call::from),
+        }
+    }
+}
+
+/// `{ calls }`: the ack of `list-calls`, and `calls-state`: the live calls, oldest first.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CallList {
+    pub calls: Vec<Call>,
+}
+
+impl From<Vec<pb::Call>> for CallList {
+    fn from(calls: Vec<pb::Call>) -> Self {
+        Self {
+            calls: calls.into_iter().map(Call::from).collect(),
+        }
+    }
+}
+
 /// `call-incoming`: a call that rings this device, with what it takes to answer it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CallIncoming {
     pub call: Option<Call>,
     pub offer: Option<SessionDescription>,
+    /// The caller's candidates so far.
     pub candidates: Vec<IceCandidate>,
+    /// The time left to answer, by the server's clock.
     pub ring_remaining_ms: u64,
     pub ice_servers: Vec<IceServer>,
     /// When the TURN credentials of `iceServers` expire; absent without TURN credentials.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub expires_at: Option<String>,
 }
 
@@ -204,9 +295,10 @@ impl From<pb::CallIncoming> for CallIncoming {
 }
 
 /// `call-answered`: to the caller's device.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CallAnswered {
+    #[schemars(with = "Uuid")]
     pub call_id: String,
     pub answer: Option<SessionDescription>,
     pub by: Device,
@@ -223,12 +315,14 @@ impl From<pb::CallAnswered> for CallAnswered {
 }
 
 /// `call-ice`: a party's trickled candidates.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CallIce {
+    #[schemars(with = "Uuid")]
     pub call_id: String,
     pub from: Device,
     pub candidates: Vec<IceCandidate>,
+    /// The peer has no more candidates.
     pub end: bool,
 }
 
@@ -244,9 +338,10 @@ impl From<pb::CallIce> for CallIce {
 }
 
 /// `call-negotiate`: a new description from the peer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CallNegotiate {
+    #[schemars(with = "Uuid")]
     pub call_id: String,
     pub from: Device,
     pub description: Option<SessionDescription>,
@@ -258,6 +353,25 @@ impl From<pb::CallNegotiate> for CallNegotiate {
             call_id: negotiate.call_id,
             from: device(negotiate.from),
             description: negotiate.description.map(SessionDescription::from),
+        }
+    }
+}
+
+/// `call-dismissed`: to the callee's devices that did not answer; stop ringing.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CallDismissed {
+    #[schemars(with = "Uuid")]
+    pub call_id: String,
+    /// `ANSWERED_ELSEWHERE`.
+    pub reason: String,
+}
+
+impl From<pb::CallDismissed> for CallDismissed {
+    fn from(dismissed: pb::CallDismissed) -> Self {
+        Self {
+            call_id: dismissed.call_id,
+            reason: dismissed.reason,
         }
     }
 }

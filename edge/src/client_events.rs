@@ -2,9 +2,10 @@
 //! (`chat::events` with `attachments::events`, `status::events`, `friends::events`,
 //! `calls::events`): its
 //! names, its payload type, how the payload becomes a gRPC request, which call it makes and
-//! how the answer renders.
+//! how the answer renders into its typed ack `data`.
 //! One handler answers them all (`answer`); the list of events, the decoding the fuzz targets
-//! check and docs/API.md's event tables are read from, or checked against, the same tables.
+//! check, the schema of each payload and ack (`edge schema`) and docs/API.md's event tables
+//! are read from, or checked against, the same tables.
 //!
 //! A new event is one entry in its namespace's table, plus its tests.
 
@@ -14,6 +15,8 @@ mod chat;
 mod friends;
 mod status;
 
+#[cfg(test)]
+use std::any::TypeId;
 use std::{
     collections::HashMap,
     fmt::Debug,
@@ -22,11 +25,12 @@ use std::{
 };
 
 use futures_util::future::BoxFuture;
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::Value;
 use socketioxide::{
     ParserError,
-    extract::{Extension, State, TryData},
+    extract::{Extension, SocketRef, State, TryData},
 };
 use tracing::Instrument;
 
@@ -38,9 +42,12 @@ use crate::{
     event_limits::{EventClass, EventLimits},
     payload,
     reply::Reply,
+    server_events::ServerEvent,
     sessions::{EdgeId, SessionId},
     token_lifetime::{self, REFRESH_EVENT},
 };
+
+pub(crate) use chat::MessageError;
 
 /// A client event's payload as the edge receives it.
 pub type Raw = Result<Value, ParserError>;
@@ -69,42 +76,77 @@ impl Caller<'_> {
     }
 }
 
-/// What a failure event repeats of the payload.
-type FailureFields = fn(&Raw) -> Map<String, Value>;
-type DecodeFn = dyn Fn(Raw, &Caller<'_>) -> Decoded + Send + Sync;
-type AnswerFn =
-    dyn Fn(Raw, &Caller<'_>, Backends) -> BoxFuture<'static, Result<Value, ApiError>> + Send + Sync;
+/// Puts a type's schema among the generator's definitions and gives the reference to it.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// A client event as the schema lists it: its names (the first as docs/API.md gives it,
+/// then its aliases), its payload and its ack's `data`.
+#[derive(Clone, Copy)]
+pub struct Signature {
+    pub names: &'static [&'static str],
+    pub payload: SchemaFn,
+    pub ack: SchemaFn,
+}
+
+impl Signature {
+    /// An event whose payload reads as a `P` and whose ack's `data` is an `A`.
+    pub fn of<P: JsonSchema, A: JsonSchema>(names: &'static [&'static str]) -> Self {
+        Self {
+            names,
+            payload: SchemaGenerator::subschema_for::<P>,
+            ack: SchemaGenerator::subschema_for::<A>,
+        }
+    }
+}
+
+type DecodeFn = dyn Fn(&Raw, &Caller<'_>) -> Decoded + Send + Sync;
+type AnswerFn = dyn Fn(&Raw, &Caller<'_>, Backends) -> BoxFuture<'static, Result<Value, ApiError>>
+    + Send
+    + Sync;
+/// Reports a failure to the socket, from the payload and the error.
+type FailureFn = dyn Fn(&SocketRef, &Raw, &ApiError) + Send + Sync;
 
 /// One client event of a namespace.
 pub struct Event {
-    /// Its name as docs/API.md gives it first, then its aliases.
-    names: &'static [&'static str],
+    signature: Signature,
     decode: Box<DecodeFn>,
     answer: Box<AnswerFn>,
+    /// The type of the ack's `data`, which an echo must carry too (a test checks it).
+    #[cfg(test)]
+    ack_type: TypeId,
     /// The event that also carries the answer to the socket that asked (docs/API.md:
     /// "emits … to this socket").
-    echo: Option<&'static str>,
-    /// For a send without an ack callback: the event that also reports its failure, with
-    /// the fields it repeats from the payload.
-    failure_event: Option<(&'static str, FailureFields)>,
+    echo: Option<Echo>,
+    /// For a send without an ack callback: what also reports its failure.
+    failure: Option<Box<FailureFn>>,
+}
+
+/// The event an answer is echoed as, and the type of its payload (a test holds it to the
+/// ack's: the echo emits the ack's `data`).
+#[derive(Clone, Copy)]
+struct Echo {
+    event: ServerEvent<Value>,
+    #[cfg(test)]
+    payload_type: TypeId,
 }
 
 /// An event answered by one unary call: `build` makes the request from the payload `P`,
-/// `call` sends it (with the unary deadline) and `render` makes the ack's `data` of the
+/// `call` sends it (with the unary deadline) and `render` makes the ack's `data` `D` of the
 /// answer.
-fn unary<P, R, A, Fut>(
+fn unary<P, R, A, D, Fut>(
     names: &'static [&'static str],
     build: impl Fn(P, &Caller<'_>) -> Result<R, ApiError> + Copy + Send + Sync + 'static,
     call: impl Fn(Backends, tonic::Request<R>) -> Fut + Copy + Send + Sync + 'static,
-    render: impl Fn(A) -> Value + Copy + Send + Sync + 'static,
+    render: impl Fn(A) -> D + Copy + Send + Sync + 'static,
 ) -> Event
 where
-    P: DeserializeOwned,
+    P: DeserializeOwned + JsonSchema,
     R: Debug + Send + 'static,
+    D: Serialize + JsonSchema + 'static,
     Fut: Future<Output = Result<tonic::Response<A>, tonic::Status>> + Send + 'static,
 {
     Event {
-        names,
+        signature: Signature::of::<P, D>(names),
         decode: Box::new(move |raw, caller| {
             let request = build(payload::parse(raw)?, caller)?;
             Ok(Box::new(request))
@@ -114,25 +156,45 @@ where
             Box::pin(async move {
                 let request = backends.request(request?);
                 let answer = call(backends, request).await?;
-                Ok(render(answer.into_inner()))
+                ack_data(&render(answer.into_inner()))
             })
         }),
+        #[cfg(test)]
+        ack_type: TypeId::of::<D>(),
         echo: None,
-        failure_event: None,
+        failure: None,
     }
 }
 
+/// The ack's `data` as it is sent (and echoed).
+fn ack_data<D: Serialize>(data: &D) -> Result<Value, ApiError> {
+    serde_json::to_value(data).map_err(|error| {
+        tracing::error!(%error, "cannot serialize an answer");
+        ApiError::new(ErrorCode::Internal, "internal error")
+    })
+}
+
 impl Event {
-    /// Also emits the answer as `event` to the socket that asked.
-    fn echoed_as(mut self, event: &'static str) -> Self {
-        self.echo = Some(event);
+    /// Also emits the answer as `event` to the socket that asked; `T` is the ack's type.
+    fn echoed_as<T: 'static>(mut self, event: ServerEvent<T>) -> Self {
+        self.echo = Some(Echo {
+            event: event.carrying_json(),
+            #[cfg(test)]
+            payload_type: TypeId::of::<T>(),
+        });
         self
     }
 
-    /// Also reports a failure as `event` (`{ error, code }` and what `fields` takes of the
-    /// payload) when the client sent no ack callback.
-    fn failure_reported_as(mut self, event: &'static str, fields: FailureFields) -> Self {
-        self.failure_event = Some((event, fields));
+    /// Also reports a failure as `event`, with what `report` makes of the payload and the
+    /// error, when the client sent no ack callback.
+    fn failure_reported_as<F: Serialize + 'static>(
+        mut self,
+        event: ServerEvent<F>,
+        report: fn(&Raw, &ApiError) -> F,
+    ) -> Self {
+        self.failure = Some(Box::new(move |socket, raw, error| {
+            event.send(socket, &report(raw, error));
+        }));
         self
     }
 }
@@ -159,8 +221,9 @@ macro_rules! rpc {
 }
 use rpc;
 
-/// The payload of events without fields; whatever the client sends is ignored.
-#[derive(serde::Deserialize)]
+/// An object without fields: the payload of events that need none (whatever the client
+/// sends is ignored), and the ack `data` of events that answer nothing but success.
+#[derive(Deserialize, Serialize, JsonSchema)]
 struct NoFields {}
 
 /// Ids as the services take them.
@@ -169,8 +232,8 @@ fn ids(ids: &[uuid::Uuid]) -> Vec<String> {
 }
 
 /// The ack `data` of events that answer nothing but success.
-fn nothing<A>(_: A) -> Value {
-    json!({})
+fn nothing<A>(_: A) -> NoFields {
+    NoFields {}
 }
 
 /// The events of one namespace, by every name they answer to.
@@ -184,7 +247,10 @@ impl Table {
         let by_name = events
             .iter()
             .enumerate()
-            .flat_map(|(index, event)| event.names.iter().map(move |name| (*name, index)))
+            .flat_map(|(index, event)| {
+                let names = event.signature.names.iter();
+                names.map(move |name| (*name, index))
+            })
             .collect();
         Self { events, by_name }
     }
@@ -220,16 +286,26 @@ pub fn names(namespace: &str) -> Vec<&'static str> {
         table
             .events
             .iter()
-            .flat_map(|event| event.names.iter().copied())
+            .flat_map(|event| event.signature.names.iter().copied())
             .collect()
     })
+}
+
+/// Every client event of `namespace` as the schema lists it, in table order, then
+/// `auth-refresh`, which every namespace answers.
+pub fn signatures(namespace: &str) -> Vec<Signature> {
+    let Some(table) = table(namespace) else {
+        return Vec::new();
+    };
+    let events = table.events.iter().map(|event| event.signature);
+    events.chain([token_lifetime::signature()]).collect()
 }
 
 /// What the edge does with the payload of `event` on `namespace` before calling a backend;
 /// `None` for an event the namespace does not have.
 pub fn decode(namespace: &str, event: &str, raw: Raw, caller: &Caller<'_>) -> Option<Decoded> {
     let event = table(namespace)?.get(event)?;
-    Some((event.decode)(raw, caller))
+    Some((event.decode)(&raw, caller))
 }
 
 /// Answers a client event of any namespace (every socket's one event handler): the ack
@@ -262,29 +338,24 @@ pub async fn answer(
         device_id: device.as_ref().map_or("", |device| &device.0),
         edge_id: &edge.0,
     };
-    // Read before the payload is parsed, so that a refused send can still name its fields.
-    let failure_event = event
-        .failure_event
-        .filter(|_| !reply.wants_ack())
-        .map(|(name, fields)| (name, fields(&raw)));
-
     let span = event_span(&reply, &raw);
-    let outcome = match limit_of(&reply, &me, &limits) {
-        Ok(()) => {
-            (event.answer)(raw, &caller, backends)
-                .instrument(span.clone())
-                .await
-        }
+    // The payload is parsed before the call; it is kept during the call only for a failure
+    // report, which repeats some of it.
+    let answering = limit_of(&reply, &me, &limits)
+        .map(|()| (event.answer)(&raw, &caller, backends).instrument(span.clone()));
+    let report = event
+        .failure
+        .as_ref()
+        .filter(|_| !reply.wants_ack())
+        .map(|report| (report, raw));
+    let outcome = match answering {
+        Ok(answering) => answering.await,
         Err(limited) => Err(limited),
     };
     record_outcome(&span, &outcome);
-    match (&outcome, event.echo, failure_event) {
-        (Ok(data), Some(echo), _) => emit(&socket, echo, data),
-        (Err(error), _, Some((name, mut fields))) => {
-            fields.insert("error".into(), error.message.clone().into());
-            fields.insert("code".into(), error.code.as_str().into());
-            emit(&socket, name, &Value::Object(fields));
-        }
+    match (&outcome, event.echo, report) {
+        (Ok(data), Some(echo), _) => echo.event.send(&socket, data),
+        (Err(error), _, Some((report, raw))) => report(&socket, &raw, error),
         _ => {}
     }
     reply.send(outcome);
@@ -309,17 +380,6 @@ fn refresh_token(
     let outcome = limit_of(&reply, me, limits)
         .and_then(|()| token_lifetime::refresh(raw, reply.socket(), me, authenticator));
     reply.send(outcome);
-}
-
-/// Emits to one socket; a socket that went meanwhile is not an error worth more than a trace.
-pub(crate) fn emit<T: serde::Serialize + ?Sized>(
-    socket: &socketioxide::extract::SocketRef,
-    event: &str,
-    payload: &T,
-) {
-    if let Err(error) = socket.emit(event, payload) {
-        tracing::debug!(%error, event, "cannot emit to a socket");
-    }
 }
 
 fn unknown_event(reply: Reply) {
@@ -402,7 +462,7 @@ mod tests {
             device_id: "device",
             edge_id: "edge",
         };
-        build(payload::parse(Ok(payload))?, &caller)
+        build(payload::parse(&Ok(payload))?, &caller)
     }
 
     /// The message of a refusal, which must be `INVALID_ARGUMENT`.
@@ -474,6 +534,23 @@ mod tests {
                 documented.get(namespace),
                 "{namespace}: the table and docs/API.md list different events"
             );
+        }
+    }
+
+    #[test]
+    fn an_echo_carries_the_ack_data() {
+        for namespace in NAMESPACES {
+            for event in &table(namespace).expect("a namespace").events {
+                if let Some(echo) = event.echo {
+                    assert_eq!(
+                        echo.payload_type,
+                        event.ack_type,
+                        "{namespace} {}: its echo {} is declared with another type",
+                        event.signature.names[0],
+                        echo.event.name()
+                    );
+                }
+            }
         }
     }
 

@@ -6,7 +6,8 @@ use parley_common::config::{InternalArgs, parse_duration};
 
 use crate::{client_ip::Network, event_limits::EventLimitArgs};
 
-/// The `edge` command line: serve (the default) or print a development token.
+/// The `edge` command line: serve (the default), print a development token, or print the
+/// client protocol's JSON Schema.
 #[derive(Debug, clap::Parser)]
 #[command(
     name = "edge",
@@ -28,6 +29,8 @@ pub enum Command {
     Serve(Box<Config>),
     /// Print an HS256 token for a development user, signed with PARLEY_JWT_SECRET.
     Token(TokenArgs),
+    /// Print the client protocol as JSON Schema (clients/js/protocol/schema.json).
+    Schema,
 }
 
 /// How the edge runs.

@@ -1,22 +1,27 @@
 //! The error a client receives, in docs/API.md's terms.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 pub use crate::error_code::ErrorCode;
+use crate::protocol_schema::absent_not_null;
 
 /// Metadata key a service sets on `RESOURCE_EXHAUSTED` to say when the caller may retry.
 pub use parley_common::error::RETRY_AFTER_MS as RETRY_AFTER_MS_METADATA;
 use parley_common::error::{QUOTA_LIMIT_BYTES, QUOTA_USED_BYTES};
 
-/// A failed request: its code, a message meant for the client developer, for `RATE_LIMITED`
-/// when to retry, and for `QUOTA_EXCEEDED` the quota.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A failed request (the `error` of an ack whose `ok` is `false`): its code, a message meant
+/// for the client developer, for `RATE_LIMITED` when to retry, and for `QUOTA_EXCEEDED` the
+/// quota.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiError {
-    #[serde(serialize_with = "serialize_code")]
     pub code: ErrorCode,
+    /// For the developer, not the user: e.g. `roomId: invalid type: integer 5, expected UUID`.
     pub message: String,
+    /// How long to wait before asking again (`RATE_LIMITED`, or a quota that refills).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub retry_after_ms: Option<u64>,
     /// `limitBytes` and `usedBytes`, beside the other fields.
     #[serde(flatten)]
@@ -24,7 +29,7 @@ pub struct ApiError {
 }
 
 /// The storage quota a `QUOTA_EXCEEDED` ran into (docs/API.md "Attachments").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Quota {
     pub limit_bytes: u64,
@@ -85,13 +90,6 @@ impl From<tonic::Status> for ApiError {
             quota,
         }
     }
-}
-
-fn serialize_code<S: serde::Serializer>(
-    code: &ErrorCode,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(code.as_str())
 }
 
 #[cfg(test)]

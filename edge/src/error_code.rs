@@ -3,8 +3,21 @@
 
 use tonic::Code;
 
-/// A client-facing error code, as written in docs/API.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A client-facing error code, as written in docs/API.md. Its schema lists every code
+/// (`errorCodes` of `edge schema`); `as_str` gives the same names without serde, and a test
+/// holds the two together.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     InvalidArgument,
     Unauthenticated,
@@ -63,6 +76,17 @@ impl ErrorCode {
         }
     }
 
+    /// Every code's name, in declaration order, as the schema lists them.
+    pub fn names() -> Vec<String> {
+        let schema = schemars::schema_for!(ErrorCode);
+        let codes = schema.get("enum").and_then(serde_json::Value::as_array);
+        codes
+            .into_iter()
+            .flatten()
+            .filter_map(|code| code.as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// Whether the message of a status with this code may be shown to the client. Internal
     /// details never leave the server.
     pub fn message_is_public(self) -> bool {
@@ -103,6 +127,18 @@ mod tests {
         ];
         for (grpc, client) in expected {
             assert_eq!(ErrorCode::from_grpc(grpc).as_str(), client, "{grpc:?}");
+        }
+    }
+
+    #[test]
+    fn as_str_names_each_code_as_serde_and_the_schema_do() {
+        let codes = ErrorCode::names();
+        assert!(!codes.is_empty());
+        for name in codes {
+            let code: ErrorCode = serde_json::from_value(serde_json::json!(name))
+                .unwrap_or_else(|error| panic!("{name}: {error}"));
+            assert_eq!(code.as_str(), name);
+            assert_eq!(serde_json::json!(code), serde_json::json!(name));
         }
     }
 

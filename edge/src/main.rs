@@ -2,6 +2,7 @@ use clap::Parser;
 use parley_edge::{
     auth,
     config::{Cli, Command},
+    protocol_schema,
     startup::Application,
 };
 
@@ -17,6 +18,10 @@ async fn main() -> anyhow::Result<()> {
                 "{}",
                 auth::dev_token(&args.jwt_secret, &args.user, args.ttl)?
             );
+            return Ok(());
+        }
+        Some(Command::Schema) => {
+            print!("{}", protocol_schema::render()?);
             return Ok(());
         }
         Some(Command::Serve(config)) => *config,

@@ -14,14 +14,17 @@ use crate::error::ApiError;
 /// NUL (U+0000), in any field of any event: Postgres cannot store it, and refusing it here
 /// keeps it from failing a whole batch of other people's writes (docs/API.md, "Wire
 /// conventions").
-pub fn parse<T: DeserializeOwned>(raw: Result<Value, ParserError>) -> Result<T, ApiError> {
+///
+/// The payload is borrowed, so that what the event reports of a failure can still read it.
+pub fn parse<T: DeserializeOwned>(raw: &Result<Value, ParserError>) -> Result<T, ApiError> {
+    let empty = Value::Object(serde_json::Map::new());
     let value = match raw {
-        Ok(Value::Null) => Value::Object(serde_json::Map::new()),
+        Ok(Value::Null) => &empty,
         Ok(value @ Value::Object(_)) => value,
         Ok(_) => return Err(ApiError::invalid("payload", "must be a JSON object")),
         Err(_) => return Err(ApiError::invalid("payload", "is not valid JSON data")),
     };
-    if let Some(field) = text_with_nul(&value, String::new()) {
+    if let Some(field) = text_with_nul(value, String::new()) {
         let field = if field.is_empty() {
             "payload".into()
         } else {
@@ -85,20 +88,20 @@ mod tests {
 
     #[test]
     fn a_wrong_type_names_the_field() {
-        let error = parse::<Example>(Ok(json!({"roomId": 5}))).expect_err("refused");
+        let error = parse::<Example>(&Ok(json!({"roomId": 5}))).expect_err("refused");
         assert_eq!(error.code, ErrorCode::InvalidArgument);
         assert!(error.message.starts_with("roomId: "), "{}", error.message);
     }
 
     #[test]
     fn a_missing_field_is_named() {
-        let error = parse::<Example>(Ok(json!({"limit": 3}))).expect_err("refused");
+        let error = parse::<Example>(&Ok(json!({"limit": 3}))).expect_err("refused");
         assert!(error.message.contains("roomId"), "{}", error.message);
     }
 
     #[test]
     fn a_payload_that_is_not_an_object_is_refused() {
-        let error = parse::<Example>(Ok(json!("hello"))).expect_err("refused");
+        let error = parse::<Example>(&Ok(json!("hello"))).expect_err("refused");
         assert_eq!(error.message, "payload: must be a JSON object");
     }
 
@@ -109,7 +112,7 @@ mod tests {
             #[allow(dead_code, reason = "only parsing is under test")]
             limit: Option<u32>,
         }
-        assert!(parse::<AllOptional>(Ok(Value::Null)).is_ok());
+        assert!(parse::<AllOptional>(&Ok(Value::Null)).is_ok());
     }
 
     #[test]
@@ -119,24 +122,24 @@ mod tests {
         struct Text {
             content: String,
         }
-        let error = parse::<Text>(Ok(json!({"content": "a\u{0}b"}))).expect_err("refused");
+        let error = parse::<Text>(&Ok(json!({"content": "a\u{0}b"}))).expect_err("refused");
         assert_eq!(error.code, ErrorCode::InvalidArgument);
         assert_eq!(error.message, "content: must not contain NUL (U+0000)");
 
         // Unknown fields are ignored, but not when they carry what would fail downstream.
         let nested = json!({"content": "fine", "rooms": {"r": ["x", "\u{0}"]}});
-        let error = parse::<Text>(Ok(nested)).expect_err("refused");
+        let error = parse::<Text>(&Ok(nested)).expect_err("refused");
         assert_eq!(error.message, "rooms.r[1]: must not contain NUL (U+0000)");
 
         let key = json!({"content": "fine", "rooms": {"\u{0}": 1}});
-        let error = parse::<Text>(Ok(key)).expect_err("refused");
+        let error = parse::<Text>(&Ok(key)).expect_err("refused");
         assert_eq!(error.message, "rooms: must not contain NUL (U+0000)");
     }
 
     #[test]
     fn unknown_fields_are_ignored() {
         let id = Uuid::new_v4();
-        let parsed = parse::<Example>(Ok(json!({"roomId": id, "senderId": "someone else"})))
+        let parsed = parse::<Example>(&Ok(json!({"roomId": id, "senderId": "someone else"})))
             .expect("accepted");
         assert_eq!(parsed.room_id, id);
     }

@@ -7,8 +7,8 @@
 //! service's events are turned into client events in its own module.
 
 mod calls;
-mod chat;
-mod friends;
+pub(crate) mod chat;
+pub(crate) mod friends;
 mod presence;
 
 use std::future::Future;
@@ -22,7 +22,7 @@ use serde::Serialize;
 use socketioxide::SocketIo;
 use tokio::task::JoinHandle;
 
-use crate::{backends::Backends, rooms::user_room};
+use crate::{backends::Backends, rooms::user_room, server_events::ServerEvent};
 
 /// The event stream of one service, as the edge follows and relays it.
 trait ServiceEvent: Sized + Send + 'static {
@@ -118,47 +118,45 @@ fn spawn<E: ServiceEvent>(io: SocketIo, backends: Backends, edge_id: String) -> 
     ))
 }
 
-/// Emits one event to every socket of `users` in `namespace`, serialized once.
+/// Emits one event to every socket of `users` in the event's namespace, serialized once.
 async fn emit_to_users<T: Serialize>(
     io: &SocketIo,
-    namespace: &str,
     users: &[String],
-    event: &str,
+    event: ServerEvent<T>,
     payload: &T,
 ) {
     let rooms: Vec<String> = users.iter().map(|user| user_room(user)).collect();
-    emit_to_rooms(io, namespace, rooms, event, payload).await;
+    emit_to_rooms(io, rooms, event, payload).await;
 }
 
-/// Emits one event to every socket in any of `rooms` of `namespace` (once per socket),
-/// serialized once.
+/// Emits one event to every socket in any of `rooms` of the event's namespace (once per
+/// socket), serialized once.
 async fn emit_to_rooms<T: Serialize>(
     io: &SocketIo,
-    namespace: &str,
     rooms: Vec<String>,
-    event: &str,
+    event: ServerEvent<T>,
     payload: &T,
 ) {
-    emit_to_rooms_except(io, namespace, rooms, Vec::new(), event, payload).await;
+    emit_to_rooms_except(io, rooms, Vec::new(), event, payload).await;
 }
 
 /// [`emit_to_rooms`] but for every socket in any of `except` (rooms too, e.g. the user
 /// rooms of those who must not hear it): still one broadcast, serialized once.
 async fn emit_to_rooms_except<T: Serialize>(
     io: &SocketIo,
-    namespace: &str,
     rooms: Vec<String>,
     except: Vec<String>,
-    event: &str,
+    event: ServerEvent<T>,
     payload: &T,
 ) {
-    let Some(namespace) = io.of(namespace) else {
+    // An event of every namespace has none to broadcast in.
+    let Some(namespace) = event.namespace().and_then(|namespace| io.of(namespace)) else {
         return;
     };
     if rooms.is_empty() {
         return;
     }
-    crate::metrics::fanned_out(event, rooms.len());
+    crate::metrics::fanned_out(event.name(), rooms.len());
     let operators = if except.is_empty() {
         namespace.to(rooms)
     } else {

@@ -3,6 +3,7 @@
 
 use std::{convert::Infallible, sync::Arc};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use socketioxide::handler::Value;
 use socketioxide::{
@@ -12,7 +13,7 @@ use socketioxide::{
     socket::Socket,
 };
 
-use crate::error::{ApiError, Quota};
+use crate::{error::ApiError, server_events::every::ERROR};
 
 /// The answer channel of one client event; an extractor for event handlers.
 pub struct Reply {
@@ -37,29 +38,22 @@ struct Failure<'a> {
     error: &'a ApiError,
 }
 
-/// The `error` event, for failures of events sent without an ack callback.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ErrorEvent<'a> {
-    event: &'a str,
-    code: &'static str,
-    message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retry_after_ms: Option<u64>,
+/// The `error` event: the failure of an event sent without an ack callback, with the ack's
+/// error fields beside the name of the event.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct EventError {
+    /// The client event that failed, or `auth` for a token that expired.
+    pub event: String,
     #[serde(flatten)]
-    quota: Option<Quota>,
+    pub error: ApiError,
 }
 
-impl<'a> ErrorEvent<'a> {
-    /// The `error` event reporting `error` of the client event `event`: the ack's error
-    /// fields, and which event failed.
-    fn of(event: &'a str, error: &'a ApiError) -> Self {
+impl EventError {
+    /// The `error` event reporting `error` of the client event `event`.
+    pub fn of(event: &str, error: &ApiError) -> Self {
         Self {
-            event,
-            code: error.code.as_str(),
-            message: &error.message,
-            retry_after_ms: error.retry_after_ms,
-            quota: error.quota,
+            event: event.to_owned(),
+            error: error.clone(),
         }
     }
 }
@@ -107,8 +101,8 @@ impl Reply {
             self.acknowledge(&Failure { ok: false, error });
             return;
         }
-        let event = ErrorEvent::of(&self.event, error);
-        if let Err(send_error) = self.socket.emit("error", &event) {
+        let event = EventError::of(&self.event, error);
+        if let Err(send_error) = ERROR.emit(&self.socket, &event) {
             tracing::debug!(%send_error, event = self.event, "cannot emit an error event");
         }
     }
@@ -146,7 +140,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::error::ErrorCode;
+    use crate::error::{ErrorCode, Quota};
 
     #[test]
     fn an_error_event_carries_the_quota_as_the_ack_does() {
@@ -156,7 +150,7 @@ mod tests {
             used_bytes: 90,
         });
         assert_eq!(
-            serde_json::to_value(ErrorEvent::of("create-upload", &error)).expect("serializes"),
+            serde_json::to_value(EventError::of("create-upload", &error)).expect("serializes"),
             json!({
                 "event": "create-upload",
                 "code": "QUOTA_EXCEEDED",

@@ -16,10 +16,6 @@ use crate::connections::close_transport;
 /// How long closing every transport may take before the namespaces come back anyway.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The tiny event that finds the sockets whose queue is full (it fails on exactly those);
-/// clients have no handler for it and ignore it.
-pub const PROBE_EVENT: &str = "probe";
-
 /// Closes every client's transport (they all reconnect by themselves) and serves the
 /// namespaces again for their reconnections.
 pub async fn everyone(io: &SocketIo) {

@@ -13,7 +13,10 @@ use socketioxide::{
     operators::BroadcastOperators,
 };
 
-use crate::resync::{self, PROBE_EVENT};
+use crate::{
+    resync,
+    server_events::{ServerEvent, every::PROBE},
+};
 
 /// Marks a socket that missed an event and is being made to reconnect.
 #[derive(Clone, Copy)]
@@ -23,9 +26,10 @@ struct Lagging;
 /// its queue is full is made to resynchronise.
 pub async fn emit<T: Serialize + ?Sized>(
     to: BroadcastOperators<LocalAdapter>,
-    event: &str,
+    event: ServerEvent<T>,
     payload: &T,
 ) {
+    let event = event.name();
     let recipients = to.clone();
     match to.emit(event, payload).await {
         Ok(()) => {}
@@ -65,9 +69,7 @@ fn resync_full(recipients: Vec<SocketRef>, full: usize) {
         if socket.extensions.get::<Lagging>().is_some() {
             continue;
         }
-        if let Err(SendError::Socket(SocketError::InternalChannelFull)) =
-            socket.emit(PROBE_EVENT, &())
-        {
+        if let Err(SendError::Socket(SocketError::InternalChannelFull)) = PROBE.emit(&socket, &()) {
             found += 1;
             socket.extensions.insert(Lagging);
             crate::metrics::socket_lagging(socket.ns());

@@ -12,17 +12,19 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use socketioxide::extract::SocketRef;
 use tokio::task::AbortHandle;
 
 use crate::{
     auth::{Authenticator, Identity},
-    client_events::Raw,
+    client_events::{Raw, Signature},
     connections::{Connection, close_transport},
     error::{ApiError, ErrorCode},
     payload,
+    reply::EventError,
+    server_events::every::ERROR,
 };
 
 /// The client event that hands over a fresh token.
@@ -85,21 +87,35 @@ pub fn unwatch(socket: &SocketRef) {
 /// Tells the client why, then closes its transport.
 async fn expired(socket: &SocketRef) {
     crate::metrics::token_expired(socket.ns());
-    let farewell = json!({
-        "event": "auth",
-        "code": ErrorCode::Unauthenticated.as_str(),
-        "message": "the token expired: reconnect with a fresh one",
-    });
-    if let Err(error) = socket.emit("error", &farewell) {
+    let expired = ApiError::new(
+        ErrorCode::Unauthenticated,
+        "the token expired: reconnect with a fresh one",
+    );
+    if let Err(error) = ERROR.emit(socket, &EventError::of("auth", &expired)) {
         tracing::debug!(%error, "cannot tell a socket its token expired");
     }
     tokio::time::sleep(FAREWELL).await;
     close_transport(socket);
 }
 
-#[derive(Deserialize)]
+/// `auth-refresh`'s payload.
+#[derive(Deserialize, JsonSchema)]
 struct Refresh {
+    /// A fresh token of the same user (a `Bearer ` prefix is tolerated).
     token: String,
+}
+
+/// `auth-refresh`'s ack.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Refreshed {
+    /// The new expiry, for every socket of the user on the connection.
+    expires_at: Option<String>,
+}
+
+/// `auth-refresh` as the schema lists it among each namespace's client events.
+pub fn signature() -> Signature {
+    Signature::of::<Refresh, Refreshed>(&[REFRESH_EVENT])
 }
 
 /// Answers `auth-refresh { token }`: the token must be valid and name the same user; the
@@ -109,8 +125,8 @@ pub fn refresh(
     socket: &SocketRef,
     me: &Identity,
     authenticator: &Authenticator,
-) -> Result<Value, ApiError> {
-    let Refresh { token } = payload::parse(raw)?;
+) -> Result<Refreshed, ApiError> {
+    let Refresh { token } = payload::parse(&raw)?;
     let token = token.strip_prefix("Bearer ").unwrap_or(&token);
     let fresh = authenticator
         .verify(token)
@@ -134,5 +150,5 @@ pub fn refresh(
         .ok()
         .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
         .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-    Ok(json!({ "expiresAt": expires_at }))
+    Ok(Refreshed { expires_at })
 }

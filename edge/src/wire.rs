@@ -1,5 +1,7 @@
 //! The JSON shapes clients receive, built from the services' protobuf messages: camelCase
-//! keys, ids as strings, times as RFC 3339 UTC with milliseconds.
+//! keys, ids as strings, times as RFC 3339 UTC with milliseconds, enums as their upper-case
+//! names. Each derives its JSON Schema too (`edge schema`): ids are `format: uuid`, and a
+//! field left out when empty is optional, any other `Option` a required `null`able one.
 
 use std::collections::HashMap;
 
@@ -11,7 +13,11 @@ use parley_proto::{
     presence::v1 as presence,
 };
 use prost_types::Timestamp;
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::protocol_schema::absent_not_null;
 
 /// A time as clients see it, e.g. `2026-11-25T18:04:05.120Z`; `None` for a missing or
 /// impossible value.
@@ -24,10 +30,12 @@ pub fn all<T: From<P>, P>(items: Vec<P>) -> Vec<T> {
     items.into_iter().map(T::from).collect()
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct User {
+    #[schemars(with = "Uuid")]
     pub id: String,
     pub username: String,
+    /// The avatar URL of the user's token (`picture`); `null` without one.
     pub avatar: Option<String>,
 }
 
@@ -50,9 +58,10 @@ pub fn user(user: Option<friends::User>) -> User {
     })
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FriendRequest {
+    #[schemars(with = "Uuid")]
     pub id: String,
     pub from: User,
     pub to: User,
@@ -70,9 +79,10 @@ impl From<friends::FriendRequest> for FriendRequest {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Friend {
     pub user: User,
+    /// When the two became friends.
     pub since: Option<String>,
 }
 
@@ -96,25 +106,61 @@ impl From<chat::User> for User {
 }
 
 /// A member of a room.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
     pub user: Option<User>,
-    pub role: &'static str,
+    pub role: Role,
     pub joined_at: Option<String>,
 }
 
+/// A member's role: the creator of a group is its `OWNER`, others join as `MEMBER`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl Role {
+    /// A role this edge does not know yet shows as `MEMBER`, the one with the fewest rights.
+    fn from_proto(role: i32) -> Self {
+        match chat::Role::try_from(role) {
+            Ok(chat::Role::Owner) => Self::Owner,
+            Ok(chat::Role::Admin) => Self::Admin,
+            _ => Self::Member,
+        }
+    }
+}
+
 /// A room; `members` is left out when the answer does not carry them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Room {
+    #[schemars(with = "Uuid")]
     pub id: String,
+    /// `null` for a direct room.
     pub name: Option<String>,
     pub is_group: bool,
     pub is_public: bool,
     pub created_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub members: Option<Vec<Member>>,
+}
+
+impl Room {
+    fn empty() -> Self {
+        Self {
+            id: String::new(),
+            name: None,
+            is_group: false,
+            is_public: false,
+            created_at: None,
+            members: None,
+        }
+    }
 }
 
 impl From<chat::Room> for Room {
@@ -123,11 +169,7 @@ impl From<chat::Room> for Room {
             room.members
                 .into_iter()
                 .map(|member| Member {
-                    role: match chat::Role::try_from(member.role) {
-                        Ok(chat::Role::Owner) => "OWNER",
-                        Ok(chat::Role::Admin) => "ADMIN",
-                        _ => "MEMBER",
-                    },
+                    role: Role::from_proto(member.role),
                     joined_at: time(member.joined_at.as_ref()),
                     user: member.user.map(User::from),
                 })
@@ -145,19 +187,23 @@ impl From<chat::Room> for Room {
 }
 
 /// A room in `list-rooms`: the room's fields plus what the caller has not read.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RoomSummary {
     #[serde(flatten)]
-    pub room: Option<Room>,
+    pub room: Room,
+    /// The room's newest seq minus the caller's read pointer (deleted messages count).
     pub unread_count: u32,
+    /// `null` in a room without messages.
     pub last_message: Option<Message>,
 }
 
 impl From<chat::RoomSummary> for RoomSummary {
     fn from(summary: chat::RoomSummary) -> Self {
         Self {
-            room: summary.room.map(Room::from),
+            // A summary the service (wrongly) sent without its room shows an empty one, as
+            // `user` does for a missing user, so that a room always has its fields.
+            room: summary.room.map_or_else(Room::empty, Room::from),
             unread_count: summary.unread_count,
             last_message: summary.last_message.map(Message::from),
         }
@@ -165,23 +211,36 @@ impl From<chat::RoomSummary> for RoomSummary {
 }
 
 /// A message; a deleted one keeps its place (`deleted: true`) without content.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
+    #[schemars(with = "Uuid")]
     pub id: String,
+    #[schemars(with = "Uuid")]
     pub room_id: String,
+    /// 1 for a room's first message, one more for each next one, without gaps.
     pub seq: u64,
+    /// The text, or the caption of a message with attachments; empty once deleted.
     pub content: String,
-    pub message_type: &'static str,
+    pub message_type: MessageType,
     pub sender: Option<User>,
+    /// When it was stored.
     pub timestamp: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub edited_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
+    #[schemars(with = "Option<Uuid>")]
     pub reply_to_id: Option<String>,
+    /// The sender's idempotency key of the send that stored it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub client_msg_id: Option<String>,
+    /// The other member of a direct room.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
+    #[schemars(with = "Option<Uuid>")]
     pub receiver_id: Option<String>,
     pub deleted: bool,
     /// The reader blocked the sender (history, `sync`, `list-rooms`); absent otherwise.
@@ -192,19 +251,51 @@ pub struct Message {
     pub attachments: Vec<Attachment>,
     /// How the call of a `CALL` message went; absent on other types and on a tombstone.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub call: Option<CallLog>,
+}
+
+/// What a message is: `TEXT` (the default), `IMAGE` or `FILE` (with attachments, or
+/// text); `SYSTEM` and `CALL` are written by the server only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MessageType {
+    Text,
+    Image,
+    File,
+    System,
+    Call,
+}
+
+impl MessageType {
+    /// A type this edge does not know yet shows as `TEXT`.
+    fn from_proto(kind: i32) -> Self {
+        match chat::MessageType::try_from(kind) {
+            Ok(chat::MessageType::Image) => Self::Image,
+            Ok(chat::MessageType::File) => Self::File,
+            Ok(chat::MessageType::System) => Self::System,
+            Ok(chat::MessageType::Call) => Self::Call,
+            _ => Self::Text,
+        }
+    }
+}
+
+impl From<MessageType> for chat::MessageType {
+    fn from(kind: MessageType) -> Self {
+        match kind {
+            MessageType::Text => Self::Text,
+            MessageType::Image => Self::Image,
+            MessageType::File => Self::File,
+            MessageType::System => Self::System,
+            MessageType::Call => Self::Call,
+        }
+    }
 }
 
 impl From<chat::Message> for Message {
     fn from(message: chat::Message) -> Self {
         Self {
-            message_type: match chat::MessageType::try_from(message.message_type) {
-                Ok(chat::MessageType::Image) => "IMAGE",
-                Ok(chat::MessageType::File) => "FILE",
-                Ok(chat::MessageType::System) => "SYSTEM",
-                Ok(chat::MessageType::Call) => "CALL",
-                _ => "TEXT",
-            },
+            message_type: MessageType::from_proto(message.message_type),
             timestamp: time(message.created_at.as_ref()),
             edited_at: time(message.edited_at.as_ref()),
             sender: message.sender.map(User::from),
@@ -224,21 +315,27 @@ impl From<chat::Message> for Message {
 }
 
 /// The details of a `CALL` message (docs/API.md "/calls"): written once, when the call ended.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CallLog {
+    #[schemars(with = "Uuid")]
     pub call_id: String,
-    pub media: &'static str,
-    pub outcome: &'static str,
-    pub end_reason: &'static str,
+    pub media: Media,
+    pub outcome: CallOutcome,
+    pub end_reason: EndReason,
+    #[schemars(with = "Uuid")]
     pub caller_id: String,
+    #[schemars(with = "Uuid")]
     pub callee_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub started_at: Option<String>,
     /// Absent for a call that never connected.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub connected_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub ended_at: Option<String>,
     /// From `connectedAt` to `endedAt`; 0 for a call that never connected.
     pub duration_ms: u64,
@@ -247,9 +344,9 @@ pub struct CallLog {
 impl From<calls::CallLog> for CallLog {
     fn from(log: calls::CallLog) -> Self {
         Self {
-            media: media_name(log.media),
-            outcome: call_outcome_name(log.outcome),
-            end_reason: end_reason_name(log.end_reason),
+            media: Media::from_proto(log.media),
+            outcome: CallOutcome::from_proto(log.outcome),
+            end_reason: EndReason::from_proto(log.end_reason),
             started_at: time(log.started_at.as_ref()),
             connected_at: time(log.connected_at.as_ref()),
             ended_at: time(log.ended_at.as_ref()),
@@ -261,65 +358,121 @@ impl From<calls::CallLog> for CallLog {
     }
 }
 
-/// A call's media as clients write it: `AUDIO` or `VIDEO` (a value this edge does not know
-/// yet shows as `AUDIO`, the media every call has).
-pub fn media_name(media: i32) -> &'static str {
-    match calls::Media::try_from(media) {
-        Ok(calls::Media::Video) => "VIDEO",
-        _ => "AUDIO",
+/// A call's media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Media {
+    Audio,
+    Video,
+}
+
+impl Media {
+    /// A media this edge does not know yet shows as `AUDIO`, the media every call has.
+    pub fn from_proto(media: i32) -> Self {
+        match calls::Media::try_from(media) {
+            Ok(calls::Media::Video) => Self::Video,
+            _ => Self::Audio,
+        }
     }
 }
 
-/// How a call went, as its `CALL` message tells it; `FAILED` for a value this edge does not
-/// know yet.
-pub fn call_outcome_name(outcome: i32) -> &'static str {
-    match calls::CallOutcome::try_from(outcome) {
-        Ok(calls::CallOutcome::Answered) => "ANSWERED",
-        Ok(calls::CallOutcome::Missed) => "MISSED",
-        Ok(calls::CallOutcome::Declined) => "DECLINED",
-        Ok(calls::CallOutcome::Busy) => "BUSY",
-        Ok(calls::CallOutcome::Canceled) => "CANCELED",
-        _ => "FAILED",
+impl From<Media> for calls::Media {
+    fn from(media: Media) -> Self {
+        match media {
+            Media::Audio => Self::Audio,
+            Media::Video => Self::Video,
+        }
     }
 }
 
-/// Why a call ended, as clients write it (`call.endReason`); `HANGUP` for a value this edge
-/// does not know yet.
-pub fn end_reason_name(reason: i32) -> &'static str {
-    match calls::EndReason::try_from(reason) {
-        Ok(calls::EndReason::Declined) => "DECLINED",
-        Ok(calls::EndReason::Missed) => "MISSED",
-        Ok(calls::EndReason::Busy) => "BUSY",
-        Ok(calls::EndReason::Canceled) => "CANCELED",
-        Ok(calls::EndReason::ConnectionLost) => "CONNECTION_LOST",
-        Ok(calls::EndReason::IceFailed) => "ICE_FAILED",
-        Ok(calls::EndReason::Replaced) => "REPLACED",
-        _ => "HANGUP",
+/// How a call went, as its `CALL` message tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CallOutcome {
+    Answered,
+    Missed,
+    Declined,
+    Busy,
+    Canceled,
+    Failed,
+}
+
+impl CallOutcome {
+    /// An outcome this edge does not know yet shows as `FAILED`.
+    fn from_proto(outcome: i32) -> Self {
+        match calls::CallOutcome::try_from(outcome) {
+            Ok(calls::CallOutcome::Answered) => Self::Answered,
+            Ok(calls::CallOutcome::Missed) => Self::Missed,
+            Ok(calls::CallOutcome::Declined) => Self::Declined,
+            Ok(calls::CallOutcome::Busy) => Self::Busy,
+            Ok(calls::CallOutcome::Canceled) => Self::Canceled,
+            _ => Self::Failed,
+        }
+    }
+}
+
+/// Why a call ended (docs/API.md "`/calls`", `endReason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EndReason {
+    Hangup,
+    Declined,
+    Missed,
+    Busy,
+    Canceled,
+    ConnectionLost,
+    IceFailed,
+    Replaced,
+}
+
+impl EndReason {
+    /// A reason this edge does not know yet shows as `HANGUP`.
+    pub fn from_proto(reason: i32) -> Self {
+        match calls::EndReason::try_from(reason) {
+            Ok(calls::EndReason::Declined) => Self::Declined,
+            Ok(calls::EndReason::Missed) => Self::Missed,
+            Ok(calls::EndReason::Busy) => Self::Busy,
+            Ok(calls::EndReason::Canceled) => Self::Canceled,
+            Ok(calls::EndReason::ConnectionLost) => Self::ConnectionLost,
+            Ok(calls::EndReason::IceFailed) => Self::IceFailed,
+            Ok(calls::EndReason::Replaced) => Self::Replaced,
+            _ => Self::Hangup,
+        }
     }
 }
 
 /// A stored file as a reader sees it, with URLs signed for them (docs/API.md
 /// "Attachments"). What the service left unset (the dimensions and variants of a non-image)
 /// is absent rather than `null`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Attachment {
+    #[schemars(with = "Uuid")]
     pub id: String,
-    pub kind: &'static str,
+    pub kind: AttachmentKind,
+    /// The cleaned file name.
     pub name: String,
+    /// The size of the file as served, in bytes.
     pub size: u64,
+    /// The type read from the stored bytes, never the uploader's word.
     pub mime_type: String,
+    /// As displayed (after the photo's orientation).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub width: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub height: Option<u32>,
     /// Standard base64 (with padding) of the ThumbHash bytes, as JavaScript's `atob` reads it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub thumbhash: Option<String>,
     pub url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub thumbnail_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub preview_url: Option<String>,
     pub url_expires_at: Option<String>,
 }
@@ -327,7 +480,7 @@ pub struct Attachment {
 impl From<media::Attachment> for Attachment {
     fn from(attachment: media::Attachment) -> Self {
         Self {
-            kind: attachment_kind(attachment.kind),
+            kind: AttachmentKind::from_proto(attachment.kind),
             thumbhash: (!attachment.thumbhash.is_empty())
                 .then(|| BASE64.encode(&attachment.thumbhash)),
             url_expires_at: time(attachment.url_expires_at.as_ref()),
@@ -344,23 +497,44 @@ impl From<media::Attachment> for Attachment {
     }
 }
 
-/// An attachment kind as clients write it; anything but an image is a file (served as a
-/// download only).
-fn attachment_kind(kind: i32) -> &'static str {
-    match media::AttachmentKind::try_from(kind) {
-        Ok(media::AttachmentKind::Image) => "IMAGE",
-        _ => "FILE",
+/// An attachment's kind: a JPEG, PNG, GIF or WebP image that decodes, or any other file
+/// (served as a download only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AttachmentKind {
+    Image,
+    File,
+}
+
+impl AttachmentKind {
+    /// Anything but an image is a file.
+    fn from_proto(kind: i32) -> Self {
+        match media::AttachmentKind::try_from(kind) {
+            Ok(media::AttachmentKind::Image) => Self::Image,
+            _ => Self::File,
+        }
+    }
+}
+
+impl From<AttachmentKind> for media::AttachmentKind {
+    fn from(kind: AttachmentKind) -> Self {
+        match kind {
+            AttachmentKind::Image => Self::Image,
+            AttachmentKind::File => Self::File,
+        }
     }
 }
 
 /// One attachment's fresh URLs in `get-attachment-urls`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AttachmentUrls {
     pub url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub thumbnail_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
     pub preview_url: Option<String>,
     pub expires_at: Option<String>,
 }
@@ -377,15 +551,20 @@ impl From<chat::AttachmentUrls> for AttachmentUrls {
 }
 
 /// Where and how to PUT a file's bytes, from `create-upload`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Upload {
+    #[schemars(with = "Uuid")]
     pub id: String,
+    /// `PUT`.
     pub method: String,
     pub url: String,
+    /// The headers the PUT must carry.
     pub headers: HashMap<String, String>,
+    /// When `url` stops working.
     pub expires_at: Option<String>,
     /// The room the upload is for (the DM room when it was asked for by `receiverId`).
+    #[schemars(with = "Uuid")]
     pub room_id: String,
 }
 
@@ -403,17 +582,19 @@ impl From<media::Upload> for Upload {
 }
 
 /// `get-media-config`: the limits a client should respect before it uploads.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MediaConfig {
     pub max_upload_bytes: u64,
+    /// The most attachments one message carries.
     pub max_attachments: u32,
+    /// The MIME types that become `IMAGE` attachments.
     pub image_types: Vec<String>,
     pub quota: Option<UserQuota>,
 }
 
 /// The caller's storage: what they store and upload, and the limits (0: unlimited).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserQuota {
     pub used_bytes: u64,
@@ -438,30 +619,45 @@ impl From<media::GetConfigResponse> for MediaConfig {
     }
 }
 
-/// A status as clients write it.
-pub fn status(status: i32) -> &'static str {
-    match presence::Status::try_from(status) {
-        Ok(presence::Status::Online) => "ONLINE",
-        Ok(presence::Status::Away) => "AWAY",
-        Ok(presence::Status::DoNotDisturb) => "DO_NOT_DISTURB",
-        Ok(presence::Status::Invisible) => "INVISIBLE",
-        _ => "OFFLINE",
+/// A status as friends see it (`INVISIBLE` only ever to its own user).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    Online,
+    Away,
+    DoNotDisturb,
+    Invisible,
+    Offline,
+}
+
+impl Status {
+    /// A status this edge does not know yet shows as `OFFLINE`.
+    pub fn from_proto(status: i32) -> Self {
+        match presence::Status::try_from(status) {
+            Ok(presence::Status::Online) => Self::Online,
+            Ok(presence::Status::Away) => Self::Away,
+            Ok(presence::Status::DoNotDisturb) => Self::DoNotDisturb,
+            Ok(presence::Status::Invisible) => Self::Invisible,
+            _ => Self::Offline,
+        }
     }
 }
 
 /// `friend-status-changed`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FriendStatusChanged {
+    #[schemars(with = "Uuid")]
     pub user_id: String,
-    pub status: &'static str,
+    pub status: Status,
+    /// The time of the latest change friends could see.
     pub last_seen: Option<String>,
 }
 
 impl From<presence::FriendStatusChanged> for FriendStatusChanged {
     fn from(changed: presence::FriendStatusChanged) -> Self {
         Self {
-            status: status(changed.status),
+            status: Status::from_proto(changed.status),
             last_seen: time(changed.last_seen.as_ref()),
             user_id: changed.user_id,
         }
@@ -469,24 +665,62 @@ impl From<presence::FriendStatusChanged> for FriendStatusChanged {
 }
 
 /// One entry of `friends-status`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FriendStatus {
+    #[schemars(with = "Uuid")]
     pub user_id: String,
     pub username: String,
-    pub status: &'static str,
+    pub status: Status,
+    /// The time of the latest change friends could see.
     pub last_seen: Option<String>,
+    /// Whether one of the friend's sessions is live.
     pub is_online: bool,
 }
 
 impl From<presence::FriendStatus> for FriendStatus {
     fn from(friend: presence::FriendStatus) -> Self {
         Self {
-            status: status(friend.status),
+            status: Status::from_proto(friend.status),
             last_seen: time(friend.last_seen.as_ref()),
             user_id: friend.user_id,
             username: friend.username,
             is_online: friend.is_online,
+        }
+    }
+}
+
+/// `heartbeat`'s ack and `heartbeat-ack`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeartbeatAck {
+    pub server_time: Option<String>,
+}
+
+/// `{ room }`: the ack of the events that answer a room, and `room-created`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RoomAnswer {
+    pub room: Option<Room>,
+}
+
+impl From<Option<chat::Room>> for RoomAnswer {
+    fn from(room: Option<chat::Room>) -> Self {
+        Self {
+            room: room.map(Room::from),
+        }
+    }
+}
+
+/// `{ message }`: the ack of `send-message` and `edit-message`, and `message-updated`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MessageAnswer {
+    pub message: Option<Message>,
+}
+
+impl From<Option<chat::Message>> for MessageAnswer {
+    fn from(message: Option<chat::Message>) -> Self {
+        Self {
+            message: message.map(Message::from),
         }
     }
 }
@@ -585,7 +819,7 @@ mod tests {
             kind: 99,
             ..photo()
         };
-        assert_eq!(Attachment::from(unknown_kind).kind, "FILE");
+        assert_eq!(Attachment::from(unknown_kind).kind, AttachmentKind::File);
     }
 
     fn message(attachments: Vec<media::Attachment>) -> chat::Message {
@@ -689,6 +923,7 @@ mod tests {
     #[test]
     fn every_end_reason_and_outcome_has_its_name() {
         use calls::{CallOutcome as O, EndReason as R};
+        use serde_json::json;
         let reasons = [
             (R::Hangup, "HANGUP"),
             (R::Declined, "DECLINED"),
@@ -700,7 +935,7 @@ mod tests {
             (R::Replaced, "REPLACED"),
         ];
         for (reason, name) in reasons {
-            assert_eq!(end_reason_name(reason.into()), name);
+            assert_eq!(json!(EndReason::from_proto(reason.into())), json!(name));
         }
         let outcomes = [
             (O::Answered, "ANSWERED"),
@@ -711,7 +946,7 @@ mod tests {
             (O::Failed, "FAILED"),
         ];
         for (outcome, name) in outcomes {
-            assert_eq!(call_outcome_name(outcome.into()), name);
+            assert_eq!(json!(CallOutcome::from_proto(outcome.into())), json!(name));
         }
     }
 

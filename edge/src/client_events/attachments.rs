@@ -3,13 +3,18 @@
 //! chat-svc, which knows who may see them. No bytes cross the socket: clients PUT and GET
 //! them over HTTP at the signed URLs these events hand out.
 
+use std::collections::BTreeMap;
+
 use parley_proto::{chat::v1 as chat, media::v1 as media};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{Caller, Event, NoFields, chat::PostTarget, ids, nothing, rpc, unary};
-use crate::{error::ApiError, wire};
+use crate::{
+    error::ApiError,
+    wire::{self, AttachmentKind},
+};
 
 /// Most attachments one `get-attachment-urls` asks about (chat.proto `GetAttachmentUrls`).
 const MAX_URL_REQUESTS: usize = 100;
@@ -25,13 +30,15 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(media.get_config),
-            |answer| json!(wire::MediaConfig::from(answer)),
+            wire::MediaConfig::from,
         ),
         unary(
             &["create-upload"],
             create_upload_request,
             rpc!(media.create_upload),
-            |answer| json!({ "upload": answer.upload.map(wire::Upload::from) }),
+            |answer| UploadAnswer {
+                upload: answer.upload.map(wire::Upload::from),
+            },
         ),
         unary(
             &["complete-upload"],
@@ -42,7 +49,9 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(media.complete_upload),
-            |answer| json!({ "attachment": answer.attachment.map(wire::Attachment::from) }),
+            |answer| AttachmentAnswer {
+                attachment: answer.attachment.map(wire::Attachment::from),
+            },
         ),
         unary(
             &["cancel-upload"],
@@ -59,76 +68,98 @@ pub(super) fn events() -> Vec<Event> {
             &["get-attachment-urls"],
             get_attachment_urls_request,
             rpc!(chat.get_attachment_urls),
-            |answer| {
-                let urls: Map<String, Value> = answer
+            |answer| FreshUrls {
+                urls: answer
                     .urls
                     .into_iter()
-                    .map(|(id, urls)| (id, json!(wire::AttachmentUrls::from(urls))))
-                    .collect();
-                json!({ "urls": urls })
+                    .map(|(id, urls)| (id, wire::AttachmentUrls::from(urls)))
+                    .collect(),
             },
         ),
         unary(
             &["list-attachments"],
             list_attachments_request,
             rpc!(chat.list_attachments),
-            |answer| {
-                json!({
-                    "attachments": wire::all::<wire::Attachment, _>(answer.attachments),
-                    "hasMore": answer.has_more,
-                })
+            |answer| Gallery {
+                attachments: wire::all(answer.attachments),
+                has_more: answer.has_more,
             },
         ),
     ]
 }
 
-#[derive(Deserialize)]
+/// `create-upload`'s payload: for a room (`chatRoomId`) or a person (`receiverId`), not
+/// both.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct CreateUpload {
     chat_room_id: Option<Uuid>,
     receiver_id: Option<Uuid>,
+    /// The file's name.
     name: String,
+    /// The file's exact size in bytes.
     size: u64,
+    /// The type the client believes the file has: a hint only.
     content_type: Option<String>,
+    /// 1–128 characters: the same id returns the same upload.
     client_upload_id: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// The payload of the events about one upload.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct ByUpload {
     upload_id: Uuid,
 }
 
-#[derive(Deserialize)]
+/// `get-attachment-urls`' payload.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct GetAttachmentUrls {
     room_id: Uuid,
+    /// 1–100.
     attachment_ids: Vec<Uuid>,
 }
 
-#[derive(Deserialize)]
+/// `list-attachments`' payload.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct ListAttachments {
     room_id: Uuid,
+    /// Every kind without it.
     kind: Option<AttachmentKind>,
+    /// Older than this attachment.
     before: Option<Uuid>,
+    /// 1–100, 50 by default.
     limit: Option<u32>,
 }
 
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-enum AttachmentKind {
-    Image,
-    File,
+/// `create-upload`'s ack.
+#[derive(Serialize, JsonSchema)]
+struct UploadAnswer {
+    upload: Option<wire::Upload>,
 }
 
-impl From<AttachmentKind> for media::AttachmentKind {
-    fn from(kind: AttachmentKind) -> Self {
-        match kind {
-            AttachmentKind::Image => Self::Image,
-            AttachmentKind::File => Self::File,
-        }
-    }
+/// `complete-upload`'s ack: the attachment, with URLs for the uploader.
+#[derive(Serialize, JsonSchema)]
+struct AttachmentAnswer {
+    attachment: Option<wire::Attachment>,
+}
+
+/// `get-attachment-urls`' ack.
+#[derive(Serialize, JsonSchema)]
+struct FreshUrls {
+    /// By attachment id; ids that are not attachments of live messages of the room are left
+    /// out.
+    urls: BTreeMap<String, wire::AttachmentUrls>,
+}
+
+/// `list-attachments`' ack: newest first.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct Gallery {
+    attachments: Vec<wire::Attachment>,
+    has_more: bool,
 }
 
 impl From<PostTarget> for media::create_upload_request::Target {
@@ -191,6 +222,8 @@ fn list_attachments_request(
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::client_events::tests::{built, me, refusal};
 

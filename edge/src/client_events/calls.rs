@@ -5,12 +5,16 @@
 //! on as they are and never logged.
 
 use parley_proto::calls::v1 as pb;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{Caller, Event, NoFields, nothing, rpc, unary};
-use crate::{calls_wire, error::ApiError, wire};
+use crate::{
+    calls_wire::{self, Call, CallList, CallUpdate, Device, IceCandidate, IceServers},
+    error::ApiError,
+    wire::Media,
+};
 
 /// The largest SDP of an offer, answer or renegotiation (calls.proto `SessionDescription`).
 const MAX_SDP_BYTES: usize = 32 * 1024;
@@ -35,12 +39,7 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(calls.get_ice_servers),
-            |answer| {
-                json!({
-                    "iceServers": calls_wire::ice_servers(answer.ice_servers),
-                    "expiresAt": wire::time(answer.expires_at.as_ref()),
-                })
-            },
+            |answer| IceServers::new(answer.ice_servers, answer.expires_at.as_ref()),
         ),
         unary(
             &["call-invite"],
@@ -54,23 +53,17 @@ pub(super) fn events() -> Vec<Event> {
                 Ok(pb::AcceptRequest {
                     actor: Some(caller.actor()),
                     call_id: accept.call_id.to_string(),
-                    answer: Some(accept.answer.check("answer", &[Kind::Answer])?),
+                    answer: Some(accept.answer.check("answer", &[SdpType::Answer])?),
                 })
             },
             rpc!(calls.accept),
-            |answer| {
-                let mut data = Map::new();
-                data.insert("call".into(), json!(calls_wire::call(answer.call)));
-                let candidates = calls_wire::candidates(answer.candidates);
-                data.insert("candidates".into(), json!(candidates));
+            |answer| Accepted {
+                call: calls_wire::call(answer.call),
+                candidates: calls_wire::candidates(answer.candidates),
                 // Fresh servers only when those of the callee's `call-incoming` run out soon.
-                if !answer.ice_servers.is_empty() {
-                    let servers = calls_wire::ice_servers(answer.ice_servers);
-                    let expires_at = wire::time(answer.ice_servers_expire_at.as_ref());
-                    data.insert("iceServers".into(), json!(servers));
-                    data.insert("expiresAt".into(), json!(expires_at));
-                }
-                Value::Object(data)
+                fresh_ice_servers: (!answer.ice_servers.is_empty()).then(|| {
+                    IceServers::new(answer.ice_servers, answer.ice_servers_expire_at.as_ref())
+                }),
             },
         ),
         unary(
@@ -90,7 +83,7 @@ pub(super) fn events() -> Vec<Event> {
             |negotiate: Negotiate, caller| {
                 let description = negotiate
                     .description
-                    .check("description", &[Kind::Offer, Kind::Answer])?;
+                    .check("description", &[SdpType::Offer, SdpType::Answer])?;
                 Ok(pb::NegotiateRequest {
                     actor: Some(caller.actor()),
                     call_id: negotiate.call_id.to_string(),
@@ -109,13 +102,13 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(calls.connected),
-            |answer| json!({ "call": calls_wire::call(answer.call) }),
+            |answer| CallUpdate::from(answer.call),
         ),
         unary(
             &["call-hangup"],
             hangup_request,
             rpc!(calls.hangup),
-            |answer| json!({ "call": calls_wire::call(answer.call) }),
+            |answer| CallUpdate::from(answer.call),
         ),
         unary(
             &["call-resume"],
@@ -128,14 +121,14 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(calls.resume),
-            |answer| {
-                json!({
-                    "call": calls_wire::call(answer.call),
-                    "peer": answer.peer.map(calls_wire::Device::from),
-                    "candidates": calls_wire::candidates(answer.candidates),
-                    "iceServers": calls_wire::ice_servers(answer.ice_servers),
-                    "expiresAt": wire::time(answer.ice_servers_expire_at.as_ref()),
-                })
+            |answer| Resumed {
+                call: calls_wire::call(answer.call),
+                peer: answer.peer.map(Device::from),
+                candidates: calls_wire::candidates(answer.candidates),
+                ice_servers: IceServers::new(
+                    answer.ice_servers,
+                    answer.ice_servers_expire_at.as_ref(),
+                ),
             },
         ),
         unary(
@@ -146,7 +139,7 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(calls.list_calls),
-            |answer| json!({ "calls": wire::all::<calls_wire::Call, _>(answer.calls) }),
+            |answer| CallList::from(answer.calls),
         ),
     ]
 }
@@ -161,13 +154,17 @@ impl Caller<'_> {
     }
 }
 
-#[derive(Deserialize)]
+/// `call-invite`'s payload: to a person (`receiverId`) or the other member of a DM room
+/// (`roomId`), not both.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct Invite {
     receiver_id: Option<Uuid>,
     room_id: Option<Uuid>,
     media: Media,
+    /// `type` `offer`.
     offer: Description,
+    /// 1–128 characters: the same id again returns the call it made.
     client_call_id: Option<String>,
 }
 
@@ -189,48 +186,92 @@ fn invite_request(invite: Invite, caller: &Caller<'_>) -> Result<pb::InviteReque
         actor: Some(caller.actor()),
         target: Some(target),
         media: pb::Media::from(invite.media).into(),
-        offer: Some(invite.offer.check("offer", &[Kind::Offer])?),
+        offer: Some(invite.offer.check("offer", &[SdpType::Offer])?),
         client_call_id: invite.client_call_id,
     })
 }
 
-fn render_invite(answer: pb::InviteResponse) -> Value {
-    let mut data = Map::new();
-    data.insert("call".into(), json!(calls_wire::call(answer.call)));
-    let servers = calls_wire::ice_servers(answer.ice_servers);
-    data.insert("iceServers".into(), json!(servers));
-    let expires_at = wire::time(answer.ice_servers_expire_at.as_ref());
-    data.insert("expiresAt".into(), json!(expires_at));
-    data.insert("merged".into(), answer.merged.into());
-    // A merged invite answers the callee's own call: what its `call-incoming` would carry.
-    if answer.merged {
-        let offer = answer.offer.map(calls_wire::SessionDescription::from);
-        data.insert("offer".into(), json!(offer));
-        let candidates = calls_wire::candidates(answer.candidates);
-        data.insert("candidates".into(), json!(candidates));
+fn render_invite(answer: pb::InviteResponse) -> Invited {
+    Invited {
+        call: calls_wire::call(answer.call),
+        ice_servers: IceServers::new(answer.ice_servers, answer.ice_servers_expire_at.as_ref()),
+        merged: answer.merged,
+        // A merged invite answers the callee's own call: what its `call-incoming` would carry.
+        merged_call: answer.merged.then(|| MergedCall {
+            offer: answer.offer.map(calls_wire::SessionDescription::from),
+            candidates: calls_wire::candidates(answer.candidates),
+        }),
     }
-    Value::Object(data)
 }
 
-#[derive(Deserialize)]
+/// `call-invite`'s ack; `call.state` may already be `ENDED` (`BUSY`).
+#[derive(Serialize, JsonSchema)]
+struct Invited {
+    call: Option<Call>,
+    #[serde(flatten)]
+    ice_servers: IceServers,
+    /// The callee was calling the caller at once: `call` is the callee's call, to accept.
+    merged: bool,
+    /// With `merged` only.
+    #[serde(flatten)]
+    merged_call: Option<MergedCall>,
+}
+
+/// What a merged invite adds: what the call's `call-incoming` would carry.
+#[derive(Serialize, JsonSchema)]
+struct MergedCall {
+    offer: Option<calls_wire::SessionDescription>,
+    /// The other caller's candidates so far.
+    candidates: Vec<IceCandidate>,
+}
+
+/// `call-accept`'s payload.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct Accept {
     call_id: Uuid,
+    /// `type` `answer`.
     answer: Description,
 }
 
-#[derive(Deserialize)]
+/// `call-accept`'s ack.
+#[derive(Serialize, JsonSchema)]
+struct Accepted {
+    call: Option<Call>,
+    /// The caller's candidates so far.
+    candidates: Vec<IceCandidate>,
+    /// Fresh servers, only when those of the `call-incoming` run out within 5 minutes.
+    #[serde(flatten)]
+    fresh_ice_servers: Option<IceServers>,
+}
+
+/// `call-resume`'s ack.
+#[derive(Serialize, JsonSchema)]
+struct Resumed {
+    call: Option<Call>,
+    /// The other party's device.
+    peer: Option<Device>,
+    /// The peer's candidates so far.
+    candidates: Vec<IceCandidate>,
+    #[serde(flatten)]
+    ice_servers: IceServers,
+}
+
+/// The payload of the events about one call.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct ByCall {
     call_id: Uuid,
 }
 
-#[derive(Deserialize)]
+/// `call-ice`'s payload: 1–20 candidates, or none with `end: true`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct Ice {
     call_id: Uuid,
     #[serde(default)]
     candidates: Vec<Candidate>,
+    /// No more candidates will follow.
     #[serde(default)]
     end: bool,
 }
@@ -256,17 +297,21 @@ fn ice_request(ice: Ice, caller: &Caller<'_>) -> Result<pb::IceRequest, ApiError
     })
 }
 
-#[derive(Deserialize)]
+/// `call-negotiate`'s payload.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct Negotiate {
     call_id: Uuid,
+    /// `type` `offer` or `answer`.
     description: Description,
 }
 
-#[derive(Deserialize)]
+/// `call-hangup`'s payload.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct Hangup {
     call_id: Uuid,
+    /// `HANGUP` by default.
     reason: Option<HangupReason>,
 }
 
@@ -282,7 +327,7 @@ fn hangup_request(hangup: Hangup, caller: &Caller<'_>) -> Result<pb::HangupReque
 }
 
 /// What a party may say when it hangs up.
-#[derive(Deserialize, Clone, Copy)]
+#[derive(Deserialize, Clone, Copy, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 enum HangupReason {
     Hangup,
@@ -300,39 +345,24 @@ impl From<HangupReason> for pb::EndReason {
     }
 }
 
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-enum Media {
-    Audio,
-    Video,
-}
-
-impl From<Media> for pb::Media {
-    fn from(media: Media) -> Self {
-        match media {
-            Media::Audio => Self::Audio,
-            Media::Video => Self::Video,
-        }
-    }
-}
-
 /// `RTCSessionDescriptionInit`: `{ type, sdp }`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct Description {
     #[serde(rename = "type")]
-    kind: Kind,
+    kind: SdpType,
+    /// 1 byte to 32 KiB.
     sdp: String,
 }
 
 /// The description types a call carries (`pranswer` and `rollback` stay on the client).
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-enum Kind {
+enum SdpType {
     Offer,
     Answer,
 }
 
-impl Kind {
+impl SdpType {
     fn as_str(self) -> &'static str {
         match self {
             Self::Offer => "offer",
@@ -344,7 +374,7 @@ impl Kind {
 impl Description {
     /// The description as calls-svc takes it, if it is one of `kinds` with an SDP of
     /// 1 byte to 32 KiB.
-    fn check(self, field: &str, kinds: &[Kind]) -> Result<pb::SessionDescription, ApiError> {
+    fn check(self, field: &str, kinds: &[SdpType]) -> Result<pb::SessionDescription, ApiError> {
         if !kinds.contains(&self.kind) {
             let allowed: Vec<&str> = kinds.iter().map(|kind| kind.as_str()).collect();
             return Err(ApiError::invalid(
@@ -365,8 +395,9 @@ impl Description {
     }
 }
 
-/// `RTCIceCandidateInit`; an empty `candidate` is the browser's end-of-candidates.
-#[derive(Deserialize)]
+/// `RTCIceCandidateInit`, at most 1 KiB of text in all; an empty `candidate` is the
+/// browser's end-of-candidates.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct Candidate {
     candidate: String,
@@ -399,7 +430,7 @@ impl Candidate {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
     use crate::client_events::tests::{built, refusal};

@@ -3,12 +3,17 @@
 use std::collections::HashMap;
 
 use parley_proto::chat::v1 as pb;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::{Caller, Event, Raw, ids, nothing, rpc, unary};
-use crate::{error::ApiError, wire};
+use crate::{
+    error::{ApiError, ErrorCode},
+    server_events::chat::MESSAGE_ERROR,
+    wire::{self, MessageAnswer, MessageType, RoomAnswer},
+};
 
 /// docs/API.md's client → server events of `/chat`.
 pub(super) fn events() -> Vec<Event> {
@@ -25,7 +30,7 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(chat.create_room),
-            |answer| room_data(answer.room),
+            |answer| RoomAnswer::from(answer.room),
         ),
         unary(
             &["list-rooms"],
@@ -37,9 +42,9 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(chat.list_rooms),
-            |answer| {
-                let rooms = wire::all::<wire::RoomSummary, _>(answer.rooms);
-                json!({ "rooms": rooms, "nextCursor": answer.next_cursor })
+            |answer| RoomPage {
+                rooms: wire::all(answer.rooms),
+                next_cursor: answer.next_cursor,
             },
         ),
         unary(
@@ -51,7 +56,7 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(chat.get_room),
-            |answer| room_data(answer.room),
+            |answer| RoomAnswer::from(answer.room),
         ),
         unary(
             &["add-members"],
@@ -63,7 +68,7 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(chat.add_members),
-            |answer| room_data(answer.room),
+            |answer| RoomAnswer::from(answer.room),
         ),
         unary(
             &["remove-member"],
@@ -86,7 +91,7 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(chat.join_room),
-            |answer| room_data(answer.room),
+            |answer| RoomAnswer::from(answer.room),
         ),
         unary(
             &["leave-room", "leave-user"],
@@ -103,14 +108,17 @@ pub(super) fn events() -> Vec<Event> {
             &["send-message"],
             send_message_request,
             rpc!(chat.send_message),
-            |answer| json!({ "message": answer.message.map(wire::Message::from) }),
+            |answer| MessageAnswer::from(answer.message),
         )
-        .failure_reported_as("message-error", client_msg_id),
+        .failure_reported_as(MESSAGE_ERROR, message_error),
         unary(
             &["get-history"],
             get_history_request,
             rpc!(chat.get_history),
-            |answer| json!({ "messages": wire::all::<wire::Message, _>(answer.messages), "hasMore": answer.has_more }),
+            |answer| History {
+                messages: wire::all(answer.messages),
+                has_more: answer.has_more,
+            },
         ),
         unary(
             &["mark-read"],
@@ -122,7 +130,11 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(chat.mark_read),
-            |answer| json!({ "roomId": answer.room_id, "messageId": answer.message_id, "unreadCount": answer.unread_count }),
+            |answer| ReadPointer {
+                room_id: answer.room_id,
+                message_id: answer.message_id,
+                unread_count: answer.unread_count,
+            },
         ),
         unary(
             &["typing"],
@@ -152,7 +164,7 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(chat.edit_message),
-            |answer| json!({ "message": answer.message.map(wire::Message::from) }),
+            |answer| MessageAnswer::from(answer.message),
         ),
         unary(
             &["delete-message"],
@@ -179,136 +191,200 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(chat.sync),
-            |answer| {
-                let rooms: Vec<Value> = answer
+            |answer| Synced {
+                rooms: answer
                     .rooms
                     .into_iter()
-                    .map(|room| {
-                        json!({ "roomId": room.room_id, "messages": wire::all::<wire::Message, _>(room.messages), "hasMore": room.has_more })
+                    .map(|room| SyncedRoom {
+                        room_id: room.room_id,
+                        messages: wire::all(room.messages),
+                        has_more: room.has_more,
                     })
-                    .collect();
-                json!({ "rooms": rooms })
+                    .collect(),
             },
         ),
     ]
 }
 
-#[derive(Deserialize)]
+/// `create-room`'s payload.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct CreateRoom {
+    /// 1–100 characters; a direct room has none.
     name: Option<String>,
     is_group: bool,
+    /// At most 100 users besides the caller; a direct room names exactly one.
     #[serde(default)]
     member_ids: Vec<Uuid>,
     is_public: Option<bool>,
 }
 
-#[derive(Deserialize)]
+/// `list-rooms`' payload.
+#[derive(Deserialize, JsonSchema)]
 struct ListRooms {
+    /// 1–100 rooms per page, 50 by default.
     limit: Option<u32>,
+    /// The `nextCursor` of the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// The payload of the events about one room.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct ByRoom {
     room_id: Uuid,
 }
 
-#[derive(Deserialize)]
+/// `add-members`' payload.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct AddMembers {
     room_id: Uuid,
+    /// At most 100.
     user_ids: Vec<Uuid>,
 }
 
-#[derive(Deserialize)]
+/// `remove-member`'s payload.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct RemoveMember {
     room_id: Uuid,
     user_id: Uuid,
 }
 
-#[derive(Deserialize)]
+/// `send-message`'s payload: to a room (`chatRoomId`) or a person (`receiverId`, their
+/// direct room), not both.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct SendMessage {
     chat_room_id: Option<Uuid>,
     receiver_id: Option<Uuid>,
-    /// Required without `attachment_ids`; with them, an optional caption.
+    /// 1–4000 characters; required without `attachmentIds`, with them an optional caption.
     content: Option<String>,
+    /// `TEXT` by default; a client may not send `SYSTEM` or `CALL`.
     message_type: Option<MessageType>,
+    /// 1–128 characters: a retry with the same id in the same room returns the stored
+    /// message.
     client_msg_id: Option<String>,
+    /// A message of the same room.
     reply_to_id: Option<Uuid>,
+    /// 1–10 of the caller's completed uploads for that room.
     attachment_ids: Option<Vec<Uuid>>,
 }
 
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-enum MessageType {
-    Text,
-    Image,
-    File,
-    System,
-    Call,
-}
-
-impl From<MessageType> for pb::MessageType {
-    fn from(kind: MessageType) -> Self {
-        match kind {
-            MessageType::Text => pb::MessageType::Text,
-            MessageType::Image => pb::MessageType::Image,
-            MessageType::File => pb::MessageType::File,
-            MessageType::System => pb::MessageType::System,
-            MessageType::Call => pb::MessageType::Call,
-        }
-    }
-}
-
-#[derive(Deserialize)]
+/// `get-history`'s payload: at most one of `before`, `after` and `offset`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct GetHistory {
     room_id: Uuid,
+    /// 1–100 messages, 50 by default.
     limit: Option<u32>,
+    /// Older than this message, newest first.
     before: Option<Uuid>,
+    /// Newer than this message, oldest first.
     after: Option<Uuid>,
+    /// 0–10000 messages back from the newest.
     offset: Option<u32>,
 }
 
-#[derive(Deserialize)]
+/// `mark-read`'s payload.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct MarkRead {
     room_id: Uuid,
+    /// The newest message read; the room's newest without it.
     message_id: Option<Uuid>,
 }
 
-#[derive(Deserialize)]
+/// `typing`'s payload.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct Typing {
     room_id: Uuid,
+    /// `true` lasts 6 s unless sent again.
     is_typing: bool,
 }
 
-#[derive(Deserialize)]
+/// `edit-message`'s payload.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct EditMessage {
     message_id: Uuid,
     content: String,
 }
 
-#[derive(Deserialize)]
+/// The payload of the events about one message.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct ByMessage {
     message_id: Uuid,
 }
 
-#[derive(Deserialize)]
+/// `sync`'s payload.
+#[derive(Deserialize, JsonSchema)]
 struct Sync {
+    /// The last seq seen in each room (at most 100 rooms).
     rooms: HashMap<Uuid, u64>,
+    /// 1–100 messages per room, 100 by default.
     limit: Option<u32>,
 }
 
-fn room_data(room: Option<pb::Room>) -> Value {
-    json!({ "room": room.map(wire::Room::from) })
+/// `list-rooms`' ack: most recently active first.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct RoomPage {
+    rooms: Vec<wire::RoomSummary>,
+    /// The `cursor` of the next page; `null` on the last.
+    next_cursor: Option<String>,
+}
+
+/// `get-history`'s ack: newest first (oldest first with `after`).
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct History {
+    messages: Vec<wire::Message>,
+    has_more: bool,
+}
+
+/// `mark-read`'s ack: the caller's read pointer.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct ReadPointer {
+    #[schemars(with = "Uuid")]
+    room_id: String,
+    /// `null` in a room without messages.
+    #[schemars(with = "Option<Uuid>")]
+    message_id: Option<String>,
+    unread_count: u32,
+}
+
+/// `sync`'s ack.
+#[derive(Serialize, JsonSchema)]
+struct Synced {
+    /// The rooms with what was missed, oldest first; rooms the caller left are left out.
+    rooms: Vec<SyncedRoom>,
+}
+
+/// What a room missed.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct SyncedRoom {
+    #[schemars(with = "Uuid")]
+    room_id: String,
+    messages: Vec<wire::Message>,
+    /// More than `limit` (or than the call's 500) were missed: call again.
+    has_more: bool,
+}
+
+/// `message-error`: a failed `send-message` sent without an ack callback.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageError {
+    /// The error's message.
+    error: String,
+    code: ErrorCode,
+    /// The send's `clientMsgId`; `null` without one.
+    client_msg_id: Option<String>,
 }
 
 /// Where a message (or an upload for one) goes: a room, or a person (their DM room).
@@ -387,15 +463,20 @@ fn send_message_request(
     })
 }
 
-/// What `message-error` repeats of a refused send: its `clientMsgId` (`null` without one).
-fn client_msg_id(raw: &Raw) -> Map<String, Value> {
+/// `message-error` of a refused send: the error, and the payload's `clientMsgId` if it
+/// has one (even when the payload itself is refused).
+fn message_error(raw: &Raw, error: &ApiError) -> MessageError {
     let client_msg_id = raw
         .as_ref()
         .ok()
         .and_then(|payload| payload.get("clientMsgId"))
         .and_then(Value::as_str)
-        .map_or(Value::Null, |id| Value::String(id.to_owned()));
-    Map::from_iter([("clientMsgId".to_owned(), client_msg_id)])
+        .map(str::to_owned);
+    MessageError {
+        error: error.message.clone(),
+        code: error.code,
+        client_msg_id,
+    }
 }
 
 fn get_history_request(

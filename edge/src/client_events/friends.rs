@@ -1,12 +1,12 @@
 //! `/friends`: friend requests, friendships, blocks and user search.
 
 use parley_proto::friends::v1::{self as pb, send_friend_request_request::Target};
-use serde::Deserialize;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{Caller, Event, nothing, rpc, unary};
-use crate::{error::ApiError, wire};
+use crate::{error::ApiError, protocol_schema::absent_not_null, wire};
 
 /// docs/API.md's client → server events of `/friends`.
 pub(super) fn events() -> Vec<Event> {
@@ -15,15 +15,9 @@ pub(super) fn events() -> Vec<Event> {
             &["send-friend-request"],
             send_friend_request,
             rpc!(friends.send_friend_request),
-            |answer| {
-                let request = answer.request.map(wire::FriendRequest::from);
-                // `friend` is there only when this request accepted theirs.
-                match answer.friend {
-                    Some(friend) => {
-                        json!({ "request": request, "friend": wire::Friend::from(friend) })
-                    }
-                    None => json!({ "request": request }),
-                }
+            |answer| Requested {
+                request: answer.request.map(wire::FriendRequest::from),
+                friend: answer.friend.map(wire::Friend::from),
             },
         ),
         unary(
@@ -35,7 +29,9 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(friends.accept_friend_request),
-            |answer| json!({ "friend": answer.friend.map(wire::Friend::from) }),
+            |answer| Befriended {
+                friend: answer.friend.map(wire::Friend::from),
+            },
         ),
         unary(
             &["decline-friend-request"],
@@ -102,11 +98,9 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(friends.list_friends),
-            |answer| {
-                json!({
-                    "friends": wire::all::<wire::Friend, _>(answer.friends),
-                    "nextCursor": answer.next_cursor,
-                })
+            |answer| FriendPage {
+                friends: wire::all(answer.friends),
+                next_cursor: answer.next_cursor,
             },
         ),
         unary(
@@ -119,12 +113,10 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(friends.list_friend_requests),
-            |answer| {
-                json!({
-                    "incoming": wire::all::<wire::FriendRequest, _>(answer.incoming),
-                    "outgoing": wire::all::<wire::FriendRequest, _>(answer.outgoing),
-                    "nextCursor": answer.next_cursor,
-                })
+            |answer| FriendRequestPage {
+                incoming: wire::all(answer.incoming),
+                outgoing: wire::all(answer.outgoing),
+                next_cursor: answer.next_cursor,
             },
         ),
         unary(
@@ -137,11 +129,9 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(friends.list_blocked),
-            |answer| {
-                json!({
-                    "users": wire::all::<wire::User, _>(answer.users),
-                    "nextCursor": answer.next_cursor,
-                })
+            |answer| UserPage {
+                users: wire::all(answer.users),
+                next_cursor: answer.next_cursor,
             },
         ),
         unary(
@@ -154,41 +144,102 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(friends.search_users),
-            |answer| json!({ "users": wire::all::<wire::User, _>(answer.users) }),
+            |answer| FoundUsers {
+                users: wire::all(answer.users),
+            },
         ),
     ]
 }
 
-#[derive(Deserialize)]
+/// `send-friend-request`'s payload: `userId` or `username`, not both.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct SendFriendRequest {
     user_id: Option<Uuid>,
+    /// Exact, in any case or width.
     username: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// The payload of the events about one friend request.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct ByRequestId {
     request_id: Uuid,
 }
 
-#[derive(Deserialize)]
+/// The payload of the events about one other user.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct ByUserId {
     user_id: Uuid,
 }
 
 /// A page of one of the friends lists; friends-svc checks the limit and the cursor.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct ListPage {
+    /// 1–500 items per page, 100 by default.
     limit: Option<u32>,
+    /// The `nextCursor` of the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// `search-users`' payload.
+#[derive(Deserialize, JsonSchema)]
 struct SearchUsers {
+    /// 1–100 characters the usernames start with, regardless of case and width.
     query: String,
+    /// 1–50, 20 by default.
     limit: Option<u32>,
+}
+
+/// `send-friend-request`'s ack.
+#[derive(Serialize, JsonSchema)]
+struct Requested {
+    request: Option<wire::FriendRequest>,
+    /// The new friend, when this request accepted theirs; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = absent_not_null)]
+    friend: Option<wire::Friend>,
+}
+
+/// `accept-friend-request`'s ack.
+#[derive(Serialize, JsonSchema)]
+struct Befriended {
+    friend: Option<wire::Friend>,
+}
+
+/// `list-friends`' ack: by name.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct FriendPage {
+    friends: Vec<wire::Friend>,
+    /// The `cursor` of the next page; `null` on the last.
+    next_cursor: Option<String>,
+}
+
+/// `list-friend-requests`' ack: newest first, both lists paged at once.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct FriendRequestPage {
+    incoming: Vec<wire::FriendRequest>,
+    outgoing: Vec<wire::FriendRequest>,
+    /// The `cursor` of the next page; `null` on the last.
+    next_cursor: Option<String>,
+}
+
+/// `list-blocked`'s ack: the users the caller blocked, by name.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct UserPage {
+    users: Vec<wire::User>,
+    /// The `cursor` of the next page; `null` on the last.
+    next_cursor: Option<String>,
+}
+
+/// `search-users`' ack: by folded name, without the caller.
+#[derive(Serialize, JsonSchema)]
+struct FoundUsers {
+    users: Vec<wire::User>,
 }
 
 fn send_friend_request(

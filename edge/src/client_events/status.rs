@@ -1,11 +1,14 @@
 //! `/status`: statuses, friends' statuses and heartbeats of the socket's presence session.
 
 use parley_proto::presence::v1 as pb;
-use serde::Deserialize;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::{Event, NoFields, rpc, unary};
-use crate::wire;
+use crate::{
+    server_events::status::{FRIENDS_STATUS, HEARTBEAT_ACK},
+    wire::{self, HeartbeatAck, Status},
+};
 
 /// docs/API.md's client → server events of `/status`.
 pub(super) fn events() -> Vec<Event> {
@@ -19,7 +22,9 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(presence.update_status),
-            |answer| json!({ "status": wire::status(answer.status) }),
+            |answer| StatusAnswer {
+                status: Status::from_proto(answer.status),
+            },
         ),
         unary(
             &["get-friends-status"],
@@ -29,9 +34,9 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(presence.get_friends_status),
-            |answer| json!(wire::all::<wire::FriendStatus, _>(answer.friends)),
+            |answer| wire::all::<wire::FriendStatus, _>(answer.friends),
         )
-        .echoed_as("friends-status"),
+        .echoed_as(FRIENDS_STATUS),
         unary(
             &["heartbeat"],
             |_: NoFields, caller| {
@@ -42,19 +47,23 @@ pub(super) fn events() -> Vec<Event> {
                 })
             },
             rpc!(presence.heartbeat),
-            |answer| json!({ "serverTime": wire::time(answer.server_time.as_ref()) }),
+            |answer| HeartbeatAck {
+                server_time: wire::time(answer.server_time.as_ref()),
+            },
         )
-        .echoed_as("heartbeat-ack"),
+        .echoed_as(HEARTBEAT_ACK),
     ]
 }
 
-#[derive(Deserialize)]
+/// `update-status`'s payload.
+#[derive(Deserialize, JsonSchema)]
 struct UpdateStatus {
     status: ChosenStatus,
 }
 
-/// The statuses a user may choose; OFFLINE is what absence shows.
-#[derive(Deserialize, Clone, Copy)]
+/// The statuses a user may choose; OFFLINE is what absence shows, and friends see
+/// `INVISIBLE` as OFFLINE.
+#[derive(Deserialize, Clone, Copy, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 enum ChosenStatus {
     Online,
@@ -72,4 +81,10 @@ impl From<ChosenStatus> for pb::Status {
             ChosenStatus::Invisible => pb::Status::Invisible,
         }
     }
+}
+
+/// `update-status`'s ack: the status as chosen.
+#[derive(Serialize, JsonSchema)]
+struct StatusAnswer {
+    status: Status,
 }

@@ -4,16 +4,17 @@
 //! connect is the whole truth again.
 
 use parley_proto::calls::v1::{CallEvent, SubscribeRequest, call_event::Payload};
-use serde_json::json;
 use socketioxide::SocketIo;
 
 use super::{ServiceEvent, emit_to_rooms};
 use crate::{
-    calls_wire,
+    calls_wire::{CallAnswered, CallDismissed, CallIce, CallIncoming, CallNegotiate, CallUpdate},
     rooms::{device_room, user_room},
+    server_events::calls::{
+        self, CALL_ANSWERED, CALL_DISMISSED, CALL_ENDED, CALL_ICE, CALL_INCOMING, CALL_NEGOTIATE,
+        CALL_UPDATED,
+    },
 };
-
-const NAMESPACE: &str = "/calls";
 
 impl ServiceEvent for CallEvent {
     const SERVICE: &'static str = "calls";
@@ -45,44 +46,44 @@ impl ServiceEvent for CallEvent {
                 None => user_room(&recipient.user_id),
             })
             .collect();
-        let (event, payload) = match self.payload {
-            Some(Payload::Incoming(incoming)) => (
-                "call-incoming",
-                json!(calls_wire::CallIncoming::from(incoming)),
-            ),
-            Some(Payload::Answered(answered)) => (
-                "call-answered",
-                json!(calls_wire::CallAnswered::from(answered)),
-            ),
-            Some(Payload::Dismissed(dismissed)) => (
-                "call-dismissed",
-                json!({ "callId": dismissed.call_id, "reason": dismissed.reason }),
-            ),
-            Some(Payload::Ended(ended)) => (
-                "call-ended",
-                json!({ "call": calls_wire::call(ended.call) }),
-            ),
-            Some(Payload::Ice(ice)) => ("call-ice", json!(calls_wire::CallIce::from(ice))),
-            Some(Payload::Negotiate(negotiate)) => (
-                "call-negotiate",
-                json!(calls_wire::CallNegotiate::from(negotiate)),
-            ),
-            Some(Payload::Updated(updated)) => (
-                "call-updated",
-                json!({ "call": calls_wire::call(updated.call) }),
-            ),
-            None => {
-                tracing::warn!(event_id = self.event_id, "call event without payload");
-                return;
+        // Each arm emits its own type: the declarations take no other.
+        match self.payload {
+            Some(Payload::Incoming(incoming)) => {
+                let payload = CallIncoming::from(incoming);
+                emit_to_rooms(io, rooms, CALL_INCOMING, &payload).await;
             }
-        };
-        emit_to_rooms(io, NAMESPACE, rooms, event, &payload).await;
+            Some(Payload::Answered(answered)) => {
+                let payload = CallAnswered::from(answered);
+                emit_to_rooms(io, rooms, CALL_ANSWERED, &payload).await;
+            }
+            Some(Payload::Dismissed(dismissed)) => {
+                let payload = CallDismissed::from(dismissed);
+                emit_to_rooms(io, rooms, CALL_DISMISSED, &payload).await;
+            }
+            Some(Payload::Ended(ended)) => {
+                let payload = CallUpdate::from(ended.call);
+                emit_to_rooms(io, rooms, CALL_ENDED, &payload).await;
+            }
+            Some(Payload::Ice(ice)) => {
+                let payload = CallIce::from(ice);
+                emit_to_rooms(io, rooms, CALL_ICE, &payload).await;
+            }
+            Some(Payload::Negotiate(negotiate)) => {
+                let payload = CallNegotiate::from(negotiate);
+                emit_to_rooms(io, rooms, CALL_NEGOTIATE, &payload).await;
+            }
+            Some(Payload::Updated(updated)) => {
+                let payload = CallUpdate::from(updated.call);
+                emit_to_rooms(io, rooms, CALL_UPDATED, &payload).await;
+            }
+            None => tracing::warn!(event_id = self.event_id, "call event without payload"),
+        }
     }
 
     /// Closes the transport of every `/calls` client: each reconnects by itself (its other
     /// namespaces with it) and gets `calls-state` afresh.
     async fn mend_gap(io: &SocketIo) {
-        let Some(namespace) = io.of(NAMESPACE) else {
+        let Some(namespace) = io.of(calls::NAMESPACE) else {
             return;
         };
         for socket in namespace.sockets() {

@@ -1,14 +1,77 @@
 //! chat-svc's events to `/chat` sockets, and the room changes that membership events make.
 
 use parley_proto::chat::v1::{ChatEvent, SubscribeRequest, chat_event::Payload};
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 use socketioxide::SocketIo;
+use uuid::Uuid;
 
 use super::{ServiceEvent, emit_to_rooms, emit_to_rooms_except, subscription};
 use crate::{
     rooms::{chat_room, own_socket, user_room},
-    wire,
+    server_events::chat::{
+        self, MESSAGE_DELETED, MESSAGE_UPDATED, MESSAGES_READ, NEW_MESSAGE, NEW_PRIVATE_MESSAGE,
+        ROOM_CREATED, USER_JOINED, USER_LEFT, USER_TYPING,
+    },
+    wire::{self, MessageAnswer, RoomAnswer},
 };
+
+/// `user-joined`: to the room, and to the user who joined.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserJoined {
+    #[schemars(with = "Uuid")]
+    room_id: String,
+    user: Option<wire::User>,
+}
+
+/// `user-left`: to the room, and to the user who left or was removed.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserLeft {
+    #[schemars(with = "Uuid")]
+    room_id: String,
+    #[schemars(with = "Uuid")]
+    user_id: String,
+}
+
+/// `message-deleted`: to every member (it names no sender).
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageDeleted {
+    #[schemars(with = "Uuid")]
+    room_id: String,
+    #[schemars(with = "Uuid")]
+    message_id: String,
+}
+
+/// `messages-read`: a member's read pointer moved.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagesRead {
+    #[schemars(with = "Uuid")]
+    room_id: String,
+    /// The member who read.
+    #[schemars(with = "Uuid")]
+    user_id: String,
+    /// The newest message they read.
+    #[schemars(with = "Uuid")]
+    message_id: String,
+    read_at: Option<String>,
+}
+
+/// `user-typing`: to the other members, at most one per typist and room a second.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserTyping {
+    #[schemars(with = "Uuid")]
+    room_id: String,
+    #[schemars(with = "Uuid")]
+    user_id: String,
+    username: String,
+    /// The typist's state: the last `user-typing` heard is always the real one.
+    is_typing: bool,
+}
 
 impl ServiceEvent for ChatEvent {
     const SERVICE: &'static str = "chat";
@@ -31,7 +94,7 @@ impl ServiceEvent for ChatEvent {
             .collect();
         match self.payload {
             Some(Payload::MembershipChanged(changed)) => {
-                let Some(namespace) = io.of("/chat") else {
+                let Some(namespace) = io.of(chat::NAMESPACE) else {
                     return;
                 };
                 let target = chat_room(&changed.room_id);
@@ -49,27 +112,31 @@ impl ServiceEvent for ChatEvent {
                 }
             }
             Some(Payload::RoomCreated(created)) => {
-                let payload = json!({ "room": created.room.map(wire::Room::from) });
-                emit_to_rooms(io, "/chat", users, "room-created", &payload).await;
+                let payload = RoomAnswer::from(created.room);
+                emit_to_rooms(io, users, ROOM_CREATED, &payload).await;
             }
             Some(Payload::UserJoined(joined)) => {
-                let payload =
-                    json!({ "roomId": joined.room_id, "user": joined.user.map(wire::User::from) });
-                emit_to_rooms(io, "/chat", [room, users].concat(), "user-joined", &payload).await;
+                let payload = UserJoined {
+                    room_id: joined.room_id,
+                    user: joined.user.map(wire::User::from),
+                };
+                emit_to_rooms(io, [room, users].concat(), USER_JOINED, &payload).await;
             }
             Some(Payload::UserLeft(left)) => {
-                let payload = json!({ "roomId": left.room_id, "userId": left.user_id });
-                emit_to_rooms(io, "/chat", [room, users].concat(), "user-left", &payload).await;
+                let payload = UserLeft {
+                    room_id: left.room_id,
+                    user_id: left.user_id,
+                };
+                emit_to_rooms(io, [room, users].concat(), USER_LEFT, &payload).await;
             }
             Some(Payload::NewMessage(new)) => {
                 if let Some(message) = new.message {
                     let payload = wire::Message::from(message);
-                    emit_to_rooms_except(io, "/chat", room, excluded, "new-message", &payload)
-                        .await;
+                    emit_to_rooms_except(io, room, excluded, NEW_MESSAGE, &payload).await;
                 }
             }
             Some(Payload::NewPrivateMessage(new)) => {
-                let (Some(message), Some(namespace)) = (new.message, io.of("/chat")) else {
+                let (Some(message), Some(namespace)) = (new.message, io.of(chat::NAMESPACE)) else {
                     return;
                 };
                 // The receiver's sockets and the sender's other sockets.
@@ -78,34 +145,36 @@ impl ServiceEvent for ChatEvent {
                     operators = operators.except(own_socket(origin));
                 }
                 let payload = wire::Message::from(message);
-                crate::slow_sockets::emit(operators, "new-private-message", &payload).await;
+                crate::slow_sockets::emit(operators, NEW_PRIVATE_MESSAGE, &payload).await;
             }
             Some(Payload::MessageUpdated(updated)) => {
-                let payload = json!({ "message": updated.message.map(wire::Message::from) });
-                emit_to_rooms_except(io, "/chat", room, excluded, "message-updated", &payload)
-                    .await;
+                let payload = MessageAnswer::from(updated.message);
+                emit_to_rooms_except(io, room, excluded, MESSAGE_UPDATED, &payload).await;
             }
             Some(Payload::MessageDeleted(deleted)) => {
-                let payload = json!({ "roomId": deleted.room_id, "messageId": deleted.message_id });
-                emit_to_rooms(io, "/chat", room, "message-deleted", &payload).await;
+                let payload = MessageDeleted {
+                    room_id: deleted.room_id,
+                    message_id: deleted.message_id,
+                };
+                emit_to_rooms(io, room, MESSAGE_DELETED, &payload).await;
             }
             Some(Payload::MessagesRead(read)) => {
-                let payload = json!({
-                    "roomId": read.room_id,
-                    "userId": read.user_id,
-                    "messageId": read.message_id,
-                    "readAt": wire::time(read.read_at.as_ref()),
-                });
-                emit_to_rooms(io, "/chat", room, "messages-read", &payload).await;
+                let payload = MessagesRead {
+                    read_at: wire::time(read.read_at.as_ref()),
+                    room_id: read.room_id,
+                    user_id: read.user_id,
+                    message_id: read.message_id,
+                };
+                emit_to_rooms(io, room, MESSAGES_READ, &payload).await;
             }
             Some(Payload::UserTyping(typing)) => {
-                let payload = json!({
-                    "roomId": typing.room_id,
-                    "userId": typing.user_id,
-                    "username": typing.username,
-                    "isTyping": typing.is_typing,
-                });
-                emit_to_rooms_except(io, "/chat", room, excluded, "user-typing", &payload).await;
+                let payload = UserTyping {
+                    room_id: typing.room_id,
+                    user_id: typing.user_id,
+                    username: typing.username,
+                    is_typing: typing.is_typing,
+                };
+                emit_to_rooms_except(io, room, excluded, USER_TYPING, &payload).await;
             }
             None => tracing::warn!(event_id = self.event_id, "chat event without payload"),
         }

@@ -4,7 +4,7 @@ use parley_proto::presence::v1::{PresenceEvent, SubscribeRequest, presence_event
 use socketioxide::SocketIo;
 
 use super::{ServiceEvent, emit_to_users, subscription};
-use crate::wire;
+use crate::{server_events::status::FRIEND_STATUS_CHANGED, wire};
 
 impl ServiceEvent for PresenceEvent {
     const SERVICE: &'static str = "presence";
@@ -17,7 +17,7 @@ impl ServiceEvent for PresenceEvent {
             Some(Payload::FriendStatusChanged(changed)) => {
                 let payload = wire::FriendStatusChanged::from(changed);
                 let recipients = &self.recipient_user_ids;
-                emit_to_users(io, "/status", recipients, "friend-status-changed", &payload).await;
+                emit_to_users(io, recipients, FRIEND_STATUS_CHANGED, &payload).await;
             }
             None => tracing::warn!(event_id = self.event_id, "presence event without payload"),
         }
