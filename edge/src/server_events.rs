@@ -233,14 +233,7 @@ mod tests {
     /// The event names docs/API.md writes in each namespace's section: the first word of
     /// each code span that is a hyphenated lower-case name (`user-typing { … }`).
     fn documented_names() -> HashMap<String, BTreeSet<String>> {
-        let api = include_str!("../../docs/API.md");
-        let mut names: HashMap<String, BTreeSet<String>> = HashMap::new();
-        let mut section = String::new();
-        for line in api.lines() {
-            if let Some(heading) = line.strip_prefix("## ") {
-                section = heading.trim_matches('`').to_owned();
-                continue;
-            }
+        client_events::tests::documented(|line| {
             let spans = line.split('`').skip(1).step_by(2);
             let words = spans.filter_map(|span| span.split_whitespace().next());
             let events = words.filter(|word| {
@@ -249,12 +242,8 @@ mod tests {
                         !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_lowercase())
                     })
             });
-            names
-                .entry(section.clone())
-                .or_default()
-                .extend(events.map(str::to_owned));
-        }
-        names
+            events.collect()
+        })
     }
 
     #[test]
