@@ -6,10 +6,12 @@
 
 use std::marker::PhantomData;
 
-use schemars::{JsonSchema, Schema, SchemaGenerator};
+use schemars::{JsonSchema, SchemaGenerator};
 use serde::Serialize;
 use serde_json::Value;
 use socketioxide::{SendError, extract::SocketRef};
+
+use crate::client_events::SchemaFn;
 
 /// An event named `name` of `namespace` (`None`: of every namespace) whose payload is a `T`.
 pub struct ServerEvent<T: ?Sized> {
@@ -71,7 +73,7 @@ impl<T: Serialize + ?Sized> ServerEvent<T> {
 /// A declared event as the schema lists it: its name and its payload's schema.
 pub struct Declared {
     pub name: &'static str,
-    pub payload: fn(&mut SchemaGenerator) -> Schema,
+    pub payload: SchemaFn,
 }
 
 impl Declared {
@@ -132,10 +134,9 @@ pub mod chat {
         ROOM_CREATED: "room-created" => RoomAnswer;
         USER_JOINED: "user-joined" => UserJoined;
         USER_LEFT: "user-left" => UserLeft;
-        /// A message of a room, to its members (not to the sending socket).
+        /// A message of a room, to its members (but those who blocked its sender).
         NEW_MESSAGE: "new-message" => Message;
-        /// A message of a direct room sent by `receiverId`, to the receiver and the sender's
-        /// other sockets.
+        /// A direct message, to the receiver and the sender's other sockets.
         NEW_PRIVATE_MESSAGE: "new-private-message" => Message;
         MESSAGE_UPDATED: "message-updated" => MessageAnswer;
         MESSAGE_DELETED: "message-deleted" => MessageDeleted;
