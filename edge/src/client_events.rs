@@ -428,7 +428,7 @@ fn record_outcome<T>(span: &tracing::Span, outcome: &Result<T, ApiError>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeSet;
 
     use serde_json::json;
@@ -503,25 +503,36 @@ mod tests {
         assert!(chat("update-status", Value::Null).is_none());
     }
 
-    /// The event names of each namespace's table in docs/API.md: the first cell of each row,
-    /// where `a` / `b` lists aliases.
-    fn documented_events() -> HashMap<String, BTreeSet<String>> {
+    /// What `names_of` finds in each line of docs/API.md, gathered by the `## ` section the
+    /// line is in (`/chat`, `/status`, ...).
+    pub(crate) fn documented(
+        names_of: impl Fn(&'static str) -> Vec<&'static str>,
+    ) -> HashMap<String, BTreeSet<String>> {
         let api = include_str!("../../docs/API.md");
-        let mut events: HashMap<String, BTreeSet<String>> = HashMap::new();
+        let mut names: HashMap<String, BTreeSet<String>> = HashMap::new();
         let mut section = String::new();
         for line in api.lines() {
             if let Some(heading) = line.strip_prefix("## ") {
                 section = heading.trim_matches('`').to_owned();
-            } else if let Some(row) = line.strip_prefix("| `") {
-                let first_cell = row.split(" |").next().unwrap_or_default();
-                let names = first_cell.split(" / ").map(|name| name.trim_matches('`'));
-                events
-                    .entry(section.clone())
-                    .or_default()
-                    .extend(names.map(str::to_owned));
+            } else {
+                let found = names_of(line).into_iter().map(str::to_owned);
+                names.entry(section.clone()).or_default().extend(found);
             }
         }
-        events
+        names
+    }
+
+    /// The event names of each namespace's table in docs/API.md: the first cell of each row,
+    /// where `a` / `b` lists aliases.
+    fn documented_events() -> HashMap<String, BTreeSet<String>> {
+        documented(|line| {
+            let Some(row) = line.strip_prefix("| `") else {
+                return Vec::new();
+            };
+            let first_cell = row.split(" |").next().unwrap_or_default();
+            let names = first_cell.split(" / ").map(|name| name.trim_matches('`'));
+            names.collect()
+        })
     }
 
     #[test]

@@ -6,10 +6,12 @@
 
 use std::marker::PhantomData;
 
-use schemars::{JsonSchema, Schema, SchemaGenerator};
+use schemars::{JsonSchema, SchemaGenerator};
 use serde::Serialize;
 use serde_json::Value;
 use socketioxide::{SendError, extract::SocketRef};
+
+use crate::client_events::SchemaFn;
 
 /// An event named `name` of `namespace` (`None`: of every namespace) whose payload is a `T`.
 pub struct ServerEvent<T: ?Sized> {
@@ -71,7 +73,7 @@ impl<T: Serialize + ?Sized> ServerEvent<T> {
 /// A declared event as the schema lists it: its name and its payload's schema.
 pub struct Declared {
     pub name: &'static str,
-    pub payload: fn(&mut SchemaGenerator) -> Schema,
+    pub payload: SchemaFn,
 }
 
 impl Declared {
@@ -132,10 +134,9 @@ pub mod chat {
         ROOM_CREATED: "room-created" => RoomAnswer;
         USER_JOINED: "user-joined" => UserJoined;
         USER_LEFT: "user-left" => UserLeft;
-        /// A message of a room, to its members (not to the sending socket).
+        /// A message of a room, to its members (but those who blocked its sender).
         NEW_MESSAGE: "new-message" => Message;
-        /// A message of a direct room sent by `receiverId`, to the receiver and the sender's
-        /// other sockets.
+        /// A direct message, to the receiver and the sender's other sockets.
         NEW_PRIVATE_MESSAGE: "new-private-message" => Message;
         MESSAGE_UPDATED: "message-updated" => MessageAnswer;
         MESSAGE_DELETED: "message-deleted" => MessageDeleted;
@@ -233,14 +234,7 @@ mod tests {
     /// The event names docs/API.md writes in each namespace's section: the first word of
     /// each code span that is a hyphenated lower-case name (`user-typing { … }`).
     fn documented_names() -> HashMap<String, BTreeSet<String>> {
-        let api = include_str!("../../docs/API.md");
-        let mut names: HashMap<String, BTreeSet<String>> = HashMap::new();
-        let mut section = String::new();
-        for line in api.lines() {
-            if let Some(heading) = line.strip_prefix("## ") {
-                section = heading.trim_matches('`').to_owned();
-                continue;
-            }
+        client_events::tests::documented(|line| {
             let spans = line.split('`').skip(1).step_by(2);
             let words = spans.filter_map(|span| span.split_whitespace().next());
             let events = words.filter(|word| {
@@ -249,12 +243,8 @@ mod tests {
                         !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_lowercase())
                     })
             });
-            names
-                .entry(section.clone())
-                .or_default()
-                .extend(events.map(str::to_owned));
-        }
-        names
+            events.collect()
+        })
     }
 
     #[test]
