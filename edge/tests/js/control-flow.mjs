@@ -67,7 +67,9 @@ async function kill(name, sockets) {
   const lost = sockets.map((socket) => new Promise((resolve) => socket.once("disconnect", resolve)));
   const response = await fetch(`${plan.control}/kill/${name}`, { method: "POST" });
   report.kills[name] = { status: response.status, text: await response.text() };
-  report.kills[name].bothDisconnected = await within(15_000, Promise.all(lost));
+  // A chat-svc death reaches the clients once the edge notices the gap in its event stream,
+  // which takes longer on a loaded machine: 45 s, well inside the suite timeout.
+  report.kills[name].bothDisconnected = await within(45_000, Promise.all(lost));
 }
 
 const alice = join("alice");
