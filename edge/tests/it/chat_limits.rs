@@ -63,6 +63,7 @@ async fn a_burst_of_typing_toggles_reaches_the_others_a_few_times_ending_on_the_
     let room = data(create_group(&sockets[0], &[&people[1]]).await)["room"].clone();
     sockets[1].next_event("room-created").await;
     // 500 toggles, the last one a false; without acks, as fast as the client can emit.
+    let started = tokio::time::Instant::now();
     for n in 0..500 {
         sockets[0]
             .emit(
@@ -72,15 +73,15 @@ async fn a_burst_of_typing_toggles_reaches_the_others_a_few_times_ending_on_the_
             .await;
     }
     // The edge handles a socket's events concurrently: a late toggle of the burst could
-    // land after a first stop, never after a second one 300 ms later. The final state is
-    // then out within the 1 s window.
-    for _ in 0..2 {
+    // land after a stop (on a loaded machine, even 300 ms after it), not after the third
+    // one a second apart. The final state is then out within the 1 s window.
+    for _ in 0..3 {
         data(
             sockets[0]
                 .call("typing-stop", json!({ "roomId": room["id"] }))
                 .await,
         );
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
     }
     let mut heard = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_millis(2500);
@@ -91,9 +92,11 @@ async fn a_burst_of_typing_toggles_reaches_the_others_a_few_times_ending_on_the_
             heard.push(payload["isTyping"].clone());
         }
     }
+    // At most one a second reaches the others, plus the first change at once.
+    let seconds = started.elapsed().as_secs() as usize;
     assert!(
-        (1..=5).contains(&heard.len()),
-        "{} user-typing events",
+        (1..=seconds + 2).contains(&heard.len()),
+        "{} user-typing events in {seconds} s",
         heard.len()
     );
     assert_eq!(

@@ -62,7 +62,7 @@ async function send(socket, content, clientMsgId) {
 const within = (ms, promise) =>
   Promise.race([promise.then(() => true), sleep(ms).then(() => false)]);
 
-/** POSTs /kill/<name>, and records whether both sockets lost their connection within 15 s. */
+/** POSTs /kill/<name>, and records whether both sockets lost their connection within 45 s. */
 async function kill(name, sockets) {
   const lost = sockets.map((socket) => new Promise((resolve) => socket.once("disconnect", resolve)));
   const response = await fetch(`${plan.control}/kill/${name}`, { method: "POST" });
