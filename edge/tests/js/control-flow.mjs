@@ -64,6 +64,10 @@ const within = (ms, promise) =>
 
 /** POSTs /kill/<name>, and records whether both sockets lost their connection within 45 s. */
 async function kill(name, sockets) {
+  // Both connected first: a socket still reconnecting from the previous kill has no
+  // connection to lose (seen: bob reconnected while chat-svc was down, 0.1 s after the edge
+  // came back).
+  await Promise.all(sockets.map(connected));
   const lost = sockets.map((socket) => new Promise((resolve) => socket.once("disconnect", resolve)));
   const response = await fetch(`${plan.control}/kill/${name}`, { method: "POST" });
   report.kills[name] = { status: response.status, text: await response.text() };
