@@ -68,7 +68,7 @@ enum Scenario {
     Idle {
         #[arg(long)]
         users: usize,
-        /// Processes whose resident memory is summed (the edge, or the baseline).
+        /// Processes whose resident memory is summed (every process of Parley, or the baseline).
         #[arg(long, value_delimiter = ',')]
         pids: Vec<u32>,
         #[arg(long, default_value_t = 10)]
