@@ -75,7 +75,7 @@ pub fn step_record(
     let ack_p99 = window.ack.quantile_ms(0.99);
     let delivery_p99 = window.delivery.quantile_ms(0.99);
     let passed = window.acked_error == 0
-        && achieved >= rate * 0.95
+        && window.acked_ok as f64 >= least_acked(rate * seconds)
         && ack_p99 <= bounds.ack_p99_ms
         && (recipients == 0.0
             || (delivery_p99 <= bounds.delivery_p99_ms && delivered_share >= 0.99));
@@ -95,6 +95,14 @@ pub fn step_record(
         "passed": passed,
     });
     (record, passed)
+}
+
+/// The fewest acks a step may bring back out of `expected` sends and still pass: 95%, or
+/// three standard deviations below the mean where that is lower. The sends are a Poisson
+/// process, so at a few messages a second (a big room: 600 in a 60 s window) the count alone
+/// varies by more than 5% from run to run.
+fn least_acked(expected: f64) -> f64 {
+    (expected * 0.95).min(expected - 3.0 * expected.sqrt())
 }
 
 fn round(x: f64) -> f64 {
@@ -144,4 +152,17 @@ pub async fn run(
     rate.send_replace(0.0);
     out.write(json!({ "kind": "summary", "sustained": sustained, "atSustained": best }))?;
     Ok(sustained)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::least_acked;
+
+    #[test]
+    fn few_sends_may_fall_short_by_poisson_noise_many_by_five_percent() {
+        assert_eq!(least_acked(10_000.0), 9_500.0);
+        let at_600 = least_acked(600.0);
+        assert!((526.0..527.0).contains(&at_600), "{at_600}");
+        assert!(557.0 >= at_600 && 500.0 < at_600);
+    }
 }
