@@ -140,6 +140,32 @@ async function createRoom(me, p) {
   return { room };
 }
 
+// Grows a group: the big-room scenario makes its room of 1 000 with create-room and then
+// add-members, 100 users a call, as Parley takes them.
+async function addMembers(me, p) {
+  const roomId = uuidArg(p.roomId, 'roomId');
+  const { userIds } = p;
+  if (!Array.isArray(userIds) || userIds.length < 1 || userIds.length > 100) throw invalid('userIds: expected an array of 1 to 100 UUIDs');
+  const ids = [...new Set(userIds.map((id) => uuidArg(id, 'userIds')))];
+  const { rows: [row] } = await pool.query(
+    `SELECT r.* FROM baseline.rooms r JOIN baseline.room_members m ON m.room_id = r.id
+     WHERE r.id = $1 AND m.user_id = $2`,
+    [roomId, me.id],
+  );
+  if (row === undefined) throw new AppError('PERMISSION_DENIED', 'not a member of this room');
+  const { rows } = await pool.query(
+    `INSERT INTO baseline.room_members (room_id, user_id, role)
+     SELECT $1, u.id, 'MEMBER' FROM unnest($2::uuid[]) AS u(id)
+     ON CONFLICT DO NOTHING RETURNING user_id`,
+    [roomId, ids],
+  );
+  const added = rows.map((r) => r.user_id);
+  chat.in(added.map((id) => `user:${id}`)).socketsJoin(`room:${roomId}`);
+  for (const id of added) chat.to(`room:${roomId}`).emit('user-joined', { roomId, user: { id } });
+  const room = { id: row.id, name: row.name, isGroup: row.is_group, isPublic: row.is_public, createdAt: row.created_at.toISOString() };
+  return { room };
+}
+
 async function sendMessage(socket, me, p) {
   const { chatRoomId, receiverId, content, messageType = 'TEXT', clientMsgId = null } = p;
   if ((chatRoomId === undefined) === (receiverId === undefined)) throw invalid('exactly one of chatRoomId and receiverId is required');
@@ -198,6 +224,7 @@ chat.on('connection', (socket) => {
   socket.join(`user:${me.id}`);
   // Handlers are registered before any await, so no early event is dropped.
   handle(socket, 'create-room', (p) => createRoom(me, p));
+  handle(socket, 'add-members', (p) => addMembers(me, p));
   handle(socket, 'send-message', (p) => sendMessage(socket, me, p));
   handle(socket, 'get-history', (p) => getHistory(me, p));
   (async () => {
