@@ -6,6 +6,7 @@
 
 mod attachment_urls;
 mod attachments;
+mod batching;
 mod blocks;
 mod call_logs;
 pub mod config;

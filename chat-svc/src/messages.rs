@@ -387,7 +387,6 @@ impl Messages {
                 attachments,
                 blockers,
                 call: None,
-                done: tokio::sync::oneshot::channel().0,
             })
             .await?;
         self.render_sent(me, written, private_to).await
@@ -508,7 +507,6 @@ impl Messages {
                 // A block does not stop a call's log, and a DM room has no one to leave out.
                 blockers: Vec::new(),
                 call: Some(checked.log),
-                done: tokio::sync::oneshot::channel().0,
             })
             .await?;
         // Also on a retry: an attempt that stored the message but failed before the pointers

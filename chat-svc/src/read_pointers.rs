@@ -1,67 +1,69 @@
 //! The read-pointer write path: concurrent `mark-read`s are grouped into one statement and
-//! one commit, like message sends, since read pointers move about as often as messages
-//! arrive.
+//! one commit by the batching writer that serves message sends too ([`crate::batching`]),
+//! since read pointers move about as often as messages arrive.
 
 use std::collections::HashMap;
 
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
 
 use crate::{
+    batching::{Batcher, Layout, Sharded},
     domain::{RoomId, UserId},
     error::Error,
     repo,
-    writer::next_batch,
 };
 
 /// Most pointers moved in one statement, and moves waiting for the writer.
 const MAX_BATCH: usize = 1024;
 const QUEUE: usize = 8192;
+/// One writer, as before the batching was shared: a batch is one short statement, and each
+/// writer holds one of the pool's connections while it writes. Moves are routed by room, so
+/// with more writers a room's moves would still keep their order.
+const WRITERS: usize = 1;
 
 /// A pointer before and after a move (equal when it did not move).
 pub type Moved = (i64, i64);
 
-struct Job {
+struct Move {
     room: RoomId,
     user: UserId,
     seq: i64,
-    done: oneshot::Sender<Result<Moved, Error>>,
+}
+
+impl Sharded for Move {
+    fn shard_key(&self) -> u128 {
+        self.room.0.as_u128()
+    }
 }
 
 #[derive(Clone)]
 pub struct ReadPointers {
-    queue: mpsc::Sender<Job>,
+    batcher: Batcher<Move, Moved>,
 }
 
 impl ReadPointers {
     pub fn spawn(pool: PgPool) -> Self {
-        let (queue, mut jobs) = mpsc::channel::<Job>(QUEUE);
-        tokio::spawn(async move {
-            while let Some(batch) = next_batch(&mut jobs, MAX_BATCH).await {
-                write(&pool, batch).await;
-            }
+        let layout = Layout {
+            shards: WRITERS,
+            max_batch: MAX_BATCH,
+            queue: QUEUE,
+            stopped: "the read-pointer writer stopped",
+        };
+        let batcher = Batcher::spawn(layout, move |batch: Vec<Move>| {
+            let pool = pool.clone();
+            async move { write(&pool, &batch).await }
         });
-        Self { queue }
+        Self { batcher }
     }
 
     /// Moves `user`'s pointer in `room` forward to `seq` (never back), once committed.
     pub async fn advance(&self, room: RoomId, user: UserId, seq: i64) -> Result<Moved, Error> {
-        let (done, outcome) = oneshot::channel();
-        let stopped = || Error::Unavailable("the read-pointer writer stopped");
-        self.queue
-            .send(Job {
-                room,
-                user,
-                seq,
-                done,
-            })
-            .await
-            .map_err(|_| stopped())?;
-        outcome.await.map_err(|_| stopped())?
+        self.batcher.submit(Move { room, user, seq }).await
     }
 }
 
-async fn write(pool: &PgPool, batch: Vec<Job>) {
+/// Moves the batch's pointers in one statement; returns each move's outcome, in order.
+async fn write(pool: &PgPool, batch: &[Move]) -> Vec<Result<Moved, Error>> {
     let rooms: Vec<RoomId> = batch.iter().map(|job| job.room).collect();
     let users: Vec<UserId> = batch.iter().map(|job| job.user).collect();
     let seqs: Vec<i64> = batch.iter().map(|job| job.seq).collect();
@@ -77,21 +79,26 @@ async fn write(pool: &PgPool, batch: Vec<Job>) {
                 .into_iter()
                 .map(|(room, user, before, after)| ((room, user), (before, after)))
                 .collect();
-            for job in batch {
-                let outcome = moved
-                    .get(&(job.room, job.user))
-                    .copied()
-                    .ok_or(Error::PermissionDenied("you are not a member of this room"));
-                let _ = job.done.send(outcome);
-            }
+            batch
+                .iter()
+                .map(|job| {
+                    moved
+                        .get(&(job.room, job.user))
+                        .copied()
+                        .ok_or(Error::PermissionDenied("you are not a member of this room"))
+                })
+                .collect()
         }
         Err(error) => {
             tracing::warn!(%error, size = batch.len(), "a read-pointer batch failed");
-            for job in batch {
-                let _ = job.done.send(Err(Error::Unavailable(
-                    "the read pointer could not be stored; retry",
-                )));
-            }
+            batch
+                .iter()
+                .map(|_| {
+                    Err(Error::Unavailable(
+                        "the read pointer could not be stored; retry",
+                    ))
+                })
+                .collect()
         }
     }
 }

@@ -6,18 +6,18 @@
 //! another message is dropped and the batch planned again, so it fails alone and seqs keep
 //! no gaps.
 //!
-//! Nothing waits in one line: rooms are spread over several writers by id, each with its
-//! own batch in flight, so a room's sends keep their order while other rooms' sends go
-//! alongside. A lone send goes at once. A batch that fails is written again one send at a
-//! time, so that a send the database refuses fails alone.
+//! Nothing waits in one line: the batching writer ([`crate::batching`]) spreads rooms over
+//! several shards by id, each with its own batch in flight, so a room's sends keep their
+//! order while other rooms' sends go alongside. A lone send goes at once. A batch that fails
+//! is written again one send at a time, so that a send the database refuses fails alone.
 
 use parley_proto::{calls::v1::CallLog, chat::v1 as pb};
 use std::{collections::HashSet, sync::Arc};
 
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
 
 use crate::{
+    batching::{Batcher, Layout, Sharded},
     domain::{AttachmentId, MessageId, MessageType, RoomId, UserId},
     error::Error,
     events::{Batch, Events},
@@ -52,9 +52,12 @@ pub struct SendJob {
     pub blockers: Vec<UserId>,
     /// A CALL message's details (`AppendCallMessage`); `None` for every client's send.
     pub call: Option<CallLog>,
-    /// Answered with the message this send stored, or the one stored before under its
-    /// clientMsgId (a retry, answered with the stored message and announced to nobody).
-    pub done: oneshot::Sender<Result<Message, Error>>,
+}
+
+impl Sharded for SendJob {
+    fn shard_key(&self) -> u128 {
+        self.room_id.0.as_u128()
+    }
 }
 
 impl SendJob {
@@ -97,7 +100,7 @@ impl SendJob {
 /// Hands sends to the writer of their room.
 #[derive(Clone)]
 pub struct Writer {
-    shards: Arc<[mpsc::Sender<SendJob>]>,
+    batcher: Batcher<SendJob, Message>,
 }
 
 impl Writer {
@@ -112,49 +115,31 @@ impl Writer {
         announce: impl Fn(Vec<Stored<'_>>, &Batch) + Send + Sync + 'static,
     ) -> Self {
         let announce = Arc::new(announce);
-        let shards = (0..writers.max(1))
-            .map(|_| {
-                let (queue, mut jobs) = mpsc::channel::<SendJob>(QUEUE);
-                let (pool, events, announce) = (pool.clone(), events.clone(), announce.clone());
-                tokio::spawn(async move {
-                    while let Some(batch) = next_batch(&mut jobs, MAX_BATCH).await {
-                        let (size, started) = (batch.len(), std::time::Instant::now());
-                        write_batch(&pool, &events, batch, &*announce).await;
-                        metrics::histogram!("parley_chat_batch_size").record(size as f64);
-                        metrics::histogram!("parley_chat_batch_seconds")
-                            .record(started.elapsed().as_secs_f64());
-                    }
-                });
-                queue
-            })
-            .collect();
-        Self { shards }
+        let layout = Layout {
+            shards: writers,
+            max_batch: MAX_BATCH,
+            queue: QUEUE,
+            stopped: "the message writer stopped",
+        };
+        let batcher = Batcher::spawn(layout, move |batch: Vec<SendJob>| {
+            let (pool, events, announce) = (pool.clone(), events.clone(), announce.clone());
+            async move {
+                let (size, started) = (batch.len(), std::time::Instant::now());
+                let outcomes = write_batch(&pool, &events, &batch, &*announce).await;
+                metrics::histogram!("parley_chat_batch_size").record(size as f64);
+                metrics::histogram!("parley_chat_batch_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                outcomes
+            }
+        });
+        Self { batcher }
     }
 
-    pub async fn send(&self, mut job: SendJob) -> Result<Message, Error> {
-        let stopped = || Error::Unavailable("the message writer stopped");
-        let (done, outcome) = oneshot::channel();
-        job.done = done;
-        let shard = usize::try_from(job.room_id.0.as_u128() % self.shards.len() as u128)
-            .ok()
-            .and_then(|index| self.shards.get(index))
-            .ok_or_else(stopped)?;
-        shard.send(job).await.map_err(|_| stopped())?;
-        outcome.await.map_err(|_| stopped())?
+    /// Answers with the message this send stored, or the one stored before under its
+    /// clientMsgId (a retry, answered with the stored message and announced to nobody).
+    pub async fn send(&self, job: SendJob) -> Result<Message, Error> {
+        self.batcher.submit(job).await
     }
-}
-
-/// The next batch: waits for one job, then takes every job already waiting, up to `max`.
-/// Under load, batches grow by themselves; when idle, a lone job goes at once.
-pub async fn next_batch<T>(jobs: &mut mpsc::Receiver<T>, max: usize) -> Option<Vec<T>> {
-    let mut batch = vec![jobs.recv().await?];
-    while batch.len() < max {
-        match jobs.try_recv() {
-            Ok(job) => batch.push(job),
-            Err(_) => break,
-        }
-    }
-    Some(batch)
 }
 
 /// A message a batch stored, with the send it came from.
@@ -163,44 +148,39 @@ pub struct Stored<'a> {
     pub job: &'a SendJob,
 }
 
+/// Writes the batch and returns each send's outcome, in order.
 async fn write_batch(
     pool: &PgPool,
     events: &Events,
-    batch: Vec<SendJob>,
+    batch: &[SendJob],
     announce: &(impl Fn(Vec<Stored<'_>>, &Batch) + Sync),
-) {
-    match store(pool, events, &batch, announce).await {
-        Ok(outcomes) => {
-            for (job, outcome) in batch.into_iter().zip(outcomes) {
-                let _ = job.done.send(outcome);
-            }
-        }
+) -> Vec<Result<Message, Error>> {
+    match store(pool, events, batch, announce).await {
+        Ok(outcomes) => outcomes,
         Err(error @ sqlx::Error::Database(_)) if batch.len() == 1 => {
-            if let Some(job) = batch.into_iter().next() {
-                let _ = job.done.send(Err(lone_failure(error)));
-            }
+            vec![Err(lone_failure(error))]
         }
         Err(error @ sqlx::Error::Database(_)) => {
             // Postgres refused the batch and stored none of it. One send may be at fault:
             // each is written again on its own, so that only that one fails.
             tracing::warn!(%error, size = batch.len(), "a message batch failed; writing its sends one by one");
             metrics::counter!("parley_chat_batches_split_total").increment(1);
+            let mut outcomes = Vec::with_capacity(batch.len());
             for job in batch {
-                let outcome = match store(pool, events, std::slice::from_ref(&job), announce).await
-                {
-                    Ok(mut outcomes) => outcomes.pop().unwrap_or_else(|| Err(not_stored())),
-                    Err(error) => Err(lone_failure(error)),
-                };
-                let _ = job.done.send(outcome);
+                outcomes.push(
+                    match store(pool, events, std::slice::from_ref(job), announce).await {
+                        Ok(mut outcomes) => outcomes.pop().unwrap_or_else(|| Err(not_stored())),
+                        Err(error) => Err(lone_failure(error)),
+                    },
+                );
             }
+            outcomes
         }
         Err(error) => {
             // Postgres is away (or the pool is exhausted): nothing was stored, and every
             // sender may retry with its clientMsgId.
             tracing::warn!(%error, size = batch.len(), "a message batch failed");
-            for job in batch {
-                let _ = job.done.send(Err(not_stored()));
-            }
+            batch.iter().map(|_| Err(not_stored())).collect()
         }
     }
 }
@@ -398,7 +378,6 @@ mod tests {
             attachments: attachments(id),
             blockers: Vec::new(),
             call: None,
-            done: oneshot::channel().0,
         }
     }
 

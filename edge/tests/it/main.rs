@@ -11,6 +11,7 @@ mod authorization;
 mod calls;
 mod calls_media;
 mod chat_blocks;
+mod chat_faults;
 mod chat_limits;
 mod chat_messages;
 mod chat_rooms;

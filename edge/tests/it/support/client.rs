@@ -128,8 +128,13 @@ impl SioClient {
         }
     }
 
-    /// Emits `event` with `args` (zero or more arguments) and returns the ack's argument.
-    pub async fn call_with_args(&self, event: &str, args: Vec<Value>) -> Value {
+    /// Emits `event` with `args` (zero or more arguments) and returns where the ack's argument
+    /// will arrive: nowhere when the connection goes first.
+    async fn emit_for_ack(
+        &self,
+        event: &str,
+        args: Vec<Value>,
+    ) -> Result<oneshot::Receiver<Value>, rust_socketio::Error> {
         let (tx, rx) = oneshot::channel();
         let tx: Once<Value> = Arc::new(Mutex::new(Some(tx)));
         self.client
@@ -142,8 +147,13 @@ impl SioClient {
                 };
                 async move { fire(&once, ack).await }.boxed()
             })
-            .await
-            .expect("emit");
+            .await?;
+        Ok(rx)
+    }
+
+    /// Emits `event` with `args` (zero or more arguments) and returns the ack's argument.
+    pub async fn call_with_args(&self, event: &str, args: Vec<Value>) -> Value {
+        let rx = self.emit_for_ack(event, args).await.expect("emit");
         tokio::time::timeout(PATIENCE, rx)
             .await
             .unwrap_or_else(|_| panic!("no ack for {event}"))
@@ -153,6 +163,24 @@ impl SioClient {
     /// Emits `event` with one payload and returns the ack's argument.
     pub async fn call(&self, event: &str, payload: Value) -> Value {
         self.call_with_args(event, vec![payload]).await
+    }
+
+    /// Emits `event` with one payload and returns its ack, or `None` when none came within
+    /// [`PATIENCE`] or the connection is gone: what a client that retries sees.
+    pub async fn try_call(&self, event: &str, payload: Value) -> Option<Value> {
+        let rx = self.emit_for_ack(event, vec![payload]).await.ok()?;
+        tokio::time::timeout(PATIENCE, rx).await.ok()?.ok()
+    }
+
+    /// Emits `event` with one payload and returns at once; the ack, if one comes within
+    /// [`PATIENCE`], is awaited later, e.g. after the server was killed.
+    pub async fn call_later(
+        &self,
+        event: &str,
+        payload: Value,
+    ) -> impl std::future::Future<Output = Option<Value>> + use<> {
+        let rx = self.emit_for_ack(event, vec![payload]).await.expect("emit");
+        async move { tokio::time::timeout(PATIENCE, rx).await.ok()?.ok() }
     }
 
     /// Emits `event` without an ack callback.

@@ -53,7 +53,7 @@ pub struct Stack {
     processes: Vec<(String, Arc<Mutex<Supervised>>)>,
     logs: ScratchDir,
     _media_files: ScratchDir,
-    _database: TestDatabase,
+    database: TestDatabase,
 }
 
 impl Stack {
@@ -189,13 +189,19 @@ impl Stack {
             processes,
             logs,
             _media_files: media_files,
-            _database: database,
+            database,
         };
         for edge in &stack.edges {
             wait_ready(&format!("{edge}/readyz")).await;
         }
         wait_ready(&format!("{}/healthz", stack.media_url)).await;
         stack
+    }
+
+    /// The database every process works in (chat-svc's tables in schema `chat`), for tests
+    /// that look at rows or take locks of their own.
+    pub fn database_url(&self) -> &str {
+        &self.database.url
     }
 
     /// The PID of each edge now, in the order of `edges`.
@@ -241,6 +247,30 @@ impl Stack {
             .iter()
             .find(|(known, _)| known == name)
             .map(|(_, process)| process.clone())
+    }
+
+    /// Waits until every edge follows `service`'s events (its log says it subscribed, e.g.
+    /// `"chat"`): what the service publishes before that reaches none of the edge's sockets,
+    /// and readiness does not wait for it.
+    pub async fn wait_until_edges_follow(&self, service: &str) {
+        let quoted = format!("\"{service}\"");
+        let follows = |log: &str| {
+            log.lines()
+                .any(|line| line.contains("subscribed to events") && line.contains(&quoted))
+        };
+        for _ in 0..300 {
+            let logs = self.logs();
+            let edges: Vec<&str> = logs
+                .iter()
+                .filter(|(name, _)| name.starts_with("edge"))
+                .map(|(_, log)| log.as_str())
+                .collect();
+            if edges.len() == self.edges.len() && edges.iter().all(|log| follows(log)) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the edges never subscribed to {service}'s events; {self}");
     }
 
     /// Every process's log, by file name.
