@@ -49,7 +49,7 @@ trait ServiceEvent: Sized + Send + 'static {
     fn mend_gap(io: &SocketIo) -> impl Future<Output = ()> + Send {
         async move {
             if Self::GAP_RESYNCS_EVERYONE {
-                crate::resync::everyone(io).await;
+                crate::resync::everyone(io);
             }
         }
     }

@@ -342,3 +342,66 @@ async fn a_retry_after_the_ack_of_a_committed_batch_was_lost_is_answered_with_th
     let faults = stack.faults().await;
     assert!(faults.is_empty(), "{faults:?}; {stack}");
 }
+
+/// The edge's `parley_edge_connections` gauge of `namespace`, from its `/metrics`.
+async fn connections_on(edge: &str, namespace: &str) -> f64 {
+    let text = reqwest::get(format!("{edge}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series = format!("parley_edge_connections{{namespace=\"{namespace}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(series.as_str()))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
+}
+
+/// Waits until the edge counts `expected` sockets on `namespace`.
+async fn wait_for_connections(edge: &str, namespace: &str, expected: f64) {
+    let deadline = tokio::time::Instant::now() + RECOVERY;
+    loop {
+        let counted = connections_on(edge, namespace).await;
+        if counted == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{namespace}: {counted} sockets counted, {expected} connected"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// When the edge closes every client's connection after chat-svc restarted, each socket ends
+/// as a lost connection's does: its disconnect handler runs (the presence session of a
+/// `/status` socket ends, the gauges fall). Before, closing them took the namespaces away
+/// first, the handlers found no socket, and the edge went on renewing the sessions of users
+/// long gone.
+#[tokio::test]
+async fn closing_every_connection_after_a_chat_svc_restart_ends_each_socket() {
+    let _alone = heavy().await;
+    let stack = Stack::start(Settings {
+        edges: 1,
+        turn: None,
+    })
+    .await;
+    stack.wait_until_edges_follow("chat").await;
+    let edge = stack.edges[0].clone();
+    let alice = Person::new("alice");
+    let chat = connect(&edge, &alice).await;
+    let status = SioClient::connect(&edge, "/status", Some(&alice.token))
+        .await
+        .unwrap_or_else(|refusal| panic!("/status refused: {refusal}"));
+    wait_for_connections(&edge, "/chat", 1.0).await;
+    wait_for_connections(&edge, "/status", 1.0).await;
+
+    stack.kill_and_restart("chat-svc").await.unwrap();
+    wait_until_closed(&chat).await;
+    wait_until_closed(&status).await;
+    // These clients do not reconnect: nothing is left of them on the edge.
+    wait_for_connections(&edge, "/chat", 0.0).await;
+    wait_for_connections(&edge, "/status", 0.0).await;
+    let faults = stack.faults().await;
+    assert!(faults.is_empty(), "{faults:?}; {stack}");
+}
