@@ -1,7 +1,8 @@
 //! Idempotent sends across crashes, with the built binaries (support/stack.rs): a send whose
 //! batch chat-svc was writing when it was killed, and one whose batch committed but whose ack
 //! never reached the sender, are each stored once when the client retries with its
-//! clientMsgId.
+//! clientMsgId. And the edge's answer to a chat-svc restart, closing every client's
+//! connection, leaves nothing of the closed sockets behind.
 //!
 //! "Mid-batch" is made deterministic from a Postgres session of the test's own: it holds the
 //! room's row lock (`chat.rooms ... FOR UPDATE`, which every batch takes for its rooms), so
