@@ -71,6 +71,8 @@ pub struct Readiness {
     /// Each replica's health, by URL, when a service has several.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub replicas: std::collections::BTreeMap<String, String>,
+    /// Each service's event stream: `FOLLOWING` once the edge has opened it (`relay`).
+    pub events: std::collections::BTreeMap<&'static str, &'static str>,
 }
 
 impl Backends {
@@ -199,6 +201,7 @@ impl Backends {
             ready: backends.values().all(|state| state == "SERVING"),
             backends,
             replicas,
+            events: std::collections::BTreeMap::new(),
         }
     }
 }

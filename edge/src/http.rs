@@ -17,6 +17,7 @@ use crate::{
     admission::Draining,
     backends::Backends,
     client_ip::{ClientIpKey, TrustedProxies},
+    relay::Following,
 };
 
 #[derive(Clone)]
@@ -24,6 +25,7 @@ struct HttpState {
     backends: Backends,
     metrics: PrometheusHandle,
     draining: Draining,
+    following: Following,
 }
 
 /// `GET /healthz`, `GET /readyz` and `GET /metrics`, each client IP limited to
@@ -32,6 +34,7 @@ pub fn routes(
     backends: Backends,
     metrics: PrometheusHandle,
     draining: Draining,
+    following: Following,
     probes_per_ip_per_minute: u32,
     proxies: TrustedProxies,
 ) -> Router {
@@ -43,6 +46,7 @@ pub fn routes(
             backends,
             metrics,
             draining,
+            following,
         });
     match parley_common::rate_limit::per_minute_layer(
         probes_per_ip_per_minute,
@@ -177,7 +181,9 @@ async fn readyz(State(state): State<HttpState>) -> Response {
         )
             .into_response();
     }
-    let readiness = state.backends.readiness().await;
+    let mut readiness = state.backends.readiness().await;
+    readiness.events = state.following.states();
+    readiness.ready &= state.following.all();
     let status = if readiness.ready {
         StatusCode::OK
     } else {

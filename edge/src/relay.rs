@@ -11,7 +11,11 @@ pub(crate) mod chat;
 pub(crate) mod friends;
 mod presence;
 
-use std::future::Future;
+use std::{
+    collections::BTreeMap,
+    future::Future,
+    sync::{Arc, Mutex, PoisonError},
+};
 
 use parley_common::follow::{After, Followed, follow};
 use parley_proto::{
@@ -78,25 +82,72 @@ macro_rules! subscription {
 }
 use subscription;
 
+/// Which services' event streams this edge has opened yet. Until it follows every one, an
+/// event committed now could miss a socket that connects now (after the socket read its
+/// state, before the stream opened), so the edge is not ready (`/readyz`).
+#[derive(Clone, Default)]
+pub struct Following(Arc<Mutex<BTreeMap<&'static str, bool>>>);
+
+impl Following {
+    fn set(&self, service: &'static str, following: bool) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(service, following);
+    }
+
+    /// Each service's stream: `FOLLOWING` once it has been opened, `NOT YET` before.
+    pub fn states(&self) -> BTreeMap<&'static str, &'static str> {
+        let streams = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        streams
+            .iter()
+            .map(|(service, &following)| {
+                (*service, if following { "FOLLOWING" } else { "NOT YET" })
+            })
+            .collect()
+    }
+
+    /// Whether every stream has been opened.
+    pub fn all(&self) -> bool {
+        let streams = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        streams.values().all(|&following| following)
+    }
+}
+
 /// Starts relaying every service's events (calls-svc's only when the deployment has one);
-/// the tasks run until aborted.
-pub fn spawn_all(io: &SocketIo, backends: &Backends, edge_id: &str) -> Vec<JoinHandle<()>> {
-    let mut tasks = vec![
-        spawn::<FriendsEvent>(io.clone(), backends.clone(), edge_id.to_owned()),
-        spawn::<PresenceEvent>(io.clone(), backends.clone(), edge_id.to_owned()),
-        spawn::<ChatEvent>(io.clone(), backends.clone(), edge_id.to_owned()),
-    ];
-    if backends.has_calls() {
-        tasks.push(spawn::<CallEvent>(
+/// the tasks run until aborted. `following` learns when each stream first opens.
+pub fn spawn_all(
+    io: &SocketIo,
+    backends: &Backends,
+    edge_id: &str,
+    following: &Following,
+) -> Vec<JoinHandle<()>> {
+    let start = |spawn: fn(SocketIo, Backends, String, Following) -> JoinHandle<()>| {
+        spawn(
             io.clone(),
             backends.clone(),
             edge_id.to_owned(),
-        ));
+            following.clone(),
+        )
+    };
+    let mut tasks = vec![
+        start(spawn::<FriendsEvent>),
+        start(spawn::<PresenceEvent>),
+        start(spawn::<ChatEvent>),
+    ];
+    if backends.has_calls() {
+        tasks.push(start(spawn::<CallEvent>));
     }
     tasks
 }
 
-fn spawn<E: ServiceEvent>(io: SocketIo, backends: Backends, edge_id: String) -> JoinHandle<()> {
+fn spawn<E: ServiceEvent>(
+    io: SocketIo,
+    backends: Backends,
+    edge_id: String,
+    following: Following,
+) -> JoinHandle<()> {
+    following.set(E::SERVICE, false);
     // The first subscription reports a gap too; sockets that connected before it fetched
     // their state themselves, so only later gaps need mending.
     let mut first_gap = true;
@@ -107,6 +158,9 @@ fn spawn<E: ServiceEvent>(io: SocketIo, backends: Backends, edge_id: String) -> 
         move |followed| {
             let io = io.clone();
             let initial = matches!(followed, Followed::Gap) && std::mem::take(&mut first_gap);
+            if initial {
+                following.set(E::SERVICE, true);
+            }
             async move {
                 match followed {
                     Followed::Event(event) => event.relay(&io).await,

@@ -35,6 +35,7 @@ pub struct Application {
     lease_interval: std::time::Duration,
     calls_lease_ttl: std::time::Duration,
     draining: Draining,
+    following: relay::Following,
 }
 
 impl Application {
@@ -68,11 +69,13 @@ impl Application {
         namespaces::register(&io);
 
         let draining = Draining::default();
+        let following = relay::Following::default();
         let proxies = TrustedProxies::new(&config.trusted_proxies);
         let router = http::routes(
             backends.clone(),
             crate::metrics::prometheus(),
             draining.clone(),
+            following.clone(),
             config.probes_per_ip_per_minute,
             proxies.clone(),
         )
@@ -108,6 +111,7 @@ impl Application {
             lease_interval: config.lease_interval,
             calls_lease_ttl: config.calls_lease_ttl,
             draining,
+            following,
         })
     }
 
@@ -123,7 +127,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let relays = relay::spawn_all(&self.io, &self.backends, &self.edge.0);
+        let relays = relay::spawn_all(&self.io, &self.backends, &self.edge.0, &self.following);
         let calls_lease = call_devices::spawn_lease(
             self.call_sockets,
             self.backends.clone(),

@@ -250,7 +250,6 @@ async fn a_retry_after_chat_svc_is_killed_mid_batch_stores_the_message_once() {
         turn: None,
     })
     .await;
-    stack.wait_until_edges_follow("chat").await;
     let edge = stack.edges[0].clone();
     let (alice, bob) = (Person::new("alice"), Person::new("bob"));
     let alice_socket = connect(&edge, &alice).await;
@@ -308,7 +307,6 @@ async fn a_retry_after_the_ack_of_a_committed_batch_was_lost_is_answered_with_th
         turn: None,
     })
     .await;
-    stack.wait_until_edges_follow("chat").await;
     // alice on the edge that dies, bob on the other one.
     let (alice_edge, bob_edge) = (stack.edges[0].clone(), stack.edges[1].clone());
     let (alice, bob) = (Person::new("alice"), Person::new("bob"));
@@ -387,7 +385,6 @@ async fn closing_every_connection_after_a_chat_svc_restart_ends_each_socket() {
         turn: None,
     })
     .await;
-    stack.wait_until_edges_follow("chat").await;
     let edge = stack.edges[0].clone();
     let alice = Person::new("alice");
     let chat = connect(&edge, &alice).await;

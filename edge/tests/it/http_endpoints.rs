@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::support::{TestSystem, system::EdgeSettings};
+use crate::support::{TestSystem, processes::wait_ready, system::EdgeSettings};
 
 #[tokio::test]
 async fn healthz_answers_while_the_process_is_up() {
@@ -14,16 +14,16 @@ async fn healthz_answers_while_the_process_is_up() {
 }
 
 #[tokio::test]
-async fn readyz_is_ok_when_every_backend_serves() {
+async fn readyz_is_ok_once_every_backend_serves_and_every_event_stream_is_followed() {
     let system = TestSystem::spawn().await;
-    let response = reqwest::get(format!("{}/readyz", system.edge_url()))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
+    let url = format!("{}/readyz", system.edge_url());
+    // The edge opens its event streams just after it starts serving: ready only then.
+    wait_ready(&url).await;
+    let body: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
     assert_eq!(body["ready"], Value::Bool(true));
     for backend in ["chat", "presence", "friends"] {
         assert_eq!(body["backends"][backend], "SERVING", "{body}");
+        assert_eq!(body["events"][backend], "FOLLOWING", "{body}");
     }
 }
 

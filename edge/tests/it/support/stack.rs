@@ -191,6 +191,8 @@ impl Stack {
             _media_files: media_files,
             database,
         };
+        // Ready means following every service's events too: nothing published after this
+        // misses a socket that connects after it.
         for edge in &stack.edges {
             wait_ready(&format!("{edge}/readyz")).await;
         }
@@ -247,30 +249,6 @@ impl Stack {
             .iter()
             .find(|(known, _)| known == name)
             .map(|(_, process)| process.clone())
-    }
-
-    /// Waits until every edge follows `service`'s events (its log says it subscribed, e.g.
-    /// `"chat"`): what the service publishes before that reaches none of the edge's sockets,
-    /// and readiness does not wait for it.
-    pub async fn wait_until_edges_follow(&self, service: &str) {
-        let quoted = format!("\"{service}\"");
-        let follows = |log: &str| {
-            log.lines()
-                .any(|line| line.contains("subscribed to events") && line.contains(&quoted))
-        };
-        for _ in 0..300 {
-            let logs = self.logs();
-            let edges: Vec<&str> = logs
-                .iter()
-                .filter(|(name, _)| name.starts_with("edge"))
-                .map(|(_, log)| log.as_str())
-                .collect();
-            if edges.len() == self.edges.len() && edges.iter().all(|log| follows(log)) {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("the edges never subscribed to {service}'s events; {self}");
     }
 
     /// Every process's log, by file name.
