@@ -16,9 +16,9 @@ use crate::{
 /// Most pointers moved in one statement, and moves waiting for the writer.
 const MAX_BATCH: usize = 1024;
 const QUEUE: usize = 8192;
-/// One writer, as before the batching was shared: a batch is one short statement, and each
-/// writer holds one of the pool's connections while it writes. Moves are routed by room, so
-/// with more writers a room's moves would still keep their order.
+/// One writer: a batch is one short statement, and each writer holds one of the pool's
+/// connections while it writes. Moves are routed by room, so with more writers a room's
+/// moves would still keep their order.
 const WRITERS: usize = 1;
 
 /// A pointer before and after a move (equal when it did not move).

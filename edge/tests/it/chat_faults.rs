@@ -159,6 +159,11 @@ async fn wait_until_closed(socket: &SioClient) {
     }
 }
 
+/// A stack of the built binaries with `edges` edges, ready (following every service's events).
+async fn stack_of(edges: usize) -> Stack {
+    Stack::start(Settings { edges, turn: None }).await
+}
+
 async fn connect(edge: &str, person: &Person) -> SioClient {
     SioClient::connect(edge, "/chat", Some(&person.token))
         .await
@@ -245,11 +250,7 @@ async fn next_send_is_next(edge: &str, alice: &Person, bob: &mut SioClient, room
 #[tokio::test]
 async fn a_retry_after_chat_svc_is_killed_mid_batch_stores_the_message_once() {
     let _alone = heavy().await;
-    let stack = Stack::start(Settings {
-        edges: 1,
-        turn: None,
-    })
-    .await;
+    let stack = stack_of(1).await;
     let edge = stack.edges[0].clone();
     let (alice, bob) = (Person::new("alice"), Person::new("bob"));
     let alice_socket = connect(&edge, &alice).await;
@@ -302,11 +303,7 @@ async fn a_retry_after_chat_svc_is_killed_mid_batch_stores_the_message_once() {
 #[tokio::test]
 async fn a_retry_after_the_ack_of_a_committed_batch_was_lost_is_answered_with_the_stored_message() {
     let _alone = heavy().await;
-    let stack = Stack::start(Settings {
-        edges: 2,
-        turn: None,
-    })
-    .await;
+    let stack = stack_of(2).await;
     // alice on the edge that dies, bob on the other one.
     let (alice_edge, bob_edge) = (stack.edges[0].clone(), stack.edges[1].clone());
     let (alice, bob) = (Person::new("alice"), Person::new("bob"));
@@ -380,11 +377,7 @@ async fn wait_for_connections(edge: &str, namespace: &str, expected: f64) {
 #[tokio::test]
 async fn closing_every_connection_after_a_chat_svc_restart_ends_each_socket() {
     let _alone = heavy().await;
-    let stack = Stack::start(Settings {
-        edges: 1,
-        turn: None,
-    })
-    .await;
+    let stack = stack_of(1).await;
     let edge = stack.edges[0].clone();
     let alice = Person::new("alice");
     let chat = connect(&edge, &alice).await;
