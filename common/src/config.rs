@@ -32,6 +32,68 @@ pub struct DatabaseArgs {
     pub acquire_timeout: Duration,
 }
 
+/// Which bus carries a service's events to its replicas (`bus`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum BusKind {
+    /// Postgres LISTEN/NOTIFY: nothing else to run, for one machine.
+    #[default]
+    Postgres,
+    /// NATS JetStream, relayed from the outbox: for replicas on several machines.
+    Nats,
+}
+
+/// How a service's events reach its replicas, and where NATS is when it carries them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BusArgs {
+    /// `postgres` or `nats` (docs/decisions/0016-scale-out-on-nats.md).
+    #[arg(long = "bus", env = "PARLEY_BUS", value_enum, default_value_t = BusKind::Postgres)]
+    pub kind: BusKind,
+
+    /// The NATS servers, comma-separated; used with `--bus nats` only.
+    #[arg(
+        long = "nats-url",
+        env = "PARLEY_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub nats_url: String,
+
+    /// Begins the names of this system's streams and subjects, so that several systems (or
+    /// test runs) share one NATS cluster: letters, digits, `_` and `-`.
+    #[arg(long = "nats-prefix", env = "PARLEY_NATS_PREFIX", default_value = "parley", value_parser = parse_nats_prefix)]
+    pub nats_prefix: String,
+
+    /// Copies of each stream the NATS cluster keeps (at most its number of servers).
+    #[arg(long = "nats-replicas", env = "PARLEY_NATS_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub nats_replicas: u8,
+}
+
+impl Default for BusArgs {
+    fn default() -> Self {
+        Self {
+            kind: BusKind::Postgres,
+            nats_url: "nats://127.0.0.1:4222".to_owned(),
+            nats_prefix: "parley".to_owned(),
+            nats_replicas: 1,
+        }
+    }
+}
+
+/// A prefix that is valid in a stream name and as one token of a subject.
+pub fn parse_nats_prefix(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && text.len() <= 64
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "`{text}` is not a prefix: use 1 to 64 letters, digits, `_` or `-`"
+        ))
+    }
+}
+
 /// How Parley's processes recognise each other on internal gRPC (see `service_token`).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct InternalArgs {
@@ -94,6 +156,18 @@ mod tests {
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn nats_prefixes_are_single_subject_tokens() {
+        assert_eq!(
+            parse_nats_prefix("parley_test-1"),
+            Ok("parley_test-1".to_owned())
+        );
+        assert!(parse_nats_prefix("").is_err());
+        assert!(parse_nats_prefix("a.b").is_err());
+        assert!(parse_nats_prefix("a*").is_err());
+        assert!(parse_nats_prefix("a b").is_err());
     }
 
     #[test]

@@ -12,6 +12,11 @@
 //! replays nothing, and the subscriber, seeing a new epoch in the answer, treats it as a gap
 //! at once, before any event and whatever the ids (see `follow`). The ids also start from
 //! the clock, so that subscribers that send no epoch still see a jump.
+//!
+//! Every answer also names, in [`HEAD_HEADER`], the id of the newest event before the ones it
+//! streams: a subscriber that has heard nothing yet can still resume from there later, so
+//! that a quiet stream's subscriber does not see a gap where there was none (on a shared
+//! log, when a replica restarts or another one answers).
 
 use std::{collections::VecDeque, pin::Pin, sync::Mutex};
 
@@ -24,6 +29,9 @@ pub const EPOCH_HEADER: &str = "parley-stream-epoch";
 
 /// The request header that names the epoch of `after_event_id`, when resuming.
 pub const AFTER_EPOCH_HEADER: &str = "parley-after-epoch";
+
+/// The response header that names the id after which the answer's events begin.
+pub const HEAD_HEADER: &str = "parley-stream-head";
 
 /// A stream of events for one subscriber, as tonic wants it.
 pub type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -94,6 +102,17 @@ impl<T: Clone + Send + Sync + 'static> EventLog<T> {
         }
     }
 
+    /// A log whose ids the bus gives ([`Self::publish_at`]), the same in every replica's log
+    /// of one stream, as is `epoch`: a subscriber resumes on any replica without a gap.
+    pub fn shared(capacity: usize, epoch: &str) -> Self {
+        let mut log = Self::new(capacity);
+        log.lock().last_id = 0;
+        if let Ok(epoch) = tonic::metadata::AsciiMetadataValue::try_from(epoch) {
+            log.epoch = epoch;
+        }
+        log
+    }
+
     /// This log's epoch, as sent in [`EPOCH_HEADER`].
     pub fn epoch(&self) -> &str {
         // Made from hex digits only: always text.
@@ -111,11 +130,11 @@ impl<T: Clone + Send + Sync + 'static> EventLog<T> {
         let same_epoch = metadata
             .get(AFTER_EPOCH_HEADER)
             .is_none_or(|epoch| *epoch == self.epoch);
-        let stream = self.subscribe(after_id.filter(|_| same_epoch));
+        let (stream, head) = self.subscribe_after(after_id.filter(|_| same_epoch));
         let mut response = tonic::Response::new(stream);
-        response
-            .metadata_mut()
-            .insert(EPOCH_HEADER, self.epoch.clone());
+        let metadata = response.metadata_mut();
+        metadata.insert(EPOCH_HEADER, self.epoch.clone());
+        metadata.insert(HEAD_HEADER, head.into());
         response
     }
 
@@ -126,9 +145,32 @@ impl<T: Clone + Send + Sync + 'static> EventLog<T> {
 
     /// Publishes one event; `build` receives the event's id.
     pub fn publish(&self, build: impl FnOnce(u64) -> T) {
-        let mut ring = self.lock();
-        ring.last_id += 1;
-        let id = ring.last_id;
+        let ring = self.lock();
+        let id = ring.last_id + 1;
+        self.append(ring, id, build);
+    }
+
+    /// Publishes one event as `id`, which a [`Self::shared`] log's bus gives: ids skipped on
+    /// the way tell subscribers that events were missed, as [`Self::skip`] does. An id at or
+    /// below the newest (its stream was made anew) cannot be kept: the event gets an id past
+    /// a jump instead, and subscribers resynchronise.
+    pub fn publish_at(&self, id: u64, build: impl FnOnce(u64) -> T) {
+        let ring = self.lock();
+        let id = if id > ring.last_id {
+            id
+        } else {
+            ring.last_id + 2
+        };
+        self.append(ring, id, build);
+    }
+
+    fn append(
+        &self,
+        mut ring: std::sync::MutexGuard<'_, Ring<T>>,
+        id: u64,
+        build: impl FnOnce(u64) -> T,
+    ) {
+        ring.last_id = id;
         let event = build(id);
         if ring.capacity > 0 {
             if ring.recent.len() == ring.capacity {
@@ -146,6 +188,16 @@ impl<T: Clone + Send + Sync + 'static> EventLog<T> {
         self.lock().last_id += 1;
     }
 
+    /// Makes a [`Self::shared`] log that has published nothing yet begin after `id` (its
+    /// bus's position when it starts reading), so that the heads of its answers are of the
+    /// stream, as other replicas' are.
+    pub fn begin_after(&self, id: u64) {
+        let mut ring = self.lock();
+        if ring.recent.is_empty() && ring.last_id < id {
+            ring.last_id = id;
+        }
+    }
+
     /// The id of the newest event published so far.
     pub fn last_id(&self) -> u64 {
         self.lock().last_id
@@ -153,24 +205,39 @@ impl<T: Clone + Send + Sync + 'static> EventLog<T> {
 
     /// Every event after `after_id` that is still retained, then the live ones.
     pub fn subscribe(&self, after_id: Option<u64>) -> EventStream<T> {
-        let (backlog, live) = {
+        self.subscribe_after(after_id).0
+    }
+
+    /// [`Self::subscribe`], and the id after which the stream's events begin: `after_id`
+    /// when this log replays from it, else the newest id at the moment of subscribing.
+    fn subscribe_after(&self, after_id: Option<u64>) -> (EventStream<T>, u64) {
+        let (backlog, live, ahead, head) = {
             // Replaying and subscribing under the one lock leaves no gap and no duplicate.
             let ring = self.lock();
-            let backlog: Vec<T> = match after_id {
-                Some(after) if ring.issued(after) => ring
-                    .recent
-                    .iter()
-                    .filter(|(id, _)| *id > after)
-                    .map(|(_, event)| event.clone())
-                    .collect(),
-                _ => Vec::new(),
+            // A subscriber of a shared log may come from a replica that is a little ahead:
+            // it gets the events past its id as they arrive, and nothing twice.
+            let ahead = after_id.filter(|after| *after > ring.last_id).unwrap_or(0);
+            let (backlog, head): (Vec<T>, u64) = match after_id {
+                Some(after) if ring.issued(after) => (
+                    ring.recent
+                        .iter()
+                        .filter(|(id, _)| *id > after)
+                        .map(|(_, event)| event.clone())
+                        .collect(),
+                    after,
+                ),
+                _ => (Vec::new(), ring.last_id.max(ahead)),
             };
-            (backlog, self.live.subscribe())
+            (backlog, self.live.subscribe(), ahead, head)
         };
         // The receiver is dropped after a lag error: the stream ends, and says why first.
-        let live = futures_util::stream::unfold(Some(live), |receiver| async move {
+        let live = futures_util::stream::unfold(Some(live), move |receiver| async move {
             let mut receiver = receiver?;
-            match receiver.recv().await {
+            let mut received = receiver.recv().await;
+            while matches!(&received, Ok((id, _)) if *id <= ahead) {
+                received = receiver.recv().await;
+            }
+            match received {
                 Ok((_, event)) => Some((Ok(event), Some(receiver))),
                 Err(broadcast::error::RecvError::Lagged(missed)) => Some((
                     Err(Status::resource_exhausted(format!(
@@ -196,7 +263,7 @@ impl<T: Clone + Send + Sync + 'static> EventLog<T> {
         .filter_map(|closed| async move {
             closed.then(|| Err(Status::unavailable("the service is shutting down")))
         });
-        Box::pin(events.chain(goodbye))
+        (Box::pin(events.chain(goodbye)), head)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Ring<T>> {
@@ -329,5 +396,66 @@ mod tests {
         log.skip();
         log.publish(|id| (id, 1));
         assert_eq!(log.last_id(), first + 2);
+    }
+
+    #[tokio::test]
+    async fn shared_logs_of_one_stream_resume_each_other_s_subscribers() {
+        let (a, b) = (
+            EventLog::shared(10, "stream"),
+            EventLog::shared(10, "stream"),
+        );
+        assert_eq!(a.epoch(), b.epoch());
+        for log in [&a, &b] {
+            log.publish_at(7, |id| (id, 0));
+            log.publish_at(8, |id| (id, 1));
+        }
+        // A subscriber of `a` that saw id 7 resumes on `b`, which also holds 8.
+        let mut on_b = b.subscribe(Some(7));
+        assert_eq!(on_b.next().await.unwrap().unwrap(), (8, 1));
+        // One that is ahead of `b` gets nothing twice.
+        a.publish_at(9, |id| (id, 2));
+        let mut ahead = b.subscribe(Some(9));
+        b.publish_at(9, |id| (id, 2));
+        b.publish_at(10, |id| (id, 3));
+        assert_eq!(ahead.next().await.unwrap().unwrap(), (10, 3));
+    }
+
+    /// The id an answer names in [`HEAD_HEADER`].
+    fn head_of<S>(answer: &tonic::Response<S>) -> Option<u64> {
+        answer
+            .metadata()
+            .get(HEAD_HEADER)?
+            .to_str()
+            .ok()?
+            .parse()
+            .ok()
+    }
+
+    #[tokio::test]
+    async fn an_answer_names_the_id_its_events_follow() {
+        let log = EventLog::shared(10, "stream");
+        log.begin_after(41);
+        assert_eq!(head_of(&log.answer(&MetadataMap::new(), None)), Some(41));
+        log.publish_at(42, |id| (id, 0));
+        log.publish_at(43, |id| (id, 1));
+        let mut same_epoch = MetadataMap::new();
+        same_epoch.insert(AFTER_EPOCH_HEADER, log.epoch.clone());
+        let resumed = log.answer(&same_epoch, Some(42));
+        assert_eq!(head_of(&resumed), Some(42), "replayed from 42");
+        assert_eq!(resumed.into_inner().next().await.unwrap().unwrap(), (43, 1));
+        assert_eq!(head_of(&log.answer(&MetadataMap::new(), None)), Some(43));
+        // A restarted replica that has read nothing begins after the stream's position.
+        let restarted = EventLog::<(u64, i32)>::shared(10, "stream");
+        restarted.begin_after(43);
+        let answer = restarted.answer(&same_epoch, Some(43));
+        assert_eq!(head_of(&answer), Some(43), "nothing missed");
+    }
+
+    #[tokio::test]
+    async fn a_given_id_that_is_not_new_becomes_a_jump() {
+        let log = EventLog::shared(10, "stream");
+        log.publish_at(5, |id| (id, 0));
+        log.publish_at(3, |id| (id, 1));
+        assert_eq!(log.last_id(), 7, "a jump past 6");
     }
 }

@@ -5,14 +5,16 @@
 //! `crate::events`). The epoch arrives in the answer's [`EPOCH_HEADER`], before any event: a
 //! subscription that lands on a new epoch (another replica, a restart) is a gap at once,
 //! whatever the ids, and so is one that cannot resume (nothing was received in the epoch to
-//! resume from). Within an epoch a jump in ids is a gap.
+//! resume from). Within an epoch a jump in ids is a gap. A subscription that heard no event
+//! yet resumes after the answer's [`HEAD_HEADER`], so a quiet stream of a shared log survives
+//! a restart of the replica it follows without a gap.
 
 use std::{future::Future, time::Duration};
 
 use futures_util::StreamExt;
 use tonic::metadata::AsciiMetadataValue;
 
-use crate::events::{AFTER_EPOCH_HEADER, EPOCH_HEADER};
+use crate::events::{AFTER_EPOCH_HEADER, EPOCH_HEADER, HEAD_HEADER};
 
 /// Reconnection backoff.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
@@ -32,8 +34,9 @@ pub enum Followed<E> {
 /// Where a subscription picks up: after the last event processed, of the epoch it was in.
 #[derive(Debug, Clone, Default)]
 pub struct After {
-    /// The last event id processed in `epoch`; `None` on the first subscription, and after
-    /// a new epoch until its first event.
+    /// The last event id processed in `epoch`, or the id the current subscription's events
+    /// follow ([`HEAD_HEADER`]) before its first event; `None` before the first subscription,
+    /// and after one whose answer named no head.
     pub event_id: Option<u64>,
     epoch: Option<AsciiMetadataValue>,
 }
@@ -73,6 +76,10 @@ pub async fn follow<E, Subscribe, Opened, Handle, Handled>(
         match subscribe(after.clone()).await {
             Ok(response) => {
                 let epoch = response.metadata().get(EPOCH_HEADER).cloned();
+                let head = response
+                    .metadata()
+                    .get(HEAD_HEADER)
+                    .and_then(|head| head.to_str().ok()?.parse::<u64>().ok());
                 tracing::info!(service, after = ?after.event_id, ?epoch, "subscribed to events");
                 retry = FIRST_RETRY;
                 // Services that send no epoch (older ones) leave `None == None`: their ids
@@ -86,7 +93,7 @@ pub async fn follow<E, Subscribe, Opened, Handle, Handled>(
                 }
                 if !resumed {
                     after = After {
-                        event_id: None,
+                        event_id: head,
                         epoch,
                     };
                 }

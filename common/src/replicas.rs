@@ -1,5 +1,6 @@
 //! A gRPC client channel over every replica of a service: calls are spread over the replicas
-//! that answer, and a replica whose connection fails is left alone for a moment.
+//! that answer (or sent by user, see [`Choice::ByKey`]), and a replica whose connection fails
+//! is left alone for a moment.
 //!
 //! A URL setting may list replicas separated by commas
 //! (`http://10.0.0.1:50053,http://10.0.0.2:50053`). A failed connection fails that one call
@@ -36,7 +37,15 @@ pub enum Choice {
     /// Every call to the first replica that answers, in the order listed: for a service that
     /// keeps state in memory and must see all of it in one place (presence-svc).
     FirstAnswering,
+    /// A call carrying [`ROUTE_KEY`] to the replica that key ranks first among those that
+    /// answer (rendezvous hashing); others in turn. For a service whose replicas share their
+    /// data but keep per-user state in memory (chat-svc's rate limits and typing timers):
+    /// one replica sees all of a user's calls, and when a replica goes only its users move.
+    ByKey,
 }
+
+/// The request header that names whose call it is, for [`Choice::ByKey`].
+pub const ROUTE_KEY: &str = "parley-route-key";
 
 /// Clients of one service's replicas; cloning is cheap and clones share the connections.
 #[derive(Clone)]
@@ -129,13 +138,18 @@ impl Replicas {
 
     /// The index of the replica for the next call: the chosen one among those not resting,
     /// or, when all rest, the chosen one anyway (better a try than a certain failure).
-    fn pick(&self) -> usize {
+    fn pick(&self, key: Option<&[u8]>) -> usize {
         let count = self.inner.replicas.len().max(1);
+        let now = Instant::now();
+        if let (Choice::ByKey, Some(key)) = (self.inner.choice, key) {
+            return self.ranked_first(key, now);
+        }
         let start = match self.inner.choice {
-            Choice::Spread => self.inner.next.fetch_add(1, Ordering::Relaxed) % count,
+            Choice::Spread | Choice::ByKey => {
+                self.inner.next.fetch_add(1, Ordering::Relaxed) % count
+            }
             Choice::FirstAnswering => 0,
         };
-        let now = Instant::now();
         (0..count)
             .map(|offset| (start + offset) % count)
             .find(|&index| {
@@ -146,6 +160,34 @@ impl Replicas {
             })
             .unwrap_or(start)
     }
+}
+
+impl Replicas {
+    /// The replica that ranks highest for `key` among those not resting (all of them when
+    /// every one rests): the same on every edge, since it depends on the URLs only.
+    fn ranked_first(&self, key: &[u8], now: Instant) -> usize {
+        let rank = |replica: &Replica| fnv1a(&[key, b"@", replica.url.as_bytes()]);
+        let best = |resting_too: bool| {
+            self.inner
+                .replicas
+                .iter()
+                .enumerate()
+                .filter(|(_, replica)| resting_too || !replica.resting(now))
+                .max_by_key(|(_, replica)| rank(replica))
+                .map(|(index, _)| index)
+        };
+        best(false).or_else(|| best(true)).unwrap_or(0)
+    }
+}
+
+/// FNV-1a over `parts` end to end: stable across processes and builds, unlike std's hasher.
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in parts.iter().flat_map(|part| part.iter()) {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
 }
 
 impl Service<http::Request<Body>> for Replicas {
@@ -163,7 +205,8 @@ impl Service<http::Request<Body>> for Replicas {
             token.attach(&mut request);
         }
         let inner = self.inner.clone();
-        let index = self.pick();
+        let key = request.headers().get(ROUTE_KEY).map(|key| key.as_bytes());
+        let index = self.pick(key);
         Box::pin(async move {
             // `new` made at least one replica and `pick` returns one of their indexes: this
             // cannot miss, but an answer is better than a panic.
@@ -177,5 +220,64 @@ impl Service<http::Request<Body>> for Replicas {
             }
             Ok(answer?)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URLS: &str = "http://127.0.0.1:1,http://127.0.0.1:2,http://127.0.0.1:3";
+
+    fn users() -> Vec<String> {
+        (0..300).map(|n| format!("user-{n}")).collect()
+    }
+
+    #[tokio::test]
+    async fn a_key_always_goes_to_one_replica_and_keys_spread_over_all() {
+        let (one, other) = (
+            Replicas::new(URLS, Choice::ByKey, None).unwrap(),
+            Replicas::new(URLS, Choice::ByKey, None).unwrap(),
+        );
+        let mut per_replica = [0; 3];
+        for user in users() {
+            let chosen = one.pick(Some(user.as_bytes()));
+            assert_eq!(chosen, one.pick(Some(user.as_bytes())));
+            assert_eq!(
+                chosen,
+                other.pick(Some(user.as_bytes())),
+                "every edge agrees"
+            );
+            per_replica[chosen] += 1;
+        }
+        assert!(
+            per_replica.iter().all(|count| *count > 60),
+            "{per_replica:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn when_a_replica_rests_only_its_keys_move() {
+        let replicas = Replicas::new(URLS, Choice::ByKey, None).unwrap();
+        let before: Vec<usize> = users()
+            .iter()
+            .map(|user| replicas.pick(Some(user.as_bytes())))
+            .collect();
+        replicas.inner.replicas[1].rest();
+        for (user, was) in users().iter().zip(before) {
+            let now = replicas.pick(Some(user.as_bytes()));
+            if was == 1 {
+                assert_ne!(now, 1);
+            } else {
+                assert_eq!(now, was, "{user} moved without cause");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_without_a_key_goes_in_turn() {
+        let replicas = Replicas::new(URLS, Choice::ByKey, None).unwrap();
+        let picked: Vec<usize> = (0..3).map(|_| replicas.pick(None)).collect();
+        assert_eq!(picked, [0, 1, 2]);
     }
 }

@@ -1,12 +1,13 @@
 //! Test support shared by the crates' integration tests (feature `testing`): a fresh Postgres
-//! database per test, dropped afterwards.
+//! database per test, dropped afterwards, and the bus its services use: Postgres, or NATS
+//! with `PARLEY_TEST_BUS=nats` (scripts/test.sh runs the suites that matter both ways).
 
 use std::time::Duration;
 
 // Database names are generated here (a UUID), never input: formatting them into SQL is safe.
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
-use crate::config::DatabaseArgs;
+use crate::config::{BusArgs, BusKind, DatabaseArgs};
 
 /// Where tests create and drop their databases: `PARLEY_TEST_ADMIN_DATABASE_URL`, by default
 /// the `postgres` database of the local server.
@@ -51,6 +52,47 @@ impl TestDatabase {
             max_connections: 5,
             acquire_timeout: Duration::from_secs(5),
         }
+    }
+}
+
+impl TestDatabase {
+    /// The bus of this test's services: `PARLEY_TEST_BUS` (`postgres`, the default, or
+    /// `nats`), NATS at `PARLEY_TEST_NATS_URL` (by default the local server), with streams
+    /// named after this database so that tests running at once share no stream.
+    pub fn bus(&self) -> BusArgs {
+        BusArgs {
+            kind: test_bus(),
+            nats_url: std::env::var("PARLEY_TEST_NATS_URL")
+                .unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned()),
+            nats_prefix: self.name.clone(),
+            nats_replicas: 1,
+        }
+    }
+}
+
+impl BusArgs {
+    /// The environment that gives a service process these settings.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let kind = match self.kind {
+            BusKind::Postgres => "postgres",
+            BusKind::Nats => "nats",
+        };
+        vec![
+            ("PARLEY_BUS", kind.to_owned()),
+            ("PARLEY_NATS_URL", self.nats_url.clone()),
+            ("PARLEY_NATS_PREFIX", self.nats_prefix.clone()),
+            ("PARLEY_NATS_REPLICAS", self.nats_replicas.to_string()),
+        ]
+    }
+}
+
+/// The bus `PARLEY_TEST_BUS` names; panics on any other value, so that a typo never runs the
+/// suite on the wrong bus.
+pub fn test_bus() -> BusKind {
+    match std::env::var("PARLEY_TEST_BUS").as_deref() {
+        Err(_) | Ok("") | Ok("postgres") => BusKind::Postgres,
+        Ok("nats") => BusKind::Nats,
+        Ok(other) => panic!("PARLEY_TEST_BUS must be postgres or nats, not `{other}`"),
     }
 }
 

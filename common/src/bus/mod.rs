@@ -1,27 +1,35 @@
-//! Fan-out of a service's events across its replicas, through Postgres LISTEN/NOTIFY.
+//! Fan-out of a service's events across its replicas: an outbox table in Postgres, read by
+//! every replica through LISTEN/NOTIFY ([`Bus::Postgres`], the default) or relayed to a NATS
+//! JetStream stream that every replica reads ([`Bus::Nats`], for more than one machine; see
+//! `nats`).
 //!
 //! A replica does not put the events it publishes straight into its own [`EventLog`]. Each
 //! batch of events becomes one row of the service's outbox table and one NOTIFY naming that
 //! row, in one statement, so the notification leaves exactly when the row commits: one row
 //! and one notification per batch, not per event. A change whose events must keep its
 //! commit order stores them in its own transaction ([`Publisher::store_in`]); other events
-//! are queued, and a writer task stores what is queued in batches. Every
-//! replica LISTENs on the channel, reads each notified row once and publishes its events into
-//! its own log in notification order, which Postgres makes the commit order, the same on
-//! every replica. A subscriber of any replica therefore sees every replica's events, each
-//! once. The replica that stored a row keeps its bytes until the row's notification comes
-//! back, and relays them from memory instead of reading the row: still in notification
-//! order, one query fewer per batch.
+//! are queued, and a writer task stores what is queued in batches. Both buses share this
+//! write path, so an event is never written twice (to the table and to a broker); they differ
+//! in who reads the rows:
+//! - Postgres: every replica LISTENs on the channel, reads each notified row once and
+//!   publishes its events into its own log in notification order, which Postgres makes the
+//!   commit order, the same on every replica (see `postgres`).
+//! - NATS: one replica, the relay leader, reads the rows in the same order and publishes each
+//!   event to the topic's stream with a deduplication id; every replica reads the stream into
+//!   its log (see `nats`).
 //!
-//! What may be missed is recovered or reported, never silent:
-//! - a listener that loses its connection reads, once it is back, the rows committed
-//!   meanwhile (rows are kept for [`RETENTION`]);
+//! Either way a subscriber of any replica sees every replica's events, each once, and what
+//! may be missed is recovered or reported, never silent:
+//! - a reader that loses its connection reads, once it is back, what was committed meanwhile
+//!   (rows are kept for [`RETENTION`], and so are stream messages);
 //! - events that could not be queued (the queue is bounded, and fills while Postgres is
 //!   down) or read are replaced by a jump in the log's event ids, which tells subscribers to
 //!   resynchronise (see `follow`).
 
+mod nats;
+mod postgres;
+
 use std::{
-    collections::{BTreeSet, HashMap},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -29,23 +37,61 @@ use std::{
     time::Duration,
 };
 
-use sqlx::{AssertSqlSafe, PgPool, postgres::PgListener};
+use sqlx::{AssertSqlSafe, PgPool};
 use tokio::{
     sync::{mpsc, watch},
     task::JoinHandle,
-    time::Instant,
 };
 
-use crate::events::EventLog;
+use crate::{config::BusArgs, events::EventLog};
+
+pub use nats::Nats;
 
 /// Where a stream of events travels: the outbox table (schema-qualified, created by the
 /// service's migrations with columns `id bigserial`, `channel text`, `after_gap boolean`,
-/// `events bytea`, `created_at timestamptz`) and the NOTIFY channel. Several topics may
-/// share one table.
+/// `events bytea`, `batch_id uuid unique`, `created_at timestamptz`) and the NOTIFY channel,
+/// which also names the topic's JetStream stream. Several topics may share one table.
 #[derive(Debug, Clone, Copy)]
 pub struct Topic {
     pub table: &'static str,
     pub channel: &'static str,
+}
+
+/// How this process's events reach the other replicas, chosen by `PARLEY_BUS`.
+#[derive(Clone)]
+pub enum Bus {
+    /// Every replica reads the outbox through LISTEN/NOTIFY: nothing but Postgres.
+    Postgres,
+    /// A relay publishes the outbox to JetStream, and every replica reads the stream.
+    Nats(Arc<Nats>),
+}
+
+impl Bus {
+    /// The bus `args` choose. NATS is connected in the background, so a service starts (and
+    /// keeps its events in the outbox) while the NATS servers are still coming up.
+    pub async fn connect(args: &BusArgs) -> anyhow::Result<Self> {
+        Ok(match args.kind {
+            crate::config::BusKind::Postgres => Self::Postgres,
+            crate::config::BusKind::Nats => Self::Nats(Arc::new(Nats::connect(args).await?)),
+        })
+    }
+}
+
+impl Bus {
+    /// A new event log for `topic`. On NATS every replica's log of a topic numbers its events
+    /// by their stream sequence, under one epoch, so that a subscriber moves between
+    /// replicas without a gap (an edge whose replica dies resumes on another one and closes
+    /// no client transport); on Postgres each log is an epoch of its own.
+    pub fn log<T: Clone + Send + Sync + 'static>(
+        &self,
+        capacity: usize,
+        topic: Topic,
+    ) -> EventLog<T> {
+        match self {
+            Self::Postgres => EventLog::new(capacity),
+            Self::Nats(nats) => EventLog::shared(capacity, &nats.stream_name(topic.channel)),
+        }
+    }
 }
 
 /// Events waiting to be written. Bounded: when Postgres is down for long, later events are
@@ -53,14 +99,14 @@ pub struct Topic {
 const QUEUE: usize = 65_536;
 /// The most events stored in one row.
 const MAX_BATCH: usize = 1024;
-/// How long rows stay in the outbox: a listener that reconnects within this reads what it
-/// missed; one away longer reports a gap.
+/// How long rows stay in the outbox (and messages in a stream): a reader that reconnects
+/// within this reads what it missed; one away longer reports a gap.
 const RETENTION: Duration = Duration::from_secs(300);
 /// How often old rows are deleted.
 const CLEANUP_EVERY: Duration = Duration::from_secs(60);
 /// Row ids remembered as read, so that a catch-up after a reconnect delivers nothing twice.
 const REMEMBERED: usize = 16_384;
-/// Rows read per query by a listener that has several notifications waiting.
+/// Rows read per query by a reader that has several notifications waiting.
 const READ_AT_ONCE: usize = 256;
 /// Batches this replica stored and has not heard back yet; past it the oldest are forgotten
 /// (read from the table like any other row if their notification still comes).
@@ -77,7 +123,7 @@ pub struct Publisher<T> {
     overflowed: Arc<AtomicBool>,
     channel: &'static str,
     queries: Arc<Queries>,
-    own: Arc<OwnBatches>,
+    own: Option<Arc<OwnBatches>>,
 }
 
 impl<T> Clone for Publisher<T> {
@@ -116,8 +162,8 @@ impl<T: prost::Message> Publisher<T> {
             .await?;
         // Kept before the commit sends the notification, so it is here when that arrives;
         // if the transaction rolls back, the id is never notified and ages out.
-        if let Some(id) = stored {
-            self.own.keep(id, after_gap, batch);
+        if let (Some(id), Some(own)) = (stored, &self.own) {
+            own.keep(id, after_gap, batch);
         }
         Ok(())
     }
@@ -139,26 +185,26 @@ impl<T> Publisher<T> {
     }
 }
 
-/// The writer and listener tasks of one topic.
+/// The writer and reader tasks of one topic.
 pub struct FanOut {
-    /// Turns true once the listener listens: events published from then on reach this
-    /// replica's log too.
+    /// Turns true once this replica reads the topic: events published from then on reach
+    /// this replica's log too.
     listening: watch::Receiver<bool>,
     stop: watch::Sender<bool>,
     writer: JoinHandle<()>,
-    listener: JoinHandle<()>,
-    cleanup: JoinHandle<()>,
+    /// What reads the topic (and, with NATS, relays it), stopped at once on shutdown.
+    readers: Vec<JoinHandle<()>>,
 }
 
 impl FanOut {
-    /// Waits until this replica hears the topic's notifications (Postgres must be up).
+    /// Waits until this replica reads the topic (Postgres, or NATS, must be up).
     pub async fn listening(&self) {
         let mut listening = self.listening.clone();
-        // An error means the listener task is gone: waiting longer would not help.
+        // An error means the reader task is gone: waiting longer would not help.
         let _ = listening.wait_for(|listening| *listening).await;
     }
 
-    /// Stores what is still queued (for at most a few seconds) and stops listening.
+    /// Stores what is still queued (for at most a few seconds) and stops reading.
     pub async fn stop(self) {
         self.stop.send_replace(true);
         if tokio::time::timeout(FLUSH_ON_STOP, self.writer)
@@ -167,23 +213,25 @@ impl FanOut {
         {
             tracing::warn!("events still queued at shutdown were not stored");
         }
-        self.listener.abort();
-        self.cleanup.abort();
+        for reader in self.readers {
+            reader.abort();
+        }
     }
 }
 
 /// Writes a log's event id into an event as it enters this replica's log; it may also finish
 /// the event for this replica's subscribers there (chat-svc signs attachment URLs, which are
 /// never stored), once per event however many subscribers it has.
-type Stamp<T> = Box<dyn Fn(&mut T, u64) + Send>;
+type Stamp<T> = Box<dyn Fn(&mut T, u64) + Send + Sync>;
 
-/// Starts fanning out `topic` into `log`; `stamp` writes a log's event id into an event (see
-/// [`Stamp`]).
+/// Starts fanning out `topic` into `log` over `bus`; `stamp` writes a log's event id into an
+/// event (see [`Stamp`]).
 pub fn start<T>(
+    bus: &Bus,
     pool: PgPool,
     topic: Topic,
     log: Arc<EventLog<T>>,
-    stamp: impl Fn(&mut T, u64) + Send + 'static,
+    stamp: impl Fn(&mut T, u64) + Send + Sync + 'static,
 ) -> (Publisher<T>, FanOut)
 where
     T: prost::Message + Default + Clone + Send + Sync + 'static,
@@ -192,25 +240,35 @@ where
     let overflowed = Arc::new(AtomicBool::new(false));
     let (stop, stopped) = watch::channel(false);
     let queries = Arc::new(Queries::new(topic));
-    let own = Arc::new(OwnBatches::default());
+    let (heard, listening) = watch::channel(false);
+    // Only a replica that reads the notifications itself can hand its own rows over from
+    // memory; with NATS the relay leader reads every row from the table.
+    let (own, readers) = match bus {
+        Bus::Postgres => {
+            let own = Arc::new(OwnBatches::default());
+            let readers = postgres::start(
+                pool.clone(),
+                queries.clone(),
+                own.clone(),
+                log,
+                Box::new(stamp),
+                heard,
+            );
+            (Some(own), readers)
+        }
+        Bus::Nats(nats) => {
+            let readers = nats.start(pool.clone(), queries.clone(), log, Box::new(stamp), heard);
+            (None, readers)
+        }
+    };
     let writer = tokio::spawn(write(
-        pool.clone(),
+        pool,
         queries.clone(),
         own.clone(),
         queued,
         overflowed.clone(),
         stopped,
     ));
-    let (heard, listening) = watch::channel(false);
-    let listener = tokio::spawn(listen(
-        pool.clone(),
-        queries.clone(),
-        own.clone(),
-        log,
-        Box::new(stamp),
-        heard,
-    ));
-    let cleanup = tokio::spawn(clean_up(pool, queries.clone()));
     let publisher = Publisher {
         queue,
         overflowed,
@@ -222,8 +280,7 @@ where
         listening,
         stop,
         writer,
-        listener,
-        cleanup,
+        readers,
     };
     (publisher, running)
 }
@@ -236,11 +293,14 @@ struct Queries {
     since: Arc<str>,
     newest: Arc<str>,
     delete_old: Arc<str>,
+    replay: Arc<str>,
+    delete_relayed: Arc<str>,
 }
 
 impl Queries {
     fn new(topic: Topic) -> Self {
         let table = topic.table;
+        let row = "id, after_gap, events, batch_id";
         Self {
             channel: topic.channel,
             // A retry of a batch that did commit stores nothing and announces nothing.
@@ -250,18 +310,28 @@ impl Queries {
                  SELECT id, pg_notify($1, id::text) FROM stored"
             )
             .into(),
-            read: format!(
-                "SELECT id, after_gap, events FROM {table} WHERE id = ANY($1) AND channel = $2"
-            )
-            .into(),
+            read: format!("SELECT {row} FROM {table} WHERE id = ANY($1) AND channel = $2").into(),
             since: format!(
-                "SELECT id, after_gap, events FROM {table} \
-                 WHERE id > $1 AND channel = $2 ORDER BY id"
+                "SELECT {row} FROM {table} WHERE id > $1 AND channel = $2 ORDER BY id"
             )
             .into(),
             newest: format!("SELECT coalesce(max(id), 0) FROM {table} WHERE channel = $1").into(),
             delete_old: format!(
                 "DELETE FROM {table} WHERE channel = $1 AND created_at < now() - make_interval(secs => $2)"
+            )
+            .into(),
+            // Every row past the relayed one ($3), and the rows above $2 created within $4
+            // seconds, which may have committed after it (ids are taken before commit); the
+            // stream drops what it already holds by their deduplication ids.
+            replay: format!(
+                "SELECT {row} FROM {table} WHERE channel = $1 AND id > $2 \
+                 AND (id > $3 OR created_at > now() - make_interval(secs => $4)) ORDER BY id"
+            )
+            .into(),
+            // Rows past their retention, but never one the stream does not hold yet.
+            delete_relayed: format!(
+                "DELETE FROM {table} WHERE channel = $1 AND id <= $3 \
+                 AND created_at < now() - make_interval(secs => $2)"
             )
             .into(),
         }
@@ -305,6 +375,7 @@ impl OwnBatches {
                 id,
                 after_gap,
                 events,
+                batch_id: None,
             },
         );
         while rows.len() > OWN_BATCHES {
@@ -341,6 +412,8 @@ struct Row {
     id: i64,
     after_gap: bool,
     events: Vec<u8>,
+    /// Null only in rows stored before the column existed.
+    batch_id: Option<uuid::Uuid>,
 }
 
 /// Takes queued events in batches and stores each batch with its notification, in order;
@@ -348,7 +421,7 @@ struct Row {
 async fn write<T: prost::Message>(
     pool: PgPool,
     queries: Arc<Queries>,
-    own: Arc<OwnBatches>,
+    own: Option<Arc<OwnBatches>>,
     mut queued: mpsc::Receiver<T>,
     overflowed: Arc<AtomicBool>,
     mut stop: watch::Receiver<bool>,
@@ -371,7 +444,7 @@ async fn write<T: prost::Message>(
                 Ok(stored) => {
                     // Stored and notified in one statement: the notification may be read
                     // before this, and the row then comes from the table instead.
-                    if let Some(id) = stored {
+                    if let (Some(id), Some(own)) = (stored, &own) {
                         own.keep(id, after_gap, std::mem::take(&mut batch));
                     }
                     break;
@@ -398,216 +471,5 @@ async fn next_event<T>(
         biased;
         event = queued.recv() => event,
         _ = stop.changed() => queued.try_recv().ok(),
-    }
-}
-
-/// Reads every notified batch into `log`, reconnecting and catching up after an outage.
-async fn listen<T>(
-    pool: PgPool,
-    queries: Arc<Queries>,
-    own: Arc<OwnBatches>,
-    log: Arc<EventLog<T>>,
-    stamp: Stamp<T>,
-    listening: watch::Sender<bool>,
-) where
-    T: prost::Message + Default + Clone + Send + Sync + 'static,
-{
-    let mut delivery = Delivery {
-        log,
-        stamp,
-        read: BTreeSet::new(),
-    };
-    // Rows older than the first connection were delivered before this replica existed.
-    let mut lost_at: Option<Instant> = None;
-    let mut retry = FIRST_RETRY;
-    loop {
-        match subscribe(&pool, &queries, &mut delivery, lost_at).await {
-            Ok(mut listener) => {
-                retry = FIRST_RETRY;
-                listening.send_replace(true);
-                if let Err(error) = relay(&mut listener, &pool, &queries, &own, &mut delivery).await
-                {
-                    tracing::warn!(channel = queries.channel, %error, "event listener lost its connection");
-                }
-            }
-            Err(error) => {
-                tracing::warn!(channel = queries.channel, %error, "cannot listen for events");
-            }
-        }
-        lost_at.get_or_insert_with(Instant::now);
-        tokio::time::sleep(retry).await;
-        retry = (retry * 2).min(LAST_RETRY);
-    }
-}
-
-/// LISTENs, then reads what was committed while the listener was away (`lost_at`), or, on
-/// the first connection, notes where this replica's history begins.
-async fn subscribe<T>(
-    pool: &PgPool,
-    queries: &Queries,
-    delivery: &mut Delivery<T>,
-    lost_at: Option<Instant>,
-) -> Result<PgListener, sqlx::Error>
-where
-    T: prost::Message + Default + Clone + Send + Sync + 'static,
-{
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.eager_reconnect(false);
-    listener.listen(queries.channel).await?;
-    match lost_at {
-        None => {
-            let newest: i64 = sqlx::query_scalar(AssertSqlSafe(queries.newest.clone()))
-                .bind(queries.channel)
-                .fetch_one(pool)
-                .await?;
-            delivery.remember(newest);
-        }
-        Some(lost_at) => {
-            if lost_at.elapsed() >= RETENTION {
-                tracing::warn!(
-                    channel = queries.channel,
-                    "away too long: events were missed"
-                );
-                delivery.log.skip();
-            }
-            // Ids are taken before commit, so a row committed late may have an id a little
-            // below the newest one read: look back a window and skip what was read.
-            let from = delivery.newest().saturating_sub(REMEMBERED as i64 / 2);
-            let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(queries.since.clone()))
-                .bind(from)
-                .bind(queries.channel)
-                .fetch_all(pool)
-                .await?;
-            tracing::info!(
-                channel = queries.channel,
-                rows = rows.len(),
-                "caught up with events"
-            );
-            for row in rows {
-                delivery.deliver(row);
-            }
-        }
-    }
-    Ok(listener)
-}
-
-/// Relays notifications until the connection breaks.
-async fn relay<T>(
-    listener: &mut PgListener,
-    pool: &PgPool,
-    queries: &Queries,
-    own: &OwnBatches,
-    delivery: &mut Delivery<T>,
-) -> Result<(), sqlx::Error>
-where
-    T: prost::Message + Default + Clone + Send + Sync + 'static,
-{
-    let mut ids = Vec::with_capacity(READ_AT_ONCE);
-    loop {
-        let Some(notification) = listener.try_recv().await? else {
-            return Ok(());
-        };
-        ids.clear();
-        ids.extend(notification.payload().parse::<i64>().ok());
-        while ids.len() < READ_AT_ONCE {
-            let Some(more) = listener.next_buffered() else {
-                break;
-            };
-            ids.extend(more.payload().parse::<i64>().ok());
-        }
-        // This replica's own rows come from memory; only the others' are read.
-        let mut by_id: HashMap<i64, Row> = ids
-            .iter()
-            .filter_map(|id| own.take(*id))
-            .map(|row| (row.id, row))
-            .collect();
-        let unknown: Vec<i64> = ids
-            .iter()
-            .copied()
-            .filter(|id| !by_id.contains_key(id))
-            .collect();
-        if !unknown.is_empty() {
-            let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(queries.read.clone()))
-                .bind(&unknown)
-                .bind(queries.channel)
-                .fetch_all(pool)
-                .await?;
-            by_id.extend(rows.into_iter().map(|row| (row.id, row)));
-        }
-        // Deliver in notification order, which is commit order.
-        for id in &ids {
-            match by_id.remove(id) {
-                Some(row) => delivery.deliver(row),
-                // Deleted already: only if this replica was stalled for minutes.
-                None => delivery.log.skip(),
-            }
-        }
-    }
-}
-
-/// Puts rows' events into the log, each row once.
-struct Delivery<T> {
-    log: Arc<EventLog<T>>,
-    stamp: Stamp<T>,
-    read: BTreeSet<i64>,
-}
-
-impl<T> Delivery<T>
-where
-    T: prost::Message + Default + Clone + Send + Sync + 'static,
-{
-    fn deliver(&mut self, row: Row) {
-        if !self.remember(row.id) {
-            return;
-        }
-        if row.after_gap {
-            self.log.skip();
-        }
-        let mut bytes = row.events.as_slice();
-        while !bytes.is_empty() {
-            match T::decode_length_delimited(&mut bytes) {
-                Ok(mut event) => {
-                    let stamp = &self.stamp;
-                    self.log.publish(|id| {
-                        stamp(&mut event, id);
-                        event
-                    });
-                }
-                Err(error) => {
-                    tracing::error!(row = row.id, %error, "cannot decode stored events");
-                    self.log.skip();
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Notes `id` as read; false if it was already.
-    fn remember(&mut self, id: i64) -> bool {
-        let new = self.read.insert(id);
-        while self.read.len() > REMEMBERED {
-            self.read.pop_first();
-        }
-        new
-    }
-
-    fn newest(&self) -> i64 {
-        self.read.last().copied().unwrap_or(0)
-    }
-}
-
-/// Deletes rows past their retention, every minute, on every replica (harmless twice).
-async fn clean_up(pool: PgPool, queries: Arc<Queries>) {
-    let mut tick = tokio::time::interval(CLEANUP_EVERY);
-    loop {
-        tick.tick().await;
-        let deleted = sqlx::query(AssertSqlSafe(queries.delete_old.clone()))
-            .bind(queries.channel)
-            .bind(RETENTION.as_secs_f64())
-            .execute(&pool)
-            .await;
-        if let Err(error) = deleted {
-            tracing::warn!(channel = queries.channel, %error, "cannot delete old events");
-        }
     }
 }
