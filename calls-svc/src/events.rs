@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use parley_common::{
-    bus::{self, Publisher, Topic},
+    bus::{self, Bus, Publisher, Topic},
     events::{EventLog, EventStream},
     time::to_timestamp,
 };
@@ -29,14 +29,17 @@ pub struct Events {
 }
 
 impl Events {
-    /// Publishes through Postgres to every replica (this one included); the fan-out is to
+    /// Publishes over `event_bus` to every replica (this one included); the fan-out is to
     /// stop at shutdown.
-    pub fn start(pool: PgPool) -> (Self, bus::FanOut) {
-        let log = Arc::new(EventLog::new(EVENTS_KEPT));
-        let (publisher, running) =
-            bus::start(pool, TOPIC, log.clone(), |event: &mut pb::CallEvent, id| {
-                event.event_id = id
-            });
+    pub fn start(event_bus: &Bus, pool: PgPool) -> (Self, bus::FanOut) {
+        let log = Arc::new(event_bus.log(EVENTS_KEPT, TOPIC));
+        let (publisher, running) = bus::start(
+            event_bus,
+            pool,
+            TOPIC,
+            log.clone(),
+            |event: &mut pb::CallEvent, id| event.event_id = id,
+        );
         (Self { log, publisher }, running)
     }
 

@@ -5,7 +5,7 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use parley_common::{db, grpc, service_token::ServiceToken};
+use parley_common::{bus::Bus, db, grpc, service_token::ServiceToken};
 use parley_proto::calls::v1::calls_service_server::CallsServiceServer;
 use tokio::net::TcpListener;
 
@@ -44,7 +44,8 @@ impl Application {
         let friends = parley_common::friends::client(&config.friends_url, token.clone())
             .context("PARLEY_FRIENDS_URL")?;
         let listener = parley_common::listen::bind(config.listen_addr, "PARLEY_CALLS_ADDR").await?;
-        let (events, bus) = Events::start(pool.clone());
+        let event_bus = Bus::connect(&config.bus).await?;
+        let (events, bus) = Events::start(&event_bus, pool.clone());
         // Events published from now on reach this replica's own subscribers too.
         bus.listening().await;
         let calls = Calls::new(

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use parley_common::{
-    config::{DatabaseArgs, InternalArgs, parse_optional_addr},
+    config::{BusArgs, DatabaseArgs, InternalArgs, parse_optional_addr},
     media_url::MediaUrlArgs,
 };
 
@@ -67,6 +67,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub bus: BusArgs,
 
     #[command(flatten)]
     pub internal: InternalArgs,

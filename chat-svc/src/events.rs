@@ -10,7 +10,7 @@
 use std::{cell::RefCell, sync::Arc};
 
 use parley_common::{
-    bus::{self, Publisher, Topic},
+    bus::{self, Bus, Publisher, Topic},
     events::EventLog,
     media_url::MediaUrls,
 };
@@ -38,12 +38,13 @@ pub struct Events {
 }
 
 impl Events {
-    /// Publishes through Postgres to every replica (this one included) and fills `log`
+    /// Publishes over `event_bus` to every replica (this one included) and fills `log`
     /// with what every replica publishes. Attachments travel without URLs; each replica
     /// signs them with `urls` as an event enters its log, once for every subscriber.
-    pub fn start(pool: PgPool, urls: Option<MediaUrls>) -> (Self, bus::FanOut) {
-        let log = Arc::new(EventLog::new(EVENTS_KEPT));
+    pub fn start(event_bus: &Bus, pool: PgPool, urls: Option<MediaUrls>) -> (Self, bus::FanOut) {
+        let log = Arc::new(event_bus.log(EVENTS_KEPT, TOPIC));
         let (publisher, running) = bus::start(
+            event_bus,
             pool,
             TOPIC,
             log.clone(),

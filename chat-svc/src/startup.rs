@@ -2,7 +2,11 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
-use parley_common::{bus, db, grpc, service_token::ServiceToken};
+use parley_common::{
+    bus::{self, Bus},
+    db, grpc,
+    service_token::ServiceToken,
+};
 use parley_proto::chat::v1::chat_service_server::ChatServiceServer;
 use tokio::net::TcpListener;
 
@@ -52,7 +56,8 @@ impl Application {
             })
             .transpose()?;
         let listener = parley_common::listen::bind(config.listen_addr, "PARLEY_CHAT_ADDR").await?;
-        let (events, bus) = Events::start(pool.clone(), urls);
+        let event_bus = Bus::connect(&config.bus).await?;
+        let (events, bus) = Events::start(&event_bus, pool.clone(), urls);
         // Events published from now on reach this replica's own subscribers too.
         bus.listening().await;
         let limits =

@@ -407,7 +407,10 @@ mod tests {
             .await
             .unwrap();
         drop(conn);
-        let (events, bus) = Events::start(pool.clone(), None);
+        let event_bus = parley_common::bus::Bus::connect(&database.bus())
+            .await
+            .unwrap();
+        let (events, bus) = Events::start(&event_bus, pool.clone(), None);
         bus.listening().await;
         let events = Arc::new(events);
         let mut announced = events.log.subscribe(None);

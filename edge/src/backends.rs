@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use parley_common::{
     propagation::InjectTraceContext,
-    replicas::{Choice, Replicas},
+    replicas::{Choice, ROUTE_KEY, Replicas},
     service_token::ServiceToken,
 };
 use parley_proto::{
@@ -91,7 +91,7 @@ impl Backends {
                 source,
             })
         };
-        let chat = replicas("chat", &config.chat_url, Choice::Spread)?;
+        let chat = replicas("chat", &config.chat_url, Choice::ByKey)?;
         let presence = replicas("presence", &config.presence_url, Choice::FirstAnswering)?;
         let friends = replicas("friends", &config.friends_url, Choice::Spread)?;
         let media = match config.media_url.trim() {
@@ -159,6 +159,17 @@ impl Backends {
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request.set_timeout(self.timeout);
+        request
+    }
+
+    /// [`Self::request`] on behalf of `user`: chat-svc takes it on the replica that serves
+    /// that user (see `Choice::ByKey`), so that its per-user limits and typing timers hold
+    /// however many replicas run.
+    pub fn request_for<T>(&self, user: uuid::Uuid, message: T) -> tonic::Request<T> {
+        let mut request = self.request(message);
+        if let Ok(key) = tonic::metadata::AsciiMetadataValue::try_from(user.to_string()) {
+            request.metadata_mut().insert(ROUTE_KEY, key);
+        }
         request
     }
 

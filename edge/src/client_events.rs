@@ -153,8 +153,9 @@ where
         }),
         answer: Box::new(move |raw, caller, backends| {
             let request = payload::parse(raw).and_then(|payload| build(payload, caller));
+            let user = caller.me.user_id;
             Box::pin(async move {
-                let request = backends.request(request?);
+                let request = backends.request_for(user, request?);
                 let answer = call(backends, request).await?;
                 ack_data(&render(answer.into_inner()))
             })

@@ -8,6 +8,28 @@ pub fn connections_changed(namespace: &str, delta: f64) {
         .increment(delta);
 }
 
+/// The events of one service's stream that reach this edge, and their bytes as protobuf:
+/// what the edge takes in, to divide by what its own clients get (docs/BENCHMARKS.md, the NATS
+/// bus). Made once per stream, so counting an event looks nothing up.
+pub struct Intake {
+    events: metrics::Counter,
+    bytes: metrics::Counter,
+}
+
+impl Intake {
+    pub fn of(service: &'static str) -> Self {
+        Self {
+            events: metrics::counter!("parley_edge_followed_events_total", "service" => service),
+            bytes: metrics::counter!("parley_edge_followed_bytes_total", "service" => service),
+        }
+    }
+
+    pub fn count(&self, bytes: usize) {
+        self.events.increment(1);
+        self.bytes.increment(bytes as u64);
+    }
+}
+
 /// A client event was answered with `outcome` (`OK` or a docs/API.md error code).
 pub fn event_handled(event: &str, outcome: &'static str) {
     metrics::counter!("parley_edge_events_total", "event" => event.to_owned(), "outcome" => outcome)

@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 use crate::{backends::Backends, rooms::user_room, server_events::ServerEvent};
 
 /// The event stream of one service, as the edge follows and relays it.
-trait ServiceEvent: Sized + Send + 'static {
+trait ServiceEvent: prost::Message + Sized + Send + 'static {
     /// The service's name, in logs.
     const SERVICE: &'static str;
     /// Whether a gap in the stream (events the service no longer has) makes every client
@@ -151,6 +151,7 @@ fn spawn<E: ServiceEvent>(
     // The first subscription reports a gap too; sockets that connected before it fetched
     // their state themselves, so only later gaps need mending.
     let mut first_gap = true;
+    let intake = crate::metrics::Intake::of(E::SERVICE);
     tokio::spawn(follow(
         E::SERVICE,
         move |after| E::subscribe(backends.clone(), edge_id.clone(), after),
@@ -160,6 +161,9 @@ fn spawn<E: ServiceEvent>(
             let initial = matches!(followed, Followed::Gap) && std::mem::take(&mut first_gap);
             if initial {
                 following.set(E::SERVICE, true);
+            }
+            if let Followed::Event(event) = &followed {
+                intake.count(event.encoded_len());
             }
             async move {
                 match followed {

@@ -2,7 +2,9 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use parley_common::config::{DatabaseArgs, InternalArgs, parse_duration, parse_optional_addr};
+use parley_common::config::{
+    BusArgs, DatabaseArgs, InternalArgs, parse_duration, parse_optional_addr,
+};
 
 /// How `friends-svc` runs.
 #[derive(Debug, Clone, clap::Parser)]
@@ -19,6 +21,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub bus: BusArgs,
 
     #[command(flatten)]
     pub internal: InternalArgs,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use parley_common::{
-    bus::{self, Publisher, Topic},
+    bus::{self, Bus, Publisher, Topic},
     events::EventLog,
     time::to_timestamp,
 };
@@ -53,17 +53,19 @@ impl FanOut {
 }
 
 impl Events {
-    /// Publishes through Postgres to every replica (this one included).
-    pub fn start(pool: PgPool) -> (Self, FanOut) {
-        let client = Arc::new(EventLog::new(EVENTS_KEPT));
-        let graph = Arc::new(EventLog::new(EVENTS_KEPT));
+    /// Publishes over `event_bus` to every replica (this one included).
+    pub fn start(event_bus: &Bus, pool: PgPool) -> (Self, FanOut) {
+        let client = Arc::new(event_bus.log(EVENTS_KEPT, CLIENT_TOPIC));
+        let graph = Arc::new(event_bus.log(EVENTS_KEPT, GRAPH_TOPIC));
         let (to_clients, client_bus) = bus::start(
+            event_bus,
             pool.clone(),
             CLIENT_TOPIC,
             client.clone(),
             |event: &mut pb::FriendsEvent, id| event.event_id = id,
         );
         let (to_services, graph_bus) = bus::start(
+            event_bus,
             pool,
             GRAPH_TOPIC,
             graph.clone(),

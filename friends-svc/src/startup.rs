@@ -2,7 +2,7 @@
 
 use std::{future::Future, net::SocketAddr};
 
-use parley_common::{db, grpc, service_token::ServiceToken};
+use parley_common::{bus::Bus, db, grpc, service_token::ServiceToken};
 use parley_proto::friends::v1::friends_service_server::FriendsServiceServer;
 use tokio::net::TcpListener;
 
@@ -45,7 +45,8 @@ impl Application {
         }
         let listener =
             parley_common::listen::bind(config.listen_addr, "PARLEY_FRIENDS_ADDR").await?;
-        let (events, bus) = Events::start(pool.clone());
+        let event_bus = Bus::connect(&config.bus).await?;
+        let (events, bus) = Events::start(&event_bus, pool.clone());
         // Events published from now on reach this replica's own subscribers too.
         bus.listening().await;
         Ok(Self {

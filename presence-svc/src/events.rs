@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::{domain::UserId, grpc, state::Change};
 use parley_common::{
-    bus::{self, Publisher, Topic},
+    bus::{self, Bus, Publisher, Topic},
     events::{EventLog, EventStream},
 };
 use parley_proto::presence::v1 as pb;
@@ -33,11 +33,12 @@ pub struct Events {
 }
 
 impl Events {
-    /// Publishes through Postgres to every replica (this one included); the fan-out is to
+    /// Publishes over `event_bus` to every replica (this one included); the fan-out is to
     /// stop at shutdown.
-    pub fn start(pool: PgPool) -> (Self, bus::FanOut) {
-        let log = Arc::new(EventLog::new(EVENTS_KEPT));
+    pub fn start(event_bus: &Bus, pool: PgPool) -> (Self, bus::FanOut) {
+        let log = Arc::new(event_bus.log(EVENTS_KEPT, TOPIC));
         let (publisher, running) = bus::start(
+            event_bus,
             pool,
             TOPIC,
             log.clone(),

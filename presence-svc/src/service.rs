@@ -52,8 +52,13 @@ pub struct Presence {
 
 impl Presence {
     /// The service, and the fan-out of its events through Postgres, to stop at shutdown.
-    pub fn new(pool: PgPool, friends: FriendsClient, timing: Timing) -> (Self, bus::FanOut) {
-        let (events, running) = Events::start(pool.clone());
+    pub fn new(
+        event_bus: &bus::Bus,
+        pool: PgPool,
+        friends: FriendsClient,
+        timing: Timing,
+    ) -> (Self, bus::FanOut) {
+        let (events, running) = Events::start(event_bus, pool.clone());
         let presence = Self {
             state: Mutex::new(PresenceState::new(timing)),
             events,

@@ -2,7 +2,11 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use parley_common::{bus, db, grpc, service_token::ServiceToken};
+use parley_common::{
+    bus::{self, Bus},
+    db, grpc,
+    service_token::ServiceToken,
+};
 use parley_proto::presence::v1::presence_service_server::PresenceServiceServer;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
@@ -32,7 +36,8 @@ impl Application {
         let pool = db::pool(&config.database)?;
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
         let friends = parley_common::friends::client(&config.friends_url, token.clone())?;
-        let (presence, bus) = Presence::new(pool, friends, config.timing());
+        let event_bus = Bus::connect(&config.bus).await?;
+        let (presence, bus) = Presence::new(&event_bus, pool, friends, config.timing());
         // Events published from now on reach this replica's own subscribers too.
         bus.listening().await;
         let listener =
