@@ -58,6 +58,7 @@ fn config(database: &TestDatabase) -> Config {
         metrics_addr: None,
         listen_addr: "127.0.0.1:0".parse().unwrap(),
         database: database.args(),
+        bus: database.bus(),
         internal: Default::default(),
         request_cooldowns: Default::default(),
     }
@@ -651,6 +652,7 @@ async fn with_a_service_token_only_callers_that_carry_it_are_served() {
         metrics_addr: None,
         listen_addr: "127.0.0.1:0".parse().unwrap(),
         database: database.args(),
+        bus: database.bus(),
         internal: parley_common::config::InternalArgs {
             service_token: Some("internal-secret-of-at-least-32-bytes".into()),
             ..Default::default()
@@ -943,6 +945,7 @@ fn config_on(
         metrics_addr: None,
         listen_addr: listen_addr.parse().unwrap(),
         database: database.args(),
+        bus: database.bus(),
         internal,
         request_cooldowns: Default::default(),
     }

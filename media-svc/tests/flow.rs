@@ -50,6 +50,7 @@ impl System {
                 metrics_addr: None,
                 listen_addr: "127.0.0.1:0".parse().unwrap(),
                 database: database.args(),
+                bus: database.bus(),
                 internal: Default::default(),
                 request_cooldowns: Default::default(),
             })

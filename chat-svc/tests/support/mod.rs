@@ -31,6 +31,7 @@ pub async fn spawn(configure: impl FnOnce(&mut Config)) -> System {
             metrics_addr: None,
             listen_addr: "127.0.0.1:0".parse().unwrap(),
             database: database.args(),
+            bus: database.bus(),
             internal: Default::default(),
             request_cooldowns: Default::default(),
         })
@@ -58,6 +59,7 @@ pub async fn spawn(configure: impl FnOnce(&mut Config)) -> System {
         writers: 2,
         metrics_addr: None,
         database: database.args(),
+        bus: database.bus(),
         internal: Default::default(),
     };
     configure(&mut config);

@@ -1,8 +1,10 @@
 //! Idempotent sends across crashes, with the built binaries (support/stack.rs): a send whose
 //! batch chat-svc was writing when it was killed, and one whose batch committed but whose ack
 //! never reached the sender, are each stored once when the client retries with its
-//! clientMsgId. And the edge's answer to a chat-svc restart, closing every client's
-//! connection, leaves nothing of the closed sockets behind.
+//! clientMsgId. And the edge's answer to a chat-svc restart: on the Postgres bus, closing
+//! every client's connection (the new process's log is a new epoch, a gap), which leaves
+//! nothing of the closed sockets behind; on NATS, where the log is the stream's whichever
+//! process serves it, resuming where it was and closing none.
 //!
 //! "Mid-batch" is made deterministic from a Postgres session of the test's own: it holds the
 //! room's row lock (`chat.rooms ... FOR UPDATE`, which every batch takes for its rooms), so
@@ -10,6 +12,7 @@
 
 use std::time::Duration;
 
+use parley_common::{config::BusKind, testing::test_bus};
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
@@ -159,6 +162,19 @@ async fn wait_until_closed(socket: &SioClient) {
     }
 }
 
+/// `socket` to go on with after chat-svc restarted: on the Postgres bus the edge closes its
+/// connection (to make it catch up), and `person` connects again; on NATS it stays, which the
+/// events it goes on hearing prove (it does not reconnect by itself).
+async fn after_chat_svc_restart(edge: &str, person: &Person, socket: SioClient) -> SioClient {
+    match test_bus() {
+        BusKind::Postgres => {
+            wait_until_closed(&socket).await;
+            reconnect(edge, person).await
+        }
+        BusKind::Nats => socket,
+    }
+}
+
 /// A stack of the built binaries with `edges` edges, ready (following every service's events).
 async fn stack_of(edges: usize) -> Stack {
     Stack::start(Settings { edges, turn: None }).await
@@ -278,9 +294,8 @@ async fn a_retry_after_chat_svc_is_killed_mid_batch_stores_the_message_once() {
         assert_eq!(ack["ok"], false, "nothing was stored, yet: {ack}");
     }
 
-    // chat-svc is back: the edge makes every client reconnect (to catch up), then they do.
-    wait_until_closed(&bob_socket).await;
-    let mut bob_socket = reconnect(&edge, &bob).await;
+    // chat-svc is back; on Postgres the edge makes every client reconnect to catch up.
+    let mut bob_socket = after_chat_svc_restart(&edge, &bob, bob_socket).await;
     let (_, retried) = send_until_acked(&edge, &alice, &payload).await;
     assert_eq!(retried["seq"], 2, "{retried}");
     assert_eq!(retried["content"], "mid-batch", "{retried}");
@@ -327,8 +342,7 @@ async fn a_retry_after_the_ack_of_a_committed_batch_was_lost_is_answered_with_th
     assert_eq!(first_ack.await, None, "alice's edge died before the commit");
 
     stack.kill_and_restart("chat-svc").await.unwrap();
-    wait_until_closed(&bob_socket).await;
-    let mut bob_socket = reconnect(&bob_edge, &bob).await;
+    let mut bob_socket = after_chat_svc_restart(&bob_edge, &bob, bob_socket).await;
     let (_, retried) = send_until_acked(&alice_edge, &alice, &payload).await;
     assert_eq!(retried["id"], stored["id"], "the stored message: {retried}");
     assert_eq!(retried["seq"], 2, "{retried}");
@@ -369,30 +383,57 @@ async fn wait_for_connections(edge: &str, namespace: &str, expected: f64) {
     }
 }
 
-/// When the edge closes every client's connection after chat-svc restarted, each socket ends
-/// as a lost connection's does: its disconnect handler runs (the presence session of a
-/// `/status` socket ends, the gauges fall). Before, closing them took the namespaces away
-/// first, the handlers found no socket, and the edge went on renewing the sessions of users
-/// long gone.
+/// When the edge closes every client's connection after chat-svc restarted (the Postgres
+/// bus), each socket ends as a lost connection's does: its disconnect handler runs (the
+/// presence session of a `/status` socket ends, the gauges fall). Before, closing them took
+/// the namespaces away first, the handlers found no socket, and the edge went on renewing the
+/// sessions of users long gone. On NATS it closes none, even when chat-svc had published
+/// nothing since the edge subscribed: there is no reconnect wave.
 #[tokio::test]
-async fn closing_every_connection_after_a_chat_svc_restart_ends_each_socket() {
+async fn a_chat_svc_restart_ends_each_socket_it_closes_and_on_nats_closes_none() {
     let _alone = heavy().await;
     let stack = stack_of(1).await;
     let edge = stack.edges[0].clone();
-    let alice = Person::new("alice");
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
     let chat = connect(&edge, &alice).await;
     let status = SioClient::connect(&edge, "/status", Some(&alice.token))
         .await
         .unwrap_or_else(|refusal| panic!("/status refused: {refusal}"));
-    wait_for_connections(&edge, "/chat", 1.0).await;
+    let mut bob_chat = connect(&edge, &bob).await;
+    wait_for_connections(&edge, "/chat", 2.0).await;
     wait_for_connections(&edge, "/status", 1.0).await;
 
     stack.kill_and_restart("chat-svc").await.unwrap();
-    wait_until_closed(&chat).await;
-    wait_until_closed(&status).await;
-    // These clients do not reconnect: nothing is left of them on the edge.
-    wait_for_connections(&edge, "/chat", 0.0).await;
-    wait_for_connections(&edge, "/status", 0.0).await;
+    match test_bus() {
+        BusKind::Postgres => {
+            wait_until_closed(&chat).await;
+            wait_until_closed(&status).await;
+            // These clients do not reconnect: nothing is left of them on the edge.
+            wait_for_connections(&edge, "/chat", 0.0).await;
+            wait_for_connections(&edge, "/status", 0.0).await;
+        }
+        BusKind::Nats => {
+            // A room made once chat-svc is back reaches bob on the socket he had before.
+            let group = json!({ "name": "after", "isGroup": true, "memberIds": [bob.id] });
+            let deadline = tokio::time::Instant::now() + RECOVERY;
+            while chat
+                .try_call("create-room", group.clone())
+                .await
+                .map(|ack| ack["ok"].clone())
+                != Some(Value::Bool(true))
+            {
+                assert!(tokio::time::Instant::now() < deadline, "no room was made");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            assert_eq!(
+                bob_chat.next_event("room-created").await["room"]["name"],
+                "after"
+            );
+            assert!(status.try_call("no-such-event", json!({})).await.is_some());
+            wait_for_connections(&edge, "/chat", 2.0).await;
+            wait_for_connections(&edge, "/status", 1.0).await;
+        }
+    }
     let faults = stack.faults().await;
     assert!(faults.is_empty(), "{faults:?}; {stack}");
 }

@@ -1,7 +1,7 @@
 //! The deployment files parse and say what operators rely on: probes, resources, the edge's
-//! disruption budget and autoscaler, services listening beyond loopback, health checks, and
-//! a TURN server that takes only the credentials calls-svc mints and relays to no private
-//! address.
+//! disruption budget and autoscaler, services listening beyond loopback, health checks, a
+//! TURN server that takes only the credentials calls-svc mints and relays to no private
+//! address, and a NATS JetStream cluster of three that the services' event bus runs on.
 
 use std::path::PathBuf;
 
@@ -104,11 +104,12 @@ fn every_deployment_has_probes_resources_and_a_service() {
 #[test]
 fn the_edge_scales_and_keeps_a_replica_through_disruptions() {
     let manifests = all_manifests();
-    let budget = of_kind(&manifests, "PodDisruptionBudget");
-    assert_eq!(budget.len(), 1);
-    assert_eq!(
-        budget[0]["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"],
-        "edge"
+    let budgets = of_kind(&manifests, "PodDisruptionBudget");
+    assert!(
+        budgets.iter().any(
+            |budget| budget["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == "edge"
+        ),
+        "{budgets:?}"
     );
     let autoscaler = of_kind(&manifests, "HorizontalPodAutoscaler");
     assert_eq!(autoscaler[0]["spec"]["scaleTargetRef"]["name"], "edge");
@@ -399,4 +400,246 @@ fn coturn_and_calls_svc_share_one_turn_secret_in_compose_and_k8s() {
         "one secret"
     );
     assert_eq!(calls["spec"]["replicas"], 2);
+}
+
+/// The services whose events cross the NATS bus; media-svc and the edge take no bus settings.
+const BUS_SERVICES: [&str; 4] = ["friends-svc", "presence-svc", "chat-svc", "calls-svc"];
+const NOT_ON_THE_BUS: [&str; 2] = ["media-svc", "edge"];
+const BUS_SETTINGS: [&str; 3] = ["PARLEY_BUS", "PARLEY_NATS_URL", "PARLEY_NATS_REPLICAS"];
+
+/// `nats:MAJOR.MINOR…` of 2.10 or newer: 2.9 silently ignores consumers with several
+/// filter subjects (docs/decisions/0016-scale-out-on-nats.md).
+fn is_nats_2_10_or_newer(image: &str) -> bool {
+    let Some(tag) = image.strip_prefix("nats:") else {
+        return false;
+    };
+    let mut numbers = tag
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::parse::<u32>);
+    match (numbers.next(), numbers.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => (major, minor) >= (2, 10),
+        _ => false,
+    }
+}
+
+/// The value of `--name=value` among a server's arguments.
+fn flag<'a>(args: &[&'a str], name: &str) -> Option<&'a str> {
+    args.iter()
+        .find_map(|arg| arg.strip_prefix(name)?.strip_prefix('='))
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_sequence()
+        .unwrap_or_else(|| panic!("not a list: {value:?}"))
+        .iter()
+        .map(|item| item.as_str().unwrap())
+        .collect()
+}
+
+/// A JetStream node of the cluster `parley`, storing in `store`, with routes to the `peers`
+/// and nowhere else; its `own` route may be left out (the server skips a route to itself).
+fn assert_a_clustered_jetstream_node(
+    who: &str,
+    args: &[&str],
+    store: &str,
+    peers: &[String],
+    own: Option<&str>,
+) {
+    assert!(args.contains(&"--jetstream"), "{who}: {args:?}");
+    assert_eq!(flag(args, "--store_dir"), Some(store), "{who}");
+    assert_eq!(flag(args, "--cluster_name"), Some("parley"), "{who}");
+    assert!(flag(args, "--cluster").is_some(), "{who}");
+    let routes: Vec<&str> = flag(args, "--routes")
+        .unwrap_or_else(|| panic!("{who} has no routes"))
+        .split(',')
+        .collect();
+    for peer in peers {
+        assert!(
+            routes.contains(&peer.as_str()) || own == Some(peer.as_str()),
+            "{who} has no route to {peer}: {routes:?}"
+        );
+    }
+    assert!(
+        routes
+            .iter()
+            .all(|route| peers.iter().any(|peer| peer == route)),
+        "{who} routes beyond the cluster: {routes:?}"
+    );
+}
+
+#[test]
+fn compose_runs_three_nats_nodes_that_the_services_wait_for() {
+    let mut compose = documents("docker-compose.yml").remove(0);
+    compose.apply_merge().unwrap();
+    let nodes = ["nats-1", "nats-2", "nats-3"];
+    let peers: Vec<String> = nodes.iter().map(|n| format!("nats://{n}:6222")).collect();
+    let mut volumes = Vec::new();
+    for name in nodes {
+        let node = &compose["services"][name];
+        let image = node["image"].as_str().unwrap();
+        assert!(is_nats_2_10_or_newer(image), "{name}: {image}");
+        let command = strings(&node["command"]);
+        assert_eq!(flag(&command, "--name"), Some(name));
+        let own = format!("nats://{name}:6222");
+        assert_a_clustered_jetstream_node(name, &command, "/data", &peers, Some(&own));
+        let volume = strings(&node["volumes"])
+            .into_iter()
+            .find_map(|volume| volume.strip_suffix(":/data"))
+            .unwrap_or_else(|| panic!("{name} keeps /data on no volume"));
+        assert!(
+            compose["volumes"]
+                .as_mapping()
+                .unwrap()
+                .contains_key(volume),
+            "{name}: {volume} is a named volume"
+        );
+        volumes.push(volume);
+        assert!(node["healthcheck"]["test"].is_sequence(), "{name}");
+    }
+    volumes.sort();
+    volumes.dedup();
+    assert_eq!(volumes.len(), 3, "a volume each: {volumes:?}");
+
+    let urls: Vec<String> = nodes.iter().map(|n| format!("nats://{n}:4222")).collect();
+    for name in BUS_SERVICES {
+        let service = &compose["services"][name];
+        let environment = &service["environment"];
+        // Production-like: NATS unless PARLEY_BUS says otherwise.
+        assert_eq!(environment["PARLEY_BUS"], "${PARLEY_BUS:-nats}", "{name}");
+        let mut given: Vec<&str> = environment["PARLEY_NATS_URL"]
+            .as_str()
+            .unwrap()
+            .split(',')
+            .collect();
+        given.sort();
+        assert_eq!(given, urls, "{name}");
+        assert_eq!(environment["PARLEY_NATS_REPLICAS"], "3", "{name}");
+        for node in nodes {
+            assert_eq!(
+                service["depends_on"][node]["condition"], "service_healthy",
+                "{name} waits for {node}"
+            );
+        }
+    }
+    for name in NOT_ON_THE_BUS {
+        let environment = &compose["services"][name]["environment"];
+        for setting in BUS_SETTINGS {
+            assert!(
+                environment[setting].is_null(),
+                "compose {name} sets {setting}"
+            );
+        }
+    }
+}
+
+#[test]
+fn k8s_runs_a_nats_statefulset_of_three_that_the_services_use() {
+    let manifests = all_manifests();
+    let nats = of_kind(&manifests, "StatefulSet")
+        .into_iter()
+        .find(|set| set["metadata"]["name"] == "nats")
+        .expect("k8s/nats.yaml runs NATS");
+    let spec = &nats["spec"];
+    assert_eq!(spec["replicas"], 3);
+    // In order, the first node would wait for a quorum that the others cannot yet form.
+    assert_eq!(spec["podManagementPolicy"], "Parallel");
+    let labels = &spec["template"]["metadata"]["labels"];
+    let selects_nats = |service: &Value| {
+        service["spec"]["selector"]
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .all(|(k, v)| &labels[k.as_str().unwrap()] == v)
+    };
+    let services = of_kind(&manifests, "Service");
+    let cluster_name = spec["serviceName"].as_str().unwrap();
+    let headless = services
+        .iter()
+        .find(|service| service["metadata"]["name"] == cluster_name)
+        .expect("the StatefulSet's headless Service");
+    assert_eq!(headless["spec"]["clusterIP"], "None");
+    assert_eq!(headless["spec"]["publishNotReadyAddresses"], true);
+    assert!(selects_nats(headless));
+    let client = services
+        .iter()
+        .find(|service| {
+            service["metadata"]["name"] != cluster_name
+                && selects_nats(service)
+                && service["spec"]["ports"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .any(|port| port["port"] == 4222)
+        })
+        .expect("a client Service for NATS");
+    let client_url = format!(
+        "nats://{}:4222",
+        client["metadata"]["name"].as_str().unwrap()
+    );
+
+    let pod = &spec["template"]["spec"];
+    let container = &pod["containers"][0];
+    let image = container["image"].as_str().unwrap();
+    assert!(is_nats_2_10_or_newer(image), "{image}");
+    let args = strings(&container["args"]);
+    let peers: Vec<String> = (0..3)
+        .map(|k| format!("nats://nats-{k}.{cluster_name}:6222"))
+        .collect();
+    let store = flag(&args, "--store_dir").unwrap();
+    assert_a_clustered_jetstream_node("k8s nats", &args, store, &peers, None);
+    let mount = container["volumeMounts"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|mount| mount["mountPath"] == store)
+        .expect("the store on a volume");
+    assert!(
+        spec["volumeClaimTemplates"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|claim| claim["metadata"]["name"] == mount["name"]),
+        "the store on a claim of each node's own"
+    );
+    for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
+        assert!(container[probe]["httpGet"].is_mapping(), "{probe}");
+    }
+    assert!(container["resources"]["requests"]["cpu"].is_string());
+    assert!(container["resources"]["requests"]["memory"].is_string());
+    assert!(
+        of_kind(&manifests, "PodDisruptionBudget")
+            .iter()
+            .any(
+                |budget| budget["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]
+                    == "nats"
+                    && budget["spec"]["maxUnavailable"] == 1
+            ),
+        "a drain takes one node of three at a time"
+    );
+
+    for deployment in of_kind(&manifests, "Deployment") {
+        let name = deployment["metadata"]["name"].as_str().unwrap();
+        let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_sequence()
+            .unwrap();
+        let value = |wanted: &str| {
+            env.iter()
+                .find(|var| var["name"] == wanted)
+                .map(|var| var["value"].as_str().unwrap())
+        };
+        if BUS_SERVICES.contains(&name) {
+            assert_eq!(value("PARLEY_BUS"), Some("nats"), "k8s {name}");
+            assert_eq!(
+                value("PARLEY_NATS_URL"),
+                Some(client_url.as_str()),
+                "k8s {name}"
+            );
+            assert_eq!(value("PARLEY_NATS_REPLICAS"), Some("3"), "k8s {name}");
+        } else if NOT_ON_THE_BUS.contains(&name) {
+            for setting in BUS_SETTINGS {
+                assert_eq!(value(setting), None, "k8s {name} sets {setting}");
+            }
+        }
+    }
 }

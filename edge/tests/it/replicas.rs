@@ -256,3 +256,73 @@ async fn calls_go_to_the_replicas_that_answer() {
         "the dead replica is named: {ready}"
     );
 }
+
+#[tokio::test]
+async fn a_user_s_message_rate_holds_across_three_chat_replicas() {
+    let database = TestDatabase::create().await;
+    let friends = start_friends(&database).await;
+    let friends_url = format!("http://{}", friends.addr);
+    let presence = start_presence_for(&database, &friends_url).await;
+    // Five messages per user per minute, kept in each replica's memory.
+    let mut chat = Vec::new();
+    for _ in 0..3 {
+        chat.push(start_chat(&database, &friends_url, 5).await);
+    }
+    let chat_urls = chat
+        .iter()
+        .map(|part| format!("http://{}", part.addr))
+        .collect::<Vec<_>>()
+        .join(",");
+    let edge = start_edge(
+        Backends {
+            chat: chat_urls,
+            presence: format!("http://{}", presence.addr),
+            friends: friends_url,
+            media: String::new(),
+            calls: String::new(),
+        },
+        EdgeAuth::default(),
+        Timing::default(),
+        EdgeSettings::default(),
+    )
+    .await;
+    let url = format!("http://{}", edge.addr);
+    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    let alice_socket = SioClient::connect(&url, "/chat", Some(&alice.token))
+        .await
+        .unwrap();
+    // Connecting makes bob a user whom rooms may name.
+    let _bob_socket = SioClient::connect(&url, "/chat", Some(&bob.token))
+        .await
+        .unwrap();
+    let room = data(
+        alice_socket
+            .call(
+                "create-room",
+                json!({ "name": "limits", "isGroup": true, "memberIds": [bob.id] }),
+            )
+            .await,
+    )["room"]["id"]
+        .clone();
+
+    // Spread in turn, each replica would see two of the six and refuse none.
+    let mut outcomes = Vec::new();
+    for n in 0..6 {
+        let ack = alice_socket
+            .call(
+                "send-message",
+                json!({ "chatRoomId": room, "content": format!("#{n}") }),
+            )
+            .await;
+        outcomes.push(if ack["ok"] == true {
+            "ok".to_owned()
+        } else {
+            error_code(&ack).to_owned()
+        });
+    }
+    assert_eq!(
+        outcomes,
+        ["ok", "ok", "ok", "ok", "ok", "RATE_LIMITED"],
+        "one replica counts all of a user's sends"
+    );
+}

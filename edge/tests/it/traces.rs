@@ -122,6 +122,7 @@ async fn a_client_event_is_one_trace_from_the_edge_through_grpc_to_sql() {
             .env(addr_var, format!("127.0.0.1:{port}"))
             .env(metrics_var, "")
             .env("DATABASE_URL", &database.url)
+            .envs(database.bus().env())
             .env("PARLEY_FRIENDS_URL", format!("http://127.0.0.1:{friends}"))
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
             .stdout(Stdio::null())

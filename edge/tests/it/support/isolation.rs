@@ -69,6 +69,9 @@ pub async fn rerun_isolated(name: &'static str) {
             .args([name, "--exact", "--nocapture", "--test-threads=1"])
             .env(MARKER, "1")
             .env("PARLEY_TEST_ADMIN_DATABASE_URL", url)
+            // NATS listens on TCP only, which the namespace cuts off: these tests of calls'
+            // media take the Postgres bus (the NATS one is tested outside).
+            .env("PARLEY_TEST_BUS", "postgres")
             .output()
             .expect("unshare runs")
     })

@@ -77,6 +77,7 @@ impl Stack {
                 ("PARLEY_FRIENDS_URL", url(friends)),
                 ("RUST_LOG", "info".to_owned()),
             ];
+            env.extend(database.bus().env());
             env.extend(own);
             let log = logs.path().join(format!("{name}.log"));
             (

@@ -87,6 +87,7 @@ pub async fn start_friends(database: &TestDatabase) -> InProcess {
             metrics_addr: None,
             listen_addr: any_port(),
             database: database.args(),
+            bus: database.bus(),
             internal: Default::default(),
             request_cooldowns: Default::default(),
         })
@@ -116,6 +117,7 @@ pub fn presence_config(
         lease_ttl: timing.lease_ttl,
         flush_interval: timing.flush_interval,
         database: database.args(),
+        bus: database.bus(),
         internal: Default::default(),
     }
 }
@@ -261,6 +263,7 @@ pub fn chat_config(
         rooms_per_minute: timing.rooms_per_minute,
         members_added_per_minute: timing.members_added_per_minute,
         database: database.args(),
+        bus: database.bus(),
         internal: Default::default(),
         // Attachments off, unless MediaService::start_with_chat sets these.
         media_url: "http://127.0.0.1:50054".to_owned(),
