@@ -2,7 +2,8 @@
 # Starts and stops deploy/local.sh again and again while every core is kept busy, and checks
 # each cycle: `up -d` succeeds, the edge's /readyz answers 200, and `down` leaves neither a
 # process it started nor a listening port behind. Exit 0 only when every cycle passes.
-# scripts/test.sh runs it after the cargo tests.
+# scripts/test.sh runs it after the cargo tests. With PARLEY_BUS=nats, local.sh also starts
+# its NATS cluster in every cycle, whose nodes `down` must stop too, removing their folder.
 #
 # Every second cycle starts the binaries through shims that wait a second before they exec
 # the real one: what a loaded machine can make of an exec (busy loops alone rarely do). A
@@ -121,7 +122,7 @@ for ((cycle = 1; cycle <= cycles; cycle++)); do
   deploy/local.sh up -d >"$run_dir/out" 2>&1 || fail "up -d$how exited with $?"
   t_up=$((SECONDS - t0))
   compgen -G "$run_dir/pids/*" >/dev/null || fail "up -d recorded no pid in $run_dir/pids"
-  pids=$(awk '{ print $1 }' "$run_dir"/pids/* | tr '\n' ' ')
+  pids=$({ awk '{ print $1 }' "$run_dir"/pids/*; cat "$run_dir"/nats/n*.pid 2>/dev/null || true; } | tr '\n' ' ')
   code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 "http://$PARLEY_EDGE_ADDR/readyz" 2>&1) || true
   [[ $code == 200 ]] || fail "/readyz answered '$code', not 200"
   t0=$SECONDS
@@ -134,6 +135,7 @@ for ((cycle = 1; cycle <= cycles; cycle++)); do
     if parley_port_open "$port"; then fail "port $port still listens after down"; fi
   done
   if compgen -G "$run_dir/pids/*" >/dev/null; then fail "pid files left: $(ls "$run_dir/pids")"; fi
+  if [[ -e $run_dir/nats ]]; then fail "NATS's folder left: $(ls "$run_dir/nats")"; fi
   say "cycle $cycle: up -d$how ${t_up}s, /readyz 200, down ${t_down}s, nothing left (pids $pids)"
 done
 say "all $cycles cycles passed in $((SECONDS - started_at))s"

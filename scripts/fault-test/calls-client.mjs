@@ -66,7 +66,7 @@ class AckError extends Error {
 }
 
 let fault = "setup"; // the fault about to happen or last happened, for labels
-const stats = { disconnects: {}, serverDisconnects: 0, connectErrors: {}, failedAttempts: {} };
+const stats = { disconnects: {}, disconnectsByFault: {}, serverDisconnects: 0, connectErrors: {}, failedAttempts: {} };
 const problems = [];
 const problem = (text) => {
   problems.push(text);
@@ -105,6 +105,7 @@ class Party {
     });
     this.calls.on("disconnect", (reason) => {
       bump(stats.disconnects, reason);
+      bump(stats.disconnectsByFault, fault);
       this.disconnectedAt ??= Date.now();
       lastDisconnectAt = Date.now();
     });
@@ -469,7 +470,7 @@ function summary(logs) {
   for (const snap of snapshots) console.log(`states    kept calls after "${snap.after}": ${JSON.stringify(snap.states)}`);
   for (const ring of result.ringCalls) console.log(`ring      before "${ring.fault}": ${ring.rang ? "rang through" : "did not ring"}, ${ring.active ? "ACTIVE, " : ""}ended ${ring.reason ?? "?"} (${((ring.ms ?? 0) / 1000).toFixed(1)} s)`);
   console.log(`messages  ${logs} CALL messages for ${kept.length + rings.filter((ring) => ring.id).length} calls`);
-  console.log(`sockets   /calls disconnects ${JSON.stringify(stats.disconnects)}; server-initiated ${stats.serverDisconnects}; failed attempts ${JSON.stringify(stats.failedAttempts)}`);
+  console.log(`sockets   /calls disconnects ${JSON.stringify(stats.disconnects)}, by fault ${JSON.stringify(stats.disconnectsByFault)}; server-initiated ${stats.serverDisconnects}; failed attempts ${JSON.stringify(stats.failedAttempts)}`);
   for (const text of problems.slice(0, 30)) console.log(`  ! ${text}`);
   console.log(`CALLS ${result.pass ? "PASS" : "FAIL"}: kept=${kept.length} kept-ended=${result.keptEnded} resumes=${resumes.length} resume-failures=${result.resumesFailed} rings=${rings.length} call-messages=${logs} problems=${problems.length}`);
   if (RESULT_FILE) writeFileSync(RESULT_FILE, JSON.stringify(result, null, 2));

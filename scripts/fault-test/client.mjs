@@ -6,8 +6,14 @@
 // Protocol with run.sh: the clients write READY_FILE once rooms exist and the load runs;
 // SIGUSR2 stops the load, after which they drain, catch up, verify, print the summary, write
 // RESULT_FILE (JSON) and exit 0 (all good), 1 (verification failed) or 2 (setup failed).
+// PHASE_FILE, when set, holds the name of the fault run.sh is about to inject (written half a
+// second before it); the clients read it every 200 ms and count reconnects, send latencies and
+// delivery latencies per fault: a reconnect by the fault during which its disconnect happened,
+// a message by the fault during which it was first sent. FAULT_NO_RECONNECT_FAULTS (names,
+// comma- or space-separated) makes the run fail when a reconnect is counted for one of them;
+// FAULT_NO_FINAL_ONLY=1, when a recipient got a message only from the final catch-up.
 import { createHmac, randomUUID } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { io } from "socket.io-client";
 
 const setting = (name, fallback) => process.env[name] ?? fallback;
@@ -29,11 +35,43 @@ const FINAL_TIMEOUT_MS = 60_000; // for the final catch-up and the history read
 // When the server disconnects a socket (reason "io server disconnect"), the official client
 // does not reconnect by itself; socket.io's documentation tells apps to call connect().
 const MANUAL_RECONNECT = setting("FAULT_MANUAL_RECONNECT", "0") !== "0";
+const PHASE_FILE = setting("PHASE_FILE", "");
+const NO_RECONNECT_FAULTS = setting("FAULT_NO_RECONNECT_FAULTS", "").split(/[\s,]+/).filter(Boolean);
+// 1: a message that reached a recipient only by the final catch-up (missed live, and nothing
+// made the client sync) fails the run; otherwise it is only reported.
+const NO_FINAL_ONLY = setting("FAULT_NO_FINAL_ONLY", "0") !== "0";
 
 const started = Date.now();
 const log = (...parts) => console.log(`[clients ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s]`, ...parts);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const bump = (counts, key, by = 1) => (counts[key] = (counts[key] ?? 0) + by);
+
+/** The fault run.sh announced last ("warmup" before the first, "drain" once the load stopped). */
+let phase = "warmup";
+const phaseOrder = ["warmup"];
+const readPhase = () => {
+  if (!PHASE_FILE || phase === "drain") return;
+  try {
+    const name = readFileSync(PHASE_FILE, "utf8").trim();
+    if (name && name !== phase) setPhase(name);
+  } catch {
+    // not written yet: still the warm-up
+  }
+};
+const setPhase = (name) => {
+  phase = name;
+  if (!phaseOrder.includes(name)) phaseOrder.push(name);
+};
+/** Per fault: reconnects (by the phase of their disconnect), sends, ack and delivery latencies. */
+const byPhase = new Map();
+const phaseSlot = (name) => {
+  let slot = byPhase.get(name);
+  if (!slot) {
+    slot = { reconnects: 0, disconnects: {}, sent: 0, ackMs: [], liveMs: [], sendFailures: {}, slowest: [], via: {}, maxByEdge: {} };
+    byPhase.set(name, slot);
+  }
+  return slot;
+};
 
 if (!SECRET) {
   console.error("PARLEY_JWT_SECRET is required");
@@ -119,11 +157,16 @@ class Client {
       for (const wake of this.waiters.splice(0)) wake();
       if (this.connects > 1) {
         stats.reconnects += 1;
+        phaseSlot(this.disconnectedIn ?? phase).reconnects += 1;
+        this.disconnectedIn = null;
         this.catchUp("reconnect");
       }
     });
     socket.on("disconnect", (reason) => {
       bump(stats.disconnectReasons, reason);
+      readPhase();
+      this.disconnectedIn ??= phase;
+      bump(phaseSlot(phase).disconnects, reason);
       if (reason === "io server disconnect") {
         stats.serverDisconnects += 1;
         if (MANUAL_RECONNECT) setTimeout(() => socket.connect(), 200 + Math.random() * 300);
@@ -164,6 +207,21 @@ class Client {
         return;
       }
       this.liveIds.add(message.id);
+      // Delivery latency: from the first send attempt to this recipient's live event, when
+      // the event is the first it hears of the message (not after a sync brought it).
+      const record = outgoing.get(message.clientMsgId);
+      if (record && record.sender !== this.idx && !this.view.has(message.id)) {
+        const ms = Date.now() - record.firstAt;
+        const slot = phaseSlot(record.phase);
+        slot.liveMs.push(ms);
+        slot.maxByEdge[this.url] = Math.max(slot.maxByEdge[this.url] ?? 0, ms);
+        // The slowest deliveries of each fault, for the logs: which message, when.
+        if (slot.slowest.length < 5 || ms > slot.slowest.at(-1).ms) {
+          slot.slowest.push({ ms, roomId: message.roomId, seq: message.seq, clientMsgId: message.clientMsgId, sentAt: new Date(record.firstAt).toISOString(), deliveredAt: new Date().toISOString(), to: this.name });
+          slot.slowest.sort((a, b) => b.ms - a.ms);
+          slot.slowest.length = Math.min(slot.slowest.length, 5);
+        }
+      }
     }
     const room = this.room(message.roomId);
     const atSeq = room.seqs.get(message.seq);
@@ -287,7 +345,10 @@ class Client {
       attempts: 0,
       failures: [],
       acked: null,
+      phase,
+      firstAt: Date.now(),
     };
+    phaseSlot(phase).sent += 1;
     outgoing.set(clientMsgId, record);
     this.inFlight += 1;
     const delivery = this.deliver(record).finally(() => {
@@ -308,6 +369,7 @@ class Client {
         return;
       } catch (error) {
         bump(stats.sendFailures, error.code);
+        bump(phaseSlot(record.phase).sendFailures, error.code);
         record.failures.push(error.code);
         await sleep(backoff(record.attempts, error.retryAfterMs));
       }
@@ -316,6 +378,7 @@ class Client {
 
   acknowledged(record, message) {
     record.acked = message;
+    phaseSlot(record.phase).ackMs.push(Date.now() - record.firstAt);
     const problems = [];
     if (message?.clientMsgId !== record.clientMsgId) problems.push("clientMsgId");
     if (message?.sender?.id !== this.id) problems.push("sender");
@@ -419,6 +482,8 @@ async function readHistory(reader, roomId) {
 
 async function finish() {
   stopping = true;
+  readPhase();
+  setPhase("drain");
   log("load stopped; waiting for every send to be acknowledged");
   const ticker = setInterval(progress, 5000);
   try {
@@ -544,12 +609,49 @@ function verify(history) {
   for (const record of acked) {
     for (const idx of roomMembers.get(record.acked.roomId) ?? []) {
       const entry = clients[idx].view.get(record.acked.id);
-      if (entry && idx !== record.sender) bump(via, entry.via);
+      if (entry && idx !== record.sender) {
+        bump(via, entry.via);
+        bump(phaseSlot(record.phase).via, entry.via);
+      }
     }
   }
   const splitDms = [...dmRooms.values()].filter((rooms) => rooms.size > 1).length;
   if (splitDms) note(`${splitDms} DM pair(s) have messages in more than one room`);
   for (const mismatch of stats.ackMismatches.slice(0, 3)) note(`ack mismatch: ${JSON.stringify(mismatch)}`);
+
+  // Per fault: reconnects caused by it, and how long sends took to be acknowledged and to reach
+  // their recipients live (milliseconds from the first attempt; p50, p99, max).
+  const quantiles = (values) => {
+    if (!values.length) return null;
+    const sorted = [...values].sort((a, b) => a - b);
+    const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+    return { n: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted.at(-1) };
+  };
+  const phases = {};
+  for (const name of phaseOrder.filter((name) => byPhase.has(name))) {
+    const slot = byPhase.get(name);
+    phases[name] = {
+      reconnects: slot.reconnects,
+      disconnects: slot.disconnects,
+      sent: slot.sent,
+      sendFailures: slot.sendFailures,
+      ackMs: quantiles(slot.ackMs),
+      liveMs: quantiles(slot.liveMs),
+      deliveredVia: slot.via,
+      maxLiveMsByEdge: slot.maxByEdge,
+      slowest: slot.slowest,
+    };
+  }
+  const forbiddenReconnects = NO_RECONNECT_FAULTS.reduce((sum, name) => sum + (phases[name]?.reconnects ?? 0), 0);
+  for (const name of NO_RECONNECT_FAULTS) {
+    if (phases[name]?.reconnects) note(`${phases[name].reconnects} client reconnects after the "${name}" fault, which must cause none (disconnects ${JSON.stringify(phases[name].disconnects)})`);
+  }
+
+  const finalOnly = via.final ?? 0;
+  if (NO_FINAL_ONLY && finalOnly) {
+    const where = Object.entries(phases).filter(([, slot]) => slot.deliveredVia.final).map(([name, slot]) => `${name} ${slot.deliveredVia.final}`).join(", ");
+    note(`${finalOnly} deliveries reached their recipient only by the final catch-up: live delivery stopped without the client noticing (by fault of sending: ${where})`);
+  }
 
   const result = {
     sent: records.length,
@@ -575,6 +677,10 @@ function verify(history) {
     deliveredVia: via,
     ...stats,
     ackMismatches: stats.ackMismatches.length,
+    byFault: phases,
+    noReconnectFaults: NO_RECONNECT_FAULTS,
+    forbiddenReconnects,
+    finalOnly,
   };
   result.pass =
     result.lost === 0 &&
@@ -586,6 +692,8 @@ function verify(history) {
     result.viewDuplicates === 0 &&
     result.conflicts === 0 &&
     result.viewMismatches === 0 &&
+    result.forbiddenReconnects === 0 &&
+    (!NO_FINAL_ONLY || result.finalOnly === 0) &&
     history.size === roomMembers.size;
 
   console.log("");
@@ -602,12 +710,21 @@ function verify(history) {
   console.log(`catch-up  ${JSON.stringify(stats.catchUps)}; live seq holes still open after 1 s (synced) ${stats.liveGapsSynced}, live out of order ${stats.liveOutOfOrder}; failed calls ${JSON.stringify(stats.otherCallFailures)}`);
   if (stats.liveOutOfOrder) console.log(`          live out of order by second of the run: ${JSON.stringify(stats.outOfOrderAt)}`);
   if (splitDms || result.ackMismatches) console.log(`anomalies split DM pairs ${splitDms}, ack mismatches ${result.ackMismatches}`);
+  const ms = (q) => (q ? `p50 ${q.p50} / p99 ${q.p99} / max ${q.max} ms` : "-");
+  for (const [name, slot] of Object.entries(phases)) {
+    console.log(`by fault  "${name}": reconnects ${slot.reconnects}, disconnects ${JSON.stringify(slot.disconnects)}; sent ${slot.sent}, failed attempts ${JSON.stringify(slot.sendFailures)}; acked after ${ms(slot.ackMs)}; delivered live after ${ms(slot.liveMs)}; recipients reached by ${JSON.stringify(slot.deliveredVia)}; slowest live by edge ${JSON.stringify(slot.maxLiveMsByEdge)}`);
+    if (slot.liveMs && slot.liveMs.max > 2000) console.log(`          slowest: ${slot.slowest.map((d) => `${d.ms} ms (room ${d.roomId.slice(0, 8)} seq ${d.seq}, sent ${d.sentAt.slice(11, 23)}, to ${d.to} at ${d.deliveredAt.slice(11, 23)})`).join("; ")}`);
+  }
+  if (NO_RECONNECT_FAULTS.length) console.log(`          reconnects that must not happen (after ${NO_RECONNECT_FAULTS.join(", ")}): ${forbiddenReconnects}`);
   for (const problem of problems) console.log(`  ! ${problem}`);
   console.log(
     `RESULT ${result.pass ? "PASS" : "FAIL"}: acked=${result.acked} retried=${result.retried} lost=${result.lost}`,
     `duplicated=${result.duplicatedStored} seq-gaps=${result.seqGaps} seq-repeats=${result.seqRepeats}`,
     `unacked=${result.unacked} reconnects=${result.reconnects} live-dups=${result.liveDuplicates}`,
   );
+  // One line per run for run.sh's summary: reconnects and the slowest live delivery, by fault.
+  console.log(`BY FAULT: ${Object.entries(phases).filter(([name]) => name !== "drain")
+    .map(([name, slot]) => `${name} reconnects=${slot.reconnects} max-delivery=${slot.liveMs ? `${(slot.liveMs.max / 1000).toFixed(2)}s` : "-"} only-final=${slot.deliveredVia.final ?? 0}`).join(", ")}`);
   if (RESULT_FILE) writeFileSync(RESULT_FILE, JSON.stringify(result, null, 2));
   return result.pass;
 }
@@ -622,6 +739,8 @@ async function main() {
     log(`setup failed: ${error.message}`);
     process.exit(2);
   }
+  readPhase();
+  setInterval(readPhase, 200).unref();
   for (const client of clients) client.startLoad();
   if (READY_FILE) writeFileSync(READY_FILE, "ready\n");
   log("load running");
