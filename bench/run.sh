@@ -20,8 +20,11 @@
 # e.g. an older build to compare with; nothing is built then).
 # PostgreSQL as for the tests (scripts/lib/postgres.sh): PARLEY_TEST_ADMIN_DATABASE_URL or
 # DATABASE_URL when set, else the machine's at 127.0.0.1:5432, else the private cluster of
-# scripts/.run/postgres for the run. Needs Node.js 20 and npm, cargo; as root it installs the
-# missing Debian packages, otherwise it prints the apt-get line.
+# scripts/.run/postgres for the run. PARLEY_BUS=nats carries Parley's events over NATS
+# JetStream: at PARLEY_NATS_URL when set, else on a cluster of three nodes of the run's own
+# (scripts/lib/nats.sh), with streams of three replicas; each Parley start gets streams of its
+# own. Needs Node.js 20 and npm, cargo; as root it installs the missing Debian packages,
+# otherwise it prints the apt-get line.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -94,6 +97,13 @@ if [[ " $servers " == *" baseline "* ]] && { [[ ! -d bench/baseline-node/node_mo
    [[ bench/baseline-node/package-lock.json -nt bench/baseline-node/node_modules/.package-lock.json ]]; }; then
   npm ci --prefix bench/baseline-node --no-audit --no-fund --loglevel=error
 fi
+bench_nats=0
+if [[ ${PARLEY_BUS:-postgres} == nats && -z ${PARLEY_NATS_URL:-} ]]; then
+  # shellcheck source=../scripts/lib/nats.sh
+  . scripts/lib/nats.sh
+  parley_nats_python "$root/scripts/.run/venv" || exit 2
+  bench_nats=1
+fi
 # Thousands of sockets: as many descriptors as this shell may have.
 ulimit -n "$(ulimit -Hn)"
 
@@ -106,7 +116,12 @@ stop_servers() {
   done
   pids=()
 }
-trap 'stop_servers; parley_pg_release' EXIT
+trap 'stop_servers; parley_pg_release; ((bench_nats == 0)) || parley_nats_stop' EXIT
+if ((bench_nats)); then
+  parley_nats_start "$parley_nats_python" 3 || exit 2
+  export PARLEY_NATS_URL=$parley_nats_urls PARLEY_NATS_REPLICAS=3
+  say "Parley's events go over NATS at $PARLEY_NATS_URL"
+fi
 
 fresh_database() {
   psql "$admin_url" -qc "DROP DATABASE IF EXISTS $database" -c "CREATE DATABASE $database" 2>/dev/null
@@ -140,6 +155,9 @@ start_parley() {
   # Every simulated user connects from 127.0.0.1: no per-IP handshake limit.
   export PARLEY_HANDSHAKES_PER_IP_PER_MINUTE=0
   export RUST_LOG=warn
+  # A fresh database gets fresh streams: a stream's last message names the outbox row a relay
+  # resumes after, which must be of this database.
+  export PARLEY_NATS_PREFIX=bench_$$_$RANDOM
   export PARLEY_FRIENDS_ADDR=127.0.0.1:3411 PARLEY_PRESENCE_ADDR=127.0.0.1:3412
   export PARLEY_CHAT_ADDR=127.0.0.1:3413 PARLEY_EDGE_ADDR=$edge_addr
   export PARLEY_FRIENDS_URL=http://$PARLEY_FRIENDS_ADDR PARLEY_PRESENCE_URL=http://$PARLEY_PRESENCE_ADDR

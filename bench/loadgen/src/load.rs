@@ -42,10 +42,10 @@ pub struct Listener {
 /// One padding string for message content: about the size of a typical chat line.
 const FILLER: &str = "the quick brown fox jumps over the lazy dog, twice over";
 
-fn frame_for(request: &Request, ack: u64, sent: u64, user: &str) -> String {
+fn frame_for(request: &Request, ack: u64, sent: u64, msg_id_prefix: &str) -> String {
     match request {
         Request::Message { target } => format!(
-            "42/chat,{ack}[\"send-message\",{{{target},\"content\":\"b{sent} {FILLER}\",\"clientMsgId\":\"{user}-{ack}\"}}]"
+            "42/chat,{ack}[\"send-message\",{{{target},\"content\":\"b{sent} {FILLER}\",\"clientMsgId\":\"{msg_id_prefix}-{ack}\"}}]"
         ),
         Request::History { room } => {
             format!("42/chat,{ack}[\"get-history\",{{\"roomId\":\"{room}\",\"limit\":50}}]")
@@ -78,10 +78,11 @@ fn first_gap(request: &Request, rate: f64) -> Duration {
     }
 }
 
-/// Runs until the connection closes or the task is aborted.
+/// Runs until the connection closes or the task is aborted. `msg_id_prefix` begins the
+/// `clientMsgId` of each send (see `users::msg_id_prefix`).
 pub async fn drive(
     mut ws: Socket,
-    user: String,
+    msg_id_prefix: String,
     mut sender: Option<Sender>,
     listener: Option<Listener>,
     epoch: Instant,
@@ -157,7 +158,7 @@ pub async fn drive(
                 }
                 next_ack += 1;
                 let sent = epoch.elapsed().as_micros() as u64;
-                let frame = frame_for(&sender.request, next_ack, sent, &user);
+                let frame = frame_for(&sender.request, next_ack, sent, &msg_id_prefix);
                 if ws.send(Message::text(frame)).await.is_err() {
                     return;
                 }

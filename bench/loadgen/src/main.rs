@@ -35,6 +35,10 @@ struct Cli {
     /// Append results to this file, one JSON object per line.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The number of this run's first user, so that generators run at once (one per edge)
+    /// have users of their own.
+    #[arg(long, default_value_t = 0)]
+    first_user: usize,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -132,6 +136,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    users::set_first(cli.first_user);
     let target = Target {
         server: cli.server,
         secret: cli.secret,

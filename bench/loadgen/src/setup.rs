@@ -121,8 +121,10 @@ pub fn spawn_load(
         .zip(ids.iter().copied())
         .map(|(ws, n)| {
             let (sender, listener) = role(n);
-            let user = users::username(n);
-            AbortOnDrop(tokio::spawn(load::drive(ws, user, sender, listener, epoch)))
+            let msg_ids = users::msg_id_prefix(n);
+            AbortOnDrop(tokio::spawn(load::drive(
+                ws, msg_ids, sender, listener, epoch,
+            )))
         })
         .collect()
 }
