@@ -57,11 +57,14 @@ impl After {
 
 /// Follows `service`'s stream until the task is aborted. `subscribe` opens the stream after
 /// the given point (build its request with [`After::request`]); `event_id` reads an event's
-/// id; `handle` receives events and gaps.
+/// id, and `previous_id` the id the stream sent before it where the stream names it (one
+/// cut down to a subscriber's interest, whose ids jump past the events of no interest),
+/// else `None`: the one before is then the id less one; `handle` receives events and gaps.
 pub async fn follow<E, Subscribe, Opened, Handle, Handled>(
     service: &'static str,
     subscribe: Subscribe,
     event_id: fn(&E) -> u64,
+    previous_id: fn(&E) -> Option<u64>,
     mut handle: Handle,
 ) where
     Subscribe: Fn(After) -> Opened,
@@ -102,7 +105,10 @@ pub async fn follow<E, Subscribe, Opened, Handle, Handled>(
                     match item {
                         Ok(event) => {
                             let id = event_id(&event);
-                            if after.event_id.is_some_and(|last| id != last + 1) {
+                            let previous = previous_id(&event);
+                            let follows =
+                                |last: u64| previous.map_or(id == last + 1, |p| p == last);
+                            if after.event_id.is_some_and(|last| !follows(last)) {
                                 tracing::warn!(service, last = ?after.event_id, next = id, "event ids jumped: events were missed");
                                 handle(Followed::Gap).await;
                             }

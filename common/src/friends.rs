@@ -63,6 +63,7 @@ pub async fn watch_graph<Handle, Handled>(
         "friends graph",
         subscribe,
         |change: &friends::GraphChange| change.event_id,
+        |_| None,
         handle,
     )
     .await;

@@ -201,6 +201,7 @@ pub async fn follow_deletions(sweeper: Arc<Sweeper>, subscriber_id: String) {
         "chat events",
         subscribe,
         |event: &chat::ChatEvent| event.event_id,
+        |_| None,
         handle,
     )
     .await;

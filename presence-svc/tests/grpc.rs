@@ -607,6 +607,7 @@ async fn a_follower_hears_of_a_restart_as_a_gap_unless_the_log_is_the_streams() 
             async move { client.subscribe(request).await }
         },
         |event: &pb::PresenceEvent| event.event_id,
+        |_| None,
         move |followed| {
             let _ = handed.send(matches!(followed, Followed::Gap));
             async {}
