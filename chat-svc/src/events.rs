@@ -111,6 +111,8 @@ pub trait Announce {
             user_ids,
             exclude_user_ids,
             origin_socket_id,
+            // Set per subscriber, by `SubscribeByInterest`.
+            previous_event_id: None,
             payload: Some(payload),
         });
     }

@@ -404,4 +404,11 @@ impl ChatService for ChatGrpc {
             .log
             .answer(&metadata, request.after_event_id))
     }
+
+    async fn subscribe_by_interest(
+        &self,
+        request: Request<tonic::Streaming<pb::InterestRequest>>,
+    ) -> Answer<EventStream<pb::ChatEvent>> {
+        crate::interest::answer(&self.chat.events.log, request).await
+    }
 }

@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 mod events;
 mod grpc;
+mod interest;
 mod media;
 mod member_cache;
 pub mod messages;

@@ -20,7 +20,7 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::config::Config;
+use crate::{config::Config, interest::ChatInterest};
 
 type Traced = InterceptedService<Replicas, InjectTraceContext>;
 
@@ -47,6 +47,8 @@ pub struct Backends {
     health: Arc<[(&'static str, String, HealthClient<Channel>)]>,
     /// Deadline of every unary call.
     pub timeout: Duration,
+    /// The rooms and users whose chat events this edge follows.
+    pub chat_interest: ChatInterest,
 }
 
 /// Why the backend clients cannot be made.
@@ -130,6 +132,7 @@ impl Backends {
                 .map(|calls| CallsServiceClient::with_interceptor(calls, InjectTraceContext)),
             health,
             timeout: config.grpc_timeout,
+            chat_interest: ChatInterest::default(),
         })
     }
 

@@ -17,6 +17,7 @@ pub mod error;
 pub mod error_code;
 pub mod event_limits;
 mod http;
+pub mod interest;
 mod known_users;
 mod metrics;
 mod namespaces;

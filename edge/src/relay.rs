@@ -38,6 +38,11 @@ trait ServiceEvent: prost::Message + Sized + Send + 'static {
 
     fn event_id(&self) -> u64;
 
+    /// The id the stream sent before this event, on streams that name it (see `follow`).
+    fn previous_event_id(&self) -> Option<u64> {
+        None
+    }
+
     /// Opens the stream of events after `after` for edge `edge_id`.
     fn subscribe(
         backends: Backends,
@@ -46,7 +51,7 @@ trait ServiceEvent: prost::Message + Sized + Send + 'static {
     ) -> impl Future<Output = Result<tonic::Response<tonic::Streaming<Self>>, tonic::Status>> + Send;
 
     /// Emits the event to its recipients' sockets on this edge.
-    fn relay(self, io: &SocketIo) -> impl Future<Output = ()> + Send;
+    fn relay(self, io: &SocketIo, backends: &Backends) -> impl Future<Output = ()> + Send;
 
     /// What a gap after the first subscription does: by default every client reconnects
     /// when [`Self::GAP_RESYNCS_EVERYONE`], and nothing happens otherwise.
@@ -134,6 +139,10 @@ pub fn spawn_all(
         start(spawn::<FriendsEvent>),
         start(spawn::<PresenceEvent>),
         start(spawn::<ChatEvent>),
+        tokio::spawn(crate::interest::reconcile_forever(
+            backends.chat_interest.clone(),
+            io.clone(),
+        )),
     ];
     if backends.has_calls() {
         tasks.push(start(spawn::<CallEvent>));
@@ -152,12 +161,15 @@ fn spawn<E: ServiceEvent>(
     // their state themselves, so only later gaps need mending.
     let mut first_gap = true;
     let intake = crate::metrics::Intake::of(E::SERVICE);
+    let relaying = backends.clone();
     tokio::spawn(follow(
         E::SERVICE,
         move |after| E::subscribe(backends.clone(), edge_id.clone(), after),
         E::event_id,
+        E::previous_event_id,
         move |followed| {
             let io = io.clone();
+            let backends = relaying.clone();
             let initial = matches!(followed, Followed::Gap) && std::mem::take(&mut first_gap);
             if initial {
                 following.set(E::SERVICE, true);
@@ -167,7 +179,7 @@ fn spawn<E: ServiceEvent>(
             }
             async move {
                 match followed {
-                    Followed::Event(event) => event.relay(&io).await,
+                    Followed::Event(event) => event.relay(&io, &backends).await,
                     Followed::Gap if initial => {}
                     Followed::Gap => E::mend_gap(&io).await,
                 }

@@ -6,12 +6,17 @@ use std::{collections::HashSet, time::Duration};
 use parley_proto::chat::v1 as pb;
 use socketioxide::extract::SocketRef;
 
-use crate::{auth::Identity, backends::Backends};
+use crate::{auth::Identity, backends::Backends, interest::Kind};
 
 /// The room that holds every socket of one user in a namespace: events for a user are emitted
 /// to it, so all their devices receive them.
 pub fn user_room(user_id: &str) -> String {
     format!("user:{user_id}")
+}
+
+/// The user whose room [`user_room`] named `room`, if it is one.
+pub fn user_of_room(room: &str) -> Option<&str> {
+    room.strip_prefix("user:")
 }
 
 /// The room of one device of a user on `/calls` (every socket that connected with that
@@ -23,6 +28,11 @@ pub fn device_room(user_id: &str, device_id: &str) -> String {
 /// The room of a chat room on `/chat`: the sockets of its members.
 pub fn chat_room(room_id: &str) -> String {
     format!("room:{room_id}")
+}
+
+/// The chat room whose room [`chat_room`] named `room`, if it is one.
+pub fn chat_room_id(room: &str) -> Option<&str> {
+    room.strip_prefix("room:")
 }
 
 /// The room of one socket, so that an event can skip the socket that caused it.
@@ -42,6 +52,10 @@ pub async fn join_chat_rooms(
     backends: &Backends,
 ) -> Result<(), ChatUnavailable> {
     socket.join(own_socket(socket.id.as_str()));
+    // From here on every membership change of the user reaches this edge, the first
+    // listing's included.
+    let user = identity.user_id.to_string();
+    backends.chat_interest.add(Kind::Users, [user]).await;
     // Join the rooms of a first listing, then list again and leave what is gone: a removal
     // committed between the listing and the join would otherwise be undone by the join
     // (its event found the socket not yet in the room). Additions need no second look:
@@ -55,6 +69,12 @@ pub async fn join_chat_rooms(
         listed = room_ids(identity, backends).await;
     }
     let listed = listed.ok_or(ChatUnavailable)?;
+    // Their events reach this edge before the socket is in them, as they would reach it
+    // once it is.
+    backends
+        .chat_interest
+        .add(Kind::Rooms, listed.iter().cloned())
+        .await;
     socket.join(listed.iter().map(|id| chat_room(id)).collect::<Vec<_>>());
     if let Some(current) = room_ids(identity, backends).await {
         let gone: Vec<String> = listed

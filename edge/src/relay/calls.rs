@@ -37,7 +37,7 @@ impl ServiceEvent for CallEvent {
         backends.calls()?.subscribe(after.request(request)).await
     }
 
-    async fn relay(self, io: &SocketIo) {
+    async fn relay(self, io: &SocketIo, _: &crate::backends::Backends) {
         let rooms: Vec<String> = self
             .recipients
             .iter()

@@ -1,13 +1,15 @@
 //! chat-svc's events to `/chat` sockets, and the room changes that membership events make.
 
-use parley_proto::chat::v1::{ChatEvent, SubscribeRequest, chat_event::Payload};
+use parley_common::follow::After;
+use parley_proto::chat::v1::{ChatEvent, chat_event::Payload};
 use schemars::JsonSchema;
 use serde::Serialize;
 use socketioxide::SocketIo;
 use uuid::Uuid;
 
-use super::{ServiceEvent, emit_to_rooms, emit_to_rooms_except, subscription};
+use super::{ServiceEvent, emit_to_rooms, emit_to_rooms_except};
 use crate::{
+    backends::Backends,
     rooms::{chat_room, own_socket, user_room},
     server_events::chat::{
         self, MESSAGE_DELETED, MESSAGE_UPDATED, MESSAGES_READ, NEW_MESSAGE, NEW_PRIVATE_MESSAGE,
@@ -80,9 +82,29 @@ impl ServiceEvent for ChatEvent {
     // `sync`.
     const GAP_RESYNCS_EVERYONE: bool = true;
 
-    subscription!(chat, SubscribeRequest);
+    fn event_id(&self) -> u64 {
+        self.event_id
+    }
 
-    async fn relay(self, io: &SocketIo) {
+    fn previous_event_id(&self) -> Option<u64> {
+        self.previous_event_id
+    }
+
+    /// `SubscribeByInterest`: only the events of this edge's sockets' rooms and users.
+    async fn subscribe(
+        mut backends: Backends,
+        edge_id: String,
+        after: After,
+    ) -> Result<tonic::Response<tonic::Streaming<Self>>, tonic::Status> {
+        let requests = backends.chat_interest.open(edge_id, after.event_id);
+        backends
+            .chat
+            .subscribe_by_interest(after.request(requests))
+            .await
+    }
+
+    async fn relay(self, io: &SocketIo, backends: &Backends) {
+        backends.chat_interest.saw(self.event_id);
         let users: Vec<String> = self.user_ids.iter().map(|user| user_room(user)).collect();
         let room: Vec<String> = self.room_id.iter().map(|room| chat_room(room)).collect();
         // Every socket of these users is skipped: the typer of user-typing, and the members
@@ -93,10 +115,19 @@ impl ServiceEvent for ChatEvent {
             .map(|user| user_room(user))
             .collect();
         match self.payload {
+            Some(Payload::InterestMark(mark)) => {
+                if let Some(change) = mark.change_id {
+                    backends.chat_interest.applied(change);
+                }
+            }
             Some(Payload::MembershipChanged(changed)) => {
                 let Some(namespace) = io.of(chat::NAMESPACE) else {
                     return;
                 };
+                // chat-svc sends the room's events from here on if a new member is ours.
+                if !changed.added_user_ids.is_empty() {
+                    backends.chat_interest.note_room(&changed.room_id);
+                }
                 let target = chat_room(&changed.room_id);
                 for user in &changed.added_user_ids {
                     let joined = namespace.clone().to(user_room(user)).join(target.clone());

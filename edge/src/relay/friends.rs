@@ -52,7 +52,7 @@ impl ServiceEvent for FriendsEvent {
 
     subscription!(friends, SubscribeRequest);
 
-    async fn relay(self, io: &SocketIo) {
+    async fn relay(self, io: &SocketIo, _: &crate::backends::Backends) {
         let recipients = self.recipient_user_ids;
         match self.payload {
             Some(Payload::FriendRequestReceived(received)) => {

@@ -12,7 +12,7 @@ impl ServiceEvent for PresenceEvent {
 
     subscription!(presence, SubscribeRequest);
 
-    async fn relay(self, io: &SocketIo) {
+    async fn relay(self, io: &SocketIo, _: &crate::backends::Backends) {
         match self.payload {
             Some(Payload::FriendStatusChanged(changed)) => {
                 let payload = wire::FriendStatusChanged::from(changed);

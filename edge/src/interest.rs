@@ -1,0 +1,332 @@
+//! Which chat rooms and users this edge follows the events of: those of its own `/chat`
+//! sockets. chat-svc's `SubscribeByInterest` stream sends only their events, so an edge
+//! takes in what its clients receive, not every event of the system.
+//!
+//! Interest is added before it is needed and waited for: a connecting socket's user before
+//! its rooms are listed (so that no membership change falls between the two), its rooms
+//! before it joins them. A room that a membership change brings a local user into is added
+//! by chat-svc itself, in stream order. Interest is dropped lazily: every
+//! [`RECONCILE_EVERY`], rooms and users that no local socket has been in for
+//! [`LINGER`] are removed, naming the last event seen, so that chat-svc keeps a room that a
+//! membership change added after it. A new stream (another replica, a restart) starts with
+//! the whole interest.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use futures_util::{Stream, StreamExt};
+use parley_proto::chat::v1::InterestRequest;
+use socketioxide::SocketIo;
+use tokio::sync::{mpsc, watch};
+
+use crate::{rooms, server_events::chat::NAMESPACE};
+
+/// How long an added interest waits for chat-svc's mark before going on (the stream is
+/// down: its next subscription carries the interest and replays what was missed).
+const APPLIED_WAIT: Duration = Duration::from_secs(2);
+
+/// How long a room or user stays of interest after its last local socket left.
+pub const LINGER: Duration = Duration::from_secs(30);
+
+/// How often unused interest is dropped.
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(30);
+
+/// This edge's chat interest. Cloning is cheap: clones share it.
+#[derive(Clone, Default)]
+pub struct ChatInterest(Arc<Shared>);
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    /// The newest change chat-svc has said holds.
+    applied: watch::Sender<u64>,
+    /// The id of the last chat event relayed.
+    seen: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    rooms: HashMap<String, Entry>,
+    users: HashMap<String, Entry>,
+    last_change: u64,
+    /// Where changes go: the request stream of the current subscription.
+    changes: Option<mpsc::UnboundedSender<InterestRequest>>,
+}
+
+struct Entry {
+    /// When a socket last needed it.
+    wanted_at: Instant,
+    /// The change that added it; 0 when chat-svc added it.
+    change: u64,
+}
+
+/// Kind of ids an [`ChatInterest::add`] names.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    Rooms,
+    Users,
+}
+
+impl std::fmt::Debug for ChatInterest {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        formatter
+            .debug_struct("ChatInterest")
+            .field("rooms", &state.rooms.len())
+            .field("users", &state.users.len())
+            .finish()
+    }
+}
+
+impl ChatInterest {
+    /// Adds `ids` (rooms or users) and waits until chat-svc sends their events, or for
+    /// [`APPLIED_WAIT`] when the stream is down.
+    pub async fn add(&self, kind: Kind, ids: impl IntoIterator<Item = String>) {
+        let wait_for = {
+            let mut state = self.lock();
+            let change = state.last_change + 1;
+            let mut added = Vec::new();
+            let mut wait_for = 0;
+            let now = Instant::now();
+            for id in ids {
+                let entries = state.entries(kind);
+                match entries.get_mut(&id) {
+                    Some(entry) => {
+                        entry.wanted_at = now;
+                        wait_for = wait_for.max(entry.change);
+                    }
+                    None => {
+                        entries.insert(
+                            id.clone(),
+                            Entry {
+                                wanted_at: now,
+                                change,
+                            },
+                        );
+                        added.push(id);
+                    }
+                }
+            }
+            if !added.is_empty() {
+                state.last_change = change;
+                wait_for = change;
+                let mut request = InterestRequest {
+                    change_id: change,
+                    ..Default::default()
+                };
+                match kind {
+                    Kind::Rooms => request.add_room_ids = added,
+                    Kind::Users => request.add_user_ids = added,
+                }
+                state.send(request);
+            }
+            wait_for
+        };
+        let mut applied = self.0.applied.subscribe();
+        let held = tokio::time::timeout(APPLIED_WAIT, applied.wait_for(|at| *at >= wait_for));
+        if held.await.is_err() {
+            tracing::warn!("chat-svc did not confirm the chat interest in time");
+        }
+    }
+
+    /// Notes a room that chat-svc added itself, for a local user who became a member.
+    pub fn note_room(&self, room_id: &str) {
+        let mut state = self.lock();
+        let entry = state.rooms.entry(room_id.to_owned()).or_insert(Entry {
+            wanted_at: Instant::now(),
+            change: 0,
+        });
+        entry.wanted_at = Instant::now();
+    }
+
+    /// The request stream of a new subscription after `after_event_id`: its first request
+    /// names the subscriber and the whole interest, the later ones are the changes made
+    /// while it lasts.
+    pub fn open(
+        &self,
+        edge_id: String,
+        after_event_id: Option<u64>,
+    ) -> impl Stream<Item = InterestRequest> + Send + 'static {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let first = {
+            let mut state = self.lock();
+            state.last_change += 1;
+            state.changes = Some(sender);
+            InterestRequest {
+                edge_id,
+                after_event_id,
+                change_id: state.last_change,
+                add_room_ids: state.rooms.keys().cloned().collect(),
+                add_user_ids: state.users.keys().cloned().collect(),
+                ..Default::default()
+            }
+        };
+        let changes = futures_util::stream::unfold(receiver, |mut receiver| async move {
+            let change = receiver.recv().await?;
+            Some((change, receiver))
+        });
+        futures_util::stream::once(async move { first }).chain(changes)
+    }
+
+    /// chat-svc's mark for `change_id`: the change holds.
+    pub fn applied(&self, change_id: u64) {
+        self.0.applied.send_if_modified(|at| {
+            let newer = change_id > *at;
+            if newer {
+                *at = change_id;
+            }
+            newer
+        });
+    }
+
+    /// A chat event (or mark) was relayed.
+    pub fn saw(&self, event_id: u64) {
+        self.0.seen.store(event_id, Ordering::Relaxed);
+    }
+
+    /// Drops the rooms and users that no socket of `io`'s `/chat` has been in for
+    /// [`LINGER`], and adds those of sockets that are missing.
+    pub async fn reconcile(&self, io: &SocketIo) {
+        let Some(namespace) = io.of(NAMESPACE) else {
+            return;
+        };
+        let present = match namespace.rooms().await {
+            Ok(present) => present,
+            Err(error) => {
+                tracing::warn!(%error, "cannot list the chat rooms of this edge's sockets");
+                return;
+            }
+        };
+        let now = Instant::now();
+        let mut state = self.lock();
+        let change = state.last_change + 1;
+        // Rooms and users of sockets that are not of interest (none should be) are added.
+        let (mut add_room_ids, mut add_user_ids) = (Vec::new(), Vec::new());
+        for room in &present {
+            let (entries, missing) = match (rooms::chat_room_id(room), rooms::user_of_room(room)) {
+                (Some(id), _) => (&mut state.rooms, (id, &mut add_room_ids)),
+                (_, Some(id)) => (&mut state.users, (id, &mut add_user_ids)),
+                _ => continue,
+            };
+            let (id, added) = missing;
+            match entries.get_mut(id) {
+                Some(entry) => entry.wanted_at = now,
+                None => {
+                    let entry = Entry {
+                        wanted_at: now,
+                        change,
+                    };
+                    entries.insert(id.to_owned(), entry);
+                    added.push(id.to_owned());
+                }
+            }
+        }
+        let unused = |entries: &mut HashMap<String, Entry>| {
+            let gone: Vec<String> = entries
+                .iter()
+                .filter(|(_, entry)| now.duration_since(entry.wanted_at) >= LINGER)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &gone {
+                entries.remove(id);
+            }
+            gone
+        };
+        let remove_room_ids = unused(&mut state.rooms);
+        let remove_user_ids = unused(&mut state.users);
+        if [
+            &add_room_ids,
+            &add_user_ids,
+            &remove_room_ids,
+            &remove_user_ids,
+        ]
+        .iter()
+        .all(|ids| ids.is_empty())
+        {
+            return;
+        }
+        if !add_room_ids.is_empty() || !add_user_ids.is_empty() {
+            tracing::debug!(
+                rooms = add_room_ids.len(),
+                users = add_user_ids.len(),
+                "sockets were in rooms not of chat interest"
+            );
+        }
+        state.last_change = change;
+        let request = InterestRequest {
+            change_id: change,
+            add_room_ids,
+            add_user_ids,
+            remove_room_ids,
+            remove_user_ids,
+            seen_event_id: self.0.seen.load(Ordering::Relaxed),
+            ..Default::default()
+        };
+        state.send(request);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        parley_common::lock::lock(&self.0.state)
+    }
+}
+
+impl State {
+    fn entries(&mut self, kind: Kind) -> &mut HashMap<String, Entry> {
+        match kind {
+            Kind::Rooms => &mut self.rooms,
+            Kind::Users => &mut self.users,
+        }
+    }
+
+    /// Sends a change on the current subscription; with none, the next one carries it.
+    fn send(&mut self, request: InterestRequest) {
+        if let Some(changes) = &self.changes
+            && changes.send(request).is_err()
+        {
+            self.changes = None;
+        }
+    }
+}
+
+/// Drops unused interest every [`RECONCILE_EVERY`], until aborted.
+pub async fn reconcile_forever(interest: ChatInterest, io: SocketIo) {
+    let mut tick = tokio::time::interval(RECONCILE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        interest.reconcile(&io).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_new_stream_carries_the_whole_interest_and_later_changes() {
+        let interest = ChatInterest::default();
+        interest.note_room("r1");
+        let mut stream = Box::pin(interest.open("edge".into(), Some(7)));
+        let first = stream.next().await.expect("a first request");
+        assert_eq!(
+            (first.edge_id.as_str(), first.after_event_id),
+            ("edge", Some(7))
+        );
+        assert_eq!(first.add_room_ids, vec!["r1".to_owned()]);
+        let waiting = tokio::spawn({
+            let interest = interest.clone();
+            async move { interest.add(Kind::Users, ["u1".to_owned()]).await }
+        });
+        let change = stream.next().await.expect("the change");
+        assert_eq!(change.add_user_ids, vec!["u1".to_owned()]);
+        assert!(!waiting.is_finished(), "waits for chat-svc's mark");
+        interest.applied(change.change_id);
+        waiting.await.expect("done once applied");
+    }
+}
