@@ -38,11 +38,12 @@ pub const LINGER: Duration = Duration::from_secs(30);
 pub const RECONCILE_EVERY: Duration = Duration::from_secs(30);
 
 /// This edge's chat interest. Cloning is cheap: clones share it.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ChatInterest(Arc<Shared>);
 
-#[derive(Default)]
 struct Shared {
+    /// How long a room or user stays of interest after its last local socket left.
+    linger: Duration,
     state: Mutex<State>,
     /// The newest change chat-svc has said holds.
     applied: watch::Sender<u64>,
@@ -84,7 +85,23 @@ impl std::fmt::Debug for ChatInterest {
     }
 }
 
+impl Default for ChatInterest {
+    fn default() -> Self {
+        Self::lingering(LINGER)
+    }
+}
+
 impl ChatInterest {
+    /// An interest whose unused rooms and users stay for `linger`.
+    fn lingering(linger: Duration) -> Self {
+        Self(Arc::new(Shared {
+            linger,
+            state: Mutex::default(),
+            applied: watch::Sender::default(),
+            seen: AtomicU64::default(),
+        }))
+    }
+
     /// Adds `ids` (rooms or users) and waits until chat-svc sends their events, or for
     /// [`APPLIED_WAIT`] when the stream is down.
     pub async fn add(&self, kind: Kind, ids: impl IntoIterator<Item = String>) {
@@ -118,6 +135,8 @@ impl ChatInterest {
                 wait_for = change;
                 let mut request = InterestRequest {
                     change_id: change,
+                    // Lets chat-svc forget what it kept for removals chosen before this.
+                    seen_event_id: self.0.seen.load(Ordering::Relaxed),
                     ..Default::default()
                 };
                 match kind {
@@ -191,7 +210,8 @@ impl ChatInterest {
     }
 
     /// Drops the rooms and users that no socket of `io`'s `/chat` has been in for
-    /// [`LINGER`], and adds those of sockets that are missing.
+    /// [`LINGER`] (unless made [`Self::lingering`] otherwise), and adds those of sockets
+    /// that are missing.
     pub async fn reconcile(&self, io: &SocketIo) {
         let Some(namespace) = io.of(NAMESPACE) else {
             return;
@@ -230,7 +250,7 @@ impl ChatInterest {
         let unused = |entries: &mut HashMap<String, Entry>| {
             let gone: Vec<String> = entries
                 .iter()
-                .filter(|(_, entry)| now.duration_since(entry.wanted_at) >= LINGER)
+                .filter(|(_, entry)| now.duration_since(entry.wanted_at) >= self.0.linger)
                 .map(|(id, _)| id.clone())
                 .collect();
             for id in &gone {
@@ -323,10 +343,39 @@ mod tests {
             let interest = interest.clone();
             async move { interest.add(Kind::Users, ["u1".to_owned()]).await }
         });
-        let change = stream.next().await.expect("the change");
+        let change = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .expect("sent at once")
+            .expect("the change");
         assert_eq!(change.add_user_ids, vec!["u1".to_owned()]);
         assert!(!waiting.is_finished(), "waits for chat-svc's mark");
         interest.applied(change.change_id);
         waiting.await.expect("done once applied");
+    }
+
+    #[tokio::test]
+    async fn interest_no_socket_needs_is_dropped_once_it_has_lingered() {
+        let (_layer, io) = SocketIo::new_layer();
+        io.ns(NAMESPACE, |_: socketioxide::extract::SocketRef| async {});
+        let interest = ChatInterest::lingering(Duration::from_millis(50));
+        let mut stream = Box::pin(interest.open("edge".into(), None));
+        stream.next().await.expect("a first request");
+        interest.note_room("r1");
+        interest.saw(41);
+        interest.reconcile(&io).await;
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        interest.reconcile(&io).await;
+        let removal = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .expect("sent at once")
+            .expect("the removal, the first change sent");
+        assert_eq!(removal.remove_room_ids, vec!["r1".to_owned()]);
+        assert_eq!(removal.seen_event_id, 41, "names the last event seen");
+        assert!(removal.add_room_ids.is_empty() && removal.add_user_ids.is_empty());
+        let next = Box::pin(interest.open("edge".into(), None)).next().await;
+        assert!(
+            next.expect("a first request").add_room_ids.is_empty(),
+            "gone for good"
+        );
     }
 }
