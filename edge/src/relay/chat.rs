@@ -1,6 +1,6 @@
 //! chat-svc's events to `/chat` sockets, and the room changes that membership events make.
 
-use parley_common::follow::After;
+use parley_common::{follow::After, replicas::ROUTE_KEY};
 use parley_proto::chat::v1::{ChatEvent, chat_event::Payload};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -96,11 +96,15 @@ impl ServiceEvent for ChatEvent {
         edge_id: String,
         after: After,
     ) -> Result<tonic::Response<tonic::Streaming<Self>>, tonic::Status> {
+        // Edges spread over chat-svc's replicas by their ids instead of all following the
+        // first: a replica's death then costs only the edges it served a resubscription.
+        let route = tonic::metadata::AsciiMetadataValue::try_from(edge_id.as_str());
         let requests = backends.chat_interest.open(edge_id, after.event_id);
-        backends
-            .chat
-            .subscribe_by_interest(after.request(requests))
-            .await
+        let mut request = after.request(requests);
+        if let Ok(route) = route {
+            request.metadata_mut().insert(ROUTE_KEY, route);
+        }
+        backends.chat.subscribe_by_interest(request).await
     }
 
     async fn relay(self, io: &SocketIo, backends: &Backends) {
