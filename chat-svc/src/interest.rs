@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use futures_util::StreamExt;
-use parley_common::events::{EventLog, EventStream, HEAD_HEADER};
+use parley_common::events::{EventLog, EventStream, head_of};
 use parley_proto::chat::v1::{self as pb, chat_event::Payload};
 use tokio::{sync::mpsc, time::Instant};
 use tonic::{Request, Response, Status, Streaming};
@@ -115,10 +115,7 @@ pub async fn answer(
     interest.change(&first)?;
     tracing::info!(edge = first.edge_id, after = ?first.after_event_id, "edge subscribed by interest");
     let (metadata, events, extensions) = log.answer(&metadata, first.after_event_id).into_parts();
-    let head = metadata
-        .get(HEAD_HEADER)
-        .and_then(|head| head.to_str().ok()?.parse().ok())
-        .unwrap_or(0);
+    let head = head_of(&metadata).unwrap_or(0);
     let (answers, queued) = mpsc::channel(QUEUE);
     let filter = Filter {
         interest,
@@ -128,7 +125,10 @@ pub async fn answer(
         mark_due: None,
         answers,
     };
-    tokio::spawn(filter.run(events, requests, first.change_id));
+    tokio::spawn(async move {
+        // It ends when the subscriber is gone, or with the log's stream.
+        let _ = filter.follow(events, requests, first.change_id).await;
+    });
     let stream = futures_util::stream::unfold(queued, |mut queued| async move {
         let answer = queued.recv().await?;
         Some((answer, queued))
@@ -154,19 +154,10 @@ struct Filter {
 struct Gone;
 
 impl Filter {
-    async fn run(
+    async fn follow(
         mut self,
         mut events: EventStream<pb::ChatEvent>,
         mut requests: Streaming<pb::InterestRequest>,
-        first_change: u64,
-    ) {
-        let _ = self.follow(&mut events, &mut requests, first_change).await;
-    }
-
-    async fn follow(
-        &mut self,
-        events: &mut EventStream<pb::ChatEvent>,
-        requests: &mut Streaming<pb::InterestRequest>,
         first_change: u64,
     ) -> Result<(), Gone> {
         self.mark(Some(first_change)).await?;

@@ -33,6 +33,11 @@ pub const AFTER_EPOCH_HEADER: &str = "parley-after-epoch";
 /// The response header that names the id after which the answer's events begin.
 pub const HEAD_HEADER: &str = "parley-stream-head";
 
+/// The id an answer's [`HEAD_HEADER`] names: the one its events follow.
+pub fn head_of(metadata: &MetadataMap) -> Option<u64> {
+    metadata.get(HEAD_HEADER)?.to_str().ok()?.parse().ok()
+}
+
 /// A stream of events for one subscriber, as tonic wants it.
 pub type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
@@ -420,35 +425,30 @@ mod tests {
         assert_eq!(ahead.next().await.unwrap().unwrap(), (10, 3));
     }
 
-    /// The id an answer names in [`HEAD_HEADER`].
-    fn head_of<S>(answer: &tonic::Response<S>) -> Option<u64> {
-        answer
-            .metadata()
-            .get(HEAD_HEADER)?
-            .to_str()
-            .ok()?
-            .parse()
-            .ok()
-    }
-
     #[tokio::test]
     async fn an_answer_names_the_id_its_events_follow() {
         let log = EventLog::shared(10, "stream");
         log.begin_after(41);
-        assert_eq!(head_of(&log.answer(&MetadataMap::new(), None)), Some(41));
+        assert_eq!(
+            head_of(log.answer(&MetadataMap::new(), None).metadata()),
+            Some(41)
+        );
         log.publish_at(42, |id| (id, 0));
         log.publish_at(43, |id| (id, 1));
         let mut same_epoch = MetadataMap::new();
         same_epoch.insert(AFTER_EPOCH_HEADER, log.epoch.clone());
         let resumed = log.answer(&same_epoch, Some(42));
-        assert_eq!(head_of(&resumed), Some(42), "replayed from 42");
+        assert_eq!(head_of(resumed.metadata()), Some(42), "replayed from 42");
         assert_eq!(resumed.into_inner().next().await.unwrap().unwrap(), (43, 1));
-        assert_eq!(head_of(&log.answer(&MetadataMap::new(), None)), Some(43));
+        assert_eq!(
+            head_of(log.answer(&MetadataMap::new(), None).metadata()),
+            Some(43)
+        );
         // A restarted replica that has read nothing begins after the stream's position.
         let restarted = EventLog::<(u64, i32)>::shared(10, "stream");
         restarted.begin_after(43);
         let answer = restarted.answer(&same_epoch, Some(43));
-        assert_eq!(head_of(&answer), Some(43), "nothing missed");
+        assert_eq!(head_of(answer.metadata()), Some(43), "nothing missed");
     }
 
     #[tokio::test]

@@ -6,15 +6,15 @@
 //! subscription that lands on a new epoch (another replica, a restart) is a gap at once,
 //! whatever the ids, and so is one that cannot resume (nothing was received in the epoch to
 //! resume from). Within an epoch a jump in ids is a gap. A subscription that heard no event
-//! yet resumes after the answer's [`HEAD_HEADER`], so a quiet stream of a shared log survives
-//! a restart of the replica it follows without a gap.
+//! yet resumes after the answer's [`HEAD_HEADER`](crate::events::HEAD_HEADER), so a quiet
+//! stream of a shared log survives a restart of the replica it follows without a gap.
 
 use std::{future::Future, time::Duration};
 
 use futures_util::StreamExt;
 use tonic::metadata::AsciiMetadataValue;
 
-use crate::events::{AFTER_EPOCH_HEADER, EPOCH_HEADER, HEAD_HEADER};
+use crate::events::{AFTER_EPOCH_HEADER, EPOCH_HEADER, head_of};
 
 /// Reconnection backoff.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
@@ -35,8 +35,8 @@ pub enum Followed<E> {
 #[derive(Debug, Clone, Default)]
 pub struct After {
     /// The last event id processed in `epoch`, or the id the current subscription's events
-    /// follow ([`HEAD_HEADER`]) before its first event; `None` before the first subscription,
-    /// and after one whose answer named no head.
+    /// follow ([`HEAD_HEADER`](crate::events::HEAD_HEADER)) before its first event; `None`
+    /// before the first subscription, and after one whose answer named no head.
     pub event_id: Option<u64>,
     epoch: Option<AsciiMetadataValue>,
 }
@@ -79,10 +79,7 @@ pub async fn follow<E, Subscribe, Opened, Handle, Handled>(
         match subscribe(after.clone()).await {
             Ok(response) => {
                 let epoch = response.metadata().get(EPOCH_HEADER).cloned();
-                let head = response
-                    .metadata()
-                    .get(HEAD_HEADER)
-                    .and_then(|head| head.to_str().ok()?.parse::<u64>().ok());
+                let head = head_of(response.metadata());
                 tracing::info!(service, after = ?after.event_id, ?epoch, "subscribed to events");
                 retry = FIRST_RETRY;
                 // Services that send no epoch (older ones) leave `None == None`: their ids
