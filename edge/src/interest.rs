@@ -112,22 +112,9 @@ impl ChatInterest {
             let mut wait_for = 0;
             let now = Instant::now();
             for id in ids {
-                let entries = state.entries(kind);
-                match entries.get_mut(&id) {
-                    Some(entry) => {
-                        entry.wanted_at = now;
-                        wait_for = wait_for.max(entry.change);
-                    }
-                    None => {
-                        entries.insert(
-                            id.clone(),
-                            Entry {
-                                wanted_at: now,
-                                change,
-                            },
-                        );
-                        added.push(id);
-                    }
+                match state.want(kind, &id, now, change) {
+                    Wanted::Already { since } => wait_for = wait_for.max(since),
+                    Wanted::New => added.push(id),
                 }
             }
             if !added.is_empty() {
@@ -156,12 +143,7 @@ impl ChatInterest {
 
     /// Notes a room that chat-svc added itself, for a local user who became a member.
     pub fn note_room(&self, room_id: &str) {
-        let mut state = self.lock();
-        let entry = state.rooms.entry(room_id.to_owned()).or_insert(Entry {
-            wanted_at: Instant::now(),
-            change: 0,
-        });
-        entry.wanted_at = Instant::now();
+        self.lock().want(Kind::Rooms, room_id, Instant::now(), 0);
     }
 
     /// The request stream of a new subscription after `after_event_id`: its first request
@@ -229,22 +211,13 @@ impl ChatInterest {
         // Rooms and users of sockets that are not of interest (none should be) are added.
         let (mut add_room_ids, mut add_user_ids) = (Vec::new(), Vec::new());
         for room in &present {
-            let (entries, missing) = match (rooms::chat_room_id(room), rooms::user_of_room(room)) {
-                (Some(id), _) => (&mut state.rooms, (id, &mut add_room_ids)),
-                (_, Some(id)) => (&mut state.users, (id, &mut add_user_ids)),
+            let (kind, id, added) = match (rooms::chat_room_id(room), rooms::user_of_room(room)) {
+                (Some(id), _) => (Kind::Rooms, id, &mut add_room_ids),
+                (_, Some(id)) => (Kind::Users, id, &mut add_user_ids),
                 _ => continue,
             };
-            let (id, added) = missing;
-            match entries.get_mut(id) {
-                Some(entry) => entry.wanted_at = now,
-                None => {
-                    let entry = Entry {
-                        wanted_at: now,
-                        change,
-                    };
-                    entries.insert(id.to_owned(), entry);
-                    added.push(id.to_owned());
-                }
+            if let Wanted::New = state.want(kind, id, now, change) {
+                added.push(id.to_owned());
             }
         }
         let unused = |entries: &mut HashMap<String, Entry>| {
@@ -296,12 +269,33 @@ impl ChatInterest {
     }
 }
 
+/// What [`State::want`] found.
+enum Wanted {
+    /// Of interest already, since the change `since` (0: chat-svc added it).
+    Already { since: u64 },
+    /// New: of interest from `change` on, once it is sent.
+    New,
+}
+
 impl State {
-    fn entries(&mut self, kind: Kind) -> &mut HashMap<String, Entry> {
-        match kind {
+    /// Marks `id` as needed at `now`; a new one is entered as added by `change`.
+    fn want(&mut self, kind: Kind, id: &str, now: Instant, change: u64) -> Wanted {
+        let entries = match kind {
             Kind::Rooms => &mut self.rooms,
             Kind::Users => &mut self.users,
+        };
+        if let Some(entry) = entries.get_mut(id) {
+            entry.wanted_at = now;
+            return Wanted::Already {
+                since: entry.change,
+            };
         }
+        let entry = Entry {
+            wanted_at: now,
+            change,
+        };
+        entries.insert(id.to_owned(), entry);
+        Wanted::New
     }
 
     /// Sends a change on the current subscription; with none, the next one carries it.
