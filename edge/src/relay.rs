@@ -161,7 +161,8 @@ fn spawn<E: ServiceEvent>(
     // their state themselves, so only later gaps need mending.
     let mut first_gap = true;
     let intake = crate::metrics::Intake::of(E::SERVICE);
-    let relaying = backends.clone();
+    // One clone for the task; each event takes a reference count, not the clients.
+    let relaying = Arc::new(backends.clone());
     tokio::spawn(follow(
         E::SERVICE,
         move |after| E::subscribe(backends.clone(), edge_id.clone(), after),

@@ -109,6 +109,13 @@ impl ServiceEvent for ChatEvent {
 
     async fn relay(self, io: &SocketIo, backends: &Backends) {
         backends.chat_interest.saw(self.event_id);
+        // A mark has no recipients: nothing to gather for it.
+        if let Some(Payload::InterestMark(mark)) = &self.payload {
+            if let Some(change) = mark.change_id {
+                backends.chat_interest.applied(change);
+            }
+            return;
+        }
         let users: Vec<String> = self.user_ids.iter().map(|user| user_room(user)).collect();
         let room: Vec<String> = self.room_id.iter().map(|room| chat_room(room)).collect();
         // Every socket of these users is skipped: the typer of user-typing, and the members
@@ -119,11 +126,7 @@ impl ServiceEvent for ChatEvent {
             .map(|user| user_room(user))
             .collect();
         match self.payload {
-            Some(Payload::InterestMark(mark)) => {
-                if let Some(change) = mark.change_id {
-                    backends.chat_interest.applied(change);
-                }
-            }
+            Some(Payload::InterestMark(_)) => {}
             Some(Payload::MembershipChanged(changed)) => {
                 let Some(namespace) = io.of(chat::NAMESPACE) else {
                     return;
