@@ -44,12 +44,12 @@ impl Events {
     }
 
     /// The events after `after_event_id` (when of this log's epoch), then every new one.
-    pub fn answer(
+    pub async fn answer(
         &self,
         metadata: &tonic::metadata::MetadataMap,
         after_event_id: Option<u64>,
     ) -> tonic::Response<EventStream<pb::CallEvent>> {
-        self.log.answer(metadata, after_event_id)
+        self.log.answer(metadata, after_event_id).await
     }
 
     /// Ends every subscription: open streams would hold a graceful shutdown forever.

@@ -344,6 +344,6 @@ impl CallsService for CallsGrpc {
     ) -> Answer<EventStream<pb::CallEvent>> {
         let after = request.get_ref().after_event_id;
         tracing::info!(edge = %request.get_ref().edge_id, ?after, "edge subscribed to call events");
-        Ok(self.calls.events().answer(request.metadata(), after))
+        Ok(self.calls.events().answer(request.metadata(), after).await)
     }
 }

@@ -402,7 +402,8 @@ impl ChatService for ChatGrpc {
             .chat
             .events
             .log
-            .answer(&metadata, request.after_event_id))
+            .answer(&metadata, request.after_event_id)
+            .await)
     }
 
     async fn subscribe_by_interest(

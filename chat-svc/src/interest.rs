@@ -114,7 +114,10 @@ pub async fn answer(
     let mut interest = Interest::default();
     interest.change(&first)?;
     tracing::info!(edge = first.edge_id, after = ?first.after_event_id, "edge subscribed by interest");
-    let (metadata, events, extensions) = log.answer(&metadata, first.after_event_id).into_parts();
+    let (metadata, events, extensions) = log
+        .answer(&metadata, first.after_event_id)
+        .await
+        .into_parts();
     let head = head_of(&metadata).unwrap_or(0);
     let (answers, queued) = mpsc::channel(QUEUE);
     let filter = Filter {

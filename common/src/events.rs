@@ -17,10 +17,18 @@
 //! streams: a subscriber that has heard nothing yet can still resume from there later, so
 //! that a quiet stream's subscriber does not see a gap where there was none (on a shared
 //! log, when a replica restarts or another one answers).
+//!
+//! A shared log may also have a [`Backfill`], the bus's stream: an answer to a subscriber
+//! resuming from an id older than the ring (it was away a while, or this replica started
+//! after that id) begins with the events read back from there, instead of a gap.
 
-use std::{collections::VecDeque, pin::Pin, sync::Mutex};
+use std::{
+    collections::VecDeque,
+    pin::Pin,
+    sync::{Arc, Mutex, OnceLock},
+};
 
-use futures_util::{Stream, StreamExt};
+use futures_util::{Stream, StreamExt, future::BoxFuture};
 use tokio::sync::{broadcast, watch};
 use tonic::{Status, metadata::MetadataMap};
 
@@ -41,6 +49,15 @@ pub fn head_of(metadata: &MetadataMap) -> Option<u64> {
 /// A stream of events for one subscriber, as tonic wants it.
 pub type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
+/// Where a shared log reads events older than its ring: the bus's stream, whose sequences
+/// are the log's ids.
+pub trait Backfill<T>: Send + Sync {
+    /// The events with ids above `after` and below `before`, in order, their ids written in;
+    /// `None` when they cannot all be read (aged out, too many, the bus away): the
+    /// subscriber then sees a gap, as without a backfill.
+    fn range(&self, after: u64, before: u64) -> BoxFuture<'static, Option<Vec<T>>>;
+}
+
 /// Ordered, replayable, bounded fan-out of one service's events to its subscribers.
 pub struct EventLog<T> {
     inner: Mutex<Ring<T>>,
@@ -51,6 +68,8 @@ pub struct EventLog<T> {
     closed: watch::Sender<bool>,
     /// This log's epoch: random, so that no other log (replica, restart) has it.
     epoch: tonic::metadata::AsciiMetadataValue,
+    /// Where events older than the ring are read back from, on a shared log.
+    backfill: OnceLock<Arc<dyn Backfill<T>>>,
 }
 
 struct Ring<T> {
@@ -64,12 +83,26 @@ impl<T> Ring<T> {
     /// Whether `id` is one this log issued and can replay from: between the event before
     /// the oldest retained one and the newest.
     fn issued(&self, id: u64) -> bool {
-        let oldest = self
-            .recent
-            .front()
-            .map_or(self.last_id, |(first, _)| first - 1);
-        (oldest..=self.last_id).contains(&id)
+        (self.oldest()..=self.last_id).contains(&id)
     }
+
+    /// The oldest id a subscriber can resume after from the ring alone.
+    fn oldest(&self) -> u64 {
+        self.recent
+            .front()
+            .map_or(self.last_id, |(first, _)| first - 1)
+    }
+}
+
+/// What a subscriber gets from the ring and from now on, caught under the ring's lock.
+struct Caught<T> {
+    /// Events to send first.
+    backlog: Vec<T>,
+    live: broadcast::Receiver<(u64, T)>,
+    /// Live events up to this id were sent already (a subscriber slightly ahead).
+    ahead: u64,
+    /// The id the stream's events follow.
+    head: u64,
 }
 
 /// Where a new log's ids begin: the clock's milliseconds times 2^20, so that logs made a
@@ -104,7 +137,14 @@ impl<T: Clone + Send + Sync + 'static> EventLog<T> {
             live,
             closed: watch::Sender::new(false),
             epoch: new_epoch(),
+            backfill: OnceLock::new(),
         }
+    }
+
+    /// Lets answers read events older than the ring from `backfill` (set once; later calls
+    /// change nothing).
+    pub fn set_backfill(&self, backfill: Arc<dyn Backfill<T>>) {
+        let _ = self.backfill.set(backfill);
     }
 
     /// A log whose ids the bus gives ([`Self::publish_at`]), the same in every replica's log
@@ -126,8 +166,9 @@ impl<T: Clone + Send + Sync + 'static> EventLog<T> {
 
     /// The answer to a `Subscribe` call whose request had `metadata`: the events after
     /// `after_id` when that id is of this log's epoch (or the request names none, as older
-    /// subscribers do), else only live ones; this log's epoch in [`EPOCH_HEADER`].
-    pub fn answer(
+    /// subscribers do), read back from the [`Backfill`] where the ring no longer has them;
+    /// else only live ones; this log's epoch in [`EPOCH_HEADER`].
+    pub async fn answer(
         &self,
         metadata: &MetadataMap,
         after_id: Option<u64>,
@@ -135,7 +176,9 @@ impl<T: Clone + Send + Sync + 'static> EventLog<T> {
         let same_epoch = metadata
             .get(AFTER_EPOCH_HEADER)
             .is_none_or(|epoch| *epoch == self.epoch);
-        let (stream, head) = self.subscribe_after(after_id.filter(|_| same_epoch));
+        let (stream, head) = self
+            .subscribe_backfilled(after_id.filter(|_| same_epoch))
+            .await;
         let mut response = tonic::Response::new(stream);
         let metadata = response.metadata_mut();
         metadata.insert(EPOCH_HEADER, self.epoch.clone());
@@ -213,28 +256,87 @@ impl<T: Clone + Send + Sync + 'static> EventLog<T> {
         self.subscribe_after(after_id).0
     }
 
+    /// [`Self::subscribe_after`], but an id older than the ring is replayed from with the
+    /// events read back from the [`Backfill`], when there is one and it has them all.
+    async fn subscribe_backfilled(&self, after_id: Option<u64>) -> (EventStream<T>, u64) {
+        let backfill = self.backfill.get().cloned();
+        let (older, caught) = {
+            let ring = self.lock();
+            match (after_id, &backfill) {
+                (Some(after), Some(_)) if after < ring.oldest() => {
+                    // The ring's events and the live ones from here on are held while the
+                    // older ones are read: together they leave no gap and no duplicate.
+                    let before = ring.recent.front().map_or(ring.last_id + 1, |(id, _)| *id);
+                    let mut caught = self.catch(&ring, None);
+                    caught.backlog = ring.recent.iter().map(|(_, event)| event.clone()).collect();
+                    (Some((after, before)), caught)
+                }
+                _ => (None, self.catch(&ring, after_id)),
+            }
+        };
+        let (Some((after, before)), Some(backfill)) = (older, backfill) else {
+            return self.stream(caught);
+        };
+        match backfill.range(after, before).await {
+            Some(events) => {
+                let mut caught = caught;
+                caught.head = after;
+                caught.backlog.splice(0..0, events);
+                self.stream(caught)
+            }
+            // A gap: only what comes after the ring's newest event at the time.
+            None => {
+                let mut caught = caught;
+                caught.backlog.clear();
+                self.stream(caught)
+            }
+        }
+    }
+
     /// [`Self::subscribe`], and the id after which the stream's events begin: `after_id`
     /// when this log replays from it, else the newest id at the moment of subscribing.
     fn subscribe_after(&self, after_id: Option<u64>) -> (EventStream<T>, u64) {
-        let (backlog, live, ahead, head) = {
-            // Replaying and subscribing under the one lock leaves no gap and no duplicate.
+        let caught = {
             let ring = self.lock();
-            // A subscriber of a shared log may come from a replica that is a little ahead:
-            // it gets the events past its id as they arrive, and nothing twice.
-            let ahead = after_id.filter(|after| *after > ring.last_id).unwrap_or(0);
-            let (backlog, head): (Vec<T>, u64) = match after_id {
-                Some(after) if ring.issued(after) => (
-                    ring.recent
-                        .iter()
-                        .filter(|(id, _)| *id > after)
-                        .map(|(_, event)| event.clone())
-                        .collect(),
-                    after,
-                ),
-                _ => (Vec::new(), ring.last_id.max(ahead)),
-            };
-            (backlog, self.live.subscribe(), ahead, head)
+            self.catch(&ring, after_id)
         };
+        self.stream(caught)
+    }
+
+    /// What a subscriber after `after_id` gets from `ring` and from now on (with `None`, or an
+    /// id the ring does not have, only the live events after the ring's newest).
+    fn catch(&self, ring: &Ring<T>, after_id: Option<u64>) -> Caught<T> {
+        // Replaying and subscribing under the one lock leaves no gap and no duplicate.
+        // A subscriber of a shared log may come from a replica that is a little ahead:
+        // it gets the events past its id as they arrive, and nothing twice.
+        let ahead = after_id.filter(|after| *after > ring.last_id).unwrap_or(0);
+        let (backlog, head): (Vec<T>, u64) = match after_id {
+            Some(after) if ring.issued(after) => (
+                ring.recent
+                    .iter()
+                    .filter(|(id, _)| *id > after)
+                    .map(|(_, event)| event.clone())
+                    .collect(),
+                after,
+            ),
+            _ => (Vec::new(), ring.last_id.max(ahead)),
+        };
+        Caught {
+            backlog,
+            live: self.live.subscribe(),
+            ahead,
+            head,
+        }
+    }
+
+    /// The stream of what was caught, and its head.
+    fn stream(&self, caught: Caught<T>) -> (EventStream<T>, u64) {
+        let Caught {
+            backlog,
+            live,
+            ahead,
+            head,
+        } = caught;
         // The receiver is dropped after a lag error: the stream ends, and says why first.
         let live = futures_util::stream::unfold(Some(live), move |receiver| async move {
             let mut receiver = receiver?;
@@ -373,7 +475,7 @@ mod tests {
         }
         let mut other_epoch = MetadataMap::new();
         other_epoch.insert(AFTER_EPOCH_HEADER, new_epoch());
-        let answer = log.answer(&other_epoch, Some(before + 1));
+        let answer = log.answer(&other_epoch, Some(before + 1)).await;
         assert_eq!(
             answer
                 .metadata()
@@ -388,7 +490,7 @@ mod tests {
 
         let mut same_epoch = MetadataMap::new();
         same_epoch.insert(AFTER_EPOCH_HEADER, log.epoch.clone());
-        let mut stream = log.answer(&same_epoch, Some(before + 1)).into_inner();
+        let mut stream = log.answer(&same_epoch, Some(before + 1)).await.into_inner();
         let first = stream.next().await.expect("an item").expect("an event");
         assert_eq!(first.1, 1, "replayed from the id after");
     }
@@ -430,24 +532,24 @@ mod tests {
         let log = EventLog::shared(10, "stream");
         log.begin_after(41);
         assert_eq!(
-            head_of(log.answer(&MetadataMap::new(), None).metadata()),
+            head_of(log.answer(&MetadataMap::new(), None).await.metadata()),
             Some(41)
         );
         log.publish_at(42, |id| (id, 0));
         log.publish_at(43, |id| (id, 1));
         let mut same_epoch = MetadataMap::new();
         same_epoch.insert(AFTER_EPOCH_HEADER, log.epoch.clone());
-        let resumed = log.answer(&same_epoch, Some(42));
+        let resumed = log.answer(&same_epoch, Some(42)).await;
         assert_eq!(head_of(resumed.metadata()), Some(42), "replayed from 42");
         assert_eq!(resumed.into_inner().next().await.unwrap().unwrap(), (43, 1));
         assert_eq!(
-            head_of(log.answer(&MetadataMap::new(), None).metadata()),
+            head_of(log.answer(&MetadataMap::new(), None).await.metadata()),
             Some(43)
         );
         // A restarted replica that has read nothing begins after the stream's position.
         let restarted = EventLog::<(u64, i32)>::shared(10, "stream");
         restarted.begin_after(43);
-        let answer = restarted.answer(&same_epoch, Some(43));
+        let answer = restarted.answer(&same_epoch, Some(43)).await;
         assert_eq!(head_of(answer.metadata()), Some(43), "nothing missed");
     }
 

@@ -227,6 +227,37 @@ async fn every_replica_numbers_the_stream_s_events_alike_so_a_subscriber_resumes
     assert_eq!(next(&mut on_b, 3).await, [2, 3, 4]);
 }
 
+#[tokio::test]
+async fn a_subscriber_resuming_from_before_a_replica_s_log_gets_what_it_missed_from_the_stream() {
+    let database = TestDatabase::create().await;
+    let pool = outbox(&database).await;
+    let args = nats_bus(&database);
+    let a = Replica::start(&args, &pool).await;
+    let mut heard_by_a = a.log.subscribe(None);
+    let numbers: Vec<i64> = (1..=30).collect();
+    a.store(&pool, &numbers).await;
+    assert_eq!(next(&mut heard_by_a, 30).await, numbers);
+    // A replica started since: its log begins where the stream stands, with none of them.
+    let b = Replica::start(&args, &pool).await;
+    assert_eq!(b.log.last_id(), a.log.last_id());
+
+    // A subscriber of `a` that processed five of them moves to `b`.
+    let after_fifth = a.log.last_id() - 25;
+    let answer = b
+        .log
+        .answer(&tonic::metadata::MetadataMap::new(), Some(after_fifth))
+        .await;
+    assert_eq!(
+        parley_common::events::head_of(answer.metadata()),
+        Some(after_fifth),
+        "replayed from where it was"
+    );
+    let mut on_b = answer.into_inner();
+    b.store(&pool, &[31]).await;
+    assert_eq!(next(&mut on_b, 26).await, (6..=31).collect::<Vec<i64>>());
+    nothing_more(&mut on_b).await;
+}
+
 async fn wait_until(done: impl Fn() -> bool) {
     for _ in 0..100 {
         if done() {

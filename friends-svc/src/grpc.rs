@@ -287,7 +287,8 @@ impl FriendsService for FriendsGrpc {
             .friends
             .events
             .client
-            .answer(&metadata, request.after_event_id))
+            .answer(&metadata, request.after_event_id)
+            .await)
     }
 
     async fn watch_graph(
@@ -300,7 +301,8 @@ impl FriendsService for FriendsGrpc {
             .friends
             .events
             .graph
-            .answer(&metadata, request.after_event_id))
+            .answer(&metadata, request.after_event_id)
+            .await)
     }
 }
 

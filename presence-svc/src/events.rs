@@ -49,12 +49,12 @@ impl Events {
 
     /// The events after `after_event_id` (those still kept, when of this log's epoch), then
     /// every new one; the answer names the epoch (see `parley_common::events`).
-    pub fn answer(
+    pub async fn answer(
         &self,
         metadata: &tonic::metadata::MetadataMap,
         after_event_id: Option<u64>,
     ) -> tonic::Response<EventStream<pb::PresenceEvent>> {
-        self.log.answer(metadata, after_event_id)
+        self.log.answer(metadata, after_event_id).await
     }
 
     /// Ends every subscription: open streams would hold a graceful shutdown forever.

@@ -133,7 +133,8 @@ impl PresenceService for PresenceGrpc {
         Ok(self
             .presence
             .events
-            .answer(&metadata, request.after_event_id))
+            .answer(&metadata, request.after_event_id)
+            .await)
     }
 }
 

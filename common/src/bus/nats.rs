@@ -50,7 +50,10 @@ use super::{
     CLEANUP_EVERY, FIRST_RETRY, LAST_RETRY, Queries, READ_AT_ONCE, REMEMBERED, RETENTION, Row,
     Stamp,
 };
-use crate::{config::BusArgs, events::EventLog};
+use crate::{
+    config::BusArgs,
+    events::{Backfill, EventLog},
+};
 
 /// How often a standby asks whether the lead is free.
 const STANDBY_POLL: Duration = Duration::from_millis(500);
@@ -83,6 +86,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// deliveries 31 s late. A reader that sees the stream ahead of it on two checks in a row
 /// reads anew itself, after its own short backoff.
 const STALL_CHECK: Duration = Duration::from_secs(1);
+
+/// The most events a subscriber resuming from an id older than a replica's ring is sent read
+/// back from the stream; one further behind sees a gap (and its clients resync).
+const BACKFILL_MOST: u64 = 100_000;
+/// How long reading them back may take.
+const BACKFILL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The row id a message came from: where a new leader resumes.
 const ROW_HEADER: &str = "Parley-Row";
@@ -137,6 +146,12 @@ impl Nats {
     where
         T: prost::Message + Default + Clone + Send + Sync + 'static,
     {
+        let stamp: SharedStamp<T> = Arc::from(stamp);
+        log.set_backfill(Arc::new(StreamBackfill {
+            nats: self.clone(),
+            queries: queries.clone(),
+            stamp: stamp.clone(),
+        }));
         let relay = tokio::spawn(relay(self.clone(), pool, queries.clone()));
         let reader = tokio::spawn(read(self.clone(), queries, log, stamp, listening));
         vec![relay, reader]
@@ -477,12 +492,103 @@ fn next_event<'a>(bytes: &mut &'a [u8]) -> anyhow::Result<&'a [u8]> {
     Ok(event)
 }
 
+/// A [`Stamp`] that the reader and the backfill share.
+type SharedStamp<T> = Arc<dyn Fn(&mut T, u64) + Send + Sync>;
+
+/// Reads events older than a replica's ring back from the topic's stream, whose sequences
+/// are the log's ids (see [`crate::events::Backfill`]).
+struct StreamBackfill<T> {
+    nats: Arc<Nats>,
+    queries: Arc<Queries>,
+    stamp: SharedStamp<T>,
+}
+
+impl<T> Backfill<T> for StreamBackfill<T>
+where
+    T: prost::Message + Default + Clone + Send + Sync + 'static,
+{
+    fn range(&self, after: u64, before: u64) -> futures_util::future::BoxFuture<'static, Option<Vec<T>>> {
+        let (nats, queries, stamp) = (self.nats.clone(), self.queries.clone(), self.stamp.clone());
+        Box::pin(async move {
+            let read = read_range(&nats, &queries, &stamp, after, before);
+            match tokio::time::timeout(BACKFILL_TIMEOUT, read).await {
+                Ok(Ok(events)) => Some(events),
+                Ok(Err(error)) => {
+                    tracing::info!(channel = queries.channel, after, before, error = format!("{error:#}"), "cannot read missed events back: a gap");
+                    None
+                }
+                Err(_) => {
+                    tracing::warn!(channel = queries.channel, after, before, "reading missed events back took too long: a gap");
+                    None
+                }
+            }
+        })
+    }
+}
+
+/// The events of the stream with sequences above `after` and below `before`, stamped with
+/// their sequences; an error when the stream no longer holds them all, or they are too many.
+async fn read_range<T>(
+    nats: &Nats,
+    queries: &Queries,
+    stamp: &SharedStamp<T>,
+    after: u64,
+    before: u64,
+) -> anyhow::Result<Vec<T>>
+where
+    T: prost::Message + Default,
+{
+    let first = after + 1;
+    if before <= first {
+        return Ok(Vec::new());
+    }
+    anyhow::ensure!(before - first <= BACKFILL_MOST, "{} events: too many", before - first);
+    let mut stream = nats.stream(queries).await?;
+    let state = stream.info().await?.state.clone();
+    anyhow::ensure!(
+        state.first_sequence <= first && before <= state.last_sequence + 1,
+        "the stream holds {}..={}, not {first}..{before}",
+        state.first_sequence,
+        state.last_sequence
+    );
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: first,
+            },
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    let mut events = Vec::new();
+    while let Some(message) = messages.next().await {
+        let message = message?;
+        let sequence = message.info().map_err(|error| anyhow::anyhow!("{error}"))?.stream_sequence;
+        if sequence >= before {
+            break;
+        }
+        let gap_marker = message
+            .headers
+            .as_ref()
+            .is_some_and(|headers| headers.get(GAP_HEADER).is_some());
+        // As the reader does: a marker or an event that cannot be decoded leaves its id unused.
+        if !gap_marker && let Ok(mut event) = T::decode(message.payload.as_ref()) {
+            stamp(&mut event, sequence);
+            events.push(event);
+        }
+        if sequence + 1 >= before {
+            break;
+        }
+    }
+    Ok(events)
+}
+
 /// Reads the topic's stream into `log`, resubscribing after an outage.
 async fn read<T>(
     nats: Arc<Nats>,
     queries: Arc<Queries>,
     log: Arc<EventLog<T>>,
-    stamp: Stamp<T>,
+    stamp: SharedStamp<T>,
     listening: watch::Sender<bool>,
 ) where
     T: prost::Message + Default + Clone + Send + Sync + 'static,
@@ -509,7 +615,7 @@ async fn read<T>(
 
 struct Reader<T> {
     log: Arc<EventLog<T>>,
-    stamp: Stamp<T>,
+    stamp: SharedStamp<T>,
     /// The stream sequence expected next; none before the first subscription.
     next: Option<u64>,
 }
