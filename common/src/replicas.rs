@@ -1,6 +1,6 @@
 //! A gRPC client channel over every replica of a service: calls are spread over the replicas
-//! that answer (or sent by user, see [`Choice::ByKey`]), and a replica whose connection fails
-//! is left alone for a moment.
+//! that answer (or sent by user, see [`Choice::ByKey`] and [`Choice::ByShard`]), and a replica
+//! whose connection fails is left alone for a moment.
 //!
 //! A URL setting may list replicas separated by commas
 //! (`http://10.0.0.1:50053,http://10.0.0.2:50053`). A failed connection fails that one call
@@ -34,23 +34,41 @@ const RESTING: Duration = Duration::from_secs(2);
 pub enum Choice {
     /// Each call to the next replica in turn: for services whose replicas share all state.
     Spread,
-    /// Every call to the first replica that answers, in the order listed: for a service that
-    /// keeps state in memory and must see all of it in one place (presence-svc).
-    FirstAnswering,
     /// A call carrying [`ROUTE_KEY`] to the replica that key ranks first among those that
     /// answer (rendezvous hashing); others in turn. For a service whose replicas share their
     /// data but keep per-user state in memory (chat-svc's rate limits and typing timers):
     /// one replica sees all of a user's calls, and when a replica goes only its users move.
     ByKey,
+    /// A call carrying [`ROUTE_KEY`] (a user id) to the replica that holds the key's shard
+    /// ([`shard_of`]), as the replicas last said ([`Replicas::set_shards`]); a shard no
+    /// replica has named goes as with [`Choice::ByKey`]. For a service whose replicas each
+    /// own a share of the users (presence-svc). An `UNAVAILABLE` answer may mean that the
+    /// shard moved: [`Replicas::shards_stale`] wakes whoever asks the replicas again.
+    ByShard,
 }
 
-/// The request header that names whose call it is, for [`Choice::ByKey`].
+/// How many shards the users are divided into, for [`Choice::ByShard`].
+pub const SHARDS: u32 = 1024;
+
+/// The shard of a user, from the text of their id: the same in every process and build.
+pub fn shard_of(key: &[u8]) -> u32 {
+    // The remainder is below SHARDS, so it fits.
+    (fnv1a(&[key]) % u64::from(SHARDS)) as u32
+}
+
+/// The request header that names whose call it is, for [`Choice::ByKey`] and
+/// [`Choice::ByShard`].
 pub const ROUTE_KEY: &str = "parley-route-key";
+
+/// `grpc-status` of `UNAVAILABLE`.
+const UNAVAILABLE: &str = "14";
 
 /// Clients of one service's replicas; cloning is cheap and clones share the connections.
 #[derive(Clone)]
 pub struct Replicas {
     inner: Arc<Inner>,
+    /// Every call to this replica: a view made by [`Replicas::only`].
+    pinned: Option<usize>,
 }
 
 struct Inner {
@@ -59,6 +77,10 @@ struct Inner {
     next: AtomicUsize,
     /// Sent with every call when the services require it.
     token: Option<ServiceToken>,
+    /// For [`Choice::ByShard`]: each shard's replica, as its index + 1; 0 while unknown.
+    holders: Box<[AtomicUsize]>,
+    /// Woken when a [`Choice::ByShard`] call suggests that the holders changed.
+    stale: tokio::sync::Notify,
 }
 
 struct Replica {
@@ -114,14 +136,63 @@ impl Replicas {
             // The same error a malformed URL gives.
             lazy_channel("")?;
         }
+        let shards = if choice == Choice::ByShard { SHARDS } else { 0 };
         Ok(Self {
             inner: Arc::new(Inner {
                 replicas,
                 choice,
                 next: AtomicUsize::new(0),
                 token,
+                holders: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
+                stale: tokio::sync::Notify::new(),
             }),
+            pinned: None,
         })
+    }
+
+    /// How many replicas there are.
+    pub fn len(&self) -> usize {
+        self.inner.replicas.len()
+    }
+
+    /// Whether there are none (never, once made).
+    pub fn is_empty(&self) -> bool {
+        self.inner.replicas.is_empty()
+    }
+
+    /// The same replicas, but every call goes to the one at `index` (for calls that every
+    /// replica must get, such as presence-svc's lease renewals).
+    pub fn only(&self, index: usize) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            pinned: Some(index),
+        }
+    }
+
+    /// The replica at `index` says it holds exactly `shards` now ([`Choice::ByShard`]):
+    /// their calls go to it, and shards it no longer names are unknown until another does.
+    pub fn set_shards(&self, index: usize, shards: &[u32]) {
+        let mine = index + 1;
+        let named: std::collections::HashSet<u32> = shards.iter().copied().collect();
+        for (shard, holder) in (0u32..).zip(self.inner.holders.iter()) {
+            if named.contains(&shard) {
+                holder.store(mine, Ordering::Relaxed);
+            } else {
+                let _ = holder.compare_exchange(mine, 0, Ordering::Relaxed, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Resolves when a call suggested that the shards moved ([`Choice::ByShard`]).
+    pub async fn shards_stale(&self) {
+        self.inner.stale.notified().await;
+    }
+
+    /// The index of the replica said to hold `shard`, if one did.
+    fn holder(&self, shard: u32) -> Option<usize> {
+        let shard = usize::try_from(shard).ok()?;
+        let holder = self.inner.holders.get(shard)?.load(Ordering::Relaxed);
+        holder.checked_sub(1)
     }
 
     /// Each replica's URL and channel, for per-replica health checks.
@@ -139,17 +210,21 @@ impl Replicas {
     /// The index of the replica for the next call: the chosen one among those not resting,
     /// or, when all rest, the chosen one anyway (better a try than a certain failure).
     fn pick(&self, key: Option<&[u8]>) -> usize {
+        if let Some(index) = self.pinned {
+            return index;
+        }
         let count = self.inner.replicas.len().max(1);
         let now = Instant::now();
-        if let (Choice::ByKey, Some(key)) = (self.inner.choice, key) {
-            return self.ranked_first(key, now);
-        }
-        let start = match self.inner.choice {
-            Choice::Spread | Choice::ByKey => {
-                self.inner.next.fetch_add(1, Ordering::Relaxed) % count
+        match (self.inner.choice, key) {
+            (Choice::ByKey, Some(key)) => return self.ranked_first(key, now),
+            (Choice::ByShard, Some(key)) => {
+                return self
+                    .holder(shard_of(key))
+                    .unwrap_or_else(|| self.ranked_first(key, now));
             }
-            Choice::FirstAnswering => 0,
-        };
+            _ => {}
+        }
+        let start = self.inner.next.fetch_add(1, Ordering::Relaxed) % count;
         (0..count)
             .map(|offset| (start + offset) % count)
             .find(|&index| {
@@ -181,7 +256,7 @@ impl Replicas {
 }
 
 /// FNV-1a over `parts` end to end: stable across processes and builds, unlike std's hasher.
-fn fnv1a(parts: &[&[u8]]) -> u64 {
+pub fn fnv1a(parts: &[&[u8]]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in parts.iter().flat_map(|part| part.iter()) {
         hash ^= u64::from(*byte);
@@ -214,9 +289,23 @@ impl Service<http::Request<Body>> for Replicas {
                 return Err(tonic::Status::unavailable("no replica").into());
             };
             let answer = replica.channel.clone().oneshot(request).await;
-            if let Err(error) = &answer {
-                tracing::warn!(replica = %replica.url, %error, "replica unreachable; resting it");
-                replica.rest();
+            match &answer {
+                Err(error) => {
+                    tracing::warn!(replica = %replica.url, %error, "replica unreachable; resting it");
+                    replica.rest();
+                    if inner.choice == Choice::ByShard {
+                        inner.stale.notify_waiters();
+                    }
+                }
+                // An error answered at once comes in the headers ("trailers only").
+                Ok(response)
+                    if inner.choice == Choice::ByShard
+                        && response.headers().get("grpc-status")
+                            == Some(&http::HeaderValue::from_static(UNAVAILABLE)) =>
+                {
+                    inner.stale.notify_waiters();
+                }
+                Ok(_) => {}
             }
             Ok(answer?)
         })
@@ -272,6 +361,33 @@ mod tests {
                 assert_eq!(now, was, "{user} moved without cause");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_key_goes_to_its_shard_holder_once_named_and_by_rank_before() {
+        let replicas = Replicas::new(URLS, Choice::ByShard, None).unwrap();
+        let user = "8f0c6c1e-5a7e-4f37-9a55-2f1f7c1d2b11";
+        let ranked = replicas.pick(Some(user.as_bytes()));
+        let holder = (ranked + 1) % 3;
+        replicas.set_shards(holder, &[shard_of(user.as_bytes())]);
+        assert_eq!(replicas.pick(Some(user.as_bytes())), holder);
+        assert_eq!(replicas.only(ranked).pick(Some(user.as_bytes())), ranked);
+        replicas.set_shards(holder, &[]);
+        assert_eq!(
+            replicas.pick(Some(user.as_bytes())),
+            ranked,
+            "no longer named: by rank again"
+        );
+    }
+
+    #[test]
+    fn shards_spread_users_evenly() {
+        let mut per_shard = vec![0u32; SHARDS as usize];
+        for n in 0..(SHARDS * 20) {
+            let user = uuid::Uuid::from_u128(u128::from(n) * 0x9e37_79b9_7f4a_7c15).to_string();
+            per_shard[shard_of(user.as_bytes()) as usize] += 1;
+        }
+        assert!(per_shard.iter().all(|count| (2..=60).contains(count)), "{per_shard:?}");
     }
 
     #[tokio::test]

@@ -35,6 +35,9 @@ const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Backends {
     pub chat: ChatServiceClient<Traced>,
     pub presence: PresenceServiceClient<Traced>,
+    /// presence-svc's replicas, each holding a share of the users: lease renewals go to
+    /// every one, and tell which holds whom.
+    pub presence_replicas: Replicas,
     pub friends: FriendsServiceClient<Traced>,
     /// `None` when the deployment has no media-svc (`PARLEY_MEDIA_URL` empty); see
     /// [`Backends::media`].
@@ -81,9 +84,9 @@ impl Backends {
     /// Prepares the clients. Connections are made on first use and remade after a backend
     /// restarts, so the edge starts before its backends and survives their restarts.
     ///
-    /// Each URL setting may list several replicas. Chat, friends and media calls are spread
-    /// over them; presence calls all go to the first that answers, because presence-svc keeps
-    /// sessions in memory (see docs/decisions/0005-replicas-and-faults.md).
+    /// Each URL setting may list several replicas. Friends, media and calls calls are spread
+    /// over them; chat calls go by user, presence calls to the replica that holds the
+    /// user's shard (see docs/decisions/0016-scale-out-on-nats.md).
     pub fn connect_lazy(config: &Config) -> Result<Self, BackendsError> {
         let token = ServiceToken::from_config(config.internal.service_token.as_deref())?;
         let replicas = |name, urls: &str, choice| {
@@ -94,7 +97,7 @@ impl Backends {
             })
         };
         let chat = replicas("chat", &config.chat_url, Choice::ByKey)?;
-        let presence = replicas("presence", &config.presence_url, Choice::FirstAnswering)?;
+        let presence = replicas("presence", &config.presence_url, Choice::ByShard)?;
         let friends = replicas("friends", &config.friends_url, Choice::Spread)?;
         let media = match config.media_url.trim() {
             "" => None,
@@ -124,7 +127,8 @@ impl Backends {
             // A `sync` answer may carry hundreds of messages of 4000 characters.
             chat: ChatServiceClient::with_interceptor(chat, InjectTraceContext)
                 .max_decoding_message_size(MAX_ANSWER_BYTES),
-            presence: PresenceServiceClient::with_interceptor(presence, InjectTraceContext),
+            presence: PresenceServiceClient::with_interceptor(presence.clone(), InjectTraceContext),
+            presence_replicas: presence,
             friends: FriendsServiceClient::with_interceptor(friends, InjectTraceContext),
             media: media
                 .map(|media| MediaServiceClient::with_interceptor(media, InjectTraceContext)),

@@ -43,6 +43,17 @@ pub struct Config {
     #[arg(long, env = "PARLEY_EDGE_LEASE_TTL", default_value = "30s", value_parser = parse_duration)]
     pub lease_ttl: Duration,
 
+    /// How this replica is reached by the edges and the other replicas: its name in the
+    /// shard lease table. Empty: `http://` and the address it listens on (with `HOSTNAME`
+    /// for an unspecified IP such as 0.0.0.0). Replicas must each have their own.
+    #[arg(long, env = "PARLEY_PRESENCE_ADVERTISE_URL", default_value = "")]
+    pub advertise_url: String,
+
+    /// How long a replica's lease on its user shards lasts without renewal (renewed five
+    /// times per lease): when a replica dies, its shards move after at most about this long.
+    #[arg(long, env = "PARLEY_PRESENCE_SHARD_TTL", default_value = "10s", value_parser = parse_duration)]
+    pub shard_ttl: Duration,
+
     /// How often changed last-seen times are written (in one batch); a crash loses at most
     /// this much.
     #[arg(long, env = "PARLEY_LAST_SEEN_FLUSH_INTERVAL", default_value = "30s", value_parser = parse_duration)]
@@ -70,6 +81,11 @@ impl Config {
             grace: self.grace,
             lease_ttl: self.lease_ttl,
         }
+    }
+
+    /// How often the shard leases are renewed: five times per lease.
+    pub fn shard_round_interval(&self) -> Duration {
+        (self.shard_ttl / 5).max(Duration::from_millis(100))
     }
 
     /// How often time-based rules are applied: fine enough for the shortest of them.

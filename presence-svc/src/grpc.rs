@@ -34,6 +34,9 @@ impl PresenceGrpc {
 
 type Answer<T> = Result<Response<T>, Status>;
 
+/// The most users one `GetStatuses` asks about (a caller's friends on one replica).
+const MAX_STATUSES_ASKED: usize = 10_000;
+
 #[tonic::async_trait]
 impl PresenceService for PresenceGrpc {
     async fn open_session(
@@ -57,7 +60,7 @@ impl PresenceService for PresenceGrpc {
         let request = request.into_inner();
         let user = UserId::parse("user_id", &request.user_id)?;
         let session = SessionId::parse("session_id", &request.session_id)?;
-        self.presence.close_session(user, &session);
+        self.presence.close_session(user, &session)?;
         Ok(Response::new(pb::CloseSessionResponse {}))
     }
 
@@ -118,9 +121,36 @@ impl PresenceService for PresenceGrpc {
                 ))
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        self.presence.renew_lease(&edge, sessions).await?;
+        let shards = self.presence.renew_lease(&edge, sessions).await?;
         Ok(Response::new(pb::RenewEdgeLeaseResponse {
             lease_ttl_ms: u32::try_from(self.lease_ttl.as_millis()).unwrap_or(u32::MAX),
+            shards,
+        }))
+    }
+
+    async fn get_statuses(
+        &self,
+        request: Request<pb::GetStatusesRequest>,
+    ) -> Answer<pb::GetStatusesResponse> {
+        let request = request.into_inner();
+        if request.user_ids.len() > MAX_STATUSES_ASKED {
+            return Err(Error::invalid("user_ids", "at most 10000 ids").into());
+        }
+        let users = request
+            .user_ids
+            .iter()
+            .map(|id| UserId::parse("user_ids", id))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let shown = self.presence.shown_here(&users).await?;
+        Ok(Response::new(pb::GetStatusesResponse {
+            statuses: shown
+                .into_iter()
+                .map(|(user, (status, last_seen))| pb::UserStatus {
+                    user_id: user.to_string(),
+                    status: status_to_pb(status).into(),
+                    last_seen: last_seen.map(to_timestamp),
+                })
+                .collect(),
         }))
     }
 
@@ -151,7 +181,7 @@ fn status_to_pb(status: PresenceStatus) -> pb::Status {
 }
 
 /// `None` for `UNSPECIFIED`, which names no status.
-fn status_from_pb(status: pb::Status) -> Option<PresenceStatus> {
+pub(crate) fn status_from_pb(status: pb::Status) -> Option<PresenceStatus> {
     Some(match status {
         pb::Status::Online => PresenceStatus::Online,
         pb::Status::Away => PresenceStatus::Away,

@@ -9,8 +9,10 @@ pub mod error;
 pub mod events;
 pub mod graph;
 mod grpc;
+mod peers;
 mod repo;
 pub mod service;
+pub mod shards;
 pub mod startup;
 pub mod state;
 

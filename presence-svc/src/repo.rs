@@ -117,3 +117,99 @@ pub async fn renewed_elsewhere(
     .await?;
     Ok(alive)
 }
+
+/// Marks the replica at `url` alive now, and returns every replica seen within `ttl`, this
+/// one included, in order. Rows of replicas gone for an hour are removed.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn live_replicas(
+    db: &mut PgConnection,
+    url: &str,
+    ttl: std::time::Duration,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query(
+        "INSERT INTO presence.replicas (url, seen_at) VALUES ($1, now())
+         ON CONFLICT (url) DO UPDATE SET seen_at = EXCLUDED.seen_at",
+    )
+    .bind(url)
+    .execute(&mut *db)
+    .await?;
+    sqlx::query("DELETE FROM presence.replicas WHERE seen_at < now() - interval '1 hour'")
+        .execute(&mut *db)
+        .await?;
+    sqlx::query_scalar(
+        "SELECT url FROM presence.replicas
+         WHERE seen_at > now() - make_interval(secs => $1) ORDER BY url",
+    )
+    .bind(ttl.as_secs_f64())
+    .fetch_all(db)
+    .await
+}
+
+/// A shard lease renewed or taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct Claimed {
+    pub shard: i32,
+    /// Grows whenever the shard changes hands.
+    pub epoch: i64,
+    /// Someone held the shard within the last `recent` (see [`claim_shards`]): the edges may
+    /// have live sessions of its users that this replica has not heard of yet.
+    pub recently_held: bool,
+}
+
+/// Renews, or takes, those of `shards` whose lease is this replica's, or free; for `ttl`
+/// from now. A shard another replica is taking at the same moment is left to it (the
+/// row lock makes the second claim see the first).
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn claim_shards(
+    db: &mut PgConnection,
+    url: &str,
+    shards: &[i32],
+    ttl: std::time::Duration,
+    recent: std::time::Duration,
+) -> sqlx::Result<Vec<Claimed>> {
+    sqlx::query_as(
+        "WITH old AS (
+             SELECT shard, holder, expires_at FROM presence.shard_leases
+             WHERE shard = ANY($1) AND (holder = $2 OR holder IS NULL OR expires_at < now())
+             FOR UPDATE
+         )
+         UPDATE presence.shard_leases AS lease
+         SET epoch = lease.epoch + CASE WHEN old.holder = $2 THEN 0 ELSE 1 END,
+             holder = $2, expires_at = now() + make_interval(secs => $3)
+         FROM old WHERE lease.shard = old.shard
+         RETURNING lease.shard, lease.epoch,
+             (old.holder IS NOT NULL AND old.expires_at > now() - make_interval(secs => $4))
+                 AS recently_held",
+    )
+    .bind(shards)
+    .bind(url)
+    .bind(ttl.as_secs_f64())
+    .bind(recent.as_secs_f64())
+    .fetch_all(db)
+    .await
+}
+
+/// Gives back those of `shards` this replica holds, for another to take at once.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn release_shards(db: &mut PgConnection, url: &str, shards: &[i32]) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE presence.shard_leases SET expires_at = now()
+         WHERE shard = ANY($1) AND holder = $2",
+    )
+    .bind(shards)
+    .bind(url)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// Each shard whose lease runs, with its holder's URL.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn shard_holders(db: &mut PgConnection) -> sqlx::Result<Vec<(i32, String)>> {
+    sqlx::query_as(
+        "SELECT shard, holder FROM presence.shard_leases
+         WHERE holder IS NOT NULL AND expires_at > now()",
+    )
+    .fetch_all(db)
+    .await
+}

@@ -2,9 +2,13 @@
 //! with the friend lists they need, what is stored ([`crate::repo`]) and what friends are
 //! told ([`crate::events`]).
 
-use std::sync::{
-    Arc, Mutex, MutexGuard,
-    atomic::{AtomicU64, Ordering},
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
 };
 
 use chrono::{DateTime, Utc};
@@ -19,9 +23,18 @@ use crate::{
     error::{Error, friends_svc},
     events::Events,
     graph::{FriendGraph, FriendsClient, LOAD_CONCURRENCY, NewFriends},
+    peers::Peers,
     repo::{self, Stored},
-    state::{Change, PresenceState, Timing},
+    shards::{self, Leases},
+    state::{Change, PresenceState, Refusal, Timing},
 };
+
+/// The answer for a user whose shard another replica holds: the caller asks the replicas
+/// again (`RenewEdgeLease` names each one's shards) and retries.
+pub const HELD_ELSEWHERE: &str = "the user's presence shard is held by another replica; retry";
+
+/// What friends see of a user: status and last seen.
+pub type Shown = (Status, Option<DateTime<Utc>>);
 
 /// What the last-seen flushes wrote so far, for tests and metrics.
 #[derive(Debug, Default)]
@@ -47,7 +60,20 @@ pub struct Presence {
     /// lapses here while its edge renews with another replica was handed over, not lost.
     replica: Uuid,
     /// How long an edge's lease lasts: a renewal elsewhere within it means the edge lives.
-    lease_ttl: std::time::Duration,
+    lease_ttl: Duration,
+    /// The user shards this replica holds, and who holds the others.
+    leases: Mutex<Leases>,
+    /// The other replicas, asked for what their users look like.
+    peers: Peers,
+    /// Each edge's last renewal, all its sessions (of every shard): a shard taken over is
+    /// rebuilt from these at once, instead of at each edge's next renewal.
+    listed: Mutex<HashMap<String, Listed>>,
+}
+
+/// The sessions an edge listed, and when.
+struct Listed {
+    at: Instant,
+    sessions: Vec<(String, UserId)>,
 }
 
 impl Presence {
@@ -57,6 +83,8 @@ impl Presence {
         pool: PgPool,
         friends: FriendsClient,
         timing: Timing,
+        leases: Leases,
+        peers: Peers,
     ) -> (Self, bus::FanOut) {
         let (events, running) = Events::start(event_bus, pool.clone());
         let presence = Self {
@@ -68,6 +96,9 @@ impl Presence {
             flush_stats: FlushStats::default(),
             replica: Uuid::new_v4(),
             lease_ttl: timing.lease_ttl,
+            leases: Mutex::new(leases),
+            peers,
+            listed: Mutex::new(HashMap::new()),
         };
         (presence, running)
     }
@@ -158,28 +189,43 @@ impl Presence {
         session: &SessionId,
         edge: &EdgeId,
     ) -> Result<Status, Error> {
+        self.check_held(user)?;
         self.ensure_loaded(&[user]).await?;
         let (session, edge) = (session.as_str(), edge.as_str());
         self.apply(
             |state, now, wall| match state.open_session(user, session, edge, now, wall) {
                 Ok(changes) => (Ok(state.chosen(user).unwrap_or(Status::Online)), changes),
-                Err(_taken) => (
+                Err(Refusal::SessionTaken) => (
                     Err(Error::AlreadyExists("session_id: held by another user")),
                     Vec::new(),
                 ),
+                Err(Refusal::NotHeld) => (Err(Error::Unavailable(HELD_ELSEWHERE)), Vec::new()),
             },
         )
     }
 
+    /// `UNAVAILABLE` unless `user`'s shard is held here (checked again under the lock by
+    /// whatever changes the state; this spares the loads of a call that cannot succeed).
+    fn check_held(&self, user: UserId) -> Result<(), Error> {
+        if self.state().holds(user) {
+            Ok(())
+        } else {
+            Err(Error::Unavailable(HELD_ELSEWHERE))
+        }
+    }
+
     /// Ends `user`'s session; a session of someone else is left alone.
-    pub fn close_session(&self, user: UserId, session: &SessionId) {
+    pub fn close_session(&self, user: UserId, session: &SessionId) -> Result<(), Error> {
         let session = session.as_str();
         self.apply(|state, now, wall| {
-            if state.owner(session) != Some(user) {
-                return ((), Vec::new());
+            if !state.holds(user) {
+                return (Err(Error::Unavailable(HELD_ELSEWHERE)), Vec::new());
             }
-            ((), state.close_session(session, now, wall))
-        });
+            if state.owner(session) != Some(user) {
+                return (Ok(()), Vec::new());
+            }
+            (Ok(()), state.close_session(session, now, wall))
+        })
     }
 
     /// Renews a session's heartbeat window; a session presence-svc does not hold (it
@@ -190,6 +236,7 @@ impl Presence {
         session: &SessionId,
         edge: &EdgeId,
     ) -> Result<(), Error> {
+        self.check_held(user)?;
         let held = self.apply(|state, now, wall| match state.owner(session.as_str()) {
             Some(owner) if owner == user => (
                 true,
@@ -209,6 +256,7 @@ impl Presence {
     /// Stores the chosen status first (it is acknowledged), then shows it.
     pub async fn update_status(&self, user: UserId, status: Status) -> Result<Status, Error> {
         let status = status.choosable()?;
+        self.check_held(user)?;
         self.ensure_loaded(&[user]).await?;
         let mut db = self.pool.acquire().await?;
         repo::save_chosen(&mut db, user, status).await?;
@@ -216,24 +264,23 @@ impl Presence {
         Ok(status)
     }
 
-    /// The status of each of `user`'s friends, from memory: one read loads the friends not
-    /// in memory yet, and friends-svc names them in calls of up to 1000.
+    /// The status of each of `user`'s friends: from memory for the shards held here, from
+    /// their holders for the others; friends-svc names them in calls of up to 1000.
     pub async fn friends_status(&self, user: UserId) -> Result<Vec<FriendView>, Error> {
         self.graph.ensure(&self.friends, user).await?;
         let friend_ids = self.graph.friends_of(user);
         if friend_ids.is_empty() {
             return Ok(Vec::new());
         }
-        self.load_stored(&friend_ids).await?;
+        let shown = self.shown_anywhere(&friend_ids).await?;
         let named = parley_common::friends::users(&self.friends, &friend_ids)
             .await
             .map_err(friends_svc)?;
-        let state = self.state();
         let mut views: Vec<FriendView> = named
             .into_iter()
             .filter_map(|named| {
                 let id = UserId(Uuid::parse_str(&named.id).ok()?);
-                let (status, last_seen) = state.shown(id).unwrap_or((Status::Offline, None));
+                let (status, last_seen) = shown.get(&id).copied().unwrap_or((Status::Offline, None));
                 Some(FriendView {
                     user_id: id,
                     username: named.username,
@@ -246,28 +293,116 @@ impl Presence {
         Ok(views)
     }
 
+    /// What friends see of each of `users`, wherever their shard is held. `UNAVAILABLE`
+    /// while a shard has no holder (its replica died and no other took it yet) or a holder
+    /// does not answer: a friend shown OFFLINE for want of an answer would be a false one.
+    async fn shown_anywhere(&self, users: &[UserId]) -> Result<HashMap<UserId, Shown>, Error> {
+        let (here, elsewhere): (Vec<UserId>, Vec<UserId>) = {
+            let state = self.state();
+            users.iter().partition(|user| state.holds(**user))
+        };
+        let mut shown = self.shown_here(&here).await?;
+        let by_holder = match self.by_holder(&elsewhere) {
+            Some(grouped) => grouped,
+            None => {
+                // A shard moved since the last round: read the holders again, once.
+                self.read_holders().await?;
+                self.by_holder(&elsewhere)
+                    .ok_or(Error::Unavailable(HELD_ELSEWHERE))?
+            }
+        };
+        let asked = by_holder
+            .iter()
+            .map(|(holder, users)| self.peers.statuses(holder, users));
+        for (answer, (_, asked_about)) in futures_util::future::join_all(asked)
+            .await
+            .into_iter()
+            .zip(&by_holder)
+        {
+            let answered = answer?;
+            if asked_about.iter().any(|user| !answered.contains_key(user)) {
+                // The shard moved between the read of the holders and the call.
+                return Err(Error::Unavailable(HELD_ELSEWHERE));
+            }
+            shown.extend(answered);
+        }
+        Ok(shown)
+    }
+
+    /// `users` by the replica that holds them, as last read; `None` if one seems held by
+    /// nobody, or by this replica (it does not, or it would not be asked).
+    fn by_holder(&self, users: &[UserId]) -> Option<HashMap<Arc<str>, Vec<UserId>>> {
+        let leases = parley_common::lock::lock(&self.leases);
+        let mut grouped: HashMap<Arc<str>, Vec<UserId>> = HashMap::new();
+        for user in users {
+            let holder = leases.holder_of(*user).filter(|holder| *holder != leases.me)?;
+            grouped.entry(holder).or_default().push(*user);
+        }
+        Some(grouped)
+    }
+
+    /// Reads who holds each shard now.
+    async fn read_holders(&self) -> Result<(), Error> {
+        let mut db = self.pool.acquire().await?;
+        let holders = repo::shard_holders(&mut db).await?;
+        parley_common::lock::lock(&self.leases).read(&numbered(holders));
+        Ok(())
+    }
+
+    /// What friends see of those of `users` whose shard is held here (the others are left
+    /// out): one read loads the stored status of those not in memory yet.
+    pub async fn shown_here(&self, users: &[UserId]) -> Result<HashMap<UserId, Shown>, Error> {
+        self.load_stored(users).await?;
+        let state = self.state();
+        Ok(users
+            .iter()
+            .filter(|user| state.holds(**user))
+            .map(|user| (*user, state.shown(*user).unwrap_or((Status::Offline, None))))
+            .collect())
+    }
+
     /// An edge vouches for its live sessions. The lease is extended first, so that a slow or
     /// failed load of users (after a restart, many at once) never lets the edge's sessions
     /// lapse; the sessions are registered once their users are loaded.
+    /// Every replica gets every edge's renewal and keeps the sessions of its own shards.
+    /// Returns the shards held here.
     pub async fn renew_lease(
         &self,
         edge: &EdgeId,
         sessions: Vec<(SessionId, UserId)>,
-    ) -> Result<(), Error> {
+    ) -> Result<Vec<u32>, Error> {
         let edge = edge.as_str();
         self.apply(|state, now, _| (state.extend_lease(edge, now), Vec::new()));
         self.record_renewal(edge).await;
-        // Moved, not copied: a renewal may list an edge's tens of thousands of sessions.
-        let sessions: Vec<(String, UserId)> = sessions
+        // Moved, not copied: a renewal may list an edge's tens of thousands of sessions; only
+        // this replica's share is copied.
+        let listed: Vec<(String, UserId)> = sessions
             .into_iter()
             .map(|(session, user)| (session.into_string(), user))
             .collect();
+        let sessions: Vec<(String, UserId)> = {
+            let state = self.state();
+            listed
+                .iter()
+                .filter(|(_, user)| state.holds(*user))
+                .cloned()
+                .collect()
+        };
+        parley_common::lock::lock(&self.listed).insert(
+            edge.to_owned(),
+            Listed {
+                at: Instant::now(),
+                sessions: listed,
+            },
+        );
         let mut users: Vec<UserId> = sessions.iter().map(|(_, user)| *user).collect();
         users.sort();
         users.dedup();
         self.ensure_loaded(&users).await?;
-        self.apply(|state, now, wall| ((), state.renew_lease(edge, &sessions, now, wall)));
-        Ok(())
+        Ok(self.apply(|state, now, wall| {
+            let changes = state.renew_lease(edge, &sessions, now, wall);
+            (state.held_shards(), changes)
+        }))
     }
 
     /// Tells the other replicas that `edge` renews with this one. A failure costs only a
@@ -292,6 +427,8 @@ impl Presence {
         // Everything is decided at one instant, so that no edge lapses unasked between the
         // question and the answer.
         let (now, wall) = (Instant::now(), Utc::now());
+        let expired = parley_common::lock::lock(&self.leases).expired(now);
+        self.let_go(&expired);
         let lapsed = self.state().lapsed_edges(now);
         let moved = if lapsed.is_empty() {
             Vec::new()
@@ -330,6 +467,149 @@ impl Presence {
                 Vec::new()
             }
         }
+    }
+
+    /// Renews this replica's shard leases, takes its share of the free ones and gives back
+    /// those another replica should hold; called five times per lease (`Config::shard_round_interval`). A round
+    /// that fails changes nothing here: shards whose lease can no longer be trusted are let
+    /// go of by [`Self::tick`].
+    pub async fn renew_shards(&self) {
+        let started = Instant::now();
+        if let Err(error) = self.shard_round(started).await {
+            tracing::warn!(%error, "cannot renew the presence shard leases; will retry");
+        }
+        metrics::gauge!("parley_presence_shards_held").set(self.state().held_shards().len() as f64);
+    }
+
+    async fn shard_round(&self, started: Instant) -> Result<(), Error> {
+        let (me, ttl) = {
+            let leases = parley_common::lock::lock(&self.leases);
+            (leases.me.clone(), leases.ttl)
+        };
+        let mut db = self.pool.acquire().await?;
+        let live = repo::live_replicas(&mut db, &me, ttl).await?;
+        let share = shards::share(&me, &live);
+        let surplus = parley_common::lock::lock(&self.leases).surplus(&share);
+        if !surplus.is_empty() {
+            // Stop serving first, so that the shard is never served here once another may
+            // take it.
+            self.let_go(&surplus);
+            parley_common::lock::lock(&self.leases).released(&surplus);
+            repo::release_shards(&mut db, &me, &as_ids(&surplus)).await?;
+            tracing::info!(shards = surplus.len(), "presence shards given back");
+        }
+        // An edge's sessions may be live for a lease after the last renewal a holder heard.
+        let claimed = repo::claim_shards(&mut db, &me, &as_ids(&share), ttl, self.lease_ttl).await?;
+        let holders = repo::shard_holders(&mut db).await?;
+        let warm_up: HashSet<u32> = claimed
+            .iter()
+            .filter(|claimed| claimed.recently_held)
+            .filter_map(|claimed| u32::try_from(claimed.shard).ok())
+            .collect();
+        let claimed: Vec<(u32, i64)> = claimed
+            .into_iter()
+            .filter_map(|claimed| Some((u32::try_from(claimed.shard).ok()?, claimed.epoch)))
+            .collect();
+        let moves =
+            parley_common::lock::lock(&self.leases).renewed(started, &claimed, &numbered(holders));
+        self.let_go(&moves.lost);
+        if !moves.gained.is_empty() {
+            // A shard held until lately may have users with sessions not registered here yet
+            // (opened since their edge's last renewal): until every edge has renewed once
+            // (every third of its lease, at most), none of them is announced OFFLINE. One
+            // nobody held lately is warm at once.
+            let now = Instant::now();
+            let warm_at = now + self.lease_ttl / 3 + WARM_UP_MARGIN;
+            self.apply_at(now, Utc::now(), |state, _, _| {
+                for shard in &moves.gained {
+                    let warm = if warm_up.contains(shard) { warm_at } else { now };
+                    state.hold(*shard, warm);
+                }
+                ((), Vec::new())
+            });
+            tracing::info!(
+                shards = moves.gained.len(),
+                warming = warm_up.len(),
+                "presence shards taken"
+            );
+            self.adopt_listed(&moves.gained).await;
+        }
+        Ok(())
+    }
+
+    /// Registers the sessions of `shards`, just taken over, that the edges listed in their
+    /// last renewals: their users show online here at once. Should that fail, the edges'
+    /// next renewals register them.
+    async fn adopt_listed(&self, shards: &[u32]) {
+        let shards: HashSet<u32> = shards.iter().copied().collect();
+        let by_edge: Vec<(String, Vec<(String, UserId)>)> = {
+            let mut listed = parley_common::lock::lock(&self.listed);
+            let ttl = self.lease_ttl;
+            listed.retain(|_, list| list.at.elapsed() < ttl);
+            listed
+                .iter()
+                .map(|(edge, list)| {
+                    let sessions = list
+                        .sessions
+                        .iter()
+                        .filter(|(_, user)| shards.contains(&shards::shard_of(*user)))
+                        .cloned()
+                        .collect();
+                    (edge.clone(), sessions)
+                })
+                .collect()
+        };
+        let mut users: Vec<UserId> = by_edge
+            .iter()
+            .flat_map(|(_, sessions)| sessions.iter().map(|(_, user)| *user))
+            .collect();
+        users.sort();
+        users.dedup();
+        if let Err(error) = self.ensure_loaded(&users).await {
+            tracing::warn!(%error, "cannot load the users of shards taken over; the edges' renewals will");
+            return;
+        }
+        self.apply(|state, now, wall| {
+            let changes = by_edge
+                .iter()
+                .flat_map(|(edge, sessions)| state.adopt(edge, sessions, now, wall))
+                .collect();
+            ((), changes)
+        });
+        tracing::info!(users = users.len(), "sessions of shards taken over registered from the edges' renewals");
+    }
+
+    /// Gives back every shard held here, at shutdown, so that the other replicas take them
+    /// at their next round instead of after the leases expire.
+    pub async fn give_back_shards(&self) {
+        let held = self.state().held_shards();
+        self.let_go(&held);
+        let me = {
+            let mut leases = parley_common::lock::lock(&self.leases);
+            leases.released(&held);
+            leases.me.clone()
+        };
+        let released = async {
+            let mut db = self.pool.acquire().await?;
+            repo::release_shards(&mut db, &me, &as_ids(&held)).await?;
+            Ok::<(), Error>(())
+        };
+        if let Err(error) = released.await {
+            tracing::warn!(%error, "cannot give the presence shards back; they move when their leases expire");
+        }
+    }
+
+    /// Forgets the users of `shards`, no longer held here.
+    fn let_go(&self, shards: &[u32]) {
+        if shards.is_empty() {
+            return;
+        }
+        let mut state = self.state();
+        for shard in shards {
+            state.let_go(*shard);
+        }
+        drop(state);
+        tracing::info!(shards = shards.len(), "presence shards let go of");
     }
 
     /// A friendship formed: each side sees the other's status at once.
@@ -373,6 +653,8 @@ impl Presence {
         self.flush_stats
             .rows
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let ttl = self.lease_ttl;
+        parley_common::lock::lock(&self.listed).retain(|_, list| list.at.elapsed() < ttl);
         let state = {
             let mut state = self.state();
             state.forget_idle();
@@ -382,6 +664,11 @@ impl Presence {
         Ok(batch.len())
     }
 
+    /// The shards held here, in order.
+    pub fn held_shards(&self) -> Vec<u32> {
+        self.state().held_shards()
+    }
+
     pub fn friends_client(&self) -> FriendsClient {
         self.friends.clone()
     }
@@ -389,4 +676,23 @@ impl Presence {
     pub fn session_count(&self) -> usize {
         self.state().session_count()
     }
+}
+
+/// How much longer than the edges' renewal interval a gained shard warms up.
+const WARM_UP_MARGIN: Duration = Duration::from_secs(5);
+
+/// Shard numbers as the database stores them.
+fn as_ids(shards: &[u32]) -> Vec<i32> {
+    shards
+        .iter()
+        .filter_map(|shard| i32::try_from(*shard).ok())
+        .collect()
+}
+
+/// Holders as the database lists them, by shard number.
+fn numbered(holders: Vec<(i32, String)>) -> Vec<(u32, String)> {
+    holders
+        .into_iter()
+        .filter_map(|(shard, holder)| Some((u32::try_from(shard).ok()?, holder)))
+        .collect()
 }

@@ -10,7 +10,10 @@ use parley_common::{
 use parley_proto::presence::v1::presence_service_server::PresenceServiceServer;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
-use crate::{SCHEMA, config::Config, graph, grpc::PresenceGrpc, service::Presence};
+use crate::{
+    SCHEMA, config::Config, graph, grpc::PresenceGrpc, peers::Peers, service::Presence,
+    shards::Leases,
+};
 
 /// A migrated, bound, not yet serving `presence-svc`.
 pub struct Application {
@@ -37,11 +40,24 @@ impl Application {
         db::migrate(&pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
         let friends = parley_common::friends::client(&config.friends_url, token.clone())?;
         let event_bus = Bus::connect(&config.bus).await?;
-        let (presence, bus) = Presence::new(&event_bus, pool, friends, config.timing());
-        // Events published from now on reach this replica's own subscribers too.
-        bus.listening().await;
         let listener =
             parley_common::listen::bind(config.listen_addr, "PARLEY_PRESENCE_ADDR").await?;
+        let me = advertised_url(config, listener.local_addr()?);
+        tracing::info!(url = %me, "presence replica");
+        let leases = Leases::new(me.into(), config.shard_ttl);
+        let (presence, bus) = Presence::new(
+            &event_bus,
+            pool,
+            friends,
+            config.timing(),
+            leases,
+            Peers::new(token.clone()),
+        );
+        // Events published from now on reach this replica's own subscribers too.
+        bus.listening().await;
+        // Its share of the free shards before it serves: a lone replica serves everyone
+        // from its first call.
+        presence.renew_shards().await;
         Ok(Self {
             listener,
             token,
@@ -75,6 +91,13 @@ impl Application {
             move || {
                 let presence = presence.clone();
                 async move { presence.tick().await }
+            }
+        });
+        let shard_rounds = every(self.config.shard_round_interval(), stopped.clone(), {
+            let presence = presence.clone();
+            move || {
+                let presence = presence.clone();
+                async move { presence.renew_shards().await }
             }
         });
         let flusher = every(self.config.flush_interval, stopped, {
@@ -118,7 +141,7 @@ impl Application {
         .await;
         graph_watch.abort();
         let _ = stop.send(true);
-        for task in [ticker, flusher] {
+        for task in [ticker, shard_rounds, flusher] {
             if let Err(error) = task.await {
                 tracing::warn!(%error, "a periodic task failed");
             }
@@ -127,9 +150,23 @@ impl Application {
             Ok(written) => tracing::info!(written, "last-seen times written at shutdown"),
             Err(error) => tracing::error!(%error, "last-seen times lost at shutdown"),
         }
+        presence.give_back_shards().await;
         self.bus.stop().await;
         served
     }
+}
+
+/// The URL this replica goes by (see `Config::advertise_url`).
+fn advertised_url(config: &Config, bound: SocketAddr) -> String {
+    let configured = config.advertise_url.trim();
+    if !configured.is_empty() {
+        return configured.trim_end_matches('/').to_owned();
+    }
+    if bound.ip().is_unspecified() {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
+        return format!("http://{host}:{}", bound.port());
+    }
+    format!("http://{bound}")
 }
 
 /// The largest request presence-svc reads: a lease renewal of about 200k sessions.

@@ -7,6 +7,12 @@
 //! the user turns OFFLINE only after a grace period, so a device that reconnects at once
 //! (a flapping network) causes no OFFLINE/ONLINE pair.
 //!
+//! Each replica holds a share of the users, by shard ([`crate::shards`]): the state keeps
+//! only users of the shards it holds, and forgets a shard's users silently when it lets go
+//! of it. A shard just taken over warms up: until the edges' renewals have rebuilt its
+//! sessions, nobody of it is announced OFFLINE (a user whose session is known here but whose
+//! other device is not yet would look gone).
+//!
 //! Kept apart from [`crate::domain`], which holds the types, because this is the one part
 //! with a notion of time. Session and edge ids arrive validated ([`crate::domain::SessionId`],
 //! [`crate::domain::EdgeId`]) and are only compared here, so they are kept as plain text.
@@ -16,7 +22,10 @@ use std::{
     time::Duration,
 };
 
-use crate::domain::{Status, UserId};
+use crate::{
+    domain::{Status, UserId},
+    shards::{SHARDS, shard_of},
+};
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
@@ -77,17 +86,25 @@ pub struct PresenceState {
     leases: HashMap<String, Lease>,
     /// Last-seen times changed since the last flush to the database.
     unsaved: HashMap<UserId, DateTime<Utc>>,
+    /// Per shard: `Some(when it is warm)` if held here.
+    held: Vec<Option<Instant>>,
 }
 
 /// A heartbeat for a session presence-svc does not hold.
 #[derive(Debug, PartialEq, Eq)]
 pub struct UnknownSession;
 
-/// A session id already held by another user.
+/// Why a session cannot be opened here.
 #[derive(Debug, PartialEq, Eq)]
-pub struct SessionTaken;
+pub enum Refusal {
+    /// The session id is held by another user.
+    SessionTaken,
+    /// The user's shard is held by another replica.
+    NotHeld,
+}
 
 impl PresenceState {
+    /// A state that holds no shard yet.
     pub fn new(timing: Timing) -> Self {
         Self {
             timing,
@@ -95,7 +112,59 @@ impl PresenceState {
             users: HashMap::new(),
             leases: HashMap::new(),
             unsaved: HashMap::new(),
+            held: vec![None; SHARDS as usize],
         }
+    }
+
+    /// Whether `user`'s shard is held here.
+    pub fn holds(&self, user: UserId) -> bool {
+        self.held_shard(shard_of(user)).is_some()
+    }
+
+    fn held_shard(&self, shard: u32) -> Option<Instant> {
+        usize::try_from(shard)
+            .ok()
+            .and_then(|shard| self.held.get(shard).copied().flatten())
+    }
+
+    /// Whether `user`'s shard is still warming up at `now`.
+    fn warming(&self, user: UserId, now: Instant) -> bool {
+        self.held_shard(shard_of(user))
+            .is_some_and(|warm_at| now < warm_at)
+    }
+
+    /// Takes `shard` on, warm from `warm_at`; one held already stays as it is.
+    pub fn hold(&mut self, shard: u32, warm_at: Instant) {
+        if let Some(held @ None) = usize::try_from(shard)
+            .ok()
+            .and_then(|shard| self.held.get_mut(shard))
+        {
+            *held = Some(warm_at);
+        }
+    }
+
+    /// Lets go of `shard`: its users and their sessions are forgotten without telling
+    /// anyone, since the replica that takes it over shows them from then on.
+    pub fn let_go(&mut self, shard: u32) {
+        let Some(held) = usize::try_from(shard)
+            .ok()
+            .and_then(|shard| self.held.get_mut(shard))
+        else {
+            return;
+        };
+        if held.take().is_none() {
+            return;
+        }
+        self.users.retain(|user, _| shard_of(*user) != shard);
+        self.sessions.retain(|_, session| shard_of(session.user) != shard);
+        self.unsaved.retain(|user, _| shard_of(*user) != shard);
+    }
+
+    /// The shards held here, in order.
+    pub fn held_shards(&self) -> Vec<u32> {
+        (0..SHARDS)
+            .filter(|shard| self.held_shard(*shard).is_some())
+            .collect()
     }
 
     /// Whether `user` is in memory (their stored status and last seen are loaded).
@@ -103,8 +172,12 @@ impl PresenceState {
         self.users.contains_key(&user)
     }
 
-    /// Brings a user into memory with what the database holds.
+    /// Brings a user into memory with what the database holds; a user of a shard held
+    /// elsewhere is not kept.
     pub fn load(&mut self, user: UserId, chosen: Status, last_seen: Option<DateTime<Utc>>) {
+        if !self.holds(user) {
+            return;
+        }
         self.users.entry(user).or_insert(User {
             sessions: HashSet::new(),
             chosen,
@@ -138,9 +211,12 @@ impl PresenceState {
         edge: &str,
         now: Instant,
         wall: DateTime<Utc>,
-    ) -> Result<Vec<Change>, SessionTaken> {
+    ) -> Result<Vec<Change>, Refusal> {
+        if !self.holds(user) {
+            return Err(Refusal::NotHeld);
+        }
         if self.owner(session).is_some_and(|owner| owner != user) {
-            return Err(SessionTaken);
+            return Err(Refusal::SessionTaken);
         }
         self.load(user, Status::Online, None);
         Ok(self.attach(user, session, edge, now, wall))
@@ -274,6 +350,21 @@ impl PresenceState {
         for session in gone {
             changes.extend(self.close_session(&session, now, wall));
         }
+        changes.extend(self.adopt(edge, sessions, now, wall));
+        changes
+    }
+
+    /// Registers those of `edge`'s `sessions` not held yet (of users whose shard is held
+    /// here), ending none: for a renewal, and for a shard just taken over, from the edge's
+    /// last renewal.
+    pub fn adopt(
+        &mut self,
+        edge: &str,
+        sessions: &[(String, UserId)],
+        now: Instant,
+        wall: DateTime<Utc>,
+    ) -> Vec<Change> {
+        let mut changes = Vec::new();
         for (session, user) in sessions {
             if !self.sessions.contains_key(session) {
                 // A session id held by someone else is skipped, never taken over.
@@ -362,6 +453,7 @@ impl PresenceState {
 
     /// Brings what friends see of `user` in line with their sessions and choice.
     fn settle(&mut self, user: UserId, now: Instant, wall: DateTime<Utc>) -> Vec<Change> {
+        let warming = self.warming(user, now);
         let live = self.users.get(&user).is_some_and(|state| {
             state
                 .sessions
@@ -382,6 +474,8 @@ impl PresenceState {
                     return Vec::new();
                 }
                 Some((since, _)) if now.duration_since(since) < grace => return Vec::new(),
+                // Once warm, the next tick announces it, dated when the last session went.
+                Some(_) if warming => return Vec::new(),
                 _ => Status::Offline,
             }
         };
@@ -456,6 +550,15 @@ mod tests {
         lease_ttl: Duration::from_secs(30),
     };
 
+    /// A state holding every shard, warm already.
+    fn holding_all() -> PresenceState {
+        let mut state = PresenceState::new(TIMING);
+        for shard in 0..SHARDS {
+            state.hold(shard, Instant::now());
+        }
+        state
+    }
+
     fn statuses(changes: &[Change]) -> Vec<Status> {
         changes.iter().map(|change| change.status).collect()
     }
@@ -470,7 +573,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn several_devices_make_one_change_each_way() {
-        let mut state = PresenceState::new(TIMING);
+        let mut state = holding_all();
         let alice = someone();
         let (at, wall) = now();
         assert_eq!(
@@ -509,7 +612,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_device_that_reconnects_within_the_grace_period_causes_no_change() {
-        let mut state = PresenceState::new(TIMING);
+        let mut state = holding_all();
         let alice = someone();
         let (at, wall) = now();
         state
@@ -532,7 +635,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_session_without_heartbeats_ends_and_a_heartbeat_brings_it_back() {
-        let mut state = PresenceState::new(TIMING);
+        let mut state = holding_all();
         let alice = someone();
         let (at, wall) = now();
         state
@@ -566,7 +669,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn when_an_edge_stops_renewing_its_sessions_end() {
-        let mut state = PresenceState::new(TIMING);
+        let mut state = holding_all();
         let (alice, bob) = (someone(), someone());
         let (at, wall) = now();
         state
@@ -600,7 +703,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_edge_handed_over_to_another_replica_takes_no_one_offline() {
-        let mut state = PresenceState::new(TIMING);
+        let mut state = holding_all();
         let (alice, bob) = (someone(), someone());
         let (at, wall) = now();
         state.renew_lease("moved", &[("a".into(), alice)], at, wall);
@@ -624,7 +727,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_renewal_registers_lost_sessions_and_ends_unlisted_ones() {
-        let mut state = PresenceState::new(TIMING);
+        let mut state = holding_all();
         let (alice, bob) = (someone(), someone());
         let (at, wall) = now();
         state
@@ -646,7 +749,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_renewal_listed_before_a_session_opened_does_not_end_it() {
-        let mut state = PresenceState::new(TIMING);
+        let mut state = holding_all();
         let alice = someone();
         let (at, wall) = now();
         state.renew_lease("e1", &[], at, wall);
@@ -662,7 +765,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_session_id_of_another_user_is_not_taken_over() {
-        let mut state = PresenceState::new(TIMING);
+        let mut state = holding_all();
         let (alice, mallory) = (someone(), someone());
         let (at, wall) = now();
         state
@@ -670,14 +773,14 @@ mod tests {
             .expect("a free session id");
         assert_eq!(
             state.open_session(mallory, "a", "e1", at, wall),
-            Err(SessionTaken)
+            Err(Refusal::SessionTaken)
         );
         assert_eq!(state.owner("a"), Some(alice));
     }
 
     #[tokio::test(start_paused = true)]
     async fn invisible_users_look_offline_and_their_status_outlives_their_sessions() {
-        let mut state = PresenceState::new(TIMING);
+        let mut state = holding_all();
         let alice = someone();
         let (at, wall) = now();
         state
@@ -710,7 +813,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn last_seen_changes_wait_for_the_flush_and_heartbeats_add_none() {
-        let mut state = PresenceState::new(TIMING);
+        let mut state = holding_all();
         let alice = someone();
         let (at, wall) = now();
         state
@@ -737,7 +840,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_offline_user_is_forgotten_only_once_their_last_seen_is_written() {
-        let mut state = PresenceState::new(TIMING);
+        let mut state = holding_all();
         let alice = someone();
         let (at, wall) = now();
         state
@@ -752,5 +855,49 @@ mod tests {
         state.take_unsaved();
         state.forget_idle();
         assert!(!state.knows(alice));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shard_taken_over_announces_no_offline_until_warm() {
+        let mut state = PresenceState::new(TIMING);
+        let alice = someone();
+        let (at, wall) = now();
+        assert_eq!(
+            state.open_session(alice, "phone", "e1", at, wall),
+            Err(Refusal::NotHeld),
+            "not held yet"
+        );
+        state.hold(shard_of(alice), at + Duration::from_secs(15));
+        state
+            .open_session(alice, "phone", "e1", at, wall)
+            .expect("held now");
+        // Her laptop, on another edge, is not registered yet; the phone goes.
+        assert!(state.close_session("phone", at, wall).is_empty());
+        advance(Duration::from_secs(10)).await;
+        let (at, later) = now();
+        assert!(state.tick(at, later).is_empty(), "past the grace, still warming");
+        advance(Duration::from_secs(5)).await;
+        let (at, later) = now();
+        let changes = state.tick(at, later);
+        assert_eq!(statuses(&changes), [Status::Offline], "warm: she is gone");
+        assert_eq!(changes[0].last_seen, wall, "dated when her session went");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn letting_go_of_a_shard_forgets_its_users_silently() {
+        let mut state = holding_all();
+        let alice = someone();
+        let (at, wall) = now();
+        state
+            .open_session(alice, "phone", "e1", at, wall)
+            .expect("held");
+        state.let_go(shard_of(alice));
+        assert!(!state.knows(alice));
+        assert_eq!(state.owner("phone"), None);
+        assert!(state.take_unsaved().is_empty(), "the new holder writes her last seen");
+        advance(Duration::from_secs(200)).await;
+        let (at, wall) = now();
+        assert!(state.tick(at, wall).is_empty(), "nothing announced");
+        assert!(!state.held_shards().contains(&shard_of(alice)));
     }
 }

@@ -64,6 +64,8 @@ fn presence_config(
         grace: GRACE,
         lease_ttl: LEASE_TTL,
         flush_interval: FLUSH,
+        advertise_url: String::new(),
+        shard_ttl: Duration::from_secs(3),
         database: database.args(),
         bus: database.bus(),
         internal: Default::default(),
@@ -245,9 +247,12 @@ struct Events(tonic::Streaming<pb::PresenceEvent>);
 
 impl Events {
     async fn subscribe(system: &System) -> Self {
-        let stream = system
-            .presence()
-            .await
+        Self::of(system.presence().await).await
+    }
+
+    /// The events of the replica `client` talks to.
+    async fn of(mut client: PresenceServiceClient<Channel>) -> Self {
+        let stream = client
             .subscribe(pb::SubscribeRequest {
                 edge_id: "test".into(),
                 after_event_id: None,
@@ -641,4 +646,142 @@ async fn a_follower_hears_of_a_restart_as_a_gap_unless_the_log_is_the_streams() 
         }
     }
     follower.abort();
+}
+
+/// The shards each of `cores` holds, once every shard is held by exactly one of them.
+async fn until_shared(cores: &[&parley_presence_svc::service::Presence]) -> Vec<Vec<u32>> {
+    for _ in 0..200 {
+        let held: Vec<Vec<u32>> = cores.iter().map(|core| core.held_shards()).collect();
+        let mut all: Vec<u32> = held.iter().flatten().copied().collect();
+        all.sort_unstable();
+        let once = all.len() == parley_presence_svc::shards::SHARDS as usize
+            && all.windows(2).all(|pair| pair[0] != pair[1]);
+        if once && held.iter().all(|shards| !shards.is_empty()) {
+            return held;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the replicas never shared the shards");
+}
+
+fn shard(user: Uuid) -> u32 {
+    parley_presence_svc::shards::shard_of(parley_common::ids::UserId(user))
+}
+
+#[tokio::test]
+async fn replicas_share_the_users_and_a_stopped_ones_move_to_the_others() {
+    let mut system = System::spawn().await;
+    // Three replicas of their own, with leases long enough that only a shard's move, not a
+    // lapse, decides what happens to a session.
+    if let Some(single) = system.presence.take() {
+        single.stop().await;
+    }
+    let mut config = presence_config(system.friends_addr, &system.database, "127.0.0.1:0".parse().unwrap());
+    config.lease_ttl = Duration::from_secs(30);
+    let (first_addr, first, first_core) = start_presence(&config).await;
+    let (second_addr, second, second_core) = start_presence(&config).await;
+    let (third_addr, third, third_core) = start_presence(&config).await;
+    let addrs = [first_addr, second_addr, third_addr];
+    let held = until_shared(&[&first_core, &second_core, &third_core]).await;
+    let holder = |user: Uuid| {
+        held.iter()
+            .position(|shards| shards.contains(&shard(user)))
+            .unwrap()
+    };
+    let client = |index: usize| async move {
+        PresenceServiceClient::connect(format!("http://{}", addrs[index]))
+            .await
+            .unwrap()
+    };
+    // Two friends held by different replicas.
+    let alice = system.user("alice").await;
+    let mut bob = system.user("bob").await;
+    while holder(bob) == holder(alice) {
+        bob = system.user("bob").await;
+    }
+    system.befriend(alice, bob).await;
+    let open = |user: Uuid, at: usize| async move {
+        client(at)
+            .await
+            .open_session(pb::OpenSessionRequest {
+                user_id: user.to_string(),
+                session_id: format!("phone-{user}"),
+                edge_id: "edge-1".into(),
+            })
+            .await
+    };
+    let elsewhere = (holder(alice) + 1) % 3;
+    let refused = open(alice, elsewhere).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert!(refused.message().contains("held by another replica"), "{refused:?}");
+    open(alice, holder(alice)).await.unwrap();
+
+    // Bob's replica asks alice's what she looks like.
+    let seen = client(holder(bob))
+        .await
+        .get_friends_status(pb::GetFriendsStatusRequest {
+            acting_user_id: bob.to_string(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .friends;
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].status(), pb::Status::Online, "{seen:?}");
+
+    // The edge renews with every replica; each names its shards.
+    let renew = |at: usize| async move {
+        client(at)
+            .await
+            .renew_edge_lease(pb::RenewEdgeLeaseRequest {
+                edge_id: "edge-1".into(),
+                sessions: vec![pb::EdgeSession {
+                    session_id: format!("phone-{alice}"),
+                    user_id: alice.to_string(),
+                }],
+            })
+            .await
+            .map(|answer| answer.into_inner().shards)
+    };
+    for at in 0..3 {
+        assert_eq!(renew(at).await.unwrap(), held[at]);
+    }
+
+    // Alice's replica stops: it gives its shards back, and the other two take them.
+    let stopping = holder(alice);
+    let survivors: Vec<usize> = (0..3).filter(|index| *index != stopping).collect();
+    let cores = [first_core, second_core, third_core];
+    let mut events = Events::of(client(survivors[0]).await).await;
+    let mut processes = [Some(first), Some(second), Some(third)];
+    processes[stopping].take().unwrap().stop().await;
+    let held = until_shared(&[&cores[survivors[0]], &cores[survivors[1]]]).await;
+    let new_holder = survivors[held.iter().position(|shards| shards.contains(&shard(alice))).unwrap()];
+    // Her new replica registers her session from the edge's last renewal, at once, without
+    // an OFFLINE between: a repeated ONLINE at most.
+    for _ in 0..50 {
+        if cores[new_holder].session_count() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(cores[new_holder].session_count(), 1, "rebuilt without a renewal");
+    for at in &survivors {
+        renew(*at).await.unwrap();
+    }
+    assert_eq!(cores[new_holder].session_count(), 1);
+    let heard = tokio::time::timeout(Duration::from_secs(2), async {
+        let mut statuses = Vec::new();
+        while let Some(Ok(event)) = events.0.next().await {
+            if let Some(Payload::FriendStatusChanged(changed)) = event.payload {
+                statuses.push(changed.status());
+            }
+        }
+        statuses
+    })
+    .await
+    .unwrap_or_default();
+    assert!(!heard.contains(&pb::Status::Offline), "{heard:?}");
+    for process in processes.into_iter().flatten() {
+        process.stop().await;
+    }
 }

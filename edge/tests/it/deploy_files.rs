@@ -33,6 +33,18 @@ fn all_manifests() -> Vec<(String, Value)> {
     manifests
 }
 
+/// Parley's own workloads: its Deployments, and the StatefulSet of presence-svc (whose
+/// replicas each need a name of their own); NATS's StatefulSet is not one.
+fn workloads(manifests: &[(String, Value)]) -> Vec<&Value> {
+    let mut workloads = of_kind(manifests, "Deployment");
+    workloads.extend(
+        of_kind(manifests, "StatefulSet")
+            .into_iter()
+            .filter(|set| set["metadata"]["name"] != "nats"),
+    );
+    workloads
+}
+
 fn of_kind<'a>(manifests: &'a [(String, Value)], kind: &str) -> Vec<&'a Value> {
     manifests
         .iter()
@@ -44,7 +56,7 @@ fn of_kind<'a>(manifests: &'a [(String, Value)], kind: &str) -> Vec<&'a Value> {
 #[test]
 fn every_deployment_has_probes_resources_and_a_service() {
     let manifests = all_manifests();
-    let deployments = of_kind(&manifests, "Deployment");
+    let deployments = workloads(&manifests);
     let names: Vec<&str> = deployments
         .iter()
         .map(|d| d["metadata"]["name"].as_str().unwrap())
@@ -227,7 +239,7 @@ fn every_service_listening_beyond_loopback_has_a_service_token() {
         assert!(environment["PARLEY_ALLOW_UNAUTHENTICATED_GRPC"].is_null());
     }
     let manifests = all_manifests();
-    for deployment in of_kind(&manifests, "Deployment") {
+    for deployment in workloads(&manifests) {
         let name = deployment["metadata"]["name"].as_str().unwrap();
         let Some((_, addr)) = services.iter().find(|(service, _)| *service == name) else {
             continue;
@@ -618,7 +630,7 @@ fn k8s_runs_a_nats_statefulset_of_three_that_the_services_use() {
         "a drain takes one node of three at a time"
     );
 
-    for deployment in of_kind(&manifests, "Deployment") {
+    for deployment in workloads(&manifests) {
         let name = deployment["metadata"]["name"].as_str().unwrap();
         let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
             .as_sequence()
@@ -642,4 +654,43 @@ fn k8s_runs_a_nats_statefulset_of_three_that_the_services_use() {
             }
         }
     }
+}
+
+/// presence-svc's replicas each hold their own users: the edge must reach each one by a name
+/// of its own, and each must go by that name in the shard leases.
+#[test]
+fn the_edge_lists_every_presence_replica_by_its_own_name() {
+    let manifests = all_manifests();
+    let presence = of_kind(&manifests, "StatefulSet")
+        .into_iter()
+        .find(|set| set["metadata"]["name"] == "presence-svc")
+        .expect("presence-svc is a StatefulSet");
+    let replicas = presence["spec"]["replicas"].as_u64().unwrap();
+    assert!(replicas >= 2, "{replicas}");
+    let headless = of_kind(&manifests, "Service")
+        .into_iter()
+        .find(|service| service["metadata"]["name"] == presence["spec"]["serviceName"])
+        .expect("the StatefulSet's Service");
+    assert_eq!(headless["spec"]["clusterIP"], "None");
+    let env_of = |workload: &Value, wanted: &str| {
+        workload["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|var| var["name"] == wanted)
+            .and_then(|var| var["value"].as_str().map(str::to_owned))
+    };
+    assert_eq!(
+        env_of(presence, "PARLEY_PRESENCE_ADVERTISE_URL").as_deref(),
+        Some("http://$(POD_NAME).presence-svc:50052")
+    );
+    let edge = of_kind(&manifests, "Deployment")
+        .into_iter()
+        .find(|deployment| deployment["metadata"]["name"] == "edge")
+        .unwrap();
+    let listed = env_of(edge, "PARLEY_PRESENCE_URL").unwrap();
+    let expected: Vec<String> = (0..replicas)
+        .map(|index| format!("http://presence-svc-{index}.presence-svc:50052"))
+        .collect();
+    assert_eq!(listed, expected.join(","));
 }

@@ -1,8 +1,10 @@
-//! presence-svc's replicas are active and standby (docs/decisions/0005): when the active one
-//! dies, edges renew their leases with the standby, and go back when it returns. A failover
-//! must not take the users of a live edge OFFLINE, and must still take those of a dead edge
-//! OFFLINE. A replica "dies" as a process killed with SIGKILL does: its own tokio runtime is
-//! shut down, every task and socket at once, with no graceful step (see `Killable`).
+//! presence-svc's replicas each hold a share of the users, by shard (docs/decisions/0016):
+//! when one dies, the others take its shards once its leases expire, and the edges' renewals
+//! (sent to every replica) rebuild its users' sessions there; when it returns, it takes its
+//! share back. A failover must not take the users of a live edge OFFLINE, and must still take
+//! those of a dead edge OFFLINE. A replica "dies" as a process killed with SIGKILL does: its
+//! own tokio runtime is shut down, every task and socket at once, with no graceful step (see
+//! `Killable`).
 
 use std::time::Duration;
 
@@ -41,9 +43,9 @@ async fn befriend(edge: &str, a: &Person, b: &Person) {
     befriend_on(&a_socket, &b_socket, b).await;
 }
 
-/// Waits until `holds` is true, for at most 15 s.
+/// Waits until `holds` is true, for at most 20 s.
 async fn until(what: &str, holds: impl Fn() -> bool) {
-    for _ in 0..150 {
+    for _ in 0..200 {
         if holds() {
             return;
         }
@@ -63,14 +65,16 @@ async fn offline_within(watcher: &mut SioClient, wait: Duration) -> Vec<String> 
         .collect()
 }
 
-/// `get-friends-status` of `watcher`, retried while a call finds the dead replica.
+/// `get-friends-status` of `watcher`, retried while a call finds the dead replica or a
+/// shard not taken over yet (for some seconds).
 async fn friends_status(watcher: &SioClient) -> Value {
     let mut ack = Value::Null;
-    for _ in 0..5 {
+    for _ in 0..20 {
         ack = watcher.call("get-friends-status", json!({})).await;
         if ack["ok"] == true || error_code(&ack) != "UNAVAILABLE" {
             break;
         }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert_eq!(ack["ok"], true, "{ack}");
     ack["data"].clone()
@@ -85,11 +89,11 @@ async fn a_presence_failover_and_back_takes_offline_only_the_users_of_a_dead_edg
     let friends_url = format!("http://{}", friends.addr);
     let chat = start_chat(&database, &friends_url, 600).await;
     let config = presence_config(&database, &friends_url, timing);
-    let mut active = start_killable_presence(config.clone()).await;
-    let standby = start_killable_presence(config.clone()).await;
+    let mut first = start_killable_presence(config.clone()).await;
+    let second = start_killable_presence(config.clone()).await;
     let backends = || Backends {
         chat: format!("http://{}", chat.addr),
-        presence: format!("http://{},http://{}", active.addr, standby.addr),
+        presence: format!("http://{},http://{}", first.addr, second.addr),
         friends: friends_url.clone(),
         media: String::new(),
         calls: String::new(),
@@ -115,24 +119,27 @@ async fn a_presence_failover_and_back_takes_offline_only_the_users_of_a_dead_edg
     let mut alice_watch = connect(&live, &alice, "/status").await;
     let _bob_online = connect(&live, &bob, "/status").await;
     let _carol_online = connect(&dying, &carol, "/status").await;
-    until("the active replica holds all three sessions", || {
-        active.handle.session_count() == 3
+    until("the replicas hold the three sessions between them", || {
+        first.handle.session_count() + second.handle.session_count() == 3
+            && first.handle.held_shards().len() + second.handle.held_shards().len() == 1024
     })
     .await;
 
-    // The active replica dies: both edges renew with the standby...
-    active.kill().await;
-    until("the standby holds all three sessions", || {
-        standby.handle.session_count() == 3
+    // The first replica dies: the second takes its shards, and the edges' renewals bring
+    // their sessions there...
+    first.kill().await;
+    until("the second holds all three sessions", || {
+        second.handle.session_count() == 3
     })
     .await;
-    // ... until it comes back, empty, on its address, and the edges return to it. The
-    // standby still holds their sessions, under leases nobody renews there any more.
+    // ... until it comes back, empty, on its address, and takes its share back.
     let mut restarted = config.clone();
-    restarted.listen_addr = active.addr;
-    let active = start_killable_presence(restarted).await;
-    until("the returned replica holds all three sessions", || {
-        active.handle.session_count() == 3
+    restarted.listen_addr = first.addr;
+    let first = start_killable_presence(restarted).await;
+    until("the replicas share the shards and the sessions again", || {
+        !first.handle.held_shards().is_empty()
+            && first.handle.held_shards().len() + second.handle.held_shards().len() == 1024
+            && first.handle.session_count() + second.handle.session_count() == 3
     })
     .await;
 
@@ -161,29 +168,46 @@ async fn a_presence_failover_and_back_takes_offline_only_the_users_of_a_dead_edg
         Some(json!("ONLINE")),
         "{listed}"
     );
-    until("the standby let go of every session", || {
-        standby.handle.session_count() == 0
+    until("carol's session is gone from both", || {
+        first.handle.session_count() + second.handle.session_count() == 2
     })
     .await;
 }
 
+/// Which of `replicas` holds `person`'s shard now.
+fn holder_of(
+    replicas: &[&std::sync::Arc<parley_presence_svc::service::Presence>],
+    person: &Person,
+) -> Option<usize> {
+    let shard = parley_presence_svc::shards::shard_of(parley_common::ids::UserId(person.id));
+    replicas
+        .iter()
+        .position(|replica| replica.held_shards().contains(&shard))
+}
+
 #[tokio::test]
-async fn a_friend_stays_online_while_the_active_presence_replica_stays_dead() {
+async fn a_friend_stays_online_while_the_replica_that_held_them_stays_dead() {
     let _heavy = crate::support::heavy().await;
     // Renewals further apart than a failed replica rests (2 s): each would find the dead
-    // replica again, were a failed renewal not retried at once on the next one.
+    // replica again, were a failed renewal not retried on its own.
     let timing = short_leases(Duration::from_millis(2500));
     let database = TestDatabase::create().await;
     let friends = start_friends(&database).await;
     let friends_url = format!("http://{}", friends.addr);
     let chat = start_chat(&database, &friends_url, 600).await;
     let config = presence_config(&database, &friends_url, timing);
-    let mut active = start_killable_presence(config.clone()).await;
-    let standby = start_killable_presence(config).await;
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(start_killable_presence(config.clone()).await);
+    }
+    let urls: Vec<String> = replicas
+        .iter()
+        .map(|replica| format!("http://{}", replica.addr))
+        .collect();
     let edge = start_edge(
         Backends {
             chat: format!("http://{}", chat.addr),
-            presence: format!("http://{},http://{}", active.addr, standby.addr),
+            presence: urls.join(","),
             friends: friends_url.clone(),
             media: String::new(),
             calls: String::new(),
@@ -194,25 +218,45 @@ async fn a_friend_stays_online_while_the_active_presence_replica_stays_dead() {
     )
     .await;
     let url = format!("http://{}", edge.addr);
-    let (alice, bob) = (Person::new("alice"), Person::new("bob"));
+    let handles: Vec<_> = replicas.iter().map(|replica| replica.handle.clone()).collect();
+    until("the three replicas share the shards", || {
+        handles.iter().all(|handle| !handle.held_shards().is_empty())
+            && handles.iter().map(|handle| handle.held_shards().len()).sum::<usize>() == 1024
+    })
+    .await;
+    // Alice and bob on different replicas, so that her replica asks bob's.
+    let alice = Person::new("alice");
+    let held = |person: &Person| holder_of(&handles.iter().collect::<Vec<_>>(), person);
+    let mut bob = Person::new("bob");
+    while held(&bob) == held(&alice) {
+        bob = Person::new("bob");
+    }
     befriend(&url, &alice, &bob).await;
     let mut alice_watch = connect(&url, &alice, "/status").await;
     let _bob_online = connect(&url, &bob, "/status").await;
-    until("the active replica holds both sessions", || {
-        active.handle.session_count() == 2
+    until("the replicas hold both sessions", || {
+        handles.iter().map(|handle| handle.session_count()).sum::<usize>() == 2
     })
     .await;
+    assert_eq!(friends_status(&alice_watch).await[0]["status"], "ONLINE");
 
-    active.kill().await;
-    // Nobody calls meanwhile but the edge's renewals; then alice looks, at the standby.
-    let heard = offline_within(&mut alice_watch, timing.lease_ttl).await;
+    // Bob's replica dies. Nobody calls meanwhile but the edge's renewals; then alice looks.
+    let dead = held(&bob).unwrap();
+    replicas[dead].kill().await;
+    let heard = offline_within(&mut alice_watch, timing.lease_ttl * 2).await;
     assert!(!heard.contains(&bob.id.to_string()), "{heard:?}");
+    let survivors: Vec<_> = (0..3)
+        .filter(|index| *index != dead)
+        .map(|index| &handles[index])
+        .collect();
+    until("the survivors hold every shard and both sessions", || {
+        survivors.iter().map(|handle| handle.held_shards().len()).sum::<usize>() == 1024
+            && survivors.iter().map(|handle| handle.session_count()).sum::<usize>() == 2
+    })
+    .await;
     let listed = friends_status(&alice_watch).await;
     assert_eq!(listed[0]["userId"], json!(bob.id), "{listed}");
     assert_eq!(listed[0]["status"], "ONLINE", "{listed}");
-    assert_eq!(
-        standby.handle.session_count(),
-        2,
-        "the standby holds the edge's sessions"
-    );
+    let heard = offline_within(&mut alice_watch, Duration::from_secs(2)).await;
+    assert!(!heard.contains(&bob.id.to_string()), "{heard:?}");
 }

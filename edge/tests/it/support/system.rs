@@ -116,6 +116,8 @@ pub fn presence_config(
         grace: timing.grace,
         lease_ttl: timing.lease_ttl,
         flush_interval: timing.flush_interval,
+        advertise_url: String::new(),
+        shard_ttl: timing.shard_ttl,
         database: database.args(),
         bus: database.bus(),
         internal: Default::default(),
@@ -385,6 +387,8 @@ pub struct Timing {
     pub lease_ttl: Duration,
     pub lease_interval: Duration,
     pub flush_interval: Duration,
+    /// How long presence-svc's shard leases last: how soon a dead replica's users move.
+    pub shard_ttl: Duration,
     /// chat-svc's `send-message` limit per user per minute.
     pub message_rate_per_minute: u32,
     /// chat-svc's `create-room` limit per user per minute.
@@ -403,6 +407,7 @@ impl Default for Timing {
             lease_ttl: Duration::from_secs(30),
             lease_interval: Duration::from_secs(10),
             flush_interval: Duration::from_secs(30),
+            shard_ttl: Duration::from_secs(3),
             message_rate_per_minute: 60,
             rooms_per_minute: 10,
             members_added_per_minute: 200,
