@@ -16,15 +16,16 @@
 // Protocol with run.sh: READY_FILE once the kept calls are ACTIVE; FAULT_FILE holds the name
 // of the fault about to happen at each SIGUSR1; RESULT_FILE (JSON) at the end; exit 0 (pass),
 // 1 (a check failed) or 2 (setup failed). docs/API.md "/calls" is the contract.
-import { createHmac, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { io } from "socket.io-client";
+import { bump, jwtSecret, logger, request as ackedRequest, sleep, token } from "./lib.mjs";
 
 const setting = (name, fallback) => process.env[name] ?? fallback;
 const EDGE_URLS = setting("FAULT_EDGE_URLS", "http://127.0.0.1:4000,http://127.0.0.1:4010").split(",");
 const PAIRS = Number(setting("FAULT_CALL_PAIRS", 3));
 const RING_PAIRS = Number(setting("FAULT_RING_PAIRS", 4));
-const SECRET = setting("PARLEY_JWT_SECRET", "");
+const SECRET = jwtSecret();
 const READY_FILE = setting("READY_FILE", "");
 const RESULT_FILE = setting("RESULT_FILE", "");
 const FAULT_FILE = setting("FAULT_FILE", "");
@@ -40,30 +41,7 @@ const RETRYABLE = new Set(["UNAVAILABLE", "TIMEOUT", "DISCONNECTED", "INTERNAL",
 const SDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=parley-fault\r\nt=0 0\r\n";
 
 const started = Date.now();
-const log = (...parts) => console.log(`[calls   ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s]`, ...parts);
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const bump = (counts, key, by = 1) => (counts[key] = (counts[key] ?? 0) + by);
-
-if (!SECRET) {
-  console.error("PARLEY_JWT_SECRET is required");
-  process.exit(2);
-}
-
-/** An HS256 JWT for `sub`, as the edge accepts (docs/API.md: sub, name, exp). */
-function token(sub, name) {
-  const now = Math.floor(Date.now() / 1000);
-  const part = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  const unsigned = `${part({ alg: "HS256", typ: "JWT" })}.${part({ sub, name, iat: now, exp: now + 3600 })}`;
-  return `${unsigned}.${createHmac("sha256", SECRET).update(unsigned).digest("base64url")}`;
-}
-
-class AckError extends Error {
-  constructor(code, retryAfterMs) {
-    super(code);
-    this.code = code;
-    this.retryAfterMs = retryAfterMs;
-  }
-}
+const log = logger("calls  ");
 
 let fault = "setup"; // the fault about to happen or last happened, for labels
 const stats = { disconnects: {}, disconnectsByFault: {}, serverDisconnects: 0, connectErrors: {}, failedAttempts: {} };
@@ -95,7 +73,7 @@ class Party {
   }
 
   start() {
-    const options = { auth: { token: token(this.id, this.name), deviceId: this.deviceId }, forceNew: true, reconnectionDelay: 500, reconnectionDelayMax: 2000 };
+    const options = { auth: { token: token(SECRET, this.id, this.name), deviceId: this.deviceId }, forceNew: true, reconnectionDelay: 500, reconnectionDelayMax: 2000 };
     this.friends = this.socket("/friends", options);
     this.chat = this.socket("/chat", options);
     this.calls = this.socket("/calls", options);
@@ -158,16 +136,7 @@ class Party {
 const newParty = (name, url) => new Party(name, url);
 
 /** An event with an ack: its data, or throws AckError (a code, TIMEOUT or DISCONNECTED). */
-async function request(socket, event, payload) {
-  let reply;
-  try {
-    reply = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload);
-  } catch {
-    throw new AckError(socket.connected ? "TIMEOUT" : "DISCONNECTED");
-  }
-  if (reply?.ok) return reply.data;
-  throw new AckError(reply?.error?.code ?? "MALFORMED_ACK", reply?.error?.retryAfterMs);
-}
+const request = (socket, event, payload) => ackedRequest(socket, event, payload, ACK_TIMEOUT_MS);
 
 function waitConnected(socket) {
   if (socket.connected) return Promise.resolve();

@@ -12,9 +12,10 @@
 // a message by the fault during which it was first sent. FAULT_NO_RECONNECT_FAULTS (names,
 // comma- or space-separated) makes the run fail when a reconnect is counted for one of them;
 // FAULT_NO_FINAL_ONLY=1, when a recipient got a message only from the final catch-up.
-import { createHmac, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { io } from "socket.io-client";
+import { bump, jwtSecret, logger, request, sleep, token } from "./lib.mjs";
 
 const setting = (name, fallback) => process.env[name] ?? fallback;
 const EDGE_URLS = setting("FAULT_EDGE_URLS", "http://127.0.0.1:4000,http://127.0.0.1:4010").split(",");
@@ -24,7 +25,7 @@ const ROOMS = Number(setting("FAULT_ROOMS", Math.floor(USERS / ROOM_SIZE)));
 const DMS = Number(setting("FAULT_DMS", 4));
 const RATE = Number(setting("FAULT_RATE", 3)); // messages per second per user
 const DM_SHARE = 0.3; // of the messages of a user who has a DM partner
-const SECRET = setting("PARLEY_JWT_SECRET", "");
+const SECRET = jwtSecret();
 const READY_FILE = setting("READY_FILE", "");
 const RESULT_FILE = setting("RESULT_FILE", "");
 const ACK_TIMEOUT_MS = Number(setting("FAULT_ACK_TIMEOUT_MS", 8000));
@@ -42,9 +43,7 @@ const NO_RECONNECT_FAULTS = setting("FAULT_NO_RECONNECT_FAULTS", "").split(/[\s,
 const NO_FINAL_ONLY = setting("FAULT_NO_FINAL_ONLY", "0") !== "0";
 
 const started = Date.now();
-const log = (...parts) => console.log(`[clients ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s]`, ...parts);
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const bump = (counts, key, by = 1) => (counts[key] = (counts[key] ?? 0) + by);
+const log = logger("clients");
 
 /** The fault run.sh announced last ("warmup" before the first, "drain" once the load stopped). */
 let phase = "warmup";
@@ -73,26 +72,6 @@ const phaseSlot = (name) => {
   return slot;
 };
 
-if (!SECRET) {
-  console.error("PARLEY_JWT_SECRET is required");
-  process.exit(2);
-}
-
-/** An HS256 JWT for `sub`, as the edge accepts (docs/API.md: sub, name, exp). */
-function token(sub, name) {
-  const now = Math.floor(Date.now() / 1000);
-  const part = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  const unsigned = `${part({ alg: "HS256", typ: "JWT" })}.${part({ sub, name, iat: now, exp: now + 3600 })}`;
-  return `${unsigned}.${createHmac("sha256", SECRET).update(unsigned).digest("base64url")}`;
-}
-
-class AckError extends Error {
-  constructor(code, retryAfterMs) {
-    super(code);
-    this.code = code;
-    this.retryAfterMs = retryAfterMs;
-  }
-}
 
 const stats = {
   reconnects: 0,
@@ -146,7 +125,7 @@ class Client {
 
   start() {
     const socket = io(`${this.url}/chat`, {
-      auth: { token: token(this.id, this.name) },
+      auth: { token: token(SECRET, this.id, this.name) },
       forceNew: true, // one connection per user, as separate devices would have
       reconnectionDelay: 500,
       reconnectionDelayMax: 2000,
@@ -259,15 +238,8 @@ class Client {
   }
 
   /** An event with an ack; the ack's data, or throws AckError (code, TIMEOUT, DISCONNECTED). */
-  async call(event, payload) {
-    let reply;
-    try {
-      reply = await this.socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload);
-    } catch {
-      throw new AckError(this.socket.connected ? "TIMEOUT" : "DISCONNECTED");
-    }
-    if (reply?.ok) return reply.data;
-    throw new AckError(reply?.error?.code ?? "MALFORMED_ACK", reply?.error?.retryAfterMs);
+  call(event, payload) {
+    return request(this.socket, event, payload, ACK_TIMEOUT_MS);
   }
 
   /** `call`, retried (after reconnects too) until it succeeds. */
