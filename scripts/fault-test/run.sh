@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Fault test: chat and calls while processes die. Starts 2 edges and FAULT_REPLICAS replicas
+# Fault test: chat, calls and presence while processes die. Starts 2 edges and FAULT_REPLICAS replicas
 # of friends-svc, presence-svc, chat-svc and calls-svc on a fresh database, connects 24 chat
 # users (client.mjs) and pairs of callers in ACTIVE calls (calls-client.mjs; both the official
 # socket.io-client with its auto-reconnect), and, under load:
 #   1. kill -9 an edge, restart it after 2 s (its clients reconnect to the same URL);
 #   2. kill -9 a chat-svc replica that an edge streams its chat events from, restart it after
 #      2 s (on the NATS bus preferably not the relay leader);
-#   3. kill -9 a calls-svc replica, restart it after 2 s;
-#   4. restart Postgres (pg_ctlcluster ... restart; needs root).
+#   3. kill -9 the presence-svc replica holding the most user shards, restart it after 15 s
+#      (FAULT_PRESENCE_DOWN_S), once the others have taken its users over; 12 presence
+#      clients (presence-client.mjs) must hear no false OFFLINE;
+#   4. kill -9 a calls-svc replica, restart it after 2 s;
+#   5. restart Postgres (pg_ctlcluster ... restart; needs root).
 # With FAULT_BUS=nats the services' events go through a 3-node NATS JetStream cluster of the
 # run's own (scripts/lib/nats.sh), and two more faults are in the default list:
 #   relay  kill -9 the chat-svc replica that relays the chat outbox to NATS (its metrics say
@@ -28,10 +31,10 @@
 # 51051-51055/51061-51065, metrics on 10101-10105/10111-10115), FAULT_ADMIN_DATABASE_URL
 # (postgres://postgres@127.0.0.1:5432/postgres), FAULT_DATABASE (parley_fault, dropped and
 # created again by every run), FAULT_PG_RESTART (the command that restarts Postgres),
-# FAULT_FAULTS (which faults, in order; default "edge chat calls postgres", with FAULT_BUS=nats
-# "edge chat relay nats calls postgres"), FAULT_BUS (postgres or nats), FAULT_NO_RECONNECT_FAULTS
-# (faults after which a client reconnect fails the run; default "chat relay nats" on the NATS
-# bus, none on Postgres), FAULT_NO_FINAL_ONLY (1: a message that reached a recipient only by
+# FAULT_FAULTS (which faults, in order; default "edge chat presence calls postgres", with
+# FAULT_BUS=nats "edge chat relay nats presence calls postgres"), FAULT_BUS (postgres or nats),
+# FAULT_NO_RECONNECT_FAULTS (faults after which a client reconnect fails the run; default
+# "chat relay nats presence" on the NATS bus, "presence" on Postgres), FAULT_NO_FINAL_ONLY (1: a message that reached a recipient only by
 # the final catch-up fails the run; default 1 on the NATS bus, 0 on Postgres),
 # FAULT_CALL_PAIRS (3 kept calls), FAULT_KEEP_GOING=1 (with --runs: do not stop at the first
 # failure). FAULT_BUS=nats FAULT_REPLICAS=3 is the scale-out setup: three replicas of each
@@ -46,7 +49,7 @@ while (($#)); do
   case "$1" in
     --runs) runs=${2:?--runs needs a number}; shift 2 ;;
     --runs=*) runs=${1#--runs=}; shift ;;
-    -h | --help) sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,41p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -60,8 +63,8 @@ database=${FAULT_DATABASE:-parley_fault}
 pg_restart=${FAULT_PG_RESTART:-"pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql 2>/dev/null | head -n 1) main restart"}
 bus=${FAULT_BUS:-postgres}
 case "$bus" in
-  postgres) default_faults="edge chat calls postgres" no_reconnect_default= ;;
-  nats) default_faults="edge chat relay nats calls postgres" no_reconnect_default="chat relay nats" ;;
+  postgres) default_faults="edge chat presence calls postgres" no_reconnect_default=presence ;;
+  nats) default_faults="edge chat relay nats presence calls postgres" no_reconnect_default="chat relay nats presence" ;;
   *) echo "FAULT_BUS is postgres or nats, not '$bus'" >&2; exit 2 ;;
 esac
 faults=${FAULT_FAULTS:-$default_faults}
@@ -71,13 +74,16 @@ no_reconnect_faults=${FAULT_NO_RECONNECT_FAULTS-$no_reconnect_default}
 if [[ $bus == nats ]]; then no_final_only=${FAULT_NO_FINAL_ONLY:-1}; else no_final_only=${FAULT_NO_FINAL_ONLY:-0}; fi
 for fault in $faults; do
   case "$fault" in
-    edge | chat | calls | postgres) ;;
+    edge | chat | presence | calls | postgres) ;;
     relay | nats) [[ $bus == nats ]] || { echo "the '$fault' fault needs FAULT_BUS=nats" >&2; exit 2; } ;;
-    *) echo "unknown fault '$fault' (FAULT_FAULTS: edge, chat, calls, postgres; relay, nats with FAULT_BUS=nats)" >&2; exit 2 ;;
+    *) echo "unknown fault '$fault' (FAULT_FAULTS: edge, chat, presence, calls, postgres; relay, nats with FAULT_BUS=nats)" >&2; exit 2 ;;
   esac
 done
 # Steady load before the first fault, between faults and after the last one (seconds).
 warmup=8 between=12 tail=10 down_for=2
+# A killed presence-svc replica stays down past its shard leases (PARLEY_PRESENCE_SHARD_TTL,
+# 10 s), so that the others take its users over before it returns and takes its share back.
+presence_down_for=${FAULT_PRESENCE_DOWN_S:-15}
 
 log_root=$(mktemp -d "${TMPDIR:-/tmp}/parley-fault.XXXXXX")
 say() { printf '[run.sh %s] %s\n' "$(date +%T)" "$*"; }
@@ -175,6 +181,7 @@ for ((k = 0; k < edges; k++)); do instances+=("edge.$k"); done
 log_dir=
 client_pid=
 calls_pid=
+presence_pid=
 
 start() {
   local instance=$1 component=${1%.*} k=${1##*.} settings
@@ -197,7 +204,8 @@ stop_everything() {
   local instance pid
   if [[ -n "$client_pid" ]] && kill -0 "$client_pid" 2>/dev/null; then kill -TERM "$client_pid" 2>/dev/null || true; fi
   if [[ -n "$calls_pid" ]] && kill -0 "$calls_pid" 2>/dev/null; then kill -TERM "$calls_pid" 2>/dev/null || true; fi
-  client_pid= calls_pid=
+  if [[ -n "$presence_pid" ]] && kill -0 "$presence_pid" 2>/dev/null; then kill -TERM "$presence_pid" 2>/dev/null || true; fi
+  client_pid= calls_pid= presence_pid=
   for instance in "${!pids[@]}"; do
     pid=${pids[$instance]}
     kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null || true
@@ -244,9 +252,26 @@ crash_and_restart() {
   local instance=$1
   say "FAULT kill -9 $instance (pid ${pids[$instance]})"
   kill -KILL "${pids[$instance]}"
-  sleep "$down_for"
+  sleep "${2:-$down_for}"
   start "$instance"
   say "restarted $instance (pid ${pids[$instance]})"
+}
+
+# "k=N" for each live presence-svc replica: how many user shards it holds (its metrics).
+presence_shards() {
+  local k port held
+  for ((k = 0; k < replicas; k++)); do
+    alive "presence-svc.$k" || continue
+    port=$((base_metrics[presence-svc] + offset + 10 * k))
+    held=$(curl -fsS --max-time 2 "http://127.0.0.1:$port/metrics" 2>/dev/null |
+      sed -n 's/^parley_presence_shards_held \([0-9]*\).*/\1/p')
+    echo "$k=${held:-?}"
+  done
+}
+
+# The presence-svc replica holding the most shards: a shard owner.
+presence_victim() {
+  presence_shards | sort -t= -k2 -rn | head -n 1 | cut -d= -f1
 }
 
 # The chat-svc replica (its k) whose metrics say it relays the chat outbox to NATS; waits up
@@ -476,6 +501,7 @@ steady() {
   while ((SECONDS < until)); do
     kill -0 "$client_pid" 2>/dev/null || { say "the clients stopped early"; return 1; }
     kill -0 "$calls_pid" 2>/dev/null || { say "the call clients stopped early"; return 1; }
+    kill -0 "$presence_pid" 2>/dev/null || { say "the presence clients stopped early"; return 1; }
     sleep 0.5
   done
 }
@@ -545,6 +571,19 @@ one_run() {
   done
   [[ -f "$log_dir/calls-ready" ]] || { say "the call clients did not get ready"; return 2; }
 
+  # The presence clients: friends on /status through every fault; no false OFFLINE.
+  rm -f "$log_dir/presence-ready"
+  FAULT_EDGE_URLS="http://$(addr edge 0),http://$(addr edge 1)" READY_FILE="$log_dir/presence-ready" \
+    FAULT_FILE="$log_dir/fault" RESULT_FILE="$log_dir/presence-result.json" \
+    node "$here/presence-client.mjs" > >(tee "$log_dir/presence-client.log") 2>&1 &
+  presence_pid=$!
+  for _ in $(seq 1 120); do
+    [[ -f "$log_dir/presence-ready" ]] && break
+    kill -0 "$presence_pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  [[ -f "$log_dir/presence-ready" ]] || { say "the presence clients did not get ready"; return 2; }
+
   steady "$warmup" || return 2
   local fault first=1 previous=warmup victim
   mark_edges
@@ -567,6 +606,12 @@ one_run() {
         crash_and_restart "chat-svc.$victim" ;;
       relay) crash_relay_leader || return 2 ;;
       nats) crash_nats_node || return 2 ;;
+      presence)
+        victim=$(presence_victim)
+        say "presence shards held: $(presence_shards | tr '\n' ' '); killing presence-svc.$victim for $presence_down_for s"
+        crash_and_restart "presence-svc.$victim" "$presence_down_for"
+        sleep 3
+        say "presence shards held 3 s after its return: $(presence_shards | tr '\n' ' ')" ;;
       calls) crash_and_restart calls-svc.0 ;;
       postgres)
         say "FAULT restart Postgres: $pg_restart"
@@ -580,12 +625,17 @@ one_run() {
   say "stopping the load; the clients verify"
   kill -USR2 "$client_pid"
   kill -USR2 "$calls_pid"
+  kill -USR2 "$presence_pid"
   wait "$client_pid" || status=$?
   client_pid=
   local calls_status=0
   wait "$calls_pid" || calls_status=$?
   calls_pid=
   ((calls_status == 0)) || status=$calls_status
+  local presence_status=0
+  wait "$presence_pid" || presence_status=$?
+  presence_pid=
+  ((presence_status == 0)) || status=$presence_status
 
   # A process that died by itself (not one we killed) is a crash.
   for instance in "${instances[@]}"; do
@@ -614,7 +664,8 @@ for ((run = 1; run <= runs; run++)); do
   stop_everything
   line=$(sed -n 's/^RESULT [A-Z]*: //p' "$log_root/run$run/client.log" 2>/dev/null || true)
   calls_line=$(sed -n 's/^\(CALLS [A-Z]*\): /\1 /p' "$log_root/run$run/calls-client.log" 2>/dev/null || true)
-  line="$line${calls_line:+ | $calls_line}"
+  presence_line=$(sed -n 's/^\(PRESENCE [A-Z]*\): /\1 /p' "$log_root/run$run/presence-client.log" 2>/dev/null || true)
+  line="$line${calls_line:+ | $calls_line}${presence_line:+ | $presence_line}"
   by_fault=$(sed -n 's/^BY FAULT: //p' "$log_root/run$run/client.log" 2>/dev/null || true)
   if ((status == 0)); then
     summaries+=("run $run: PASS  $line")
