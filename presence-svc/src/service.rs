@@ -529,7 +529,7 @@ impl Presence {
             });
             tracing::info!(
                 shards = moves.gained.len(),
-                warming = warm_up.len(),
+                warming = moves.gained.iter().filter(|shard| warm_up.contains(shard)).count(),
                 "presence shards taken"
             );
             self.adopt_listed(&moves.gained).await;
