@@ -6,7 +6,7 @@
 #   1. kill -9 an edge, restart it after 2 s (its clients reconnect to the same URL);
 #   2. kill -9 a chat-svc replica that an edge streams its chat events from, restart it after
 #      2 s (on the NATS bus preferably not the relay leader);
-#   3. kill -9 the presence-svc replica holding the most user shards, restart it after 15 s
+#   3. kill -9 the presence-svc replica keeping the most sessions, restart it after 15 s
 #      (FAULT_PRESENCE_DOWN_S), once the others have taken its users over; 12 presence
 #      clients (presence-client.mjs) must hear no false OFFLINE;
 #   4. kill -9 a calls-svc replica, restart it after 2 s;
@@ -257,21 +257,24 @@ crash_and_restart() {
   say "restarted $instance (pid ${pids[$instance]})"
 }
 
-# "k=N" for each live presence-svc replica: how many user shards it holds (its metrics).
+# "k=SHARDS/SESSIONS" for each live presence-svc replica: the user shards it holds and the
+# sessions it keeps (its metrics).
 presence_shards() {
-  local k port held
+  local k port metrics held sessions
   for ((k = 0; k < replicas; k++)); do
     alive "presence-svc.$k" || continue
     port=$((base_metrics[presence-svc] + offset + 10 * k))
-    held=$(curl -fsS --max-time 2 "http://127.0.0.1:$port/metrics" 2>/dev/null |
-      sed -n 's/^parley_presence_shards_held \([0-9]*\).*/\1/p')
-    echo "$k=${held:-?}"
+    metrics=$(curl -fsS --max-time 2 "http://127.0.0.1:$port/metrics" 2>/dev/null || true)
+    held=$(sed -n 's/^parley_presence_shards_held \([0-9]*\).*/\1/p' <<<"$metrics")
+    sessions=$(sed -n 's/^parley_presence_sessions \([0-9]*\).*/\1/p' <<<"$metrics")
+    echo "$k=${held:-?}/${sessions:-?}"
   done
 }
 
-# The presence-svc replica holding the most shards: a shard owner.
+# The presence-svc replica keeping the most sessions (then holding the most shards): the
+# owner of the most presence clients' shards.
 presence_victim() {
-  presence_shards | sort -t= -k2 -rn | head -n 1 | cut -d= -f1
+  presence_shards | awk -F'[=/]' '{ print $3 + 0, $2 + 0, $1 }' | sort -k1,1nr -k2,2nr | head -n 1 | cut -d' ' -f3
 }
 
 # The chat-svc replica (its k) whose metrics say it relays the chat outbox to NATS; waits up
@@ -608,10 +611,10 @@ one_run() {
       nats) crash_nats_node || return 2 ;;
       presence)
         victim=$(presence_victim)
-        say "presence shards held: $(presence_shards | tr '\n' ' '); killing presence-svc.$victim for $presence_down_for s"
+        say "presence shards/sessions held: $(presence_shards | tr '\n' ' '); killing presence-svc.$victim for $presence_down_for s"
         crash_and_restart "presence-svc.$victim" "$presence_down_for"
         sleep 3
-        say "presence shards held 3 s after its return: $(presence_shards | tr '\n' ' ')" ;;
+        say "presence shards/sessions held 3 s after its return: $(presence_shards | tr '\n' ' ')" ;;
       calls) crash_and_restart calls-svc.0 ;;
       postgres)
         say "FAULT restart Postgres: $pg_restart"
