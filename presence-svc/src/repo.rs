@@ -118,8 +118,9 @@ pub async fn renewed_elsewhere(
     Ok(alive)
 }
 
-/// Marks the replica at `url` alive now, and returns every replica seen within `ttl`, this
-/// one included, in order. Rows of replicas gone for an hour are removed.
+/// Marks the replica at `url` alive now (this renews its lease on every shard it holds), and
+/// returns every replica seen within `ttl`, this one included, in order. Rows of replicas
+/// gone for an hour are removed (their shards are free by then).
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn live_replicas(
     db: &mut PgConnection,
@@ -145,41 +146,43 @@ pub async fn live_replicas(
     .await
 }
 
-/// A shard lease renewed or taken.
+/// A shard just taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
-pub struct Claimed {
+pub struct Taken {
     pub shard: i32,
-    /// Grows whenever the shard changes hands.
-    pub epoch: i64,
-    /// Someone held the shard within the last `recent` (see [`claim_shards`]): the edges may
+    /// Someone held the shard within the last `recent` (see [`take_shards`]): the edges may
     /// have live sessions of its users that this replica has not heard of yet.
     pub recently_held: bool,
 }
 
-/// Renews, or takes, those of `shards` whose lease is this replica's, or free; for `ttl`
-/// from now. A shard another replica is taking at the same moment is left to it (the
-/// row lock makes the second claim see the first).
+/// Takes those of `shards` that nobody holds: given back, or held by a replica not seen
+/// within `ttl` (its lease lapsed). A shard another replica is taking at the same moment is
+/// left to it (the row lock makes the second claim see the first). Only shards that change
+/// hands are written.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn claim_shards(
+pub async fn take_shards(
     db: &mut PgConnection,
     url: &str,
     shards: &[i32],
     ttl: std::time::Duration,
     recent: std::time::Duration,
-) -> sqlx::Result<Vec<Claimed>> {
+) -> sqlx::Result<Vec<Taken>> {
     sqlx::query_as(
-        "WITH old AS (
-             SELECT shard, holder, expires_at FROM presence.shard_leases
-             WHERE shard = ANY($1) AND (holder = $2 OR holder IS NULL OR expires_at < now())
-             FOR UPDATE
+        "WITH free AS (
+             SELECT lease.shard,
+                    (holder.seen_at > now() - make_interval(secs => $4)
+                     OR lease.released_at > now() - make_interval(secs => $4)) AS recently_held
+             FROM presence.shard_leases AS lease
+             LEFT JOIN presence.replicas AS holder ON holder.url = lease.holder
+             WHERE lease.shard = ANY($1) AND lease.holder IS DISTINCT FROM $2
+               AND (lease.holder IS NULL OR holder.seen_at IS NULL
+                    OR holder.seen_at < now() - make_interval(secs => $3))
+             FOR UPDATE OF lease
          )
          UPDATE presence.shard_leases AS lease
-         SET epoch = lease.epoch + CASE WHEN old.holder = $2 THEN 0 ELSE 1 END,
-             holder = $2, expires_at = now() + make_interval(secs => $3)
-         FROM old WHERE lease.shard = old.shard
-         RETURNING lease.shard, lease.epoch,
-             (old.holder IS NOT NULL AND old.expires_at > now() - make_interval(secs => $4))
-                 AS recently_held",
+         SET holder = $2, epoch = lease.epoch + 1, released_at = NULL
+         FROM free WHERE lease.shard = free.shard
+         RETURNING lease.shard, coalesce(free.recently_held, false) AS recently_held",
     )
     .bind(shards)
     .bind(url)
@@ -189,11 +192,20 @@ pub async fn claim_shards(
     .await
 }
 
+/// The shards the database says `url` holds, with their epochs.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn held_by(db: &mut PgConnection, url: &str) -> sqlx::Result<Vec<(i32, i64)>> {
+    sqlx::query_as("SELECT shard, epoch FROM presence.shard_leases WHERE holder = $1")
+        .bind(url)
+        .fetch_all(db)
+        .await
+}
+
 /// Gives back those of `shards` this replica holds, for another to take at once.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn release_shards(db: &mut PgConnection, url: &str, shards: &[i32]) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE presence.shard_leases SET expires_at = now()
+        "UPDATE presence.shard_leases SET holder = NULL, released_at = now()
          WHERE shard = ANY($1) AND holder = $2",
     )
     .bind(shards)
@@ -203,13 +215,18 @@ pub async fn release_shards(db: &mut PgConnection, url: &str, shards: &[i32]) ->
     .map(drop)
 }
 
-/// Each shard whose lease runs, with its holder's URL.
+/// Each shard whose holder was seen within `ttl`, with its holder's URL.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
-pub async fn shard_holders(db: &mut PgConnection) -> sqlx::Result<Vec<(i32, String)>> {
+pub async fn shard_holders(
+    db: &mut PgConnection,
+    ttl: std::time::Duration,
+) -> sqlx::Result<Vec<(i32, String)>> {
     sqlx::query_as(
-        "SELECT shard, holder FROM presence.shard_leases
-         WHERE holder IS NOT NULL AND expires_at > now()",
+        "SELECT lease.shard, lease.holder FROM presence.shard_leases AS lease
+         JOIN presence.replicas AS holder ON holder.url = lease.holder
+         WHERE holder.seen_at > now() - make_interval(secs => $1)",
     )
+    .bind(ttl.as_secs_f64())
     .fetch_all(db)
     .await
 }

@@ -343,8 +343,9 @@ impl Presence {
 
     /// Reads who holds each shard now.
     async fn read_holders(&self) -> Result<(), Error> {
+        let ttl = parley_common::lock::lock(&self.leases).ttl;
         let mut db = self.pool.acquire().await?;
-        let holders = repo::shard_holders(&mut db).await?;
+        let holders = repo::shard_holders(&mut db, ttl).await?;
         parley_common::lock::lock(&self.leases).read(&numbered(holders));
         Ok(())
     }
@@ -499,16 +500,17 @@ impl Presence {
             tracing::info!(shards = surplus.len(), "presence shards given back");
         }
         // An edge's sessions may be live for a lease after the last renewal a holder heard.
-        let claimed = repo::claim_shards(&mut db, &me, &as_ids(&share), ttl, self.lease_ttl).await?;
-        let holders = repo::shard_holders(&mut db).await?;
-        let warm_up: HashSet<u32> = claimed
+        let taken = repo::take_shards(&mut db, &me, &as_ids(&share), ttl, self.lease_ttl).await?;
+        let held = repo::held_by(&mut db, &me).await?;
+        let holders = repo::shard_holders(&mut db, ttl).await?;
+        let taken_cold: HashSet<u32> = taken
             .iter()
-            .filter(|claimed| claimed.recently_held)
-            .filter_map(|claimed| u32::try_from(claimed.shard).ok())
+            .filter(|taken| !taken.recently_held)
+            .filter_map(|taken| u32::try_from(taken.shard).ok())
             .collect();
-        let claimed: Vec<(u32, i64)> = claimed
+        let claimed: Vec<(u32, i64)> = held
             .into_iter()
-            .filter_map(|claimed| Some((u32::try_from(claimed.shard).ok()?, claimed.epoch)))
+            .filter_map(|(shard, epoch)| Some((u32::try_from(shard).ok()?, epoch)))
             .collect();
         let moves =
             parley_common::lock::lock(&self.leases).renewed(started, &claimed, &numbered(holders));
@@ -516,20 +518,21 @@ impl Presence {
         if !moves.gained.is_empty() {
             // A shard held until lately may have users with sessions not registered here yet
             // (opened since their edge's last renewal): until every edge has renewed once
-            // (every third of its lease, at most), none of them is announced OFFLINE. One
-            // nobody held lately is warm at once.
+            // (every third of its lease, at most), none of them is announced OFFLINE. Only a
+            // shard just taken that nobody held lately is warm at once; one the database
+            // already gave this replica (its previous run, on the same address) warms up.
             let now = Instant::now();
             let warm_at = now + self.lease_ttl / 3 + WARM_UP_MARGIN;
             self.apply_at(now, Utc::now(), |state, _, _| {
                 for shard in &moves.gained {
-                    let warm = if warm_up.contains(shard) { warm_at } else { now };
+                    let warm = if taken_cold.contains(shard) { now } else { warm_at };
                     state.hold(*shard, warm);
                 }
                 ((), Vec::new())
             });
             tracing::info!(
                 shards = moves.gained.len(),
-                warming = moves.gained.iter().filter(|shard| warm_up.contains(shard)).count(),
+                warming = moves.gained.iter().filter(|shard| !taken_cold.contains(shard)).count(),
                 "presence shards taken"
             );
             self.adopt_listed(&moves.gained).await;

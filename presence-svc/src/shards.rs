@@ -1,15 +1,15 @@
 //! Which replica holds which users. Users are divided into [`SHARDS`] shards by their id;
-//! each shard is held by one replica at a time, under a lease in Postgres
-//! (`presence.shard_leases`) that its holder renews every few seconds. Every replica is
-//! active: it keeps the sessions and statuses of its own shards only.
+//! each shard is held by one replica at a time (`presence.shard_leases`), under the
+//! replica's lease: its row in `presence.replicas`, renewed every few seconds. Every replica
+//! is active: it keeps the sessions and statuses of its own shards only.
 //!
 //! A replica aims at the shards it ranks first for among the live replicas (rendezvous
 //! hashing on their URLs), so when one joins or leaves only its share moves. It gives back a
 //! shard it no longer aims at (the one aiming at it takes it at its next round), and takes a
-//! shard only when the lease is free, expired or already its own: no shard is held twice.
-//! Its own view of a lease ends a fifth of the lease before the database's would, counted
-//! from before the renewal was sent, so it stops serving a shard before anyone else may take
-//! it, even while it cannot reach the database.
+//! shard only when it was given back or its holder's lease lapsed: no shard is held twice.
+//! Its own view of its lease ends a fifth of the lease before the others' would, counted
+//! from before its row was written, so it stops serving its shards before anyone else may
+//! take them, even while it cannot reach the database.
 //!
 //! This module is the bookkeeping; [`crate::service`] runs the rounds against the database.
 
