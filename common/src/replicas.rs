@@ -408,7 +408,10 @@ mod tests {
             let user = uuid::Uuid::from_u128(u128::from(n) * 0x9e37_79b9_7f4a_7c15).to_string();
             per_shard[shard_of(user.as_bytes()) as usize] += 1;
         }
-        assert!(per_shard.iter().all(|count| (2..=60).contains(count)), "{per_shard:?}");
+        assert!(
+            per_shard.iter().all(|count| (2..=60).contains(count)),
+            "{per_shard:?}"
+        );
     }
 
     #[tokio::test]

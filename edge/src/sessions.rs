@@ -92,8 +92,12 @@ pub async fn open(
     // the failure woke the renewals, whose answers name the holder, so that a retry soon
     // finds it. Friends see the user online within a second instead of at the next
     // renewal; if every retry fails, that renewal registers the session.
-    let (backends, user, session, sessions) =
-        (backends.clone(), identity.user_id, session.0.clone(), sessions.clone());
+    let (backends, user, session, sessions) = (
+        backends.clone(),
+        identity.user_id,
+        session.0.clone(),
+        sessions.clone(),
+    );
     tokio::spawn(async move {
         for wait in OPEN_RETRIES {
             tokio::time::sleep(wait).await;
@@ -171,10 +175,8 @@ pub fn spawn_lease(
     let replicas = backends.presence_replicas.clone();
     tokio::spawn(async move {
         let renewals = (0..replicas.len()).map(|index| {
-            let client = PresenceServiceClient::with_interceptor(
-                replicas.only(index),
-                InjectTraceContext,
-            );
+            let client =
+                PresenceServiceClient::with_interceptor(replicas.only(index), InjectTraceContext);
             renew_with(index, client, &sessions, &backends, &edge, interval)
         });
         futures_util::future::join_all(renewals).await;

@@ -80,15 +80,18 @@ async fn ask(mut client: Client, users: &[UserId]) -> Result<Vec<(UserId, Shown)
         .await
         .map_err(|status| Error::Dependency("presence-svc", status))?;
     Ok(answer
-            .into_inner()
-            .statuses
-            .into_iter()
-            .filter_map(|shown| {
-                let user = UserId(Uuid::parse_str(&shown.user_id).ok()?);
-                let status = pb::Status::try_from(shown.status)
-                    .ok()
-                    .and_then(status_from_pb)?;
-                Some((user, (status, shown.last_seen.as_ref().and_then(from_timestamp))))
-            })
-            .collect())
+        .into_inner()
+        .statuses
+        .into_iter()
+        .filter_map(|shown| {
+            let user = UserId(Uuid::parse_str(&shown.user_id).ok()?);
+            let status = pb::Status::try_from(shown.status)
+                .ok()
+                .and_then(status_from_pb)?;
+            Some((
+                user,
+                (status, shown.last_seen.as_ref().and_then(from_timestamp)),
+            ))
+        })
+        .collect())
 }

@@ -280,7 +280,8 @@ impl Presence {
             .into_iter()
             .filter_map(|named| {
                 let id = UserId(Uuid::parse_str(&named.id).ok()?);
-                let (status, last_seen) = shown.get(&id).copied().unwrap_or((Status::Offline, None));
+                let (status, last_seen) =
+                    shown.get(&id).copied().unwrap_or((Status::Offline, None));
                 Some(FriendView {
                     user_id: id,
                     username: named.username,
@@ -335,7 +336,9 @@ impl Presence {
         let leases = parley_common::lock::lock(&self.leases);
         let mut grouped: HashMap<Arc<str>, Vec<UserId>> = HashMap::new();
         for user in users {
-            let holder = leases.holder_of(*user).filter(|holder| *holder != leases.me)?;
+            let holder = leases
+                .holder_of(*user)
+                .filter(|holder| *holder != leases.me)?;
             grouped.entry(holder).or_default().push(*user);
         }
         Some(grouped)
@@ -525,14 +528,22 @@ impl Presence {
             let warm_at = now + self.lease_ttl / 3 + WARM_UP_MARGIN;
             self.apply_at(now, Utc::now(), |state, _, _| {
                 for shard in &moves.gained {
-                    let warm = if taken_cold.contains(shard) { now } else { warm_at };
+                    let warm = if taken_cold.contains(shard) {
+                        now
+                    } else {
+                        warm_at
+                    };
                     state.hold(*shard, warm);
                 }
                 ((), Vec::new())
             });
             tracing::info!(
                 shards = moves.gained.len(),
-                warming = moves.gained.iter().filter(|shard| !taken_cold.contains(shard)).count(),
+                warming = moves
+                    .gained
+                    .iter()
+                    .filter(|shard| !taken_cold.contains(shard))
+                    .count(),
                 "presence shards taken"
             );
             self.adopt_listed(&moves.gained).await;
@@ -579,7 +590,10 @@ impl Presence {
                 .collect();
             ((), changes)
         });
-        tracing::info!(users = users.len(), "sessions of shards taken over registered from the edges' renewals");
+        tracing::info!(
+            users = users.len(),
+            "sessions of shards taken over registered from the edges' renewals"
+        );
     }
 
     /// Gives back every shard held here, at shutdown, so that the other replicas take them

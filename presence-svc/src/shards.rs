@@ -34,7 +34,8 @@ pub fn shard_of(user: UserId) -> u32 {
 
 /// The shards `me` should hold while `live` replicas run: those for which it ranks first.
 pub fn share(me: &str, live: &[String]) -> Vec<u32> {
-    let rank = |shard: u32, url: &str| replicas::rank(&[&shard.to_be_bytes(), b"@", url.as_bytes()]);
+    let rank =
+        |shard: u32, url: &str| replicas::rank(&[&shard.to_be_bytes(), b"@", url.as_bytes()]);
     (0..SHARDS)
         .filter(|shard| {
             live.iter()
@@ -189,7 +190,10 @@ mod tests {
     #[test]
     fn a_users_shard_is_the_one_of_the_text_of_their_id() {
         let user = UserId(uuid::Uuid::new_v4());
-        assert_eq!(shard_of(user), replicas::shard_of(user.to_string().as_bytes()));
+        assert_eq!(
+            shard_of(user),
+            replicas::shard_of(user.to_string().as_bytes())
+        );
     }
 
     #[test]
@@ -237,11 +241,21 @@ mod tests {
         assert!(moves.lost.is_empty());
         // Shard 2 changed hands meanwhile (a new epoch); shard 1 was not renewed.
         let moves = leases.renewed(start, &[(2, 3)], &[]);
-        assert_eq!(moves, Moves { gained: vec![2], lost: vec![1, 2] });
+        assert_eq!(
+            moves,
+            Moves {
+                gained: vec![2],
+                lost: vec![1, 2]
+            }
+        );
         assert_eq!(leases.surplus(&[]), [2]);
         tokio::time::advance(Duration::from_secs(7)).await;
         assert!(leases.expired(Instant::now()).is_empty());
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert_eq!(leases.expired(Instant::now()), [2], "a fifth before the database's");
+        assert_eq!(
+            leases.expired(Instant::now()),
+            [2],
+            "a fifth before the database's"
+        );
     }
 }

@@ -156,7 +156,8 @@ impl PresenceState {
             return;
         }
         self.users.retain(|user, _| shard_of(*user) != shard);
-        self.sessions.retain(|_, session| shard_of(session.user) != shard);
+        self.sessions
+            .retain(|_, session| shard_of(session.user) != shard);
         self.unsaved.retain(|user, _| shard_of(*user) != shard);
     }
 
@@ -875,7 +876,10 @@ mod tests {
         assert!(state.close_session("phone", at, wall).is_empty());
         advance(Duration::from_secs(10)).await;
         let (at, later) = now();
-        assert!(state.tick(at, later).is_empty(), "past the grace, still warming");
+        assert!(
+            state.tick(at, later).is_empty(),
+            "past the grace, still warming"
+        );
         advance(Duration::from_secs(5)).await;
         let (at, later) = now();
         let changes = state.tick(at, later);
@@ -894,7 +898,10 @@ mod tests {
         state.let_go(shard_of(alice));
         assert!(!state.knows(alice));
         assert_eq!(state.owner("phone"), None);
-        assert!(state.take_unsaved().is_empty(), "the new holder writes her last seen");
+        assert!(
+            state.take_unsaved().is_empty(),
+            "the new holder writes her last seen"
+        );
         advance(Duration::from_secs(200)).await;
         let (at, wall) = now();
         assert!(state.tick(at, wall).is_empty(), "nothing announced");

@@ -676,7 +676,11 @@ async fn replicas_share_the_users_and_a_stopped_ones_move_to_the_others() {
     if let Some(single) = system.presence.take() {
         single.stop().await;
     }
-    let mut config = presence_config(system.friends_addr, &system.database, "127.0.0.1:0".parse().unwrap());
+    let mut config = presence_config(
+        system.friends_addr,
+        &system.database,
+        "127.0.0.1:0".parse().unwrap(),
+    );
     config.lease_ttl = Duration::from_secs(30);
     let (first_addr, first, first_core) = start_presence(&config).await;
     let (second_addr, second, second_core) = start_presence(&config).await;
@@ -713,7 +717,10 @@ async fn replicas_share_the_users_and_a_stopped_ones_move_to_the_others() {
     let elsewhere = (holder(alice) + 1) % 3;
     let refused = open(alice, elsewhere).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
-    assert!(refused.message().contains("held by another replica"), "{refused:?}");
+    assert!(
+        refused.message().contains("held by another replica"),
+        "{refused:?}"
+    );
     open(alice, holder(alice)).await.unwrap();
 
     // Bob's replica asks alice's what she looks like.
@@ -743,8 +750,8 @@ async fn replicas_share_the_users_and_a_stopped_ones_move_to_the_others() {
             .await
             .map(|answer| answer.into_inner().shards)
     };
-    for at in 0..3 {
-        assert_eq!(renew(at).await.unwrap(), held[at]);
+    for (at, shards) in held.iter().enumerate() {
+        assert_eq!(&renew(at).await.unwrap(), shards);
     }
 
     // Alice's replica stops: it gives its shards back, and the other two take them.
@@ -755,7 +762,10 @@ async fn replicas_share_the_users_and_a_stopped_ones_move_to_the_others() {
     let mut processes = [Some(first), Some(second), Some(third)];
     processes[stopping].take().unwrap().stop().await;
     let held = until_shared(&[&cores[survivors[0]], &cores[survivors[1]]]).await;
-    let new_holder = survivors[held.iter().position(|shards| shards.contains(&shard(alice))).unwrap()];
+    let new_holder = survivors[held
+        .iter()
+        .position(|shards| shards.contains(&shard(alice)))
+        .unwrap()];
     // Her new replica registers her session from the edge's last renewal, at once, without
     // an OFFLINE between: a repeated ONLINE at most.
     for _ in 0..50 {
@@ -764,7 +774,11 @@ async fn replicas_share_the_users_and_a_stopped_ones_move_to_the_others() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(cores[new_holder].session_count(), 1, "rebuilt without a renewal");
+    assert_eq!(
+        cores[new_holder].session_count(),
+        1,
+        "rebuilt without a renewal"
+    );
     for at in &survivors {
         renew(*at).await.unwrap();
     }

@@ -507,18 +507,33 @@ impl<T> Backfill<T> for StreamBackfill<T>
 where
     T: prost::Message + Default + Clone + Send + Sync + 'static,
 {
-    fn range(&self, after: u64, before: u64) -> futures_util::future::BoxFuture<'static, Option<Vec<T>>> {
+    fn range(
+        &self,
+        after: u64,
+        before: u64,
+    ) -> futures_util::future::BoxFuture<'static, Option<Vec<T>>> {
         let (nats, queries, stamp) = (self.nats.clone(), self.queries.clone(), self.stamp.clone());
         Box::pin(async move {
             let read = read_range(&nats, &queries, &stamp, after, before);
             match tokio::time::timeout(BACKFILL_TIMEOUT, read).await {
                 Ok(Ok(events)) => Some(events),
                 Ok(Err(error)) => {
-                    tracing::info!(channel = queries.channel, after, before, error = format!("{error:#}"), "cannot read missed events back: a gap");
+                    tracing::info!(
+                        channel = queries.channel,
+                        after,
+                        before,
+                        error = format!("{error:#}"),
+                        "cannot read missed events back: a gap"
+                    );
                     None
                 }
                 Err(_) => {
-                    tracing::warn!(channel = queries.channel, after, before, "reading missed events back took too long: a gap");
+                    tracing::warn!(
+                        channel = queries.channel,
+                        after,
+                        before,
+                        "reading missed events back took too long: a gap"
+                    );
                     None
                 }
             }
@@ -542,7 +557,11 @@ where
     if before <= first {
         return Ok(Vec::new());
     }
-    anyhow::ensure!(before - first <= BACKFILL_MOST, "{} events: too many", before - first);
+    anyhow::ensure!(
+        before - first <= BACKFILL_MOST,
+        "{} events: too many",
+        before - first
+    );
     let mut stream = nats.stream(queries).await?;
     let state = stream.info().await?.state.clone();
     anyhow::ensure!(
@@ -563,7 +582,10 @@ where
     let mut events = Vec::new();
     while let Some(message) = messages.next().await {
         let message = message?;
-        let sequence = message.info().map_err(|error| anyhow::anyhow!("{error}"))?.stream_sequence;
+        let sequence = message
+            .info()
+            .map_err(|error| anyhow::anyhow!("{error}"))?
+            .stream_sequence;
         if sequence >= before {
             break;
         }

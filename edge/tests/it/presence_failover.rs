@@ -136,11 +136,14 @@ async fn a_presence_failover_and_back_takes_offline_only_the_users_of_a_dead_edg
     let mut restarted = config.clone();
     restarted.listen_addr = first.addr;
     let first = start_killable_presence(restarted).await;
-    until("the replicas share the shards and the sessions again", || {
-        !first.handle.held_shards().is_empty()
-            && first.handle.held_shards().len() + second.handle.held_shards().len() == 1024
-            && first.handle.session_count() + second.handle.session_count() == 3
-    })
+    until(
+        "the replicas share the shards and the sessions again",
+        || {
+            !first.handle.held_shards().is_empty()
+                && first.handle.held_shards().len() + second.handle.held_shards().len() == 1024
+                && first.handle.session_count() + second.handle.session_count() == 3
+        },
+    )
     .await;
 
     // Then carol's edge really dies.
@@ -218,10 +221,19 @@ async fn a_friend_stays_online_while_the_replica_that_held_them_stays_dead() {
     )
     .await;
     let url = format!("http://{}", edge.addr);
-    let handles: Vec<_> = replicas.iter().map(|replica| replica.handle.clone()).collect();
+    let handles: Vec<_> = replicas
+        .iter()
+        .map(|replica| replica.handle.clone())
+        .collect();
     until("the three replicas share the shards", || {
-        handles.iter().all(|handle| !handle.held_shards().is_empty())
-            && handles.iter().map(|handle| handle.held_shards().len()).sum::<usize>() == 1024
+        handles
+            .iter()
+            .all(|handle| !handle.held_shards().is_empty())
+            && handles
+                .iter()
+                .map(|handle| handle.held_shards().len())
+                .sum::<usize>()
+                == 1024
     })
     .await;
     // Alice and bob on different replicas, so that her replica asks bob's.
@@ -235,7 +247,11 @@ async fn a_friend_stays_online_while_the_replica_that_held_them_stays_dead() {
     let mut alice_watch = connect(&url, &alice, "/status").await;
     let _bob_online = connect(&url, &bob, "/status").await;
     until("the replicas hold both sessions", || {
-        handles.iter().map(|handle| handle.session_count()).sum::<usize>() == 2
+        handles
+            .iter()
+            .map(|handle| handle.session_count())
+            .sum::<usize>()
+            == 2
     })
     .await;
     assert_eq!(friends_status(&alice_watch).await[0]["status"], "ONLINE");
@@ -250,8 +266,16 @@ async fn a_friend_stays_online_while_the_replica_that_held_them_stays_dead() {
         .map(|index| &handles[index])
         .collect();
     until("the survivors hold every shard and both sessions", || {
-        survivors.iter().map(|handle| handle.held_shards().len()).sum::<usize>() == 1024
-            && survivors.iter().map(|handle| handle.session_count()).sum::<usize>() == 2
+        survivors
+            .iter()
+            .map(|handle| handle.held_shards().len())
+            .sum::<usize>()
+            == 1024
+            && survivors
+                .iter()
+                .map(|handle| handle.session_count())
+                .sum::<usize>()
+                == 2
     })
     .await;
     let listed = friends_status(&alice_watch).await;
