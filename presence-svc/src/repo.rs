@@ -201,6 +201,17 @@ pub async fn held_by(db: &mut PgConnection, url: &str) -> sqlx::Result<Vec<(i32,
         .await
 }
 
+/// Takes the replica at `url` out of the live ones, at shutdown: the others take its shards
+/// at their next round instead of after its lease.
+#[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
+pub async fn forget_replica(db: &mut PgConnection, url: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM presence.replicas WHERE url = $1")
+        .bind(url)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
 /// Gives back those of `shards` this replica holds, for another to take at once.
 #[tracing::instrument(level = "info", skip_all, fields(db.system = "postgresql"))]
 pub async fn release_shards(db: &mut PgConnection, url: &str, shards: &[i32]) -> sqlx::Result<()> {

@@ -609,6 +609,8 @@ impl Presence {
         let released = async {
             let mut db = self.pool.acquire().await?;
             repo::release_shards(&mut db, &me, &as_ids(&held)).await?;
+            // Until its row ages out, the others would count it live and leave its share.
+            repo::forget_replica(&mut db, &me).await?;
             Ok::<(), Error>(())
         };
         if let Err(error) = released.await {
