@@ -623,11 +623,7 @@ impl Presence {
         if shards.is_empty() {
             return;
         }
-        let mut state = self.state();
-        for shard in shards {
-            state.let_go(*shard);
-        }
-        drop(state);
+        self.state().let_go(shards);
         tracing::info!(shards = shards.len(), "presence shards let go of");
     }
 

@@ -143,22 +143,32 @@ impl PresenceState {
         }
     }
 
-    /// Lets go of `shard`: its users and their sessions are forgotten without telling
-    /// anyone, since the replica that takes it over shows them from then on.
-    pub fn let_go(&mut self, shard: u32) {
-        let Some(held) = usize::try_from(shard)
-            .ok()
-            .and_then(|shard| self.held.get_mut(shard))
-        else {
-            return;
-        };
-        if held.take().is_none() {
+    /// Lets go of `shards`: their users and sessions are forgotten without telling anyone,
+    /// since the replica that takes them over shows them from then on. One pass over the
+    /// users and sessions, however many shards (a rebalance gives back hundreds at once).
+    pub fn let_go(&mut self, shards: &[u32]) {
+        let mut dropped = false;
+        for shard in shards {
+            if let Some(held) = usize::try_from(*shard)
+                .ok()
+                .and_then(|shard| self.held.get_mut(shard))
+            {
+                dropped |= held.take().is_some();
+            }
+        }
+        if !dropped {
             return;
         }
-        self.users.retain(|user, _| shard_of(*user) != shard);
-        self.sessions
-            .retain(|_, session| shard_of(session.user) != shard);
-        self.unsaved.retain(|user, _| shard_of(*user) != shard);
+        let held = &self.held;
+        let kept = |user: UserId| {
+            usize::try_from(shard_of(user))
+                .ok()
+                .and_then(|shard| held.get(shard).copied().flatten())
+                .is_some()
+        };
+        self.users.retain(|user, _| kept(*user));
+        self.sessions.retain(|_, session| kept(session.user));
+        self.unsaved.retain(|user, _| kept(*user));
     }
 
     /// The shards held here, in order.
@@ -891,17 +901,35 @@ mod tests {
     async fn letting_go_of_a_shard_forgets_its_users_silently() {
         let mut state = holding_all();
         let alice = someone();
+        let mut bob = someone();
+        while shard_of(bob) == shard_of(alice) {
+            bob = someone();
+        }
         let (at, wall) = now();
         state
             .open_session(alice, "phone", "e1", at, wall)
             .expect("held");
-        state.let_go(shard_of(alice));
+        state
+            .open_session(bob, "laptop", "e1", at, wall)
+            .expect("held");
+        // With other shards let go of at once, bob's not among them.
+        let others: Vec<u32> = (0..SHARDS)
+            .filter(|shard| *shard != shard_of(bob))
+            .collect();
+        state.let_go(&others);
         assert!(!state.knows(alice));
         assert_eq!(state.owner("phone"), None);
-        assert!(
-            state.take_unsaved().is_empty(),
-            "the new holder writes her last seen"
+        assert_eq!(
+            state.owner("laptop"),
+            Some(bob),
+            "bob's shard is still held"
         );
+        assert_eq!(
+            state.take_unsaved().len(),
+            1,
+            "the new holder writes her last seen; bob's stays to write"
+        );
+        state.let_go(&[shard_of(bob)]);
         advance(Duration::from_secs(200)).await;
         let (at, wall) = now();
         assert!(state.tick(at, wall).is_empty(), "nothing announced");
