@@ -493,12 +493,11 @@ impl Presence {
         let mut db = self.pool.acquire().await?;
         let live = repo::live_replicas(&mut db, &me, ttl).await?;
         let share = shards::share(&me, &live);
-        let surplus = parley_common::lock::lock(&self.leases).surplus(&share);
+        let surplus = parley_common::lock::lock(&self.leases).give_up(&share);
         if !surplus.is_empty() {
             // Stop serving first, so that the shard is never served here once another may
             // take it.
             self.let_go(&surplus);
-            parley_common::lock::lock(&self.leases).released(&surplus);
             repo::release_shards(&mut db, &me, &as_ids(&surplus)).await?;
             tracing::info!(shards = surplus.len(), "presence shards given back");
         }
@@ -599,13 +598,11 @@ impl Presence {
     /// Gives back every shard held here, at shutdown, so that the other replicas take them
     /// at their next round instead of after the leases expire.
     pub async fn give_back_shards(&self) {
-        let held = self.state().held_shards();
-        self.let_go(&held);
-        let me = {
+        let (held, me) = {
             let mut leases = parley_common::lock::lock(&self.leases);
-            leases.released(&held);
-            leases.me.clone()
+            (leases.give_up(&[]), leases.me.clone())
         };
+        self.let_go(&held);
         let released = async {
             let mut db = self.pool.acquire().await?;
             repo::release_shards(&mut db, &me, &as_ids(&held)).await?;

@@ -52,8 +52,10 @@ pub struct Leases {
     pub me: Arc<str>,
     /// How long a lease lasts without renewal.
     pub ttl: Duration,
-    /// Each shard held here: its epoch, and when this replica stops trusting its lease.
-    held: HashMap<u32, (i64, Instant)>,
+    /// Each shard held here, with its epoch.
+    held: HashMap<u32, i64>,
+    /// When this replica stops trusting its lease (one for all its shards).
+    trusted_until: Option<Instant>,
     /// Each shard's holder, as last read (this replica's own included).
     holders: Vec<Option<Arc<str>>>,
 }
@@ -73,12 +75,14 @@ impl Leases {
             me,
             ttl,
             held: HashMap::new(),
+            trusted_until: None,
             holders: vec![None; SHARDS as usize],
         }
     }
 
-    /// The shards held here that `share` no longer names: to give back.
-    pub fn surplus(&self, share: &[u32]) -> Vec<u32> {
+    /// Forgets the shards held here that `share` does not name, and returns them: to give
+    /// back (all of them for an empty `share`, at shutdown).
+    pub fn give_up(&mut self, share: &[u32]) -> Vec<u32> {
         let share: HashSet<u32> = share.iter().copied().collect();
         let mut surplus: Vec<u32> = self
             .held
@@ -86,34 +90,28 @@ impl Leases {
             .copied()
             .filter(|shard| !share.contains(shard))
             .collect();
+        for shard in &surplus {
+            self.held.remove(shard);
+        }
         surplus.sort_unstable();
         surplus
     }
 
-    /// Forgets `shards`, given back.
-    pub fn released(&mut self, shards: &[u32]) {
-        for shard in shards {
-            self.held.remove(shard);
-        }
-    }
-
-    /// Records a round begun at `started`: `claimed` (shard, epoch) are held for a lease
-    /// from then, `holders` is everyone's. A shard claimed under another epoch than this
-    /// replica knew changed hands meanwhile: lost and gained again.
+    /// Records a round begun at `started`, whose lease this replica trusts for most of a
+    /// lease from then: it holds `claimed` (shard, epoch), and `holders` says everyone's
+    /// (this replica's own included: its row was just renewed). A shard claimed under another
+    /// epoch than this replica knew changed hands meanwhile: lost and gained again.
     pub fn renewed(
         &mut self,
         started: Instant,
         claimed: &[(u32, i64)],
         holders: &[(u32, String)],
     ) -> Moves {
-        let trusted_until = started + self.ttl - self.ttl / 5;
+        self.trusted_until = Some(started + self.ttl - self.ttl / 5);
+        let claimed: HashMap<u32, i64> = claimed.iter().copied().collect();
         let mut moves = Moves::default();
-        let claimed_now: HashSet<u32> = claimed.iter().map(|(shard, _)| *shard).collect();
-        for (shard, (epoch, _)) in &self.held {
-            let same = claimed
-                .iter()
-                .any(|(again, now_epoch)| again == shard && now_epoch == epoch);
-            if !same {
+        for (shard, epoch) in &self.held {
+            if claimed.get(shard) != Some(epoch) {
                 moves.lost.push(*shard);
             }
         }
@@ -121,20 +119,11 @@ impl Leases {
             self.held.remove(shard);
         }
         for (shard, epoch) in claimed {
-            if !self.held.contains_key(shard) {
-                moves.gained.push(*shard);
+            if self.held.insert(shard, epoch).is_none() {
+                moves.gained.push(shard);
             }
-            self.held.insert(*shard, (*epoch, trusted_until));
         }
         self.read(holders);
-        for shard in &claimed_now {
-            if let Some(slot) = usize::try_from(*shard)
-                .ok()
-                .and_then(|shard| self.holders.get_mut(shard))
-            {
-                *slot = Some(self.me.clone());
-            }
-        }
         moves.lost.sort_unstable();
         moves.gained.sort_unstable();
         moves
@@ -142,31 +131,30 @@ impl Leases {
 
     /// Records who holds each shard, as just read.
     pub fn read(&mut self, holders: &[(u32, String)]) {
+        // A few replicas hold all 1 024 shards: one shared name each.
+        let mut names: HashMap<&str, Arc<str>> = HashMap::new();
         self.holders = vec![None; SHARDS as usize];
         for (shard, holder) in holders {
             if let Some(slot) = usize::try_from(*shard)
                 .ok()
                 .and_then(|shard| self.holders.get_mut(shard))
             {
-                *slot = Some(holder.as_str().into());
+                let name = names
+                    .entry(holder)
+                    .or_insert_with(|| holder.as_str().into());
+                *slot = Some(name.clone());
             }
         }
     }
 
-    /// The shards whose lease this replica can no longer trust at `now` (rounds failed):
-    /// forgotten here, to be let go of.
+    /// Every shard held here once this replica can no longer trust its lease at `now`
+    /// (rounds failed): forgotten here, to be let go of.
     pub fn expired(&mut self, now: Instant) -> Vec<u32> {
-        let mut expired: Vec<u32> = self
-            .held
-            .iter()
-            .filter(|(_, (_, until))| *until <= now)
-            .map(|(shard, _)| *shard)
-            .collect();
-        for shard in &expired {
-            self.held.remove(shard);
+        if self.trusted_until.is_none_or(|until| until > now) {
+            return Vec::new();
         }
-        expired.sort_unstable();
-        expired
+        self.trusted_until = None;
+        self.give_up(&[])
     }
 
     /// Who holds `user`'s shard, as last read; `None` while nobody does.
@@ -233,6 +221,15 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn giving_up_returns_and_forgets_the_shards_the_share_leaves_out() {
+        let mut leases = Leases::new("http://me".into(), Duration::from_secs(10));
+        leases.renewed(Instant::now(), &[(1, 1), (2, 1)], &[]);
+        assert_eq!(leases.give_up(&[1]), [2]);
+        assert_eq!(leases.give_up(&[]), [1]);
+        assert!(leases.give_up(&[]).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_round_tells_what_was_gained_and_lost_and_a_lease_not_renewed_expires() {
         let mut leases = Leases::new("http://me".into(), Duration::from_secs(10));
         let start = Instant::now();
@@ -248,7 +245,11 @@ mod tests {
                 lost: vec![1, 2]
             }
         );
-        assert_eq!(leases.surplus(&[]), [2]);
+        assert_eq!(
+            leases.give_up(&[2]),
+            Vec::<u32>::new(),
+            "shard 2 is in the share"
+        );
         tokio::time::advance(Duration::from_secs(7)).await;
         assert!(leases.expired(Instant::now()).is_empty());
         tokio::time::advance(Duration::from_secs(1)).await;
