@@ -216,13 +216,20 @@ async fn renew_with(
                 wait = period.min(RETRY_AFTER_FAILURE);
             }
         }
-        tokio::time::sleep(MIN_RENEWAL_INTERVAL).await;
+        // A failover makes many calls fail at once, each waking the renewals: each lists
+        // every session, so a replica hears of moved shards at most once a second.
+        let quiet = wait.min(STALE_RENEWAL_GAP);
+        tokio::time::sleep(quiet).await;
         tokio::select! {
-            () = tokio::time::sleep(wait.saturating_sub(MIN_RENEWAL_INTERVAL)) => {}
+            () = tokio::time::sleep(wait.saturating_sub(quiet)) => {}
             () = replicas.shards_stale() => {}
         }
     }
 }
+
+/// The shortest time between two renewals with one replica that a call suggesting moved
+/// shards may bring forward.
+const STALE_RENEWAL_GAP: Duration = Duration::from_secs(1);
 
 type PresenceClient = PresenceServiceClient<
     tonic::service::interceptor::InterceptedService<Replicas, InjectTraceContext>,
