@@ -259,38 +259,32 @@ impl<T: Clone + Send + Sync + 'static> EventLog<T> {
     /// [`Self::subscribe_after`], but an id older than the ring is replayed from with the
     /// events read back from the [`Backfill`], when there is one and it has them all.
     async fn subscribe_backfilled(&self, after_id: Option<u64>) -> (EventStream<T>, u64) {
-        let backfill = self.backfill.get().cloned();
-        let (older, caught) = {
-            let ring = self.lock();
-            match (after_id, &backfill) {
-                (Some(after), Some(_)) if after < ring.oldest() => {
-                    // The ring's events and the live ones from here on are held while the
-                    // older ones are read: together they leave no gap and no duplicate.
-                    let before = ring.recent.front().map_or(ring.last_id + 1, |(id, _)| *id);
-                    let mut caught = self.catch(&ring, None);
-                    caught.backlog = ring.recent.iter().map(|(_, event)| event.clone()).collect();
-                    (Some((after, before)), caught)
-                }
-                _ => (None, self.catch(&ring, after_id)),
-            }
+        let Some(backfill) = self.backfill.get().cloned() else {
+            return self.subscribe_after(after_id);
         };
-        let (Some((after, before)), Some(backfill)) = (older, backfill) else {
-            return self.stream(caught);
+        let (after, before, mut caught) = {
+            let ring = self.lock();
+            let Some(after) = after_id.filter(|after| *after < ring.oldest()) else {
+                let caught = self.catch(&ring, after_id);
+                drop(ring);
+                return self.stream(caught);
+            };
+            // The ring's events and the live ones from here on are held while the older
+            // ones are read: together they leave no gap and no duplicate.
+            let before = ring.recent.front().map_or(ring.last_id + 1, |(id, _)| *id);
+            let mut caught = self.catch(&ring, None);
+            caught.backlog = ring.recent.iter().map(|(_, event)| event.clone()).collect();
+            (after, before, caught)
         };
         match backfill.range(after, before).await {
             Some(events) => {
-                let mut caught = caught;
                 caught.head = after;
                 caught.backlog.splice(0..0, events);
-                self.stream(caught)
             }
             // A gap: only what comes after the ring's newest event at the time.
-            None => {
-                let mut caught = caught;
-                caught.backlog.clear();
-                self.stream(caught)
-            }
+            None => caught.backlog.clear(),
         }
+        self.stream(caught)
     }
 
     /// [`Self::subscribe`], and the id after which the stream's events begin: `after_id`

@@ -589,12 +589,10 @@ where
         if sequence >= before {
             break;
         }
-        let gap_marker = message
-            .headers
-            .as_ref()
-            .is_some_and(|headers| headers.get(GAP_HEADER).is_some());
         // As the reader does: a marker or an event that cannot be decoded leaves its id unused.
-        if !gap_marker && let Ok(mut event) = T::decode(message.payload.as_ref()) {
+        if !is_gap_marker(&message)
+            && let Ok(mut event) = T::decode(message.payload.as_ref())
+        {
             stamp(&mut event, sequence);
             events.push(event);
         }
@@ -603,6 +601,14 @@ where
         }
     }
     Ok(events)
+}
+
+/// Whether `message` stands for dropped events rather than carrying one.
+fn is_gap_marker(message: &jetstream::Message) -> bool {
+    message
+        .headers
+        .as_ref()
+        .is_some_and(|headers| headers.get(GAP_HEADER).is_some())
 }
 
 /// Reads the topic's stream into `log`, resubscribing after an outage.
@@ -760,11 +766,7 @@ where
         // aged out), a gap marker and an event that cannot be decoded all leave an id unused,
         // which subscribers see as a jump.
         self.next = Some(sequence + 1);
-        let gap_marker = message
-            .headers
-            .as_ref()
-            .is_some_and(|headers| headers.get(GAP_HEADER).is_some());
-        if !gap_marker {
+        if !is_gap_marker(&message) {
             self.deliver(&message.payload, sequence);
         }
     }
