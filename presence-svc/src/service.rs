@@ -365,11 +365,11 @@ impl Presence {
             .collect())
     }
 
-    /// An edge vouches for its live sessions. The lease is extended first, so that a slow or
-    /// failed load of users (after a restart, many at once) never lets the edge's sessions
-    /// lapse; the sessions are registered once their users are loaded.
-    /// Every replica gets every edge's renewal and keeps the sessions of its own shards.
-    /// Returns the shards held here.
+    /// An edge vouches for its live sessions; every replica gets every edge's renewal,
+    /// registers the sessions of its own shards and keeps the whole list (see `listed`).
+    /// The lease is extended first, so that a slow or failed load of users (after a restart,
+    /// many at once) never lets the edge's sessions lapse; the sessions are registered once
+    /// their users are loaded. Returns the shards held here.
     pub async fn renew_lease(
         &self,
         edge: &EdgeId,
@@ -473,10 +473,10 @@ impl Presence {
         }
     }
 
-    /// Renews this replica's shard leases, takes its share of the free ones and gives back
-    /// those another replica should hold; called five times per lease (`Config::shard_round_interval`). A round
-    /// that fails changes nothing here: shards whose lease can no longer be trusted are let
-    /// go of by [`Self::tick`].
+    /// Renews this replica's lease, takes its share of the free shards and gives back those
+    /// another replica should hold; called five times per lease
+    /// (`Config::shard_round_interval`). A round that fails changes nothing here: once the
+    /// lease can no longer be trusted, [`Self::tick`] lets go of every shard.
     pub async fn renew_shards(&self) {
         let started = Instant::now();
         if let Err(error) = self.shard_round(started).await {

@@ -498,6 +498,18 @@ relay_status() {
   echo "${out[*]}"
 }
 
+# Waits up to 60 s for client process $2 to write its ready file $1; says that $3 did not
+# get ready, and fails, if it does not (or ends first).
+until_ready() {
+  local file=$1 pid=$2 what=$3
+  for _ in $(seq 1 120); do
+    [[ -f $file ]] && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  [[ -f $file ]] || { say "$what did not get ready"; return 1; }
+}
+
 # The client must still run while the faults happen; a sleep that notices when it ends.
 steady() {
   local until=$((SECONDS + $1))
@@ -553,12 +565,7 @@ one_run() {
     FAULT_NO_FINAL_ONLY="$no_final_only" \
     node "$here/client.mjs" > >(tee "$log_dir/client.log") 2>&1 &
   client_pid=$!
-  for _ in $(seq 1 120); do
-    [[ -f "$log_dir/ready" ]] && break
-    kill -0 "$client_pid" 2>/dev/null || break
-    sleep 0.5
-  done
-  [[ -f "$log_dir/ready" ]] || { say "the clients did not get ready"; return 2; }
+  until_ready "$log_dir/ready" "$client_pid" "the clients" || return 2
 
   # The call clients: kept calls through every fault, a ring call just before each one.
   rm -f "$log_dir/calls-ready"
@@ -567,12 +574,7 @@ one_run() {
     FAULT_CALLS_LEASE_MS=$((calls_lease_s * 1000)) FAULT_CALL_RESUME_GRACE_MS=$((resume_grace_s * 1000)) \
     node "$here/calls-client.mjs" > >(tee "$log_dir/calls-client.log") 2>&1 &
   calls_pid=$!
-  for _ in $(seq 1 120); do
-    [[ -f "$log_dir/calls-ready" ]] && break
-    kill -0 "$calls_pid" 2>/dev/null || break
-    sleep 0.5
-  done
-  [[ -f "$log_dir/calls-ready" ]] || { say "the call clients did not get ready"; return 2; }
+  until_ready "$log_dir/calls-ready" "$calls_pid" "the call clients" || return 2
 
   # The presence clients: friends on /status through every fault; no false OFFLINE.
   rm -f "$log_dir/presence-ready"
@@ -580,12 +582,7 @@ one_run() {
     FAULT_FILE="$log_dir/fault" RESULT_FILE="$log_dir/presence-result.json" \
     node "$here/presence-client.mjs" > >(tee "$log_dir/presence-client.log") 2>&1 &
   presence_pid=$!
-  for _ in $(seq 1 120); do
-    [[ -f "$log_dir/presence-ready" ]] && break
-    kill -0 "$presence_pid" 2>/dev/null || break
-    sleep 0.5
-  done
-  [[ -f "$log_dir/presence-ready" ]] || { say "the presence clients did not get ready"; return 2; }
+  until_ready "$log_dir/presence-ready" "$presence_pid" "the presence clients" || return 2
 
   steady "$warmup" || return 2
   local fault first=1 previous=warmup victim
